@@ -1,0 +1,168 @@
+//! Configuration: a TOML file and command-line flags become one validated [`Config`].
+//!
+//! In: the file's text (optional), [`Overrides`] from flags, and [`Defaults`] the binary
+//! measured (the machine's hostname). Out: a [`Config`] whose every value has been checked,
+//! or one [`ConfigError`] that names the file, the key and the reason. Defends against:
+//! unknown keys (typos never pass silently), wrong types, out-of-range numbers, bad
+//! addresses and CIDRs, and missing certificate files.
+//!
+//! # Layout
+//! - [`raw`]: the file as written (`serde`, every key optional, unknown keys refused).
+//! - [`validate`]: raw + overrides + defaults -> [`Config`] (the ripgrep LowArgs -> HiArgs step).
+//! - [`error`]: [`ConfigError`] and how a TOML parse error becomes one line.
+
+mod error;
+mod raw;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::ConfigError;
+use ipnet::IpNet;
+
+/// The fully validated configuration. Every field has a value.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub hostname: String,
+    /// Greeting text after `220 `; `$hostname` is replaced.
+    pub banner: String,
+    pub data_dir: PathBuf,
+    pub trusted_networks: Vec<IpNet>,
+    pub relay_host: Option<HostPort>,
+    pub log: LogConfig,
+    /// `None`: a self-signed certificate generated in the data directory.
+    pub tls: Option<TlsFiles>,
+    pub limits: Limits,
+    pub listeners: Vec<ListenerConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter directive such as `info` or `postern_smtp=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub max_message_size: u64,
+    pub max_recipients: usize,
+    pub max_hops: usize,
+    pub max_line_length: usize,
+    pub command_timeout: Duration,
+    pub data_timeout: Duration,
+    pub max_connections: usize,
+    pub hard_error_limit: u32,
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_message_size: 26_214_400,
+            max_recipients: 1000,
+            max_hops: 50,
+            max_line_length: 2048,
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(300),
+            max_connections: 1000,
+            hard_error_limit: 20,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a listener speaks on accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// Plain SMTP relay port, STARTTLS offered.
+    Smtp,
+    /// Message submission (RFC 6409), STARTTLS offered.
+    Submission,
+    /// Implicit TLS (RFC 8314).
+    Smtps,
+}
+
+impl ListenerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenerKind::Smtp => "smtp",
+            ListenerKind::Submission => "submission",
+            ListenerKind::Smtps => "smtps",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub kind: ListenerKind,
+    pub address: SocketAddr,
+    /// Add `Message-ID` and `Date` when the message has none.
+    pub add_missing_headers: bool,
+}
+
+/// Values from the command line; each one replaces the file's.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub smtp: Option<String>,
+    pub submission: Option<String>,
+    pub smtps: Option<String>,
+    pub trusted_networks: Vec<String>,
+    pub relay_host: Option<String>,
+    pub hostname: Option<String>,
+}
+
+/// Facts about the machine that defaults depend on.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub hostname: String,
+}
+
+impl Config {
+    /// Reads and validates `file` (when given) with `overrides` on top.
+    pub fn load(
+        file: Option<&Path>,
+        overrides: &Overrides,
+        defaults: &Defaults,
+    ) -> Result<Config, ConfigError> {
+        let raw = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+                    file: Some(path.to_path_buf()),
+                    line: None,
+                    key: String::new(),
+                    reason: format!("cannot read: {e}"),
+                })?;
+                raw::parse(&text).map_err(|e| error::from_toml(path, &text, &e))?
+            }
+            None => raw::RawConfig::default(),
+        };
+        validate::validate(raw, overrides, defaults).map_err(|mut e| {
+            if e.file.is_none() && !e.key.starts_with("--") {
+                e.file = file.map(Path::to_path_buf);
+            }
+            e
+        })
+    }
+}

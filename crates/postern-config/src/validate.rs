@@ -1,0 +1,262 @@
+//! Raw file values + flag overrides + machine defaults -> a [`Config`], checking each value.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::raw::{RawConfig, RawLimits, RawListener};
+use crate::{
+    Config, ConfigError, Defaults, HostPort, Limits, ListenerConfig, ListenerKind, LogConfig,
+    LogFormat, Overrides, TlsFiles,
+};
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Result<Config> {
+    let hostname = match &flags.hostname {
+        Some(h) => check_hostname("--hostname", h)?,
+        None => match &raw.hostname {
+            Some(h) => check_hostname("hostname", h)?,
+            None => defaults.hostname.clone(),
+        },
+    };
+    let banner = raw.banner.unwrap_or_else(|| "$hostname ESMTP Postern".to_string());
+    if banner.chars().any(char::is_control) || banner.len() > 400 {
+        return Err(ConfigError::key("banner", "must be one line of at most 400 characters"));
+    }
+    let banner = banner.replace("$hostname", &hostname);
+
+    let data_dir = flags
+        .data_dir
+        .clone()
+        .or(raw.data_dir)
+        .unwrap_or_else(|| PathBuf::from("./postern-data"));
+
+    let trusted_networks = if !flags.trusted_networks.is_empty() {
+        parse_cidrs("--trusted-network", &flags.trusted_networks)?
+    } else if let Some(list) = &raw.trusted_networks {
+        parse_cidrs("trusted_networks", list)?
+    } else {
+        parse_cidrs("trusted_networks", &["127.0.0.0/8".into(), "::1/128".into()])?
+    };
+
+    let relay_host = match (&flags.relay_host, &raw.relay_host) {
+        (Some(v), _) => Some(parse_host_port("--relay-host", v)?),
+        (None, Some(v)) => Some(parse_host_port("relay_host", v)?),
+        (None, None) => None,
+    };
+
+    let format = match raw.log.format.as_deref() {
+        None | Some("text") => LogFormat::Text,
+        Some("json") => LogFormat::Json,
+        Some(other) => {
+            return Err(ConfigError::key(
+                "log.format",
+                format!("{other:?} is not one of \"text\", \"json\""),
+            ));
+        }
+    };
+    let level = raw.log.level.unwrap_or_else(|| "info".to_string());
+    if level.is_empty() || level.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::key("log.level", "must be a filter such as \"info\""));
+    }
+
+    let tls = match (raw.tls.certificate, raw.tls.private_key) {
+        (None, None) => None,
+        (Some(certificate), Some(private_key)) => {
+            check_readable("tls.certificate", &certificate)?;
+            check_readable("tls.private_key", &private_key)?;
+            Some(TlsFiles { certificate, private_key })
+        }
+        (Some(_), None) => return Err(ConfigError::key("tls.private_key", "missing (tls.certificate is set)")),
+        (None, Some(_)) => return Err(ConfigError::key("tls.certificate", "missing (tls.private_key is set)")),
+    };
+
+    let limits = limits(raw.limits)?;
+
+    let mut listeners = Vec::new();
+    let specs = [
+        (ListenerKind::Smtp, &flags.smtp, raw.listeners.smtp, "127.0.0.1:2525", false),
+        (ListenerKind::Submission, &flags.submission, raw.listeners.submission, "127.0.0.1:2587", true),
+        (ListenerKind::Smtps, &flags.smtps, raw.listeners.smtps, "127.0.0.1:2465", true),
+    ];
+    for (kind, flag, raw_listener, default_addr, default_headers) in specs {
+        if let Some(l) = listener(kind, flag.as_deref(), raw_listener, default_addr, default_headers)? {
+            listeners.push(l);
+        }
+    }
+    if listeners.is_empty() {
+        return Err(ConfigError::key("listeners", "every listener is turned off"));
+    }
+
+    Ok(Config { hostname, banner, data_dir, trusted_networks, relay_host, log: LogConfig { format, level }, tls, limits, listeners })
+}
+
+fn listener(
+    kind: ListenerKind,
+    flag: Option<&str>,
+    raw: RawListener,
+    default_addr: &str,
+    default_headers: bool,
+) -> Result<Option<ListenerConfig>> {
+    let (key, text) = match (flag, raw.address.as_deref()) {
+        (Some(f), _) => (format!("--{}", kind.name()), f),
+        (None, Some(a)) => (format!("listeners.{}.address", kind.name()), a),
+        (None, None) => (String::new(), default_addr),
+    };
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let address: SocketAddr = text.parse().map_err(|_| {
+        ConfigError::key(key, format!("{text:?} is not an IP address and port such as 127.0.0.1:2525"))
+    })?;
+    let add_missing_headers = raw.add_missing_headers.unwrap_or(default_headers);
+    Ok(Some(ListenerConfig { kind, address, add_missing_headers }))
+}
+
+fn limits(raw: RawLimits) -> Result<Limits> {
+    let d = Limits::default();
+    let secs = |key: &str, v: Option<u64>, default: Duration, max: u64| -> Result<Duration> {
+        match v {
+            None => Ok(default),
+            Some(s) => Ok(Duration::from_secs(range(key, s, 1, max)?)),
+        }
+    };
+    let num = |key: &str, v: Option<u64>, default: u64, min: u64, max: u64| -> Result<u64> {
+        match v {
+            None => Ok(default),
+            Some(n) => range(key, n, min, max),
+        }
+    };
+    Ok(Limits {
+        max_message_size: num("limits.max_message_size", raw.max_message_size, d.max_message_size, 1024, 1 << 31)?,
+        max_recipients: num("limits.max_recipients", raw.max_recipients, d.max_recipients as u64, 1, 100_000)? as usize,
+        max_hops: num("limits.max_hops", raw.max_hops, d.max_hops as u64, 1, 1000)? as usize,
+        max_line_length: num("limits.max_line_length", raw.max_line_length, d.max_line_length as u64, 512, 65_536)? as usize,
+        command_timeout: secs("limits.command_timeout", raw.command_timeout, d.command_timeout, 3600)?,
+        data_timeout: secs("limits.data_timeout", raw.data_timeout, d.data_timeout, 3600)?,
+        max_connections: num("limits.max_connections", raw.max_connections, d.max_connections as u64, 1, 100_000)? as usize,
+        hard_error_limit: num("limits.hard_error_limit", raw.hard_error_limit, u64::from(d.hard_error_limit), 1, 1000)? as u32,
+        shutdown_timeout: secs("limits.shutdown_timeout", raw.shutdown_timeout, d.shutdown_timeout, 3600)?,
+    })
+}
+
+fn range(key: &str, value: u64, min: u64, max: u64) -> Result<u64> {
+    if value < min || value > max {
+        return Err(ConfigError::key(key, format!("{value} is out of range {min}..={max}")));
+    }
+    Ok(value)
+}
+
+fn parse_cidrs(key: &str, list: &[String]) -> Result<Vec<IpNet>> {
+    list.iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let key = if key.starts_with("--") { key.to_string() } else { format!("{key}[{i}]") };
+            parse_cidr(text).ok_or_else(|| {
+                ConfigError::key(key, format!("{text:?} is not an IP address or CIDR such as 192.0.2.0/24"))
+            })
+        })
+        .collect()
+}
+
+/// An address (a host route) or a CIDR; host bits must be zero, as in Postfix's mynetworks check.
+fn parse_cidr(text: &str) -> Option<IpNet> {
+    if let Ok(net) = text.parse::<IpNet>() {
+        return (net.trunc() == net).then_some(net);
+    }
+    text.parse::<std::net::IpAddr>().ok().map(IpNet::from)
+}
+
+fn parse_host_port(key: &str, text: &str) -> Result<HostPort> {
+    let bad = || ConfigError::key(key, format!("{text:?} is not HOST:PORT such as smtp.example.net:587"));
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (h, p) = rest.split_once("]:").ok_or_else(bad)?;
+        (h, p)
+    } else {
+        text.rsplit_once(':').ok_or_else(bad)?
+    };
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    if host.is_empty() || port == 0 || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    Ok(HostPort { host: host.to_string(), port })
+}
+
+fn check_hostname(key: &str, name: &str) -> Result<String> {
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|l| {
+            !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if !valid {
+        return Err(ConfigError::key(key, format!("{name:?} is not a valid host name")));
+    }
+    Ok(name.to_string())
+}
+
+fn check_readable(key: &str, path: &std::path::Path) -> Result<()> {
+    std::fs::File::open(path)
+        .map(|_| ())
+        .map_err(|e| ConfigError::key(key, format!("cannot read {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raw;
+
+    fn load(text: &str) -> Result<Config> {
+        let defaults = Defaults { hostname: "gw.example.net".into() };
+        validate(raw::parse(text).expect("toml"), &Overrides::default(), &defaults)
+    }
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let c = load("").unwrap();
+        assert_eq!(c.hostname, "gw.example.net");
+        assert_eq!(c.banner, "gw.example.net ESMTP Postern");
+        assert_eq!(c.listeners.len(), 3);
+        assert_eq!(c.listeners[0].address.to_string(), "127.0.0.1:2525");
+        assert!(!c.listeners[0].add_missing_headers);
+        assert!(c.listeners[1].add_missing_headers);
+        assert_eq!(c.trusted_networks.len(), 2);
+        assert_eq!(c.limits, Limits::default());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let e = load("trusted_networks = [\"10.0.0.0/8\", \"10.0.0.0/33\"]").unwrap_err();
+        assert_eq!(e.key, "trusted_networks[1]");
+        let e = load("trusted_networks = [\"10.0.0.1/8\"]").unwrap_err();
+        assert_eq!(e.key, "trusted_networks[0]");
+        let e = load("[limits]\nmax_hops = 0").unwrap_err();
+        assert_eq!(e.to_string(), "limits.max_hops: 0 is out of range 1..=1000");
+        let e = load("[listeners.smtp]\naddress = \"localhost\"").unwrap_err();
+        assert_eq!(e.key, "listeners.smtp.address");
+        let e = load("[tls]\ncertificate = \"/nonexistent/cert.pem\"\nprivate_key = \"/nonexistent/key.pem\"").unwrap_err();
+        assert_eq!(e.key, "tls.certificate");
+        assert!(e.reason.contains("/nonexistent/cert.pem"), "{e}");
+        let e = load("relay_host = \"nohost\"").unwrap_err();
+        assert_eq!(e.key, "relay_host");
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let defaults = Defaults { hostname: "h.example".into() };
+        let flags = Overrides {
+            smtp: Some("127.0.0.1:0".into()),
+            submission: Some(String::new()),
+            trusted_networks: vec!["192.0.2.0/24".into()],
+            ..Overrides::default()
+        };
+        let raw = raw::parse("trusted_networks = [\"10.0.0.0/8\"]").unwrap();
+        let c = validate(raw, &flags, &defaults).unwrap();
+        assert_eq!(c.listeners.len(), 2);
+        assert_eq!(c.listeners[0].address.port(), 0);
+        assert_eq!(c.trusted_networks, vec!["192.0.2.0/24".parse::<IpNet>().unwrap()]);
+    }
+}

@@ -1,0 +1,43 @@
+//! Loading real files: unknown keys and type errors name the file, line and key.
+
+use std::io::Write;
+
+use postern_config::{Config, Defaults, Overrides};
+
+fn load(text: &str) -> (String, Result<Config, postern_config::ConfigError>) {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    let path = f.path().display().to_string();
+    let defaults = Defaults { hostname: "gw.example.net".into() };
+    (path, Config::load(Some(f.path()), &Overrides::default(), &defaults))
+}
+
+#[test]
+fn unknown_key_is_one_line_with_file_line_and_key() {
+    let (path, r) = load("hostname = \"mx.example.net\"\n\n[limits]\nmax_hopz = 3\n");
+    let msg = r.unwrap_err().to_string();
+    assert!(msg.starts_with(&format!("{path}:4: limits.max_hopz: unknown field `max_hopz`")), "{msg}");
+    assert!(!msg.contains('\n'));
+}
+
+#[test]
+fn wrong_type_names_key() {
+    let (path, r) = load("[limits]\nmax_hops = \"many\"\n");
+    let msg = r.unwrap_err().to_string();
+    assert!(msg.starts_with(&format!("{path}:2: limits.max_hops: invalid type")), "{msg}");
+}
+
+#[test]
+fn validation_error_carries_file() {
+    let (path, r) = load("trusted_networks = [\"not-a-cidr\"]\n");
+    let msg = r.unwrap_err().to_string();
+    assert_eq!(msg, format!("{path}: trusted_networks[0]: \"not-a-cidr\" is not an IP address or CIDR such as 192.0.2.0/24"));
+}
+
+#[test]
+fn documented_example_file_loads() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/postern.example.toml")).unwrap();
+    let (_, r) = load(&text);
+    let c = r.unwrap();
+    assert_eq!(c.hostname, "mail.example.net");
+}

@@ -1,0 +1,92 @@
+//! Structured events: one record per thing that happened to a session or a message.
+//!
+//! They go to stdout through `tracing` and into the store, where log search reads them.
+//! Every refusal names its stage and its reason, so an administrator can tell why.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::QueueId;
+
+/// Where in the conversation something happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Connect,
+    Helo,
+    Tls,
+    Mail,
+    Rcpt,
+    Data,
+    Bdat,
+    Queue,
+    Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    Connect {
+        client_ip: IpAddr,
+        client_port: u16,
+        listener: String,
+    },
+    Tls {
+        version: String,
+        cipher: String,
+    },
+    Refused {
+        stage: Stage,
+        reply: String,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sender: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recipient: Option<String>,
+    },
+    Queued {
+        size: u64,
+        sender: String,
+        recipients: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tls: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+    },
+    Disconnect {
+        messages: u32,
+        duration_ms: u64,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unix time in milliseconds.
+    pub at_ms: i64,
+    /// Per-process session number; with `client_ip` it identifies a connection in the log.
+    pub session: u64,
+    pub client_ip: IpAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_id: Option<QueueId>,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl EventKind {
+    /// The short name stored in the `kind` column and used in log lines.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Connect { .. } => "connect",
+            EventKind::Tls { .. } => "tls",
+            EventKind::Refused { .. } => "refused",
+            EventKind::Queued { .. } => "queued",
+            EventKind::Disconnect { .. } => "disconnect",
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,28 @@
+//! Shared types that describe a message's journey through Postern. Nothing here does I/O.
+//!
+//! # Layout
+//! - [`address`]: RFC 5321 mailbox and path syntax (the strict parser every verb uses).
+//! - [`envelope`]: what the SMTP session learned about a message: sender, recipients,
+//!   DSN parameters, the client and its TLS state.
+//! - [`queue_id`]: the identifier a message keeps from MAIL FROM to its last delivery.
+//! - [`reply`]: SMTP replies with enhanced status codes (RFC 3463), rendered byte-exactly.
+//! - [`event`]: structured per-message events (connect, refusal, queued, ...) for logs and
+//!   the searchable store.
+//! - [`sink`]: the traits a session writes through: the spool and the event log.
+//! - [`verdict`]: what a policy decision says to the session.
+
+pub mod address;
+pub mod envelope;
+pub mod event;
+pub mod queue_id;
+pub mod reply;
+pub mod sink;
+pub mod verdict;
+
+pub use address::{Address, AddressError, Domain};
+pub use envelope::{BodyType, ClientInfo, DsnRet, Envelope, Notify, Recipient, TlsInfo};
+pub use event::{Event, EventKind, Stage};
+pub use queue_id::QueueId;
+pub use reply::Reply;
+pub use sink::{BoxFuture, Enqueue, EventSink};
+pub use verdict::Verdict;

@@ -1,0 +1,31 @@
+//! What a session needs from outside, passed down explicitly (no globals):
+//! [`ListenerContext`] (per listener: names, limits, TLS) and [`Services`] (shared: policy,
+//! spool, event sink, shutdown signal).
+
+use std::sync::Arc;
+
+use postern_config::{Limits, ListenerKind};
+use postern_core::{Enqueue, EventSink};
+use postern_policy::RelayPolicy;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+pub struct ListenerContext {
+    pub kind: ListenerKind,
+    pub hostname: String,
+    /// Greeting text after `220 `.
+    pub banner: String,
+    pub limits: Limits,
+    /// Add `Message-ID` and `Date` when missing (submission).
+    pub add_missing_headers: bool,
+    /// `None`: STARTTLS is not offered (and an smtps listener cannot run).
+    pub tls: Option<TlsAcceptor>,
+}
+
+pub struct Services {
+    pub policy: RelayPolicy,
+    pub spool: Arc<dyn Enqueue>,
+    pub events: Arc<dyn EventSink>,
+    /// Cancelled on SIGTERM/Ctrl-C: idle sessions say 421 and close; transactions finish.
+    pub shutdown: CancellationToken,
+}

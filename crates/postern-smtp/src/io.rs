@@ -1,0 +1,192 @@
+//! Buffered SMTP I/O over any `AsyncRead + AsyncWrite` stream.
+//!
+//! In: bytes from the client. Out: command lines, BDAT chunks, and raw DATA bytes for the
+//! dot decoder; replies go into an output buffer that is flushed before we wait for input
+//! (RFC 2920: a pipelining client gets its replies in one write, and we never block on a
+//! read with replies unsent). Defends against: over-long lines (discarded while read,
+//! never buffered whole), bare LF line ends on commands, and unbounded buffering.
+
+use std::io;
+
+use postern_core::Reply;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// One command line, or why there is none.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// The line without its CRLF.
+    Text(Vec<u8>),
+    /// Longer than the limit; consumed through its end and discarded.
+    TooLong,
+    /// Ended by LF without CR; consumed and discarded.
+    BareLf,
+    /// The client closed the connection.
+    Eof,
+}
+
+pub struct SmtpStream<S> {
+    inner: S,
+    /// Unread input is `buf[pos..]`.
+    buf: Vec<u8>,
+    pos: usize,
+    out: Vec<u8>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> SmtpStream<S> {
+    pub fn new(inner: S) -> SmtpStream<S> {
+        SmtpStream { inner, buf: Vec::with_capacity(READ_CHUNK), pos: 0, out: Vec::with_capacity(512) }
+    }
+
+    /// Input received but not yet consumed.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    pub fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+    }
+
+    /// Reads more input after flushing pending replies. Returns 0 at end of stream.
+    pub async fn fill(&mut self) -> io::Result<usize> {
+        self.flush().await?;
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.reserve(READ_CHUNK);
+        self.inner.read_buf(&mut self.buf).await
+    }
+
+    /// Reads one CRLF-terminated line of at most `max` octets (CRLF excluded).
+    pub async fn read_line(&mut self, max: usize) -> io::Result<Line> {
+        let mut skipping = false;
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', self.buffered()) {
+                let line = &self.buffered()[..i];
+                let result = if skipping || i > max + 1 {
+                    Line::TooLong
+                } else if line.last() == Some(&b'\r') {
+                    Line::Text(line[..i - 1].to_vec())
+                } else {
+                    Line::BareLf
+                };
+                self.consume(i + 1);
+                return Ok(result);
+            }
+            if self.buffered().len() > max + 1 {
+                skipping = true;
+                let n = self.buffered().len();
+                self.consume(n);
+            }
+            if self.fill().await? == 0 {
+                return Ok(Line::Eof);
+            }
+        }
+    }
+
+    /// Reads exactly `n` octets (a BDAT chunk), appending them to `into` when given and
+    /// discarding them otherwise.
+    pub async fn read_chunk(&mut self, mut n: u64, mut into: Option<&mut Vec<u8>>) -> io::Result<()> {
+        while n > 0 {
+            if self.buffered().is_empty() && self.fill().await? == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            let take = usize::try_from(n).unwrap_or(usize::MAX).min(self.buffered().len());
+            if let Some(v) = into.as_deref_mut() {
+                v.extend_from_slice(&self.buffered()[..take]);
+            }
+            self.consume(take);
+            n -= take as u64;
+        }
+        Ok(())
+    }
+
+    /// Queues a reply; it is written at the next [`flush`](Self::flush) or read.
+    pub fn send(&mut self, reply: &Reply) {
+        self.out.extend_from_slice(reply.render().as_bytes());
+    }
+
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.out.is_empty() {
+            self.inner.write_all(&self.out).await?;
+            self.out.clear();
+        }
+        self.inner.flush().await
+    }
+
+    /// Drops unread input (pipelined after STARTTLS: must never be read as if encrypted).
+    pub fn discard_buffered(&mut self) -> usize {
+        let n = self.buffered().len();
+        self.consume(n);
+        n
+    }
+
+    /// Flushes, then closes our side and reads what the client still sends for a moment,
+    /// so that our last reply is not lost to a TCP reset.
+    pub async fn linger_close(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.inner.shutdown().await;
+        let mut sink = [0u8; 4096];
+        let drain = async {
+            let mut total = 0usize;
+            while total < 1 << 20 {
+                match self.inner.read(&mut sink).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => total += n,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
+    }
+
+    pub async fn close(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.inner.shutdown().await;
+    }
+
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    #[tokio::test]
+    async fn lines_bounded_and_strict() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut s = SmtpStream::new(server);
+        client.write_all(b"EHLO a\r\nNOOP\nxxxxxxxxxxxxxxxxxxxx\r\nQUIT\r\n").await.unwrap();
+        drop(client);
+        assert_eq!(s.read_line(10).await.unwrap(), Line::Text(b"EHLO a".to_vec()));
+        assert_eq!(s.read_line(10).await.unwrap(), Line::BareLf);
+        assert_eq!(s.read_line(10).await.unwrap(), Line::TooLong);
+        assert_eq!(s.read_line(10).await.unwrap(), Line::Text(b"QUIT".to_vec()));
+        assert_eq!(s.read_line(10).await.unwrap(), Line::Eof);
+    }
+
+    #[tokio::test]
+    async fn huge_line_is_never_buffered_whole() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut s = SmtpStream::new(server);
+        let writer = tokio::spawn(async move {
+            let chunk = vec![b'a'; 65536];
+            for _ in 0..64 {
+                client.write_all(&chunk).await.unwrap();
+            }
+            client.write_all(b"\r\nNOOP\r\n").await.unwrap();
+        });
+        assert_eq!(s.read_line(2048).await.unwrap(), Line::TooLong);
+        assert!(s.buf.capacity() < 1 << 20, "buffer grew to {}", s.buf.capacity());
+        assert_eq!(s.read_line(2048).await.unwrap(), Line::Text(b"NOOP".to_vec()));
+        writer.await.unwrap();
+    }
+}

@@ -1,0 +1,26 @@
+//! The SMTP server: listeners, and one session per connection.
+//!
+//! In: TCP (or any byte stream) from clients. Out: replies, structured events, and
+//! messages handed to the spool through [`postern_core::Enqueue`]. The session is generic
+//! over `AsyncRead + AsyncWrite`, so tests script whole conversations over in-memory pipes.
+//!
+//! # Layout (in the order a message meets them)
+//! - [`server`]: accept loops, connection limit, TLS (implicit and STARTTLS), shutdown.
+//! - [`io`]: buffered reading of lines and chunks, reply buffering for pipelining.
+//! - [`command`]: a command line -> [`command::Command`].
+//! - [`session`]: state and the command loop; `verbs/` holds one file per SMTP verb.
+//! - [`dotstuff`]: the DATA decoder: dot-unstuffing and strict CRLF (no smuggling).
+//! - [`message`]: our trace headers and the header facts checked at end of data.
+//! - [`context`]: what a session is given: limits, TLS, policy, spool, events, shutdown.
+
+pub mod command;
+pub mod context;
+pub mod dotstuff;
+pub mod io;
+pub mod message;
+pub mod server;
+pub mod session;
+mod verbs;
+
+pub use context::{ListenerContext, Services};
+pub use server::{Listener, handle_connection, serve};

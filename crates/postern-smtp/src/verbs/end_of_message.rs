@@ -1,0 +1,79 @@
+//! The end of a message (DATA or BDAT LAST): hop check, our headers, the spool, the reply.
+//! `250` is answered only when the spool says the message is durable.
+
+use postern_core::event::now_ms;
+use postern_core::{Envelope, EventKind, Reply, Stage};
+
+use crate::message::{Trace, received_header, rfc5322_now, scan_headers};
+use crate::session::Session;
+
+impl Session {
+    pub(crate) async fn end_of_message(&mut self, body: Vec<u8>) -> Reply {
+        let facts = scan_headers(&body);
+        if facts.received >= self.listener.limits.max_hops {
+            let reply = Reply::new(554, "5.4.6", "Error: too many hops");
+            let reason = format!("{} Received headers, limit {}", facts.received, self.listener.limits.max_hops);
+            self.refused(Stage::Data, &reply, &reason, None).await;
+            self.tx = None;
+            return reply;
+        }
+        let Some(tx) = self.tx.take() else {
+            return Reply::new(503, "5.5.1", "Error: need MAIL command");
+        };
+        let date = rfc5322_now();
+        let mut head = received_header(&Trace {
+            client: &self.client,
+            hostname: &self.listener.hostname,
+            queue_id: tx.queue_id,
+            recipients: &tx.recipients,
+            smtputf8: tx.smtputf8,
+            esmtp: self.esmtp,
+            date: &date,
+        });
+        let mut message_id = facts.message_id.clone();
+        if self.listener.add_missing_headers {
+            if !facts.has_date {
+                head.push_str(&format!("Date: {date}\r\n"));
+            }
+            if message_id.is_none() {
+                let id = format!("<{}@{}>", tx.queue_id, self.listener.hostname);
+                head.push_str(&format!("Message-ID: {id}\r\n"));
+                message_id = Some(id);
+            }
+        }
+        let size = (head.len() + body.len()) as u64;
+        let envelope = Envelope {
+            queue_id: tx.queue_id,
+            received_at_ms: now_ms(),
+            sender: tx.sender,
+            recipients: tx.recipients,
+            body: tx.body,
+            smtputf8: tx.smtputf8,
+            ret: tx.ret,
+            envid: tx.envid,
+            client: self.client.clone(),
+            size,
+        };
+        let queued = EventKind::Queued {
+            size,
+            sender: envelope.sender_display(),
+            recipients: envelope.recipients.iter().map(|r| r.address.to_string()).collect(),
+            tls: self.client.tls.as_ref().map(|t| t.to_string()),
+            message_id,
+        };
+        let queue_id = envelope.queue_id;
+        match self.services.spool.enqueue(envelope, head.into_bytes(), body).await {
+            Ok(()) => {
+                self.emit(Some(queue_id), queued).await;
+                self.messages += 1;
+                self.errors = 0;
+                Reply::new(250, "2.0.0", format!("Ok: queued as {queue_id}"))
+            }
+            Err(reply) => {
+                let kind = EventKind::Refused { stage: Stage::Queue, reply: reply.summary(), reason: "spool write failed".into(), sender: None, recipient: None };
+                self.emit(Some(queue_id), kind).await;
+                reply
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! MAIL FROM: start a transaction. Checks order (HELO first, no nesting), parameters
+//! (SIZE, BODY, SMTPUTF8, RET, ENVID, AUTH) and the reverse path.
+
+use postern_core::{Address, AddressError, BodyType, DsnRet, QueueId, Reply, Stage};
+
+use crate::command::Param;
+use crate::session::{Session, Transaction};
+
+#[derive(Default)]
+struct MailParams {
+    size: Option<u64>,
+    body: BodyType,
+    smtputf8: bool,
+    ret: Option<DsnRet>,
+    envid: Option<String>,
+}
+
+impl Session {
+    pub(crate) async fn mail(&mut self, path: &str, params: &[Param]) -> Reply {
+        if self.client.helo.is_none() {
+            return Reply::new(503, "5.5.1", "Error: send HELO/EHLO first");
+        }
+        if self.tx.is_some() {
+            return Reply::new(503, "5.5.1", "Error: nested MAIL command");
+        }
+        let p = match self.mail_params(params) {
+            Ok(p) => p,
+            Err(reply) => return reply,
+        };
+        if p.size.is_some_and(|s| s > self.listener.limits.max_message_size) {
+            let reply = Reply::new(552, "5.3.4", "Message size exceeds fixed limit");
+            self.refused(Stage::Mail, &reply, "declared SIZE exceeds the message size limit", None).await;
+            return reply;
+        }
+        let sender = if path.is_empty() {
+            None
+        } else {
+            match Address::parse(path, p.smtputf8) {
+                Ok(a) => Some(a),
+                Err(e) => return address_error(&e, false),
+            }
+        };
+        self.tx = Some(Transaction {
+            queue_id: QueueId::generate(),
+            sender,
+            body: p.body,
+            smtputf8: p.smtputf8,
+            ret: p.ret,
+            envid: p.envid,
+            recipients: Vec::new(),
+            bdat: None,
+        });
+        Reply::new(250, "2.1.0", "Ok")
+    }
+
+    fn mail_params(&self, params: &[Param]) -> Result<MailParams, Reply> {
+        let mut p = MailParams::default();
+        for param in params {
+            if !self.esmtp {
+                return Err(unsupported(&param.key));
+            }
+            let value = param.value.as_deref();
+            match (param.key.as_str(), value) {
+                ("SIZE", Some(v)) => {
+                    let size = (v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.parse().ok()).flatten();
+                    p.size = Some(size.ok_or_else(|| Reply::new(501, "5.5.4", "Bad SIZE syntax"))?);
+                }
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") => p.body = BodyType::SevenBit,
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("8BITMIME") => p.body = BodyType::EightBitMime,
+                ("BODY", _) => return Err(Reply::new(501, "5.5.4", "Bad BODY keyword syntax")),
+                ("SMTPUTF8", None) => p.smtputf8 = true,
+                ("RET", Some(v)) if v.eq_ignore_ascii_case("FULL") => p.ret = Some(DsnRet::Full),
+                ("RET", Some(v)) if v.eq_ignore_ascii_case("HDRS") => p.ret = Some(DsnRet::Hdrs),
+                ("RET", _) => return Err(Reply::new(501, "5.5.4", "Bad RET keyword syntax")),
+                ("ENVID", Some(v)) if v.len() <= 100 && is_xtext(v) => p.envid = Some(v.to_string()),
+                ("ENVID", _) => return Err(Reply::new(501, "5.5.4", "Bad ENVID parameter syntax")),
+                // RFC 4954 §5: the submitter's identity; meaningless without AUTH, accepted.
+                ("AUTH", Some(_)) => {}
+                (key, _) => return Err(unsupported(key)),
+            }
+        }
+        Ok(p)
+    }
+}
+
+pub(crate) fn unsupported(key: &str) -> Reply {
+    let key: String = key.chars().take(40).collect();
+    Reply::new(555, "5.5.4", format!("Unsupported option: {key}"))
+}
+
+/// `xtext` (RFC 3461 §4): printable ASCII except `+` and `=`, or `+XX` in upper-case hex.
+pub(crate) fn is_xtext(text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => {
+                let hex = |c: u8| c.is_ascii_digit() || (b'A'..=b'F').contains(&c);
+                if i + 2 >= b.len() || !(hex(b[i + 1]) && hex(b[i + 2])) {
+                    return false;
+                }
+                i += 3;
+            }
+            b'=' => return false,
+            33..=126 => i += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// The reply for an unusable path, Postfix's wording.
+pub(crate) fn address_error(error: &AddressError, rcpt: bool) -> Reply {
+    match (error, rcpt) {
+        (AddressError::NeedsSmtpUtf8, _) => Reply::new(553, "5.6.7", "Error: SMTPUTF8 is required for a non-ASCII address"),
+        (_, true) => Reply::new(501, "5.1.3", "Bad recipient address syntax"),
+        (_, false) => Reply::new(501, "5.1.7", "Bad sender address syntax"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_xtext;
+
+    #[test]
+    fn xtext() {
+        assert!(is_xtext("abc+2Bdef"));
+        assert!(is_xtext("QQ314159"));
+        assert!(!is_xtext("a=b"));
+        assert!(!is_xtext("a+2"));
+        assert!(!is_xtext("a+zz"));
+        assert!(!is_xtext("a b"));
+    }
+}
