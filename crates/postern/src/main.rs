@@ -1,1 +1,27 @@
-fn main() {}
+//! `postern`: the one binary. `main` parses arguments and hands over; `serve` wires
+//! config -> stores -> listeners and runs the gateway. Later subcommands are clients of the
+//! admin API.
+//!
+//! # Layout
+//! - `cli`: the command line (clap), turned into validated config by `postern-config`.
+//! - `serve`: start-up, the running gateway, graceful shutdown.
+//! - `tls`: the server certificate: load it, or generate a self-signed one on first start.
+//! - `events`: the event sink sessions write to: a log line, and a row in the store.
+//! - `logging`: the `tracing` subscriber (text or JSON on stdout).
+
+mod cli;
+mod events;
+mod logging;
+mod serve;
+mod tls;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli.command {
+        cli::Command::Serve(args) => serve::main(args),
+    }
+}

@@ -1,0 +1,55 @@
+//! The event sink sessions write to: each event becomes one structured log line and one
+//! row in the store (through the batching writer).
+
+use postern_core::{BoxFuture, Event, EventKind, EventSink};
+use postern_store::EventWriter;
+
+pub struct EventLog {
+    writer: EventWriter,
+}
+
+impl EventLog {
+    pub fn new(writer: EventWriter) -> EventLog {
+        EventLog { writer }
+    }
+
+    /// Stores what was emitted so far; later events are only logged.
+    pub async fn stop(&self) {
+        self.writer.stop().await;
+    }
+}
+
+impl EventSink for EventLog {
+    fn emit(&self, event: Event) -> BoxFuture<'_, ()> {
+        log(&event);
+        Box::pin(self.writer.send(event))
+    }
+}
+
+fn log(e: &Event) {
+    let queue_id = e.queue_id.map(|q| q.to_string()).unwrap_or_default();
+    let (session, client) = (e.session, e.client_ip);
+    match &e.kind {
+        EventKind::Connect { client_port, listener, .. } => {
+            tracing::info!(event = "connect", session, %client, client_port, listener = listener.as_str());
+        }
+        EventKind::Tls { version, cipher } => {
+            tracing::info!(event = "tls", session, %client, version = version.as_str(), cipher = cipher.as_str());
+        }
+        EventKind::Refused { stage, reply, reason, sender, recipient } => {
+            tracing::info!(
+                event = "refused", session, %client, queue_id, stage = ?stage, reply = reply.as_str(), reason = reason.as_str(),
+                sender = sender.as_deref().unwrap_or(""), recipient = recipient.as_deref().unwrap_or("")
+            );
+        }
+        EventKind::Queued { size, sender, recipients, tls, message_id } => {
+            tracing::info!(
+                event = "queued", session, %client, queue_id, size, sender = sender.as_str(), recipients = recipients.join(",").as_str(),
+                tls = tls.as_deref().unwrap_or("none"), message_id = message_id.as_deref().unwrap_or("")
+            );
+        }
+        EventKind::Disconnect { messages, duration_ms, reason } => {
+            tracing::info!(event = "disconnect", session, %client, messages, duration_ms, reason = reason.as_str());
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! `postern serve`: config -> data directory -> TLS -> spool recovery -> store -> listeners,
+//! then run until SIGTERM or Ctrl-C, and shut down without losing an acknowledged message.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use postern_config::{Config, Defaults, ListenerKind};
+use postern_policy::RelayPolicy;
+use postern_queue::{Spool, SyncMode};
+use postern_smtp::{Listener, ListenerContext, Services};
+use postern_store::{EventWriter, SqliteStore};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::ServeArgs;
+use crate::events::EventLog;
+use crate::{logging, tls};
+
+pub fn main(args: ServeArgs) -> ExitCode {
+    let defaults = Defaults { hostname: system_hostname() };
+    let config = match Config::load(args.config.as_deref(), &args.overrides(), &defaults) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("postern: config error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = logging::init(&config.log) {
+        eprintln!("postern: config error: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("postern: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("postern: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&config.data_dir)
+        .with_context(|| format!("data directory {}", config.data_dir.display()))?;
+    let tls = tls::load(config.tls.as_ref(), &config.data_dir, &config.hostname)?;
+    let spool = Spool::open(&config.data_dir.join("spool"), SyncMode::Grouped).context("spool")?;
+    let recovery = spool.recover().context("spool recovery")?;
+    let store = Arc::new(SqliteStore::open(&config.data_dir.join("postern.db")).context("database")?);
+    let events = Arc::new(EventLog::new(EventWriter::start(store, 4096)));
+    let shutdown = CancellationToken::new();
+    let services = Arc::new(Services {
+        policy: RelayPolicy::new(config.trusted_networks.clone()),
+        spool: Arc::new(spool),
+        events: Arc::clone(&events) as Arc<dyn postern_core::EventSink>,
+        shutdown: shutdown.clone(),
+    });
+
+    let mut listeners = Vec::new();
+    let mut bound: Vec<(ListenerKind, SocketAddr)> = Vec::new();
+    for l in &config.listeners {
+        let socket = TcpListener::bind(l.address)
+            .await
+            .with_context(|| format!("listeners.{}: cannot listen on {}", l.kind.name(), l.address))?;
+        bound.push((l.kind, socket.local_addr().unwrap_or(l.address)));
+        let context = ListenerContext {
+            kind: l.kind,
+            hostname: config.hostname.clone(),
+            banner: config.banner.clone(),
+            limits: config.limits.clone(),
+            add_missing_headers: l.add_missing_headers,
+            tls: Some(tls.acceptor.clone()),
+        };
+        listeners.push(Listener { socket, context: Arc::new(context) });
+    }
+
+    print_summary(&config, &bound, &tls, &recovery);
+    tracing::info!(
+        messages = recovery.messages.len(),
+        incomplete_removed = recovery.incomplete_removed,
+        corrupt = recovery.corrupt.len(),
+        "spool recovered"
+    );
+
+    let signal_token = shutdown.clone();
+    let grace = config.limits.shutdown_timeout;
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!(grace_secs = grace.as_secs(), "shutting down: no new connections; transactions in flight may finish");
+        signal_token.cancel();
+    });
+
+    let left = postern_smtp::serve(listeners, services, config.limits.max_connections, grace).await;
+    events.stop().await;
+    tracing::info!(sessions_cut = left, "stopped");
+    Ok(())
+}
+
+fn print_summary(config: &Config, bound: &[(ListenerKind, SocketAddr)], tls: &tls::LoadedTls, recovery: &postern_queue::Recovery) {
+    println!("Postern {} is running as {}", env!("CARGO_PKG_VERSION"), config.hostname);
+    println!("data directory: {}", config.data_dir.display());
+    for (kind, addr) in bound {
+        let what = match kind {
+            ListenerKind::Smtp => "relay, STARTTLS offered",
+            ListenerKind::Submission => "submission, STARTTLS offered",
+            ListenerKind::Smtps => "implicit TLS",
+        };
+        println!("listening: {} {} ({})", kind.name(), addr, what);
+    }
+    let nets: Vec<String> = config.trusted_networks.iter().map(|n| n.to_string()).collect();
+    println!("trusted networks (may relay without authentication): {}", nets.join(", "));
+    let origin = if tls.generated { "self-signed, generated now" } else { "loaded" };
+    println!("TLS certificate: {} ({})", tls.certificate.display(), origin);
+    println!(
+        "spool: {} message(s) waiting, {} incomplete removed, {} corrupt moved aside",
+        recovery.messages.len(),
+        recovery.incomplete_removed,
+        recovery.corrupt.len()
+    );
+    if let Some((_, addr)) = bound.iter().find(|(k, _)| *k == ListenerKind::Smtp) {
+        println!("try it: swaks --server {} --port {} --to someone@example.com", addr.ip(), addr.port());
+    }
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let terminate = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}
+
+fn system_hostname() -> String {
+    let name = gethostname::gethostname().to_string_lossy().into_owned();
+    let valid = !name.is_empty() && name.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    if valid { name } else { "localhost".to_string() }
+}
