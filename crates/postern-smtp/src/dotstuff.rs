@@ -195,7 +195,7 @@ mod tests {
         assert_eq!((n, end), (21, Some(DataEnd::Complete)));
         assert!(d.over_limit());
         assert_eq!(d.size(), 18);
-        assert_eq!(out, b"0123456789");
+        assert!(out.len() <= 10, "stored {} octets past the limit", out.len());
     }
 
     #[test]
