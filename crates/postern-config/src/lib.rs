@@ -141,11 +141,7 @@ pub struct Defaults {
 
 impl Config {
     /// Reads and validates `file` (when given) with `overrides` on top.
-    pub fn load(
-        file: Option<&Path>,
-        overrides: &Overrides,
-        defaults: &Defaults,
-    ) -> Result<Config, ConfigError> {
+    pub fn load(file: Option<&Path>, overrides: &Overrides, defaults: &Defaults) -> Result<Config, ConfigError> {
         let raw = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| ConfigError {

@@ -8,8 +8,8 @@ use ipnet::IpNet;
 
 use crate::raw::{RawConfig, RawLimits, RawListener};
 use crate::{
-    Config, ConfigError, Defaults, HostPort, Limits, ListenerConfig, ListenerKind, LogConfig,
-    LogFormat, Overrides, TlsFiles,
+    Config, ConfigError, Defaults, HostPort, Limits, ListenerConfig, ListenerKind, LogConfig, LogFormat, Overrides,
+    TlsFiles,
 };
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -28,11 +28,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     }
     let banner = banner.replace("$hostname", &hostname);
 
-    let data_dir = flags
-        .data_dir
-        .clone()
-        .or(raw.data_dir)
-        .unwrap_or_else(|| PathBuf::from("./postern-data"));
+    let data_dir = flags.data_dir.clone().or(raw.data_dir).unwrap_or_else(|| PathBuf::from("./postern-data"));
 
     let trusted_networks = if !flags.trusted_networks.is_empty() {
         parse_cidrs("--trusted-network", &flags.trusted_networks)?
@@ -52,10 +48,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         None | Some("text") => LogFormat::Text,
         Some("json") => LogFormat::Json,
         Some(other) => {
-            return Err(ConfigError::key(
-                "log.format",
-                format!("{other:?} is not one of \"text\", \"json\""),
-            ));
+            return Err(ConfigError::key("log.format", format!("{other:?} is not one of \"text\", \"json\"")));
         }
     };
     let level = raw.log.level.unwrap_or_else(|| "info".to_string());
@@ -91,7 +84,17 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         return Err(ConfigError::key("listeners", "every listener is turned off"));
     }
 
-    Ok(Config { hostname, banner, data_dir, trusted_networks, relay_host, log: LogConfig { format, level }, tls, limits, listeners })
+    Ok(Config {
+        hostname,
+        banner,
+        data_dir,
+        trusted_networks,
+        relay_host,
+        log: LogConfig { format, level },
+        tls,
+        limits,
+        listeners,
+    })
 }
 
 fn listener(
@@ -109,9 +112,9 @@ fn listener(
     if text.is_empty() {
         return Ok(None);
     }
-    let address: SocketAddr = text.parse().map_err(|_| {
-        ConfigError::key(key, format!("{text:?} is not an IP address and port such as 127.0.0.1:2525"))
-    })?;
+    let address: SocketAddr = text
+        .parse()
+        .map_err(|_| ConfigError::key(key, format!("{text:?} is not an IP address and port such as 127.0.0.1:2525")))?;
     let add_missing_headers = raw.add_missing_headers.unwrap_or(default_headers);
     Ok(Some(ListenerConfig { kind, address, add_missing_headers }))
 }
@@ -134,11 +137,14 @@ fn limits(raw: RawLimits) -> Result<Limits> {
         max_message_size: num("limits.max_message_size", raw.max_message_size, d.max_message_size, 1024, 1 << 31)?,
         max_recipients: num("limits.max_recipients", raw.max_recipients, d.max_recipients as u64, 1, 100_000)? as usize,
         max_hops: num("limits.max_hops", raw.max_hops, d.max_hops as u64, 1, 1000)? as usize,
-        max_line_length: num("limits.max_line_length", raw.max_line_length, d.max_line_length as u64, 512, 65_536)? as usize,
+        max_line_length: num("limits.max_line_length", raw.max_line_length, d.max_line_length as u64, 512, 65_536)?
+            as usize,
         command_timeout: secs("limits.command_timeout", raw.command_timeout, d.command_timeout, 3600)?,
         data_timeout: secs("limits.data_timeout", raw.data_timeout, d.data_timeout, 3600)?,
-        max_connections: num("limits.max_connections", raw.max_connections, d.max_connections as u64, 1, 100_000)? as usize,
-        hard_error_limit: num("limits.hard_error_limit", raw.hard_error_limit, u64::from(d.hard_error_limit), 1, 1000)? as u32,
+        max_connections: num("limits.max_connections", raw.max_connections, d.max_connections as u64, 1, 100_000)?
+            as usize,
+        hard_error_limit: num("limits.hard_error_limit", raw.hard_error_limit, u64::from(d.hard_error_limit), 1, 1000)?
+            as u32,
         shutdown_timeout: secs("limits.shutdown_timeout", raw.shutdown_timeout, d.shutdown_timeout, 3600)?,
     })
 }
@@ -189,7 +195,10 @@ fn check_hostname(key: &str, name: &str) -> Result<String> {
     let valid = !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-')
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
                 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         });
     if !valid {
@@ -237,7 +246,8 @@ mod tests {
         assert_eq!(e.to_string(), "limits.max_hops: 0 is out of range 1..=1000");
         let e = load("[listeners.smtp]\naddress = \"localhost\"").unwrap_err();
         assert_eq!(e.key, "listeners.smtp.address");
-        let e = load("[tls]\ncertificate = \"/nonexistent/cert.pem\"\nprivate_key = \"/nonexistent/key.pem\"").unwrap_err();
+        let e =
+            load("[tls]\ncertificate = \"/nonexistent/cert.pem\"\nprivate_key = \"/nonexistent/key.pem\"").unwrap_err();
         assert_eq!(e.key, "tls.certificate");
         assert!(e.reason.contains("/nonexistent/cert.pem"), "{e}");
         let e = load("relay_host = \"nohost\"").unwrap_err();

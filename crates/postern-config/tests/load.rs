@@ -31,12 +31,16 @@ fn wrong_type_names_key() {
 fn validation_error_carries_file() {
     let (path, r) = load("trusted_networks = [\"not-a-cidr\"]\n");
     let msg = r.unwrap_err().to_string();
-    assert_eq!(msg, format!("{path}: trusted_networks[0]: \"not-a-cidr\" is not an IP address or CIDR such as 192.0.2.0/24"));
+    assert_eq!(
+        msg,
+        format!("{path}: trusted_networks[0]: \"not-a-cidr\" is not an IP address or CIDR such as 192.0.2.0/24")
+    );
 }
 
 #[test]
 fn documented_example_file_loads() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/postern.example.toml")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/postern.example.toml")).unwrap();
     let (_, r) = load(&text);
     let c = r.unwrap();
     assert_eq!(c.hostname, "mail.example.net");

@@ -98,10 +98,7 @@ fn valid_label(label: &str) -> bool {
 }
 
 fn parse_address_literal(text: &str) -> Result<(), AddressError> {
-    let inner = text
-        .strip_prefix('[')
-        .and_then(|t| t.strip_suffix(']'))
-        .ok_or(AddressError::BadDomain)?;
+    let inner = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')).ok_or(AddressError::BadDomain)?;
     if let Some(v6) = inner.strip_prefix("IPv6:").or_else(|| inner.strip_prefix("ipv6:")) {
         return v6.parse::<Ipv6Addr>().map(|_| ()).map_err(|_| AddressError::BadDomain);
     }
@@ -200,10 +197,7 @@ fn parse_local_part(local: &str, utf8: bool) -> Result<(), AddressError> {
 }
 
 fn parse_quoted_string(local: &str) -> Result<(), AddressError> {
-    let inner = local
-        .strip_prefix('"')
-        .and_then(|l| l.strip_suffix('"'))
-        .ok_or(AddressError::BadLocalPart)?;
+    let inner = local.strip_prefix('"').and_then(|l| l.strip_suffix('"')).ok_or(AddressError::BadLocalPart)?;
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
         match c {

@@ -16,11 +16,8 @@ const LEN: usize = 20;
 
 impl QueueId {
     pub fn generate() -> QueueId {
-        let micros = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_micros())
-            .unwrap_or(0)
-            & 0x00FF_FFFF_FFFF_FFFF; // 56 bits: good until the year 4253
+        let micros =
+            SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0) & 0x00FF_FFFF_FFFF_FFFF; // 56 bits: good until the year 4253
         let mut random = [0u8; 3];
         // A failing OS random source is not fatal here: the time part still orders ids,
         // and the spool refuses to overwrite an existing file.

@@ -6,7 +6,10 @@ use crate::Reply;
 pub enum Verdict {
     Accept,
     /// Refuse with this reply (4xx temporary, 5xx permanent); `reason` goes to the log.
-    Refuse { reply: Reply, reason: String },
+    Refuse {
+        reply: Reply,
+        reason: String,
+    },
 }
 
 impl Verdict {

@@ -62,7 +62,12 @@ mod tests {
     use super::*;
 
     fn policy() -> RelayPolicy {
-        RelayPolicy::new(vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap(), "10.1.0.0/16".parse().unwrap(), "10.1.2.0/24".parse().unwrap()])
+        RelayPolicy::new(vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "::1/128".parse().unwrap(),
+            "10.1.0.0/16".parse().unwrap(),
+            "10.1.2.0/24".parse().unwrap(),
+        ])
     }
 
     #[test]
@@ -71,11 +76,16 @@ mod tests {
         let rcpt = Address::parse("a@example.com", false).unwrap();
         assert_eq!(p.rcpt(&p.attribute("127.0.0.1".parse().unwrap()), &rcpt), Verdict::Accept);
         assert_eq!(p.rcpt(&p.attribute("::ffff:127.0.0.1".parse().unwrap()), &rcpt), Verdict::Accept);
-        assert_eq!(p.attribute("10.1.2.3".parse().unwrap()), Attribution::TrustedNetwork("10.1.2.0/24".parse().unwrap()));
+        assert_eq!(
+            p.attribute("10.1.2.3".parse().unwrap()),
+            Attribution::TrustedNetwork("10.1.2.0/24".parse().unwrap())
+        );
         let untrusted = p.attribute("192.0.2.1".parse().unwrap());
         assert_eq!(untrusted, Attribution::Unattributed);
         match p.rcpt(&untrusted, &rcpt) {
-            Verdict::Refuse { reply, .. } => assert_eq!(reply.render(), "554 5.7.1 <a@example.com>: Relay access denied\r\n"),
+            Verdict::Refuse { reply, .. } => {
+                assert_eq!(reply.render(), "554 5.7.1 <a@example.com>: Relay access denied\r\n")
+            }
             v => panic!("{v:?}"),
         }
     }

@@ -30,11 +30,7 @@ pub fn encode_prefix(envelope: &Envelope, parts: &[&[u8]]) -> Result<Vec<u8>, se
 
 /// Decodes and verifies a whole spool file. `Err` says why it is corrupt.
 pub fn decode(bytes: &[u8], expected: QueueId) -> Result<(Envelope, &[u8]), String> {
-    let newline = bytes
-        .iter()
-        .take(MAX_HEADER_LINE)
-        .position(|b| *b == b'\n')
-        .ok_or("no header line")?;
+    let newline = bytes.iter().take(MAX_HEADER_LINE).position(|b| *b == b'\n').ok_or("no header line")?;
     let header = std::str::from_utf8(&bytes[..newline]).map_err(|_| "header is not text")?;
     let mut fields = header.strip_prefix(MAGIC).ok_or("unknown format")?.split_ascii_whitespace();
     let mut number = |what: &str| -> Result<u64, String> {
@@ -46,7 +42,11 @@ pub fn decode(bytes: &[u8], expected: QueueId) -> Result<(Envelope, &[u8]), Stri
     let want_crc = u32::from_str_radix(crc_text, 16).map_err(|_| "bad checksum in header")?;
     let rest = &bytes[newline + 1..];
     if Some(rest.len()) != env_len.checked_add(msg_len) {
-        return Err(format!("size mismatch: header says {} octets, file has {}", env_len.saturating_add(msg_len), rest.len()));
+        return Err(format!(
+            "size mismatch: header says {} octets, file has {}",
+            env_len.saturating_add(msg_len),
+            rest.len()
+        ));
     }
     if crc32fast::hash(rest) != want_crc {
         return Err("checksum mismatch".into());

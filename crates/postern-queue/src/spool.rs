@@ -129,7 +129,8 @@ impl Spool {
     pub fn read(&self, id: QueueId) -> Result<(Envelope, Vec<u8>)> {
         let path = self.inner.queue.join(id.to_string());
         let bytes = fs::read(&path).map_err(io_err("read", &path))?;
-        let (envelope, message) = file::decode(&bytes, id).map_err(|reason| SpoolError::Corrupt { path: path.clone(), reason })?;
+        let (envelope, message) =
+            file::decode(&bytes, id).map_err(|reason| SpoolError::Corrupt { path: path.clone(), reason })?;
         Ok((envelope, message.to_vec()))
     }
 
@@ -183,7 +184,12 @@ impl Spool {
 /// The session's handle: writes happen on the blocking pool so no runtime thread waits
 /// for the disk.
 impl Enqueue for Spool {
-    fn enqueue(&self, envelope: Envelope, head: Vec<u8>, body: Vec<u8>) -> BoxFuture<'_, std::result::Result<(), Reply>> {
+    fn enqueue(
+        &self,
+        envelope: Envelope,
+        head: Vec<u8>,
+        body: Vec<u8>,
+    ) -> BoxFuture<'_, std::result::Result<(), Reply>> {
         let spool = self.clone();
         Box::pin(async move {
             let id = envelope.queue_id;

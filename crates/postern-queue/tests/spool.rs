@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use postern_core::{ClientInfo, Envelope, QueueId, Recipient, Address, BodyType};
+use postern_core::{Address, BodyType, ClientInfo, Envelope, QueueId, Recipient};
 use postern_queue::{Spool, SyncMode};
 
 fn envelope() -> Envelope {
@@ -10,12 +10,22 @@ fn envelope() -> Envelope {
         queue_id: QueueId::generate(),
         received_at_ms: 1,
         sender: Some(Address::parse("a@example.com", false).unwrap()),
-        recipients: vec![Recipient { address: Address::parse("b@example.net", false).unwrap(), notify: None, orcpt: None }],
+        recipients: vec![Recipient {
+            address: Address::parse("b@example.net", false).unwrap(),
+            notify: None,
+            orcpt: None,
+        }],
         body: BodyType::SevenBit,
         smtputf8: false,
         ret: None,
         envid: None,
-        client: ClientInfo { ip: "127.0.0.1".parse().unwrap(), port: 1, listener: "smtp".into(), helo: None, tls: None },
+        client: ClientInfo {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 1,
+            listener: "smtp".into(),
+            helo: None,
+            tls: None,
+        },
         size: 10,
     }
 }

@@ -11,10 +11,19 @@ pub enum Command {
     Ehlo(String),
     Helo(String),
     /// `path` is the text between `<` and `>` (empty for the null sender).
-    Mail { path: String, params: Vec<Param> },
-    Rcpt { path: String, params: Vec<Param> },
+    Mail {
+        path: String,
+        params: Vec<Param>,
+    },
+    Rcpt {
+        path: String,
+        params: Vec<Param>,
+    },
     Data,
-    Bdat { size: u64, last: bool },
+    Bdat {
+        size: u64,
+        last: bool,
+    },
     Rset,
     Noop,
     Quit,
@@ -132,7 +141,8 @@ fn closing_bracket(inner: &str) -> Option<usize> {
 
 fn parse_bdat(rest: &str) -> Command {
     let mut words = rest.split_whitespace();
-    let size = words.next().filter(|w| w.len() <= 19 && w.bytes().all(|b| b.is_ascii_digit())).and_then(|w| w.parse().ok());
+    let size =
+        words.next().filter(|w| w.len() <= 19 && w.bytes().all(|b| b.is_ascii_digit())).and_then(|w| w.parse().ok());
     let last = match words.next() {
         None => Some(false),
         Some(w) if w.eq_ignore_ascii_case("LAST") => Some(true),
@@ -166,7 +176,10 @@ mod tests {
             }
         );
         assert_eq!(p("mail from: <>"), Command::Mail { path: String::new(), params: vec![] });
-        assert_eq!(p("RCPT TO:<\"a>b\"@c.example>"), Command::Rcpt { path: "\"a>b\"@c.example".into(), params: vec![] });
+        assert_eq!(
+            p("RCPT TO:<\"a>b\"@c.example>"),
+            Command::Rcpt { path: "\"a>b\"@c.example".into(), params: vec![] }
+        );
         assert_eq!(p("BDAT 100 LAST"), Command::Bdat { size: 100, last: true });
         assert_eq!(p("BDAT 0"), Command::Bdat { size: 0, last: false });
         assert_eq!(p("XYZZY"), Command::Unknown);

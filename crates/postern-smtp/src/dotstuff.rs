@@ -96,7 +96,11 @@ impl DotDecoder {
                     _ => self.state = State::Mid,
                 },
                 State::DotCr => {
-                    return if input[i] == b'\n' { (i + 1, Some(DataEnd::Complete)) } else { (i, Some(DataEnd::BareCr)) };
+                    return if input[i] == b'\n' {
+                        (i + 1, Some(DataEnd::Complete))
+                    } else {
+                        (i, Some(DataEnd::BareCr))
+                    };
                 }
             }
         }

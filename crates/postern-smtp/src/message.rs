@@ -82,7 +82,9 @@ pub fn received_header(t: &Trace<'_>) -> String {
             "\tby {} (Postern) with {proto} id {}\r\n\tfor <{}>; {}\r\n",
             t.hostname, t.queue_id, only.address, t.date
         )),
-        _ => out.push_str(&format!("\tby {} (Postern) with {proto} id {};\r\n\t{}\r\n", t.hostname, t.queue_id, t.date)),
+        _ => {
+            out.push_str(&format!("\tby {} (Postern) with {proto} id {};\r\n\t{}\r\n", t.hostname, t.queue_id, t.date))
+        }
     }
     out
 }
@@ -102,6 +104,6 @@ mod tests {
         let f = scan_headers(m);
         assert_eq!(f, HeaderFacts { received: 2, has_date: false, message_id: Some("<x@y>".into()) });
         assert_eq!(scan_headers(b"").received, 0);
-        assert_eq!(scan_headers(b"Date: x\r\n").has_date, true);
+        assert!(scan_headers(b"Date: x\r\n").has_date);
     }
 }

@@ -31,25 +31,45 @@ pub struct Listener {
 /// Runs every listener until `services.shutdown` is cancelled, then waits up to
 /// `shutdown_timeout` for open sessions (idle ones are told 421 at once; transactions in
 /// flight may finish). Returns the number of sessions that were still open at the end.
-pub async fn serve(listeners: Vec<Listener>, services: Arc<Services>, max_connections: usize, shutdown_timeout: Duration) -> usize {
+pub async fn serve(
+    listeners: Vec<Listener>,
+    services: Arc<Services>,
+    max_connections: usize,
+    shutdown_timeout: Duration,
+) -> usize {
     let tracker = TaskTracker::new();
     let permits = Arc::new(Semaphore::new(max_connections));
     let ids = Arc::new(AtomicU64::new(1));
     let mut accepting = JoinSet::new();
     for listener in listeners {
-        accepting.spawn(accept_loop(listener, Arc::clone(&services), tracker.clone(), Arc::clone(&permits), Arc::clone(&ids)));
+        accepting.spawn(accept_loop(
+            listener,
+            Arc::clone(&services),
+            tracker.clone(),
+            Arc::clone(&permits),
+            Arc::clone(&ids),
+        ));
     }
     services.shutdown.cancelled().await;
     accepting.abort_all();
     while accepting.join_next().await.is_some() {}
     tracker.close();
     if tokio::time::timeout(shutdown_timeout, tracker.wait()).await.is_err() {
-        tracing::warn!(sessions = tracker.len(), "shutdown timeout reached; closing remaining sessions (none of their messages was acknowledged)");
+        tracing::warn!(
+            sessions = tracker.len(),
+            "shutdown timeout reached; closing remaining sessions (none of their messages was acknowledged)"
+        );
     }
     tracker.len()
 }
 
-async fn accept_loop(listener: Listener, services: Arc<Services>, tracker: TaskTracker, permits: Arc<Semaphore>, ids: Arc<AtomicU64>) {
+async fn accept_loop(
+    listener: Listener,
+    services: Arc<Services>,
+    tracker: TaskTracker,
+    permits: Arc<Semaphore>,
+    ids: Arc<AtomicU64>,
+) {
     loop {
         let (tcp, peer) = match listener.socket.accept().await {
             Ok(accepted) => accepted,
@@ -70,7 +90,8 @@ async fn accept_loop(listener: Listener, services: Arc<Services>, tracker: TaskT
                 Ok(_permit) => handle_connection(tcp, peer, context, services, id).await,
                 Err(_) => {
                     let mut tcp = tcp;
-                    let reply = Reply::new(421, "4.3.2", format!("{} Too many connections, try again later", context.hostname));
+                    let reply =
+                        Reply::new(421, "4.3.2", format!("{} Too many connections, try again later", context.hostname));
                     let _ = tcp.write_all(reply.render().as_bytes()).await;
                     tracing::warn!(client = %peer, "connection refused: too many connections");
                 }
@@ -80,8 +101,13 @@ async fn accept_loop(listener: Listener, services: Arc<Services>, tracker: TaskT
 }
 
 /// One connection, start to end.
-pub async fn handle_connection<S>(stream: S, peer: SocketAddr, context: Arc<ListenerContext>, services: Arc<Services>, id: u64)
-where
+pub async fn handle_connection<S>(
+    stream: S,
+    peer: SocketAddr,
+    context: Arc<ListenerContext>,
+    services: Arc<Services>,
+    id: u64,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let mut session = Session::new(Arc::clone(&context), services, id, peer);

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use postern_core::event::now_ms;
-use postern_core::{Address, BodyType, ClientInfo, DsnRet, Event, EventKind, QueueId, Recipient, Reply, Stage, TlsInfo};
+use postern_core::{
+    Address, BodyType, ClientInfo, DsnRet, Event, EventKind, QueueId, Recipient, Reply, Stage, TlsInfo,
+};
 use postern_policy::Attribution;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -63,12 +65,33 @@ pub struct Session {
 impl Session {
     pub fn new(listener: Arc<ListenerContext>, services: Arc<Services>, id: u64, peer: SocketAddr) -> Session {
         let attribution = services.policy.attribute(peer.ip());
-        let client = ClientInfo { ip: peer.ip(), port: peer.port(), listener: listener.kind.name().to_string(), helo: None, tls: None };
-        Session { listener, services, id, client, attribution, esmtp: false, tx: None, errors: 0, messages: 0, started: Instant::now() }
+        let client = ClientInfo {
+            ip: peer.ip(),
+            port: peer.port(),
+            listener: listener.kind.name().to_string(),
+            helo: None,
+            tls: None,
+        };
+        Session {
+            listener,
+            services,
+            id,
+            client,
+            attribution,
+            esmtp: false,
+            tx: None,
+            errors: 0,
+            messages: 0,
+            started: Instant::now(),
+        }
     }
 
     pub async fn connected(&self) {
-        let kind = EventKind::Connect { client_ip: self.client.ip, client_port: self.client.port, listener: self.client.listener.clone() };
+        let kind = EventKind::Connect {
+            client_ip: self.client.ip,
+            client_port: self.client.port,
+            listener: self.client.listener.clone(),
+        };
         self.emit(None, kind).await;
     }
 
@@ -109,7 +132,13 @@ impl Session {
             };
             let line = match read {
                 Err(_) => {
-                    return self.close(stream, Reply::new(421, "4.4.2", format!("{} Error: timeout exceeded", self.listener.hostname)), "timeout").await;
+                    return self
+                        .close(
+                            stream,
+                            Reply::new(421, "4.4.2", format!("{} Error: timeout exceeded", self.listener.hostname)),
+                            "timeout",
+                        )
+                        .await;
                 }
                 Ok(Err(_)) => return Outcome::Closed("connection error"),
                 Ok(Ok(Line::Eof)) => return Outcome::Closed("client closed connection"),
@@ -136,7 +165,11 @@ impl Session {
         }
     }
 
-    async fn dispatch<S: AsyncRead + AsyncWrite + Unpin>(&mut self, command: Command, stream: &mut SmtpStream<S>) -> Step {
+    async fn dispatch<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        command: Command,
+        stream: &mut SmtpStream<S>,
+    ) -> Step {
         let reply = match command {
             Command::Ehlo(name) => self.ehlo(name, true),
             Command::Helo(name) => self.ehlo(name, false),
@@ -153,7 +186,9 @@ impl Session {
             Command::Rset => self.rset(),
             Command::Noop => Reply::new(250, "2.0.0", "Ok"),
             Command::Vrfy => Reply::new(252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery"),
-            Command::Help => Reply::new(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS"),
+            Command::Help => {
+                Reply::new(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS")
+            }
             Command::Auth => Reply::new(503, "5.5.1", "Error: authentication not enabled"),
             Command::NotImplemented => Reply::new(502, "5.5.1", "Error: command not implemented"),
             Command::Unknown => Reply::new(500, "5.5.2", "Error: command not recognized"),
@@ -172,7 +207,12 @@ impl Session {
         stream.send(&reply);
     }
 
-    pub(crate) async fn close<S: AsyncRead + AsyncWrite + Unpin>(&mut self, stream: &mut SmtpStream<S>, reply: Reply, reason: &'static str) -> Outcome {
+    pub(crate) async fn close<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        stream: &mut SmtpStream<S>,
+        reply: Reply,
+        reason: &'static str,
+    ) -> Outcome {
         stream.send(&reply);
         stream.close().await;
         Outcome::Closed(reason)

@@ -126,7 +126,8 @@ async fn recipient_limit_keeps_the_first_n() {
 async fn duplicate_recipients_are_stored_once() {
     let mut c = start(Options::default()).await;
     c.ehlo().await;
-    c.send_message("a@example.com", &["b@example.net", "b@EXAMPLE.net", "c@example.net"], "Subject: x\r\n\r\nx\r\n").await;
+    c.send_message("a@example.com", &["b@example.net", "b@EXAMPLE.net", "c@example.net"], "Subject: x\r\n\r\nx\r\n")
+        .await;
     assert_eq!(c.spooled()[0].0.recipients.len(), 2);
 }
 
@@ -137,8 +138,16 @@ async fn untrusted_client_may_not_relay() {
     c.ehlo().await;
     c.cmd("MAIL FROM:<a@example.com>", "250 2.1.0 Ok\r\n").await;
     c.cmd("RCPT TO:<victim@example.net>", "554 5.7.1 <victim@example.net>: Relay access denied\r\n").await;
-    c.cmd("RCPT TO:<\"victim@example.net\"@example.org>", "554 5.7.1 <\"victim@example.net\"@example.org>: Relay access denied\r\n").await;
-    c.cmd("RCPT TO:<victim%example.net@example.org>", "554 5.7.1 <victim%example.net@example.org>: Relay access denied\r\n").await;
+    c.cmd(
+        "RCPT TO:<\"victim@example.net\"@example.org>",
+        "554 5.7.1 <\"victim@example.net\"@example.org>: Relay access denied\r\n",
+    )
+    .await;
+    c.cmd(
+        "RCPT TO:<victim%example.net@example.org>",
+        "554 5.7.1 <victim%example.net@example.org>: Relay access denied\r\n",
+    )
+    .await;
     c.cmd("DATA", "503 5.5.1 Error: need RCPT command\r\n").await;
     let refusals = c.refusals();
     assert_eq!(refusals.len(), 3);

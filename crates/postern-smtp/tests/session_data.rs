@@ -17,7 +17,9 @@ async fn message_is_spooled_with_our_received_header_first() {
     assert_eq!(env.queue_id.to_string(), id);
     assert_eq!(env.sender.as_ref().unwrap().to_string(), "a@example.com");
     let text = String::from_utf8(message.clone()).unwrap();
-    let head = format!("Received: from client.example ([127.0.0.1])\r\n\tby {HOST} (Postern) with ESMTP id {id}\r\n\tfor <b@example.net>; ");
+    let head = format!(
+        "Received: from client.example ([127.0.0.1])\r\n\tby {HOST} (Postern) with ESMTP id {id}\r\n\tfor <b@example.net>; "
+    );
     assert!(text.starts_with(&head), "{text}");
     let after_received = text.split_once("\r\n").unwrap().1.split_once("\r\n").unwrap().1.split_once("\r\n").unwrap().1;
     assert_eq!(after_received, "From: a@example.com\r\nSubject: hi\r\n\r\n.starts with a dot\r\nline\r\n");
@@ -38,10 +40,16 @@ async fn several_recipients_are_not_named_in_received() {
 
 #[tokio::test]
 async fn submission_adds_message_id_and_date_only_when_missing() {
-    let mut c = start(Options { kind: ListenerKind::Submission, add_missing_headers: true, ..Options::default() }).await;
+    let mut c =
+        start(Options { kind: ListenerKind::Submission, add_missing_headers: true, ..Options::default() }).await;
     c.ehlo().await;
     let id = c.send_message("a@example.com", &["b@example.net"], "Subject: bare\r\n\r\nx\r\n").await;
-    c.send_message("a@example.com", &["b@example.net"], "Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <own@example.com>\r\n\r\nx\r\n").await;
+    c.send_message(
+        "a@example.com",
+        &["b@example.net"],
+        "Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <own@example.com>\r\n\r\nx\r\n",
+    )
+    .await;
     let spooled = c.spooled();
     let first = String::from_utf8_lossy(&spooled[0].1).into_owned();
     assert!(first.contains(&format!("\r\nMessage-ID: <{id}@{HOST}>\r\n")), "{first}");
@@ -89,7 +97,12 @@ async fn too_many_hops() {
     c.cmd("DATA", "354 End data with <CR><LF>.<CR><LF>\r\n").await;
     c.send(format!("{hops}Subject: loop\r\n\r\nx\r\n.\r\n").as_bytes()).await;
     c.expect("554 5.4.6 Error: too many hops\r\n").await;
-    c.send_message("a@example.com", &["b@example.net"], "Received: from a\r\nReceived: from b\r\nSubject: ok\r\n\r\nx\r\n").await;
+    c.send_message(
+        "a@example.com",
+        &["b@example.net"],
+        "Received: from a\r\nReceived: from b\r\nSubject: ok\r\n\r\nx\r\n",
+    )
+    .await;
     assert_eq!(c.spooled().len(), 1);
 }
 
@@ -111,7 +124,9 @@ async fn smuggling_sequences_are_refused_and_disconnect() {
         c.cmd("MAIL FROM:<a@example.com>", "250 2.1.0 Ok\r\n").await;
         c.cmd("RCPT TO:<b@example.net>", "250 2.1.5 Ok\r\n").await;
         c.cmd("DATA", "354 End data with <CR><LF>.<CR><LF>\r\n").await;
-        let payload = format!("Subject: outer\r\n\r\nouter{seq}MAIL FROM:<evil@example.org>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n.\r\n");
+        let payload = format!(
+            "Subject: outer\r\n\r\nouter{seq}MAIL FROM:<evil@example.org>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\nsmuggled\r\n.\r\n"
+        );
         c.send(payload.as_bytes()).await;
         c.expect(&format!("550 5.5.2 Error: bare {what} received\r\n")).await;
         c.expect_closed().await;

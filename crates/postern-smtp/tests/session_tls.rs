@@ -23,8 +23,8 @@ async fn starttls_then_mail() {
     let (env, message) = &c.spooled()[0];
     assert_eq!(env.client.tls.as_ref().unwrap().version, "TLSv1.3");
     let text = String::from_utf8_lossy(message);
-    let want = format!("Received: from client.example ([127.0.0.1])\r\n\t(using TLSv1.3 with cipher TLS13_");
-    assert!(text.starts_with(&want), "{text}");
+    let want = "Received: from client.example ([127.0.0.1])\r\n\t(using TLSv1.3 with cipher TLS13_";
+    assert!(text.starts_with(want), "{text}");
     assert!(text.contains(&format!("\tby {HOST} (Postern) with ESMTPS id {id}\r\n")), "{text}");
     let tls_events = c.events.0.lock().unwrap().iter().filter(|e| matches!(e.kind, EventKind::Tls { .. })).count();
     assert_eq!(tls_events, 1);

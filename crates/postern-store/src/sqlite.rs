@@ -67,9 +67,10 @@ impl EventStore for SqliteStore {
                 ORDER BY id DESC LIMIT ?4
             ) ORDER BY id",
         )?;
-        let rows = stmt.query_map(params![q.queue_id.map(|id: QueueId| id.to_string()), q.kind, q.since_ms, limit], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })?;
+        let rows = stmt
+            .query_map(params![q.queue_id.map(|id: QueueId| id.to_string()), q.kind, q.since_ms, limit], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })?;
         let mut out = Vec::new();
         for row in rows {
             let (id, data) = row?;
@@ -97,8 +98,24 @@ mod tests {
         let q = QueueId::generate();
         store
             .append(&[
-                event(None, EventKind::Connect { client_ip: "127.0.0.1".parse().unwrap(), client_port: 9, listener: "smtp".into() }),
-                event(Some(q), EventKind::Refused { stage: Stage::Rcpt, reply: "554 5.7.1 x".into(), reason: "r".into(), sender: None, recipient: Some("a@b".into()) }),
+                event(
+                    None,
+                    EventKind::Connect {
+                        client_ip: "127.0.0.1".parse().unwrap(),
+                        client_port: 9,
+                        listener: "smtp".into(),
+                    },
+                ),
+                event(
+                    Some(q),
+                    EventKind::Refused {
+                        stage: Stage::Rcpt,
+                        reply: "554 5.7.1 x".into(),
+                        reason: "r".into(),
+                        sender: None,
+                        recipient: Some("a@b".into()),
+                    },
+                ),
             ])
             .unwrap();
         drop(store);

@@ -97,7 +97,10 @@ async fn run(config: Config) -> Result<()> {
     let grace = config.limits.shutdown_timeout;
     tokio::spawn(async move {
         wait_for_signal().await;
-        tracing::info!(grace_secs = grace.as_secs(), "shutting down: no new connections; transactions in flight may finish");
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "shutting down: no new connections; transactions in flight may finish"
+        );
         signal_token.cancel();
     });
 
@@ -107,7 +110,12 @@ async fn run(config: Config) -> Result<()> {
     Ok(())
 }
 
-fn print_summary(config: &Config, bound: &[(ListenerKind, SocketAddr)], tls: &tls::LoadedTls, recovery: &postern_queue::Recovery) {
+fn print_summary(
+    config: &Config,
+    bound: &[(ListenerKind, SocketAddr)],
+    tls: &tls::LoadedTls,
+    recovery: &postern_queue::Recovery,
+) {
     println!("Postern {} is running as {}", env!("CARGO_PKG_VERSION"), config.hostname);
     println!("data directory: {}", config.data_dir.display());
     for (kind, addr) in bound {
@@ -151,6 +159,7 @@ async fn wait_for_signal() {
 
 fn system_hostname() -> String {
     let name = gethostname::gethostname().to_string_lossy().into_owned();
-    let valid = !name.is_empty() && name.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    let valid = !name.is_empty()
+        && name.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     if valid { name } else { "localhost".to_string() }
 }

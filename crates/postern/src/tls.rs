@@ -32,7 +32,8 @@ pub fn load(configured: Option<&TlsFiles>, data_dir: &Path, hostname: &str) -> R
     if certs.is_empty() {
         return Err(anyhow!("tls.certificate: {}: no certificate found", files.certificate.display()));
     }
-    let key = PrivateKeyDer::from_pem_file(&files.private_key).map_err(|e| anyhow!("tls.private_key: {}: {e}", files.private_key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&files.private_key)
+        .map_err(|e| anyhow!("tls.private_key: {}: {e}", files.private_key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -62,7 +63,13 @@ fn ensure_self_signed(data_dir: &Path, hostname: &str) -> Result<(TlsFiles, bool
 
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let temp = path.with_extension("tmp");
-    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&temp).with_context(|| format!("create {}", temp.display()))?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&temp)
+        .with_context(|| format!("create {}", temp.display()))?;
     f.write_all(bytes).and_then(|()| f.sync_all()).with_context(|| format!("write {}", temp.display()))?;
     fs::rename(&temp, path).with_context(|| format!("rename to {}", path.display()))?;
     Ok(())

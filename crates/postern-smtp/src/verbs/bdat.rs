@@ -11,7 +11,12 @@ use crate::io::SmtpStream;
 use crate::session::{Session, Step};
 
 impl Session {
-    pub(crate) async fn bdat<S: AsyncRead + AsyncWrite + Unpin>(&mut self, stream: &mut SmtpStream<S>, size: u64, last: bool) -> Step {
+    pub(crate) async fn bdat<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        stream: &mut SmtpStream<S>,
+        size: u64,
+        last: bool,
+    ) -> Step {
         let limits = self.listener.limits.clone();
         let (refusal, fits) = match &self.tx {
             None => (Some(Reply::new(503, "5.5.1", "Error: need MAIL command")), false),

@@ -34,7 +34,13 @@ impl Session {
                 Some(bad) => {
                     let what = if bad == DataEnd::BareLf { "<LF>" } else { "<CR>" };
                     let reply = Reply::new(550, "5.5.2", format!("Error: bare {what} received"));
-                    self.refused(Stage::Data, &reply, &format!("bare {what} in DATA (SMTP smuggling protection)"), None).await;
+                    self.refused(
+                        Stage::Data,
+                        &reply,
+                        &format!("bare {what} in DATA (SMTP smuggling protection)"),
+                        None,
+                    )
+                    .await;
                     self.tx = None;
                     stream.send(&reply);
                     stream.linger_close().await;
@@ -60,7 +66,13 @@ impl Session {
         }
         if decoder.over_limit() {
             let reply = Reply::new(552, "5.3.4", "Error: message file too big");
-            self.refused(Stage::Data, &reply, &format!("message of {} octets exceeds the size limit", decoder.size()), None).await;
+            self.refused(
+                Stage::Data,
+                &reply,
+                &format!("message of {} octets exceeds the size limit", decoder.size()),
+                None,
+            )
+            .await;
             self.tx = None;
             self.respond(stream, reply);
             return Step::Continue;

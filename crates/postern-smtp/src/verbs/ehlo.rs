@@ -13,7 +13,8 @@ impl Session {
         if !esmtp {
             return Reply::plain(250, hostname);
         }
-        let mut lines = vec![hostname, "PIPELINING".to_string(), format!("SIZE {}", self.listener.limits.max_message_size)];
+        let mut lines =
+            vec![hostname, "PIPELINING".to_string(), format!("SIZE {}", self.listener.limits.max_message_size)];
         if self.listener.tls.is_some() && self.client.tls.is_none() {
             lines.push("STARTTLS".to_string());
         }

@@ -70,7 +70,13 @@ impl Session {
                 Reply::new(250, "2.0.0", format!("Ok: queued as {queue_id}"))
             }
             Err(reply) => {
-                let kind = EventKind::Refused { stage: Stage::Queue, reply: reply.summary(), reason: "spool write failed".into(), sender: None, recipient: None };
+                let kind = EventKind::Refused {
+                    stage: Stage::Queue,
+                    reply: reply.summary(),
+                    reason: "spool write failed".into(),
+                    sender: None,
+                    recipient: None,
+                };
                 self.emit(Some(queue_id), kind).await;
                 reply
             }

@@ -62,7 +62,8 @@ impl Session {
             let value = param.value.as_deref();
             match (param.key.as_str(), value) {
                 ("SIZE", Some(v)) => {
-                    let size = (v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.parse().ok()).flatten();
+                    let size =
+                        (v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit())).then(|| v.parse().ok()).flatten();
                     p.size = Some(size.ok_or_else(|| Reply::new(501, "5.5.4", "Bad SIZE syntax"))?);
                 }
                 ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") => p.body = BodyType::SevenBit,
@@ -112,7 +113,9 @@ pub(crate) fn is_xtext(text: &str) -> bool {
 /// The reply for an unusable path, Postfix's wording.
 pub(crate) fn address_error(error: &AddressError, rcpt: bool) -> Reply {
     match (error, rcpt) {
-        (AddressError::NeedsSmtpUtf8, _) => Reply::new(553, "5.6.7", "Error: SMTPUTF8 is required for a non-ASCII address"),
+        (AddressError::NeedsSmtpUtf8, _) => {
+            Reply::new(553, "5.6.7", "Error: SMTPUTF8 is required for a non-ASCII address")
+        }
         (_, true) => Reply::new(501, "5.1.3", "Bad recipient address syntax"),
         (_, false) => Reply::new(501, "5.1.7", "Bad sender address syntax"),
     }

@@ -51,7 +51,8 @@ impl Session {
             }
             match (param.key.as_str(), param.value.as_deref()) {
                 ("NOTIFY", Some(v)) => {
-                    notify = Some(parse_notify(v).ok_or_else(|| Reply::new(501, "5.5.4", "Bad NOTIFY parameter syntax"))?);
+                    notify =
+                        Some(parse_notify(v).ok_or_else(|| Reply::new(501, "5.5.4", "Bad NOTIFY parameter syntax"))?);
                 }
                 ("ORCPT", Some(v)) if valid_orcpt(v) => orcpt = Some(v.to_string()),
                 ("ORCPT", _) => return Err(Reply::new(501, "5.5.4", "Bad ORCPT parameter syntax")),
@@ -81,7 +82,11 @@ fn parse_notify(value: &str) -> Option<Notify> {
 fn valid_orcpt(value: &str) -> bool {
     match value.split_once(';') {
         Some((kind, addr)) => {
-            value.len() <= 500 && !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') && !addr.is_empty() && is_xtext(addr)
+            value.len() <= 500
+                && !kind.is_empty()
+                && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !addr.is_empty()
+                && is_xtext(addr)
         }
         None => false,
     }

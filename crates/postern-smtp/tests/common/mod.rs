@@ -39,7 +39,13 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Options {
-        Options { kind: ListenerKind::Smtp, limits: Limits::default(), peer: "127.0.0.1:40000".parse().unwrap(), add_missing_headers: false, tls: true }
+        Options {
+            kind: ListenerKind::Smtp,
+            limits: Limits::default(),
+            peer: "127.0.0.1:40000".parse().unwrap(),
+            add_missing_headers: false,
+            tls: true,
+        }
     }
 }
 
@@ -123,7 +129,11 @@ impl Client {
     pub async fn expect_closed(&mut self) {
         let mut rest = Vec::new();
         let r = tokio::time::timeout(std::time::Duration::from_secs(5), self.io().read_to_end(&mut rest)).await;
-        assert!(matches!(r, Ok(Ok(0)) | Ok(Err(_))), "expected the server to close; got {:?}", String::from_utf8_lossy(&rest));
+        assert!(
+            matches!(r, Ok(Ok(0)) | Ok(Err(_))),
+            "expected the server to close; got {:?}",
+            String::from_utf8_lossy(&rest)
+        );
     }
 
     pub async fn ehlo(&mut self) {
@@ -215,13 +225,34 @@ pub mod tls {
     struct Pinned;
 
     impl ServerCertVerifier for Pinned {
-        fn verify_server_cert(&self, end: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
-            if end.as_ref() == cert().0.as_ref() { Ok(ServerCertVerified::assertion()) } else { Err(rustls::Error::General("unexpected certificate".into())) }
+        fn verify_server_cert(
+            &self,
+            end: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            if end.as_ref() == cert().0.as_ref() {
+                Ok(ServerCertVerified::assertion())
+            } else {
+                Err(rustls::Error::General("unexpected certificate".into()))
+            }
         }
-        fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
             rustls::crypto::verify_tls12_signature(m, c, d, &provider().signature_verification_algorithms)
         }
-        fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &CertificateDer<'_>,
+            d: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
             rustls::crypto::verify_tls13_signature(m, c, d, &provider().signature_verification_algorithms)
         }
         fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
