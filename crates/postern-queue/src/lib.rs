@@ -6,14 +6,15 @@
 //! moves unreadable ones to `corrupt/` with a log line: nothing is dropped silently, and
 //! nothing trusts its own queue files (every read checks lengths, a CRC and the name).
 //!
+//! Each session fsyncs its own file and the queue directory: on ext4 the journal already
+//! merges concurrent fsyncs into shared commits, and an explicit group commit measured no
+//! faster here (`docs/BENCHMARKS.md`, "Spool fsync").
+//!
 //! # Layout
 //! - [`file`]: the on-disk format (encode, decode, verify).
 //! - [`spool`]: directories, the write path, recovery, and the error type.
-//! - [`dirsync`]: group commit of directory fsyncs across concurrent sessions.
 
-mod dirsync;
 pub mod file;
 pub mod spool;
 
-pub use dirsync::SyncMode;
 pub use spool::{Recovery, Spool, SpoolError};

@@ -7,7 +7,7 @@
 //! ```
 //!
 //! Write: create `incoming/<id>` exclusively (mode 0600), write, fsync the file, rename to
-//! `queue/<id>`, fsync `queue/` (grouped). Only then is the message acknowledged.
+//! `queue/<id>`, fsync `queue/`. Only then is the message acknowledged.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use postern_core::{BoxFuture, Enqueue, Envelope, QueueId, Reply};
 
-use crate::dirsync::{DirSync, SyncMode};
 use crate::file;
 
 #[derive(Debug, thiserror::Error)]
@@ -72,12 +71,12 @@ struct Dirs {
     incoming: PathBuf,
     queue: PathBuf,
     corrupt: PathBuf,
-    dir_sync: DirSync,
+    queue_dir: File,
 }
 
 impl Spool {
     /// Opens (creating if needed) the spool under `root`.
-    pub fn open(root: &Path, mode: SyncMode) -> Result<Spool> {
+    pub fn open(root: &Path) -> Result<Spool> {
         let incoming = root.join("incoming");
         let queue = root.join("queue");
         let corrupt = root.join("corrupt");
@@ -86,7 +85,7 @@ impl Spool {
         }
         let queue_dir = File::open(&queue).map_err(io_err("open", &queue))?;
         File::open(root).and_then(|d| d.sync_all()).map_err(io_err("fsync", root))?;
-        let dirs = Dirs { incoming, queue, corrupt, dir_sync: DirSync::new(queue_dir, mode) };
+        let dirs = Dirs { incoming, queue, corrupt, queue_dir };
         Ok(Spool { inner: Arc::new(dirs) })
     }
 
@@ -114,7 +113,7 @@ impl Spool {
             f.sync_all().map_err(io_err("fsync", &temp))?;
             drop(f);
             fs::rename(&temp, &dest).map_err(io_err("rename", &dest))?;
-            self.inner.dir_sync.sync().map_err(io_err("fsync", &self.inner.queue))
+            self.inner.queue_dir.sync_all().map_err(io_err("fsync", &self.inner.queue))
         })();
         if result.is_err() {
             // Best effort: the message was not acknowledged, so nothing may remain behind

@@ -3,7 +3,7 @@
 use std::fs;
 
 use postern_core::{Address, BodyType, ClientInfo, Envelope, QueueId, Recipient};
-use postern_queue::{Spool, SyncMode};
+use postern_queue::Spool;
 
 fn envelope() -> Envelope {
     Envelope {
@@ -33,14 +33,14 @@ fn envelope() -> Envelope {
 #[test]
 fn write_read_recover() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Spool::open(dir.path(), SyncMode::Grouped).unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
     let env = envelope();
     spool.write_blocking(&env, &[b"Received: x\r\n", b"Subject: hi\r\n\r\nbody\r\n"]).unwrap();
     let (read_env, msg) = spool.read(env.queue_id).unwrap();
     assert_eq!(read_env, env);
     assert_eq!(msg, b"Received: x\r\nSubject: hi\r\n\r\nbody\r\n");
     fs::write(dir.path().join("incoming").join("leftover"), b"partial").unwrap();
-    let r = Spool::open(dir.path(), SyncMode::Grouped).unwrap().recover().unwrap();
+    let r = Spool::open(dir.path()).unwrap().recover().unwrap();
     assert_eq!(r.messages, vec![env.queue_id]);
     assert_eq!(r.incomplete_removed, 1);
     assert!(r.corrupt.is_empty());
@@ -49,7 +49,7 @@ fn write_read_recover() {
 #[test]
 fn corrupt_files_move_to_corrupt_area() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Spool::open(dir.path(), SyncMode::Grouped).unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
     let good = envelope();
     spool.write_blocking(&good, &[b"m\r\n"]).unwrap();
     let flipped = envelope();
@@ -82,7 +82,7 @@ fn corrupt_files_move_to_corrupt_area() {
 #[test]
 fn failed_write_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Spool::open(dir.path(), SyncMode::Grouped).unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
     // The queue directory vanishes and a file takes its place: rename must fail.
     fs::remove_dir(dir.path().join("queue")).unwrap();
     fs::write(dir.path().join("queue"), b"").unwrap();
@@ -95,7 +95,7 @@ fn failed_write_leaves_nothing_behind() {
 #[test]
 fn concurrent_grouped_writes_all_land() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Spool::open(dir.path(), SyncMode::Grouped).unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
     let ids: Vec<QueueId> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
             .map(|_| {

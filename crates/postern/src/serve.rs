@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use postern_config::{Config, Defaults, ListenerKind};
 use postern_policy::RelayPolicy;
-use postern_queue::{Spool, SyncMode};
+use postern_queue::Spool;
 use postern_smtp::{Listener, ListenerContext, Services};
 use postern_store::{EventWriter, SqliteStore};
 use tokio::net::TcpListener;
@@ -55,7 +55,7 @@ async fn run(config: Config) -> Result<()> {
         .create(&config.data_dir)
         .with_context(|| format!("data directory {}", config.data_dir.display()))?;
     let tls = tls::load(config.tls.as_ref(), &config.data_dir, &config.hostname)?;
-    let spool = Spool::open(&config.data_dir.join("spool"), SyncMode::Grouped).context("spool")?;
+    let spool = Spool::open(&config.data_dir.join("spool")).context("spool")?;
     let recovery = spool.recover().context("spool recovery")?;
     let store = Arc::new(SqliteStore::open(&config.data_dir.join("postern.db")).context("database")?);
     let events = Arc::new(EventLog::new(EventWriter::start(store, 4096)));

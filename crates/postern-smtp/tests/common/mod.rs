@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use postern_config::{Limits, ListenerKind};
 use postern_core::{BoxFuture, Envelope, Event, EventKind, EventSink};
 use postern_policy::RelayPolicy;
-use postern_queue::{Spool, SyncMode};
+use postern_queue::Spool;
 use postern_smtp::{ListenerContext, Services, handle_connection};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
@@ -60,7 +60,7 @@ pub struct Client {
 
 pub async fn start(opts: Options) -> Client {
     let spool_dir = tempfile::tempdir().unwrap();
-    let spool = Spool::open(spool_dir.path(), SyncMode::Grouped).unwrap();
+    let spool = Spool::open(spool_dir.path()).unwrap();
     let events = Arc::new(Collected::default());
     let shutdown = CancellationToken::new();
     let services = Arc::new(Services {
