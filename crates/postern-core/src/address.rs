@@ -152,27 +152,29 @@ impl fmt::Display for Address {
     }
 }
 
-/// The `@` that separates local part and domain: the first one outside a quoted string.
+/// The `@` that separates local part and domain. A quoted local part ends at its closing
+/// quote, which must be followed by `@`; an unquoted one has exactly one `@` after it.
 /// A second unquoted `@` (`user@a@b`) is a syntax error, never a route.
 fn find_domain_separator(path: &str) -> Result<usize, AddressError> {
-    let mut in_quotes = false;
-    let mut escaped = false;
-    let mut found = None;
-    for (i, c) in path.char_indices() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
-            '"' => in_quotes = !in_quotes,
-            '@' if !in_quotes => {
-                if found.is_some() {
-                    return Err(AddressError::BadDomain);
-                }
-                found = Some(i);
+    if path.starts_with('"') {
+        let mut escaped = false;
+        for (i, c) in path.char_indices().skip(1) {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' if path[i + 1..].starts_with('@') => return Ok(i + 1),
+                '"' => return Err(AddressError::BadLocalPart),
+                _ => {}
             }
-            _ => {}
         }
+        return Err(AddressError::BadLocalPart);
     }
-    found.ok_or(AddressError::MissingDomain)
+    let mut ats = path.match_indices('@').map(|(i, _)| i);
+    match (ats.next(), ats.next()) {
+        (None, _) => Err(AddressError::MissingDomain),
+        (Some(i), None) => Ok(i),
+        (Some(_), Some(_)) => Err(AddressError::BadDomain),
+    }
 }
 
 fn parse_local_part(local: &str, utf8: bool) -> Result<(), AddressError> {

@@ -28,7 +28,6 @@ pub enum Stage {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
     Connect {
-        client_ip: IpAddr,
         client_port: u16,
         listener: String,
     },

@@ -87,11 +87,7 @@ impl Session {
     }
 
     pub async fn connected(&self) {
-        let kind = EventKind::Connect {
-            client_ip: self.client.ip,
-            client_port: self.client.port,
-            listener: self.client.listener.clone(),
-        };
+        let kind = EventKind::Connect { client_port: self.client.port, listener: self.client.listener.clone() };
         self.emit(None, kind).await;
     }
 

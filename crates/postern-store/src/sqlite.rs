@@ -98,14 +98,7 @@ mod tests {
         let q = QueueId::generate();
         store
             .append(&[
-                event(
-                    None,
-                    EventKind::Connect {
-                        client_ip: "127.0.0.1".parse().unwrap(),
-                        client_port: 9,
-                        listener: "smtp".into(),
-                    },
-                ),
+                event(None, EventKind::Connect { client_port: 9, listener: "smtp".into() }),
                 event(
                     Some(q),
                     EventKind::Refused {

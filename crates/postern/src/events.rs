@@ -30,7 +30,7 @@ fn log(e: &Event) {
     let queue_id = e.queue_id.map(|q| q.to_string()).unwrap_or_default();
     let (session, client) = (e.session, e.client_ip);
     match &e.kind {
-        EventKind::Connect { client_port, listener, .. } => {
+        EventKind::Connect { client_port, listener } => {
             tracing::info!(event = "connect", session, %client, client_port, listener = listener.as_str());
         }
         EventKind::Tls { version, cipher } => {
