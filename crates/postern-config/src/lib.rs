@@ -9,8 +9,10 @@
 //! # Layout
 //! - [`raw`]: the file as written (`serde`, every key optional, unknown keys refused).
 //! - [`validate`]: raw + overrides + defaults -> [`Config`] (the ripgrep LowArgs -> HiArgs step).
+//! - [`delivery`]: the `[delivery]` section (routes, relay hosts, rules, retries).
 //! - [`error`]: [`ConfigError`] and how a TOML parse error becomes one line.
 
+mod delivery;
 mod error;
 mod raw;
 mod validate;
@@ -19,6 +21,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use delivery::{Credentials, Delivery, RelayHost, Route, RouteRule, RuleKind, TlsMode};
 pub use error::ConfigError;
 use ipnet::IpNet;
 
@@ -36,6 +39,7 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     pub limits: Limits,
     pub listeners: Vec<ListenerConfig>,
+    pub delivery: Delivery,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

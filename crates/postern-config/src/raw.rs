@@ -21,6 +21,8 @@ pub struct RawConfig {
     pub limits: RawLimits,
     #[serde(default)]
     pub listeners: RawListeners,
+    #[serde(default)]
+    pub delivery: crate::delivery::RawDelivery,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -84,6 +84,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         return Err(ConfigError::key("listeners", "every listener is turned off"));
     }
 
+    let delivery = crate::delivery::validate(raw.delivery, relay_host.as_ref())?;
     Ok(Config {
         hostname,
         banner,
@@ -94,6 +95,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         tls,
         limits,
         listeners,
+        delivery,
     })
 }
 
@@ -149,7 +151,7 @@ fn limits(raw: RawLimits) -> Result<Limits> {
     })
 }
 
-fn range(key: &str, value: u64, min: u64, max: u64) -> Result<u64> {
+pub(crate) fn range(key: &str, value: u64, min: u64, max: u64) -> Result<u64> {
     if value < min || value > max {
         return Err(ConfigError::key(key, format!("{value} is out of range {min}..={max}")));
     }
@@ -176,7 +178,7 @@ fn parse_cidr(text: &str) -> Option<IpNet> {
     text.parse::<std::net::IpAddr>().ok().map(IpNet::from)
 }
 
-fn parse_host_port(key: &str, text: &str) -> Result<HostPort> {
+pub(crate) fn parse_host_port(key: &str, text: &str) -> Result<HostPort> {
     let bad = || ConfigError::key(key, format!("{text:?} is not HOST:PORT such as smtp.example.net:587"));
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let (h, p) = rest.split_once("]:").ok_or_else(bad)?;

@@ -11,9 +11,11 @@
 //! faster here (`docs/BENCHMARKS.md`, "Spool fsync").
 //!
 //! # Layout
+//! - [`bounce`]: RFC 3464 delivery status notifications (bounces, delay warnings, relayed).
 //! - [`file`]: the on-disk format (encode, decode, verify).
 //! - [`spool`]: directories, the write path, recovery, and the error type.
 
+pub mod bounce;
 pub mod file;
 pub mod spool;
 
