@@ -149,7 +149,9 @@ pub fn validate(raw: RawDelivery, relay_host: Option<&HostPort>) -> Result<Deliv
         let addr = text
             .parse::<SocketAddr>()
             .or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-            .map_err(|_| ConfigError::key(format!("delivery.dns_servers[{i}]"), format!("{text:?} is not IP or IP:PORT")))?;
+            .map_err(|_| {
+                ConfigError::key(format!("delivery.dns_servers[{i}]"), format!("{text:?} is not IP or IP:PORT"))
+            })?;
         dns_servers.push(addr);
     }
     let mut mx_overrides = BTreeMap::new();
@@ -182,7 +184,10 @@ pub fn validate(raw: RawDelivery, relay_host: Option<&HostPort>) -> Result<Deliv
             Some("implicit") => TlsMode::Implicit,
             Some("none") => TlsMode::None,
             Some(other) => {
-                return Err(ConfigError::key(key("tls"), format!("{other:?} is not one of \"none\", \"starttls\", \"implicit\"")));
+                return Err(ConfigError::key(
+                    key("tls"),
+                    format!("{other:?} is not one of \"none\", \"starttls\", \"implicit\""),
+                ));
             }
         };
         let default_port = if tls == TlsMode::Implicit { 465 } else { 587 };
@@ -195,7 +200,10 @@ pub fn validate(raw: RawDelivery, relay_host: Option<&HostPort>) -> Result<Deliv
             (None, None) => None,
             (Some(username), Some(password)) if !username.is_empty() => {
                 if tls == TlsMode::None {
-                    return Err(ConfigError::key(key("tls"), "AUTH needs TLS: credentials are never sent in plaintext"));
+                    return Err(ConfigError::key(
+                        key("tls"),
+                        "AUTH needs TLS: credentials are never sent in plaintext",
+                    ));
                 }
                 Some(Credentials { username, password })
             }

@@ -58,6 +58,25 @@ pub enum EventKind {
         duration_ms: u64,
         reason: String,
     },
+    /// One recipient's result from one delivery attempt.
+    Delivery {
+        recipient: String,
+        /// `delivered`, `deferred`, `bounced` or `expired`.
+        result: String,
+        status: String,
+        reply: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remote: Option<String>,
+        attempt: u32,
+        destination: String,
+    },
+    /// A delivery status notification we queued (bounce, delay warning, relayed notice).
+    Dsn {
+        dsn_queue_id: String,
+        action: String,
+        to: String,
+        recipients: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,6 +101,8 @@ impl EventKind {
             EventKind::Refused { .. } => "refused",
             EventKind::Queued { .. } => "queued",
             EventKind::Disconnect { .. } => "disconnect",
+            EventKind::Delivery { .. } => "delivery",
+            EventKind::Dsn { .. } => "dsn",
         }
     }
 }

@@ -14,9 +14,18 @@
 //! - [`bounce`]: RFC 3464 delivery status notifications (bounces, delay warnings, relayed).
 //! - [`file`]: the on-disk format (encode, decode, verify).
 //! - [`spool`]: directories, the write path, recovery, and the error type.
+//! - [`state`]: per-message, per-recipient delivery state beside the spool file.
+//! - [`scheduler`]: the queue manager: what is tried when; retries, expiry, DSNs, queue tools.
+//! - [`transport`]: the trait delivery implements.
 
 pub mod bounce;
 pub mod file;
+pub mod scheduler;
 pub mod spool;
+pub mod state;
+pub mod transport;
 
+pub use scheduler::{QueueEntry, QueueFilter, QueueManager, SchedulerConfig};
 pub use spool::{Recovery, Spool, SpoolError};
+pub use state::{DeliveryState, RcptStatus};
+pub use transport::{Job, Outcome, RcptResult, Transport};

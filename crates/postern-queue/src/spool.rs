@@ -68,6 +68,7 @@ pub struct Spool {
 }
 
 struct Dirs {
+    root: PathBuf,
     incoming: PathBuf,
     queue: PathBuf,
     corrupt: PathBuf,
@@ -85,12 +86,32 @@ impl Spool {
         }
         let queue_dir = File::open(&queue).map_err(io_err("open", &queue))?;
         File::open(root).and_then(|d| d.sync_all()).map_err(io_err("fsync", root))?;
-        let dirs = Dirs { incoming, queue, corrupt, queue_dir };
+        let dirs = Dirs { root: root.to_path_buf(), incoming, queue, corrupt, queue_dir };
         Ok(Spool { inner: Arc::new(dirs) })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.inner.root
     }
 
     pub fn queue_dir(&self) -> &Path {
         &self.inner.queue
+    }
+
+    /// Removes a finished message. Not finding it is not an error (already gone).
+    pub fn remove(&self, id: QueueId) -> Result<()> {
+        let path = self.inner.queue.join(id.to_string());
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &path)(e)),
+        }
+    }
+
+    /// Moves a queued message that failed verification to `corrupt/`.
+    pub fn quarantine_id(&self, id: QueueId) -> Result<()> {
+        let name = id.to_string();
+        self.quarantine(&self.inner.queue.join(&name), &name)
     }
 
     /// Writes one message durably. Blocking: call from a blocking thread.

@@ -51,5 +51,28 @@ fn log(e: &Event) {
         EventKind::Disconnect { messages, duration_ms, reason } => {
             tracing::info!(event = "disconnect", session, %client, messages, duration_ms, reason = reason.as_str());
         }
+        EventKind::Delivery { recipient, result, status, reply, remote, attempt, destination } => {
+            tracing::info!(
+                event = "delivery",
+                queue_id,
+                recipient = recipient.as_str(),
+                result = result.as_str(),
+                status = status.as_str(),
+                reply = reply.as_str(),
+                remote = remote.as_deref().unwrap_or(""),
+                attempt,
+                destination = destination.as_str()
+            );
+        }
+        EventKind::Dsn { dsn_queue_id, action, to, recipients } => {
+            tracing::info!(
+                event = "dsn",
+                queue_id,
+                dsn_queue_id = dsn_queue_id.as_str(),
+                action = action.as_str(),
+                to = to.as_str(),
+                recipients = recipients.join(",").as_str()
+            );
+        }
     }
 }

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use postern_config::{Config, Defaults, ListenerKind};
+use postern_deliver::Delivery;
 use postern_policy::RelayPolicy;
-use postern_queue::Spool;
+use postern_queue::{QueueManager, SchedulerConfig, Spool};
 use postern_smtp::{Listener, ListenerContext, Services};
 use postern_store::{EventWriter, SqliteStore};
 use tokio::net::TcpListener;
@@ -60,9 +61,28 @@ async fn run(config: Config) -> Result<()> {
     let store = Arc::new(SqliteStore::open(&config.data_dir.join("postern.db")).context("database")?);
     let events = Arc::new(EventLog::new(EventWriter::start(store, 4096)));
     let shutdown = CancellationToken::new();
+    let delivery = Delivery::new(config.delivery.clone(), config.hostname.clone())
+        .map_err(|e| anyhow::anyhow!("delivery: {e}"))?;
+    let d = &config.delivery;
+    let queue = QueueManager::new(
+        spool,
+        Arc::new(delivery),
+        Arc::clone(&events) as Arc<dyn postern_core::EventSink>,
+        SchedulerConfig {
+            hostname: config.hostname.clone(),
+            concurrency: d.concurrency,
+            destination_concurrency: d.destination_concurrency,
+            retry_first: d.retry_first,
+            retry_max: d.retry_max,
+            max_queue_lifetime: d.max_queue_lifetime,
+            delay_warning: d.delay_warning,
+        },
+    )
+    .context("queue manager")?;
+    queue.adopt(&recovery.messages);
     let services = Arc::new(Services {
         policy: RelayPolicy::new(config.trusted_networks.clone()),
-        spool: Arc::new(spool),
+        spool: Arc::new(queue.clone()),
         events: Arc::clone(&events) as Arc<dyn postern_core::EventSink>,
         shutdown: shutdown.clone(),
     });
@@ -104,7 +124,13 @@ async fn run(config: Config) -> Result<()> {
         signal_token.cancel();
     });
 
+    let queue_task = tokio::spawn({
+        let queue = queue.clone();
+        let shutdown = shutdown.clone();
+        async move { queue.run(shutdown, grace).await }
+    });
     let left = postern_smtp::serve(listeners, services, config.limits.max_connections, grace).await;
+    let _ = queue_task.await;
     events.stop().await;
     tracing::info!(sessions_cut = left, "stopped");
     Ok(())
@@ -127,6 +153,14 @@ fn print_summary(
         println!("listening: {} {} ({})", kind.name(), addr, what);
     }
     let nets: Vec<String> = config.trusted_networks.iter().map(|n| n.to_string()).collect();
+    let route = match (config.delivery.default_route, config.delivery.relay_hosts.first()) {
+        (postern_config::Route::Relay(i), _) => {
+            let h = &config.delivery.relay_hosts[i];
+            format!("relay host {}:{} ({})", h.host, h.port, h.name)
+        }
+        (postern_config::Route::Direct, _) => "direct (MX lookup)".to_string(),
+    };
+    println!("delivery: {route}, {} routing rule(s)", config.delivery.rules.len());
     println!("trusted networks (may relay without authentication): {}", nets.join(", "));
     let origin = if tls.generated { "self-signed, generated now" } else { "loaded" };
     println!("TLS certificate: {} ({})", tls.certificate.display(), origin);

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Summarise bench/run.sh measurements: medians, ratios, Markdown.
+
+usage: report.py RESULTS_TSV HEADER_MD FOOTER_MD OUT_MD
+RESULTS_TSV columns: rep size sessions messages setup status rate delivered accept_s done_s
+Prints the summary tables to stdout and writes HEADER + tables + per-run data + FOOTER
+to OUT_MD.
+"""
+
+import statistics
+import sys
+from collections import defaultdict
+
+OK = ("delivered", "accept-only")
+
+
+def fmt(x):
+    return "—" if x is None else f"{x:,.0f}"
+
+
+def ratio(a, b):
+    return "—" if a is None or b is None or b == 0 else f"{a / b:.2f}"
+
+
+def size_name(n):
+    if n % 1024 == 0:
+        return f"{n // 1024} KB"
+    return f"{n} B"
+
+
+def main():
+    tsv, header, footer, out = sys.argv[1:5]
+    rows = []
+    with open(tsv) as f:
+        for line in f:
+            p = line.rstrip("\n").split("\t")
+            if len(p) < 10 or p[0] == "rep":
+                continue
+            rows.append(
+                dict(rep=int(p[0]), size=int(p[1]), sessions=int(p[2]), messages=int(p[3]),
+                     setup=p[4], status=p[5], rate=float(p[6]), delivered=int(p[7]),
+                     accept_s=float(p[8]), done_s=float(p[9]))
+            )
+    cases = []
+    by = defaultdict(list)
+    for r in rows:
+        key = (r["size"], r["sessions"], r["messages"])
+        if key not in cases:
+            cases.append(key)
+        by[key + (r["setup"],)].append(r)
+
+    def e2e(key, setup):
+        """Median end-to-end rate, the mode ('delivered'/'accept-only'/...), failures."""
+        runs = by.get(key + (setup,), [])
+        good = [r for r in runs if r["status"] in OK]
+        failed = len(runs) - len(good)
+        if not good:
+            return None, None, failed
+        modes = {r["status"] for r in good}
+        mode = modes.pop() if len(modes) == 1 else "mixed"
+        return statistics.median(r["rate"] for r in good), mode, failed
+
+    def accept(key, setup):
+        runs = [r for r in by.get(key + (setup,), []) if r["status"] in OK and r["accept_s"] > 0]
+        if not runs:
+            return None
+        return statistics.median(r["messages"] / r["accept_s"] for r in runs)
+
+    md = []
+    md.append("## Results: end to end (messages/s until the sink has every message)\n")
+    md.append("Medians over the repetitions; ratios are ratios of those medians.\n")
+    md.append("| size | sessions | messages | ceiling | Postern | Postfix | Postern/Postfix | "
+              "Postern/ceiling | Postfix/ceiling |")
+    md.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    any_accept_only = False
+    notes = []
+    for key in cases:
+        size, sessions, messages = key
+        c, _, cf = e2e(key, "ceiling")
+        p, pmode, pf = e2e(key, "postern")
+        x, _, xf = e2e(key, "postfix")
+        mark = ""
+        if pmode == "accept-only":
+            mark = " ᵃ"
+            any_accept_only = True
+        elif pmode == "mixed":
+            mark = " ᵐ"
+        for name, n in (("ceiling", cf), ("Postern", pf), ("Postfix", xf)):
+            if n:
+                notes.append(f"{size_name(size)}, {sessions} sessions: {name} failed {n} run(s)")
+        md.append(
+            f"| {size_name(size)} | {sessions} | {messages:,} | {fmt(c)} | {fmt(p)}{mark} | "
+            f"{fmt(x)} | {ratio(p, x)}{mark} | {ratio(p, c)}{mark} | {ratio(x, c)} |"
+        )
+    md.append("")
+    if any_accept_only:
+        md.append(
+            "ᵃ **Acceptance only (fallback):** nothing reached the sink within the grace "
+            "period, i.e. this Postern build accepts and spools but does not deliver. The "
+            "figure is messages / time until smtp-source had its last `250`; ratios marked ᵃ "
+            "set that against the others' *end-to-end* rates and are not like-for-like — "
+            "compare with the acceptance table below.\n"
+        )
+    if any(line for line in md if " ᵐ" in line):
+        md.append("ᵐ Some repetitions delivered end to end, others only accepted; see the "
+                  "per-run table.\n")
+    for n in notes:
+        md.append(f"- **failure:** {n}")
+    if notes:
+        md.append("")
+
+    md.append("## Acceptance rate (messages/s until smtp-source had the last `250`)\n")
+    md.append("| size | sessions | ceiling | Postern | Postfix | Postern/Postfix |")
+    md.append("|---|---:|---:|---:|---:|---:|")
+    for key in cases:
+        size, sessions, _ = key
+        c, p, x = accept(key, "ceiling"), accept(key, "postern"), accept(key, "postfix")
+        md.append(f"| {size_name(size)} | {sessions} | {fmt(c)} | {fmt(p)} | {fmt(x)} | "
+                  f"{ratio(p, x)} |")
+    md.append("")
+
+    summary = "\n".join(md)
+    print(summary)
+
+    per_run = ["## Every run\n",
+               "| rep | size | sessions | messages | setup | status | msg/s | delivered | "
+               "accept s | done s |",
+               "|---:|---|---:|---:|---|---|---:|---:|---:|---:|"]
+    for r in rows:
+        per_run.append(
+            f"| {r['rep']} | {size_name(r['size'])} | {r['sessions']} | {r['messages']:,} | "
+            f"{r['setup']} | {r['status']} | {r['rate']:,.0f} | {r['delivered']:,} | "
+            f"{r['accept_s']:.3f} | {r['done_s']:.3f} |"
+        )
+    with open(header) as f:
+        head = f.read()
+    with open(footer) as f:
+        foot = f.read()
+    with open(out, "w") as f:
+        f.write(head.rstrip() + "\n\n" + summary + "\n" + "\n".join(per_run) + "\n\n"
+                + foot.rstrip() + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,384 @@
+#!/usr/bin/env bash
+# Relay benchmark: messages/s end to end ("until the sink has everything") for
+#   (a) ceiling   smtp-source -> smtp-sink
+#   (b) postern   smtp-source -> Postern -> smtp-sink        (Postern with --relay-host)
+#   (c) postfix   smtp-source -> Postfix (plain relay) -> smtp-sink
+# for each message size x concurrent sessions, repeated; prints medians and ratios and
+# writes them with the exact commands and settings to bench/results-<date>.md.
+#
+# Usage (as root: Postfix needs it):  bench/run.sh
+# Environment (defaults in brackets):
+#   REPS [3]                 repetitions of every case (interleaved a, b, c per case)
+#   SIZES ["1024 102400"]    message payload sizes in bytes (smtp-source -l)
+#   SESSIONS ["10 50"]       concurrent sessions (smtp-source -s)
+#   MSGS_SMALL [5000]        messages per run for sizes <= 10240 bytes
+#   MSGS_LARGE [2000]        messages per run for larger sizes
+#   SETUPS ["ceiling postern postfix"]   which of (a) (b) (c) to run
+#   SOURCE_OPTS [""]         extra smtp-source options, e.g. "-d" (reuse connections)
+#   WARMUP [500]             unrecorded warm-up messages for ceiling and Postfix (0: none)
+#   TIMEOUT [180]            seconds before one measurement is abandoned
+#   GRACE [3]                seconds after smtp-source finished with nothing at the sink
+#                            before a run counts as acceptance-only (Postern not delivering)
+#   STALL [15]               seconds without progress at the sink before a run is incomplete
+#   PAUSE [1]                seconds of rest (after sync) between measurements
+#   PF_CONCURRENCY [20]      Postfix *_destination_concurrency_limit
+#   PF_PROCESS_LIMIT [100]   Postfix default_process_limit
+#   POSTERN_BIN              use this binary instead of `cargo build --release -p postern`
+#   POSTERN_EXTRA_ARGS [""]  extra arguments for `postern serve`
+#   OUT [bench/results-<date>-<time>.md]   Markdown report ("" : stdout only)
+#   KEEP_TMP [0]             1: keep the temporary directory (logs, queues) for inspection
+#   STOP_SYSTEM_POSTFIX [0]  1: stop an already running system Postfix (it competes for CPU)
+set -euo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$BENCH_DIR")
+
+REPS=${REPS:-3}
+SIZES=${SIZES:-"1024 102400"}
+SESSIONS=${SESSIONS:-"10 50"}
+MSGS_SMALL=${MSGS_SMALL:-5000}
+MSGS_LARGE=${MSGS_LARGE:-2000}
+SETUPS=${SETUPS:-"ceiling postern postfix"}
+SOURCE_OPTS=${SOURCE_OPTS:-}
+WARMUP=${WARMUP:-500}
+TIMEOUT=${TIMEOUT:-180}
+GRACE=${GRACE:-3}
+STALL=${STALL:-15}
+PAUSE=${PAUSE:-1}
+PF_CONCURRENCY=${PF_CONCURRENCY:-20}
+PF_PROCESS_LIMIT=${PF_PROCESS_LIMIT:-100}
+POSTERN_EXTRA_ARGS=${POSTERN_EXTRA_ARGS:-}
+KEEP_TMP=${KEEP_TMP:-0}
+STOP_SYSTEM_POSTFIX=${STOP_SYSTEM_POSTFIX:-0}
+STAMP=$(date +%Y-%m-%d-%H%M%S)
+OUT=${OUT-$BENCH_DIR/results-$STAMP.md}
+
+FROM=bench@example.com
+TO=rcpt@example.net
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+has() { [[ " $SETUPS " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------- prerequisites
+[[ $EUID -eq 0 ]] || ! has postfix || die "run as root: Postfix (setup 'postfix') needs it (or SETUPS=\"ceiling postern\")"
+command -v python3 >/dev/null || die "python3 is required"
+
+installed_postfix=0
+if ! command -v smtp-source >/dev/null || ! command -v smtp-sink >/dev/null || ! command -v postfix >/dev/null; then
+    [[ $EUID -eq 0 ]] || die "smtp-source/smtp-sink/postfix missing and not root: apt-get install postfix"
+    log "installing Postfix (smtp-source, smtp-sink) from Debian"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null
+    installed_postfix=1
+fi
+
+# The system's own Postfix instance (/etc/postfix) is left configured as the package made
+# it; we only make sure it is not running alongside the benchmark.
+if postfix status >/dev/null 2>&1; then
+    if [[ $installed_postfix -eq 1 || $STOP_SYSTEM_POSTFIX -eq 1 ]]; then
+        log "stopping the system Postfix instance (it would compete for CPU)"
+        if [[ -d /run/systemd/system ]]; then systemctl stop postfix || true; fi
+        timeout 30 postfix stop >/dev/null 2>&1 || true
+    else
+        log "WARNING: the system Postfix is running and competes for CPU; figures will be low" \
+            "(STOP_SYSTEM_POSTFIX=1 stops it). Our ports are separate, so it does not interfere otherwise."
+    fi
+fi
+
+if [[ -z ${POSTERN_BIN:-} ]] && has postern; then
+    log "building Postern: cargo build --release -p postern"
+    (cd "$REPO" && cargo build --release -p postern) || die "build failed (set POSTERN_BIN to use an existing binary)"
+    POSTERN_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/postern
+fi
+if has postern; then
+    [[ -x $POSTERN_BIN ]] || die "POSTERN_BIN=$POSTERN_BIN is not executable"
+    POSTERN_BIN=$(cd "$(dirname "$POSTERN_BIN")" && pwd)/$(basename "$POSTERN_BIN")
+fi
+
+# ---------------------------------------------------------------- temp dir, cleanup
+TMP=$(mktemp -d /tmp/postern-bench.XXXXXX)
+chmod 755 "$TMP" # the Postfix daemons (user postfix) must traverse it
+SINK_PID=
+POSTERN_PID=
+PF_STARTED=0
+PF_ETC=$TMP/postfix/etc
+
+stop_postern() {
+    [[ -n $POSTERN_PID ]] || return 0
+    if kill -0 "$POSTERN_PID" 2>/dev/null; then
+        kill -TERM "$POSTERN_PID" 2>/dev/null || true
+        for _ in $(seq 1 400); do kill -0 "$POSTERN_PID" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$POSTERN_PID" 2>/dev/null; then
+            log "Postern did not stop within 40 s of SIGTERM; killing it"
+            kill -KILL "$POSTERN_PID" 2>/dev/null || true
+        fi
+    fi
+    wait "$POSTERN_PID" 2>/dev/null || true
+    POSTERN_PID=
+}
+
+stop_postfix() {
+    [[ $PF_STARTED -eq 1 ]] || return 0
+    local pidfile=$TMP/postfix/queue/pid/master.pid master=
+    [[ -f $pidfile ]] && master=$(tr -dc 0-9 <"$pidfile")
+    timeout 30 postfix -c "$PF_ETC" stop >/dev/null 2>&1 || true
+    # `postfix stop` signals the master and returns; the master then stops its children.
+    if [[ -n $master ]]; then
+        for _ in $(seq 1 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$master" 2>/dev/null; then
+            log "Postfix master $master still running 10 s after 'postfix stop'; killing it"
+            kill -KILL "$master" 2>/dev/null || true
+        fi
+    fi
+    PF_STARTED=0
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    stop_postern
+    stop_postfix
+    if [[ -n $SINK_PID ]]; then kill "$SINK_PID" 2>/dev/null || true; wait "$SINK_PID" 2>/dev/null || true; fi
+    if [[ $rc -ne 0 ]]; then
+        for f in "$TMP"/postern.log "$TMP"/postfix/maillog "$TMP"/sink.err "$TMP"/source.log; do
+            [[ -s $f ]] && { log "last lines of $f:"; tail -n 15 "$f" >&2; }
+        done
+    fi
+    if [[ $KEEP_TMP -eq 1 ]]; then log "kept $TMP"; else rm -rf "$TMP"; fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------- helpers
+free_ports() { # N free loopback TCP ports
+    python3 - "$1" <<'EOF'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+EOF
+}
+
+wait_port() { # port seconds: until something listens on 127.0.0.1:port
+    local deadline=$((SECONDS + $2))
+    until timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; do
+        ((SECONDS < deadline)) || return 1
+        sleep 0.1
+    done
+}
+
+messages_for() { if (($1 <= 10240)); then echo "$MSGS_SMALL"; else echo "$MSGS_LARGE"; fi; }
+
+read -r SINK_PORT POSTERN_PORT PF_PORT < <(free_ports 3)
+SINK_USER=(); [[ $EUID -eq 0 ]] && SINK_USER=(-u nobody)
+SINK_CMD=(smtp-sink -c "${SINK_USER[@]}" "127.0.0.1:$SINK_PORT" 1024)
+COUNT_FILE=$TMP/sink.count
+
+source_cmd() { # port sessions messages size
+    # shellcheck disable=SC2086 # SOURCE_OPTS is a list of options
+    echo smtp-source -s "$2" -m "$3" -l "$4" -f "$FROM" -t "$TO" -M bench.example.com $SOURCE_OPTS "127.0.0.1:$1"
+}
+
+# ---------------------------------------------------------------- the sink
+# smtp-sink -c writes "sess=N quit=N mesg=N\r" to stdout whenever a session ends, a QUIT is
+# executed or a message's final "." is received; mesg is the count of messages received.
+# It runs for the whole benchmark; measure.py reads the counter before and during each run.
+log "sink: ${SINK_CMD[*]} > sink.count"
+"${SINK_CMD[@]}" >"$COUNT_FILE" 2>"$TMP/sink.err" &
+SINK_PID=$!
+wait_port "$SINK_PORT" 10 || die "smtp-sink did not start"
+
+# ---------------------------------------------------------------- Postfix (c)
+PF_CMDS=""
+if has postfix; then
+    mkdir -p "$PF_ETC" "$TMP/postfix/queue" "$TMP/postfix/data"
+    chown postfix:postfix "$TMP/postfix/data"
+    subst=(-e "s|@QUEUE_DIR@|$TMP/postfix/queue|g" -e "s|@DATA_DIR@|$TMP/postfix/data|g"
+        -e "s|@SINK_PORT@|$SINK_PORT|g" -e "s|@LOG_FILE@|$TMP/postfix/maillog|g"
+        -e "s|@TMP_DIR@|$TMP/postfix|g" -e "s|@DEST_CONCURRENCY@|$PF_CONCURRENCY|g"
+        -e "s|@PROCESS_LIMIT@|$PF_PROCESS_LIMIT|g" -e "s|@SMTPD_ADDR@|127.0.0.1:$PF_PORT|g")
+    sed "${subst[@]}" "$BENCH_DIR/postfix/main.cf.in" >"$PF_ETC/main.cf"
+    sed "${subst[@]}" "$BENCH_DIR/postfix/master.cf.in" >"$PF_ETC/master.cf"
+    # `postfix check` prints its errors only to a terminal: give it one with script(1).
+    if ! out=$(script -qec "postfix -c $PF_ETC check" /dev/null 2>&1); then
+        die "postfix -c $PF_ETC check failed: $out"
+    fi
+    log "Postfix: postfix -c $PF_ETC start (smtpd on 127.0.0.1:$PF_PORT)"
+    PF_STARTED=1
+    if ! out=$(script -qec "postfix -c $PF_ETC start" /dev/null 2>&1); then
+        die "postfix start failed: $out"
+    fi
+    wait_port "$PF_PORT" 20 || die "Postfix smtpd is not listening on 127.0.0.1:$PF_PORT"
+    PF_CMDS="postfix -c $PF_ETC start   # ... postfix -c $PF_ETC stop"
+fi
+
+# ---------------------------------------------------------------- Postern (b)
+POSTERN_RUN=0
+# shellcheck disable=SC2206 # POSTERN_EXTRA_ARGS is a list of arguments
+POSTERN_CMD=("${POSTERN_BIN:-postern}" serve --data-dir "$TMP/postern-data" --smtp "127.0.0.1:$POSTERN_PORT"
+    --submission "" --smtps "" --relay-host "127.0.0.1:$SINK_PORT" $POSTERN_EXTRA_ARGS)
+start_postern() { # A fresh instance (empty data dir) for every measurement.
+    POSTERN_RUN=$((POSTERN_RUN + 1))
+    rm -rf "$TMP/postern-data"
+    "${POSTERN_CMD[@]}" >"$TMP/postern.log" 2>&1 &
+    POSTERN_PID=$!
+    local deadline=$((SECONDS + 30))
+    until grep -q "^listening: smtp 127.0.0.1:$POSTERN_PORT" "$TMP/postern.log" 2>/dev/null; do
+        kill -0 "$POSTERN_PID" 2>/dev/null || die "Postern exited at start-up"
+        ((SECONDS < deadline)) || die "Postern did not print 'listening: smtp 127.0.0.1:$POSTERN_PORT' within 30 s"
+        sleep 0.05
+    done
+}
+finish_postern() {
+    stop_postern
+    cat "$TMP/postern.log" >>"$TMP/postern-all.log"
+    rm -rf "$TMP/postern-data"
+}
+
+# ---------------------------------------------------------------- one measurement
+RESULTS=$TMP/results.tsv
+printf 'rep\tsize\tsessions\tmessages\tsetup\tstatus\trate\tdelivered\taccept_s\tdone_s\n' >"$RESULTS"
+EXPECTED_SINK=0 # messages the sink should have so far (warm-ups and deliveries)
+
+sink_count() { tail -c 200 "$COUNT_FILE" | tr '\r' '\n' | grep -o 'mesg=[0-9]*' | tail -n 1 | cut -d= -f2; }
+
+measure() { # setup rep size sessions messages -> appends to RESULTS, prints a line
+    local setup=$1 rep=$2 size=$3 sessions=$4 messages=$5 port line
+    case $setup in
+        ceiling) port=$SINK_PORT ;;
+        postern) port=$POSTERN_PORT; start_postern ;;
+        postfix) port=$PF_PORT ;;
+    esac
+    local -a cmd
+    read -r -a cmd <<<"$(source_cmd "$port" "$sessions" "$messages" "$size")"
+    echo "== $setup rep=$rep size=$size sessions=$sessions: ${cmd[*]}" >>"$TMP/source.log"
+    line=$(python3 "$BENCH_DIR/measure.py" --count-file "$COUNT_FILE" --messages "$messages" \
+        --timeout "$TIMEOUT" --grace "$GRACE" --stall "$STALL" --source-log "$TMP/source.log" \
+        -- "${cmd[@]}") || true
+    [[ $setup == postern ]] && finish_postern
+    [[ -n $line ]] || die "measure.py failed for $setup"
+    local status rate delivered baseline accept_s done_s source_rc
+    eval "$line" # status= rate= delivered= baseline= source_rc= accept_s= done_s=
+    if [[ $baseline -ne $EXPECTED_SINK ]]; then
+        log "WARNING: sink had $baseline messages before this run, expected $EXPECTED_SINK" \
+            "(a late or duplicate delivery from an earlier run)"
+    fi
+    local after_run=$((baseline + delivered))
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$sessions" "$messages" \
+        "$setup" "$status" "$rate" "$delivered" "$accept_s" "$done_s" >>"$RESULTS"
+    log "$(printf '%-8s rep %s %6s B x %2s sessions: %-12s %8s msg/s  (delivered %s/%s, accepted in %ss, smtp-source rc %s)' \
+        "$setup" "$rep" "$size" "$sessions" "$status" "$rate" "$delivered" "$messages" "$accept_s" "$source_rc")"
+    if [[ $source_rc != 0 ]]; then
+        log "smtp-source reported errors; last lines of its output:"; tail -n 3 "$TMP/source.log" >&2
+    fi
+    sync
+    sleep "$PAUSE"
+    # Messages that reach the sink after a run (late or duplicate deliveries) would inflate
+    # the next run's count if unnoticed: report them and move the baseline past them.
+    EXPECTED_SINK=$(sink_count)
+    if [[ $EXPECTED_SINK -ne $after_run ]]; then
+        log "WARNING: $((EXPECTED_SINK - after_run)) message(s) reached the sink after the $setup run ended"
+    fi
+}
+
+# ---------------------------------------------------------------- run
+log "ports: sink $SINK_PORT, Postern $POSTERN_PORT, Postfix $PF_PORT; temp dir $TMP"
+if ((WARMUP > 0)); then
+    for setup in ceiling postfix; do
+        has "$setup" || continue
+        log "warm-up: $WARMUP messages through $setup (not recorded)"
+        port=$SINK_PORT; [[ $setup == postfix ]] && port=$PF_PORT
+        read -r -a cmd <<<"$(source_cmd "$port" 10 "$WARMUP" 1024)"
+        python3 "$BENCH_DIR/measure.py" --count-file "$COUNT_FILE" --messages "$WARMUP" \
+            --timeout "$TIMEOUT" --grace "$GRACE" --stall "$STALL" --source-log "$TMP/source.log" \
+            -- "${cmd[@]}" >/dev/null || die "warm-up through $setup failed"
+        sleep "$PAUSE"
+        EXPECTED_SINK=$(sink_count)
+    done
+fi
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+if awk -v l="${load_before%% *}" 'BEGIN { exit !(l > 0.5) }'; then
+    log "WARNING: load average is $load_before before the benchmark: other work on this machine" \
+        "will distort the figures"
+fi
+started=$SECONDS
+for rep in $(seq 1 "$REPS"); do
+    for size in $SIZES; do
+        for sessions in $SESSIONS; do
+            for setup in $SETUPS; do
+                measure "$setup" "$rep" "$size" "$sessions" "$(messages_for "$size")"
+            done
+        done
+    done
+done
+elapsed=$((SECONDS - started))
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---------------------------------------------------------------- report
+HEADER=$TMP/header.md
+FOOTER=$TMP/footer.md
+postern_rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$REPO" diff --quiet HEAD 2>/dev/null || postern_rev="$postern_rev (working tree modified)"
+{
+    echo "# Relay benchmark $STAMP"
+    echo
+    echo "- machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(df -hT "$TMP" | awk 'NR==2 {print $2 " on " $1}') (spools and queues)"
+    echo "- Postfix $(postconf -h mail_version) (Debian); Postern ${POSTERN_BIN:+$POSTERN_BIN, }repo revision $postern_rev"
+    echo "- $REPS repetitions; cases interleaved (ceiling, Postern, Postfix) within each repetition; measuring took ${elapsed} s"
+    echo "- load average (1, 5, 15 min) before: $load_before; after: $load_after (includes the benchmark's own processes)"
+    echo "- message payload sizes (smtp-source -l): $SIZES bytes; sessions: $SESSIONS; messages per run: $MSGS_SMALL (<= 10 KiB), $MSGS_LARGE (larger)"
+    echo "- one connection per message unless SOURCE_OPTS has -d (SOURCE_OPTS=\"$SOURCE_OPTS\")"
+    echo
+    echo "**How it is measured.** t0 is taken just before smtp-source starts. One smtp-sink runs"
+    echo "for the whole benchmark with \`-c\`, which writes a running counter"
+    echo "(\`sess=N quit=N mesg=N\\r\`) to a file each time a message's final \`.\` arrives;"
+    echo "\`bench/measure.py\` reads the counter before the run and then only the newly"
+    echo "appended bytes (every 1 ms near the end, 5 ms before), and stops the clock when the"
+    echo "counter has grown by the run's message count. msg/s = messages / that time."
+    echo "(\`smtp-sink -M\` is not used: it exits on the last message before answering 250.)"
+    echo "The acceptance time is when smtp-source exited, i.e. every message had its \`250\`."
+    echo "Sizes are smtp-source's payload; it adds a few header lines."
+} >"$HEADER"
+{
+    echo "## Exact commands"
+    echo
+    echo '```sh'
+    echo "${SINK_CMD[*]} > sink.count          # ports are chosen free at start"
+    echo "$(source_cmd PORT SESSIONS MESSAGES SIZE)"
+    echo "#   PORT: $SINK_PORT (ceiling), $POSTERN_PORT (Postern), $PF_PORT (Postfix)"
+    if has postern; then
+        printf '%q ' "${POSTERN_CMD[@]}"
+        echo "  # a fresh data dir for every run; SIGTERM after it"
+    fi
+    [[ -n $PF_CMDS ]] && echo "$PF_CMDS"
+    echo '```'
+    if has postfix; then
+        echo
+        echo "## Postfix settings (\`postconf -c DIR -n\`, and master.cf)"
+        echo
+        echo '```'
+        postconf -c "$PF_ETC" -n
+        echo '```'
+        echo
+        echo '```'
+        grep -v '^#' "$PF_ETC/master.cf"
+        echo '```'
+    fi
+} >"$FOOTER"
+
+REPORT=${OUT:-$TMP/report.md}
+echo
+cat "$HEADER"
+echo
+python3 "$BENCH_DIR/report.py" "$RESULTS" "$HEADER" "$FOOTER" "$REPORT"
+cat "$FOOTER"
+if [[ -n $OUT ]]; then log "report written to $OUT"; fi
+if grep -qE $'\t(timeout|incomplete|source-failed)\t' "$RESULTS"; then
+    log "some runs failed (see the per-run table)"
+    exit 1
+fi

@@ -1,0 +1,194 @@
+//! [`Delivery`]: the `Transport` the queue manager calls. Resolves a job's destination
+//! (relay host or MX), tries its addresses in order, reuses idle connections to the same
+//! server, and turns replies into per-recipient results (2xx delivered, 4xx deferred,
+//! 5xx bounced). Null MX and non-existent domains bounce at once; DNS trouble defers.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use postern_config::{Delivery as DeliveryConfig, Route, TlsMode};
+use postern_core::{BoxFuture, Envelope, Recipient};
+use postern_queue::{Job, Outcome, RcptResult, Transport};
+
+use crate::client::{Client, ClientError, ConnectOptions, ServerReply};
+use crate::dns::{Answer, Dns, Target};
+use crate::route::route;
+
+const MAX_IDLE_PER_SERVER: usize = 32;
+
+pub struct Delivery {
+    config: DeliveryConfig,
+    dns: Dns,
+    helo: String,
+    idle: Mutex<HashMap<String, Vec<(Instant, Client)>>>,
+}
+
+impl Delivery {
+    pub fn new(config: DeliveryConfig, helo: String) -> Result<Delivery, String> {
+        let dns = Dns::new(&config.dns_servers, config.mx_overrides.clone(), config.smtp_port)?;
+        Ok(Delivery { config, dns, helo, idle: Mutex::new(HashMap::new()) })
+    }
+
+    fn options(&self, route: Route) -> ConnectOptions {
+        let (tls, require_tls, auth) = match route {
+            Route::Direct => (TlsMode::StartTls, false, None),
+            Route::Relay(i) => match self.config.relay_hosts.get(i) {
+                Some(h) => (h.tls, h.require_tls, h.auth.clone()),
+                None => (TlsMode::StartTls, false, None),
+            },
+        };
+        ConnectOptions {
+            helo: self.helo.clone(),
+            tls,
+            require_tls,
+            auth,
+            connect_timeout: self.config.connect_timeout,
+            command_timeout: self.config.command_timeout,
+            data_timeout: self.config.data_timeout,
+        }
+    }
+
+    async fn targets(&self, route: Route, domain: &str) -> Result<Answer, String> {
+        let answer = match route {
+            Route::Direct => self.dns.mx_targets(domain).await,
+            Route::Relay(i) => match self.config.relay_hosts.get(i) {
+                Some(h) => self.dns.host_targets(&h.host, h.port).await,
+                None => return Err("unknown relay host".into()),
+            },
+        };
+        answer.map_err(|e| e.0)
+    }
+
+    fn take_idle(&self, key: &str) -> Option<Client> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.get_mut(key)?;
+        while let Some((since, client)) = list.pop() {
+            if since.elapsed() < self.config.connection_reuse_time {
+                return Some(client);
+            }
+        }
+        None
+    }
+
+    fn put_idle(&self, key: String, client: Client) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let reuse = self.config.connection_reuse_time;
+        idle.retain(|_, list| {
+            list.retain(|(since, _)| since.elapsed() < reuse);
+            !list.is_empty()
+        });
+        let list = idle.entry(key).or_default();
+        if list.len() < MAX_IDLE_PER_SERVER {
+            list.push((Instant::now(), client));
+        }
+    }
+
+    async fn run(&self, job: Job) -> Vec<RcptResult> {
+        let envelope = &job.envelope;
+        let Some(&first) = job.recipients.first() else { return Vec::new() };
+        let route = route(&self.config, envelope.sender.as_ref(), &envelope.recipients[first].address);
+        let domain = envelope.recipients[first].address.domain.as_str().to_string();
+        let all = |outcome: Outcome, status: &str, reply: String| -> Vec<RcptResult> {
+            job.recipients
+                .iter()
+                .map(|&index| RcptResult {
+                    index,
+                    outcome,
+                    status: status.to_string(),
+                    reply: reply.clone(),
+                    remote: None,
+                    dsn_passed_on: false,
+                })
+                .collect()
+        };
+        let targets = match self.targets(route, &domain).await {
+            Ok(Answer::Targets(t)) => t,
+            Ok(Answer::NullMx) => {
+                return all(Outcome::Bounced, "5.1.10", format!("{domain} does not accept mail (null MX, RFC 7505)"));
+            }
+            Ok(Answer::NotFound(why)) => return all(Outcome::Bounced, "5.1.2", why),
+            Err(why) => return all(Outcome::Deferred, "4.4.3", why),
+        };
+        let options = self.options(route);
+        let recipients: Vec<&Recipient> = job.recipients.iter().map(|&i| &envelope.recipients[i]).collect();
+        let mut last_error =
+            ClientError { permanent: false, status: "4.4.1".into(), message: "no server to try".into() };
+        for target in &targets {
+            match self.attempt(target, &options, envelope, &recipients, &job.message).await {
+                Ok((remote, replies, dsn)) => {
+                    return job
+                        .recipients
+                        .iter()
+                        .zip(replies)
+                        .map(|(&index, reply)| result(index, &reply, &remote, dsn))
+                        .collect();
+                }
+                Err(e) => {
+                    tracing::info!(destination = %job.destination, error = %e.message, "delivery attempt failed; trying the next server");
+                    last_error = e;
+                }
+            }
+        }
+        let outcome = if last_error.permanent { Outcome::Bounced } else { Outcome::Deferred };
+        all(outcome, &last_error.status, last_error.message)
+    }
+
+    async fn attempt(
+        &self,
+        target: &Target,
+        options: &ConnectOptions,
+        envelope: &Envelope,
+        recipients: &[&Recipient],
+        message: &[u8],
+    ) -> Result<(String, Vec<ServerReply>, bool), ClientError> {
+        let key = format!(
+            "{}|{}|{:?}|{}",
+            target.addr,
+            target.name,
+            options.tls,
+            options.auth.as_ref().map_or("", |a| &a.username)
+        );
+        let reused = match self.take_idle(&key) {
+            Some(mut c) => c.reset().await.then_some(c),
+            None => None,
+        };
+        let mut client = match reused {
+            Some(c) => c,
+            None => Client::connect(&target.name, target.addr, options.clone()).await?,
+        };
+        let result = client.send(envelope, recipients, message).await?;
+        let remote = client.remote.clone();
+        self.put_idle(key, client);
+        Ok((remote, result.recipients, result.dsn))
+    }
+}
+
+fn result(index: usize, reply: &ServerReply, remote: &str, dsn: bool) -> RcptResult {
+    let outcome = match reply.code / 100 {
+        2 => Outcome::Delivered,
+        5 => Outcome::Bounced,
+        _ => Outcome::Deferred,
+    };
+    RcptResult {
+        index,
+        outcome,
+        status: reply.status(),
+        reply: format!("host {remote} said: {reply}"),
+        remote: Some(remote.to_string()),
+        dsn_passed_on: dsn,
+    }
+}
+
+impl Transport for Delivery {
+    fn destination(&self, envelope: &Envelope, recipient: &Recipient) -> String {
+        match route(&self.config, envelope.sender.as_ref(), &recipient.address) {
+            Route::Direct => format!("mx:{}", recipient.address.domain.as_str().to_ascii_lowercase()),
+            Route::Relay(i) => format!("relay:{}", self.config.relay_hosts.get(i).map_or("?", |h| h.name.as_str())),
+        }
+    }
+
+    fn deliver(&self, job: Job) -> BoxFuture<'_, Vec<RcptResult>> {
+        Box::pin(self.run(job))
+    }
+}

@@ -1,0 +1,672 @@
+//! The queue manager: decides which message is tried when, and nothing else (Postfix's
+//! qmgr). Delivery itself is the [`Transport`]'s job.
+//!
+//! In: queue ids from the spool (new messages at once, recovered ones with their saved
+//! schedule). Out: delivery attempts, per-recipient state, DSNs, and removal of finished
+//! messages. Bounded: at most `concurrency` messages in flight and `destination_concurrency`
+//! attempts per destination; in memory only an index (id, next time, flags) — message
+//! bytes are read from the spool per attempt. Deferred mail waits in time order and never
+//! blocks new mail: a new message is due at once and takes the next free worker.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use postern_core::event::now_ms;
+use postern_core::{BoxFuture, ClientInfo, Enqueue, Envelope, Event, EventKind, EventSink, QueueId, Recipient, Reply};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::bounce::{DsnAction, DsnInput, DsnRecipient, build_dsn, wants_dsn};
+use crate::state::{DeliveryState, RcptState, RcptStatus, StateDir};
+use crate::transport::{Job, Outcome, RcptResult, Transport};
+use crate::{Spool, SpoolError};
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub hostname: String,
+    pub concurrency: usize,
+    pub destination_concurrency: usize,
+    pub retry_first: Duration,
+    pub retry_max: Duration,
+    pub max_queue_lifetime: Duration,
+    pub delay_warning: Option<Duration>,
+}
+
+/// A message as queue tools see it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueueEntry {
+    pub queue_id: QueueId,
+    pub sender: String,
+    pub size: u64,
+    pub received_at_ms: i64,
+    /// `active`, `deferred`, `held` or `incoming` (never tried).
+    pub state: &'static str,
+    pub attempts: u32,
+    pub next_attempt_ms: i64,
+    pub recipients: Vec<QueueRecipient>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct QueueRecipient {
+    pub address: String,
+    pub status: RcptStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    next_ms: i64,
+    held: bool,
+    active: bool,
+    tried: bool,
+}
+
+#[derive(Default)]
+struct Index {
+    due: BTreeSet<(i64, QueueId)>,
+    entries: HashMap<QueueId, Entry>,
+}
+
+struct Inner {
+    spool: Spool,
+    states: StateDir,
+    transport: Arc<dyn Transport>,
+    events: Arc<dyn EventSink>,
+    config: SchedulerConfig,
+    index: Mutex<Index>,
+    wake: Notify,
+    workers: Arc<Semaphore>,
+    destinations: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// Cheap to clone; every clone is the same queue manager.
+#[derive(Clone)]
+pub struct QueueManager {
+    inner: Arc<Inner>,
+}
+
+impl QueueManager {
+    pub fn new(
+        spool: Spool,
+        transport: Arc<dyn Transport>,
+        events: Arc<dyn EventSink>,
+        config: SchedulerConfig,
+    ) -> std::io::Result<QueueManager> {
+        let states = StateDir::open(spool.root().join("state"))?;
+        let workers = Arc::new(Semaphore::new(config.concurrency));
+        let inner = Inner {
+            spool,
+            states,
+            transport,
+            events,
+            config,
+            index: Mutex::new(Index::default()),
+            wake: Notify::new(),
+            workers,
+            destinations: Mutex::new(HashMap::new()),
+        };
+        Ok(QueueManager { inner: Arc::new(inner) })
+    }
+
+    /// Takes over messages found at start, each with its saved schedule; removes state
+    /// files whose message is gone.
+    pub fn adopt(&self, ids: &[QueueId]) {
+        let now = now_ms();
+        for &id in ids {
+            let saved = self.read_state_only(id);
+            let (next, held, tried) = match &saved {
+                Some(s) => (s.next_attempt_ms, s.held, s.attempts > 0),
+                None => (now, false, false),
+            };
+            self.insert(id, Entry { next_ms: next, held, active: false, tried });
+        }
+        let known: BTreeSet<String> = ids.iter().map(|i| i.to_string()).collect();
+        if let Ok(dir) = std::fs::read_dir(self.inner.states.dir()) {
+            for entry in dir.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !known.contains(&name) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        self.inner.wake.notify_one();
+    }
+
+    fn read_state_only(&self, id: QueueId) -> Option<DeliveryState> {
+        let bytes = std::fs::read(self.inner.states.dir().join(id.to_string())).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Index> {
+        self.inner.index.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn insert(&self, id: QueueId, entry: Entry) {
+        let mut index = self.lock();
+        if let Some(old) = index.entries.insert(id, entry) {
+            index.due.remove(&(old.next_ms, id));
+        }
+        if !entry.held {
+            index.due.insert((entry.next_ms, id));
+        }
+    }
+
+    fn forget(&self, id: QueueId) {
+        let mut index = self.lock();
+        if let Some(old) = index.entries.remove(&id) {
+            index.due.remove(&(old.next_ms, id));
+        }
+    }
+
+    /// Runs until `shutdown`; attempts in flight are awaited up to `grace`.
+    pub async fn run(&self, shutdown: CancellationToken, grace: Duration) {
+        let tracker = tokio_util::task::TaskTracker::new();
+        loop {
+            let now = now_ms();
+            let (ready, next_due) = self.take_due(now);
+            for id in ready {
+                let permit = tokio::select! {
+                    p = Arc::clone(&self.inner.workers).acquire_owned() => p,
+                    _ = shutdown.cancelled() => { self.release_active(id); break; }
+                };
+                let Ok(permit) = permit else { break };
+                let this = self.clone();
+                tracker.spawn(async move {
+                    this.attempt(id).await;
+                    drop(permit);
+                    this.inner.wake.notify_one();
+                });
+            }
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let wait =
+                next_due.map_or(Duration::from_secs(60), |t| Duration::from_millis((t - now).clamp(0, 60_000) as u64));
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.inner.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        tracker.close();
+        let _ = tokio::time::timeout(grace, tracker.wait()).await;
+    }
+
+    fn take_due(&self, now: i64) -> (Vec<QueueId>, Option<i64>) {
+        let mut index = self.lock();
+        let mut ready = Vec::new();
+        while let Some(&(t, id)) = index.due.first() {
+            if t > now || ready.len() >= self.inner.config.concurrency {
+                break;
+            }
+            index.due.pop_first();
+            if let Some(e) = index.entries.get_mut(&id)
+                && !e.held
+                && !e.active
+                && e.next_ms == t
+            {
+                e.active = true;
+                ready.push(id);
+            }
+        }
+        (ready, index.due.first().map(|d| d.0))
+    }
+
+    fn release_active(&self, id: QueueId) {
+        let mut index = self.lock();
+        if let Some(e) = index.entries.get_mut(&id) {
+            e.active = false;
+            let entry = *e;
+            if !entry.held {
+                index.due.insert((entry.next_ms, id));
+            }
+        }
+    }
+
+    /// Makes a message due again at `next_ms` (after an attempt).
+    fn reschedule(&self, id: QueueId, next_ms: i64, held: bool) {
+        self.insert(id, Entry { next_ms, held, active: false, tried: true });
+    }
+
+    fn destination_permits(&self, destination: &str) -> Arc<Semaphore> {
+        let mut map = self.inner.destinations.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, s| s.available_permits() < self.inner.config.destination_concurrency);
+        }
+        Arc::clone(
+            map.entry(destination.to_string())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.inner.config.destination_concurrency))),
+        )
+    }
+
+    /// One attempt for one message: every pending recipient, grouped by destination.
+    async fn attempt(&self, id: QueueId) {
+        let spool = self.inner.spool.clone();
+        let read = tokio::task::spawn_blocking(move || spool.read(id)).await;
+        let (envelope, message) = match read {
+            Ok(Ok(found)) => found,
+            Ok(Err(SpoolError::Corrupt { reason, .. })) => {
+                tracing::error!(queue_id = %id, %reason, "spool file corrupt at delivery; moved to corrupt/");
+                let _ = self.inner.spool.quarantine_id(id);
+                self.inner.states.remove(id);
+                self.forget(id);
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::error!(queue_id = %id, error = %e, "cannot read spool file; retrying in a minute");
+                self.reschedule(id, now_ms() + 60_000, false);
+                return;
+            }
+            Err(e) => {
+                tracing::error!(queue_id = %id, error = %e, "spool read task failed");
+                self.reschedule(id, now_ms() + 60_000, false);
+                return;
+            }
+        };
+        let envelope = Arc::new(envelope);
+        let message = Arc::new(message);
+        let n = envelope.recipients.len();
+        let mut state = self.inner.states.load(id, n).unwrap_or_else(|| DeliveryState::new(n, now_ms()));
+        let lifetime_ms = self.inner.config.max_queue_lifetime.as_millis() as i64;
+        let expired = now_ms() - envelope.received_at_ms >= lifetime_ms;
+
+        let mut results = Vec::new();
+        if !expired {
+            let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for i in state.pending() {
+                let dest = self.inner.transport.destination(&envelope, &envelope.recipients[i]);
+                groups.entry(dest).or_default().push(i);
+            }
+            let attempts = groups.into_iter().map(|(destination, recipients)| {
+                let permits = self.destination_permits(&destination);
+                let job =
+                    Job { destination, envelope: Arc::clone(&envelope), message: Arc::clone(&message), recipients };
+                async move {
+                    let _permit = permits.acquire_owned().await.ok();
+                    let destination = job.destination.clone();
+                    (destination, self.inner.transport.deliver(job).await)
+                }
+            });
+            results = futures_util::future::join_all(attempts).await;
+        }
+        state.attempts += 1;
+        let now = now_ms();
+        let mut bounced = Vec::new();
+        let mut relayed = Vec::new();
+        for (destination, group) in &results {
+            for r in group {
+                let Some(slot) = state.recipients.get_mut(r.index) else { continue };
+                let status = match r.outcome {
+                    Outcome::Delivered => RcptStatus::Delivered,
+                    Outcome::Bounced => RcptStatus::Bounced,
+                    Outcome::Deferred => RcptStatus::Pending,
+                };
+                *slot = RcptState { status, reply: Some(r.reply.clone()), remote: r.remote.clone() };
+                self.delivery_event(id, &envelope, r, state.attempts, destination).await;
+                match r.outcome {
+                    Outcome::Bounced => bounced.push(self.dsn_recipient(&envelope, r, DsnAction::Failed, now, None)),
+                    Outcome::Delivered if !r.dsn_passed_on => {
+                        relayed.push(self.dsn_recipient(&envelope, r, DsnAction::Relayed, now, None))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let out_of_time = now - envelope.received_at_ms >= lifetime_ms;
+        if out_of_time {
+            for i in state.pending().collect::<Vec<_>>() {
+                let last = state.recipients[i].reply.clone().unwrap_or_else(|| "no attempt succeeded".into());
+                let reply =
+                    format!("delivery time expired after {} hours; last error: {last}", lifetime_ms / 3_600_000);
+                let r = RcptResult {
+                    index: i,
+                    outcome: Outcome::Bounced,
+                    status: "4.4.7".into(),
+                    reply: reply.clone(),
+                    remote: state.recipients[i].remote.clone(),
+                    dsn_passed_on: false,
+                };
+                state.recipients[i].status = RcptStatus::Bounced;
+                state.recipients[i].reply = Some(reply);
+                self.delivery_event(id, &envelope, &r, state.attempts, "expired").await;
+                bounced.push(self.dsn_recipient(&envelope, &r, DsnAction::Failed, now, None));
+            }
+        }
+        self.send_dsn(&envelope, &message, DsnAction::Failed, bounced).await;
+        self.send_dsn(&envelope, &message, DsnAction::Relayed, relayed).await;
+
+        if state.is_done() {
+            self.finish(id);
+            return;
+        }
+        state.next_attempt_ms = now + self.backoff(state.attempts).as_millis() as i64;
+        if let Some(after) = self.inner.config.delay_warning
+            && !state.delay_warned
+            && now - envelope.received_at_ms >= after.as_millis() as i64
+        {
+            state.delay_warned = true;
+            let until = envelope.received_at_ms + lifetime_ms;
+            let delayed: Vec<DsnRecipient> = state
+                .pending()
+                .map(|i| {
+                    let r = RcptResult {
+                        index: i,
+                        outcome: Outcome::Deferred,
+                        status: "4.4.1".into(),
+                        reply: state.recipients[i].reply.clone().unwrap_or_default(),
+                        remote: state.recipients[i].remote.clone(),
+                        dsn_passed_on: false,
+                    };
+                    self.dsn_recipient(&envelope, &r, DsnAction::Delayed, now, Some(until))
+                })
+                .collect();
+            self.send_dsn(&envelope, &message, DsnAction::Delayed, delayed).await;
+        }
+        let held = self.lock().entries.get(&id).is_some_and(|e| e.held);
+        state.held = held;
+        let states_dir = &self.inner.states;
+        if let Err(e) = states_dir.save(id, &state) {
+            tracing::error!(queue_id = %id, error = %e, "cannot save delivery state; delivered recipients may be retried");
+        }
+        self.reschedule(id, state.next_attempt_ms, held);
+    }
+
+    /// First retry after `retry_first`, doubling, at most `retry_max` apart.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        let c = &self.inner.config;
+        let factor = 1u32.checked_shl(attempts.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
+        c.retry_first.saturating_mul(factor).min(c.retry_max)
+    }
+
+    fn finish(&self, id: QueueId) {
+        if let Err(e) = self.inner.spool.remove(id) {
+            tracing::error!(queue_id = %id, error = %e, "cannot remove finished message from the spool");
+        }
+        self.inner.states.remove(id);
+        self.forget(id);
+    }
+
+    fn dsn_recipient(
+        &self,
+        envelope: &Envelope,
+        r: &RcptResult,
+        action: DsnAction,
+        now: i64,
+        until: Option<i64>,
+    ) -> DsnRecipient {
+        DsnRecipient {
+            recipient: envelope.recipients[r.index].clone(),
+            action,
+            status: r.status.clone(),
+            diagnostic: Some(r.reply.clone()).filter(|d| !d.is_empty()),
+            remote_mta: r.remote.as_ref().map(|m| m.split('[').next().unwrap_or(m).to_string()),
+            last_attempt_ms: Some(now),
+            will_retry_until_ms: until,
+        }
+    }
+
+    async fn delivery_event(&self, id: QueueId, envelope: &Envelope, r: &RcptResult, attempt: u32, destination: &str) {
+        let result = match (r.outcome, destination) {
+            (_, "expired") => "expired",
+            (Outcome::Delivered, _) => "delivered",
+            (Outcome::Deferred, _) => "deferred",
+            (Outcome::Bounced, _) => "bounced",
+        };
+        let kind = EventKind::Delivery {
+            recipient: envelope.recipients[r.index].address.to_string(),
+            result: result.into(),
+            status: r.status.clone(),
+            reply: r.reply.clone(),
+            remote: r.remote.clone(),
+            attempt,
+            destination: destination.to_string(),
+        };
+        let event = Event { at_ms: now_ms(), session: 0, client_ip: envelope.client.ip, queue_id: Some(id), kind };
+        self.inner.events.emit(event).await;
+    }
+
+    /// Queues a DSN to the envelope sender for the recipients that asked for one.
+    async fn send_dsn(&self, envelope: &Envelope, message: &[u8], action: DsnAction, recipients: Vec<DsnRecipient>) {
+        let recipients: Vec<DsnRecipient> =
+            recipients.into_iter().filter(|r| wants_dsn(&r.recipient, action)).collect();
+        if recipients.is_empty() {
+            return;
+        }
+        let Some(sender) = envelope.sender.clone() else {
+            tracing::info!(queue_id = %envelope.queue_id, "no DSN: the message has the null sender");
+            return;
+        };
+        let dsn_id = QueueId::generate();
+        let input = DsnInput {
+            reporting_mta: &self.inner.config.hostname,
+            envelope,
+            recipients: &recipients,
+            original: message,
+            dsn_queue_id: dsn_id,
+            now_ms: now_ms(),
+        };
+        let Some(bytes) = build_dsn(&input) else { return };
+        let dsn_envelope = Envelope {
+            queue_id: dsn_id,
+            received_at_ms: now_ms(),
+            sender: None,
+            recipients: vec![Recipient { address: sender.clone(), notify: None, orcpt: None }],
+            body: postern_core::BodyType::EightBitMime,
+            smtputf8: sender.is_utf8(),
+            ret: None,
+            envid: None,
+            client: ClientInfo {
+                ip: std::net::IpAddr::from([127, 0, 0, 1]),
+                port: 0,
+                listener: "dsn".into(),
+                helo: None,
+                tls: None,
+            },
+            size: bytes.len() as u64,
+        };
+        let action_name = match action {
+            DsnAction::Failed => "failed",
+            DsnAction::Delayed => "delayed",
+            DsnAction::Relayed => "relayed",
+            DsnAction::Delivered => "delivered",
+        };
+        let kind = EventKind::Dsn {
+            dsn_queue_id: dsn_id.to_string(),
+            action: action_name.into(),
+            to: sender.to_string(),
+            recipients: recipients.iter().map(|r| r.recipient.address.to_string()).collect(),
+        };
+        match self.enqueue(dsn_envelope, Vec::new(), bytes).await {
+            Ok(()) => {
+                let event = Event {
+                    at_ms: now_ms(),
+                    session: 0,
+                    client_ip: envelope.client.ip,
+                    queue_id: Some(envelope.queue_id),
+                    kind,
+                };
+                self.inner.events.emit(event).await;
+            }
+            Err(reply) => tracing::error!(queue_id = %envelope.queue_id, reply = %reply.summary(), "cannot queue DSN"),
+        }
+    }
+
+    // ---- queue tools ----
+
+    /// Messages in the queue, oldest first, filtered. Reads each listed message's envelope.
+    pub fn list(&self, filter: &QueueFilter) -> Vec<QueueEntry> {
+        let mut ids: Vec<(QueueId, Entry)> = self.lock().entries.iter().map(|(k, v)| (*k, *v)).collect();
+        ids.sort_by_key(|(id, _)| *id);
+        let limit = if filter.limit == 0 { 1000 } else { filter.limit };
+        let mut out = Vec::new();
+        for (id, entry) in ids {
+            if out.len() >= limit {
+                break;
+            }
+            if let Some(e) = self.entry(id, entry)
+                && filter.matches(&e)
+            {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    pub fn show(&self, id: QueueId) -> Option<QueueEntry> {
+        let entry = *self.lock().entries.get(&id)?;
+        self.entry(id, entry)
+    }
+
+    fn entry(&self, id: QueueId, entry: Entry) -> Option<QueueEntry> {
+        let (envelope, _) = self.inner.spool.read(id).ok()?;
+        let state = self.inner.states.load(id, envelope.recipients.len());
+        let recipients = envelope
+            .recipients
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let s = state.as_ref().and_then(|s| s.recipients.get(i));
+                QueueRecipient {
+                    address: r.address.to_string(),
+                    status: s.map_or(RcptStatus::Pending, |s| s.status),
+                    reply: s.and_then(|s| s.reply.clone()),
+                }
+            })
+            .collect();
+        let label = if entry.held {
+            "held"
+        } else if entry.active {
+            "active"
+        } else if entry.tried {
+            "deferred"
+        } else {
+            "incoming"
+        };
+        Some(QueueEntry {
+            queue_id: id,
+            sender: envelope.sender_display(),
+            size: envelope.size,
+            received_at_ms: envelope.received_at_ms,
+            state: label,
+            attempts: state.as_ref().map_or(0, |s| s.attempts),
+            next_attempt_ms: entry.next_ms,
+            recipients,
+        })
+    }
+
+    /// Makes a message due now (also releases a hold). False: no such message.
+    pub fn retry(&self, id: QueueId) -> bool {
+        let found = {
+            let mut index = self.lock();
+            match index.entries.get(&id).copied() {
+                Some(e) => {
+                    index.due.remove(&(e.next_ms, id));
+                    let now = now_ms();
+                    index.entries.insert(id, Entry { next_ms: now, held: false, ..e });
+                    if !e.active {
+                        index.due.insert((now, id));
+                    }
+                    true
+                }
+                None => false,
+            }
+        };
+        self.persist_hold(id, false);
+        self.inner.wake.notify_one();
+        found
+    }
+
+    pub fn retry_all(&self) -> usize {
+        let ids: Vec<QueueId> = self.lock().entries.iter().filter(|(_, e)| !e.held).map(|(k, _)| *k).collect();
+        ids.iter().filter(|id| self.retry(**id)).count()
+    }
+
+    /// Holds a message: it is not tried until released.
+    pub fn hold(&self, id: QueueId) -> bool {
+        let found = {
+            let mut index = self.lock();
+            match index.entries.get(&id).copied() {
+                Some(e) => {
+                    index.due.remove(&(e.next_ms, id));
+                    index.entries.insert(id, Entry { held: true, ..e });
+                    true
+                }
+                None => false,
+            }
+        };
+        if found {
+            self.persist_hold(id, true);
+        }
+        found
+    }
+
+    pub fn release(&self, id: QueueId) -> bool {
+        let held = self.lock().entries.get(&id).is_some_and(|e| e.held);
+        held && self.retry(id)
+    }
+
+    /// Deletes a message without a DSN. False: no such message, or it is being tried now.
+    pub fn delete(&self, id: QueueId) -> bool {
+        let deletable = self.lock().entries.get(&id).is_some_and(|e| !e.active);
+        if deletable {
+            self.finish(id);
+        }
+        deletable
+    }
+
+    fn persist_hold(&self, id: QueueId, held: bool) {
+        let Ok((envelope, _)) = self.inner.spool.read(id) else { return };
+        let n = envelope.recipients.len();
+        let mut state = self.inner.states.load(id, n).unwrap_or_else(|| DeliveryState::new(n, now_ms()));
+        if state.held != held {
+            state.held = held;
+            if let Some(e) = self.lock().entries.get(&id) {
+                state.next_attempt_ms = e.next_ms;
+            }
+            if let Err(e) = self.inner.states.save(id, &state) {
+                tracing::error!(queue_id = %id, error = %e, "cannot save hold state");
+            }
+        }
+    }
+}
+
+/// Filters for [`QueueManager::list`]; every given field must match.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueFilter {
+    pub sender: Option<String>,
+    pub recipient: Option<String>,
+    /// Matches the sender's or any recipient's domain.
+    pub domain: Option<String>,
+    pub state: Option<String>,
+    #[serde(default)]
+    pub limit: usize,
+}
+
+impl QueueFilter {
+    fn matches(&self, e: &QueueEntry) -> bool {
+        let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+        let domain_of = |a: &str| a.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+        self.sender.as_deref().is_none_or(|s| eq(s, &e.sender))
+            && self.recipient.as_deref().is_none_or(|r| e.recipients.iter().any(|x| eq(r, &x.address)))
+            && self.domain.as_deref().is_none_or(|d| {
+                eq(d, &domain_of(&e.sender)) || e.recipients.iter().any(|x| eq(d, &domain_of(&x.address)))
+            })
+            && self.state.as_deref().is_none_or(|s| s == e.state)
+    }
+}
+
+/// New messages go to the spool and are due at once.
+impl Enqueue for QueueManager {
+    fn enqueue(&self, envelope: Envelope, head: Vec<u8>, body: Vec<u8>) -> BoxFuture<'_, Result<(), Reply>> {
+        Box::pin(async move {
+            let id = envelope.queue_id;
+            self.inner.spool.enqueue(envelope, head, body).await?;
+            self.insert(id, Entry { next_ms: now_ms(), held: false, active: false, tried: false });
+            self.inner.wake.notify_one();
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,117 @@
+//! Per-message delivery state: which recipients are done, how often we tried, when next.
+//!
+//! Kept beside the spool file as `state/<id>` (JSON), replaced atomically (write, fsync,
+//! rename, fsync the directory) after every attempt that changed something, so a restart
+//! keeps each message's schedule and never retries a recipient that was already delivered.
+//! A missing state file means "never tried": due now. An unreadable one is treated the same
+//! (at-least-once: a recipient may get a duplicate, never nothing) and logged.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use postern_core::QueueId;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RcptStatus {
+    Pending,
+    Delivered,
+    Bounced,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RcptState {
+    pub status: RcptStatus,
+    /// The last reply (or local error) for this recipient.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    /// The server that gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryState {
+    pub attempts: u32,
+    /// Unix ms of the next attempt.
+    pub next_attempt_ms: i64,
+    #[serde(default)]
+    pub held: bool,
+    #[serde(default)]
+    pub delay_warned: bool,
+    /// Index-aligned with the envelope's recipients.
+    pub recipients: Vec<RcptState>,
+}
+
+impl DeliveryState {
+    pub fn new(recipients: usize, now_ms: i64) -> DeliveryState {
+        DeliveryState {
+            attempts: 0,
+            next_attempt_ms: now_ms,
+            held: false,
+            delay_warned: false,
+            recipients: vec![RcptState { status: RcptStatus::Pending, reply: None, remote: None }; recipients],
+        }
+    }
+
+    pub fn pending(&self) -> impl Iterator<Item = usize> + '_ {
+        self.recipients.iter().enumerate().filter(|(_, r)| r.status == RcptStatus::Pending).map(|(i, _)| i)
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.pending().next().is_none()
+    }
+
+    pub fn last_error(&self) -> Option<&str> {
+        self.recipients.iter().rev().find(|r| r.status != RcptStatus::Delivered).and_then(|r| r.reply.as_deref())
+    }
+}
+
+pub(crate) struct StateDir {
+    dir: PathBuf,
+}
+
+impl StateDir {
+    pub(crate) fn open(dir: PathBuf) -> std::io::Result<StateDir> {
+        fs::create_dir_all(&dir)?;
+        Ok(StateDir { dir })
+    }
+
+    fn path(&self, id: QueueId) -> PathBuf {
+        self.dir.join(id.to_string())
+    }
+
+    /// `Ok(None)`: never tried, or unreadable (logged).
+    pub(crate) fn load(&self, id: QueueId, recipients: usize) -> Option<DeliveryState> {
+        let bytes = fs::read(self.path(id)).ok()?;
+        match serde_json::from_slice::<DeliveryState>(&bytes) {
+            Ok(state) if state.recipients.len() == recipients => Some(state),
+            Ok(_) | Err(_) => {
+                tracing::warn!(queue_id = %id, "delivery state unreadable; treating the message as never tried");
+                None
+            }
+        }
+    }
+
+    pub(crate) fn save(&self, id: QueueId, state: &DeliveryState) -> std::io::Result<()> {
+        let path = self.path(id);
+        let temp = self.dir.join(format!("{id}.tmp"));
+        let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        fs::rename(&temp, &path)?;
+        File::open(&self.dir)?.sync_all()
+    }
+
+    pub(crate) fn remove(&self, id: QueueId) {
+        let _ = fs::remove_file(self.path(id));
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
