@@ -313,11 +313,21 @@ class Server:
         return ctx
 
 
+# Nothing listens on port 1 of loopback: every delivery attempt is deferred ("connection
+# refused"), so accepted mail stays in the spool where these tests inspect it. Tests of
+# delivery itself pass their own --relay-host or a [delivery] config.
+HOLD_ROUTE = ["--relay-host", "127.0.0.1:1"]
+
+
 def default_args(config: Path | None = None, extra: list[str] | None = None) -> list[str]:
     args = ["--smtp", "127.0.0.1:0", "--submission", "127.0.0.1:0", "--smtps", "127.0.0.1:0"]
     if config is not None:
         args += ["--config", str(config)]
-    return args + (extra or [])
+    extra = extra or []
+    if "--relay-host" not in extra and not (config is not None and "relay_host" in config.read_text()
+                                            or config is not None and "[delivery]" in config.read_text()):
+        args += HOLD_ROUTE
+    return args + extra
 
 
 @pytest.fixture
@@ -334,7 +344,8 @@ def postern(tmp_path):
             cfg_path = tmp_path / f"postern-{counter[0]}.toml"
             cfg_path.write_text(config)
         server = Server(data_dir or tmp_path / f"data-{counter[0]}",
-                        args if args is not None else default_args(cfg_path, extra))
+                        args + HOLD_ROUTE if args is not None and "--relay-host" not in args
+                        else args if args is not None else default_args(cfg_path, extra))
         started.append(server)
         return server.start()
 
