@@ -26,6 +26,7 @@ Prints one line of key=value pairs:
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -79,6 +80,11 @@ def main():
     a = ap.parse_args()
     cmd = a.source[1:] if a.source and a.source[0] == "--" else a.source
 
+    def on_signal(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     counter = Counter(a.count_file)
     baseline = counter.poll()
     target = baseline + a.messages
@@ -92,6 +98,15 @@ def main():
         exited.append((time.monotonic(), code))
 
     threading.Thread(target=waiter, daemon=True).start()
+    try:
+        return measure(a, proc, exited, counter, baseline, target, t0)
+    finally:
+        if not exited:  # interrupted: do not leave smtp-source behind
+            proc.kill()
+            proc.wait()
+
+
+def measure(a, proc, exited, counter, baseline, target, t0):
     near = max(20, a.messages // 50)  # poll every --poll only for the last 2%
     accept = None
     rc = None

@@ -17,7 +17,7 @@
 #   SOURCE_OPTS [""]         extra smtp-source options, e.g. "-d" (reuse connections)
 #   WARMUP [500]             unrecorded warm-up messages for ceiling and Postfix (0: none)
 #   TIMEOUT [180]            seconds before one measurement is abandoned
-#   GRACE [3]                seconds after smtp-source finished with nothing at the sink
+#   GRACE [5]                seconds after smtp-source finished with nothing at the sink
 #                            before a run counts as acceptance-only (Postern not delivering)
 #   STALL [15]               seconds without progress at the sink before a run is incomplete
 #   PAUSE [1]                seconds of rest (after sync) between measurements
@@ -42,7 +42,7 @@ SETUPS=${SETUPS:-"ceiling postern postfix"}
 SOURCE_OPTS=${SOURCE_OPTS:-}
 WARMUP=${WARMUP:-500}
 TIMEOUT=${TIMEOUT:-180}
-GRACE=${GRACE:-3}
+GRACE=${GRACE:-5}
 STALL=${STALL:-15}
 PAUSE=${PAUSE:-1}
 PF_CONCURRENCY=${PF_CONCURRENCY:-20}
@@ -101,6 +101,7 @@ TMP=$(mktemp -d /tmp/postern-bench.XXXXXX)
 chmod 755 "$TMP" # the Postfix daemons (user postfix) must traverse it
 SINK_PID=
 POSTERN_PID=
+MEASURE_PID=
 PF_STARTED=0
 PF_ETC=$TMP/postfix/etc
 
@@ -137,6 +138,7 @@ stop_postfix() {
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    if [[ -n $MEASURE_PID ]]; then kill -TERM "$MEASURE_PID" 2>/dev/null || true; wait "$MEASURE_PID" 2>/dev/null || true; fi
     stop_postern
     stop_postfix
     if [[ -n $SINK_PID ]]; then kill "$SINK_PID" 2>/dev/null || true; wait "$SINK_PID" 2>/dev/null || true; fi
@@ -246,6 +248,20 @@ EXPECTED_SINK=0 # messages the sink should have so far (warm-ups and deliveries)
 
 sink_count() { tail -c 200 "$COUNT_FILE" | tr '\r' '\n' | grep -o 'mesg=[0-9]*' | tail -n 1 | cut -d= -f2; }
 
+# measure.py runs in the background and we `wait` for it, so that a signal to this script
+# is handled at once (bash runs traps only after a foreground command returns).
+run_measure() { # messages smtp-source command...
+    local messages=$1 rc=0
+    shift
+    python3 "$BENCH_DIR/measure.py" --count-file "$COUNT_FILE" --messages "$messages" \
+        --timeout "$TIMEOUT" --grace "$GRACE" --stall "$STALL" --source-log "$TMP/source.log" \
+        -- "$@" >"$TMP/measure.out" &
+    MEASURE_PID=$!
+    wait "$MEASURE_PID" || rc=$?
+    MEASURE_PID=
+    return "$rc"
+}
+
 measure() { # setup rep size sessions messages -> appends to RESULTS, prints a line
     local setup=$1 rep=$2 size=$3 sessions=$4 messages=$5 port line
     case $setup in
@@ -256,9 +272,8 @@ measure() { # setup rep size sessions messages -> appends to RESULTS, prints a l
     local -a cmd
     read -r -a cmd <<<"$(source_cmd "$port" "$sessions" "$messages" "$size")"
     echo "== $setup rep=$rep size=$size sessions=$sessions: ${cmd[*]}" >>"$TMP/source.log"
-    line=$(python3 "$BENCH_DIR/measure.py" --count-file "$COUNT_FILE" --messages "$messages" \
-        --timeout "$TIMEOUT" --grace "$GRACE" --stall "$STALL" --source-log "$TMP/source.log" \
-        -- "${cmd[@]}") || true
+    run_measure "$messages" "${cmd[@]}" || true
+    line=$(cat "$TMP/measure.out")
     [[ $setup == postern ]] && finish_postern
     [[ -n $line ]] || die "measure.py failed for $setup"
     local status rate delivered baseline accept_s done_s source_rc
@@ -293,9 +308,7 @@ if ((WARMUP > 0)); then
         log "warm-up: $WARMUP messages through $setup (not recorded)"
         port=$SINK_PORT; [[ $setup == postfix ]] && port=$PF_PORT
         read -r -a cmd <<<"$(source_cmd "$port" 10 "$WARMUP" 1024)"
-        python3 "$BENCH_DIR/measure.py" --count-file "$COUNT_FILE" --messages "$WARMUP" \
-            --timeout "$TIMEOUT" --grace "$GRACE" --stall "$STALL" --source-log "$TMP/source.log" \
-            -- "${cmd[@]}" >/dev/null || die "warm-up through $setup failed"
+        run_measure "$WARMUP" "${cmd[@]}" || die "warm-up through $setup failed: $(cat "$TMP/measure.out")"
         sleep "$PAUSE"
         EXPECTED_SINK=$(sink_count)
     done

@@ -817,9 +817,6 @@ def test_folded_message_id_is_kept_as_sent_and_not_duplicated(server):
     assert [n for n, _ in fields] == ["Received", "Date"]  # the client's Message-ID counts
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a folded Message-ID header (`Message-ID:\\r\\n <id@host>`, "
-                   "legal FWS, produced e.g. by Python's email package for long ids) is recorded as an "
-                   "empty message_id in the `queued` event: scan_headers reads only the first physical line")
 def test_folded_message_id_in_queued_event(server):
     msg = b"Message-ID:\r\n <folded.and.rather.long.identifier@client.example>\r\nSubject: folded\r\n\r\nbody\r\n"
     with smtplib.SMTP("127.0.0.1", server.ports["submission"], local_hostname=CLIENT_NAME, timeout=10) as c:

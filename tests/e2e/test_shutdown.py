@@ -153,11 +153,6 @@ def test_sigterm_with_no_sessions_exits_zero_quickly(server):
     assert any(line.endswith("stopped sessions_cut=0") for line in server.stdout), server.stdout[-3:]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a connection that has not finished its TLS handshake "
-                   "(smtps before the ClientHello, or STARTTLS answered 220 and then silence) is not "
-                   "idle-closed on SIGTERM: tls_accept waits up to command_timeout and is not raced "
-                   "against the shutdown token, so the process only exits after shutdown_timeout "
-                   "(default 30 s) with `sessions_cut=1`")
 def test_sigterm_does_not_wait_for_pending_tls_handshakes(postern):
     server = postern(config="[limits]\nshutdown_timeout = 5\n")
     smtps = socket.create_connection(("127.0.0.1", server.ports["smtps"]), timeout=10)
@@ -180,10 +175,6 @@ def test_sigterm_does_not_wait_for_pending_tls_handshakes(postern):
         starttls.close()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: startup race: the `listening:`/`spool:` lines are printed "
-                   "before the SIGTERM handler exists (serve.rs registers it inside a spawned task, "
-                   "after print_summary), so a SIGTERM sent as soon as the server says it is up kills "
-                   "it with the default action (status -15, no graceful shutdown) in about half the tries")
 def test_sigterm_right_after_startup_is_graceful(tmp_path):
     cmd = [str(postern_bin()), "serve", "--data-dir", str(tmp_path / "data")] + default_args()
     for attempt in range(100):

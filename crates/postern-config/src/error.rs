@@ -69,6 +69,30 @@ fn locate(text: &str, offset: usize) -> (Option<usize>, String) {
     (Some(line_no), dotted)
 }
 
+/// The 1-based line where a dotted key (`limits.max_hops`, `trusted_networks[1]`,
+/// `delivery.relay_hosts[0].tls`) is written, if it is.
+pub(crate) fn line_of(text: &str, key: &str) -> Option<usize> {
+    let strip = |s: &str| s.split('[').next().unwrap_or(s).trim().to_string();
+    let parts: Vec<String> = key.split('.').map(strip).collect();
+    let (name, table) = parts.split_last()?;
+    let table = table.join(".");
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            current = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            continue;
+        }
+        if current == table
+            && let Some((k, _)) = t.split_once('=')
+            && k.trim().trim_matches('"') == name
+        {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +102,9 @@ mod tests {
         let text = "hostname = \"a\"\n[limits]\nmax_hops = \"x\"\n";
         let offset = text.find("\"x\"").unwrap();
         assert_eq!(locate(text, offset), (Some(3), "limits.max_hops".to_string()));
+        assert_eq!(line_of(text, "limits.max_hops"), Some(3));
+        assert_eq!(line_of(text, "hostname"), Some(1));
+        assert_eq!(line_of("x = 1\n[[delivery.relay_hosts]]\ntls = \"q\"\n", "delivery.relay_hosts[0].tls"), Some(3));
+        assert_eq!(line_of(text, "trusted_networks[0]"), None);
     }
 }

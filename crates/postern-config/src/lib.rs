@@ -146,7 +146,7 @@ pub struct Defaults {
 impl Config {
     /// Reads and validates `file` (when given) with `overrides` on top.
     pub fn load(file: Option<&Path>, overrides: &Overrides, defaults: &Defaults) -> Result<Config, ConfigError> {
-        let raw = match file {
+        let (raw, text) = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
                     file: Some(path.to_path_buf()),
@@ -154,13 +154,17 @@ impl Config {
                     key: String::new(),
                     reason: format!("cannot read: {e}"),
                 })?;
-                raw::parse(&text).map_err(|e| error::from_toml(path, &text, &e))?
+                let raw = raw::parse(&text).map_err(|e| error::from_toml(path, &text, &e))?;
+                (raw, text)
             }
-            None => raw::RawConfig::default(),
+            None => (raw::RawConfig::default(), String::new()),
         };
         validate::validate(raw, overrides, defaults).map_err(|mut e| {
             if e.file.is_none() && !e.key.starts_with("--") {
                 e.file = file.map(Path::to_path_buf);
+                if e.line.is_none() {
+                    e.line = error::line_of(&text, &e.key);
+                }
             }
             e
         })

@@ -33,7 +33,7 @@ fn validation_error_carries_file() {
     let msg = r.unwrap_err().to_string();
     assert_eq!(
         msg,
-        format!("{path}: trusted_networks[0]: \"not-a-cidr\" is not an IP address or CIDR such as 192.0.2.0/24")
+        format!("{path}:1: trusted_networks[0]: \"not-a-cidr\" is not an IP address or CIDR such as 192.0.2.0/24")
     );
 }
 

@@ -18,6 +18,8 @@ pub struct HeaderFacts {
 pub fn scan_headers(message: &[u8]) -> HeaderFacts {
     let mut facts = HeaderFacts::default();
     let mut pos = 0;
+    // A Message-ID whose value starts on a continuation line (legal folding).
+    let mut message_id_continues = false;
     while pos < message.len() {
         let end = memchr::memchr(b'\n', &message[pos..]).map_or(message.len(), |i| pos + i + 1);
         let line = trim_line_end(&message[pos..end]);
@@ -26,8 +28,14 @@ pub fn scan_headers(message: &[u8]) -> HeaderFacts {
             break;
         }
         if line[0] == b' ' || line[0] == b'\t' {
+            if message_id_continues {
+                let value = String::from_utf8_lossy(line.trim_ascii());
+                facts.message_id = Some(value.chars().take(998).collect());
+                message_id_continues = false;
+            }
             continue;
         }
+        message_id_continues = false;
         let Some(colon) = memchr::memchr(b':', line) else { break };
         let name = line[..colon].trim_ascii_end();
         if name.eq_ignore_ascii_case(b"received") {
@@ -36,7 +44,11 @@ pub fn scan_headers(message: &[u8]) -> HeaderFacts {
             facts.has_date = true;
         } else if name.eq_ignore_ascii_case(b"message-id") && facts.message_id.is_none() {
             let value = String::from_utf8_lossy(line[colon + 1..].trim_ascii());
-            facts.message_id = Some(value.chars().take(998).collect());
+            if value.is_empty() {
+                message_id_continues = true;
+            } else {
+                facts.message_id = Some(value.chars().take(998).collect());
+            }
         }
     }
     facts
@@ -105,5 +117,7 @@ mod tests {
         assert_eq!(f, HeaderFacts { received: 2, has_date: false, message_id: Some("<x@y>".into()) });
         assert_eq!(scan_headers(b"").received, 0);
         assert!(scan_headers(b"Date: x\r\n").has_date);
+        let folded = scan_headers(b"Message-ID:\r\n <long@example>\r\nSubject: s\r\n\r\n");
+        assert_eq!(folded.message_id.as_deref(), Some("<long@example>"));
     }
 }

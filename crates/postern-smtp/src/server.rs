@@ -110,10 +110,11 @@ pub async fn handle_connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let shutdown = services.shutdown.clone();
     let mut session = Session::new(Arc::clone(&context), services, id, peer);
     session.connected().await;
     let reason = if context.kind == ListenerKind::Smtps {
-        match tls_accept(&context, stream).await {
+        match tls_accept(&context, stream, &shutdown).await {
             Ok((tls, info)) => {
                 session.tls_started(info).await;
                 run_tls(&mut session, tls).await
@@ -125,7 +126,7 @@ pub async fn handle_connection<S>(
         session.greet(&mut plain);
         match session.run(&mut plain).await {
             Outcome::Closed(reason) => reason.to_string(),
-            Outcome::StartTls => match tls_accept(&context, plain.into_inner()).await {
+            Outcome::StartTls => match tls_accept(&context, plain.into_inner(), &shutdown).await {
                 Ok((tls, info)) => {
                     session.tls_started(info).await;
                     let mut secure = SmtpStream::new(tls);
@@ -151,17 +152,26 @@ fn outcome_reason(outcome: Outcome) -> String {
     }
 }
 
-async fn tls_accept<S>(context: &ListenerContext, stream: S) -> Result<(TlsStream<S>, TlsInfo), String>
+async fn tls_accept<S>(
+    context: &ListenerContext,
+    stream: S,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<(TlsStream<S>, TlsInfo), String>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let Some(acceptor) = &context.tls else {
         return Err("TLS not configured".to_string());
     };
-    let tls = match tokio::time::timeout(context.limits.command_timeout, acceptor.accept(stream)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
-        Err(_) => return Err("TLS handshake timed out".to_string()),
+    // A handshake that has not finished is idle: shutdown does not wait for it.
+    let handshake = tokio::time::timeout(context.limits.command_timeout, acceptor.accept(stream));
+    let tls = tokio::select! {
+        r = handshake => match r {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => return Err(format!("TLS handshake failed: {e}")),
+            Err(_) => return Err("TLS handshake timed out".to_string()),
+        },
+        _ = shutdown.cancelled() => return Err("shutdown during TLS handshake".to_string()),
     };
     let connection = tls.get_ref().1;
     let version = match connection.protocol_version() {

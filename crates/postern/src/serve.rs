@@ -29,8 +29,15 @@ pub fn main(args: ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let in_file = args.config.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default();
     if let Err(e) = logging::init(&config.log) {
-        eprintln!("postern: config error: {e}");
+        eprintln!("postern: config error: {in_file}{e}");
+        return ExitCode::from(2);
+    }
+    if let Some(files) = &config.tls
+        && let Err(e) = tls::load(Some(files), &config.data_dir, &config.hostname)
+    {
+        eprintln!("postern: config error: {in_file}{e}");
         return ExitCode::from(2);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -105,6 +112,10 @@ async fn run(config: Config) -> Result<()> {
         listeners.push(Listener { socket, context: Arc::new(context) });
     }
 
+    // Listen for signals before announcing that we are up, so that a SIGTERM sent as soon
+    // as the summary appears is always a graceful shutdown.
+    let mut term =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
     print_summary(&config, &bound, &tls, &recovery);
     tracing::info!(
         messages = recovery.messages.len(),
@@ -116,7 +127,10 @@ async fn run(config: Config) -> Result<()> {
     let signal_token = shutdown.clone();
     let grace = config.limits.shutdown_timeout;
     tokio::spawn(async move {
-        wait_for_signal().await;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
         tracing::info!(
             grace_secs = grace.as_secs(),
             "shutting down: no new connections; transactions in flight may finish"
@@ -172,22 +186,6 @@ fn print_summary(
     );
     if let Some((_, addr)) = bound.iter().find(|(k, _)| *k == ListenerKind::Smtp) {
         println!("try it: swaks --server {} --port {} --to someone@example.com", addr.ip(), addr.port());
-    }
-}
-
-async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let terminate = async {
-        match term.as_mut() {
-            Some(t) => {
-                t.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
     }
 }
 
