@@ -178,7 +178,7 @@ fn expect(subject: &str, returned_type: &str, recipients: Value) -> Value {
         "subject": subject,
         "mta": MTA,
         "message_id": format!("<{}@{MTA}>", dsn_queue_id()),
-        "to": "<alice@example.com>",
+        "to": "alice@example.com",
         "queue_id": "0123456789ABCDEF0123",
         "returned_type": returned_type,
         "recipients": recipients,
@@ -229,11 +229,12 @@ fn never_to_the_null_sender_nor_without_recipients() {
         dsn_queue_id: dsn_queue_id(),
         now_ms: NOW_MS,
     };
+    let bob = [failed("bob@example.net")];
     let null = envelope(None, None);
-    assert!(build_dsn(&input(&null, &[failed("bob@example.net")])).is_none());
+    assert!(build_dsn(&input(&null, &bob)).is_none());
     let normal = envelope(Some("alice@example.com"), None);
     assert!(build_dsn(&input(&normal, &[])).is_none());
-    assert!(build_dsn(&input(&normal, &[failed("bob@example.net")])).is_some());
+    assert!(build_dsn(&input(&normal, &bob)).is_some());
 }
 
 #[test]
@@ -422,7 +423,7 @@ fn smtputf8_message_gets_global_types() {
         ]),
     );
     want["report_type"] = json!("global-delivery-status");
-    want["to"] = json!("<jörg@bücher.example>");
+    want["to"] = json!("jörg@bücher.example");
     want["text_contains"] = json!(["<用户@example.net>: host mx.example.net said"]);
     want["returned_contains"] = json!(["Hallo BODY-MARKER"]);
     python_check(&dsn, want);
@@ -454,8 +455,8 @@ fn header_injection_is_neutralised() {
         json!([rcpt("bob@example.net", "failed", "5.0.0")]),
     );
     want["fields"] = json!([
-        [0, "Original-Envelope-Id", "id  X-Evil: 1"],
-        [1, "Diagnostic-Code", "smtp; 550 no  Bcc: victim@example.org    --fake-boundary"],
+        [0, "Original-Envelope-Id", "id X-Evil: 1"],
+        [1, "Diagnostic-Code", "smtp; 550 no Bcc: victim@example.org --fake-boundary"],
     ]);
     python_check(&dsn, want);
 }
