@@ -13,6 +13,10 @@ Timeline (monotonic clock):
   accept  smtp-source exited: every message got its 250 from the server under test
   done    the sink's message counter reached baseline + N
 
+Before t0 it waits (at most --quiet-wait s) until at most --max-busy of the CPUs are busy,
+so that other work on a shared machine does not land in the measurement; busy_before
+reports the share it last saw (percent).
+
 Prints one line of key=value pairs:
   status=delivered   all N messages reached the sink; rate = N / (done - t0)
   status=accept-only smtp-source finished but nothing reached the sink within --grace
@@ -67,6 +71,29 @@ class Counter:
         return self.value or 0
 
 
+def cpu_busy(interval):
+    """Share of all CPUs busy (not idle, not iowait) over `interval` seconds, from /proc/stat."""
+
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]
+
+    t1, i1 = sample()
+    time.sleep(interval)
+    t2, i2 = sample()
+    return 1.0 - (i2 - i1) / max(1, t2 - t1)
+
+
+def wait_quiet(max_busy, max_wait):
+    """Wait (at most max_wait s) until other work leaves the CPUs idle; return last busy share."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        busy = cpu_busy(0.5)
+        if busy <= max_busy or time.monotonic() >= deadline:
+            return busy
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--count-file", required=True)
@@ -76,6 +103,10 @@ def main():
     ap.add_argument("--stall", type=float, default=15)
     ap.add_argument("--poll", type=float, default=0.001)
     ap.add_argument("--source-log", required=True)
+    ap.add_argument("--max-busy", type=float, default=0.15,
+                    help="before starting, wait until at most this share of the CPUs is busy")
+    ap.add_argument("--quiet-wait", type=float, default=30,
+                    help="... but no longer than this many seconds (0: do not wait)")
     ap.add_argument("source", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.source[1:] if a.source and a.source[0] == "--" else a.source
@@ -85,6 +116,7 @@ def main():
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    busy = wait_quiet(a.max_busy, a.quiet_wait) if a.quiet_wait > 0 else -0.01
     counter = Counter(a.count_file)
     baseline = counter.poll()
     target = baseline + a.messages
@@ -99,14 +131,14 @@ def main():
 
     threading.Thread(target=waiter, daemon=True).start()
     try:
-        return measure(a, proc, exited, counter, baseline, target, t0)
+        return measure(a, proc, exited, counter, baseline, target, t0, busy)
     finally:
         if not exited:  # interrupted: do not leave smtp-source behind
             proc.kill()
             proc.wait()
 
 
-def measure(a, proc, exited, counter, baseline, target, t0):
+def measure(a, proc, exited, counter, baseline, target, t0, busy):
     near = max(20, a.messages // 50)  # poll every --poll only for the last 2%
     accept = None
     rc = None
@@ -161,7 +193,8 @@ def measure(a, proc, exited, counter, baseline, target, t0):
         f"status={status} rate={rate:.1f} delivered={delivered} baseline={baseline} "
         f"source_rc={rc} "
         f"accept_s={(accept - t0) if accept is not None else -1:.4f} "
-        f"done_s={(done - t0) if done is not None else -1:.4f}"
+        f"done_s={(done - t0) if done is not None else -1:.4f} "
+        f"busy_before={busy * 100:.0f}"
     )
     return 0 if status in ("delivered", "accept-only") else 1
 

@@ -21,6 +21,9 @@
 #                            before a run counts as acceptance-only (Postern not delivering)
 #   STALL [15]               seconds without progress at the sink before a run is incomplete
 #   PAUSE [1]                seconds of rest (after sync) between measurements
+#   MAX_BUSY [15]            before each run wait until at most this % of the CPUs is busy
+#   QUIET_WAIT [30]          ... for at most this many seconds (0: do not wait); the % seen
+#                            is reported per run (other work on the machine skews figures)
 #   PF_CONCURRENCY [20]      Postfix *_destination_concurrency_limit
 #   PF_PROCESS_LIMIT [100]   Postfix default_process_limit
 #   POSTERN_BIN              use this binary instead of `cargo build --release -p postern`
@@ -45,6 +48,8 @@ TIMEOUT=${TIMEOUT:-180}
 GRACE=${GRACE:-5}
 STALL=${STALL:-15}
 PAUSE=${PAUSE:-1}
+MAX_BUSY=${MAX_BUSY:-15}
+QUIET_WAIT=${QUIET_WAIT:-30}
 PF_CONCURRENCY=${PF_CONCURRENCY:-20}
 PF_PROCESS_LIMIT=${PF_PROCESS_LIMIT:-100}
 POSTERN_EXTRA_ARGS=${POSTERN_EXTRA_ARGS:-}
@@ -243,7 +248,7 @@ finish_postern() {
 
 # ---------------------------------------------------------------- one measurement
 RESULTS=$TMP/results.tsv
-printf 'rep\tsize\tsessions\tmessages\tsetup\tstatus\trate\tdelivered\taccept_s\tdone_s\n' >"$RESULTS"
+printf 'rep\tsize\tsessions\tmessages\tsetup\tstatus\trate\tdelivered\taccept_s\tdone_s\tbusy_before\n' >"$RESULTS"
 EXPECTED_SINK=0 # messages the sink should have so far (warm-ups and deliveries)
 
 sink_count() { tail -c 200 "$COUNT_FILE" | tr '\r' '\n' | grep -o 'mesg=[0-9]*' | tail -n 1 | cut -d= -f2; }
@@ -255,6 +260,7 @@ run_measure() { # messages smtp-source command...
     shift
     python3 "$BENCH_DIR/measure.py" --count-file "$COUNT_FILE" --messages "$messages" \
         --timeout "$TIMEOUT" --grace "$GRACE" --stall "$STALL" --source-log "$TMP/source.log" \
+        --max-busy "$(awk -v p="$MAX_BUSY" 'BEGIN { print p / 100 }')" --quiet-wait "$QUIET_WAIT" \
         -- "$@" >"$TMP/measure.out" &
     MEASURE_PID=$!
     wait "$MEASURE_PID" || rc=$?
@@ -276,17 +282,17 @@ measure() { # setup rep size sessions messages -> appends to RESULTS, prints a l
     line=$(cat "$TMP/measure.out")
     [[ $setup == postern ]] && finish_postern
     [[ -n $line ]] || die "measure.py failed for $setup"
-    local status rate delivered baseline accept_s done_s source_rc
-    eval "$line" # status= rate= delivered= baseline= source_rc= accept_s= done_s=
+    local status rate delivered baseline accept_s done_s source_rc busy_before
+    eval "$line" # status= rate= delivered= baseline= source_rc= accept_s= done_s= busy_before=
     if [[ $baseline -ne $EXPECTED_SINK ]]; then
         log "WARNING: sink had $baseline messages before this run, expected $EXPECTED_SINK" \
             "(a late or duplicate delivery from an earlier run)"
     fi
     local after_run=$((baseline + delivered))
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$sessions" "$messages" \
-        "$setup" "$status" "$rate" "$delivered" "$accept_s" "$done_s" >>"$RESULTS"
-    log "$(printf '%-8s rep %s %6s B x %2s sessions: %-12s %8s msg/s  (delivered %s/%s, accepted in %ss, smtp-source rc %s)' \
-        "$setup" "$rep" "$size" "$sessions" "$status" "$rate" "$delivered" "$messages" "$accept_s" "$source_rc")"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$sessions" "$messages" \
+        "$setup" "$status" "$rate" "$delivered" "$accept_s" "$done_s" "$busy_before" >>"$RESULTS"
+    log "$(printf '%-8s rep %s %6s B x %2s sessions: %-12s %8s msg/s  (delivered %s/%s, accepted in %ss, smtp-source rc %s, CPU busy before %s%%)' \
+        "$setup" "$rep" "$size" "$sessions" "$status" "$rate" "$delivered" "$messages" "$accept_s" "$source_rc" "$busy_before")"
     if [[ $source_rc != 0 ]]; then
         log "smtp-source reported errors; last lines of its output:"; tail -n 3 "$TMP/source.log" >&2
     fi
@@ -344,6 +350,7 @@ git -C "$REPO" diff --quiet HEAD 2>/dev/null || postern_rev="$postern_rev (worki
     echo "- Postfix $(postconf -h mail_version) (Debian); Postern ${POSTERN_BIN:+$POSTERN_BIN, }repo revision $postern_rev"
     echo "- $REPS repetitions; cases interleaved (ceiling, Postern, Postfix) within each repetition; measuring took ${elapsed} s"
     echo "- load average (1, 5, 15 min) before: $load_before; after: $load_after (includes the benchmark's own processes)"
+    echo "- before each run the script waited (at most ${QUIET_WAIT} s) for at most ${MAX_BUSY}% of the CPUs to be busy; the % it last saw is in the per-run table"
     echo "- message payload sizes (smtp-source -l): $SIZES bytes; sessions: $SESSIONS; messages per run: $MSGS_SMALL (<= 10 KiB), $MSGS_LARGE (larger)"
     echo "- one connection per message unless SOURCE_OPTS has -d (SOURCE_OPTS=\"$SOURCE_OPTS\")"
     echo
