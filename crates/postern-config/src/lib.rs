@@ -40,6 +40,8 @@ pub struct Config {
     pub limits: Limits,
     pub listeners: Vec<ListenerConfig>,
     pub delivery: Delivery,
+    /// The admin API listener (`None`: off).
+    pub admin: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +134,7 @@ pub struct Overrides {
     pub smtp: Option<String>,
     pub submission: Option<String>,
     pub smtps: Option<String>,
+    pub admin: Option<String>,
     pub trusted_networks: Vec<String>,
     pub relay_host: Option<String>,
     pub hostname: Option<String>,

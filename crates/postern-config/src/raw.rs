@@ -23,6 +23,15 @@ pub struct RawConfig {
     pub listeners: RawListeners,
     #[serde(default)]
     pub delivery: crate::delivery::RawDelivery,
+    #[serde(default)]
+    pub admin: RawAdmin,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// `host:port` of the admin API, or `""` to turn it off.
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -85,6 +85,18 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     }
 
     let delivery = crate::delivery::validate(raw.delivery, relay_host.as_ref())?;
+    let (admin_key, admin_text) = match (&flags.admin, raw.admin.address.as_deref()) {
+        (Some(f), _) => ("--admin".to_string(), f.as_str()),
+        (None, Some(a)) => ("admin.address".to_string(), a),
+        (None, None) => (String::new(), "127.0.0.1:8025"),
+    };
+    let admin = if admin_text.is_empty() {
+        None
+    } else {
+        Some(admin_text.parse::<SocketAddr>().map_err(|_| {
+            ConfigError::key(admin_key, format!("{admin_text:?} is not an IP address and port such as 127.0.0.1:8025"))
+        })?)
+    };
     Ok(Config {
         hostname,
         banner,
@@ -96,6 +108,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         limits,
         listeners,
         delivery,
+        admin,
     })
 }
 

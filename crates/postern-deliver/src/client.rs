@@ -217,7 +217,14 @@ impl Client {
             reply
         };
         if reply.code != 235 {
-            return Err(self.session_error(&reply, "AUTH"));
+            // A refused login is our configuration's problem, not the recipient's: defer
+            // (as Postfix's smtp_sasl_auth_soft_bounce) and keep the sender's mail.
+            let error = self.session_error(&reply, "AUTH");
+            let status = match error.status.strip_prefix("5.") {
+                Some(rest) => format!("4.{rest}"),
+                None => error.status,
+            };
+            return Err(ClientError { permanent: false, status, ..error });
         }
         Ok(())
     }

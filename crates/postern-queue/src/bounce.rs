@@ -239,10 +239,16 @@ fn header_section(original: &[u8]) -> &[u8] {
 }
 
 fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() {
-        return None;
+    let (&first, rest) = needle.split_first()?;
+    let mut at = from;
+    while let Some(offset) = haystack.get(at..)?.iter().position(|&b| b == first) {
+        let start = at + offset;
+        if haystack.get(start + 1..start + needle.len())? == rest {
+            return Some(start);
+        }
+        at = start + 1;
     }
-    haystack.get(from..)?.windows(needle.len()).position(|w| w == needle).map(|i| i + from)
+    None
 }
 
 /// Part 1: what a person reads, grouped by action, in the spirit of Postfix's bounces.

@@ -3,7 +3,7 @@
 //! admin API.
 //!
 //! # Layout
-//! - `cli`: the command line (clap), turned into validated config by `postern-config`.
+//! - `cli`: the command line (clap); `cli/` holds the API client and one file per client subcommand.
 //! - `serve`: start-up, the running gateway, graceful shutdown.
 //! - `tls`: the server certificate: load it, or generate a self-signed one on first start.
 //! - `events`: the event sink sessions write to: a log line, and a row in the store.
@@ -23,5 +23,12 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::Serve(args) => serve::main(args),
+        cli::Command::Queue(args) => match cli::queue::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("postern: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -116,7 +116,22 @@ async fn run(config: Config) -> Result<()> {
     // as the summary appears is always a graceful shutdown.
     let mut term =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
+    let admin = match config.admin {
+        Some(addr) => {
+            let token = admin_token(&config.data_dir)?;
+            let socket =
+                TcpListener::bind(addr).await.with_context(|| format!("admin.address: cannot listen on {addr}"))?;
+            let local = socket.local_addr().unwrap_or(addr);
+            write_private(&config.data_dir.join("admin.url"), format!("http://{local}\n").as_bytes())?;
+            let router = postern_admin::router(postern_admin::AdminState { queue: queue.clone(), token: token.into() });
+            Some((socket, router, local))
+        }
+        None => None,
+    };
     print_summary(&config, &bound, &tls, &recovery);
+    if let Some((_, _, local)) = &admin {
+        println!("admin API: http://{local}/api/v1 (token: {}/admin-token)", config.data_dir.display());
+    }
     tracing::info!(
         messages = recovery.messages.len(),
         incomplete_removed = recovery.incomplete_removed,
@@ -143,8 +158,20 @@ async fn run(config: Config) -> Result<()> {
         let shutdown = shutdown.clone();
         async move { queue.run(shutdown, grace).await }
     });
+    let admin_task = admin.map(|(socket, router, _)| {
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let stop = async move { shutdown.cancelled().await };
+            if let Err(e) = axum::serve(socket, router).with_graceful_shutdown(stop).await {
+                tracing::error!(error = %e, "admin API stopped");
+            }
+        })
+    });
     let left = postern_smtp::serve(listeners, services, config.limits.max_connections, grace).await;
     let _ = queue_task.await;
+    if let Some(task) = admin_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+    }
     events.stop().await;
     tracing::info!(sessions_cut = left, "stopped");
     Ok(())
@@ -187,6 +214,38 @@ fn print_summary(
     if let Some((_, addr)) = bound.iter().find(|(k, _)| *k == ListenerKind::Smtp) {
         println!("try it: swaks --server {} --port {} --to someone@example.com", addr.ip(), addr.port());
     }
+}
+
+/// The superadmin token: generated once (32 random bytes, hex) and kept in the data
+/// directory with mode 0600. Never printed.
+fn admin_token(data_dir: &std::path::Path) -> Result<String> {
+    let path = data_dir.join("admin-token");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let token = text.trim().to_string();
+        if token.len() >= 32 {
+            return Ok(token);
+        }
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random token: {e}"))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, format!("{token}\n").as_bytes())?;
+    Ok(token)
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let temp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)
+        .with_context(|| format!("create {}", temp.display()))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).with_context(|| format!("write {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| format!("rename to {}", path.display()))
 }
 
 fn system_hostname() -> String {

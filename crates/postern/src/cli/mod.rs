@@ -1,4 +1,8 @@
-//! The command line. Flags mirror SPEC.md §9 and override the config file.
+//! The command line. `serve` runs the gateway; every other subcommand is a client of the
+//! admin API (SPEC.md §9), one file each.
+
+pub mod client;
+pub mod queue;
 
 use std::path::PathBuf;
 
@@ -15,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway (with no flags and no file: embedded defaults on loopback ports).
     Serve(ServeArgs),
+    /// Inspect and manage the queue of a running server.
+    Queue(queue::QueueArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -34,7 +40,7 @@ pub struct ServeArgs {
     /// Implicit-TLS listener [default: 127.0.0.1:2465].
     #[arg(long, value_name = "ADDR")]
     pub smtps: Option<String>,
-    /// Admin API and web panel listener (arrives with the admin API) [default: 127.0.0.1:8025].
+    /// Admin API listener (\"\" turns it off) [default: 127.0.0.1:8025].
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<String>,
     /// Network allowed to relay without authentication; repeatable [default: 127.0.0.0/8, ::1].
@@ -55,6 +61,7 @@ impl ServeArgs {
             smtp: self.smtp.clone(),
             submission: self.submission.clone(),
             smtps: self.smtps.clone(),
+            admin: self.admin.clone(),
             trusted_networks: self.trusted_networks.clone(),
             relay_host: self.relay_host.clone(),
             hostname: self.hostname.clone(),
