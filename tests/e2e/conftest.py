@@ -317,6 +317,15 @@ class Server:
 # refused"), so accepted mail stays in the spool where these tests inspect it. Tests of
 # delivery itself pass their own --relay-host or a [delivery] config.
 HOLD_ROUTE = ["--relay-host", "127.0.0.1:1"]
+# The admin API on a free port, so that servers never collide on its default 8025.
+ADMIN_ANY_PORT = ["--admin", "127.0.0.1:0"]
+
+
+def with_test_defaults(args: list[str]) -> list[str]:
+    """Explicit arguments, plus the hold route and a free admin port unless they are given."""
+    extra = [] if "--relay-host" in args else HOLD_ROUTE
+    extra += [] if "--admin" in args else ADMIN_ANY_PORT
+    return args + extra
 
 
 def default_args(config: Path | None = None, extra: list[str] | None = None) -> list[str]:
@@ -327,6 +336,8 @@ def default_args(config: Path | None = None, extra: list[str] | None = None) -> 
     if "--relay-host" not in extra and not (config is not None and "relay_host" in config.read_text()
                                             or config is not None and "[delivery]" in config.read_text()):
         args += HOLD_ROUTE
+    if "--admin" not in extra:
+        args += ADMIN_ANY_PORT
     return args + extra
 
 
@@ -344,8 +355,7 @@ def postern(tmp_path):
             cfg_path = tmp_path / f"postern-{counter[0]}.toml"
             cfg_path.write_text(config)
         server = Server(data_dir or tmp_path / f"data-{counter[0]}",
-                        args + HOLD_ROUTE if args is not None and "--relay-host" not in args
-                        else args if args is not None else default_args(cfg_path, extra))
+                        with_test_defaults(args) if args is not None else default_args(cfg_path, extra))
         started.append(server)
         return server.start()
 

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import RawSMTP, postern_bin, queued_id
 
-LISTENERS = ["--smtp", "127.0.0.1:0", "--submission", "127.0.0.1:0", "--smtps", "127.0.0.1:0"]
+LISTENERS = ["--smtp", "127.0.0.1:0", "--submission", "127.0.0.1:0", "--smtps", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
 
 
 def run(tmp_path, config: str | None = None, args: list[str] | None = None, listeners=True):

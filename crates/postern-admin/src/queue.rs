@@ -26,11 +26,12 @@ pub async fn list(
 ) -> Result<Json<Vec<QueueEntry>>, ApiError> {
     let Query(filter) = filter.map_err(|e| {
         let text = e.body_text();
-        let field = ["sender", "recipient", "domain", "state", "limit"]
-            .into_iter()
-            .find(|f| text.contains(&format!("`{f}`")))
-            .unwrap_or("query");
-        ApiError::bad_field(field, text)
+        // serde names an unknown parameter as "unknown field `x`, expected one of ...".
+        let unknown = text.split("unknown field `").nth(1).and_then(|rest| rest.split('`').next());
+        let known =
+            ["sender", "recipient", "domain", "state", "limit"].into_iter().find(|f| text.contains(&format!("`{f}`")));
+        let field = unknown.or(known).unwrap_or("query").chars().take(64).collect::<String>();
+        ApiError::bad_field(&field, text)
     })?;
     if let Some(s) = &filter.state
         && !STATES.contains(&s.as_str())

@@ -28,6 +28,8 @@ use postern_core::{DsnRet, Envelope, QueueId, Recipient};
 pub const MAX_RETURNED_MESSAGE: usize = 10 * 1024 * 1024;
 /// Longest value of a report field, in octets, before folding.
 const MAX_FIELD_VALUE: usize = 900;
+/// Longest explanation of one recipient in the text part, in octets.
+const MAX_EXPLANATION: usize = 4096;
 /// Where header fields are folded when they have spaces to fold at (RFC 5322 §2.1.1).
 const FOLD_WIDTH: usize = 78;
 
@@ -124,7 +126,7 @@ pub fn build_dsn(input: &DsnInput<'_>) -> Option<Vec<u8>> {
     };
     let status = delivery_status(input, global);
     let boundary = choose_boundary(input.dsn_queue_id, &[text.as_bytes(), status.as_bytes(), returned.bytes]);
-    let mta = clean(input.reporting_mta, true);
+    let mta = host(input.reporting_mta);
     let (report_type, returned_type) = match (global, returned.full) {
         (false, true) => ("delivery-status", "message/rfc822"),
         (false, false) => ("delivery-status", "text/rfc822-headers"),
@@ -308,6 +310,7 @@ fn reason(r: &DsnRecipient) -> String {
         (None, Some(diag)) => diag,
         (None, None) => format!("status {}", status_code(r)),
     };
+    reason.truncate(prefix(&reason, MAX_EXPLANATION).len());
     if let (DsnAction::Delayed, Some(until)) = (r.action, r.will_retry_until_ms) {
         let _ = write!(reason, " (will retry until {})", rfc5322_date(until));
     }
@@ -322,7 +325,7 @@ fn delivery_status(input: &DsnInput<'_>, global: bool) -> String {
     if let Some(envid) = envelope.envid.as_deref().map(|e| clean(e, ascii)).filter(|e| !e.is_empty()) {
         push_field(&mut out, "Original-Envelope-Id", &envid);
     }
-    push_field(&mut out, "Reporting-MTA", &format!("dns; {}", clean(input.reporting_mta, true)));
+    push_field(&mut out, "Reporting-MTA", &format!("dns; {}", host(input.reporting_mta)));
     push_field(&mut out, "Arrival-Date", &rfc5322_date(envelope.received_at_ms));
     push_field(&mut out, "X-Postern-Queue-ID", &envelope.queue_id.to_string());
     for r in input.recipients {
@@ -335,8 +338,8 @@ fn delivery_status(input: &DsnInput<'_>, global: bool) -> String {
         push_field(&mut out, "Final-Recipient", &format!("{address_type}; {}", clean(&address.to_string(), ascii)));
         push_field(&mut out, "Action", r.action.keyword());
         push_field(&mut out, "Status", status_code(r));
-        if let Some(host) = &r.remote_mta {
-            push_field(&mut out, "Remote-MTA", &format!("dns; {}", clean(host, ascii)));
+        if let Some(name) = &r.remote_mta {
+            push_field(&mut out, "Remote-MTA", &format!("dns; {}", host(name)));
         }
         if let Some(diagnostic) = &r.diagnostic {
             push_field(&mut out, "Diagnostic-Code", &format!("smtp; {}", clean(diagnostic, ascii)));
@@ -446,16 +449,17 @@ fn clean(value: &str, ascii: bool) -> String {
     cleaned.trim().to_string()
 }
 
+/// A host name fit for `dns;` fields and addresses: ASCII, no controls, no spaces.
+fn host(name: &str) -> String {
+    clean(name, true).split_whitespace().collect()
+}
+
 /// Appends `Name: value`, capped at [`MAX_FIELD_VALUE`] octets and folded at spaces.
 fn push_field(out: &mut String, name: &str, value: &str) {
-    let mut end = value.len().min(MAX_FIELD_VALUE);
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
     out.push_str(name);
     out.push(':');
     let mut width = name.len() + 1;
-    for word in value[..end].split(' ').filter(|w| !w.is_empty()) {
+    for word in prefix(value, MAX_FIELD_VALUE).split(' ').filter(|w| !w.is_empty()) {
         if width + 1 + word.len() > FOLD_WIDTH && width > name.len() + 1 {
             out.push_str("\r\n");
             width = 0;
@@ -465,6 +469,15 @@ fn push_field(out: &mut String, name: &str, value: &str) {
         width += 1 + word.len();
     }
     out.push_str("\r\n");
+}
+
+/// The longest prefix of `text` of at most `max` octets that ends on a character boundary.
+fn prefix(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// Quoted-printable (RFC 2045 §6.7) of CRLF text, lines of at most 76 characters.

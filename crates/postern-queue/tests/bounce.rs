@@ -457,6 +457,7 @@ fn header_injection_is_neutralised() {
     want["fields"] = json!([
         [0, "Original-Envelope-Id", "id X-Evil: 1"],
         [1, "Diagnostic-Code", "smtp; 550 no Bcc: victim@example.org --fake-boundary"],
+        [1, "Remote-MTA", "dns; mx.example.netX-Evil:2"],
     ]);
     python_check(&dsn, want);
 }
@@ -477,8 +478,10 @@ fn long_and_non_ascii_diagnostics_stay_within_line_limits() {
         "message/rfc822",
         json!([rcpt("bob@example.net", "failed", "5.1.1"), rcpt("carol@example.net", "failed", "5.1.1")]),
     );
-    want["text_contains"] = json!([long]);
+    want["text_contains"] = json!([long, "554 xxxxxxxxxx"]);
     python_check(&dsn, want);
+    let whole = text(&dsn);
+    assert!(!whole.contains(&"x".repeat(1000)), "diagnostics are capped in the report");
 }
 
 #[test]
