@@ -45,6 +45,8 @@ pub struct RawRelayHost {
     pub require_tls: Option<bool>,
     pub username: Option<String>,
     pub password: Option<String>,
+    pub tls_verify: Option<bool>,
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +82,9 @@ pub struct RelayHost {
     pub tls: TlsMode,
     pub require_tls: bool,
     pub auth: Option<Credentials>,
+    /// Verify the server's certificate (system roots plus `tls_ca_file`) and name.
+    pub tls_verify: bool,
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 /// Where mail goes: MX lookup, or a relay host (index into `Delivery::relay_hosts`).
@@ -169,6 +174,8 @@ pub fn validate(raw: RawDelivery, relay_host: Option<&HostPort>) -> Result<Deliv
             tls: TlsMode::StartTls,
             require_tls: false,
             auth: None,
+            tls_verify: false,
+            tls_ca_file: None,
         });
     }
     for (i, r) in raw.relay_hosts.into_iter().enumerate() {
@@ -209,7 +216,27 @@ pub fn validate(raw: RawDelivery, relay_host: Option<&HostPort>) -> Result<Deliv
             }
             _ => return Err(ConfigError::key(key("username"), "username and password go together")),
         };
-        relay_hosts.push(RelayHost { name: r.name, host: r.host, port, tls, require_tls, auth });
+        // Security by default: a connection that must be encrypted, or that carries our
+        // credentials, is only worth it to the right server.
+        let tls_verify = r.tls_verify.unwrap_or(require_tls || auth.is_some());
+        if tls_verify && tls == TlsMode::None {
+            return Err(ConfigError::key(key("tls_verify"), "cannot be true with tls = \"none\""));
+        }
+        if let Some(path) = &r.tls_ca_file
+            && let Err(e) = std::fs::File::open(path)
+        {
+            return Err(ConfigError::key(key("tls_ca_file"), format!("cannot read {}: {e}", path.display())));
+        }
+        relay_hosts.push(RelayHost {
+            name: r.name,
+            host: r.host,
+            port,
+            tls,
+            require_tls,
+            auth,
+            tls_verify,
+            tls_ca_file: r.tls_ca_file,
+        });
     }
     let route_by_name = |key: &str, name: &str| -> Result<Route> {
         if name == "direct" {

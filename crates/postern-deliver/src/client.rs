@@ -4,8 +4,9 @@
 //! or required, AUTH PLAIN/LOGIN only over TLS, then transactions: MAIL with SIZE, BODY,
 //! SMTPUTF8, RET, ENVID as the server supports them; RCPT with NOTIFY and ORCPT when it
 //! offers DSN; pipelined when it offers PIPELINING; DATA with dot-stuffing. Every read has
-//! a timeout and replies are bounded (100 lines of 2048 octets). Certificates are not
-//! verified: opportunistic TLS ("encrypt" level), see docs/ARCHITECTURE.md.
+//! a timeout and replies are bounded (100 lines of 2048 octets). With `roots`, the server's
+//! certificate and name are verified (relay hosts that require TLS or get our credentials);
+//! without, TLS is opportunistic and only encrypts (Postfix's "may"/"encrypt" levels).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,6 +82,8 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     pub command_timeout: Duration,
     pub data_timeout: Duration,
+    /// Verify the server's certificate and name against these roots; `None`: encrypt only.
+    pub roots: Option<Arc<rustls::RootCertStore>>,
 }
 
 pub struct Client {
@@ -102,14 +105,17 @@ pub struct TransactionResult {
     pub dsn: bool,
 }
 
-fn tls_connector() -> Result<tokio_rustls::TlsConnector, ClientError> {
+fn tls_connector(roots: Option<&Arc<rustls::RootCertStore>>) -> Result<tokio_rustls::TlsConnector, ClientError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError::temp("4.7.5", format!("TLS setup: {e}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
-        .with_no_client_auth();
+        .map_err(|e| ClientError::temp("4.7.5", format!("TLS setup: {e}")))?;
+    let config = match roots {
+        Some(roots) => builder.with_root_certificates(Arc::clone(roots)).with_no_client_auth(),
+        None => {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify(provider))).with_no_client_auth()
+        }
+    };
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
 }
 
@@ -125,7 +131,7 @@ impl Client {
         let mut tls = false;
         let io: Box<dyn Io> = if options.tls == TlsMode::Implicit {
             tls = true;
-            Box::new(handshake(Box::new(tcp), target_name, &remote, options.command_timeout).await?)
+            Box::new(handshake(Box::new(tcp), target_name, &remote, &options).await?)
         } else {
             Box::new(tcp)
         };
@@ -186,7 +192,7 @@ impl Client {
         let name = self.remote.split('[').next().unwrap_or("").to_string();
         let placeholder: Box<dyn Io> = Box::new(tokio::io::join(tokio::io::empty(), tokio::io::sink()));
         let plain = std::mem::replace(&mut self.io, BufReader::new(placeholder));
-        let tls = handshake(plain.into_inner(), &name, &self.remote, self.options.command_timeout).await?;
+        let tls = handshake(plain.into_inner(), &name, &self.remote, &self.options).await?;
         self.io = BufReader::new(Box::new(tls));
         self.tls = true;
         self.ehlo().await
@@ -516,11 +522,12 @@ async fn handshake(
     io: Box<dyn Io>,
     name: &str,
     remote: &str,
-    timeout: Duration,
+    options: &ConnectOptions,
 ) -> Result<tokio_rustls::client::TlsStream<Box<dyn Io>>, ClientError> {
+    let timeout = options.command_timeout;
     let server_name = rustls::pki_types::ServerName::try_from(name.trim_matches(|c| c == '[' || c == ']').to_string())
         .unwrap_or(rustls::pki_types::ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
-    match tokio::time::timeout(timeout, tls_connector()?.connect(server_name, io)).await {
+    match tokio::time::timeout(timeout, tls_connector(options.roots.as_ref())?.connect(server_name, io)).await {
         Ok(Ok(tls)) => Ok(tls),
         Ok(Err(e)) => Err(ClientError::temp("4.7.5", format!("{remote}: TLS handshake failed: {e}"))),
         Err(_) => Err(ClientError::temp("4.7.5", format!("{remote}: TLS handshake timed out"))),

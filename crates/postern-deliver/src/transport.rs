@@ -18,6 +18,8 @@ use crate::route::route;
 const MAX_IDLE_PER_SERVER: usize = 32;
 
 pub struct Delivery {
+    /// Per relay host (same index): the roots its certificate is verified against.
+    roots: Vec<Option<std::sync::Arc<rustls::RootCertStore>>>,
     config: DeliveryConfig,
     dns: Dns,
     helo: String,
@@ -27,15 +29,37 @@ pub struct Delivery {
 impl Delivery {
     pub fn new(config: DeliveryConfig, helo: String) -> Result<Delivery, String> {
         let dns = Dns::new(&config.dns_servers, config.mx_overrides.clone(), config.smtp_port)?;
-        Ok(Delivery { config, dns, helo, idle: Mutex::new(HashMap::new()) })
+        let mut system: Option<Vec<rustls::pki_types::CertificateDer<'static>>> = None;
+        let mut roots = Vec::new();
+        for host in &config.relay_hosts {
+            if !host.tls_verify {
+                roots.push(None);
+                continue;
+            }
+            let mut store = rustls::RootCertStore::empty();
+            let native = system.get_or_insert_with(|| rustls_native_certs::load_native_certs().certs);
+            store.add_parsable_certificates(native.iter().cloned());
+            if let Some(path) = &host.tls_ca_file {
+                use rustls::pki_types::pem::PemObject;
+                let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+                    .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+                    .map_err(|e| format!("relay host {}: tls_ca_file {}: {e}", host.name, path.display()))?;
+                if certs.is_empty() {
+                    return Err(format!("relay host {}: tls_ca_file {}: no certificate", host.name, path.display()));
+                }
+                store.add_parsable_certificates(certs);
+            }
+            roots.push(Some(std::sync::Arc::new(store)));
+        }
+        Ok(Delivery { roots, config, dns, helo, idle: Mutex::new(HashMap::new()) })
     }
 
     fn options(&self, route: Route) -> ConnectOptions {
-        let (tls, require_tls, auth) = match route {
-            Route::Direct => (TlsMode::StartTls, false, None),
+        let (tls, require_tls, auth, roots) = match route {
+            Route::Direct => (TlsMode::StartTls, false, None, None),
             Route::Relay(i) => match self.config.relay_hosts.get(i) {
-                Some(h) => (h.tls, h.require_tls, h.auth.clone()),
-                None => (TlsMode::StartTls, false, None),
+                Some(h) => (h.tls, h.require_tls, h.auth.clone(), self.roots.get(i).cloned().flatten()),
+                None => (TlsMode::StartTls, false, None, None),
             },
         };
         ConnectOptions {
@@ -46,6 +70,7 @@ impl Delivery {
             connect_timeout: self.config.connect_timeout,
             command_timeout: self.config.command_timeout,
             data_timeout: self.config.data_timeout,
+            roots,
         }
     }
 
@@ -174,7 +199,9 @@ fn result(index: usize, reply: &ServerReply, remote: &str, dsn: bool) -> RcptRes
         index,
         outcome,
         status: reply.status(),
-        reply: format!("host {remote} said: {reply}"),
+        // The reply alone: `remote` says who gave it, and a DSN's Diagnostic-Code of type
+        // `smtp` must be the reply itself (RFC 3464 §2.3.6).
+        reply: reply.to_string(),
         remote: Some(remote.to_string()),
         dsn_passed_on: dsn,
     }

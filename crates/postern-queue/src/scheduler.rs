@@ -318,8 +318,8 @@ impl QueueManager {
         if out_of_time {
             for i in state.pending().collect::<Vec<_>>() {
                 let last = state.recipients[i].reply.clone().unwrap_or_else(|| "no attempt succeeded".into());
-                let reply =
-                    format!("delivery time expired after {} hours; last error: {last}", lifetime_ms / 3_600_000);
+                let lifetime = lifetime_text(self.inner.config.max_queue_lifetime);
+                let reply = format!("delivery time expired after {lifetime}; last error: {last}");
                 let r = RcptResult {
                     index: i,
                     outcome: Outcome::Bounced,
@@ -632,6 +632,17 @@ impl QueueManager {
     }
 }
 
+/// `max_queue_lifetime` for people: "5 days", "90 minutes", "3 seconds" (the largest unit
+/// that divides it, so nothing is rounded away).
+fn lifetime_text(lifetime: Duration) -> String {
+    let secs = lifetime.as_secs();
+    let (n, unit) = [(86_400, "day"), (3_600, "hour"), (60, "minute")]
+        .into_iter()
+        .find(|(size, _)| secs >= *size && secs % size == 0)
+        .map_or((secs, "second"), |(size, unit)| (secs / size, unit));
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Filters for [`QueueManager::list`]; every given field must match.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -668,5 +679,23 @@ impl Enqueue for QueueManager {
             self.inner.wake.notify_one();
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lifetime_text;
+    use std::time::Duration;
+
+    #[test]
+    fn lifetime_in_the_largest_exact_unit() {
+        let text = |s| lifetime_text(Duration::from_secs(s));
+        assert_eq!(text(432_000), "5 days");
+        assert_eq!(text(86_400), "1 day");
+        assert_eq!(text(7_200), "2 hours");
+        assert_eq!(text(5_400), "90 minutes");
+        assert_eq!(text(3), "3 seconds");
+        assert_eq!(text(1), "1 second");
+        assert_eq!(text(90_061), "90061 seconds");
     }
 }
