@@ -22,7 +22,7 @@
 #   STALL [15]               seconds without progress at the sink before a run is incomplete
 #   PAUSE [1]                seconds of rest (after sync) between measurements
 #   MAX_BUSY [15]            before each run wait until at most this % of the CPUs is busy
-#   QUIET_WAIT [30]          ... for at most this many seconds (0: do not wait); the % seen
+#   QUIET_WAIT [10]          ... for at most this many seconds (0: do not wait); the % seen
 #                            is reported per run (other work on the machine skews figures)
 #   PF_CONCURRENCY [20]      Postfix *_destination_concurrency_limit
 #   PF_PROCESS_LIMIT [100]   Postfix default_process_limit
@@ -49,7 +49,7 @@ GRACE=${GRACE:-5}
 STALL=${STALL:-15}
 PAUSE=${PAUSE:-1}
 MAX_BUSY=${MAX_BUSY:-15}
-QUIET_WAIT=${QUIET_WAIT:-30}
+QUIET_WAIT=${QUIET_WAIT:-10}
 PF_CONCURRENCY=${PF_CONCURRENCY:-20}
 PF_PROCESS_LIMIT=${PF_PROCESS_LIMIT:-100}
 POSTERN_EXTRA_ARGS=${POSTERN_EXTRA_ARGS:-}
@@ -91,6 +91,9 @@ if postfix status >/dev/null 2>&1; then
     fi
 fi
 
+# The revision being built (recorded now: others may commit while the benchmark runs).
+postern_rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$REPO" diff --quiet HEAD -- . ':!bench' 2>/dev/null || postern_rev="$postern_rev (+ uncommitted changes)"
 if [[ -z ${POSTERN_BIN:-} ]] && has postern; then
     log "building Postern: cargo build --release -p postern"
     (cd "$REPO" && cargo build --release -p postern) || die "build failed (set POSTERN_BIN to use an existing binary)"
@@ -337,20 +340,22 @@ for rep in $(seq 1 "$REPS"); do
 done
 elapsed=$((SECONDS - started))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+busy_runs=$(awk -F'\t' -v m="$MAX_BUSY" 'NR > 1 && $11 > m { n++ } END { print n + 0 }' "$RESULTS")
+if ((busy_runs > 0)); then
+    log "WARNING: $busy_runs run(s) started while more than $MAX_BUSY% of the CPUs were busy with other work"
+fi
 
 # ---------------------------------------------------------------- report
 HEADER=$TMP/header.md
 FOOTER=$TMP/footer.md
-postern_rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$REPO" diff --quiet HEAD 2>/dev/null || postern_rev="$postern_rev (working tree modified)"
 {
     echo "# Relay benchmark $STAMP"
     echo
     echo "- machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(df -hT "$TMP" | awk 'NR==2 {print $2 " on " $1}') (spools and queues)"
-    echo "- Postfix $(postconf -h mail_version) (Debian); Postern ${POSTERN_BIN:+$POSTERN_BIN, }repo revision $postern_rev"
+    echo "- Postfix $(postconf -h mail_version) (Debian); Postern ${POSTERN_BIN:+$POSTERN_BIN, }repo at $postern_rev when the benchmark started"
     echo "- $REPS repetitions; cases interleaved (ceiling, Postern, Postfix) within each repetition; measuring took ${elapsed} s"
     echo "- load average (1, 5, 15 min) before: $load_before; after: $load_after (includes the benchmark's own processes)"
-    echo "- before each run the script waited (at most ${QUIET_WAIT} s) for at most ${MAX_BUSY}% of the CPUs to be busy; the % it last saw is in the per-run table"
+    echo "- before each run the script waited (at most ${QUIET_WAIT} s) for at most ${MAX_BUSY}% of the CPUs to be busy; the % it last saw is in the per-run table; $busy_runs run(s) started above it"
     echo "- message payload sizes (smtp-source -l): $SIZES bytes; sessions: $SESSIONS; messages per run: $MSGS_SMALL (<= 10 KiB), $MSGS_LARGE (larger)"
     echo "- one connection per message unless SOURCE_OPTS has -d (SOURCE_OPTS=\"$SOURCE_OPTS\")"
     echo
