@@ -323,7 +323,8 @@ ADMIN_ANY_PORT = ["--admin", "127.0.0.1:0"]
 
 def with_test_defaults(args: list[str]) -> list[str]:
     """Explicit arguments, plus the hold route and a free admin port unless they are given."""
-    extra = [] if "--relay-host" in args else HOLD_ROUTE
+    # A new list: `extra += ...` must never extend the shared HOLD_ROUTE in place.
+    extra = [] if "--relay-host" in args else list(HOLD_ROUTE)
     extra += [] if "--admin" in args else ADMIN_ANY_PORT
     return args + extra
 

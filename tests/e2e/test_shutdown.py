@@ -9,7 +9,6 @@ import socket
 import subprocess
 import time
 
-import pytest
 
 from conftest import HOSTNAME, Closed, RawSMTP, default_args, postern_bin, queued_id, split_added_headers
 
