@@ -15,3 +15,6 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 
 python3 -c "import pytest" 2>/dev/null || python3 -m pip install --quiet pytest
+python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --quiet aiosmtpd
+python3 -c "import dnslib" 2>/dev/null || python3 -m pip install --quiet dnslib
+python3 -c "import cryptography" 2>/dev/null || python3 -m pip install --quiet cryptography

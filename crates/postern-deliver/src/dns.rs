@@ -109,6 +109,8 @@ impl Dns {
                                     .map(|ip| Target { name: name.clone(), addr: SocketAddr::new(ip, self.port) }),
                             );
                         }
+                        // This MX host does not exist or has no address: not usable, now or later.
+                        Err(TemporaryFailure(e)) if e.starts_with("NX:") => {}
                         Err(e) => last_error = Some(e),
                     }
                     if targets.len() >= MAX_ADDRESSES {
@@ -119,7 +121,8 @@ impl Dns {
                 match (targets.is_empty(), last_error) {
                     (false, _) => Ok(Answer::Targets(targets)),
                     (true, Some(e)) => Err(e),
-                    (true, None) => Ok(Answer::NotFound(format!("no address for the MX hosts of {domain}"))),
+                    // RFC 5321 §5.1: MX records, none usable: an error, not a reason to wait.
+                    (true, None) => Ok(Answer::NotFound(format!("no MX host for {domain} has an address record"))),
                 }
             }
             Err(e) if e.is_nx_domain() => Ok(Answer::NotFound(format!("Host or domain name not found: {domain}"))),

@@ -4,8 +4,8 @@
 //! 5xx bounced). Null MX and non-existent domains bounce at once; DNS trouble defers.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use postern_config::{Delivery as DeliveryConfig, Route, TlsMode};
 use postern_core::{BoxFuture, Envelope, Recipient};
@@ -23,7 +23,7 @@ pub struct Delivery {
     config: DeliveryConfig,
     dns: Dns,
     helo: String,
-    idle: Mutex<HashMap<String, Vec<(Instant, Client)>>>,
+    idle: Arc<IdlePool>,
 }
 
 impl Delivery {
@@ -51,7 +51,7 @@ impl Delivery {
             }
             roots.push(Some(std::sync::Arc::new(store)));
         }
-        Ok(Delivery { roots, config, dns, helo, idle: Mutex::new(HashMap::new()) })
+        Ok(Delivery { roots, config, dns, helo, idle: Arc::new(Mutex::new(HashMap::new())) })
     }
 
     fn options(&self, route: Route) -> ConnectOptions {
@@ -86,27 +86,42 @@ impl Delivery {
     }
 
     fn take_idle(&self, key: &str) -> Option<Client> {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        let list = idle.get_mut(key)?;
-        while let Some((since, client)) = list.pop() {
-            if since.elapsed() < self.config.connection_reuse_time {
-                return Some(client);
+        let mut stale = Vec::new();
+        let found = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let list = idle.get_mut(key)?;
+            loop {
+                match list.pop() {
+                    Some((since, client)) if since.elapsed() < self.config.connection_reuse_time => break Some(client),
+                    Some((_, client)) => stale.push(client),
+                    None => break None,
+                }
             }
-        }
-        None
+        };
+        close_all(stale);
+        found
     }
 
+    /// Keeps a connection for reuse, and closes it (QUIT) once it has been idle for
+    /// `connection_reuse_time`, whether or not another delivery comes along.
     fn put_idle(&self, key: String, client: Client) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let reuse = self.config.connection_reuse_time;
-        idle.retain(|_, list| {
-            list.retain(|(since, _)| since.elapsed() < reuse);
-            !list.is_empty()
+        let surplus = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            let list = idle.entry(key).or_default();
+            if list.len() < MAX_IDLE_PER_SERVER {
+                list.push((Instant::now(), client));
+                None
+            } else {
+                Some(client)
+            }
+        };
+        close_all(surplus);
+        let idle = Arc::clone(&self.idle);
+        tokio::spawn(async move {
+            tokio::time::sleep(reuse).await;
+            close_all(take_expired(&idle, reuse));
         });
-        let list = idle.entry(key).or_default();
-        if list.len() < MAX_IDLE_PER_SERVER {
-            list.push((Instant::now(), client));
-        }
     }
 
     async fn run(&self, job: Job) -> Vec<RcptResult> {
@@ -186,6 +201,29 @@ impl Delivery {
         let remote = client.remote.clone();
         self.put_idle(key, client);
         Ok((remote, result.recipients, result.dsn))
+    }
+}
+
+type IdlePool = Mutex<HashMap<String, Vec<(Instant, Client)>>>;
+
+/// Removes the connections idle for `reuse` or longer.
+fn take_expired(idle: &IdlePool, reuse: Duration) -> Vec<Client> {
+    let mut idle = idle.lock().unwrap_or_else(|p| p.into_inner());
+    let mut expired = Vec::new();
+    idle.retain(|_, list| {
+        let (keep, old): (Vec<_>, Vec<_>) =
+            std::mem::take(list).into_iter().partition(|(since, _)| since.elapsed() < reuse);
+        expired.extend(old.into_iter().map(|(_, client)| client));
+        *list = keep;
+        !list.is_empty()
+    });
+    expired
+}
+
+/// Says QUIT on each connection, in the background.
+fn close_all(clients: impl IntoIterator<Item = Client>) {
+    for client in clients {
+        tokio::spawn(client.quit());
     }
 }
 

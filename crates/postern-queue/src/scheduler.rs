@@ -348,13 +348,16 @@ impl QueueManager {
         {
             state.delay_warned = true;
             let until = envelope.received_at_ms + lifetime_ms;
+            // Every pending recipient was tried just now: report the status it got.
+            let status_of =
+                |i: usize| results.iter().flat_map(|(_, group)| group).find(|r| r.index == i).map(|r| r.status.clone());
             let delayed: Vec<DsnRecipient> = state
                 .pending()
                 .map(|i| {
                     let r = RcptResult {
                         index: i,
                         outcome: Outcome::Deferred,
-                        status: "4.4.1".into(),
+                        status: status_of(i).unwrap_or_else(|| "4.4.1".into()),
                         reply: state.recipients[i].reply.clone().unwrap_or_default(),
                         remote: state.recipients[i].remote.clone(),
                         dsn_passed_on: false,
@@ -638,7 +641,7 @@ fn lifetime_text(lifetime: Duration) -> String {
     let secs = lifetime.as_secs();
     let (n, unit) = [(86_400, "day"), (3_600, "hour"), (60, "minute")]
         .into_iter()
-        .find(|(size, _)| secs >= *size && secs % size == 0)
+        .find(|(size, _)| secs >= *size && secs.is_multiple_of(*size))
         .map_or((secs, "second"), |(size, unit)| (secs / size, unit));
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
