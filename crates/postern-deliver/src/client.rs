@@ -138,7 +138,9 @@ impl Client {
         let mut client = Client { io: BufReader::new(io), caps: Capabilities::default(), remote, tls, options };
         let greeting = client.read_reply().await?;
         if greeting.code != 220 {
-            return Err(client.session_error(&greeting, "the greeting"));
+            // Skip a server that will not talk to us and defer if none will (Postfix's
+            // smtp_skip_5xx_greeting): a greeting is about the server, not the message.
+            return Err(ClientError { permanent: false, ..client.session_error(&greeting, "the greeting") });
         }
         client.ehlo().await?;
         if client.options.tls == TlsMode::StartTls
@@ -255,7 +257,13 @@ impl Client {
         recipients: &[&Recipient],
         message: &[u8],
     ) -> Result<TransactionResult, ClientError> {
-        if envelope.smtputf8 && !self.caps.smtputf8 {
+        // RFC 6531 §3.2: SMTPUTF8 is needed only if an address or a header is non-ASCII;
+        // otherwise the message may go to a server without the extension as it is.
+        let needs_utf8 = envelope.smtputf8
+            && (envelope.sender.as_ref().is_some_and(|a| a.is_utf8())
+                || recipients.iter().any(|r| r.address.is_utf8())
+                || !header_section(message).is_ascii());
+        if needs_utf8 && !self.caps.smtputf8 {
             let reply = ServerReply { code: 553, text: "5.6.7 the server does not support SMTPUTF8".into() };
             return Ok(TransactionResult { recipients: vec![reply; recipients.len()], dsn: false });
         }
@@ -266,7 +274,7 @@ impl Client {
         if envelope.body == BodyType::EightBitMime && self.caps.eight_bit {
             mail.push_str(" BODY=8BITMIME");
         }
-        if envelope.smtputf8 {
+        if envelope.smtputf8 && self.caps.smtputf8 {
             mail.push_str(" SMTPUTF8");
         }
         if self.caps.dsn {
@@ -490,6 +498,11 @@ impl Client {
 }
 
 use tokio::io::AsyncReadExt as _;
+
+/// The header section of a message (up to the first empty line).
+fn header_section(message: &[u8]) -> &[u8] {
+    memchr::memmem::find(message, b"\r\n\r\n").map_or(message, |end| &message[..end])
+}
 
 fn parse_caps(lines: &[String]) -> Capabilities {
     let mut caps = Capabilities::default();
