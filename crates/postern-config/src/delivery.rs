@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::validate::{parse_host_port, range};
+use crate::validate::{num, opt_secs, parse_host_port, range};
 use crate::{ConfigError, HostPort};
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -136,18 +136,7 @@ pub struct Delivery {
 /// `relay_host` from the top level or `--relay-host`: an implicit relay host named
 /// `relay_host` (STARTTLS when offered, no AUTH) that becomes the default route.
 pub fn validate(raw: RawDelivery, relay_host: Option<&HostPort>) -> Result<Delivery> {
-    let secs = |key: &str, v: Option<u64>, default: u64, max: u64| -> Result<Duration> {
-        Ok(Duration::from_secs(match v {
-            None => default,
-            Some(s) => range(key, s, 1, max)?,
-        }))
-    };
-    let num = |key: &str, v: Option<u64>, default: u64, min: u64, max: u64| -> Result<u64> {
-        match v {
-            None => Ok(default),
-            Some(n) => range(key, n, min, max),
-        }
-    };
+    let secs = opt_secs;
     let smtp_port = num("delivery.smtp_port", raw.smtp_port, 25, 1, 65535)? as u16;
     let mut dns_servers = Vec::new();
     for (i, text) in raw.dns_servers.unwrap_or_default().iter().enumerate() {

@@ -136,18 +136,7 @@ fn listener(
 
 fn limits(raw: RawLimits) -> Result<Limits> {
     let d = Limits::default();
-    let secs = |key: &str, v: Option<u64>, default: Duration, max: u64| -> Result<Duration> {
-        match v {
-            None => Ok(default),
-            Some(s) => Ok(Duration::from_secs(range(key, s, 1, max)?)),
-        }
-    };
-    let num = |key: &str, v: Option<u64>, default: u64, min: u64, max: u64| -> Result<u64> {
-        match v {
-            None => Ok(default),
-            Some(n) => range(key, n, min, max),
-        }
-    };
+    let secs = |key: &str, v: Option<u64>, default: Duration, max: u64| opt_secs(key, v, default.as_secs(), max);
     Ok(Limits {
         max_message_size: num("limits.max_message_size", raw.max_message_size, d.max_message_size, 1024, 1 << 31)?,
         max_recipients: num("limits.max_recipients", raw.max_recipients, d.max_recipients as u64, 1, 100_000)? as usize,
@@ -162,6 +151,19 @@ fn limits(raw: RawLimits) -> Result<Limits> {
             as u32,
         shutdown_timeout: secs("limits.shutdown_timeout", raw.shutdown_timeout, d.shutdown_timeout, 3600)?,
     })
+}
+
+/// An optional number of seconds (1..=max), or the default.
+pub(crate) fn opt_secs(key: &str, value: Option<u64>, default: u64, max: u64) -> Result<Duration> {
+    Ok(Duration::from_secs(num(key, value, default, 1, max)?))
+}
+
+/// An optional number in min..=max, or the default.
+pub(crate) fn num(key: &str, value: Option<u64>, default: u64, min: u64, max: u64) -> Result<u64> {
+    match value {
+        None => Ok(default),
+        Some(n) => range(key, n, min, max),
+    }
 }
 
 pub(crate) fn range(key: &str, value: u64, min: u64, max: u64) -> Result<u64> {
