@@ -18,3 +18,4 @@ python3 -c "import pytest" 2>/dev/null || python3 -m pip install --quiet pytest
 python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --quiet aiosmtpd
 python3 -c "import dnslib" 2>/dev/null || python3 -m pip install --quiet dnslib
 python3 -c "import cryptography" 2>/dev/null || python3 -m pip install --quiet cryptography
+python3 -c "import yaml" 2>/dev/null || python3 -m pip install --quiet pyyaml
