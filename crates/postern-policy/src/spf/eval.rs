@@ -180,7 +180,10 @@ impl<'a> Evaluation<'a> {
         if let Some(names) = &self.validated {
             return Ok(names.clone());
         }
-        let ptrs = match self.query(&reverse_name(self.ip), RecordType::PTR).await {
+        let Some(reverse) = reverse_name(self.ip) else {
+            return Ok(Vec::new());
+        };
+        let ptrs = match self.query(&reverse, RecordType::PTR).await {
             Err(Abort::Temp) => Vec::new(),
             other => other?,
         };

@@ -107,11 +107,12 @@ pub(super) fn dns_name(domain: &str) -> Option<Name> {
     Name::from_labels(labels).ok()
 }
 
-/// `d.c.b.a.in-addr.arpa` or the `ip6.arpa` nibble name of `ip`.
-pub(super) fn reverse_name(ip: IpAddr) -> Name {
+/// `d.c.b.a.in-addr.arpa` or the `ip6.arpa` nibble name of `ip` (always representable;
+/// `None` only if that ever stopped being true).
+pub(super) fn reverse_name(ip: IpAddr) -> Option<Name> {
     let suffix = if ip.is_ipv4() { "in-addr.arpa" } else { "ip6.arpa" };
     let reversed: Vec<String> = dotted_ip(ip).split('.').rev().map(str::to_ascii_lowercase).collect();
-    dns_name(&format!("{}.{suffix}", reversed.join("."))).expect("reverse names are valid")
+    dns_name(&format!("{}.{suffix}", reversed.join(".")))
 }
 
 #[cfg(test)]
@@ -130,9 +131,9 @@ mod tests {
 
     #[test]
     fn reverse_names() {
-        assert_eq!(reverse_name("192.0.2.1".parse().unwrap()).to_ascii(), "1.2.0.192.in-addr.arpa.");
+        assert_eq!(reverse_name("192.0.2.1".parse().unwrap()).unwrap().to_ascii(), "1.2.0.192.in-addr.arpa.");
         assert_eq!(
-            reverse_name("2001:db8::1".parse().unwrap()).to_ascii(),
+            reverse_name("2001:db8::1".parse().unwrap()).unwrap().to_ascii(),
             "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
         );
     }
