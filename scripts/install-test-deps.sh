@@ -19,3 +19,22 @@ python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --quiet aiosm
 python3 -c "import dnslib" 2>/dev/null || python3 -m pip install --quiet dnslib
 python3 -c "import cryptography" 2>/dev/null || python3 -m pip install --quiet cryptography
 python3 -c "import yaml" 2>/dev/null || python3 -m pip install --quiet pyyaml
+python3 -c "import dkim" 2>/dev/null || python3 -m pip install --quiet dkimpy
+python3 -c "import nacl" 2>/dev/null || python3 -m pip install --quiet pynacl
+
+# Redis on 127.0.0.1:6379 (the counters' cluster backend is tested against it): start one
+# when none answers, installing it first when needed.
+redis_up() { python3 -c "import socket; s=socket.create_connection(('127.0.0.1', 6379), 1); s.sendall(b'PING\r\n'); assert s.recv(7).startswith(b'+PONG')" 2>/dev/null; }
+if ! redis_up; then
+    if ! command -v redis-server >/dev/null 2>&1; then
+        sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        echo "installing Debian package: redis-server"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server >/dev/null
+    fi
+    echo "starting redis-server on 127.0.0.1:6379"
+    redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --save "" --appendonly no >/dev/null
+    for _ in $(seq 50); do redis_up && break; sleep 0.1; done
+    redis_up || { echo "redis-server did not start" >&2; exit 1; }
+fi

@@ -195,6 +195,16 @@ def dsn_events(server: Server) -> list[dict]:
     return [e["data"] for e in server.events(kind="dsn")]
 
 
+def wait_dsn_events(server: Server, n: int, timeout: float = WAIT) -> list[dict]:
+    """Polls until `n` `dsn` events are stored (the event writer batches on its own)."""
+    deadline = time.monotonic() + timeout
+    while len(found := dsn_events(server)) < n:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(found)} dsn events after {timeout}s, wanted {n}: {found}")
+        time.sleep(0.05)
+    return found
+
+
 # --------------------------------------------------------------------------------------
 # Fixtures
 
@@ -406,7 +416,8 @@ def test_recipient_rules_win_over_sender_rules_over_default(postern, sinks):
     }
     assert by_subject(default, 1) == {"m3 default": ["x@elsewhere.test"]}
     wait_spool_empty(server)
-    events = deliveries(server)
+    # The events are written by their own batched writer: the spool can empty first.
+    events = wait_deliveries(server, lambda ev: len(ev) >= 6)
     assert {(e["recipient"], e["destination"]) for e in events} == {
         ("x@elsewhere.test", "relay:s"), ("vip@special.test", "relay:r"), ("x@elsewhere.test", "relay:default"),
         ("Boss@Elsewhere.TEST", "relay:r"), ("y@elsewhere.test", "relay:s"), ("z@nowhere.test", "relay:s"),
@@ -617,10 +628,10 @@ def test_one_recipient_refused_dsn_to_sender(postern, sinks, pipelining):
     assert returned["Subject"] == "one refused"
 
     wait_spool_empty(server)
-    events = deliveries(server, qid)
+    events = wait_deliveries(server, lambda ev: len(ev) >= 2, qid)
     assert sorted(results(events)) == [("bad@dest.test", "bounced", 1), ("good@dest.test", "delivered", 1)]
     assert [e["status"] for e in events if e["recipient"] == "bad@dest.test"] == ["5.1.1"]
-    [dsn_event] = dsn_events(server)
+    [dsn_event] = wait_dsn_events(server, 1)
     assert (dsn_event["action"], dsn_event["to"], dsn_event["recipients"]) == ("failed", SENDER, ["bad@dest.test"])
     # The DSN itself was delivered (its own queue id).
     wait_deliveries(server, lambda ev: results(ev) == [(SENDER, "delivered", 1)], dsn_event["dsn_queue_id"])
@@ -654,7 +665,7 @@ def test_expiry_returns_dsn_4_4_7(postern, sinks):
     assert "450 4.2.1" in diagnostic and "expired after 3 seconds" in diagnostic, diagnostic
     wait_spool_empty(server)
     assert not (server.data_dir / "spool" / "state" / qid).exists()
-    events = deliveries(server, qid)
+    events = wait_deliveries(server, lambda ev: any(e["result"] == "expired" for e in ev), qid)
     *deferred, expired = events
     assert len(deferred) >= 2 and all(e["result"] == "deferred" for e in deferred), events
     assert [e["attempt"] for e in deferred] == list(range(1, len(deferred) + 1)), events
@@ -754,7 +765,7 @@ def test_notify_success_past_server_without_dsn_gets_relayed_dsn(postern, sinks)
     assert b"Subject: notify success" in dsn.returned_headers()
     assert b"Body of notify success" not in dsn.returned_headers()
     wait_spool_empty(server)
-    [dsn_event] = dsn_events(server)
+    [dsn_event] = wait_dsn_events(server, 1)
     assert (dsn_event["action"], dsn_event["recipients"]) == ("relayed", ["good@dest.test"])
 
 

@@ -1,41 +1,137 @@
-//! Bearer tokens: `Authorization: Bearer <token>`. Compared in constant time; a missing
-//! or wrong token is 401 and never says which.
+//! Bearer tokens: `Authorization: Bearer <secret>`. The secret is hashed (SHA-256, lower-case
+//! hex) and looked up in the directory; only hashes are stored. A missing, malformed or
+//! unknown token is 401 and never says which. A known token becomes a [`Caller`] in the
+//! request's extensions: its role and the domains it may see.
+//!
+//! Defends against: secrets kept in the database (only their hash is), over-long headers
+//! (refused before hashing), and timing on the secret (the lookup is by hash, so timing
+//! tells nothing about the secret).
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use postern_core::tenancy::{ApiToken, Role};
+use postern_store::Scope;
+use sha2::{Digest, Sha256};
 
 use crate::{AdminState, ApiError};
 
-pub async fn require_token(State(state): State<AdminState>, request: Request, next: Next) -> Response {
-    let given = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(given.as_bytes(), state.token.as_bytes()) {
-        next.run(request).await
-    } else {
-        ApiError::unauthorized().into_response()
+/// Prefix of every secret, so that leaked secrets are easy to find and recognize.
+pub const SECRET_PREFIX: &str = "pst_";
+const LONGEST_SECRET: usize = 256;
+
+/// Who is asking: put in the request's extensions by [`require_token`].
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub token_id: i64,
+    pub name: String,
+    pub role: Role,
+    pub scope: Scope,
+}
+
+impl Caller {
+    fn of(token: ApiToken) -> Caller {
+        let scope = match token.role {
+            Role::Superadmin => Scope::All,
+            Role::DomainAdmin => Scope::Domains(token.domains),
+        };
+        Caller { token_id: token.id, name: token.name, role: token.role, scope }
+    }
+
+    pub fn is_superadmin(&self) -> bool {
+        self.role == Role::Superadmin
+    }
+
+    /// 403 unless the caller is a superadmin.
+    pub fn require_superadmin(&self, action: &str) -> Result<(), ApiError> {
+        if self.is_superadmin() { Ok(()) } else { Err(ApiError::superadmin_only(action)) }
+    }
+
+    /// The domains a domain admin may see; `None` for a superadmin (everything).
+    pub fn domains(&self) -> Option<&[String]> {
+        match &self.scope {
+            Scope::All => None,
+            Scope::Domains(list) => Some(list),
+        }
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for i in 0..a.len().max(b.len()) {
-        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff));
+/// Handlers take the caller as an argument; a route outside the token check has none.
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Caller, ApiError> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(ApiError::unauthorized)
     }
-    diff == 0
+}
+
+pub async fn require_token(State(state): State<AdminState>, mut request: Request, next: Next) -> Response {
+    let secret = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, secret)| secret.trim())
+        .filter(|secret| !secret.is_empty() && secret.len() <= LONGEST_SECRET);
+    let Some(secret) = secret else { return ApiError::unauthorized().into_response() };
+    let hash = secret_hash(secret);
+    match state.directory(move |d| d.token_by_secret_hash(&hash)).await {
+        Ok(Some(token)) => {
+            request.extensions_mut().insert(Caller::of(token));
+            next.run(request).await
+        }
+        Ok(None) => ApiError::unauthorized().into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// SHA-256 of a secret, lower-case hex: what the directory stores.
+pub fn secret_hash(secret: &str) -> String {
+    hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// A fresh secret (`pst_` and 64 hex digits, 256 random bits) and its hash.
+pub fn try_new_token_secret() -> Result<(String, String), getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    let secret = format!("{SECRET_PREFIX}{}", hex(&bytes));
+    let hash = secret_hash(&secret);
+    Ok((secret, hash))
+}
+
+/// A fresh token secret and its hash: `(secret, secret_hash)`. The secret is shown once;
+/// only the hash is stored ([`postern_store::NewToken::secret_hash`]).
+///
+/// # Panics
+/// When the operating system has no random numbers to give (a broken system, where no
+/// secret can be made safely).
+pub fn new_token_secret() -> (String, String) {
+    match try_new_token_secret() {
+        Ok(pair) => pair,
+        Err(e) => panic!("no randomness from the operating system for a token secret: {e}"),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes.iter().flat_map(|b| [DIGITS[usize::from(b >> 4)] as char, DIGITS[usize::from(b & 15)] as char]).collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn compares() {
-        assert!(super::constant_time_eq(b"abc", b"abc"));
-        assert!(!super::constant_time_eq(b"abc", b"abd"));
-        assert!(!super::constant_time_eq(b"ab", b"abc"));
-        assert!(!super::constant_time_eq(b"", b"a"));
+    fn secrets_and_hashes() {
+        let (secret, hash) = new_token_secret();
+        assert!(secret.starts_with("pst_"));
+        assert_eq!(secret.len(), 4 + 64);
+        assert!(secret[4..].bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert_eq!(hash, secret_hash(&secret));
+        assert_ne!(new_token_secret().0, secret);
+        // SHA-256("abc") from FIPS 180-2.
+        assert_eq!(secret_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

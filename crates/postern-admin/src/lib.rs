@@ -1,51 +1,137 @@
-//! The admin REST API under `/api/v1` (JSON, bearer tokens), `/health`, and the OpenAPI
-//! document at `/api/v1/openapi.json`. The CLI (`postern queue ...`) is its client.
+//! The admin REST API under `/api/v1` (JSON, bearer tokens, roles), `/health`, and the
+//! OpenAPI document at `/api/v1/openapi.json`. The CLI (`postern ...`) is its client.
 //!
-//! In: HTTP requests. Out: JSON answers over the queue manager (and, in later issues,
-//! accounts, domains, logs). Defends against: requests without a valid token (401, the
-//! token compared in constant time), unknown or malformed parameters (400 naming the
-//! field), oversized bodies (axum's limit), ids that are not queue ids (404).
+//! In: HTTP requests. Out: JSON answers over the directory (domains, accounts, identities,
+//! tokens, list rules) and the queue manager. Every change to domains, accounts or rules calls
+//! [`AdminState::on_change`], so that the SMTP policy reloads its in-memory index.
+//!
+//! Defends against: requests without a known token (401, never saying why), a domain admin
+//! reaching another tenant's objects (404 as if they did not exist, on every endpoint),
+//! superadmin-only actions by a domain admin (403, only on objects it may see), malformed
+//! input of any kind (4xx JSON naming the field; see [`extract`]), and store failures
+//! leaking detail (500 with a generic text, the detail in the log).
 //!
 //! # Layout
-//! - [`auth`]: bearer-token check, as middleware.
+//! - [`auth`]: bearer-token middleware, [`Caller`], [`new_token_secret`], [`secret_hash`].
+//! - [`extract`]: strict JSON bodies, query strings and path ids.
 //! - [`error`]: [`ApiError`], the one JSON error shape.
+//! - [`domains`], [`accounts`], [`identities`], [`tokens`]: the tenancy endpoints.
+//! - [`rules`]: the block and allow lists, global (superadmin) and per domain.
+//! - [`dkim`], [`dkim_dns`]: DKIM keys per domain (generate, import, list, remove), their
+//!   DNS records, the DNS check, and rotation.
+//! - [`settings`]: account settings: partial objects merged and checked.
 //! - [`queue`]: queue tools: list, show, retry, hold, release, delete.
 //! - [`openapi`]: the OpenAPI 3.1 document.
 
+mod accounts;
 mod auth;
+mod dkim;
+mod dkim_dns;
+mod domains;
 mod error;
+mod extract;
+mod identities;
+mod limits;
 mod openapi;
 mod queue;
+mod rules;
+mod settings;
+mod tokens;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use postern_queue::QueueManager;
+use postern_store::DirectoryStore;
 
+pub use auth::{Caller, new_token_secret, secret_hash, try_new_token_secret};
+pub use dkim::DkimAdmin;
 pub use error::ApiError;
 
 /// What handlers are given.
 #[derive(Clone)]
 pub struct AdminState {
     pub queue: QueueManager,
-    /// The superadmin's bearer token.
-    pub token: Arc<str>,
+    /// Domains, accounts, identities and API tokens.
+    pub directory: Arc<dyn DirectoryStore>,
+    /// Called after every successful change of a domain, an account or a rule, on a blocking
+    /// thread (`spawn_blocking`), before the answer is sent.
+    pub on_change: Arc<dyn Fn() + Send + Sync>,
+    /// Live counter values; `None`: the counters endpoints answer 503.
+    pub limits: Option<Arc<postern_policy::Limits>>,
+    /// Spam events and locks; `None`: the spam-event endpoint answers 503.
+    pub locks: Option<Arc<postern_policy::Locks>>,
+    /// DKIM keys, the master key, the DNS check; `None`: the DKIM endpoints answer 503.
+    pub dkim: Option<DkimAdmin>,
+}
+
+impl AdminState {
+    /// Runs a blocking directory call off the async threads.
+    async fn directory<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn DirectoryStore) -> postern_store::Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let directory = Arc::clone(&self.directory);
+        blocking(move || f(directory.as_ref())).await?.map_err(ApiError::from)
+    }
+
+    /// Runs `on_change` off the async threads (it may reload from the store) and waits for
+    /// it, so that the answer goes out once the SMTP policy sees the change. A panic in it
+    /// is logged; the change itself is done.
+    async fn changed(&self) {
+        let on_change = Arc::clone(&self.on_change);
+        if let Err(e) = tokio::task::spawn_blocking(move || on_change()).await {
+            tracing::error!(error = %e, "directory change hook failed");
+        }
+    }
+}
+
+/// Runs blocking work (store, spool, password hashing) off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)
 }
 
 pub fn router(state: AdminState) -> Router {
     let api = Router::new()
+        .route("/whoami", get(tokens::whoami))
+        .route("/domains", get(domains::list).post(domains::create))
+        .route("/domains/{name}", get(domains::show).patch(domains::update).delete(domains::delete))
+        .route("/accounts", get(accounts::list).post(accounts::create))
+        .route("/accounts/{id}", get(accounts::show).patch(accounts::update).delete(accounts::delete))
+        .route("/identities", get(identities::list).post(identities::create))
+        .route("/identities/{id}", get(identities::show).patch(identities::update).delete(identities::delete))
+        .route("/accounts/{id}/counters", get(limits::account_counters))
+        .route("/identities/{id}/counters", get(limits::identity_counters))
+        .route("/spam-events", post(limits::spam_event))
+        .route("/rules", get(rules::list).post(rules::create))
+        .route("/rules/{id}", get(rules::show).delete(rules::delete))
+        .route("/dkim", get(dkim::list_all))
+        .route("/domains/{name}/dkim/keys", get(dkim::list).post(dkim::create))
+        .route("/domains/{name}/dkim/keys/{selector}", get(dkim::show).delete(dkim::delete))
+        .route("/domains/{name}/dkim/dns", get(dkim_dns::records))
+        .route("/domains/{name}/dkim/check", get(dkim_dns::check_dns))
+        .route("/domains/{name}/dkim/rotate", post(dkim_dns::rotate))
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", delete(tokens::delete))
         .route("/queue", get(queue::list))
         .route("/queue/retry", post(queue::retry_all))
         .route("/queue/{id}", get(queue::show).delete(queue::delete))
         .route("/queue/{id}/retry", post(queue::retry))
         .route("/queue/{id}/hold", post(queue::hold))
         .route("/queue/{id}/release", post(queue::release))
+        .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
-        .route("/openapi.json", get(openapi::document));
+        .route("/openapi.json", get(openapi::document))
+        .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
 }

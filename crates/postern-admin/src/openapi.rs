@@ -1,46 +1,535 @@
-//! The OpenAPI 3.1 document of the API, served at `/api/v1/openapi.json`.
+//! The OpenAPI 3.1 document of the API, served at `/api/v1/openapi.json`: every endpoint,
+//! parameter and schema. Written by hand, one function per group of endpoints; the
+//! tenant-isolation test walks its paths, so an endpoint missing here is a failing test.
 
 use axum::Json;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 pub async fn document() -> Json<Value> {
-    let id_param = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "pattern": "^[0-9A-F]{20}$"}}]);
-    let error = json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
-    let action = |summary: &str| json!({"post": {"summary": summary, "parameters": id_param, "responses": {"200": {"description": "done"}, "404": error, "401": error}}});
-    Json(json!({
+    Json(spec())
+}
+
+/// The whole document.
+pub fn spec() -> Value {
+    let mut paths = Map::new();
+    let groups =
+        [whoami_paths(), domain_paths(), account_paths(), identity_paths(), limit_paths(), rule_paths(), token_paths()];
+    for group in groups.into_iter().chain([queue_paths(), dkim_paths()]) {
+        if let Value::Object(group) = group {
+            paths.extend(group);
+        }
+    }
+    json!({
         "openapi": "3.1.0",
-        "info": {"title": "Postern admin API", "version": env!("CARGO_PKG_VERSION")},
+        "info": {
+            "title": "Postern admin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Bearer tokens have a role. A superadmin sees everything; a domain admin sees its \
+                own domains only: other tenants' objects answer 404, superadmin-only actions 403. \
+                Errors are {\"error\": ..., \"field\": ...}; bodies are JSON of at most 64 KiB."
+        },
         "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}, "field": {"type": "string"}}},
-                "QueueEntry": {"type": "object", "properties": {
-                    "queue_id": {"type": "string"}, "sender": {"type": "string"}, "size": {"type": "integer"},
-                    "received_at_ms": {"type": "integer"}, "state": {"type": "string", "enum": ["incoming", "active", "deferred", "held"]},
-                    "attempts": {"type": "integer"}, "next_attempt_ms": {"type": "integer"},
-                    "recipients": {"type": "array", "items": {"type": "object", "properties": {
-                        "address": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "delivered", "bounced"]}, "reply": {"type": "string"}}}}
-                }}
-            }
+            "schemas": schemas(),
         },
-        "security": [{"bearer": []}],
-        "paths": {
-            "/queue": {"get": {"summary": "List queued messages", "parameters": [
-                {"name": "sender", "in": "query", "schema": {"type": "string"}},
-                {"name": "recipient", "in": "query", "schema": {"type": "string"}},
-                {"name": "domain", "in": "query", "schema": {"type": "string"}},
-                {"name": "state", "in": "query", "schema": {"type": "string", "enum": ["incoming", "active", "deferred", "held"]}},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 0}}
-            ], "responses": {"200": {"description": "messages", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/QueueEntry"}}}}}, "400": error, "401": error}}},
-            "/queue/retry": {"post": {"summary": "Retry every message now", "responses": {"200": {"description": "count"}, "401": error}}},
-            "/queue/{id}": {
-                "get": {"summary": "Show one message", "parameters": id_param, "responses": {"200": {"description": "the message", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueueEntry"}}}}, "404": error, "401": error}},
-                "delete": {"summary": "Delete one message (no DSN)", "parameters": id_param, "responses": {"200": {"description": "deleted"}, "404": error, "401": error}}
-            },
-            "/queue/{id}/retry": action("Retry one message now"),
-            "/queue/{id}/hold": action("Hold one message"),
-            "/queue/{id}/release": action("Release a held message")
+        "paths": paths,
+    })
+}
+
+// ---- building blocks ----
+
+fn schema(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn error(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema("Error")}}})
+}
+
+fn answer(description: &str, body: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": body}}})
+}
+
+fn body(name: &str) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema(name)}}})
+}
+
+fn query(name: &str, schema: Value, description: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description})
+}
+
+fn path_param(name: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "path", "required": true, "schema": schema})
+}
+
+fn id_param() -> Value {
+    path_param("id", json!({"type": "integer", "format": "int64", "minimum": 0}))
+}
+
+fn page_params() -> [Value; 2] {
+    [
+        query("limit", json!({"type": "integer", "minimum": 0, "maximum": 1000}), "page size; 0 or absent: 100"),
+        query("offset", json!({"type": "integer", "minimum": 0}), "items to skip"),
+    ]
+}
+
+fn paged(item: &str) -> Value {
+    json!({"type": "object", "required": ["items", "total", "limit", "offset"], "properties": {
+        "items": {"type": "array", "items": schema(item)},
+        "total": {"type": "integer"}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}})
+}
+
+/// One operation. `responses` are added to 401 (every operation needs a token).
+fn operation(summary: &str, parameters: Vec<Value>, request: Option<Value>, responses: Value) -> Value {
+    let mut op = json!({"summary": summary, "parameters": parameters, "responses": responses});
+    op["responses"]["401"] = error("missing or unknown token");
+    if let Some(request) = request {
+        op["requestBody"] = request;
+        op["responses"]["400"] = error("invalid input; `field` names it");
+        op["responses"]["413"] = error("body larger than 64 KiB");
+        op["responses"]["415"] = error("body is not JSON");
+    }
+    op
+}
+
+fn list_params(filters: Vec<Value>) -> Vec<Value> {
+    filters.into_iter().chain(page_params()).collect()
+}
+
+// ---- paths ----
+
+fn whoami_paths() -> Value {
+    json!({"/whoami": {"get": operation("The caller's token: id, name, role, domains", vec![], None,
+        json!({"200": answer("the caller", schema("WhoAmI"))}))}})
+}
+
+fn domain_paths() -> Value {
+    let name = || path_param("name", json!({"type": "string"}));
+    let list = list_params(vec![
+        query("name", json!({"type": "string"}), "substring of the name"),
+        query("filter_enabled", json!({"type": "boolean"}), "outgoing filter on or off"),
+    ]);
+    json!({
+        "/domains": {
+            "get": operation("List domains (a domain admin: its own)", list, None,
+                json!({"200": answer("domains", paged("Domain"))})),
+            "post": operation("Create a domain (superadmin)", vec![], Some(body("NewDomain")), json!({
+                "201": answer("created", schema("Domain")), "403": error("not a superadmin"),
+                "409": error("exists already")}))
+        },
+        "/domains/{name}": {
+            "get": operation("Show a domain", vec![name()], None, json!({
+                "200": answer("the domain", schema("Domain")), "404": error("no such domain")})),
+            "patch": operation("Change a domain (filter_enabled: superadmin)", vec![name()], Some(body("DomainPatch")),
+                json!({"200": answer("changed", schema("Domain")), "403": error("filter_enabled by a domain admin"),
+                    "404": error("no such domain")})),
+            "delete": operation("Delete a domain with its accounts and identities (superadmin)", vec![name()], None,
+                json!({"200": answer("deleted", schema("Deleted")), "403": error("not a superadmin"),
+                    "404": error("no such domain")}))
         }
-    }))
+    })
+}
+
+fn account_paths() -> Value {
+    let list = list_params(vec![
+        query("domain", json!({"type": "string"}), "the account's domain"),
+        query("kind", json!({"type": "string", "enum": ["ip", "user", "domain"]}), "account kind"),
+        query("name", json!({"type": "string"}), "substring of the name"),
+        query("locked", json!({"type": "boolean"}), "locked or not"),
+    ]);
+    json!({
+        "/accounts": {
+            "get": operation("List outgoing accounts", list, None, json!({"200": answer("accounts", paged("Account"))})),
+            "post": operation("Create an outgoing account", vec![], Some(body("NewAccount")), json!({
+                "201": answer("created", schema("Account")), "404": error("no such domain"),
+                "409": error("duplicate name, overlapping range, or second domain account")}))
+        },
+        "/accounts/{id}": {
+            "get": operation("Show an account", vec![id_param()], None, json!({
+                "200": answer("the account", schema("Account")), "404": error("no such account")})),
+            "patch": operation("Change settings, password or lock of an account", vec![id_param()],
+                Some(body("AccountPatch")), json!({"200": answer("changed", schema("Account")),
+                    "404": error("no such account")})),
+            "delete": operation("Delete an account and its identities", vec![id_param()], None, json!({
+                "200": answer("deleted", schema("Deleted")), "404": error("no such account")}))
+        }
+    })
+}
+
+fn identity_paths() -> Value {
+    let list = list_params(vec![
+        query("account_id", json!({"type": "integer", "format": "int64"}), "the account"),
+        query("domain", json!({"type": "string"}), "the account's domain"),
+        query("name", json!({"type": "string"}), "substring of the name"),
+        query("locked", json!({"type": "boolean"}), "locked or not"),
+    ]);
+    json!({
+        "/identities": {
+            "get": operation("List identities", list, None, json!({"200": answer("identities", paged("Identity"))})),
+            "post": operation("Register an identity before its first message", vec![], Some(body("NewIdentity")),
+                json!({"201": answer("created", schema("Identity")), "404": error("no such account"),
+                    "409": error("exists already")}))
+        },
+        "/identities/{id}": {
+            "get": operation("Show an identity", vec![id_param()], None, json!({
+                "200": answer("the identity", schema("Identity")), "404": error("no such identity")})),
+            "patch": operation("Lock or unlock an identity", vec![id_param()], Some(body("IdentityPatch")), json!({
+                "200": answer("changed", schema("Identity")), "404": error("no such identity")})),
+            "delete": operation("Delete an identity", vec![id_param()], None, json!({
+                "200": answer("deleted", schema("Deleted")), "404": error("no such identity")}))
+        }
+    })
+}
+
+fn limit_paths() -> Value {
+    let unavailable = error("counters are not available on this server");
+    json!({
+        "/accounts/{id}/counters": {
+            "get": operation("Live counter values of an account: its limits, spam count and lock", vec![id_param()],
+                None, json!({"200": answer("counters", schema("Counters")), "404": error("no such account"),
+                    "503": unavailable}))
+        },
+        "/identities/{id}/counters": {
+            "get": operation("Live counter values of an identity", vec![id_param()], None,
+                json!({"200": answer("counters", schema("Counters")), "404": error("no such identity"),
+                    "503": unavailable}))
+        },
+        "/spam-events": {
+            "post": operation("Report a spam message of an account (and identity); may lock them", vec![],
+                Some(body("SpamEvent")), json!({"201": answer("counted", schema("SpamOutcome")),
+                    "404": error("no such account"), "503": unavailable}))
+        }
+    })
+}
+
+fn rule_paths() -> Value {
+    let list = list_params(vec![
+        query("domain", json!({"type": "string"}), "the rules of this domain"),
+        query("global", json!({"type": "boolean"}), "true: only global rules; false: only domains' rules"),
+        query("kind", rule_kind(), "what the rule matches"),
+        query("action", rule_action(), "what the rule does"),
+        query("value", json!({"type": "string"}), "substring of the value"),
+    ]);
+    json!({
+        "/rules": {
+            "get": operation("List block and allow list rules (a domain admin: its domains' only, no global ones)",
+                list, None, json!({"200": answer("rules", paged("ListRule"))})),
+            "post": operation("Create a rule (without a domain: a global rule, superadmin only)", vec![],
+                Some(body("NewListRule")), json!({"201": answer("created", schema("ListRule")),
+                    "403": error("a global rule by a domain admin"), "404": error("no such domain"),
+                    "409": error("a rule of this kind and value exists in this list")}))
+        },
+        "/rules/{id}": {
+            "get": operation("Show a rule", vec![id_param()], None, json!({
+                "200": answer("the rule", schema("ListRule")), "404": error("no such rule")})),
+            "delete": operation("Delete a rule", vec![id_param()], None, json!({
+                "200": answer("deleted", schema("Deleted")), "404": error("no such rule")}))
+        }
+    })
+}
+
+fn rule_kind() -> Value {
+    json!({"type": "string", "enum": ["ip", "network", "sender", "recipient", "sender_domain"]})
+}
+
+fn rule_action() -> Value {
+    json!({"type": "string", "enum": ["reject", "discard", "allow"]})
+}
+
+fn token_paths() -> Value {
+    json!({
+        "/tokens": {
+            "get": operation("List API tokens (superadmin)", list_params(vec![]), None, json!({
+                "200": answer("tokens", paged("ApiToken")), "403": error("not a superadmin")})),
+            "post": operation("Create an API token; the secret is shown only here (superadmin)", vec![],
+                Some(body("NewToken")), json!({"201": answer("created", schema("NewTokenAnswer")),
+                    "403": error("not a superadmin"), "404": error("no such domain")}))
+        },
+        "/tokens/{id}": {
+            "delete": operation("Delete an API token (superadmin; not the caller's own)", vec![id_param()], None,
+                json!({"200": answer("deleted", schema("Deleted")), "403": error("not a superadmin"),
+                    "404": error("no such token"), "409": error("the caller's own token")}))
+        }
+    })
+}
+
+fn queue_paths() -> Value {
+    let id = || path_param("id", json!({"type": "string", "pattern": "^[0-9A-F]{20}$"}));
+    let action = |summary: &str| {
+        json!({"post": operation(summary, vec![id()], None, json!({
+            "200": answer("done", schema("QueueResult")), "404": error("no such message, or not in a state that allows this")}))})
+    };
+    let states = json!({"type": "string", "enum": ["incoming", "active", "deferred", "held"]});
+    let list = vec![
+        query("sender", json!({"type": "string"}), "envelope sender"),
+        query("recipient", json!({"type": "string"}), "one of the recipients"),
+        query("domain", json!({"type": "string"}), "the sender's or a recipient's domain"),
+        query("state", states, "queue state"),
+        query("limit", json!({"type": "integer", "minimum": 0}), "at most this many; 0 or absent: 1000"),
+    ];
+    json!({
+        "/queue": {"get": operation("List queued messages (a domain admin: its own)", list, None, json!({
+            "200": answer("messages", json!({"type": "array", "items": schema("QueueEntry")}))}))},
+        "/queue/retry": {"post": operation("Retry every message not on hold now (a domain admin: its own)", vec![],
+            None, json!({"200": answer("count", json!({"type": "object", "properties": {"retried": {"type": "integer"}}}))}))},
+        "/queue/{id}": {
+            "get": operation("Show one message", vec![id()], None, json!({
+                "200": answer("the message", schema("QueueEntry")), "404": error("no such message")})),
+            "delete": operation("Delete one message (no DSN)", vec![id()], None, json!({
+                "200": answer("deleted", schema("QueueResult")), "404": error("no such message, or being tried")}))
+        },
+        "/queue/{id}/retry": action("Retry one message now"),
+        "/queue/{id}/hold": action("Hold one message"),
+        "/queue/{id}/release": action("Release a held message")
+    })
+}
+
+fn dkim_paths() -> Value {
+    let name = || path_param("name", json!({"type": "string"}));
+    let selector = || path_param("selector", json!({"type": "string"}));
+    let unavailable = || error("DKIM is not available on this server");
+    let no_domain = || error("no such domain");
+    json!({
+        "/dkim": {
+            "get": operation("List DKIM keys (a domain admin: its domains')",
+                list_params(vec![query("domain", json!({"type": "string"}), "the keys of this domain")]), None,
+                json!({"200": answer("keys", paged("DkimKey")), "503": unavailable()}))
+        },
+        "/domains/{name}/dkim/keys": {
+            "get": operation("List a domain's DKIM keys", list_params(vec![name()]), None, json!({
+                "200": answer("keys", paged("DkimKey")), "404": no_domain(), "503": unavailable()})),
+            "post": operation("Generate (RSA-2048 default, or Ed25519) or import a DKIM key; it is pending until rotated in",
+                vec![name()], Some(body("NewDkimKey")), json!({"201": answer("created", schema("DkimKey")),
+                    "404": no_domain(), "409": error("the selector exists, or the domain has 10 keys"),
+                    "503": unavailable()}))
+        },
+        "/domains/{name}/dkim/keys/{selector}": {
+            "get": operation("Show a DKIM key and its DNS record", vec![name(), selector()], None, json!({
+                "200": answer("the key", schema("DkimKey")), "404": error("no such domain or key"),
+                "503": unavailable()})),
+            "delete": operation("Remove a DKIM key (the active one only with force=true)",
+                vec![name(), selector(), query("force", json!({"type": "boolean"}), "also the active key")], None,
+                json!({"200": answer("deleted", schema("Deleted")), "404": error("no such domain or key"),
+                    "409": error("the key is active"), "503": unavailable()}))
+        },
+        "/domains/{name}/dkim/dns": {
+            "get": operation("The TXT records to publish: every key but the retired", vec![name()], None, json!({
+                "200": answer("records", schema("DkimRecords")), "404": no_domain(), "503": unavailable()}))
+        },
+        "/domains/{name}/dkim/check": {
+            "get": operation("Check in DNS that the records are published",
+                vec![name(), query("selector", json!({"type": "string"}), "only this key")], None, json!({
+                "200": answer("results", schema("DkimCheck")), "404": error("no such domain or key"),
+                "503": unavailable()}))
+        },
+        "/domains/{name}/dkim/rotate": {
+            "post": operation("Make a key the signing key of its algorithm; the previous one retires after grace_secs",
+                vec![name()], Some(body("DkimRotate")), json!({"200": answer("rotated", schema("DkimRotation")),
+                    "404": error("no such domain or key"), "409": error("already active, or not published in DNS"),
+                    "503": unavailable()}))
+        }
+    })
+}
+
+// ---- schemas ----
+
+fn schemas() -> Value {
+    let mut all = Map::new();
+    let groups = [common_schemas(), domain_schemas(), account_schemas(), settings_schemas(), token_schemas()];
+    for group in groups.into_iter().chain([rule_schemas(), dkim_schemas()]) {
+        if let Value::Object(group) = group {
+            all.extend(group);
+        }
+    }
+    Value::Object(all)
+}
+
+fn common_schemas() -> Value {
+    json!({
+        "Error": {"type": "object", "required": ["error"], "properties": {
+            "error": {"type": "string"}, "field": {"type": "string", "description": "e.g. settings.limits.max_hops"}}},
+        "Deleted": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"}, "result": {"const": "deleted"}}},
+        "LockState": {"type": "object", "properties": {
+            "locked": {"type": "boolean"}, "reason": {"type": "string"}, "since_ms": {"type": "integer"},
+            "until_ms": {"type": "integer"}, "automatic_unlocks": {"type": "integer"}}},
+        "QueueResult": {"type": "object", "properties": {"queue_id": {"type": "string"}, "result": {"type": "string"}}},
+        "QueueEntry": {"type": "object", "properties": {
+            "queue_id": {"type": "string"}, "sender": {"type": "string"}, "size": {"type": "integer"},
+            "received_at_ms": {"type": "integer"},
+            "state": {"type": "string", "enum": ["incoming", "active", "deferred", "held"]},
+            "attempts": {"type": "integer"}, "next_attempt_ms": {"type": "integer"},
+            "recipients": {"type": "array", "items": {"type": "object", "properties": {
+                "address": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "delivered", "bounced"]},
+                "reply": {"type": "string"}}}}}}
+    })
+}
+
+fn domain_schemas() -> Value {
+    json!({
+        "SenderSecurity": {"type": "object", "additionalProperties": false, "properties": {
+            "allowed_senders": {"type": "array", "items": {"type": "string"}, "description": "when not empty, only these senders"},
+            "ip_check": {"type": "string", "enum": ["none", "allowlist", "spf"]},
+            "allowed_ips": {"type": "array", "items": {"type": "string"}, "description": "CIDRs, for ip_check allowlist"}}},
+        "Domain": {"type": "object", "properties": {
+            "name": {"type": "string"}, "filter_enabled": {"type": "boolean"},
+            "sender_security": schema("SenderSecurity"), "abuse_contact": {"type": "string"},
+            "created_at_ms": {"type": "integer"}, "updated_at_ms": {"type": "integer"}}},
+        "NewDomain": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+            "name": {"type": "string"}, "filter_enabled": {"type": "boolean", "default": false},
+            "sender_security": schema("SenderSecurity"), "abuse_contact": {"type": "string", "format": "email"}}},
+        "DomainPatch": {"type": "object", "additionalProperties": false, "properties": {
+            "filter_enabled": {"type": "boolean", "description": "superadmin only"},
+            "sender_security": schema("SenderSecurity"),
+            "abuse_contact": {"type": ["string", "null"], "description": "null clears it"}}}
+    })
+}
+
+fn account_schemas() -> Value {
+    let kind = json!({"type": "string", "enum": ["ip", "user", "domain"]});
+    json!({
+        "Account": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "domain": {"type": "string"}, "kind": kind,
+            "name": {"type": "string", "description": "CIDR (ip), address (user) or the domain (domain)"},
+            "has_password": {"type": "boolean"}, "settings": schema("AccountSettings"), "lock": schema("LockState"),
+            "created_at_ms": {"type": "integer"}, "updated_at_ms": {"type": "integer"}}},
+        "NewAccount": {"type": "object", "required": ["domain", "kind"], "additionalProperties": false, "properties": {
+            "domain": {"type": "string"}, "kind": kind,
+            "name": {"type": "string", "description": "ip: address or CIDR; user: an address of the domain; domain: the domain (optional)"},
+            "password": {"type": "string", "writeOnly": true, "description": "user and domain accounts; never returned"},
+            "settings": {"$ref": "#/components/schemas/AccountSettings", "description": "partial; merged over the kind's defaults"}}},
+        "AccountPatch": {"type": "object", "additionalProperties": false, "properties": {
+            "settings": {"$ref": "#/components/schemas/AccountSettings", "description": "partial; objects merge, other values replace"},
+            "password": {"type": "string", "writeOnly": true},
+            "locked": {"type": "boolean", "description": "true locks by hand; false unlocks and resets automatic unlocks"}}},
+        "Identity": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "account_id": {"type": "integer"}, "domain": {"type": "string"},
+            "name": {"type": "string"}, "first_seen_ms": {"type": "integer"}, "last_seen_ms": {"type": "integer"},
+            "messages": {"type": "integer"}, "lock": schema("LockState")}},
+        "NewIdentity": {"type": "object", "required": ["account_id", "name"], "additionalProperties": false,
+            "properties": {"account_id": {"type": "integer"}, "name": {"type": "string"}}},
+        "IdentityPatch": {"type": "object", "required": ["locked"], "additionalProperties": false,
+            "properties": {"locked": {"type": "boolean"}}},
+        "Counters": {"type": "object", "properties": {
+            "counters": {"type": "array", "items": {"type": "object", "properties": {
+                "name": {"type": "string"}, "count": {"type": "integer"},
+                "limit": {"type": "integer", "description": "0: no limit"}}}},
+            "spam": {"type": "object", "properties": {"count": {"type": "integer"},
+                "threshold": {"type": "integer"}, "window_secs": {"type": "integer"}}},
+            "lock": {"$ref": "#/components/schemas/LockState"}}},
+        "SpamEvent": {"type": "object", "required": ["account_id"], "additionalProperties": false, "properties": {
+            "account_id": {"type": "integer", "format": "int64"}, "identity": {"type": "string"}}},
+        "SpamOutcome": {"type": "object", "properties": {
+            "account_id": {"type": "integer"}, "identity": {"type": ["string", "null"]},
+            "account_count": {"type": "integer"}, "identity_count": {"type": "integer"},
+            "account_locked": {"type": "boolean"}, "identity_locked": {"type": "boolean"}}}
+    })
+}
+
+fn settings_schemas() -> Value {
+    let int = json!({"type": "integer", "minimum": 0});
+    let flag = json!({"type": "boolean"});
+    let object = |properties: Value| json!({"type": "object", "additionalProperties": false, "properties": properties});
+    json!({
+        "AccountSettings": object(json!({
+            "identification": object(json!({
+                "method": {"type": "string", "enum": ["auth", "sender", "header"]},
+                "headers": {"type": "array", "maxItems": 32, "items": {"type": "string", "maxLength": 64}},
+                "regex": {"type": "string", "maxLength": 1024}, "strip": flag})),
+            "allow_reauthentication": flag, "allow_foreign_sender_domains": flag,
+            "quarantine_reaction": {"type": "string", "enum": ["reject", "accept"]},
+            "archive": object(json!({"enabled": flag, "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650}})),
+            "lock": object(json!({
+                "automatic": flag, "lock_identities": flag, "spam_threshold": int, "spam_window_secs": int,
+                "timeout_minutes": {"type": "integer", "minimum": 0, "maximum": 10080},
+                "max_automatic_unlocks": int, "template": {"type": "string", "maxLength": 512}})),
+            "limits": object(json!({
+                "connections_per_minute": int, "connections_per_hour": int, "connections_per_day": int,
+                "connections_per_week": int, "connections_per_month": int, "messages_per_session": int,
+                "recipients_per_day": int, "recipients_per_message": int, "max_message_size": int, "max_hops": int})),
+            "dkim_selector": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},
+            "checks": object(json!({
+                "spam": flag, "block_macros": flag, "block_dangerous_attachments": flag, "clamav": flag,
+                "block_new_domains": flag})),
+            "monitor_only": flag}))
+    })
+}
+
+fn rule_schemas() -> Value {
+    let value = "ip: an address; network: a CIDR, or an IPv4 address with a dotted mask (192.0.2.0/255.255.255.0, \
+        stored as CIDR); sender, recipient: an address; sender_domain: a domain (exact, not its subdomains)";
+    json!({
+        "ListRule": {"type": "object", "properties": {
+            "id": {"type": "integer"},
+            "domain": {"type": ["string", "null"], "description": "null: a global rule"},
+            "kind": rule_kind(), "value": {"type": "string", "description": "canonical"},
+            "action": rule_action(), "comment": {"type": "string"}, "created_at_ms": {"type": "integer"}}},
+        "NewListRule": {"type": "object", "required": ["kind", "value", "action"], "additionalProperties": false,
+            "properties": {
+                "domain": {"type": ["string", "null"], "description": "absent or null: a global rule (superadmin)"},
+                "kind": rule_kind(), "value": {"type": "string", "description": value},
+                "action": {"type": "string", "enum": ["reject", "discard", "allow"],
+                    "description": "reject: 554 5.7.1; discard: 250 and dropped; allow: skips checks (seed 004), \
+                        never permits relaying"},
+                "comment": {"type": "string", "maxLength": 500}}}
+    })
+}
+
+fn token_schemas() -> Value {
+    let role = json!({"type": "string", "enum": ["superadmin", "domain_admin"]});
+    json!({
+        "ApiToken": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"}, "role": role,
+            "domains": {"type": "array", "items": {"type": "string"}}, "created_at_ms": {"type": "integer"}}},
+        "NewToken": {"type": "object", "required": ["name", "role"], "additionalProperties": false, "properties": {
+            "name": {"type": "string"}, "role": role,
+            "domains": {"type": "array", "items": {"type": "string"}, "description": "domain_admin: at least one existing domain"}}},
+        "NewTokenAnswer": {"type": "object", "properties": {
+            "token": schema("ApiToken"), "secret": {"type": "string", "description": "pst_...; shown only here"}}},
+        "WhoAmI": {"type": "object", "properties": {
+            "token_id": {"type": "integer"}, "name": {"type": "string"}, "role": role,
+            "domains": {"type": "array", "items": {"type": "string"}}}}
+    })
+}
+
+fn dkim_schemas() -> Value {
+    let algorithm = json!({"type": "string", "enum": ["rsa", "ed25519"]});
+    let state = json!({"type": "string", "enum": ["pending", "active", "retiring", "retired"],
+        "description": "pending: to publish, not signing; active: signs; retiring: replaced, still published until \
+            retire_at_ms; retired: grace over, remove the record"});
+    let record = json!({"type": "object", "properties": {
+        "name": {"type": "string", "description": "<selector>._domainkey.<domain>"}, "type": {"const": "TXT"},
+        "value": {"type": "string"},
+        "strings": {"type": "array", "items": {"type": "string", "maxLength": 255}, "description": "the value in DNS strings"},
+        "zone_line": {"type": "string"}}});
+    json!({
+        "DkimKey": {"type": "object", "properties": {
+            "domain": {"type": "string"}, "selector": {"type": "string"}, "algorithm": algorithm, "state": state,
+            "public_key": {"type": "string", "description": "the p= value; the private key is never returned"},
+            "created_at_ms": {"type": "integer"}, "activated_at_ms": {"type": "integer"},
+            "retire_at_ms": {"type": "integer"}, "dns": record}},
+        "NewDkimKey": {"type": "object", "required": ["selector"], "additionalProperties": false, "properties": {
+            "selector": {"type": "string", "pattern": "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},
+            "algorithm": {"type": "string", "enum": ["rsa", "ed25519"], "default": "rsa"},
+            "bits": {"type": "integer", "minimum": 2048, "maximum": 4096, "description": "RSA only; default 2048"},
+            "private_key_pem": {"type": "string", "writeOnly": true,
+                "description": "import this key (PKCS#1 or PKCS#8 PEM, RSA or Ed25519) instead of generating one"}}},
+        "DkimRecords": {"type": "object", "properties": {"domain": {"type": "string"}, "records": {"type": "array",
+            "items": {"type": "object", "properties": {"selector": {"type": "string"}, "algorithm": algorithm,
+                "state": state, "name": {"type": "string"}, "type": {"const": "TXT"}, "value": {"type": "string"},
+                "strings": {"type": "array", "items": {"type": "string"}}, "zone_line": {"type": "string"}}}}}},
+        "DkimCheck": {"type": "object", "properties": {"domain": {"type": "string"},
+            "all_published": {"type": "boolean"}, "results": {"type": "array", "items": {"type": "object", "properties": {
+                "selector": {"type": "string"}, "state": state, "name": {"type": "string"},
+                "status": {"type": "string", "enum": ["published", "missing", "mismatched", "error"]},
+                "detail": {"type": "string"}, "found": {"type": "array", "items": {"type": "string"}}}}}}},
+        "DkimRotate": {"type": "object", "required": ["selector"], "additionalProperties": false, "properties": {
+            "selector": {"type": "string"},
+            "grace_secs": {"type": "integer", "minimum": 0, "maximum": 7776000, "default": 604800},
+            "force": {"type": "boolean", "default": false, "description": "skip the DNS check"}}},
+        "DkimRotation": {"type": "object", "properties": {"activated": schema("DkimKey"),
+            "retiring": {"type": "array", "items": schema("DkimKey")}}}
+    })
 }

@@ -1,60 +1,72 @@
 //! Queue tools: list (with filters), show, retry (one or all), hold, release, delete.
+//!
+//! A domain admin sees only the messages that belong to its domains (the account's or the
+//! sender's domain, [`Envelope::belongs_to_any`]); any other message is "no such message"
+//! and absent from lists, and "retry all" retries only its own.
+//!
+//! [`Envelope::belongs_to_any`]: postern_core::Envelope::belongs_to_any
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use postern_core::QueueId;
-use postern_queue::{QueueEntry, QueueFilter};
+use postern_queue::{QueueEntry, QueueFilter, QueueManager};
 use serde_json::{Value, json};
 
-use crate::{AdminState, ApiError};
+use crate::auth::Caller;
+use crate::extract::{ApiQuery, PathParam};
+use crate::{AdminState, ApiError, blocking};
 
 const STATES: [&str; 4] = ["incoming", "active", "deferred", "held"];
 
-fn queue_id(text: &str) -> Result<QueueId, ApiError> {
-    QueueId::parse(text).ok_or_else(|| ApiError::not_found("no such message"))
+fn no_message() -> ApiError {
+    ApiError::not_found("no such message")
 }
 
-/// The blocking spool reads run off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::conflict(format!("internal error: {e}")))
+/// The queue id in a path, if such a message is queued and the caller may see it.
+async fn visible_message(queue: &QueueManager, caller: &Caller, text: &str) -> Result<QueueId, ApiError> {
+    let id = QueueId::parse(text).ok_or_else(no_message)?;
+    let Some(domains) = caller.domains().map(<[String]>::to_vec) else { return Ok(id) };
+    let queue = queue.clone();
+    let envelope = blocking(move || queue.envelope(id)).await?;
+    match envelope {
+        Some(e) if e.belongs_to_any(&domains) => Ok(id),
+        _ => Err(no_message()),
+    }
 }
 
 pub async fn list(
     State(state): State<AdminState>,
-    filter: Result<Query<QueueFilter>, QueryRejection>,
+    caller: Caller,
+    ApiQuery(mut filter): ApiQuery<QueueFilter>,
 ) -> Result<Json<Vec<QueueEntry>>, ApiError> {
-    let Query(filter) = filter.map_err(|e| {
-        let text = e.body_text();
-        // serde names an unknown parameter as "unknown field `x`, expected one of ...".
-        let unknown = text.split("unknown field `").nth(1).and_then(|rest| rest.split('`').next());
-        let known =
-            ["sender", "recipient", "domain", "state", "limit"].into_iter().find(|f| text.contains(&format!("`{f}`")));
-        let field = unknown.or(known).unwrap_or("query").chars().take(64).collect::<String>();
-        ApiError::bad_field(&field, text)
-    })?;
     if let Some(s) = &filter.state
         && !STATES.contains(&s.as_str())
     {
         return Err(ApiError::bad_field("state", format!("{s:?} is not one of {}", STATES.join(", "))));
     }
+    filter.scope = caller.domains().map(<[String]>::to_vec);
     let queue = state.queue.clone();
     Ok(Json(blocking(move || queue.list(&filter)).await?))
 }
 
-pub async fn show(State(state): State<AdminState>, Path(id): Path<String>) -> Result<Json<QueueEntry>, ApiError> {
-    let id = queue_id(&id)?;
+pub async fn show(
+    State(state): State<AdminState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+) -> Result<Json<QueueEntry>, ApiError> {
+    let id = visible_message(&state.queue, &caller, &id).await?;
     let queue = state.queue.clone();
-    blocking(move || queue.show(id)).await?.map(Json).ok_or_else(|| ApiError::not_found("no such message"))
+    blocking(move || queue.show(id)).await?.map(Json).ok_or_else(no_message)
 }
 
 async fn act(
     state: AdminState,
+    caller: Caller,
     id: String,
     what: &'static str,
-    f: fn(&postern_queue::QueueManager, QueueId) -> bool,
+    f: fn(&QueueManager, QueueId) -> bool,
 ) -> Result<Json<Value>, ApiError> {
-    let id = queue_id(&id)?;
+    let id = visible_message(&state.queue, &caller, &id).await?;
     let queue = state.queue.clone();
     if blocking(move || f(&queue, id)).await? {
         Ok(Json(json!({"queue_id": id.to_string(), "result": what})))
@@ -63,24 +75,50 @@ async fn act(
     }
 }
 
-pub async fn retry(State(state): State<AdminState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    act(state, id, "retry scheduled", |q, id| q.retry(id)).await
+pub async fn retry(
+    State(state): State<AdminState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+) -> Result<Json<Value>, ApiError> {
+    act(state, caller, id, "retry scheduled", |q, id| q.retry(id)).await
 }
 
-pub async fn hold(State(state): State<AdminState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    act(state, id, "held", |q, id| q.hold(id)).await
+pub async fn hold(
+    State(state): State<AdminState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+) -> Result<Json<Value>, ApiError> {
+    act(state, caller, id, "held", |q, id| q.hold(id)).await
 }
 
-pub async fn release(State(state): State<AdminState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    act(state, id, "released", |q, id| q.release(id)).await
+pub async fn release(
+    State(state): State<AdminState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+) -> Result<Json<Value>, ApiError> {
+    act(state, caller, id, "released", |q, id| q.release(id)).await
 }
 
-pub async fn delete(State(state): State<AdminState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    act(state, id, "deleted", |q, id| q.delete(id)).await
+pub async fn delete(
+    State(state): State<AdminState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+) -> Result<Json<Value>, ApiError> {
+    act(state, caller, id, "deleted", |q, id| q.delete(id)).await
 }
 
-pub async fn retry_all(State(state): State<AdminState>) -> Result<Json<Value>, ApiError> {
+/// Every message not on hold is due now; a domain admin's only.
+pub async fn retry_all(State(state): State<AdminState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     let queue = state.queue.clone();
-    let n = blocking(move || queue.retry_all()).await?;
+    let n = match caller.domains().map(<[String]>::to_vec) {
+        None => blocking(move || queue.retry_all()).await?,
+        Some(domains) => {
+            blocking(move || {
+                let filter = QueueFilter { scope: Some(domains), limit: usize::MAX, ..QueueFilter::default() };
+                queue.list(&filter).iter().filter(|e| e.state != "held").filter(|e| queue.retry(e.queue_id)).count()
+            })
+            .await?
+        }
+    };
     Ok(Json(json!({"retried": n})))
 }

@@ -10,8 +10,10 @@
 //! - [`raw`]: the file as written (`serde`, every key optional, unknown keys refused).
 //! - [`validate`]: raw + overrides + defaults -> [`Config`] (the ripgrep LowArgs -> HiArgs step).
 //! - [`delivery`]: the `[delivery]` section (routes, relay hosts, rules, retries).
+//! - [`connection_policy`]: each listener's connection and protocol policy (SPEC.md §4).
 //! - [`error`]: [`ConfigError`] and how a TOML parse error becomes one line.
 
+mod connection_policy;
 mod delivery;
 mod error;
 mod raw;
@@ -21,6 +23,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use connection_policy::{ConnectionPolicy, PolicyCheck};
 pub use delivery::{Credentials, Delivery, RelayHost, Route, RouteRule, RuleKind, TlsMode};
 pub use error::ConfigError;
 use ipnet::IpNet;
@@ -42,6 +45,17 @@ pub struct Config {
     pub delivery: Delivery,
     /// The admin API listener (`None`: off).
     pub admin: Option<SocketAddr>,
+    pub auth: AuthConfig,
+    pub counters: CountersConfig,
+}
+
+/// Where limit counters live (SPEC.md §3, §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CountersConfig {
+    /// In memory, persisted in `<data_dir>/counters` (one node).
+    Embedded,
+    /// Shared by every node of a cluster.
+    Redis { url: String, prefix: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +139,37 @@ pub struct ListenerConfig {
     pub address: SocketAddr,
     /// Add `Message-ID` and `Date` when the message has none.
     pub add_missing_headers: bool,
+    /// Offer and accept AUTH before TLS (off: AUTH only after STARTTLS or on smtps).
+    pub allow_plaintext_auth: bool,
+    /// Connection and protocol policy (SPEC.md §4).
+    pub policy: ConnectionPolicy,
+}
+
+/// SMTP AUTH and sender rules (SPEC.md §2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// Failed AUTH attempts from one client (IPv4 address or IPv6 /64) within
+    /// `failure_window` before it is blocked from AUTH for `block_time`.
+    pub max_failures: u32,
+    pub failure_window: Duration,
+    pub block_time: Duration,
+    /// Each failure's `535` waits this long times the failures so far (at most 5 times).
+    pub failure_delay: Duration,
+    /// Trusted networks normally skip the sender check; with this, their envelope senders
+    /// must belong to a domain in the directory whose outgoing filter is enabled.
+    pub trusted_networks_check_sender: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> AuthConfig {
+        AuthConfig {
+            max_failures: 5,
+            failure_window: Duration::from_secs(600),
+            block_time: Duration::from_secs(1800),
+            failure_delay: Duration::from_secs(1),
+            trusted_networks_check_sender: false,
+        }
+    }
 }
 
 /// Values from the command line; each one replaces the file's.

@@ -25,6 +25,28 @@ pub struct RawConfig {
     pub delivery: crate::delivery::RawDelivery,
     #[serde(default)]
     pub admin: RawAdmin,
+    #[serde(default)]
+    pub auth: RawAuth,
+    #[serde(default)]
+    pub counters: RawCounters,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCounters {
+    pub backend: Option<String>,
+    pub redis_url: Option<String>,
+    pub redis_prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub max_failures: Option<u64>,
+    pub failure_window: Option<u64>,
+    pub block_time: Option<u64>,
+    pub failure_delay: Option<u64>,
+    pub trusted_networks_check_sender: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,6 +101,24 @@ pub struct RawListener {
     /// `host:port`, or `""` to turn the listener off.
     pub address: Option<String>,
     pub add_missing_headers: Option<bool>,
+    pub allow_plaintext_auth: Option<bool>,
+    // Connection and protocol policy (`connection_policy.rs`).
+    pub max_connections_per_ip: Option<u64>,
+    pub connections_per_minute_per_ip: Option<u64>,
+    pub messages_per_minute_per_ip: Option<u64>,
+    pub event_limit_exceptions: Option<Vec<String>>,
+    pub require_fcrdns: Option<bool>,
+    pub helo_must_be_fqdn: Option<bool>,
+    pub helo_must_resolve: Option<bool>,
+    pub sender_must_be_fqdn: Option<bool>,
+    pub sender_domain_must_resolve: Option<bool>,
+    pub reject_unauth_pipelining: Option<bool>,
+    pub junk_command_limit: Option<u64>,
+    pub soft_error_limit: Option<u64>,
+    pub error_sleep: Option<u64>,
+    pub refused_recipients_limit: Option<u64>,
+    pub auth_failures_limit: Option<u64>,
+    pub monitor: Option<Vec<String>>,
 }
 
 pub fn parse(text: &str) -> Result<RawConfig, toml::de::Error> {

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::raw::{RawConfig, RawLimits, RawListener};
+use crate::raw::{RawAuth, RawConfig, RawCounters, RawLimits, RawListener};
 use crate::{
-    Config, ConfigError, Defaults, HostPort, Limits, ListenerConfig, ListenerKind, LogConfig, LogFormat, Overrides,
-    TlsFiles,
+    AuthConfig, Config, ConfigError, CountersConfig, Defaults, HostPort, Limits, ListenerConfig, ListenerKind,
+    LogConfig, LogFormat, Overrides, TlsFiles,
 };
 
 type Result<T> = std::result::Result<T, ConfigError>;
@@ -76,7 +76,9 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         (ListenerKind::Smtps, &flags.smtps, raw.listeners.smtps, "127.0.0.1:2465", true),
     ];
     for (kind, flag, raw_listener, default_addr, default_headers) in specs {
-        if let Some(l) = listener(kind, flag.as_deref(), raw_listener, default_addr, default_headers)? {
+        if let Some(l) =
+            listener(kind, flag.as_deref(), raw_listener, default_addr, default_headers, &trusted_networks)?
+        {
             listeners.push(l);
         }
     }
@@ -85,6 +87,8 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     }
 
     let delivery = crate::delivery::validate(raw.delivery, relay_host.as_ref())?;
+    let auth = auth(raw.auth)?;
+    let counters = counters(raw.counters)?;
     let (admin_key, admin_text) = match (&flags.admin, raw.admin.address.as_deref()) {
         (Some(f), _) => ("--admin".to_string(), f.as_str()),
         (None, Some(a)) => ("admin.address".to_string(), a),
@@ -109,6 +113,50 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         listeners,
         delivery,
         admin,
+        auth,
+        counters,
+    })
+}
+
+fn counters(raw: RawCounters) -> Result<CountersConfig> {
+    match raw.backend.as_deref() {
+        None | Some("embedded") => {
+            if raw.redis_url.is_some() {
+                return Err(ConfigError::key("counters.redis_url", "set, but counters.backend is not \"redis\""));
+            }
+            Ok(CountersConfig::Embedded)
+        }
+        Some("redis") => {
+            let url = raw.redis_url.unwrap_or_else(|| "redis://127.0.0.1:6379".to_string());
+            if !(url.starts_with("redis://") || url.starts_with("rediss://") || url.starts_with("unix://")) {
+                return Err(ConfigError::key("counters.redis_url", format!("{url:?} is not a redis:// URL")));
+            }
+            let prefix = raw.redis_prefix.unwrap_or_else(|| "postern".to_string());
+            if prefix.is_empty() || prefix.len() > 64 || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(ConfigError::key("counters.redis_prefix", "1 to 64 characters without spaces"));
+            }
+            Ok(CountersConfig::Redis { url, prefix })
+        }
+        Some(other) => {
+            Err(ConfigError::key("counters.backend", format!("{other:?} is not one of \"embedded\", \"redis\"")))
+        }
+    }
+}
+
+fn auth(raw: RawAuth) -> Result<AuthConfig> {
+    let d = AuthConfig::default();
+    Ok(AuthConfig {
+        max_failures: num("auth.max_failures", raw.max_failures, u64::from(d.max_failures), 1, 1000)? as u32,
+        failure_window: opt_secs("auth.failure_window", raw.failure_window, d.failure_window.as_secs(), 86_400)?,
+        block_time: opt_secs("auth.block_time", raw.block_time, d.block_time.as_secs(), 7 * 86_400)?,
+        failure_delay: Duration::from_secs(num(
+            "auth.failure_delay",
+            raw.failure_delay,
+            d.failure_delay.as_secs(),
+            0,
+            60,
+        )?),
+        trusted_networks_check_sender: raw.trusted_networks_check_sender.unwrap_or(false),
     })
 }
 
@@ -118,6 +166,7 @@ fn listener(
     raw: RawListener,
     default_addr: &str,
     default_headers: bool,
+    trusted_networks: &[IpNet],
 ) -> Result<Option<ListenerConfig>> {
     let (key, text) = match (flag, raw.address.as_deref()) {
         (Some(f), _) => (format!("--{}", kind.name()), f),
@@ -131,7 +180,9 @@ fn listener(
         .parse()
         .map_err(|_| ConfigError::key(key, format!("{text:?} is not an IP address and port such as 127.0.0.1:2525")))?;
     let add_missing_headers = raw.add_missing_headers.unwrap_or(default_headers);
-    Ok(Some(ListenerConfig { kind, address, add_missing_headers }))
+    let allow_plaintext_auth = raw.allow_plaintext_auth.unwrap_or(false);
+    let policy = crate::connection_policy::validate(kind.name(), &raw, trusted_networks)?;
+    Ok(Some(ListenerConfig { kind, address, add_missing_headers, allow_plaintext_auth, policy }))
 }
 
 fn limits(raw: RawLimits) -> Result<Limits> {
@@ -173,7 +224,7 @@ pub(crate) fn range(key: &str, value: u64, min: u64, max: u64) -> Result<u64> {
     Ok(value)
 }
 
-fn parse_cidrs(key: &str, list: &[String]) -> Result<Vec<IpNet>> {
+pub(crate) fn parse_cidrs(key: &str, list: &[String]) -> Result<Vec<IpNet>> {
     list.iter()
         .enumerate()
         .map(|(i, text)| {

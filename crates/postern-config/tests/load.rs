@@ -45,3 +45,30 @@ fn documented_example_file_loads() {
     let c = r.unwrap();
     assert_eq!(c.hostname, "mail.example.net");
 }
+
+#[test]
+fn example_file_shows_the_listener_policy_defaults() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/postern.example.toml")).unwrap();
+    let c = load(&text).1.unwrap();
+    let smtp = c.listeners.iter().find(|l| l.kind == postern_config::ListenerKind::Smtp).unwrap();
+    let defaults = postern_config::ConnectionPolicy {
+        event_limit_exceptions: c.trusted_networks.clone(),
+        ..postern_config::ConnectionPolicy::default()
+    };
+    assert_eq!(smtp.policy, defaults);
+}
+
+#[test]
+fn listener_policy_errors_name_file_line_and_key() {
+    let (path, r) = load("[listeners.submission]\nsoft_error_limit = 5000\n");
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        format!("{path}:2: listeners.submission.soft_error_limit: 5000 is out of range 0..=1000")
+    );
+    let (path, r) = load("[listeners.smtp]\nmonitor = [\"require_fcrdns\"]\n");
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        format!("{path}:2: listeners.smtp.monitor[0]: \"require_fcrdns\" is not turned on for this listener")
+    );
+}

@@ -93,10 +93,44 @@ pub struct Envelope {
     pub client: ClientInfo,
     /// Size of the spooled message in octets, our added headers included.
     pub size: u64,
+    /// On whose behalf it was accepted. `None` in spool files older than accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+}
+
+/// The account and identity a message is attributed to (SPEC.md §1). A message belongs to
+/// the account's domain and to the sender's domain: it is found under both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    /// `None` for a trusted network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<i64>,
+    /// The account's name, or `trusted-network <cidr>`.
+    pub account: String,
+    /// The account's domain; `None` for a trusted network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    pub identity: String,
+    /// The AUTH user name, when the session authenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_user: Option<String>,
 }
 
 impl Envelope {
     pub fn sender_display(&self) -> String {
         self.sender.as_ref().map(|a| a.to_string()).unwrap_or_default()
+    }
+
+    /// The envelope sender's domain, lower-case; `None` for `<>`.
+    pub fn sender_domain(&self) -> Option<String> {
+        self.sender.as_ref().map(|a| a.domain.as_str().to_ascii_lowercase())
+    }
+
+    /// Whether a caller scoped to `domains` may see this message: the account's domain or
+    /// the sender's domain is one of them.
+    pub fn belongs_to_any(&self, domains: &[String]) -> bool {
+        let account = self.owner.as_ref().and_then(|o| o.domain.as_deref());
+        let sender = self.sender_domain();
+        domains.iter().any(|d| account == Some(d.as_str()) || sender.as_deref() == Some(d.as_str()))
     }
 }

@@ -22,6 +22,7 @@ pub enum Stage {
     Bdat,
     Queue,
     Command,
+    Auth,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +53,25 @@ pub enum EventKind {
         tls: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message_id: Option<String>,
+        /// The attribution (see [`crate::envelope::Owner`]); absent in older events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account_id: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sender_domain: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<String>,
+    },
+    /// An AUTH exchange: `result` is `success`, `failure` or `blocked`; `detail` names the
+    /// account on success and the reason otherwise. Never the password.
+    Auth {
+        mechanism: String,
+        user: String,
+        result: String,
+        detail: String,
     },
     Disconnect {
         messages: u32,
@@ -77,6 +97,25 @@ pub enum EventKind {
         to: String,
         recipients: Vec<String>,
     },
+    /// DKIM at the end of data, before the spool (SPEC.md §6): `result` is `signed` (the
+    /// signing domain and its selectors), `unsigned` (`reason` says why, e.g. the From
+    /// domain has no active key) or `failed` (signing broke; the message was queued unsigned).
+    Dkim {
+        result: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        selectors: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A message a block list rule discards: the client was told `250`, nothing was spooled.
+    Discarded {
+        /// The id of the list rule.
+        rule: i64,
+        sender: String,
+        recipients: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,9 +139,12 @@ impl EventKind {
             EventKind::Tls { .. } => "tls",
             EventKind::Refused { .. } => "refused",
             EventKind::Queued { .. } => "queued",
+            EventKind::Auth { .. } => "auth",
             EventKind::Disconnect { .. } => "disconnect",
             EventKind::Delivery { .. } => "delivery",
             EventKind::Dsn { .. } => "dsn",
+            EventKind::Discarded { .. } => "discarded",
+            EventKind::Dkim { .. } => "dkim",
         }
     }
 }

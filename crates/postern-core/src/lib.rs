@@ -10,17 +10,21 @@
 //!   the searchable store.
 //! - [`sink`]: the traits a session writes through: the spool and the event log.
 //! - [`verdict`]: what a policy decision says to the session.
+//! - [`tenancy`]: domains, outgoing accounts and their settings, identities, API tokens.
+//! - [`dkim`]: DKIM keys by domain and selector, their algorithm and rotation state.
 
 pub mod address;
+pub mod dkim;
 pub mod envelope;
 pub mod event;
 pub mod queue_id;
 pub mod reply;
 pub mod sink;
+pub mod tenancy;
 pub mod verdict;
 
 pub use address::{Address, AddressError, Domain};
-pub use envelope::{BodyType, ClientInfo, DsnRet, Envelope, Notify, Recipient, TlsInfo};
+pub use envelope::{BodyType, ClientInfo, DsnRet, Envelope, Notify, Owner, Recipient, TlsInfo};
 pub use event::{Event, EventKind, Stage};
 pub use queue_id::QueueId;
 pub use reply::Reply;

@@ -7,10 +7,37 @@
 //! arrive as further [`Attribution`] variants; the session code does not change.
 //!
 //! # Layout
-//! - [`relay`]: [`RelayPolicy`]: trusted networks today; accounts slot in here.
+//! - [`relay`]: [`RelayPolicy`], the facade a session asks: attribution, AUTH, MAIL, RCPT.
+//! - [`dns`]: the shared stub-resolver setup and answer shape of every DNS check.
+//! - [`directory`]: the in-memory index of domains and accounts (swapped whole on change).
+//! - [`lists`]: block and allow lists (seed 004): reject, discard, or skip checks.
+//! - [`password`]: argon2id hashes.
+//! - [`guard`]: AUTH failure throttling and blocking per client.
+//! - [`sender`]: sender rules: account may send, sender owned, sender security (seed 003).
+//! - [`limits`]: per-account rate limits and quotas over the shared counters.
+//! - [`locks`]: spam events and automatic locks (with timeouts and a maximum of unlocks).
+//! - [`content`]: content checks that need no engine (GTUBE today).
+//! - [`identity`]: the identity behind an account, and stripping identification headers.
 //! - [`spf`]: SPF (RFC 7208) for sender security; unlike the rest, it does I/O (DNS lookups).
 
+pub mod client;
+pub mod content;
+pub mod directory;
+pub mod dns;
+pub mod dns_checks;
+pub mod guard;
+pub mod identity;
+pub mod limits;
+pub mod lists;
+pub mod locks;
+pub mod password;
 pub mod relay;
+pub mod sender;
 pub mod spf;
 
-pub use relay::{Attribution, RelayPolicy};
+pub use directory::{AccountEntry, Directory, DirectoryIndex};
+pub use guard::GuardConfig;
+pub use limits::{LimitVerdict, Limits};
+pub use lists::{ListIndex, ListVerdict, Skips};
+pub use locks::{LockWriter, Locks, SpamOutcome};
+pub use relay::{Attribution, AuthOutcome, RelayPolicy};

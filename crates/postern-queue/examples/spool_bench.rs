@@ -26,6 +26,7 @@ fn envelope() -> Envelope {
         envid: None,
         client: ClientInfo { ip: [127, 0, 0, 1].into(), port: 1, listener: "smtp".into(), helo: None, tls: None },
         size: 0,
+        owner: None,
     }
 }
 

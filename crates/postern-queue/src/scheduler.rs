@@ -468,6 +468,8 @@ impl QueueManager {
                 tls: None,
             },
             size: bytes.len() as u64,
+            // Our own message, shown to the tenant whose message bounced.
+            owner: envelope.owner.clone(),
         };
         let action_name = match action {
             DsnAction::Failed => "failed",
@@ -508,9 +510,12 @@ impl QueueManager {
             if out.len() >= limit {
                 break;
             }
-            if let Some(e) = self.entry(id, entry)
-                && filter.matches(&e)
-            {
+            let Ok((envelope, _)) = self.inner.spool.read(id) else { continue };
+            if filter.scope.as_ref().is_some_and(|domains| !envelope.belongs_to_any(domains)) {
+                continue;
+            }
+            let e = self.entry_of(id, entry, &envelope);
+            if filter.matches(&e) {
                 out.push(e);
             }
         }
@@ -519,11 +524,19 @@ impl QueueManager {
 
     pub fn show(&self, id: QueueId) -> Option<QueueEntry> {
         let entry = *self.lock().entries.get(&id)?;
-        self.entry(id, entry)
+        let (envelope, _) = self.inner.spool.read(id).ok()?;
+        Some(self.entry_of(id, entry, &envelope))
     }
 
-    fn entry(&self, id: QueueId, entry: Entry) -> Option<QueueEntry> {
-        let (envelope, _) = self.inner.spool.read(id).ok()?;
+    /// The envelope of a queued message (to check whose it is); `None`: not in the queue.
+    pub fn envelope(&self, id: QueueId) -> Option<Envelope> {
+        if !self.lock().entries.contains_key(&id) {
+            return None;
+        }
+        self.inner.spool.read(id).ok().map(|(envelope, _)| envelope)
+    }
+
+    fn entry_of(&self, id: QueueId, entry: Entry, envelope: &Envelope) -> QueueEntry {
         let state = self.inner.states.load(id, envelope.recipients.len());
         let recipients = envelope
             .recipients
@@ -547,7 +560,7 @@ impl QueueManager {
         } else {
             "incoming"
         };
-        Some(QueueEntry {
+        QueueEntry {
             queue_id: id,
             sender: envelope.sender_display(),
             size: envelope.size,
@@ -556,7 +569,7 @@ impl QueueManager {
             attempts: state.as_ref().map_or(0, |s| s.attempts),
             next_attempt_ms: entry.next_ms,
             recipients,
-        })
+        }
     }
 
     /// Makes a message due now (also releases a hold). False: no such message.
@@ -657,6 +670,10 @@ pub struct QueueFilter {
     pub state: Option<String>,
     #[serde(default)]
     pub limit: usize,
+    /// Only messages that belong to one of these domains ([`Envelope::belongs_to_any`]);
+    /// `None`: every message. Set from the caller's role, never from a query parameter.
+    #[serde(skip)]
+    pub scope: Option<Vec<String>>,
 }
 
 impl QueueFilter {

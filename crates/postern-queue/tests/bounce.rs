@@ -39,6 +39,7 @@ fn envelope(sender: Option<&str>, ret: Option<DsnRet>) -> Envelope {
             tls: None,
         },
         size: ORIGINAL.len() as u64,
+        owner: None,
     }
 }
 

@@ -27,6 +27,7 @@ fn envelope() -> Envelope {
             tls: None,
         },
         size: 10,
+        owner: None,
     }
 }
 

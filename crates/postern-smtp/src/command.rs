@@ -30,8 +30,14 @@ pub enum Command {
     Vrfy,
     Help,
     StartTls,
-    Auth,
-    /// Known but not offered (EXPN, ETRN, TURN).
+    /// `AUTH mechanism [initial-response]` (RFC 4954); the mechanism upper-cased.
+    Auth {
+        mechanism: String,
+        initial: Option<String>,
+    },
+    /// ETRN: not offered (`502`), but a junk command (it counts toward the junk limit).
+    Etrn,
+    /// Known but not offered (EXPN, TURN).
     NotImplemented,
     Unknown,
     Invalid(Reply),
@@ -78,11 +84,23 @@ impl Command {
             "HELP" => Command::Help,
             "STARTTLS" if rest.is_empty() => Command::StartTls,
             "STARTTLS" => syntax("Syntax: STARTTLS"),
-            "AUTH" => Command::Auth,
-            "EXPN" | "ETRN" | "TURN" => Command::NotImplemented,
+            "AUTH" => parse_auth(rest),
+            "ETRN" => Command::Etrn,
+            "EXPN" | "TURN" => Command::NotImplemented,
             _ => Command::Unknown,
         }
     }
+}
+
+fn parse_auth(rest: &str) -> Command {
+    let mut words = rest.split_whitespace();
+    let (Some(mechanism), initial, None) = (words.next(), words.next(), words.next()) else {
+        return syntax("Syntax: AUTH mechanism [initial-response]");
+    };
+    if mechanism.len() > 20 || !mechanism.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return syntax("Syntax: AUTH mechanism [initial-response]");
+    }
+    Command::Auth { mechanism: mechanism.to_ascii_uppercase(), initial: initial.map(str::to_string) }
 }
 
 fn first_word(rest: &str) -> Option<String> {

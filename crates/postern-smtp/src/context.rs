@@ -1,6 +1,6 @@
 //! What a session needs from outside, passed down explicitly (no globals):
-//! [`ListenerContext`] (per listener: names, limits, TLS) and [`Services`] (shared: policy,
-//! spool, event sink, shutdown signal).
+//! [`ListenerContext`] (per listener: names, limits, TLS, connection and protocol policy)
+//! and [`Services`] (shared: policy, spool, event sink, DKIM signer, shutdown signal).
 
 use std::sync::Arc;
 
@@ -10,6 +10,8 @@ use postern_policy::RelayPolicy;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::protection::Protection;
+
 pub struct ListenerContext {
     pub kind: ListenerKind,
     pub hostname: String,
@@ -18,14 +20,20 @@ pub struct ListenerContext {
     pub limits: Limits,
     /// Add `Message-ID` and `Date` when missing (submission).
     pub add_missing_headers: bool,
+    /// Offer and accept AUTH before TLS (off by default: credentials only over TLS).
+    pub allow_plaintext_auth: bool,
     /// `None`: STARTTLS is not offered (and an smtps listener cannot run).
     pub tls: Option<TlsAcceptor>,
+    /// Connection and protocol policy (SPEC.md §4) with its per-client counts.
+    pub protection: Protection,
 }
 
 pub struct Services {
     pub policy: RelayPolicy,
     pub spool: Arc<dyn Enqueue>,
     pub events: Arc<dyn EventSink>,
+    /// DKIM signing at the end of data (`verbs/sign.rs`); `None`: nothing is signed.
+    pub dkim: Option<Arc<postern_dkim::Signer>>,
     /// Cancelled on SIGTERM/Ctrl-C: idle sessions say 421 and close; transactions finish.
     pub shutdown: CancellationToken,
 }

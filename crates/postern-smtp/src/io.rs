@@ -7,9 +7,11 @@
 //! never buffered whole), bare LF line ends on commands, and unbounded buffering.
 
 use std::io;
+use std::pin::Pin;
+use std::task::Poll;
 
 use postern_core::Reply;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -61,6 +63,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpStream<S> {
         }
         self.buf.reserve(READ_CHUNK);
         self.inner.read_buf(&mut self.buf).await
+    }
+
+    /// Whether input is waiting: already buffered, or readable from the stream at once.
+    /// Never waits (one poll); what it reads stays buffered for the next read. Read errors
+    /// are left for that read to find.
+    pub async fn input_pending(&mut self) -> bool {
+        if !self.buffered().is_empty() {
+            return true;
+        }
+        let mut chunk = [0u8; 1024];
+        let inner = &mut self.inner;
+        let n = std::future::poll_fn(|cx| {
+            let mut read = ReadBuf::new(&mut chunk);
+            match Pin::new(&mut *inner).poll_read(cx, &mut read) {
+                Poll::Ready(Ok(())) => Poll::Ready(read.filled().len()),
+                Poll::Ready(Err(_)) | Poll::Pending => Poll::Ready(0),
+            }
+        })
+        .await;
+        self.buf.extend_from_slice(&chunk[..n]);
+        n > 0
     }
 
     /// Reads one CRLF-terminated line of at most `max` octets (CRLF excluded).
@@ -171,6 +194,20 @@ mod tests {
         assert_eq!(s.read_line(10).await.unwrap(), Line::TooLong);
         assert_eq!(s.read_line(10).await.unwrap(), Line::Text(b"QUIT".to_vec()));
         assert_eq!(s.read_line(10).await.unwrap(), Line::Eof);
+    }
+
+    #[tokio::test]
+    async fn pending_input_is_seen_without_waiting_and_kept() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut s = SmtpStream::new(server);
+        assert!(!s.input_pending().await);
+        client.write_all(b"EHLO a\r\nMAIL").await.unwrap();
+        assert!(s.input_pending().await);
+        assert_eq!(s.read_line(100).await.unwrap(), Line::Text(b"EHLO a".to_vec()));
+        assert!(s.input_pending().await);
+        client.write_all(b" FROM:<>\r\n").await.unwrap();
+        assert_eq!(s.read_line(100).await.unwrap(), Line::Text(b"MAIL FROM:<>".to_vec()));
+        assert!(!s.input_pending().await);
     }
 
     #[tokio::test]

@@ -8,9 +8,12 @@
 //! - [`server`]: accept loops, connection limit, TLS (implicit and STARTTLS), shutdown.
 //! - [`io`]: buffered reading of lines and chunks, reply buffering for pipelining.
 //! - [`command`]: a command line -> [`command::Command`].
+//! - [`protection`]: the listener's connection and protocol policy (limits per client,
+//!   DNS checks, pipelining, junk commands, soft errors) around the session's commands.
 //! - [`session`]: state and the command loop; `verbs/` holds one file per SMTP verb.
 //! - [`dotstuff`]: the DATA decoder: dot-unstuffing and strict CRLF (no smuggling).
 //! - [`message`]: our trace headers and the header facts checked at end of data.
+//! - [`notice`]: notices we write ourselves (the lock notice to a locked sender).
 //! - [`context`]: what a session is given: limits, TLS, policy, spool, events, shutdown.
 
 pub mod command;
@@ -18,9 +21,12 @@ pub mod context;
 pub mod dotstuff;
 pub mod io;
 pub mod message;
+pub mod notice;
+pub mod protection;
 pub mod server;
 pub mod session;
 mod verbs;
 
 pub use context::{ListenerContext, Services};
+pub use protection::Protection;
 pub use server::{Listener, handle_connection, serve};

@@ -2,8 +2,9 @@
 //! accepts until shutdown, bounds concurrent connections, and on shutdown waits for
 //! sessions in flight up to the configured time.
 //!
-//! [`handle_connection`] drives one session over any stream: implicit TLS, STARTTLS
-//! upgrades, and the events at both ends. Tests call it over in-memory pipes.
+//! [`handle_connection`] drives one session over any stream: the checks at connect (with
+//! implicit TLS after the handshake, so the client can read the `421`), STARTTLS upgrades,
+//! and the events at both ends. Tests call it over in-memory pipes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -123,7 +124,10 @@ pub async fn handle_connection<S>(
         }
     } else {
         let mut plain = SmtpStream::new(stream);
-        session.greet(&mut plain);
+        if let Some(reason) = session.open(&mut plain).await {
+            session.disconnected(reason).await;
+            return;
+        }
         match session.run(&mut plain).await {
             Outcome::Closed(reason) => reason.to_string(),
             Outcome::StartTls => match tls_accept(&context, plain.into_inner(), &shutdown).await {
@@ -141,7 +145,9 @@ pub async fn handle_connection<S>(
 
 async fn run_tls<S: AsyncRead + AsyncWrite + Unpin>(session: &mut Session, tls: TlsStream<S>) -> String {
     let mut secure = SmtpStream::new(tls);
-    session.greet(&mut secure);
+    if let Some(reason) = session.open(&mut secure).await {
+        return reason.to_string();
+    }
     outcome_reason(session.run(&mut secure).await)
 }
 

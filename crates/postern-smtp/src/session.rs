@@ -5,7 +5,9 @@
 //! the spool. The session never touches a backend directly: it asks the policy for
 //! verdicts and gives messages to an [`Enqueue`](postern_core::Enqueue) handle. Defends
 //! against: idle and slow clients (timeouts on every read), error floods (hard error limit,
-//! then `421`), and commands after shutdown began (idle sessions are told `421`).
+//! then `421`), and commands after shutdown began (idle sessions are told `421`); the
+//! listener's connection and protocol policy (`protection/`) is asked at connect and
+//! around each command.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use postern_core::event::now_ms;
 use postern_core::{
     Address, BodyType, ClientInfo, DsnRet, Event, EventKind, QueueId, Recipient, Reply, Stage, TlsInfo,
 };
-use postern_policy::Attribution;
+use postern_policy::{Attribution, LimitVerdict};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::command::Command;
@@ -33,6 +35,8 @@ pub(crate) struct Transaction {
     pub recipients: Vec<Recipient>,
     /// The message so far when BDAT is used.
     pub bdat: Option<Vec<u8>>,
+    /// What the block and allow lists said about its recipients (`verbs/lists.rs`).
+    pub lists: crate::verbs::ListMarks,
 }
 
 /// What the command loop does next.
@@ -59,6 +63,11 @@ pub struct Session {
     pub(crate) tx: Option<Transaction>,
     pub(crate) errors: u32,
     pub(crate) messages: u32,
+    /// Set when the session's attribution exceeded an account's session limit: every
+    /// MAIL gets this reply.
+    pub(crate) limit_refusal: Option<Reply>,
+    /// Connection and protocol policy state (`protection/`).
+    pub(crate) protection: crate::protection::SessionProtection,
     started: Instant,
 }
 
@@ -82,17 +91,65 @@ impl Session {
             tx: None,
             errors: 0,
             messages: 0,
+            limit_refusal: None,
+            protection: Default::default(),
             started: Instant::now(),
         }
     }
 
-    pub async fn connected(&self) {
+    pub async fn connected(&mut self) {
         let kind = EventKind::Connect { client_port: self.client.port, listener: self.client.listener.clone() };
         self.emit(None, kind).await;
+        self.count_session().await;
+    }
+
+    /// Counts this session against its account's session limits (at connect for `ip`
+    /// accounts, after AUTH for the others).
+    pub(crate) async fn count_session(&mut self) {
+        match self.services.policy.session_attributed(&self.attribution).await {
+            LimitVerdict::Allowed => self.limit_refusal = None,
+            LimitVerdict::Refuse { reply, reason } => {
+                tracing::info!(session = self.id, client = %self.client.ip, reason = reason.as_str(), "session over its account's limit");
+                self.limit_refusal = Some(reply);
+            }
+            LimitVerdict::WouldRefuse { reply, reason } => {
+                self.would_refuse(Stage::Connect, &reply, &reason, None).await
+            }
+        }
+    }
+
+    /// Monitor mode: records what a limit or check would have refused.
+    /// Monitor mode: records the reply a limit would have sent, and sends nothing.
+    pub(crate) async fn would_refuse(&self, stage: Stage, reply: &Reply, reason: &str, recipient: Option<String>) {
+        let sender = self.tx.as_ref().map(|tx| tx.sender.as_ref().map(|a| a.to_string()).unwrap_or_default());
+        let kind = EventKind::Refused {
+            stage,
+            reply: reply.summary(),
+            reason: format!("would refuse (monitor): {reason}"),
+            sender,
+            recipient,
+        };
+        self.emit(self.tx.as_ref().map(|tx| tx.queue_id), kind).await;
     }
 
     pub fn greet<S: AsyncRead + AsyncWrite + Unpin>(&self, stream: &mut SmtpStream<S>) {
         stream.send(&Reply::plain(220, self.listener.banner.clone()));
+    }
+
+    /// The start of the conversation: the connection checks (`421` and close), a look for
+    /// input sent before the greeting, then the greeting. `Some(reason)`: closed.
+    pub async fn open<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        stream: &mut SmtpStream<S>,
+    ) -> Option<&'static str> {
+        if let Some(reply) = self.admit().await {
+            stream.send(&reply);
+            stream.close().await;
+            return Some("refused at connect");
+        }
+        self.watch_pregreet(stream).await;
+        self.greet(stream);
+        None
     }
 
     /// TLS is up (STARTTLS or implicit): everything learned before is forgotten (RFC 3207 §4.2).
@@ -100,6 +157,7 @@ impl Session {
         self.client.helo = None;
         self.esmtp = false;
         self.tx = None;
+        self.attribution = self.services.policy.attribute(self.client.ip);
         self.emit(None, EventKind::Tls { version: info.version.clone(), cipher: info.cipher.clone() }).await;
         self.client.tls = Some(info);
     }
@@ -148,7 +206,13 @@ impl Session {
                 }
                 Ok(Ok(Line::Text(text))) => text,
             };
-            match self.dispatch(Command::parse(&line), stream).await {
+            let command = Command::parse(&line);
+            self.watch_pipelining(&command, stream).await;
+            self.pace(&command).await;
+            let messages = self.messages;
+            let step = self.dispatch(command, stream).await;
+            self.paced(messages);
+            match step {
                 Step::Continue => {}
                 Step::Close(reason) => return Outcome::Closed(reason),
                 Step::StartTls => return Outcome::StartTls,
@@ -167,13 +231,18 @@ impl Session {
         stream: &mut SmtpStream<S>,
     ) -> Step {
         let reply = match command {
-            Command::Ehlo(name) => self.ehlo(name, true),
-            Command::Helo(name) => self.ehlo(name, false),
+            Command::Ehlo(name) => self.ehlo(name, true).await,
+            Command::Helo(name) => self.ehlo(name, false).await,
             Command::Mail { path, params } => self.mail(&path, &params).await,
-            Command::Rcpt { path, params } => self.rcpt(&path, &params).await,
+            Command::Rcpt { path, params } => {
+                let reply = self.rcpt(&path, &params).await;
+                self.note_rcpt_reply(&reply);
+                reply
+            }
             Command::Data => return self.data(stream).await,
             Command::Bdat { size, last } => return self.bdat(stream, size, last).await,
             Command::StartTls => return self.starttls(stream).await,
+            Command::Auth { mechanism, initial } => return self.auth(stream, mechanism, initial).await,
             Command::Quit => {
                 stream.send(&Reply::new(221, "2.0.0", "Bye"));
                 stream.close().await;
@@ -182,11 +251,12 @@ impl Session {
             Command::Rset => self.rset(),
             Command::Noop => Reply::new(250, "2.0.0", "Ok"),
             Command::Vrfy => Reply::new(252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery"),
-            Command::Help => {
-                Reply::new(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS")
-            }
-            Command::Auth => Reply::new(503, "5.5.1", "Error: authentication not enabled"),
-            Command::NotImplemented => Reply::new(502, "5.5.1", "Error: command not implemented"),
+            Command::Help => Reply::new(
+                214,
+                "2.0.0",
+                "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH",
+            ),
+            Command::NotImplemented | Command::Etrn => Reply::new(502, "5.5.1", "Error: command not implemented"),
             Command::Unknown => Reply::new(500, "5.5.2", "Error: command not recognized"),
             Command::Invalid(reply) => reply,
         };

@@ -27,10 +27,10 @@ async fn simple_verbs() {
     c.cmd("RSET x", "501 5.5.4 Syntax: RSET\r\n").await;
     c.cmd("VRFY postmaster", "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery\r\n").await;
     c.cmd("VRFY", "501 5.5.4 Syntax: VRFY address\r\n").await;
-    c.cmd("HELP", "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS\r\n").await;
+    c.cmd("HELP", "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS AUTH\r\n").await;
     c.cmd("EXPN staff", "502 5.5.1 Error: command not implemented\r\n").await;
     c.cmd("ETRN example.com", "502 5.5.1 Error: command not implemented\r\n").await;
-    c.cmd("AUTH PLAIN AGEAYg==", "503 5.5.1 Error: authentication not enabled\r\n").await;
+    c.cmd("AUTH PLAIN AGEAYg==", "503 5.5.1 Error: send EHLO first\r\n").await;
     c.cmd("XYZZY", "500 5.5.2 Error: command not recognized\r\n").await;
     c.cmd("QUIT now", "501 5.5.4 Syntax: QUIT\r\n").await;
     c.cmd("QUIT", "221 2.0.0 Bye\r\n").await;

@@ -6,7 +6,7 @@ use common::{HOST, Options, start};
 use postern_config::ListenerKind;
 use postern_core::EventKind;
 
-const EHLO_TLS: &str = "250-mx.test.example\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n";
+const EHLO_TLS: &str = "250-mx.test.example\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n250-AUTH PLAIN LOGIN\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n";
 
 #[tokio::test]
 async fn starttls_then_mail() {

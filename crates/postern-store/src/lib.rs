@@ -2,15 +2,31 @@
 //! backend can implement the same traits later and one conformance suite can test both.
 //!
 //! # Layout
+//! - [`directory`]: the [`DirectoryStore`] trait: domains, accounts, identities, tokens,
+//!   block and allow list rules.
+//! - [`dkim`]: the [`DkimStore`] trait: DKIM keys per domain and selector, private keys
+//!   sealed, rotation in one transaction.
 //! - [`events`]: the [`EventStore`] trait, the query type, and [`EventWriter`], a thread that
 //!   writes events in batches so that sessions never wait on a database transaction.
-//! - [`sqlite`]: the embedded backend (one SQLite file in the data directory).
-//! - [`migrations`]: versioned schema changes, applied in order at open.
+//! - [`conformance`]: the one [`DirectoryStore`] and [`DkimStore`] test suite every backend
+//!   runs unchanged ([`conformance::run_all`], [`conformance::run_dkim`]); SQLite runs it in
+//!   `tests/conformance_sqlite.rs`.
+//! - [`sqlite`]: the embedded backend (one SQLite file in the data directory), one file per
+//!   table behind the traits.
+//! - `migrations`: versioned schema changes, applied in order at open.
 
+pub mod conformance;
+pub mod directory;
+pub mod dkim;
 pub mod events;
 mod migrations;
 pub mod sqlite;
 
+pub use directory::{
+    AccountChange, AccountFilter, AccountRecord, DirectorySnapshot, DirectoryStore, DomainChange, DomainFilter,
+    IdentityFilter, NewAccount, NewDomain, NewRule, NewToken, Page, Paged, RuleFilter, Scope,
+};
+pub use dkim::{Activation, DkimStore, NewDkimKey, SealedDkimKey};
 pub use events::{EventQuery, EventStore, EventWriter, StoredEvent};
 pub use sqlite::SqliteStore;
 
@@ -22,6 +38,12 @@ pub enum StoreError {
     Json(#[from] serde_json::Error),
     #[error("migration {version} ({name}): {source}")]
     Migration { version: i64, name: &'static str, source: rusqlite::Error },
+    /// A duplicate, an overlapping range, a second `domain` account: the caller's mistake.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something the request refers to does not exist (e.g. the domain of a new account).
+    #[error("{0}")]
+    NotFound(String),
     #[error("database schema version {found} is newer than this binary knows ({known}); refusing to start")]
     SchemaTooNew { found: i64, known: i64 },
 }

@@ -6,10 +6,11 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// (version, name, SQL). Append only: never edit a migration that has shipped.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "events",
-    "CREATE TABLE events (
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "events",
+        "CREATE TABLE events (
         id INTEGER PRIMARY KEY,
         at_ms INTEGER NOT NULL,
         session INTEGER NOT NULL,
@@ -20,7 +21,95 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[(
     );
     CREATE INDEX events_queue_id ON events(queue_id) WHERE queue_id IS NOT NULL;
     CREATE INDEX events_at ON events(at_ms);",
-)];
+    ),
+    (
+        2,
+        "directory",
+        // AUTOINCREMENT: an id is never reused, so an identity sighting or an event of a
+        // deleted account can never land on a newer account that took its number.
+        "CREATE TABLE domains (
+        name TEXT PRIMARY KEY,
+        filter_enabled INTEGER NOT NULL,
+        sender_security TEXT NOT NULL,
+        abuse_contact TEXT,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        password_hash TEXT,
+        settings TEXT NOT NULL,
+        lock TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
+        UNIQUE (kind, name)
+    );
+    CREATE INDEX accounts_domain ON accounts(domain);
+    CREATE UNIQUE INDEX accounts_one_domain_account ON accounts(domain) WHERE kind = 'domain';
+    CREATE TABLE identities (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        first_seen_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL,
+        messages INTEGER NOT NULL,
+        lock TEXT NOT NULL,
+        UNIQUE (account_id, name)
+    );
+    CREATE TABLE api_tokens (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        domains TEXT NOT NULL,
+        secret_hash TEXT NOT NULL UNIQUE,
+        created_at_ms INTEGER NOT NULL
+    );
+    ALTER TABLE events ADD COLUMN domain TEXT;
+    ALTER TABLE events ADD COLUMN sender_domain TEXT;
+    CREATE INDEX events_domain ON events(domain) WHERE domain IS NOT NULL;
+    CREATE INDEX events_sender_domain ON events(sender_domain) WHERE sender_domain IS NOT NULL;",
+    ),
+    (
+        3,
+        "list rules",
+        // `domain` NULL: a global rule. One rule per (list, kind, value): the unique index
+        // maps NULL to '' (no domain name is empty), since NULLs are distinct in UNIQUE.
+        "CREATE TABLE list_rules (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        domain TEXT REFERENCES domains(name) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        action TEXT NOT NULL,
+        comment TEXT,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX list_rules_one_per_value ON list_rules(COALESCE(domain, ''), kind, value);
+    CREATE INDEX list_rules_domain ON list_rules(domain);",
+    ),
+    (
+        4,
+        "dkim keys",
+        // The private key only sealed (docs/DKIM.md). At most one active key per domain
+        // and algorithm: a rotation retires the previous one in the same transaction.
+        "CREATE TABLE dkim_keys (
+        domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
+        selector TEXT NOT NULL,
+        algorithm TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        sealed_private_key BLOB NOT NULL,
+        master_key_id TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        activated_at_ms INTEGER,
+        retire_at_ms INTEGER,
+        PRIMARY KEY (domain, selector)
+    );
+    CREATE UNIQUE INDEX dkim_keys_one_active ON dkim_keys(domain, algorithm) WHERE state = 'active';",
+    ),
+];
 
 pub fn apply(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(

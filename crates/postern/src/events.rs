@@ -42,10 +42,17 @@ fn log(e: &Event) {
                 sender = sender.as_deref().unwrap_or(""), recipient = recipient.as_deref().unwrap_or("")
             );
         }
-        EventKind::Queued { size, sender, recipients, tls, message_id } => {
+        EventKind::Queued { size, sender, recipients, tls, message_id, account, identity, .. } => {
             tracing::info!(
                 event = "queued", session, %client, queue_id, size, sender = sender.as_str(), recipients = recipients.join(",").as_str(),
+                account = account.as_deref().unwrap_or(""), identity = identity.as_deref().unwrap_or(""),
                 tls = tls.as_deref().unwrap_or("none"), message_id = message_id.as_deref().unwrap_or("")
+            );
+        }
+        EventKind::Auth { mechanism, user, result, detail } => {
+            tracing::info!(
+                event = "auth", session, %client, mechanism = mechanism.as_str(), user = user.as_str(),
+                result = result.as_str(), detail = detail.as_str()
             );
         }
         EventKind::Disconnect { messages, duration_ms, reason } => {
@@ -71,6 +78,19 @@ fn log(e: &Event) {
                 dsn_queue_id = dsn_queue_id.as_str(),
                 action = action.as_str(),
                 to = to.as_str(),
+                recipients = recipients.join(",").as_str()
+            );
+        }
+        EventKind::Dkim { result, domain, selectors, reason } => {
+            tracing::info!(
+                event = "dkim", session, %client, queue_id, result = result.as_str(),
+                domain = domain.as_deref().unwrap_or(""), selectors = selectors.join(",").as_str(),
+                reason = reason.as_deref().unwrap_or("")
+            );
+        }
+        EventKind::Discarded { rule, sender, recipients } => {
+            tracing::info!(
+                event = "discarded", session, %client, queue_id, rule, sender = sender.as_str(),
                 recipients = recipients.join(",").as_str()
             );
         }

@@ -6,10 +6,13 @@
 //! - `cli`: the command line (clap); `cli/` holds the API client and one file per client subcommand.
 //! - `serve`: start-up, the running gateway, graceful shutdown.
 //! - `tls`: the server certificate: load it, or generate a self-signed one on first start.
+//! - `dkim`: the DKIM master key, the signer's keys loaded from the store, their reload.
 //! - `events`: the event sink sessions write to: a log line, and a row in the store.
 //! - `logging`: the `tracing` subscriber (text or JSON on stdout).
 
 mod cli;
+mod directory;
+mod dkim;
 mod events;
 mod logging;
 mod serve;
@@ -23,7 +26,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::Serve(args) => serve::main(args),
-        cli::Command::Queue(args) => match cli::queue::run(args) {
+        command => match cli::run(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("postern: {e:#}");

@@ -1,5 +1,6 @@
-//! `postern serve`: config -> data directory -> TLS -> spool recovery -> store -> listeners,
-//! then run until SIGTERM or Ctrl-C, and shut down without losing an acknowledged message.
+//! `postern serve`: config -> data directory -> TLS -> spool recovery -> store (and DKIM
+//! keys) -> listeners, then run until SIGTERM or Ctrl-C, and shut down without losing an
+//! acknowledged message.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
@@ -7,18 +8,25 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use postern_config::{Config, Defaults, ListenerKind};
+use postern_config::{Config, CountersConfig, Defaults, ListenerKind};
+use postern_core::tenancy::Role;
+use postern_counters::embedded::EmbeddedCounters;
+use postern_counters::redis::RedisCounters;
+use postern_counters::{Clock, Counters, SystemClock};
 use postern_deliver::Delivery;
+use postern_dkim::Signer;
 use postern_policy::RelayPolicy;
+use postern_policy::spf::SpfResolver;
+use postern_policy::{Directory, GuardConfig, Limits, Locks};
 use postern_queue::{QueueManager, SchedulerConfig, Spool};
 use postern_smtp::{Listener, ListenerContext, Services};
-use postern_store::{EventWriter, SqliteStore};
+use postern_store::{DirectoryStore, DkimStore, EventWriter, NewToken, SqliteStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 use crate::events::EventLog;
-use crate::{logging, tls};
+use crate::{directory, dkim, logging, tls};
 
 pub fn main(args: ServeArgs) -> ExitCode {
     let defaults = Defaults { hostname: system_hostname() };
@@ -66,7 +74,12 @@ async fn run(config: Config) -> Result<()> {
     let spool = Spool::open(&config.data_dir.join("spool")).context("spool")?;
     let recovery = spool.recover().context("spool recovery")?;
     let store = Arc::new(SqliteStore::open(&config.data_dir.join("postern.db")).context("database")?);
-    let events = Arc::new(EventLog::new(EventWriter::start(store, 4096)));
+    let directory_store: Arc<dyn DirectoryStore> = store.clone();
+    let dkim_store: Arc<dyn DkimStore> = store.clone();
+    let master_key = dkim::master_key(&config.data_dir)?;
+    let signer = Arc::new(Signer::new(dkim::load(dkim_store.as_ref(), &master_key).context("DKIM keys")?));
+    let directory = Arc::new(Directory::new(directory::load(directory_store.as_ref()).context("directory")?));
+    let events = Arc::new(EventLog::new(EventWriter::with_identities(store, Arc::clone(&directory_store), 4096)));
     let shutdown = CancellationToken::new();
     let delivery = Delivery::new(config.delivery.clone(), config.hostname.clone())
         .map_err(|e| anyhow::anyhow!("delivery: {e}"))?;
@@ -87,13 +100,45 @@ async fn run(config: Config) -> Result<()> {
     )
     .context("queue manager")?;
     queue.adopt(&recovery.messages);
+    let spf = SpfResolver::new(&config.delivery.dns_servers, std::time::Duration::from_secs(5))
+        .context("SPF resolver")?
+        .with_receiver(config.hostname.clone());
+    let policy = RelayPolicy::new(config.trusted_networks.clone())
+        .with_directory(Arc::clone(&directory))
+        .with_auth_guard(GuardConfig {
+            max_failures: config.auth.max_failures,
+            failure_window: config.auth.failure_window,
+            block_time: config.auth.block_time,
+            failure_delay: config.auth.failure_delay,
+        })
+        .with_spf(spf)
+        .check_trusted_senders(config.auth.trusted_networks_check_sender);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let counters = open_counters(&config, Arc::clone(&clock)).await?;
+    let limits = Arc::new(Limits::new(Arc::clone(&counters)));
+    let locks = Arc::new(Locks::new(
+        Arc::clone(&counters),
+        Arc::new(directory::StoreLocks::new(Arc::clone(&directory_store), Arc::clone(&directory))),
+        clock,
+    ));
+    let policy = policy.with_limits(Arc::clone(&limits)).with_locks(Arc::clone(&locks));
     let services = Arc::new(Services {
-        policy: RelayPolicy::new(config.trusted_networks.clone()),
+        policy,
         spool: Arc::new(queue.clone()),
         events: Arc::clone(&events) as Arc<dyn postern_core::EventSink>,
+        dkim: Some(Arc::clone(&signer)),
         shutdown: shutdown.clone(),
     });
 
+    // One resolver (delivery.dns_servers) for every listener's DNS checks, when any has one.
+    let dns_checks = if config.listeners.iter().any(|l| l.policy.uses_dns()) {
+        let servers = &config.delivery.dns_servers;
+        let lookup = postern_policy::dns_checks::HickoryLookup::new(servers, std::time::Duration::from_secs(5))
+            .context("DNS resolver for the listeners' checks")?;
+        Some(postern_policy::dns_checks::DnsChecks::new(Arc::new(lookup)))
+    } else {
+        None
+    };
     let mut listeners = Vec::new();
     let mut bound: Vec<(ListenerKind, SocketAddr)> = Vec::new();
     for l in &config.listeners {
@@ -107,7 +152,9 @@ async fn run(config: Config) -> Result<()> {
             banner: config.banner.clone(),
             limits: config.limits.clone(),
             add_missing_headers: l.add_missing_headers,
+            allow_plaintext_auth: l.allow_plaintext_auth,
             tls: Some(tls.acceptor.clone()),
+            protection: postern_smtp::Protection::new(l.policy.clone(), dns_checks.clone()),
         };
         listeners.push(Listener { socket, context: Arc::new(context) });
     }
@@ -118,12 +165,28 @@ async fn run(config: Config) -> Result<()> {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
     let admin = match config.admin {
         Some(addr) => {
-            let token = admin_token(&config.data_dir)?;
+            admin_token(&config.data_dir, directory_store.as_ref())?;
+            let dkim_reload = dkim::reloader(Arc::clone(&dkim_store), Arc::clone(&master_key), signer);
+            let dkim_admin =
+                dkim::admin(dkim_store, master_key, Arc::clone(&dkim_reload), &config.delivery.dns_servers)?;
+            // A deleted domain takes its keys along: the signer forgets them at once.
+            let directory_reload = directory::reloader(Arc::clone(&directory_store), Arc::clone(&directory));
+            let on_change: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+                directory_reload();
+                dkim_reload();
+            });
             let socket =
                 TcpListener::bind(addr).await.with_context(|| format!("admin.address: cannot listen on {addr}"))?;
             let local = socket.local_addr().unwrap_or(addr);
             write_private(&config.data_dir.join("admin.url"), format!("http://{local}\n").as_bytes())?;
-            let router = postern_admin::router(postern_admin::AdminState { queue: queue.clone(), token: token.into() });
+            let router = postern_admin::router(postern_admin::AdminState {
+                queue: queue.clone(),
+                directory: Arc::clone(&directory_store),
+                on_change,
+                limits: Some(Arc::clone(&limits)),
+                locks: Some(Arc::clone(&locks)),
+                dkim: Some(dkim_admin),
+            });
             Some((socket, router, local))
         }
         None => None,
@@ -131,6 +194,10 @@ async fn run(config: Config) -> Result<()> {
     print_summary(&config, &bound, &tls, &recovery);
     if let Some((_, _, local)) = &admin {
         println!("admin API: http://{local}/api/v1 (token: {}/admin-token)", config.data_dir.display());
+        println!(
+            "manage it: postern domain add example.com --enable --data-dir {}   (see postern --help)",
+            config.data_dir.display()
+        );
     }
     tracing::info!(
         messages = recovery.messages.len(),
@@ -172,9 +239,25 @@ async fn run(config: Config) -> Result<()> {
     if let Some(task) = admin_task {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
     }
+    if let Err(e) = counters.flush().await {
+        tracing::error!(error = %e, "counters not flushed at shutdown");
+    }
     events.stop().await;
     tracing::info!(sessions_cut = left, "stopped");
     Ok(())
+}
+
+/// The counters backend of `[counters]`: embedded (persisted in the data directory) or Redis.
+async fn open_counters(config: &Config, clock: Arc<dyn Clock>) -> Result<Arc<dyn Counters>> {
+    Ok(match &config.counters {
+        CountersConfig::Embedded => {
+            let path = config.data_dir.join("counters");
+            Arc::new(EmbeddedCounters::open(&path, clock).with_context(|| format!("counters in {}", path.display()))?)
+        }
+        CountersConfig::Redis { url, prefix } => Arc::new(
+            RedisCounters::connect(url, prefix, clock).await.with_context(|| format!("counters.redis_url: {url}"))?,
+        ),
+    })
 }
 
 fn print_summary(
@@ -216,21 +299,32 @@ fn print_summary(
     }
 }
 
-/// The superadmin token: generated once (32 random bytes, hex) and kept in the data
-/// directory with mode 0600. Never printed.
-fn admin_token(data_dir: &std::path::Path) -> Result<String> {
+/// The first superadmin token, kept in the data directory (mode 0600) for the CLI on this
+/// machine; only its hash is in the database. A token file the database does not know yet
+/// (a data directory from before tokens were stored) is registered as it is, so scripts
+/// that use it keep working. Never printed.
+fn admin_token(data_dir: &std::path::Path, store: &dyn DirectoryStore) -> Result<()> {
     let path = data_dir.join("admin-token");
     if let Ok(text) = std::fs::read_to_string(&path) {
-        let token = text.trim().to_string();
-        if token.len() >= 32 {
-            return Ok(token);
+        let secret = text.trim();
+        if secret.len() >= 32 {
+            let hash = postern_admin::secret_hash(secret);
+            if store.token_by_secret_hash(&hash).context("admin token")?.is_none() {
+                register_superadmin(store, hash)?;
+            }
+            return Ok(());
         }
     }
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random token: {e}"))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    write_private(&path, format!("{token}\n").as_bytes())?;
-    Ok(token)
+    let (secret, hash) = postern_admin::try_new_token_secret().map_err(|e| anyhow::anyhow!("random token: {e}"))?;
+    register_superadmin(store, hash)?;
+    write_private(&path, format!("{secret}\n").as_bytes())
+}
+
+fn register_superadmin(store: &dyn DirectoryStore, secret_hash: String) -> Result<()> {
+    let new =
+        NewToken { name: "superadmin (data directory)".into(), role: Role::Superadmin, domains: vec![], secret_hash };
+    store.create_token(&new).context("admin token")?;
+    Ok(())
 }
 
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {

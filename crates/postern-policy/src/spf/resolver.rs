@@ -17,10 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
-use hickory_resolver::system_conf::read_system_conf;
 
 use super::macros::dotted_ip;
 
@@ -44,19 +41,7 @@ impl SpfResolver {
     /// Asks `servers` (UDP, then TCP for truncated answers), each query timing out after
     /// `timeout` and tried twice. With no servers, uses the system configuration.
     pub fn new(servers: &[SocketAddr], timeout: Duration) -> io::Result<SpfResolver> {
-        let (config, mut options) = if servers.is_empty() {
-            read_system_conf().map_err(io::Error::other)?
-        } else {
-            let names = servers.iter().map(|server| name_server(*server)).collect();
-            (ResolverConfig::from_name_servers(names), ResolverOpts::default())
-        };
-        options.timeout = timeout;
-        options.attempts = 1;
-        options.use_hosts_file = ResolveHosts::Never;
-        let dns = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-            .with_options(options)
-            .build()
-            .map_err(io::Error::other)?;
+        let dns = crate::dns::resolver(servers, timeout)?;
         Ok(SpfResolver { dns, receiver: UNKNOWN_RECEIVER.to_string(), deadline: DEFAULT_DEADLINE })
     }
 
@@ -74,25 +59,8 @@ impl SpfResolver {
 
     /// The records of `rtype` at `name`, following CNAMEs; empty for NXDOMAIN or NODATA.
     pub(super) async fn lookup(&self, name: &Name, rtype: RecordType) -> Result<Vec<RData>, DnsFailure> {
-        match self.dns.lookup(name.clone(), rtype).await {
-            Ok(lookup) => Ok(lookup
-                .answers()
-                .iter()
-                .filter(|record| record.record_type() == rtype)
-                .map(|record| record.data.clone())
-                .collect()),
-            Err(err) if err.is_no_records_found() => Ok(Vec::new()),
-            Err(_) => Err(DnsFailure),
-        }
+        crate::dns::records(&self.dns, name.clone(), rtype).await.map_err(|()| DnsFailure)
     }
-}
-
-fn name_server(server: SocketAddr) -> NameServerConfig {
-    let mut udp = ConnectionConfig::udp();
-    udp.port = server.port();
-    let mut tcp = ConnectionConfig::tcp();
-    tcp.port = server.port();
-    NameServerConfig::new(server.ip(), true, vec![udp, tcp])
 }
 
 /// The DNS name for `domain` (dots separate labels, any other byte is label content), or

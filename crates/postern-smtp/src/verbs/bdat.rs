@@ -1,7 +1,8 @@
 //! BDAT (RFC 3030 CHUNKING). The chunk is always read, even when refused, so that the
 //! session stays in step with the client; nothing beyond the size limit is stored. The
 //! assembled message must use CRLF line ends: a message with a bare CR or LF would become
-//! a smuggling vector when we relay it with DATA.
+//! a smuggling vector when we relay it with DATA. A session marked for unauthorized
+//! pipelining is refused (`503 5.5.0`), its chunks read and dropped.
 
 use postern_core::{Reply, Stage};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -25,6 +26,13 @@ impl Session {
                 let have = tx.bdat.as_ref().map_or(0, |b| b.len() as u64);
                 (None, have.saturating_add(size) <= limits.max_message_size)
             }
+        };
+        let (refusal, fits) = match refusal {
+            None => match self.data_protocol_checks("BDAT").await {
+                Some(reply) => (Some(reply), false),
+                None => (None, fits),
+            },
+            refusal => (refusal, fits),
         };
         let into = match (&mut self.tx, fits) {
             (Some(tx), true) => Some(tx.bdat.get_or_insert_with(Vec::new)),

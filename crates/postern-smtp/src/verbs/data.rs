@@ -1,6 +1,7 @@
 //! DATA: read the message through the dot decoder. A bare CR or LF ends the session with
 //! `550 5.5.2` and a disconnect, so no smuggled second message is ever read as commands.
-//! Too large: the rest is read and discarded, then `552 5.3.4`.
+//! Too large: the rest is read and discarded, then `552 5.3.4`. A session marked for
+//! unauthorized pipelining is refused here (`503 5.5.0`, `protection/pacing.rs`).
 
 use postern_core::{Reply, Stage};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -16,6 +17,10 @@ impl Session {
             Some(tx) if tx.recipients.is_empty() => Some(Reply::new(503, "5.5.1", "Error: need RCPT command")),
             Some(tx) if tx.bdat.is_some() => Some(Reply::new(503, "5.5.1", "Error: DATA after BDAT")),
             Some(_) => None,
+        };
+        let refusal = match refusal {
+            None => self.data_protocol_checks("DATA").await,
+            refusal => refusal,
         };
         if let Some(reply) = refusal {
             self.respond(stream, reply);

@@ -1,5 +1,7 @@
-//! The end of a message (DATA or BDAT LAST): hop check, our headers, the spool, the reply.
-//! `250` is answered only when the spool says the message is durable.
+//! The end of a message (DATA or BDAT LAST): hop check, our headers, identity and spam,
+//! DKIM (`sign.rs`, over the final bytes), the spool, the reply.
+//! `250` is answered only when the spool says the message is durable, or when a block list
+//! rule discards the message (`verbs/lists.rs`: answered as queued, never spooled).
 
 use postern_core::event::now_ms;
 use postern_core::{Envelope, EventKind, Reply, Stage};
@@ -9,11 +11,18 @@ use crate::session::Session;
 
 impl Session {
     pub(crate) async fn end_of_message(&mut self, body: Vec<u8>) -> Reply {
+        if self.tx.as_ref().is_some_and(|tx| tx.lists.discard.is_some()) {
+            return self.discard().await;
+        }
         let facts = scan_headers(&body);
         if facts.received >= self.listener.limits.max_hops {
             let reply = Reply::new(554, "5.4.6", "Error: too many hops");
             let reason = format!("{} Received headers, limit {}", facts.received, self.listener.limits.max_hops);
             self.refused(Stage::Data, &reply, &reason, None).await;
+            self.tx = None;
+            return reply;
+        }
+        if let Some(reply) = self.account_limits_at_end(body.len() as u64, facts.received).await {
             self.tx = None;
             return reply;
         }
@@ -41,6 +50,12 @@ impl Session {
                 message_id = Some(id);
             }
         }
+        let (owner, stripped) = self.services.policy.owner(&self.attribution, tx.sender.as_ref(), &body);
+        if let Some(reply) = self.identity_and_spam(&tx, &owner, &body).await {
+            return reply;
+        }
+        let body = stripped.unwrap_or(body);
+        let (head, body) = self.dkim_sign(&tx, head, body).await;
         let size = (head.len() + body.len()) as u64;
         let envelope = Envelope {
             queue_id: tx.queue_id,
@@ -53,6 +68,7 @@ impl Session {
             envid: tx.envid,
             client: self.client.clone(),
             size,
+            owner: Some(owner),
         };
         let queued = EventKind::Queued {
             size,
@@ -60,6 +76,11 @@ impl Session {
             recipients: envelope.recipients.iter().map(|r| r.address.to_string()).collect(),
             tls: self.client.tls.as_ref().map(|t| t.to_string()),
             message_id,
+            account: envelope.owner.as_ref().map(|o| o.account.clone()),
+            account_id: envelope.owner.as_ref().and_then(|o| o.account_id),
+            domain: envelope.owner.as_ref().and_then(|o| o.domain.clone()),
+            sender_domain: envelope.sender_domain(),
+            identity: envelope.owner.as_ref().map(|o| o.identity.clone()),
         };
         let queue_id = envelope.queue_id;
         match self.services.spool.enqueue(envelope, head.into_bytes(), body).await {

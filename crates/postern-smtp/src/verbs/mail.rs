@@ -1,7 +1,11 @@
 //! MAIL FROM: start a transaction. Checks order (HELO first, no nesting), parameters
 //! (SIZE, BODY, SMTPUTF8, RET, ENVID, AUTH) and the reverse path.
 
-use postern_core::{Address, AddressError, BodyType, DsnRet, QueueId, Reply, Stage};
+use postern_core::{Address, AddressError, BodyType, DsnRet, EventKind, QueueId, Reply, Stage, Verdict};
+
+use std::sync::Arc;
+
+use postern_policy::Attribution;
 
 use crate::command::Param;
 use crate::session::{Session, Transaction};
@@ -40,8 +44,31 @@ impl Session {
                 Err(e) => return address_error(&e, false),
             }
         };
+        if let Some(reply) = self.sender_protocol_checks(sender.as_ref()).await {
+            return reply;
+        }
+        self.attribution = self.services.policy.refresh(&self.attribution, self.client.ip);
+        if let Some(reply) = self.account_limits_at_mail(p.size).await {
+            return reply;
+        }
+        let policy = &self.services.policy;
+        let helo = self.client.helo.clone().unwrap_or_default();
+        let queue_id = QueueId::generate();
+        if let Verdict::Refuse { reply, reason } =
+            policy.mail_from(&self.attribution, self.client.ip, &helo, sender.as_ref()).await
+        {
+            let kind = EventKind::Refused {
+                stage: Stage::Mail,
+                reply: reply.summary(),
+                reason: format!("{reason} ({})", self.attribution.describe()),
+                sender: Some(sender.as_ref().map(|a| a.to_string()).unwrap_or_default()),
+                recipient: None,
+            };
+            self.emit(Some(queue_id), kind).await;
+            return reply;
+        }
         self.tx = Some(Transaction {
-            queue_id: QueueId::generate(),
+            queue_id,
             sender,
             body: p.body,
             smtputf8: p.smtputf8,
@@ -49,8 +76,44 @@ impl Session {
             envid: p.envid,
             recipients: Vec::new(),
             bdat: None,
+            lists: Default::default(),
         });
         Reply::new(250, "2.1.0", "Ok")
+    }
+
+    /// The account's limits that a new transaction meets: its session limit, messages per
+    /// session, and the declared size against the account's size limit.
+    async fn account_limits_at_mail(&mut self, declared: Option<u64>) -> Option<Reply> {
+        if let Some(reply) = self.limit_refusal.clone() {
+            self.refused(Stage::Mail, &reply, "account session limit exceeded", None).await;
+            return Some(reply);
+        }
+        let Attribution::Account { entry, .. } = &self.attribution else { return None };
+        let account = Arc::clone(entry);
+        let limits = &account.account.settings.limits;
+        let monitor = account.account.settings.monitor_only;
+        let mut verdicts = Vec::new();
+        if limits.messages_per_session > 0 && self.messages >= limits.messages_per_session {
+            let text = format!("Error: too many messages in this session (limit {})", limits.messages_per_session);
+            let reason = format!(
+                "messages per session: limit {} of account {}",
+                limits.messages_per_session, account.account.name
+            );
+            verdicts.push((Reply::new(451, "4.7.1", text), reason));
+        }
+        if limits.max_message_size > 0 && declared.is_some_and(|s| s > limits.max_message_size) {
+            let reason = format!("declared SIZE exceeds the account's limit of {} octets", limits.max_message_size);
+            verdicts.push((Reply::new(552, "5.3.4", "Message size exceeds fixed limit"), reason));
+        }
+        for (reply, reason) in verdicts {
+            if monitor {
+                self.would_refuse(Stage::Mail, &reply, &reason, None).await;
+            } else {
+                self.refused(Stage::Mail, &reply, &reason, None).await;
+                return Some(reply);
+            }
+        }
+        None
     }
 
     fn mail_params(&self, params: &[Param]) -> Result<MailParams, Reply> {

@@ -1,8 +1,10 @@
 //! RCPT TO: add a recipient. Checks order, parameters (NOTIFY, ORCPT), syntax, the
-//! per-message recipient limit (`452 4.5.3`, the first N still go) and asks the relay
-//! policy. Duplicate recipients are accepted and stored once.
+//! per-message recipient limit (`452 4.5.3`, the first N still go) and asks the block and
+//! allow lists (`verbs/lists.rs`), then the relay policy. Duplicate recipients are accepted
+//! and stored once.
 
 use postern_core::{Address, Notify, Recipient, Reply, Stage, Verdict};
+use postern_policy::{Attribution, LimitVerdict};
 
 use crate::command::Param;
 use crate::session::Session;
@@ -23,16 +25,40 @@ impl Session {
             Ok(a) => a,
             Err(e) => return address_error(&e, true),
         };
-        if count >= self.listener.limits.max_recipients {
+        if let Some(reply) = self.client_protocol_checks(&address).await {
+            return reply;
+        }
+        let account_max = match &self.attribution {
+            Attribution::Account { entry, .. } if entry.account.settings.limits.recipients_per_message > 0 => {
+                entry.account.settings.limits.recipients_per_message as usize
+            }
+            _ => usize::MAX,
+        };
+        if count >= self.listener.limits.max_recipients.min(account_max) {
             let reply = Reply::new(452, "4.5.3", "Error: too many recipients");
             self.refused(Stage::Rcpt, &reply, "recipient limit per message reached", Some(address.to_string())).await;
             return reply;
         }
+        let listed = match self.check_lists(&address).await {
+            Ok(verdict) => verdict,
+            Err(reply) => return reply,
+        };
         if let Verdict::Refuse { reply, reason } = self.services.policy.rcpt(&self.attribution, &address) {
             self.refused(Stage::Rcpt, &reply, &reason, Some(address.to_string())).await;
             return reply;
         }
+        match self.services.policy.recipient_limit(&self.attribution).await {
+            LimitVerdict::Allowed => {}
+            LimitVerdict::Refuse { reply, reason } => {
+                self.refused(Stage::Rcpt, &reply, &reason, Some(address.to_string())).await;
+                return reply;
+            }
+            LimitVerdict::WouldRefuse { reply, reason } => {
+                self.would_refuse(Stage::Rcpt, &reply, &reason, Some(address.to_string())).await;
+            }
+        }
         if let Some(tx) = &mut self.tx {
+            tx.lists.accepted(&listed);
             let duplicate = tx.recipients.iter().any(|r| {
                 r.address.local_part == address.local_part && r.address.domain.eq_ignore_case(address.domain.as_str())
             });

@@ -10,7 +10,7 @@ use postern_config::{Limits, ListenerKind};
 use postern_core::{BoxFuture, Envelope, Event, EventKind, EventSink};
 use postern_policy::RelayPolicy;
 use postern_queue::Spool;
-use postern_smtp::{ListenerContext, Services, handle_connection};
+use postern_smtp::{ListenerContext, Protection, Services, handle_connection};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
@@ -35,6 +35,16 @@ pub struct Options {
     pub peer: SocketAddr,
     pub add_missing_headers: bool,
     pub tls: bool,
+    pub allow_plaintext_auth: bool,
+    /// Default: trusted network 127.0.0.0/8 and an empty directory.
+    pub policy: Option<RelayPolicy>,
+    /// The listener's connection and protocol policy; share one (clone it) between
+    /// connections to share its per-client counts. Default: the built-in defaults, no DNS.
+    pub protection: Option<Protection>,
+    /// Bytes the client sends before the session starts (before our greeting).
+    pub pregreet: Option<Vec<u8>>,
+    /// The DKIM signer; default: none (nothing is signed).
+    pub dkim: Option<Arc<postern_dkim::Signer>>,
 }
 
 impl Default for Options {
@@ -45,6 +55,11 @@ impl Default for Options {
             peer: "127.0.0.1:40000".parse().unwrap(),
             add_missing_headers: false,
             tls: true,
+            allow_plaintext_auth: false,
+            policy: None,
+            protection: None,
+            pregreet: None,
+            dkim: None,
         }
     }
 }
@@ -59,14 +74,25 @@ pub struct Client {
 }
 
 pub async fn start(opts: Options) -> Client {
+    let greeting = opts.kind != ListenerKind::Smtps;
+    let mut c = connect(opts).await;
+    if greeting {
+        c.expect(&format!("220 {HOST} ESMTP Postern\r\n")).await;
+    }
+    c
+}
+
+/// Like [`start`], without reading the greeting (the connection may be refused instead).
+pub async fn connect(opts: Options) -> Client {
     let spool_dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(spool_dir.path()).unwrap();
     let events = Arc::new(Collected::default());
     let shutdown = CancellationToken::new();
     let services = Arc::new(Services {
-        policy: RelayPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]),
+        policy: opts.policy.unwrap_or_else(|| RelayPolicy::new(vec!["127.0.0.0/8".parse().unwrap()])),
         spool: Arc::new(spool.clone()),
         events: events.clone(),
+        dkim: opts.dkim,
         shutdown: shutdown.clone(),
     });
     let context = Arc::new(ListenerContext {
@@ -75,17 +101,18 @@ pub async fn start(opts: Options) -> Client {
         banner: format!("{HOST} ESMTP Postern"),
         limits: opts.limits,
         add_missing_headers: opts.add_missing_headers,
+        allow_plaintext_auth: opts.allow_plaintext_auth,
         tls: opts.tls.then(crate::common::tls::acceptor),
+        protection: opts.protection.unwrap_or_default(),
     });
-    let (client, server) = tokio::io::duplex(1 << 20);
+    let (mut client, server) = tokio::io::duplex(1 << 20);
+    if let Some(bytes) = &opts.pregreet {
+        client.write_all(bytes).await.unwrap();
+    }
     let peer = opts.peer;
     let task = tokio::spawn(async move { handle_connection(server, peer, context, services, 1).await });
     let io: Box<dyn Io> = Box::new(client);
-    let mut c = Client { io: Some(BufReader::new(io)), events, spool, spool_dir, shutdown, task };
-    if opts.kind != ListenerKind::Smtps {
-        c.expect(&format!("220 {HOST} ESMTP Postern\r\n")).await;
-    }
-    c
+    Client { io: Some(BufReader::new(io)), events, spool, spool_dir, shutdown, task }
 }
 
 impl Client {
@@ -134,6 +161,13 @@ impl Client {
             "expected the server to close; got {:?}",
             String::from_utf8_lossy(&rest)
         );
+    }
+
+    /// STARTTLS, the handshake, and EHLO again.
+    pub async fn starttls(&mut self) {
+        self.cmd("STARTTLS", "220 2.0.0 Ready to start TLS\r\n").await;
+        self.tls_handshake().await;
+        self.ehlo().await;
     }
 
     pub async fn ehlo(&mut self) {

@@ -1,7 +1,10 @@
 //! The admin API client the subcommands share: where the server is and how to prove who
 //! we are. URL: `--url`, else `POSTERN_URL`, else `<data-dir>/admin.url` (written by a
-//! running server). Token: `POSTERN_TOKEN`, else `<data-dir>/admin-token`, else `--token`
-//! (last, because arguments are visible to other users of the machine).
+//! running server). Token: `--token`, else `POSTERN_TOKEN`, else `<data-dir>/admin-token`
+//! (prefer the last two: arguments are visible to other users of the machine).
+//!
+//! Every call answers the API's JSON or an error reading `STATUS: FIELD: MESSAGE` (the
+//! field only when the API names one), which `main` prints before exiting 1.
 
 use std::path::PathBuf;
 
@@ -25,6 +28,23 @@ pub struct ClientArgs {
     pub json: bool,
 }
 
+/// `--limit` and `--offset` of every list.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PageArgs {
+    /// Show at most this many (the server caps it).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
+    /// Skip this many first.
+    #[arg(long, value_name = "N")]
+    pub offset: Option<u32>,
+}
+
+impl PageArgs {
+    pub fn pairs(&self) -> [(&'static str, Option<String>); 2] {
+        [("limit", self.limit.map(|n| n.to_string())), ("offset", self.offset.map(|n| n.to_string()))]
+    }
+}
+
 pub struct ApiClient {
     base: String,
     token: String,
@@ -35,37 +55,49 @@ impl ApiClient {
     pub fn new(args: &ClientArgs) -> Result<ApiClient> {
         let dir = args.data_dir.clone().unwrap_or_else(|| PathBuf::from("./postern-data"));
         let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok().map(|s| s.trim().to_string());
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let base =
-            args.url.clone().or_else(|| std::env::var("POSTERN_URL").ok()).or_else(|| read("admin.url")).ok_or_else(
-                || anyhow!("no admin API URL: use --url, POSTERN_URL, or --data-dir of a running server"),
-            )?;
-        let token = std::env::var("POSTERN_TOKEN")
-            .ok()
+            args.url.clone().or_else(|| env("POSTERN_URL")).or_else(|| read("admin.url")).ok_or_else(|| {
+                anyhow!("no admin API URL: use --url, POSTERN_URL, or --data-dir of a running server")
+            })?;
+        let token = args
+            .token
+            .clone()
+            .or_else(|| env("POSTERN_TOKEN"))
             .or_else(|| read("admin-token"))
-            .or_else(|| args.token.clone())
             .ok_or_else(|| anyhow!("no token: set POSTERN_TOKEN or use --data-dir (admin-token)"))?;
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         Ok(ApiClient { base: base.trim_end_matches('/').to_string(), token, agent })
     }
 
     pub fn get(&self, path: &str) -> Result<Value> {
-        self.call("GET", path)
+        self.call("GET", path, None)
     }
 
     pub fn post(&self, path: &str) -> Result<Value> {
-        self.call("POST", path)
+        self.call("POST", path, None)
+    }
+
+    pub fn post_json(&self, path: &str, body: &Value) -> Result<Value> {
+        self.call("POST", path, Some(body))
+    }
+
+    pub fn patch_json(&self, path: &str, body: &Value) -> Result<Value> {
+        self.call("PATCH", path, Some(body))
     }
 
     pub fn delete(&self, path: &str) -> Result<Value> {
-        self.call("DELETE", path)
+        self.call("DELETE", path, None)
     }
 
-    fn call(&self, method: &str, path: &str) -> Result<Value> {
+    fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
         let url = format!("{}/api/v1{path}", self.base);
         let auth = format!("Bearer {}", self.token);
-        let response = match method {
-            "GET" => self.agent.get(&url).header("Authorization", &auth).call(),
-            "DELETE" => self.agent.delete(&url).header("Authorization", &auth).call(),
+        let response = match (method, body) {
+            ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
+            ("DELETE", _) => self.agent.delete(&url).header("Authorization", &auth).call(),
+            ("PATCH", Some(body)) => self.agent.patch(&url).header("Authorization", &auth).send_json(body),
+            (_, Some(body)) => self.agent.post(&url).header("Authorization", &auth).send_json(body),
             _ => self.agent.post(&url).header("Authorization", &auth).send_empty(),
         };
         let mut response = response.with_context(|| format!("cannot reach {url}"))?;
@@ -82,7 +114,13 @@ impl ApiClient {
     }
 }
 
-/// Percent-encodes a query value.
+/// `?k=v&...` from the pairs that have a value (percent-encoded), or "" when none has.
+pub fn query<'a>(pairs: impl IntoIterator<Item = (&'a str, Option<String>)>) -> String {
+    let set: Vec<String> = pairs.into_iter().filter_map(|(k, v)| v.map(|v| format!("{k}={}", encode(&v)))).collect();
+    if set.is_empty() { String::new() } else { format!("?{}", set.join("&")) }
+}
+
+/// Percent-encodes a query value or a path segment.
 pub fn encode(value: &str) -> String {
     value
         .bytes()
@@ -91,4 +129,19 @@ pub fn encode(value: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_skip_unset_pairs_and_encode_values() {
+        assert_eq!(query([("a", None), ("b", None)]), "");
+        assert_eq!(
+            query([("name", Some("a b@x".into())), ("kind", None), ("limit", Some("5".into()))]),
+            "?name=a%20b%40x&limit=5"
+        );
+        assert_eq!(encode("192.0.2.0/24"), "192.0.2.0%2F24");
+    }
 }

@@ -1,15 +1,43 @@
 //! The command line. `serve` runs the gateway; every other subcommand is a client of the
-//! admin API (SPEC.md §9), one file each.
+//! admin API (SPEC.md §9), one file per noun.
+//!
+//! # Layout
+//! - `client`: where the API is, the token, the HTTP calls; errors as `STATUS: FIELD: MESSAGE`.
+//! - `output`: tables, one-object views, UTC times, `--json`.
+//! - `setting`: `KEY=VALUE` edits into nested JSON (`account set`, `domain set`).
+//! - `password`: new passwords from a prompt or stdin, never argv.
+//! - `queue`, `domain`, `account`, `identity`, `token`, `rule`, `dkim`: the subcommands.
 
+pub mod account;
 pub mod client;
+pub mod dkim;
+pub mod domain;
+pub mod identity;
+pub mod output;
+pub mod password;
 pub mod queue;
+pub mod rule;
+pub mod setting;
+pub mod token;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "postern", version, about = "Postern, an outbound mail gateway")]
+#[command(
+    name = "postern",
+    version,
+    about = "Postern, an outbound mail gateway",
+    after_help = "Client subcommands find the admin API through --url, $POSTERN_URL or <--data-dir>/admin.url,
+and their token through --token, $POSTERN_TOKEN or <--data-dir>/admin-token.
+
+Examples:
+  postern serve
+  postern domain add example.com --enable
+  echo 'a long secret' | postern account add user alice@example.com
+  postern account list --domain example.com"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -21,6 +49,32 @@ pub enum Command {
     Serve(ServeArgs),
     /// Inspect and manage the queue of a running server.
     Queue(queue::QueueArgs),
+    /// Customer domains: add, list, enable the outgoing filter, sender security.
+    Domain(domain::DomainArgs),
+    /// Outgoing accounts (ip, user, domain): add, list, settings, passwords, locks.
+    Account(account::AccountArgs),
+    /// The senders found behind each account: list, lock, unlock.
+    Identity(identity::IdentityArgs),
+    /// Admin API tokens for superadmins and domain admins.
+    Token(token::TokenArgs),
+    /// Block and allow lists: reject, discard or allow by IP, network, sender, recipient, sender domain.
+    Rule(rule::RuleArgs),
+    /// DKIM keys: generate, import, list, show-dns, check, rotate, remove.
+    Dkim(dkim::DkimArgs),
+}
+
+/// Runs a client subcommand (every one but `serve`).
+pub fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(_) => anyhow::bail!("`serve` is not a client subcommand"),
+        Command::Queue(args) => queue::run(args),
+        Command::Domain(args) => domain::run(args),
+        Command::Account(args) => account::run(args),
+        Command::Identity(args) => identity::run(args),
+        Command::Token(args) => token::run(args),
+        Command::Rule(args) => rule::run(args),
+        Command::Dkim(args) => dkim::run(args),
+    }
 }
 
 #[derive(Args, Debug, Default)]
@@ -65,6 +119,27 @@ impl ServeArgs {
             trusted_networks: self.trusted_networks.clone(),
             relay_host: self.relay_host.clone(),
             hostname: self.hostname.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_argument_takes_a_password() {
+        let mut cli = Cli::command();
+        let account = cli.find_subcommand_mut("account").unwrap();
+        for add in account.find_subcommand_mut("add").unwrap().get_subcommands() {
+            assert!(add.get_arguments().all(|a| !a.get_id().as_str().contains("password")), "{}", add.get_name());
         }
     }
 }

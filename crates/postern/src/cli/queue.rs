@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use super::client::{ApiClient, ClientArgs, encode};
+use super::client::{ApiClient, ClientArgs, encode, query};
 
 #[derive(Args, Debug)]
 pub struct QueueArgs {
@@ -50,13 +50,8 @@ pub fn run(args: QueueArgs) -> Result<()> {
     let json = args.client.json;
     let answer = match args.command {
         QueueCommand::List { sender, recipient, domain, state } => {
-            let filters: Vec<String> =
-                [("sender", sender), ("recipient", recipient), ("domain", domain), ("state", state)]
-                    .into_iter()
-                    .filter_map(|(k, v)| v.map(|v| format!("{k}={}", encode(&v))))
-                    .collect();
-            let query = if filters.is_empty() { String::new() } else { format!("?{}", filters.join("&")) };
-            let list = api.get(&format!("/queue{query}"))?;
+            let filters = [("sender", sender), ("recipient", recipient), ("domain", domain), ("state", state)];
+            let list = api.get(&format!("/queue{}", query(filters)))?;
             if !json {
                 print_table(&list);
                 return Ok(());

@@ -1,0 +1,112 @@
+//! `/identities`: list, register ahead of the first message, show, lock or unlock, delete
+//! the senders behind accounts ("Manage identities", SPEC.md §1). An identity belongs to
+//! its account's domain; other tenants' identities and accounts are 404.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use postern_core::tenancy::Identity;
+use postern_store::{IdentityFilter, Paged};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::accounts::lock_by_administrator;
+use crate::auth::Caller;
+use crate::extract::{ApiJson, ApiQuery, PathParam, object_id, page};
+use crate::{AdminState, ApiError};
+
+const LONGEST_NAME: usize = 320;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityQuery {
+    account_id: Option<i64>,
+    domain: Option<String>,
+    name: Option<String>,
+    locked: Option<bool>,
+    #[serde(default)]
+    limit: u32,
+    #[serde(default)]
+    offset: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewIdentityBody {
+    account_id: i64,
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityPatch {
+    locked: bool,
+}
+
+pub async fn list(
+    State(state): State<AdminState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<IdentityQuery>,
+) -> Result<Json<Paged<Identity>>, ApiError> {
+    let page = page(q.limit, q.offset)?;
+    let domain = q.domain.map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase());
+    let filter = IdentityFilter { account_id: q.account_id, domain, name: q.name, locked: q.locked };
+    Ok(Json(state.directory(move |d| d.list_identities(&caller.scope, &filter, page)).await?))
+}
+
+pub async fn create(
+    State(state): State<AdminState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewIdentityBody>,
+) -> Result<(StatusCode, Json<Identity>), ApiError> {
+    let account_id = body.account_id;
+    let account = state.directory(move |d| d.account(account_id)).await?;
+    if !account.is_some_and(|a| caller.scope.allows(&a.domain)) {
+        return Err(ApiError::not_found("no such account").with_field("account_id"));
+    }
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.len() > LONGEST_NAME || name.chars().any(char::is_control) {
+        let error = format!("an identity is 1 to {LONGEST_NAME} characters without control characters");
+        return Err(ApiError::bad_field("name", error));
+    }
+    let identity = state.directory(move |d| d.create_identity(account_id, &name)).await?;
+    Ok((StatusCode::CREATED, Json(identity)))
+}
+
+pub async fn show(
+    State(state): State<AdminState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+) -> Result<Json<Identity>, ApiError> {
+    visible_identity(&state, &caller, &id).await.map(Json)
+}
+
+pub async fn update(
+    State(state): State<AdminState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+    ApiJson(body): ApiJson<IdentityPatch>,
+) -> Result<Json<Identity>, ApiError> {
+    let id = visible_identity(&state, &caller, &id).await?.id;
+    let lock = lock_by_administrator(body.locked);
+    let updated = state.directory(move |d| d.update_identity_lock(id, &lock)).await?;
+    updated.map(Json).ok_or_else(|| ApiError::not_found("no such identity"))
+}
+
+pub async fn delete(
+    State(state): State<AdminState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+) -> Result<Json<Value>, ApiError> {
+    let id = visible_identity(&state, &caller, &id).await?.id;
+    if !state.directory(move |d| d.delete_identity(id)).await? {
+        return Err(ApiError::not_found("no such identity"));
+    }
+    Ok(Json(json!({"id": id, "result": "deleted"})))
+}
+
+pub(crate) async fn visible_identity(state: &AdminState, caller: &Caller, text: &str) -> Result<Identity, ApiError> {
+    let id = object_id(text, "identity")?;
+    let identity = state.directory(move |d| d.identity(id)).await?;
+    identity.filter(|i| caller.scope.allows(&i.domain)).ok_or_else(|| ApiError::not_found("no such identity"))
+}

@@ -1,0 +1,248 @@
+//! A real API over real parts: the router with a SQLite directory on a temporary file, a
+//! queue manager over a temporary spool (its delivery loop not started, so states stay
+//! put), a transport that defers everything, DKIM with a master key in the temporary
+//! directory and a DNS table the test fills ([`FakeDns`]). Requests go through
+//! `tower::oneshot`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use postern_admin::{AdminState, DkimAdmin, new_token_secret, router};
+use postern_core::tenancy::Role;
+use postern_core::{
+    Address, BodyType, BoxFuture, ClientInfo, Enqueue, Envelope, Event, EventSink, Owner, QueueId, Recipient,
+};
+use postern_dkim::{LookupFailed, MasterKey, TxtLookup};
+use postern_queue::{Job, Outcome, QueueManager, RcptResult, SchedulerConfig, Spool, Transport};
+use postern_store::{DirectoryStore, DkimStore, NewToken, SqliteStore};
+use serde_json::Value;
+use tempfile::TempDir;
+use tower::ServiceExt;
+
+/// Defers every recipient: messages stay queued.
+struct DeferAll;
+
+impl Transport for DeferAll {
+    fn destination(&self, _envelope: &Envelope, recipient: &Recipient) -> String {
+        recipient.address.domain.as_str().to_ascii_lowercase()
+    }
+
+    fn deliver(&self, job: Job) -> BoxFuture<'_, Vec<RcptResult>> {
+        Box::pin(async move {
+            job.recipients
+                .iter()
+                .map(|&index| RcptResult {
+                    index,
+                    outcome: Outcome::Deferred,
+                    status: "4.4.1".into(),
+                    reply: "test transport: deferred".into(),
+                    remote: None,
+                    dsn_passed_on: false,
+                })
+                .collect()
+        })
+    }
+}
+
+struct NoEvents;
+
+impl EventSink for NoEvents {
+    fn emit(&self, _event: Event) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// TXT records by name; a name mapped to `None` fails like a DNS timeout.
+#[derive(Default)]
+pub struct FakeDns(pub Mutex<HashMap<String, Option<Vec<String>>>>);
+
+impl FakeDns {
+    pub fn publish(&self, name: &str, records: &[&str]) {
+        let records = records.iter().map(|r| r.to_string()).collect();
+        self.0.lock().expect("dns table").insert(name.to_string(), Some(records));
+    }
+}
+
+impl TxtLookup for FakeDns {
+    fn txt<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Vec<String>, LookupFailed>> {
+        let answer = self.0.lock().expect("dns table").get(name).cloned();
+        Box::pin(async move {
+            match answer {
+                Some(Some(records)) => Ok(records),
+                Some(None) => Err(LookupFailed("timed out".into())),
+                None => Ok(Vec::new()),
+            }
+        })
+    }
+}
+
+pub struct Api {
+    router: Router,
+    pub store: Arc<SqliteStore>,
+    pub queue: QueueManager,
+    /// How often `on_change` was called.
+    pub changes: Arc<AtomicUsize>,
+    /// A superadmin's secret.
+    pub root_secret: String,
+    /// What DKIM checks find in DNS.
+    pub dns: Arc<FakeDns>,
+    /// How often the DKIM keys were reloaded (after rotations and removals).
+    pub dkim_reloads: Arc<AtomicUsize>,
+    _dir: TempDir,
+}
+
+/// One answer: status, the JSON body (Null if not JSON) and the raw text.
+pub struct Answer {
+    pub status: StatusCode,
+    pub json: Value,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn field(&self) -> Option<&str> {
+        self.json.get("field").and_then(Value::as_str)
+    }
+}
+
+impl Api {
+    pub fn new() -> Api {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = Arc::new(SqliteStore::open(&dir.path().join("postern.db")).expect("database"));
+        let spool = Spool::open(&dir.path().join("spool")).expect("spool");
+        let config = SchedulerConfig {
+            hostname: "postern.test".into(),
+            concurrency: 2,
+            destination_concurrency: 1,
+            retry_first: Duration::from_secs(3600),
+            retry_max: Duration::from_secs(3600),
+            max_queue_lifetime: Duration::from_secs(86_400),
+            delay_warning: None,
+        };
+        let queue = QueueManager::new(spool, Arc::new(DeferAll), Arc::new(NoEvents), config).expect("queue");
+        let changes = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&changes);
+        let dns = Arc::new(FakeDns::default());
+        let dkim_reloads = Arc::new(AtomicUsize::new(0));
+        let reloads = Arc::clone(&dkim_reloads);
+        let state = AdminState {
+            queue: queue.clone(),
+            directory: Arc::clone(&store) as Arc<dyn DirectoryStore>,
+            on_change: Arc::new(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }),
+            // Counters and locks are exercised end to end (tests/e2e/test_limits.py); here
+            // their endpoints must still keep tenants apart (404 before 503).
+            limits: None,
+            locks: None,
+            dkim: Some(DkimAdmin {
+                store: Arc::clone(&store) as Arc<dyn DkimStore>,
+                master_key: Arc::new(MasterKey::load_or_create(&dir.path().join("dkim.key")).expect("master key").0),
+                dns: Arc::clone(&dns) as Arc<dyn TxtLookup>,
+                on_change: Arc::new(move || {
+                    reloads.fetch_add(1, Ordering::SeqCst);
+                }),
+            }),
+        };
+        let api = Api {
+            router: router(state),
+            store,
+            queue,
+            changes,
+            root_secret: String::new(),
+            dns,
+            dkim_reloads,
+            _dir: dir,
+        };
+        let root = api.token("root", Role::Superadmin, &[]);
+        Api { root_secret: root, ..api }
+    }
+
+    /// Creates a token directly in the store; returns its secret.
+    pub fn token(&self, name: &str, role: Role, domains: &[&str]) -> String {
+        let (secret, secret_hash) = new_token_secret();
+        let domains = domains.iter().map(|d| d.to_string()).collect();
+        self.store.create_token(&NewToken { name: name.into(), role, domains, secret_hash }).expect("token");
+        secret
+    }
+
+    pub fn changes(&self) -> usize {
+        self.changes.load(Ordering::SeqCst)
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> Answer {
+        let response = self.router.clone().oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let bytes = response.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer { status, json, text }
+    }
+
+    /// A request with `token` (if any) and a JSON body (if any).
+    pub async fn call(&self, token: Option<&str>, method: &str, path: &str, body: Option<&Value>) -> Answer {
+        let mut request = Request::builder().method(method).uri(format!("/api/v1{path}"));
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => request.header("content-type", "application/json").body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        };
+        self.send(request.expect("request")).await
+    }
+
+    /// As the superadmin.
+    pub async fn root(&self, method: &str, path: &str, body: Option<&Value>) -> Answer {
+        self.call(Some(&self.root_secret), method, path, body).await
+    }
+
+    /// As the superadmin; panics unless the status is `expect`.
+    pub async fn ok(&self, method: &str, path: &str, body: Option<&Value>, expect: u16) -> Value {
+        let answer = self.root(method, path, body).await;
+        assert_eq!(answer.status.as_u16(), expect, "{method} {path}: {}", answer.text);
+        answer.json
+    }
+
+    /// Queues a message owned by `account_id` of `domain`, sent from `sender`.
+    pub async fn queue_message(&self, account_id: i64, domain: &str, sender: &str) -> QueueId {
+        let body = b"Subject: test\r\n\r\nhello\r\n".to_vec();
+        let envelope = Envelope {
+            queue_id: QueueId::generate(),
+            received_at_ms: postern_core::event::now_ms(),
+            sender: Some(Address::parse(sender, false).expect("sender")),
+            recipients: vec![Recipient {
+                address: Address::parse("someone@destination.test", false).expect("recipient"),
+                notify: None,
+                orcpt: None,
+            }],
+            body: BodyType::SevenBit,
+            smtputf8: false,
+            ret: None,
+            envid: None,
+            client: ClientInfo {
+                ip: "192.0.2.1".parse().expect("ip"),
+                port: 40000,
+                listener: "submission".into(),
+                helo: None,
+                tls: None,
+            },
+            size: body.len() as u64,
+            owner: Some(Owner {
+                account_id: Some(account_id),
+                account: sender.into(),
+                domain: Some(domain.into()),
+                identity: sender.into(),
+                auth_user: None,
+            }),
+        };
+        let id = envelope.queue_id;
+        self.queue.enqueue(envelope, Vec::new(), body).await.expect("queued");
+        id
+    }
+}

@@ -1,0 +1,9 @@
+//! The admin API end to end, in process: real SQLite directory, real queue manager, the
+//! real router driven with `tower::ServiceExt::oneshot`.
+
+mod bad_input;
+mod crud;
+mod dkim;
+mod harness;
+mod isolation;
+mod rules;

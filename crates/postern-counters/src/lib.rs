@@ -1,0 +1,90 @@
+//! Counters for limits (SPEC.md §3): per key, a sliding window made of sub-buckets, with
+//! one trait and two backends: embedded (in memory, persisted in the data directory) and
+//! Redis (shared by every node of a cluster). Counters only count; the policy decides.
+//!
+//! # Semantics (every backend, checked by the conformance suite)
+//! A window of length `W` is divided into [`BUCKETS`] buckets of `W / BUCKETS`; bucket
+//! index `b = floor(now_ms / (W / BUCKETS))`. The count of a key at `now` is the sum of the
+//! buckets `b - BUCKETS ..= b` (one more than a window's worth): any two events less than
+//! `W` apart are then always counted together, so no interval of length `W` ever admits
+//! more than the limit, across bucket and window boundaries. The price is precision: an
+//! event may be refused up to `W / BUCKETS` earlier than an exact log would refuse it.
+//!
+//! When `W` is not a multiple of [`BUCKETS`] ms, a bucket lasts `ceil(W / BUCKETS)` ms (see
+//! [`Window`]), so that `BUCKETS` buckets always cover at least `W`. Buckets newer than
+//! `b` (the clock stepped back, or another node's clock is ahead) are counted too: when
+//! in doubt, count more.
+//!
+//! Time comes from a [`Clock`] so tests can move it; every node of a cluster must keep
+//! its clock in sync (NTP), as the bucket index is computed from it.
+//!
+//! # Layout
+//! - `lib.rs`: the [`Counters`] trait, its errors and [`Clock`].
+//! - [`window`]: window and bucket arithmetic shared by every backend (pure).
+//! - [`embedded`]: sharded in-memory counters, persisted by a journal and snapshots.
+//! - [`redis`]: the same semantics in Redis, one Lua script per operation.
+//! - [`conformance`]: the suite every backend must pass, and a [`conformance::ManualClock`].
+
+use std::time::Duration;
+
+use postern_core::BoxFuture;
+
+pub mod conformance;
+pub mod embedded;
+pub mod redis;
+pub mod window;
+
+pub use window::{Window, check_key};
+
+/// Sub-buckets per window.
+pub const BUCKETS: u64 = 60;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CounterError {
+    #[error("counter backend: {0}")]
+    Backend(String),
+    #[error("counter key is empty or longer than 512 bytes")]
+    BadKey,
+    #[error("counter window must be at least {BUCKETS} ms and at most ten years")]
+    BadWindow,
+}
+
+pub type Result<T> = std::result::Result<T, CounterError>;
+
+/// The answer of [`Counters::acquire`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Added; the count within the window is now `count`.
+    Allowed { count: u64 },
+    /// Not added: `count + n` would exceed the limit. `count` is the current count.
+    Denied { count: u64 },
+}
+
+/// Milliseconds since the Unix epoch.
+pub trait Clock: Send + Sync + 'static {
+    fn now_ms(&self) -> i64;
+}
+
+/// The system clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        postern_core::event::now_ms()
+    }
+}
+
+pub trait Counters: Send + Sync + 'static {
+    /// Atomically: if `count(key) + n <= limit`, add `n` and answer `Allowed`, else answer
+    /// `Denied` and add nothing. `limit == 0` means unlimited (always added).
+    fn acquire(&self, key: &str, window: Duration, n: u64, limit: u64) -> BoxFuture<'_, Result<Decision>>;
+    /// Adds `n` unconditionally; returns the count within the window after the add.
+    fn add(&self, key: &str, window: Duration, n: u64) -> BoxFuture<'_, Result<u64>>;
+    /// The count within the window now.
+    fn count(&self, key: &str, window: Duration) -> BoxFuture<'_, Result<u64>>;
+    /// Forgets every window of `key` (e.g. an administrator's unlock).
+    fn reset(&self, key: &str) -> BoxFuture<'_, Result<()>>;
+    /// Makes what was counted so far durable (the embedded backend; a no-op for Redis).
+    fn flush(&self) -> BoxFuture<'_, Result<()>>;
+}

@@ -1,0 +1,179 @@
+//! The in-memory index of domains and accounts the SMTP path decides with. Built from the
+//! store's snapshot and swapped whole after every change through the admin API, so a
+//! session never waits on the database and always sees one consistent version.
+//!
+//! Lookups: by client IP (longest prefix over every `ip` account: one hash probe per
+//! distinct prefix length in use, most specific first), by AUTH user name (a `user`
+//! account's address or a `domain` account's domain name, case-insensitive), by id. The
+//! block and allow lists ride along ([`ListIndex`], added by [`DirectoryIndex::with_rules`]).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, RwLock};
+
+use ipnet::IpNet;
+use postern_core::tenancy::{Account, AccountKind, Domain, ListRule};
+use regex::Regex;
+
+use crate::lists::ListIndex;
+
+/// An account as the policy sees it: the account, its password hash, and its compiled
+/// identification regex.
+#[derive(Debug)]
+pub struct AccountEntry {
+    pub account: Account,
+    pub password_hash: Option<String>,
+    pub identity_regex: Option<Regex>,
+}
+
+/// One consistent version of the directory.
+#[derive(Debug, Default)]
+pub struct DirectoryIndex {
+    domains: HashMap<String, Domain>,
+    accounts: HashMap<i64, Arc<AccountEntry>>,
+    by_user: HashMap<String, i64>,
+    /// (prefix length, network -> account id), longest prefix first.
+    by_network: Vec<(u8, HashMap<IpNet, i64>)>,
+    lists: ListIndex,
+}
+
+/// Regexes from accounts are bounded in compiled size: an administrator's typo must not
+/// cost the SMTP path memory or time (the regex crate runs in linear time).
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+pub fn compile_identity_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern).size_limit(REGEX_SIZE_LIMIT).dfa_size_limit(REGEX_SIZE_LIMIT).build()
+}
+
+impl DirectoryIndex {
+    pub fn build(domains: Vec<Domain>, accounts: Vec<(Account, Option<String>)>) -> DirectoryIndex {
+        let mut index = DirectoryIndex::default();
+        for domain in domains {
+            index.domains.insert(domain.name.clone(), domain);
+        }
+        let mut networks: HashMap<u8, HashMap<IpNet, i64>> = HashMap::new();
+        for (account, password_hash) in accounts {
+            let identity_regex = account.settings.identification.regex.as_deref().and_then(|p| {
+                compile_identity_regex(p)
+                    .map_err(|e| tracing::warn!(account = account.id, error = %e, "identification regex ignored"))
+                    .ok()
+            });
+            match account.kind {
+                AccountKind::Ip => match account.network() {
+                    Some(net) => {
+                        networks.entry(net.prefix_len()).or_default().insert(net, account.id);
+                    }
+                    None => tracing::warn!(account = account.id, name = %account.name, "ip account with a bad range"),
+                },
+                AccountKind::User | AccountKind::Domain => {
+                    index.by_user.insert(account.name.to_ascii_lowercase(), account.id);
+                }
+            }
+            index.accounts.insert(account.id, Arc::new(AccountEntry { account, password_hash, identity_regex }));
+        }
+        let mut by_network: Vec<(u8, HashMap<IpNet, i64>)> = networks.into_iter().collect();
+        by_network.sort_by_key(|n| std::cmp::Reverse(n.0));
+        index.by_network = by_network;
+        index
+    }
+
+    /// The same index with the block and allow list rules of the same snapshot.
+    pub fn with_rules(mut self, rules: Vec<ListRule>) -> DirectoryIndex {
+        self.lists = ListIndex::build(rules);
+        self
+    }
+
+    pub fn lists(&self) -> &ListIndex {
+        &self.lists
+    }
+
+    pub fn domain(&self, name: &str) -> Option<&Domain> {
+        self.domains.get(name)
+    }
+
+    pub fn account(&self, id: i64) -> Option<&Arc<AccountEntry>> {
+        self.accounts.get(&id)
+    }
+
+    /// The `ip` account whose range holds `ip`, most specific first.
+    pub fn account_for_ip(&self, ip: IpAddr) -> Option<&Arc<AccountEntry>> {
+        for (prefix, nets) in &self.by_network {
+            let Ok(net) = IpNet::new(ip, *prefix) else { continue };
+            if let Some(id) = nets.get(&net.trunc()) {
+                return self.accounts.get(id);
+            }
+        }
+        None
+    }
+
+    /// The `user` or `domain` account that authenticates as `username`.
+    pub fn account_for_user(&self, username: &str) -> Option<&Arc<AccountEntry>> {
+        self.by_user.get(&username.trim().to_ascii_lowercase()).and_then(|id| self.accounts.get(id))
+    }
+
+    pub fn len(&self) -> (usize, usize) {
+        (self.domains.len(), self.accounts.len())
+    }
+}
+
+/// The current index, replaced whole on change.
+#[derive(Debug, Default)]
+pub struct Directory {
+    current: RwLock<Arc<DirectoryIndex>>,
+}
+
+impl Directory {
+    pub fn new(index: DirectoryIndex) -> Directory {
+        Directory { current: RwLock::new(Arc::new(index)) }
+    }
+
+    pub fn load(&self) -> Arc<DirectoryIndex> {
+        Arc::clone(&self.current.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn replace(&self, index: DirectoryIndex) {
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postern_core::tenancy::{AccountSettings, LockState};
+
+    pub(crate) fn account(id: i64, domain: &str, kind: AccountKind, name: &str) -> Account {
+        Account {
+            id,
+            domain: domain.into(),
+            kind,
+            name: name.into(),
+            has_password: kind != AccountKind::Ip,
+            settings: AccountSettings::for_kind(kind),
+            lock: LockState::default(),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let index = DirectoryIndex::build(
+            vec![],
+            vec![
+                (account(1, "a.example", AccountKind::Ip, "10.0.0.0/8"), None),
+                (account(2, "b.example", AccountKind::Ip, "10.1.0.0/16"), None),
+                (account(3, "c.example", AccountKind::Ip, "10.1.2.3/32"), None),
+                (account(4, "d.example", AccountKind::Ip, "2001:db8::/32"), None),
+                (account(5, "d.example", AccountKind::User, "Joe@D.example"), Some("h".into())),
+            ],
+        );
+        let id = |ip: &str| index.account_for_ip(ip.parse().unwrap()).map(|e| e.account.id);
+        assert_eq!(id("10.9.9.9"), Some(1));
+        assert_eq!(id("10.1.9.9"), Some(2));
+        assert_eq!(id("10.1.2.3"), Some(3));
+        assert_eq!(id("2001:db8:1::5"), Some(4));
+        assert_eq!(id("192.0.2.1"), None);
+        assert_eq!(index.account_for_user(" joe@d.EXAMPLE").map(|e| e.account.id), Some(5));
+        assert!(index.account_for_user("other@d.example").is_none());
+    }
+}

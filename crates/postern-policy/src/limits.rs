@@ -1,0 +1,173 @@
+//! Per-account limits (SPEC.md §3) over the shared counters: sessions per minute, hour,
+//! day, week and month; recipients per day (per account and per identity, identities
+//! inherit the account's settings); messages per session, recipients per message, size and
+//! hops are counted by the session itself. Exceeding a rate or a quota is temporary:
+//! `451 4.7.1`, the text naming the limit. With the account in monitor mode, a limit that
+//! would refuse is reported as such and nothing is refused.
+//!
+//! Counter keys name accounts by kind and name (not by database id), so every node of a
+//! cluster counts the same account under the same key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use postern_core::Reply;
+use postern_core::tenancy::{Account, AccountLimits};
+use postern_counters::{Counters, Decision};
+
+const MINUTE: u64 = 60;
+const HOUR: u64 = 3600;
+const DAY: u64 = 86_400;
+
+/// The session windows of SPEC.md §3 with their names.
+fn session_windows(l: &AccountLimits) -> [(&'static str, u64, u64); 5] {
+    [
+        ("minute", MINUTE, l.connections_per_minute),
+        ("hour", HOUR, l.connections_per_hour),
+        ("day", DAY, l.connections_per_day),
+        ("week", 7 * DAY, l.connections_per_week),
+        ("month", 30 * DAY, l.connections_per_month),
+    ]
+}
+
+/// What a limit says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LimitVerdict {
+    Allowed,
+    /// Refuse with this reply; `reason` for the log.
+    Refuse {
+        reply: Reply,
+        reason: String,
+    },
+    /// Monitor mode: this reply would have been sent.
+    WouldRefuse {
+        reply: Reply,
+        reason: String,
+    },
+}
+
+impl LimitVerdict {
+    fn exceeded(account: &Account, reply: Reply, reason: String) -> LimitVerdict {
+        if account.settings.monitor_only {
+            LimitVerdict::WouldRefuse { reply, reason }
+        } else {
+            LimitVerdict::Refuse { reply, reason }
+        }
+    }
+}
+
+/// A counter key: `prefix:kind:name[:extra]`; long keys are shortened with a stable hash so
+/// that every node computes the same key.
+pub fn key(prefix: &str, account: &Account, extra: Option<&str>) -> String {
+    let mut key = format!("{prefix}:{}:{}", account.kind.name(), account.name);
+    if let Some(extra) = extra {
+        key.push('\u{1f}');
+        key.push_str(extra);
+    }
+    if key.len() > 480 {
+        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let head: String = key.chars().take(400).collect();
+        key = format!("{head}#{hash:016x}");
+    }
+    key
+}
+
+pub struct Limits {
+    counters: Arc<dyn Counters>,
+}
+
+impl Limits {
+    pub fn new(counters: Arc<dyn Counters>) -> Limits {
+        Limits { counters }
+    }
+
+    pub fn counters(&self) -> &Arc<dyn Counters> {
+        &self.counters
+    }
+
+    /// A session was attributed to `account` (at connect for `ip` accounts, at AUTH for
+    /// the others): count it in every window that has a limit. Counter trouble never
+    /// refuses mail (it is logged): a broken Redis must not stop a provider's mail.
+    pub async fn session(&self, account: &Account) -> LimitVerdict {
+        for (name, secs, limit) in session_windows(&account.settings.limits) {
+            if limit == 0 {
+                continue;
+            }
+            let key = key(&format!("sessions-{name}"), account, None);
+            match self.counters.acquire(&key, Duration::from_secs(secs), 1, limit).await {
+                Ok(Decision::Allowed { .. }) => {}
+                Ok(Decision::Denied { count }) => {
+                    let text = format!("Error: connection limit of {limit} per {name} reached for {}", account.name);
+                    let reason = format!("sessions per {name}: {count} of {limit}");
+                    return LimitVerdict::exceeded(account, Reply::new(451, "4.7.1", text), reason);
+                }
+                Err(e) => tracing::error!(error = %e, account = %account.name, "session counter unavailable"),
+            }
+        }
+        LimitVerdict::Allowed
+    }
+
+    /// One more recipient today for the account.
+    pub async fn recipient(&self, account: &Account) -> LimitVerdict {
+        let limit = account.settings.limits.recipients_per_day;
+        if limit == 0 {
+            return LimitVerdict::Allowed;
+        }
+        let key = key("recipients-day", account, None);
+        match self.counters.acquire(&key, Duration::from_secs(DAY), 1, limit).await {
+            Ok(Decision::Allowed { .. }) => LimitVerdict::Allowed,
+            Ok(Decision::Denied { count }) => {
+                let text = format!("Error: daily recipient limit of {limit} reached for {}", account.name);
+                let reason = format!("recipients per day: {count} of {limit}");
+                LimitVerdict::exceeded(account, Reply::new(451, "4.7.1", text), reason)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, account = %account.name, "recipient counter unavailable");
+                LimitVerdict::Allowed
+            }
+        }
+    }
+
+    /// `n` recipients today for one identity of the account (the same limit as the
+    /// account's: identities inherit its settings).
+    pub async fn identity_recipients(&self, account: &Account, identity: &str, n: u64) -> LimitVerdict {
+        let limit = account.settings.limits.recipients_per_day;
+        if limit == 0 || n == 0 {
+            return LimitVerdict::Allowed;
+        }
+        let key = key("identity-recipients-day", account, Some(identity));
+        match self.counters.acquire(&key, Duration::from_secs(DAY), n, limit).await {
+            Ok(Decision::Allowed { .. }) => LimitVerdict::Allowed,
+            Ok(Decision::Denied { count }) => {
+                let text = format!("Error: daily recipient limit of {limit} reached for sender {identity}");
+                let reason = format!("recipients per day of identity {identity}: {count} + {n} of {limit}");
+                LimitVerdict::exceeded(account, Reply::new(451, "4.7.1", text), reason)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, account = %account.name, "identity counter unavailable");
+                LimitVerdict::Allowed
+            }
+        }
+    }
+
+    /// The live values of an account's counters: (name, count, limit).
+    pub async fn account_values(&self, account: &Account) -> Vec<(String, u64, u64)> {
+        let mut out = Vec::new();
+        for (name, secs, limit) in session_windows(&account.settings.limits) {
+            let key = key(&format!("sessions-{name}"), account, None);
+            let count = self.counters.count(&key, Duration::from_secs(secs)).await.unwrap_or(0);
+            out.push((format!("sessions_per_{name}"), count, limit));
+        }
+        let key = key("recipients-day", account, None);
+        let count = self.counters.count(&key, Duration::from_secs(DAY)).await.unwrap_or(0);
+        out.push(("recipients_per_day".into(), count, account.settings.limits.recipients_per_day));
+        out
+    }
+
+    /// The live values of one identity's counters.
+    pub async fn identity_values(&self, account: &Account, identity: &str) -> Vec<(String, u64, u64)> {
+        let key = key("identity-recipients-day", account, Some(identity));
+        let count = self.counters.count(&key, Duration::from_secs(DAY)).await.unwrap_or(0);
+        vec![("recipients_per_day".into(), count, account.settings.limits.recipients_per_day)]
+    }
+}

@@ -1,0 +1,167 @@
+//! The one test suite every [`DirectoryStore`] and [`DkimStore`] backend must pass, written
+//! only against the traits: SQLite runs it in `tests/conformance_sqlite.rs`, PostgreSQL will run it unchanged.
+//!
+//! In: a function that makes a fresh, empty store; each case gets its own. Out: a panic
+//! (plain `assert!` with a message naming what broke) at the first difference from the
+//! contract. Cases are grouped by object, one file each; [`CASES`] and [`DKIM_CASES`] list
+//! them so that a backend may also run them one by one.
+
+use std::fmt::Debug;
+
+use postern_core::tenancy::{Account, AccountKind, AccountSettings, Domain, IdentitySighting, SenderSecurity};
+
+use crate::directory::{DirectoryStore, NewAccount, NewDomain, Page, Paged};
+use crate::dkim::DkimStore;
+use crate::{Result, StoreError};
+
+mod accounts;
+mod dkim;
+mod domains;
+mod identities;
+mod ranges;
+mod rules;
+mod tokens;
+
+/// One case: gets a fresh, empty store and panics when the store breaks the contract.
+pub type Case = fn(&dyn DirectoryStore);
+
+/// Every case, with its name.
+pub const CASES: &[(&str, Case)] = &[
+    ("domains::create_get_and_conflict", domains::create_get_and_conflict),
+    ("domains::update_applies_only_what_is_given", domains::update_applies_only_what_is_given),
+    ("domains::list_filters_scopes_and_pages", domains::list_filters_scopes_and_pages),
+    ("domains::delete_cascades", domains::delete_cascades),
+    ("accounts::create_and_look_up", accounts::create_and_look_up),
+    ("accounts::duplicates_conflict", accounts::duplicates_conflict),
+    ("accounts::update_applies_only_what_is_given", accounts::update_applies_only_what_is_given),
+    ("accounts::list_filters_scopes_and_pages", accounts::list_filters_scopes_and_pages),
+    ("accounts::delete_removes_identities", accounts::delete_removes_identities),
+    ("accounts::snapshot_has_everything_with_hashes", accounts::snapshot_has_everything_with_hashes),
+    ("accounts::ids_are_never_reused", accounts::ids_are_never_reused),
+    ("ranges::nested_ranges_conflict_in_both_orders", ranges::nested_ranges_conflict_in_both_orders),
+    ("ranges::single_addresses_and_ranges_conflict", ranges::single_addresses_and_ranges_conflict),
+    ("ranges::ipv6_ranges", ranges::ipv6_ranges),
+    ("ranges::siblings_and_families_do_not_overlap", ranges::siblings_and_families_do_not_overlap),
+    ("identities::sightings_register_and_count", identities::sightings_register_and_count),
+    ("identities::sightings_of_missing_accounts_are_skipped", identities::sightings_of_missing_accounts_are_skipped),
+    ("identities::create_identity", identities::create_identity),
+    ("identities::list_filters_scopes_and_pages", identities::list_filters_scopes_and_pages),
+    ("identities::lock_and_delete", identities::lock_and_delete),
+    ("tokens::create_find_list_delete", tokens::create_find_list_delete),
+    ("rules::create_get_and_canonical", rules::create_get_and_canonical),
+    ("rules::duplicates_conflict", rules::duplicates_conflict),
+    ("rules::list_filters_scopes_and_pages", rules::list_filters_scopes_and_pages),
+    ("rules::delete_and_cascade", rules::delete_and_cascade),
+    ("rules::snapshot_has_every_rule", rules::snapshot_has_every_rule),
+];
+
+/// A backend with DKIM keys: the DKIM cases need domains too. Every type that implements
+/// both traits is one.
+pub trait DkimBackend: DirectoryStore + DkimStore {}
+
+impl<T: DirectoryStore + DkimStore> DkimBackend for T {}
+
+/// One DKIM case: gets a fresh, empty store.
+pub type DkimCase = fn(&dyn DkimBackend);
+
+/// Every DKIM case, with its name.
+pub const DKIM_CASES: &[(&str, DkimCase)] = &[
+    ("dkim::create_get_and_conflict", dkim::create_get_and_conflict),
+    ("dkim::at_most_ten_keys_per_domain", dkim::at_most_ten_keys_per_domain),
+    ("dkim::rotation_keeps_one_active_key_per_algorithm", dkim::rotation_keeps_one_active_key_per_algorithm),
+    ("dkim::list_scopes_and_pages", dkim::list_scopes_and_pages),
+    ("dkim::delete_and_cascade", dkim::delete_and_cascade),
+];
+
+/// Runs every DKIM case, each on a fresh store from `make`.
+pub fn run_dkim(make: &dyn Fn() -> Box<dyn DkimBackend>) {
+    for (name, case) in DKIM_CASES {
+        eprintln!("conformance: {name}");
+        let store = make();
+        case(store.as_ref());
+    }
+}
+
+/// Runs every case, each on a fresh store from `make`. The name of each case is printed
+/// before it runs (shown by the test harness when a case fails).
+pub fn run_all(make: &dyn Fn() -> Box<dyn DirectoryStore>) {
+    for (name, case) in CASES {
+        eprintln!("conformance: {name}");
+        let store = make();
+        case(store.as_ref());
+    }
+}
+
+/// The default page: the first 100.
+const FIRST: Page = Page { limit: 0, offset: 0 };
+
+fn ok<T>(result: Result<T>, what: &str) -> T {
+    match result {
+        Ok(value) => value,
+        Err(e) => panic!("{what}: unexpected error: {e}"),
+    }
+}
+
+/// The value of a lookup or update that must find its object.
+fn present<T>(result: Result<Option<T>>, what: &str) -> T {
+    match ok(result, what) {
+        Some(value) => value,
+        None => panic!("{what}: expected an object, got None"),
+    }
+}
+
+/// The message of the expected `Conflict`.
+fn conflict<T: Debug>(result: Result<T>, what: &str) -> String {
+    match result {
+        Err(StoreError::Conflict(message)) => message,
+        other => panic!("{what}: expected Conflict, got {other:?}"),
+    }
+}
+
+fn not_found<T: Debug>(result: Result<T>, what: &str) {
+    match result {
+        Err(StoreError::NotFound(_)) => {}
+        other => panic!("{what}: expected NotFound, got {other:?}"),
+    }
+}
+
+fn new_domain(name: &str) -> NewDomain {
+    NewDomain {
+        name: name.into(),
+        filter_enabled: false,
+        sender_security: SenderSecurity::default(),
+        abuse_contact: None,
+    }
+}
+
+fn add_domain(store: &dyn DirectoryStore, name: &str) -> Domain {
+    ok(store.create_domain(&new_domain(name)), &format!("create domain {name}"))
+}
+
+fn new_account(domain: &str, kind: AccountKind, name: &str) -> NewAccount {
+    NewAccount {
+        domain: domain.into(),
+        kind,
+        name: name.into(),
+        password_hash: None,
+        settings: AccountSettings::for_kind(kind),
+    }
+}
+
+fn add_account(store: &dyn DirectoryStore, domain: &str, kind: AccountKind, name: &str) -> Account {
+    ok(store.create_account(&new_account(domain, kind, name)), &format!("create {} account {name}", kind.name()))
+}
+
+fn sighting(account_id: i64, name: &str, at_ms: i64) -> IdentitySighting {
+    IdentitySighting { account_id, name: name.into(), at_ms }
+}
+
+/// The items of a page, by a key (names, ids), for comparisons.
+fn keys<T, K>(page: &Paged<T>, key: impl Fn(&T) -> K) -> Vec<K> {
+    page.items.iter().map(key).collect()
+}
+
+/// Lets `updated_at_ms` move past `created_at_ms`.
+fn tick() {
+    std::thread::sleep(std::time::Duration::from_millis(3));
+}

@@ -1,0 +1,240 @@
+//! The directory: domains, outgoing accounts, identities and API tokens (SPEC.md §1), and
+//! the rules of the block and allow lists (SPEC.md §4).
+//!
+//! [`DirectoryStore`] is the narrow trait every backend implements (SQLite now, PostgreSQL
+//! later); [`crate::conformance`] holds the one test suite written against it. The SMTP path
+//! never calls it per command: the policy works on an in-memory snapshot
+//! ([`DirectoryStore::snapshot`]) reloaded after every change. Identities are recorded in
+//! batches by the event writer.
+//!
+//! Tenant scope: every list takes a [`Scope`]; a domain admin's scope is its domains, and
+//! objects outside it are not found (the API answers 404, never 403). Global list rules
+//! belong to no domain: only [`Scope::All`] sees them.
+
+use postern_core::tenancy::{
+    Account, AccountKind, AccountSettings, ApiToken, Domain, Identity, IdentitySighting, ListAction, ListKind,
+    ListRule, LockState, Role, SenderSecurity,
+};
+
+use crate::Result;
+
+/// Which domains a caller may see. `All` is the superadmin's scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Domains(Vec<String>),
+}
+
+impl Scope {
+    pub fn allows(&self, domain: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Domains(list) => list.iter().any(|d| d == domain),
+        }
+    }
+}
+
+/// Offset pagination. `limit` 0 means 100; at most 1000.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u32,
+    pub offset: u64,
+}
+
+impl Page {
+    pub fn effective_limit(&self) -> u32 {
+        match self.limit {
+            0 => 100,
+            n => n.min(1000),
+        }
+    }
+}
+
+/// One page of a list and the number of matching rows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub limit: u32,
+    pub offset: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DomainFilter {
+    /// Substring of the name.
+    pub name: Option<String>,
+    pub filter_enabled: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    pub domain: Option<String>,
+    pub kind: Option<AccountKind>,
+    /// Substring of the name.
+    pub name: Option<String>,
+    pub locked: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IdentityFilter {
+    pub account_id: Option<i64>,
+    pub domain: Option<String>,
+    /// Substring of the name.
+    pub name: Option<String>,
+    pub locked: Option<bool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDomain {
+    /// Already normalized ([`postern_core::tenancy::normalize_domain`]).
+    pub name: String,
+    pub filter_enabled: bool,
+    pub sender_security: SenderSecurity,
+    pub abuse_contact: Option<String>,
+}
+
+/// The editable part of a domain; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct DomainChange {
+    pub filter_enabled: Option<bool>,
+    pub sender_security: Option<SenderSecurity>,
+    /// `Some(None)` clears it.
+    pub abuse_contact: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub domain: String,
+    pub kind: AccountKind,
+    /// Canonical: the CIDR (`ip`), the lower-case address (`user`), the domain (`domain`).
+    pub name: String,
+    /// An argon2id PHC string; never the password.
+    pub password_hash: Option<String>,
+    pub settings: AccountSettings,
+}
+
+/// The editable part of an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChange {
+    pub settings: Option<AccountSettings>,
+    /// `Some(None)` removes the password.
+    pub password_hash: Option<Option<String>>,
+    pub lock: Option<LockState>,
+}
+
+/// An account with what the SMTP policy needs to authenticate it.
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    pub account: Account,
+    pub password_hash: Option<String>,
+}
+
+/// Everything the SMTP policy indexes in memory.
+#[derive(Debug, Clone, Default)]
+pub struct DirectorySnapshot {
+    pub domains: Vec<Domain>,
+    pub accounts: Vec<AccountRecord>,
+    /// Every block and allow list rule, global and per domain, by id.
+    pub rules: Vec<ListRule>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RuleFilter {
+    /// The rules of this domain.
+    pub domain: Option<String>,
+    /// `true`: only global rules; `false`: only domains' rules.
+    pub global: Option<bool>,
+    pub kind: Option<ListKind>,
+    pub action: Option<ListAction>,
+    /// Substring of the value.
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRule {
+    /// `None`: a global rule. Otherwise a normalized domain that must exist.
+    pub domain: Option<String>,
+    pub kind: ListKind,
+    /// Made canonical by the store ([`ListKind::canonical`]).
+    pub value: String,
+    pub action: ListAction,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub name: String,
+    pub role: Role,
+    pub domains: Vec<String>,
+    /// SHA-256 of the secret, lower-case hex. The secret itself is never stored.
+    pub secret_hash: String,
+}
+
+/// Domains, accounts, identities and tokens. All methods are blocking; async callers use
+/// `spawn_blocking`. Errors a caller can act on are [`StoreError::Conflict`] (duplicate,
+/// overlapping range, second `domain` account) and [`StoreError::NotFound`] (the domain of
+/// a new account does not exist).
+///
+/// [`StoreError::Conflict`]: crate::StoreError::Conflict
+/// [`StoreError::NotFound`]: crate::StoreError::NotFound
+pub trait DirectoryStore: Send + Sync + 'static {
+    // Domains.
+    fn create_domain(&self, new: &NewDomain) -> Result<Domain>;
+    fn domain(&self, name: &str) -> Result<Option<Domain>>;
+    fn list_domains(&self, scope: &Scope, filter: &DomainFilter, page: Page) -> Result<Paged<Domain>>;
+    /// `None` when there is no such domain.
+    fn update_domain(&self, name: &str, change: &DomainChange) -> Result<Option<Domain>>;
+    /// Removes the domain with its accounts and their identities. `false`: no such domain.
+    fn delete_domain(&self, name: &str) -> Result<bool>;
+
+    // Accounts.
+    /// Refuses (Conflict) an `ip` range overlapping another account's range, a duplicate
+    /// `user` address, and a second `domain` account for the domain; NotFound when the
+    /// domain does not exist. Two ranges overlap iff one contains the other's network
+    /// address (IPv4 and IPv6 never do). An `ip` name that
+    /// [`parse_network`](postern_core::tenancy::parse_network) refuses is a Conflict too.
+    /// Creation never reuses the id of a deleted account.
+    fn create_account(&self, new: &NewAccount) -> Result<Account>;
+    fn account(&self, id: i64) -> Result<Option<Account>>;
+    /// Exact lookup by kind and canonical name.
+    fn account_by_name(&self, kind: AccountKind, name: &str) -> Result<Option<Account>>;
+    fn list_accounts(&self, scope: &Scope, filter: &AccountFilter, page: Page) -> Result<Paged<Account>>;
+    fn update_account(&self, id: i64, change: &AccountChange) -> Result<Option<Account>>;
+    /// Removes the account and its identities. `false`: no such account.
+    fn delete_account(&self, id: i64) -> Result<bool>;
+
+    // Identities.
+    /// Registers each identity on first sight and counts the message; batched, in one
+    /// transaction. First seen is the earliest sighting, last seen the latest, whatever
+    /// their order. Sightings for an account that no longer exists are skipped (no error).
+    fn record_identities(&self, sightings: &[IdentitySighting]) -> Result<()>;
+    /// Registers an identity ahead of its first message (Conflict if it exists).
+    fn create_identity(&self, account_id: i64, name: &str) -> Result<Identity>;
+    fn identity(&self, id: i64) -> Result<Option<Identity>>;
+    /// Exact lookup of an account's identity by name (the SMTP path's lock check).
+    fn identity_by_name(&self, account_id: i64, name: &str) -> Result<Option<Identity>>;
+    fn list_identities(&self, scope: &Scope, filter: &IdentityFilter, page: Page) -> Result<Paged<Identity>>;
+    fn update_identity_lock(&self, id: i64, lock: &LockState) -> Result<Option<Identity>>;
+    fn delete_identity(&self, id: i64) -> Result<bool>;
+
+    // API tokens.
+    fn create_token(&self, new: &NewToken) -> Result<ApiToken>;
+    fn token_by_secret_hash(&self, secret_hash: &str) -> Result<Option<ApiToken>>;
+    fn list_tokens(&self) -> Result<Vec<ApiToken>>;
+    fn delete_token(&self, id: i64) -> Result<bool>;
+
+    /// Every domain, account and list rule, for the SMTP policy's in-memory index.
+    fn snapshot(&self) -> Result<DirectorySnapshot>;
+
+    // Block and allow list rules.
+    /// Stores the value in its canonical form. Conflict: a rule of the same kind and
+    /// canonical value exists in the same list (global, or the same domain), whatever its
+    /// action, or the value is not valid for the kind; NotFound: the domain does not exist.
+    /// Ids are never reused.
+    fn create_rule(&self, new: &NewRule) -> Result<ListRule>;
+    fn rule(&self, id: i64) -> Result<Option<ListRule>>;
+    /// By id. A [`Scope::Domains`] sees its domains' rules, never global ones.
+    fn list_rules(&self, scope: &Scope, filter: &RuleFilter, page: Page) -> Result<Paged<ListRule>>;
+    /// `false`: no such rule. A domain's rules go with the domain.
+    fn delete_rule(&self, id: i64) -> Result<bool>;
+}

@@ -1,0 +1,122 @@
+//! The embedded backend: one SQLite file (WAL mode, foreign keys on) in the data directory.
+//!
+//! In: a path. Out: a [`SqliteStore`] that implements every store trait over one
+//! connection behind a mutex; callers from async code use `spawn_blocking`.
+//!
+//! # Layout
+//! - `events`: the event log ([`EventStore`](crate::EventStore)).
+//! - `directory`: [`DirectoryStore`](crate::DirectoryStore), delegating to one file per
+//!   table: `domains`, `accounts`, `identities`, `tokens`, `rules`.
+//! - `dkim`: [`DkimStore`](crate::DkimStore): the `dkim_keys` table.
+//! - `filter`: the WHERE clause and paging shared by every list.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::Connection;
+
+use crate::{Result, migrations};
+
+mod accounts;
+mod directory;
+mod dkim;
+mod domains;
+mod events;
+mod filter;
+mod identities;
+mod rules;
+mod tokens;
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Per connection, and a no-op inside a transaction: set before anything else runs.
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrations::apply(&mut conn)?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        let conn = self.conn();
+        Ok(conn.query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))?)
+    }
+
+    pub fn latest_schema_version() -> i64 {
+        migrations::latest()
+    }
+
+    /// The connection. A panic while it was held cannot leave SQLite inconsistent (an
+    /// open transaction rolls back when dropped), so a poisoned lock is simply taken.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Whether an error is a UNIQUE or PRIMARY KEY violation (a duplicate: the caller's mistake).
+fn is_duplicate(error: &rusqlite::Error) -> bool {
+    error.sqlite_error().is_some_and(|e| {
+        e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_to_the_latest_version_with_foreign_keys_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("postern.db")).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SqliteStore::latest_schema_version());
+        let on: i64 = store.conn().query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        assert_eq!(on, 1);
+        let mode: String = store.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn refuses_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("postern.db");
+        drop(SqliteStore::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 0)", []).unwrap();
+        drop(conn);
+        assert!(matches!(SqliteStore::open(&path), Err(crate::StoreError::SchemaTooNew { found: 999, .. })));
+    }
+
+    #[test]
+    fn upgrades_a_version_1_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("postern.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+                    applied_at_ms INTEGER NOT NULL);
+                 INSERT INTO schema_migrations VALUES (1, 'events', 0);
+                 CREATE TABLE events (id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL,
+                    session INTEGER NOT NULL, client_ip TEXT NOT NULL, queue_id TEXT,
+                    kind TEXT NOT NULL, data TEXT NOT NULL);
+                 INSERT INTO events (at_ms, session, client_ip, kind, data)
+                    VALUES (1, 1, '127.0.0.1', 'x', '{}');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SqliteStore::latest_schema_version());
+        let (count, domain): (i64, Option<String>) = store
+            .conn()
+            .query_row("SELECT COUNT(*), MAX(domain) FROM events", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((count, domain), (1, None));
+    }
+}

@@ -1,0 +1,33 @@
+//! The directory and DKIM conformance suites against the embedded SQLite backend, one fresh database
+//! file per case.
+
+use std::cell::Cell;
+
+use postern_store::conformance::DkimBackend;
+use postern_store::{DirectoryStore, SqliteStore, conformance};
+
+#[test]
+fn sqlite_passes_the_directory_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Cell::new(0);
+    let make = || -> Box<dyn DirectoryStore> {
+        made.set(made.get() + 1);
+        let path = dir.path().join(format!("case-{}.db", made.get()));
+        Box::new(SqliteStore::open(&path).unwrap())
+    };
+    conformance::run_all(&make);
+    assert_eq!(made.get(), conformance::CASES.len(), "one fresh store per case");
+}
+
+#[test]
+fn sqlite_passes_the_dkim_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Cell::new(0);
+    let make = || -> Box<dyn DkimBackend> {
+        made.set(made.get() + 1);
+        let path = dir.path().join(format!("dkim-{}.db", made.get()));
+        Box::new(SqliteStore::open(&path).unwrap())
+    };
+    conformance::run_dkim(&make);
+    assert_eq!(made.get(), conformance::DKIM_CASES.len(), "one fresh store per case");
+}
