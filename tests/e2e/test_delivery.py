@@ -548,7 +548,7 @@ def test_undeliverable_domain_bounces_at_once(postern, mx_world, domain, status)
     assert sent in got.data, "the whole original message is returned"
     wait_spool_empty(server)
     assert mx_world.mx1.connections == 0 and mx_world.mx2.connections == 0
-    assert [d["action"] for d in dsn_events(server)] == ["failed"]
+    assert [d["action"] for d in wait_dsn_events(server, 1)] == ["failed"]
 
 
 def test_dns_servfail_defers(postern, mx_world):
