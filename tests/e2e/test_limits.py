@@ -198,6 +198,34 @@ def test_automatic_locks_time_out_then_stay_until_unlocked(postern):
         assert transaction(c, "spammer@example.com", ["r@remote.example"], message())[0] == 250
 
 
+def test_an_identity_locked_by_hand_stays_locked_across_a_restart(postern):
+    """The policy keeps identity locks in memory: a lock set through the API applies to
+    the next message, is loaded again after a restart, and an unlock lifts it."""
+    server = postern(extra=UNTRUSTED)
+    api, _, ip = setup(server, ip={"lock": {"template": TEMPLATE}})
+    locked_reply = (550, b"5.7.1 " + TEMPLATE.encode())
+    with smtp(server, IP_CLIENT) as c:
+        assert transaction(c, "bob@example.com", ["r@remote.example"], message())[0] == 250
+    deadline = time.monotonic() + 10
+    while not (found := api.ok("GET", f"/identities?account_id={ip['id']}&name=bob")["items"]):
+        assert time.monotonic() < deadline, "the identity was never registered"
+        time.sleep(0.05)
+    bob = found[0]
+    api.ok("PATCH", f"/identities/{bob['id']}", {"locked": True})
+    with smtp(server, IP_CLIENT) as c:
+        assert transaction(c, "bob@example.com", ["r@remote.example"], message()) == locked_reply
+        assert transaction(c, "carol@example.com", ["r@remote.example"], message())[0] == 250
+    server.stop()
+    server.start()
+    with smtp(server, IP_CLIENT) as c:
+        assert transaction(c, "bob@example.com", ["r@remote.example"], message()) == locked_reply, \
+            "the lock was loaded again at start-up"
+    api = Api(server)  # the restarted server's admin listener
+    api.ok("PATCH", f"/identities/{bob['id']}", {"locked": False})
+    with smtp(server, IP_CLIENT) as c:
+        assert transaction(c, "bob@example.com", ["r@remote.example"], message())[0] == 250
+
+
 def test_spam_events_through_the_api(postern):
     server = postern(extra=UNTRUSTED)
     api, a, _ = setup(server, alice={"lock": {"automatic": True, "spam_threshold": 2}})

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 
 import pytest
@@ -128,6 +129,14 @@ def test_discard_answers_250_and_spools_nothing(gateway):
     assert events[0]["data"]["sender"] == "app@example.com"
     assert events[0]["data"]["recipients"] == ["dest@remote.example", "bin@remote.example"]
     assert gateway.events(kind="queued", queue_id=qid) == []
+    # Found in a log search by domain, like a queued message: its own search columns.
+    db = sqlite3.connect(gateway.data_dir / "postern.db")
+    try:
+        columns = db.execute("SELECT domain, sender_domain FROM events WHERE kind = 'discarded'").fetchall()
+    finally:
+        db.close()
+    assert columns == [("example.com", "example.com")]
+    assert events[0]["data"]["domain"] == "example.com" and events[0]["data"]["identity"] == "app@example.com"
 
 
 def mail_reply(server, source: str, sender: str) -> tuple[int, bytes]:

@@ -90,7 +90,10 @@ pub async fn update(
     let id = visible_identity(&state, &caller, &id).await?.id;
     let lock = lock_by_administrator(body.locked);
     let updated = state.directory(move |d| d.update_identity_lock(id, &lock)).await?;
-    updated.map(Json).ok_or_else(|| ApiError::not_found("no such identity"))
+    let updated = updated.ok_or_else(|| ApiError::not_found("no such identity"))?;
+    // The SMTP policy keeps identity lock states in memory.
+    state.changed().await;
+    Ok(Json(updated))
 }
 
 pub async fn delete(
@@ -102,6 +105,7 @@ pub async fn delete(
     if !state.directory(move |d| d.delete_identity(id)).await? {
         return Err(ApiError::not_found("no such identity"));
     }
+    state.changed().await;
     Ok(Json(json!({"id": id, "result": "deleted"})))
 }
 

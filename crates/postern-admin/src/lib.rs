@@ -55,8 +55,8 @@ pub struct AdminState {
     pub queue: QueueManager,
     /// Domains, accounts, identities and API tokens.
     pub directory: Arc<dyn DirectoryStore>,
-    /// Called after every successful change of a domain, an account or a rule, on a blocking
-    /// thread (`spawn_blocking`), before the answer is sent.
+    /// Called after every successful change of a domain, an account, an identity's lock or
+    /// a rule, on a blocking thread (`spawn_blocking`), before the answer is sent.
     pub on_change: Arc<dyn Fn() + Send + Sync>,
     /// Live counter values; `None`: the counters endpoints answer 503.
     pub limits: Option<Arc<postern_policy::Limits>>,

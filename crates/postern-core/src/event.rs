@@ -115,6 +115,16 @@ pub enum EventKind {
         rule: i64,
         sender: String,
         recipients: Vec<String>,
+        /// The attribution, as in `queued`, so a discarded message is found under the
+        /// account's domain and the sender's domain too; absent in older events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sender_domain: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<String>,
     },
 }
 

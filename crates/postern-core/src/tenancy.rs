@@ -128,6 +128,14 @@ pub struct LockState {
     pub automatic_unlocks: u32,
 }
 
+impl LockState {
+    /// Whether this state says more than "never locked": locked now, or unlocked
+    /// automatically before (which decides whether the next automatic lock times out).
+    pub fn is_kept(&self) -> bool {
+        self.locked || self.automatic_unlocks > 0
+    }
+}
+
 /// Every per-account setting of SPEC.md §1–§3.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -19,8 +19,8 @@
 //! its clock in sync (NTP), as the bucket index is computed from it.
 //!
 //! # Layout
-//! - `lib.rs`: the [`Counters`] trait, its errors and [`Clock`].
-//! - [`window`]: window and bucket arithmetic shared by every backend (pure).
+//! - `lib.rs`: the [`Counters`] trait, its requests and answers, its errors and [`Clock`].
+//! - [`window`]: window and bucket arithmetic and argument checks shared by every backend (pure).
 //! - [`embedded`]: sharded in-memory counters, persisted by a journal and snapshots.
 //! - [`redis`]: the same semantics in Redis, one Lua script per operation.
 //! - [`conformance`]: the suite every backend must pass, and a [`conformance::ManualClock`].
@@ -34,7 +34,7 @@ pub mod embedded;
 pub mod redis;
 pub mod window;
 
-pub use window::{Window, check_key};
+pub use window::{MAX_REQUESTS, Window, check_key, check_requests};
 
 /// Sub-buckets per window.
 pub const BUCKETS: u64 = 60;
@@ -47,6 +47,8 @@ pub enum CounterError {
     BadKey,
     #[error("counter window must be at least {BUCKETS} ms and at most ten years")]
     BadWindow,
+    #[error("at most {MAX_REQUESTS} counters may be acquired at once")]
+    TooManyRequests,
 }
 
 pub type Result<T> = std::result::Result<T, CounterError>;
@@ -58,6 +60,26 @@ pub enum Decision {
     Allowed { count: u64 },
     /// Not added: `count + n` would exceed the limit. `count` is the current count.
     Denied { count: u64 },
+}
+
+/// One request of [`Counters::acquire_all`]: the arguments of one [`Counters::acquire`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acquire {
+    pub key: String,
+    pub window: Duration,
+    pub n: u64,
+    /// 0 means unlimited.
+    pub limit: u64,
+}
+
+/// The answer of [`Counters::acquire_all`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MultiDecision {
+    /// Every request was added; `counts[i]` is the count request `i` saw after its add.
+    Allowed { counts: Vec<u64> },
+    /// Nothing was added: request `index` is the first that does not fit, and `count` is
+    /// the count it saw (so `count + n > limit`).
+    Denied { index: usize, count: u64 },
 }
 
 /// Milliseconds since the Unix epoch.
@@ -79,6 +101,17 @@ pub trait Counters: Send + Sync + 'static {
     /// Atomically: if `count(key) + n <= limit`, add `n` and answer `Allowed`, else answer
     /// `Denied` and add nothing. `limit == 0` means unlimited (always added).
     fn acquire(&self, key: &str, window: Duration, n: u64, limit: u64) -> BoxFuture<'_, Result<Decision>>;
+    /// Several [`Counters::acquire`] as one, all or nothing, in one round trip. Atomically:
+    /// if every request fits (`count + n <= limit`, `limit == 0` unlimited), add every one
+    /// and answer `Allowed` with the counts; else add NOTHING and answer `Denied` with the
+    /// index of the first request that does not fit.
+    ///
+    /// The requests are taken in order, as if acquired one after another: a (key, window)
+    /// named twice is counted cumulatively, so the second sees the first's `n` (and the
+    /// counts, or a denial's count, say so). Every request is checked before anything is
+    /// counted: a bad key or window, or more than [`MAX_REQUESTS`] requests, is an error
+    /// and adds nothing. No requests: `Allowed` with no counts.
+    fn acquire_all(&self, requests: &[Acquire]) -> BoxFuture<'_, Result<MultiDecision>>;
     /// Adds `n` unconditionally; returns the count within the window after the add.
     fn add(&self, key: &str, window: Duration, n: u64) -> BoxFuture<'_, Result<u64>>;
     /// The count within the window now.

@@ -2,8 +2,9 @@
 //!
 //! In: a Redis URL, a key prefix and a [`Clock`]. Out: a [`Counters`] whose every
 //! operation is one Lua script run by Redis (EVALSHA, loaded on first use), so `acquire`
-//! is atomic across nodes. The bucket index comes from the caller's clock and travels as an
-//! argument, exactly as in the embedded backend, so tests can move time.
+//! is atomic across nodes, and so is `acquire_all` (one script for all its requests). The
+//! bucket index comes from the caller's clock and travels as an argument, exactly as in
+//! the embedded backend, so tests can move time.
 //!
 //! Layout in Redis, for a counter key `K` and a window of `W` ms:
 //! - `{prefix}:K:W`: a hash of bucket index -> count. Each call drops the fields older
@@ -17,18 +18,21 @@
 //! 2 s timeout and answers [`CounterError::Backend`] (the policy decides what that means),
 //! the connection manager reconnects behind the scenes, and nothing panics. Credentials in
 //! the URL never appear in errors. Limits: Lua counts in doubles, so an `n` that is
-//! added must be below 2^53 (a larger `limit` is the same as 2^53). Redis Cluster is not supported (a key's
-//! hash and set are not given a common hash slot); a single server, or one with replicas
-//! and Sentinel, is.
+//! added must be below 2^53 (a larger `limit` is the same as 2^53). Redis Cluster is not
+//! supported (a key's hash and set are not given a common hash slot, nor are the keys of
+//! the several counters of one `acquire_all`); a single server, or one with replicas and
+//! Sentinel, is.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, Script};
+use ::redis::{Client, Script, ScriptInvocation};
 use postern_core::BoxFuture;
 
-use crate::{BUCKETS, Clock, CounterError, Counters, Decision, Result, Window, check_key};
+use crate::{
+    Acquire, BUCKETS, Clock, CounterError, Counters, Decision, MultiDecision, Result, Window, check_key, check_requests,
+};
 
 /// The longest any call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -39,35 +43,76 @@ const MAX_EXACT: u64 = 1 << 53;
 /// The shortest time to live of a hash (tiny windows in tests, clocks moved by hand).
 const MIN_TTL_MS: u64 = 10_000;
 
-/// KEYS: counts hash, windows set. ARGV: bucket index, n, limit (0 = none), ttl ms,
-/// window ms, BUCKETS. Returns {1 if added else 0, count after}.
-const COUNT_AND_ADD: &str = r"
-local index = tonumber(ARGV[1])
-local n = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
-local oldest = index - tonumber(ARGV[6])
-local count = 0
-local fields = redis.call('HGETALL', KEYS[1])
-for i = 1, #fields, 2 do
-  if tonumber(fields[i]) < oldest then
-    redis.call('HDEL', KEYS[1], fields[i])
-  else
-    count = count + tonumber(fields[i + 1])
+/// The two steps every counting script shares, defined ahead of its body: the live count
+/// of a counts hash (dropping expired buckets) and an add (with the time to live of both
+/// keys). `index` and `n` stay the strings they arrived as, so HINCRBY gets exact integers.
+const SERIES: &str = r"
+local function live_count(hash, oldest)
+  local count = 0
+  local fields = redis.call('HGETALL', hash)
+  for i = 1, #fields, 2 do
+    if tonumber(fields[i]) < oldest then
+      redis.call('HDEL', hash, fields[i])
+    else
+      count = count + tonumber(fields[i + 1])
+    end
+  end
+  return count
+end
+
+local function add(hash, windows, index, n, ttl, window)
+  redis.call('HINCRBY', hash, index, n)
+  redis.call('PEXPIRE', hash, ttl)
+  redis.call('SADD', windows, window)
+  if redis.call('PTTL', windows) < ttl then
+    redis.call('PEXPIRE', windows, ttl)
   end
 end
+";
+
+/// After [`SERIES`]. KEYS: counts hash, windows set. ARGV: bucket index, n, limit (0 =
+/// none), ttl ms, window ms, BUCKETS. Returns {1 if added else 0, count after}.
+const COUNT_AND_ADD: &str = r"
+local count = live_count(KEYS[1], tonumber(ARGV[1]) - tonumber(ARGV[6]))
+local n = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
 if limit > 0 and count + n > limit then
   return {0, count}
 end
 if n > 0 then
-  local ttl = tonumber(ARGV[4])
-  redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('SADD', KEYS[2], ARGV[5])
-  if redis.call('PTTL', KEYS[2]) < ttl then
-    redis.call('PEXPIRE', KEYS[2], ttl)
-  end
+  add(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[4]), ARGV[5])
 end
 return {1, count + n}
+";
+
+/// After [`SERIES`]; `acquire_all` in one call. KEYS: per request, its counts hash and
+/// windows set. ARGV: BUCKETS, then per request its bucket index, n, limit (0 = none), ttl
+/// ms, window ms. Checks every request first, then adds all of them; a hash named twice
+/// is counted cumulatively. Returns {1, count after of each request} when all were added,
+/// else {0, index (from 0) of the first that does not fit, the count it saw}. Its keys lie
+/// in many hash slots: one more reason this backend is not for Redis Cluster.
+const COUNT_AND_ADD_ALL: &str = r"
+local buckets = tonumber(ARGV[1])
+local requests = #KEYS / 2
+local seen = {}
+local counts = {1}
+for r = 1, requests do
+  local hash, a = KEYS[2 * r - 1], 5 * r - 4
+  local n, limit = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local count = seen[hash] or live_count(hash, tonumber(ARGV[a + 1]) - buckets)
+  if limit > 0 and count + n > limit then
+    return {0, r - 1, count}
+  end
+  seen[hash] = count + n
+  counts[r + 1] = count + n
+end
+for r = 1, requests do
+  local a = 5 * r - 4
+  if tonumber(ARGV[a + 2]) > 0 then
+    add(KEYS[2 * r - 1], KEYS[2 * r], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 4]), ARGV[a + 5])
+  end
+end
+return counts
 ";
 
 /// KEYS: windows set. ARGV: the counts hashes' common prefix `{prefix}:K:`.
@@ -85,6 +130,7 @@ pub struct RedisCounters {
     prefix: String,
     clock: Arc<dyn Clock>,
     count_and_add: Script,
+    count_and_add_all: Script,
     reset: Script,
 }
 
@@ -107,7 +153,8 @@ impl RedisCounters {
             connection,
             prefix: prefix.to_string(),
             clock,
-            count_and_add: Script::new(COUNT_AND_ADD),
+            count_and_add: Script::new(&[SERIES, COUNT_AND_ADD].concat()),
+            count_and_add_all: Script::new(&[SERIES, COUNT_AND_ADD_ALL].concat()),
             reset: Script::new(RESET),
         })
     }
@@ -138,24 +185,85 @@ impl RedisCounters {
 
     /// One run of [`COUNT_AND_ADD`]: (added, count after).
     async fn count_and_add(&self, key: String, window: Window, n: u64, limit: u64) -> Result<(bool, u64)> {
-        if n >= MAX_EXACT {
-            return Err(CounterError::Backend(format!("redis counters: n must be below 2^53, got {n}")));
-        }
+        let (n, limit) = script_amounts(n, limit)?;
         let index = window.bucket_index(self.clock.now_ms());
-        let ttl = (2 * window.ms() + window.bucket_ms()).max(MIN_TTL_MS);
         let mut invocation = self.count_and_add.prepare_invoke();
         invocation
-            .key(format!("{}:{key}:{}", self.prefix, window.ms()))
-            .key(format!("{}:{key}:windows", self.prefix))
+            .key(self.counts_key(&key, window))
+            .key(self.windows_key(&key))
             .arg(index)
             .arg(n)
-            .arg(limit.min(MAX_EXACT))
-            .arg(ttl)
+            .arg(limit)
+            .arg(ttl_ms(window))
             .arg(window.ms())
             .arg(BUCKETS);
         let mut connection = self.connection.clone();
         let (added, count): (i64, i64) = bounded(invocation.invoke_async(&mut connection)).await?;
         Ok((added == 1, u64::try_from(count).unwrap_or(0)))
+    }
+
+    /// The run of [`COUNT_AND_ADD_ALL`] for checked requests (`windows` are theirs, in order).
+    fn count_and_add_all(&self, requests: &[Acquire], windows: &[Window]) -> Result<ScriptInvocation<'_>> {
+        let now = self.clock.now_ms();
+        let mut invocation = self.count_and_add_all.prepare_invoke();
+        invocation.arg(BUCKETS);
+        for (request, &window) in requests.iter().zip(windows) {
+            let (n, limit) = script_amounts(request.n, request.limit)?;
+            invocation
+                .key(self.counts_key(&request.key, window))
+                .key(self.windows_key(&request.key))
+                .arg(window.bucket_index(now))
+                .arg(n)
+                .arg(limit)
+                .arg(ttl_ms(window))
+                .arg(window.ms());
+        }
+        Ok(invocation)
+    }
+
+    /// `{prefix}:K:W`: the hash of bucket counts.
+    fn counts_key(&self, key: &str, window: Window) -> String {
+        format!("{}:{key}:{}", self.prefix, window.ms())
+    }
+
+    /// `{prefix}:K:windows`: the set of the windows used with `K`.
+    fn windows_key(&self, key: &str) -> String {
+        format!("{}:{key}:windows", self.prefix)
+    }
+}
+
+/// The time to live of a window's keys: two windows and a bucket (at least [`MIN_TTL_MS`]).
+fn ttl_ms(window: Window) -> u64 {
+    (2 * window.ms() + window.bucket_ms()).max(MIN_TTL_MS)
+}
+
+/// The `n` and `limit` a script is sent, exact in Lua's doubles. A request that can never
+/// fit (`n > limit > 0`) is sent as one that still never fits, whatever the count; an `n`
+/// that would be added must be below 2^53; a larger `limit` is the same as 2^53.
+fn script_amounts(n: u64, limit: u64) -> Result<(u64, u64)> {
+    if limit > 0 && n > limit {
+        let limit = limit.min(MAX_EXACT - 1);
+        return Ok((limit + 1, limit));
+    }
+    if n >= MAX_EXACT {
+        return Err(CounterError::Backend(format!("redis counters: n must be below 2^53, got {n}")));
+    }
+    Ok((n, limit.min(MAX_EXACT)))
+}
+
+/// Reads the reply of [`COUNT_AND_ADD_ALL`] to `requests` requests.
+fn multi_decision(reply: &[i64], requests: usize) -> Result<MultiDecision> {
+    let count = |value: i64| u64::try_from(value).unwrap_or(0);
+    let unexpected = || CounterError::Backend(format!("redis: unexpected reply to acquire_all: {reply:?}"));
+    match *reply {
+        [1, ref counts @ ..] if counts.len() == requests => {
+            Ok(MultiDecision::Allowed { counts: counts.iter().copied().map(count).collect() })
+        }
+        [0, index, seen] => match usize::try_from(index) {
+            Ok(index) if index < requests => Ok(MultiDecision::Denied { index, count: count(seen) }),
+            _ => Err(unexpected()),
+        },
+        _ => Err(unexpected()),
     }
 }
 
@@ -164,13 +272,22 @@ impl Counters for RedisCounters {
         let checked = check_key(key).and_then(|()| Window::new(window));
         let key = key.to_string();
         Box::pin(async move {
-            if limit > 0 && n > limit {
-                // Never fits (and may be too large for Lua): only the count is needed.
-                let (_, count) = self.count_and_add(key, checked?, 0, 0).await?;
-                return Ok(Decision::Denied { count });
-            }
             let (added, count) = self.count_and_add(key, checked?, n, limit).await?;
             Ok(if added { Decision::Allowed { count } } else { Decision::Denied { count } })
+        })
+    }
+
+    fn acquire_all(&self, requests: &[Acquire]) -> BoxFuture<'_, Result<MultiDecision>> {
+        let invocation = check_requests(requests).and_then(|windows| self.count_and_add_all(requests, &windows));
+        let len = requests.len();
+        Box::pin(async move {
+            let invocation = invocation?;
+            if len == 0 {
+                return Ok(MultiDecision::Allowed { counts: Vec::new() });
+            }
+            let mut connection = self.connection.clone();
+            let reply: Vec<i64> = bounded(invocation.invoke_async(&mut connection)).await?;
+            multi_decision(&reply, len)
         })
     }
 
@@ -188,7 +305,7 @@ impl Counters for RedisCounters {
 
     fn reset(&self, key: &str) -> BoxFuture<'_, Result<()>> {
         let checked = check_key(key);
-        let windows = format!("{}:{key}:windows", self.prefix);
+        let windows = self.windows_key(key);
         let counts_prefix = format!("{}:{key}:", self.prefix);
         Box::pin(async move {
             checked?;
@@ -250,6 +367,27 @@ mod tests {
         assert_eq!(redact("redis://:secret@host"), "redis://***@host");
         assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
         assert_eq!(redact("unix:///run/redis.sock"), "unix:///run/redis.sock");
+    }
+
+    #[test]
+    fn amounts_stay_exact_in_lua() {
+        assert_eq!(script_amounts(3, 10).unwrap(), (3, 10));
+        assert_eq!(script_amounts(3, u64::MAX).unwrap(), (3, MAX_EXACT), "a larger limit is 2^53");
+        assert_eq!(script_amounts(11, 10).unwrap(), (11, 10), "never fits, still never fits");
+        assert_eq!(script_amounts(u64::MAX, 10).unwrap(), (11, 10));
+        assert_eq!(script_amounts(u64::MAX, u64::MAX - 1).unwrap(), (MAX_EXACT, MAX_EXACT - 1));
+        assert!(script_amounts(MAX_EXACT, 0).is_err(), "an n to add too large for Lua");
+        assert!(script_amounts(MAX_EXACT, MAX_EXACT).is_err());
+    }
+
+    #[test]
+    fn multi_decisions_are_read_strictly() {
+        assert_eq!(multi_decision(&[1, 2, 5], 2).unwrap(), MultiDecision::Allowed { counts: vec![2, 5] });
+        assert_eq!(multi_decision(&[1], 0).unwrap(), MultiDecision::Allowed { counts: vec![] });
+        assert_eq!(multi_decision(&[0, 1, 7], 2).unwrap(), MultiDecision::Denied { index: 1, count: 7 });
+        for bad in [&[1, 2][..], &[0, 2, 7], &[0, -1, 7], &[0, 1], &[2, 1, 1], &[]] {
+            assert!(multi_decision(bad, 2).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

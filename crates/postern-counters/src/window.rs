@@ -3,17 +3,20 @@
 //! In: a window length as a [`Duration`] and a time in ms since the epoch. Out: the bucket
 //! length, the bucket index of a time, and the oldest bucket index still counted. Defends
 //! against windows too short to split into [`BUCKETS`] buckets, windows so long that the
-//! arithmetic could overflow, and empty or oversized keys.
+//! arithmetic could overflow, empty or oversized keys, and too many requests at once.
 
 use std::time::Duration;
 
-use crate::{BUCKETS, CounterError, Result};
+use crate::{Acquire, BUCKETS, CounterError, Result};
 
 /// The longest window accepted: ten years (keeps every index computation far from overflow).
 pub const MAX_WINDOW_MS: u64 = 10 * 366 * 24 * 3600 * 1000;
 
 /// The longest key accepted, in bytes.
 pub const MAX_KEY_LEN: usize = 512;
+
+/// The most requests one [`crate::Counters::acquire_all`] takes.
+pub const MAX_REQUESTS: usize = 64;
 
 /// A validated window: its length and the length of one of its [`BUCKETS`] buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,6 +70,21 @@ pub fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks every request of [`crate::Counters::acquire_all`] (their number, keys and
+/// windows) before anything is counted; the validated window of each, in order.
+pub fn check_requests(requests: &[Acquire]) -> Result<Vec<Window>> {
+    if requests.len() > MAX_REQUESTS {
+        return Err(CounterError::TooManyRequests);
+    }
+    requests
+        .iter()
+        .map(|request| {
+            check_key(&request.key)?;
+            Window::new(request.window)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +115,20 @@ mod tests {
         assert_eq!(w.bucket_index(1_000), 1);
         assert_eq!(w.bucket_index(-1), -1);
         assert_eq!(w.oldest_counted(100), 40);
+    }
+
+    #[test]
+    fn requests_are_checked_before_anything_is_counted() {
+        let request =
+            |key: &str, ms: u64| Acquire { key: key.into(), window: Duration::from_millis(ms), n: 1, limit: 0 };
+        let windows = check_requests(&[request("a", 60_000), request("b", 61_007)]).unwrap();
+        assert_eq!(windows, [Window::from_ms(60_000).unwrap(), Window::from_ms(61_007).unwrap()]);
+        assert!(check_requests(&[]).unwrap().is_empty());
+        assert!(matches!(check_requests(&[request("a", 60_000), request("", 60_000)]), Err(CounterError::BadKey)));
+        assert!(matches!(check_requests(&[request("a", 59)]), Err(CounterError::BadWindow)));
+        let many: Vec<Acquire> = (0..=MAX_REQUESTS).map(|i| request(&format!("k{i}"), 60_000)).collect();
+        assert!(matches!(check_requests(&many), Err(CounterError::TooManyRequests)));
+        assert_eq!(check_requests(&many[..MAX_REQUESTS]).unwrap().len(), MAX_REQUESTS);
     }
 
     #[test]

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use postern_counters::Counters;
 use postern_counters::conformance::{ManualClock, START_MS};
 use postern_counters::embedded::{EmbeddedCounters, EmbeddedOptions};
+use postern_counters::{Acquire, Counters, MultiDecision};
 
 const HOUR: Duration = Duration::from_secs(3600);
 const MINUTE: Duration = Duration::from_secs(60);
@@ -63,6 +63,27 @@ async fn counts_survive_flush_and_reopen() {
     let counters = open(dir.path(), &clock, options(3_600_000, 64 << 20));
     assert_eq!(counters.count("key-7", MINUTE).await.unwrap(), 0);
     assert_eq!(counters.count("key-7", HOUR).await.unwrap(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acquire_all_is_journaled_and_a_refusal_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let counters = open(dir.path(), &clock, options(3_600_000, 64 << 20));
+    let request = |key: &str, window, n, limit| Acquire { key: key.into(), window, n, limit };
+    let fits = [request("all-a", MINUTE, 2, 5), request("all-b", HOUR, 3, 5), request("all-a", HOUR, 1, 0)];
+    assert_eq!(counters.acquire_all(&fits).await.unwrap(), MultiDecision::Allowed { counts: vec![2, 3, 1] });
+    let logged = counters.stats().logged_bytes;
+    let refused = [request("all-a", MINUTE, 1, 5), request("all-b", HOUR, 3, 5)];
+    assert_eq!(counters.acquire_all(&refused).await.unwrap(), MultiDecision::Denied { index: 1, count: 3 });
+    assert_eq!(counters.stats().logged_bytes, logged, "a refusal changes nothing, so logs nothing");
+    counters.flush().await.unwrap();
+    drop(counters);
+
+    let counters = open(dir.path(), &clock, options(3_600_000, 64 << 20));
+    assert_eq!(counters.count("all-a", MINUTE).await.unwrap(), 2);
+    assert_eq!(counters.count("all-b", HOUR).await.unwrap(), 3);
+    assert_eq!(counters.count("all-a", HOUR).await.unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -121,8 +121,9 @@ fn fill(store: &SqliteStore, accounts: usize, identities: usize) {
     eprintln!("filled in {:.0} s", started.elapsed().as_secs_f64());
 }
 
-/// Lock states read from the store (what the server's StoreLocks does, without the reload).
-struct Locked(Arc<SqliteStore>);
+/// Lock states from the directory, as the server's StoreLocks answers them (writes are
+/// not part of the measured path).
+struct Locked(Arc<Directory>);
 
 impl LockWriter for Locked {
     fn set_account_lock(&self, _: i64, _: LockState) -> BoxFuture<'_, Result<(), String>> {
@@ -131,15 +132,8 @@ impl LockWriter for Locked {
     fn set_identity_lock(&self, _: i64, _: String, _: LockState) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async { Ok(()) })
     }
-    fn identity_lock(&self, account_id: i64, identity: String) -> BoxFuture<'_, Result<Option<LockState>, String>> {
-        let store = Arc::clone(&self.0);
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || store.identity_by_name(account_id, &identity))
-                .await
-                .map_err(|e| e.to_string())?
-                .map(|i| i.map(|i| i.lock))
-                .map_err(|e| e.to_string())
-        })
+    fn identity_lock(&self, account_id: i64, identity: &str) -> Option<LockState> {
+        self.0.identity_lock(account_id, identity)
     }
 }
 
@@ -159,6 +153,7 @@ async fn main() {
     let started = Instant::now();
     let snapshot = store.snapshot().expect("snapshot");
     let accounts = snapshot.accounts.len();
+    let identity_locks = snapshot.identity_locks;
     // Each account is an application server that names its customer in a header: the
     // identities are the header values (as the fill registered them).
     let accounts_with_header_identities = snapshot.accounts.into_iter().map(|mut r| {
@@ -169,6 +164,18 @@ async fn main() {
     let index = DirectoryIndex::build(snapshot.domains, accounts_with_header_identities.collect());
     eprintln!("directory index: {accounts} accounts in {:.1} s", started.elapsed().as_secs_f64());
     let directory = Arc::new(Directory::new(index));
+    // The store's kept lock states, plus one identity in a hundred unlocked automatically
+    // before (kept, not locked), so the lock check probes a realistically filled map.
+    let per_account = a.identities.div_ceil(accounts.max(1)).max(1);
+    let kept = (0..accounts).flat_map(|n| (0..per_account).step_by(100).map(move |i| (n, i)));
+    let once = LockState { automatic_unlocks: 1, ..LockState::default() };
+    directory.replace_identity_locks(
+        identity_locks
+            .into_iter()
+            .map(|l| (l.account_id, l.name, l.lock))
+            .chain(kept.map(|(n, i)| (n as i64 + 1, identity(n, i), once.clone()))),
+    );
+    eprintln!("identity lock states kept: {}", directory.identity_locks_len());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let dir = tempfile::tempdir().expect("tempdir");
     let counters: Arc<dyn Counters> = match a.counters.as_str() {
@@ -189,9 +196,8 @@ async fn main() {
     let policy = RelayPolicy::new(vec![])
         .with_directory(Arc::clone(&directory))
         .with_limits(Arc::new(Limits::new(Arc::clone(&counters))))
-        .with_locks(Arc::new(Locks::new(Arc::clone(&counters), Arc::new(Locked(Arc::clone(&store))), clock)));
+        .with_locks(Arc::new(Locks::new(Arc::clone(&counters), Arc::new(Locked(Arc::clone(&directory))), clock)));
     let index = directory.load();
-    let per_account = a.identities.div_ceil(accounts.max(1)).max(1);
     let ip: IpAddr = "192.0.2.1".parse().expect("ip");
     let rcpt = Address::parse("someone@remote.example", false).expect("rcpt");
     let mut rng = rand::rng();

@@ -6,13 +6,15 @@
 //! distinct prefix length in use, most specific first), by AUTH user name (a `user`
 //! account's address or a `domain` account's domain name, case-insensitive), by id. The
 //! block and allow lists ride along ([`ListIndex`], added by [`DirectoryIndex::with_rules`]).
+//! The few identities with a lock state are kept beside the index ([`Directory::identity_lock`]):
+//! a lock check per message is a hash probe, not a database query.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use ipnet::IpNet;
-use postern_core::tenancy::{Account, AccountKind, Domain, ListRule};
+use postern_core::tenancy::{Account, AccountKind, Domain, ListRule, LockState};
 use regex::Regex;
 
 use crate::lists::ListIndex;
@@ -116,15 +118,22 @@ impl DirectoryIndex {
     }
 }
 
-/// The current index, replaced whole on change.
+/// The current index, replaced whole on change; and the identities' lock states, changed
+/// one at a time (an automatic lock must not wait for a whole reload).
 #[derive(Debug, Default)]
 pub struct Directory {
     current: RwLock<Arc<DirectoryIndex>>,
+    /// account id -> identity name -> lock state, only for states worth keeping
+    /// ([`LockState::is_kept`]); an identity that is not here was never locked.
+    identity_locks: RwLock<HashMap<i64, HashMap<Box<str>, LockState>>>,
+    /// Held by whoever writes lock states or reloads, so a reload cannot put back a state
+    /// read before a concurrent lock was written.
+    writers: Mutex<()>,
 }
 
 impl Directory {
     pub fn new(index: DirectoryIndex) -> Directory {
-        Directory { current: RwLock::new(Arc::new(index)) }
+        Directory { current: RwLock::new(Arc::new(index)), ..Directory::default() }
     }
 
     pub fn load(&self) -> Arc<DirectoryIndex> {
@@ -134,12 +143,50 @@ impl Directory {
     pub fn replace(&self, index: DirectoryIndex) {
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
     }
+
+    /// Serializes writers of the directory (see `writers`); blocking.
+    pub fn writing(&self) -> MutexGuard<'_, ()> {
+        self.writers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every identity lock state, replacing what was kept (a reload).
+    pub fn replace_identity_locks(&self, locks: impl IntoIterator<Item = (i64, String, LockState)>) {
+        let mut map: HashMap<i64, HashMap<Box<str>, LockState>> = HashMap::new();
+        for (account_id, name, lock) in locks.into_iter().filter(|(_, _, lock)| lock.is_kept()) {
+            map.entry(account_id).or_default().insert(name.into_boxed_str(), lock);
+        }
+        *self.identity_locks.write().unwrap_or_else(|p| p.into_inner()) = map;
+    }
+
+    /// One identity's new lock state (after the store has it).
+    pub fn set_identity_lock(&self, account_id: i64, name: &str, lock: LockState) {
+        let mut map = self.identity_locks.write().unwrap_or_else(|p| p.into_inner());
+        if lock.is_kept() {
+            map.entry(account_id).or_default().insert(name.into(), lock);
+        } else if let Some(names) = map.get_mut(&account_id) {
+            names.remove(name);
+            if names.is_empty() {
+                map.remove(&account_id);
+            }
+        }
+    }
+
+    /// The identity's lock state; `None`: never locked (or unlocked by an administrator).
+    pub fn identity_lock(&self, account_id: i64, name: &str) -> Option<LockState> {
+        let map = self.identity_locks.read().unwrap_or_else(|p| p.into_inner());
+        map.get(&account_id).and_then(|names| names.get(name)).cloned()
+    }
+
+    /// How many identity lock states are kept.
+    pub fn identity_locks_len(&self) -> usize {
+        self.identity_locks.read().unwrap_or_else(|p| p.into_inner()).values().map(HashMap::len).sum()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use postern_core::tenancy::{AccountSettings, LockState};
+    use postern_core::tenancy::AccountSettings;
 
     pub(crate) fn account(id: i64, domain: &str, kind: AccountKind, name: &str) -> Account {
         Account {
@@ -175,5 +222,27 @@ mod tests {
         assert_eq!(id("192.0.2.1"), None);
         assert_eq!(index.account_for_user(" joe@d.EXAMPLE").map(|e| e.account.id), Some(5));
         assert!(index.account_for_user("other@d.example").is_none());
+    }
+
+    #[test]
+    fn identity_locks_are_kept_only_while_they_say_something() {
+        let directory = Directory::default();
+        let locked = LockState { locked: true, ..LockState::default() };
+        let once = LockState { automatic_unlocks: 1, ..LockState::default() };
+        directory.replace_identity_locks([
+            (1, "a@x.example".to_string(), locked.clone()),
+            (1, "b@x.example".to_string(), LockState::default()),
+            (2, "a@x.example".to_string(), once.clone()),
+        ]);
+        assert_eq!(directory.identity_locks_len(), 2, "a default state is not kept");
+        assert_eq!(directory.identity_lock(1, "a@x.example"), Some(locked.clone()));
+        assert_eq!(directory.identity_lock(1, "A@x.example"), None, "names match exactly, like the store");
+        assert_eq!(directory.identity_lock(2, "a@x.example"), Some(once));
+        assert_eq!(directory.identity_lock(3, "a@x.example"), None);
+        directory.set_identity_lock(1, "a@x.example", LockState::default());
+        assert_eq!(directory.identity_lock(1, "a@x.example"), None, "an administrator's unlock forgets it");
+        directory.set_identity_lock(3, "c@x.example", locked.clone());
+        assert_eq!(directory.identity_lock(3, "c@x.example"), Some(locked));
+        assert_eq!(directory.identity_locks_len(), 2);
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use postern_core::Reply;
 use postern_core::tenancy::{Account, AccountLimits};
-use postern_counters::{Counters, Decision};
+use postern_counters::{Acquire, Counters, Decision, MultiDecision};
 
 const MINUTE: u64 = 60;
 const HOUR: u64 = 3600;
@@ -86,25 +86,41 @@ impl Limits {
     }
 
     /// A session was attributed to `account` (at connect for `ip` accounts, at AUTH for
-    /// the others): count it in every window that has a limit. Counter trouble never
-    /// refuses mail (it is logged): a broken Redis must not stop a provider's mail.
+    /// the others): count it in every window that has a limit, all or none, in one call
+    /// (one round trip to Redis). Refused: the first window, shortest first, that is full.
+    /// Counter trouble never refuses mail (it is logged): a broken Redis must not stop a
+    /// provider's mail.
     pub async fn session(&self, account: &Account) -> LimitVerdict {
-        for (name, secs, limit) in session_windows(&account.settings.limits) {
-            if limit == 0 {
-                continue;
+        let windows: Vec<(&str, u64, u64)> =
+            session_windows(&account.settings.limits).into_iter().filter(|&(_, _, limit)| limit > 0).collect();
+        if windows.is_empty() {
+            return LimitVerdict::Allowed;
+        }
+        let requests: Vec<Acquire> = windows
+            .iter()
+            .map(|&(name, secs, limit)| Acquire {
+                key: key(&format!("sessions-{name}"), account, None),
+                window: Duration::from_secs(secs),
+                n: 1,
+                limit,
+            })
+            .collect();
+        match self.counters.acquire_all(&requests).await {
+            Ok(MultiDecision::Allowed { .. }) => LimitVerdict::Allowed,
+            Ok(MultiDecision::Denied { index, count }) => {
+                let Some(&(name, _, limit)) = windows.get(index) else {
+                    tracing::error!(index, account = %account.name, "session counter named no window");
+                    return LimitVerdict::Allowed;
+                };
+                let text = format!("Error: connection limit of {limit} per {name} reached for {}", account.name);
+                let reason = format!("sessions per {name}: {count} of {limit}");
+                LimitVerdict::exceeded(account, Reply::new(451, "4.7.1", text), reason)
             }
-            let key = key(&format!("sessions-{name}"), account, None);
-            match self.counters.acquire(&key, Duration::from_secs(secs), 1, limit).await {
-                Ok(Decision::Allowed { .. }) => {}
-                Ok(Decision::Denied { count }) => {
-                    let text = format!("Error: connection limit of {limit} per {name} reached for {}", account.name);
-                    let reason = format!("sessions per {name}: {count} of {limit}");
-                    return LimitVerdict::exceeded(account, Reply::new(451, "4.7.1", text), reason);
-                }
-                Err(e) => tracing::error!(error = %e, account = %account.name, "session counter unavailable"),
+            Err(e) => {
+                tracing::error!(error = %e, account = %account.name, "session counter unavailable");
+                LimitVerdict::Allowed
             }
         }
-        LimitVerdict::Allowed
     }
 
     /// One more recipient today for the account.
@@ -169,5 +185,133 @@ impl Limits {
         let key = key("identity-recipients-day", account, Some(identity));
         let count = self.counters.count(&key, Duration::from_secs(DAY)).await.unwrap_or(0);
         vec![("recipients_per_day".into(), count, account.settings.limits.recipients_per_day)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use postern_core::BoxFuture;
+    use postern_core::tenancy::{AccountKind, AccountSettings, LockState};
+    use postern_counters::conformance::{ManualClock, START_MS};
+    use postern_counters::embedded::EmbeddedCounters;
+    use postern_counters::{CounterError, Result};
+
+    use super::*;
+
+    fn account(limits: [u64; 5]) -> Account {
+        let mut settings = AccountSettings::for_kind(AccountKind::User);
+        let [minute, hour, day, week, month] = limits;
+        settings.limits.connections_per_minute = minute;
+        settings.limits.connections_per_hour = hour;
+        settings.limits.connections_per_day = day;
+        settings.limits.connections_per_week = week;
+        settings.limits.connections_per_month = month;
+        Account {
+            id: 1,
+            domain: "example.com".into(),
+            kind: AccountKind::User,
+            name: "a@example.com".into(),
+            has_password: true,
+            settings,
+            lock: LockState::default(),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        }
+    }
+
+    fn embedded(dir: &tempfile::TempDir) -> (Limits, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(START_MS));
+        let counters = EmbeddedCounters::open(dir.path(), clock.clone()).unwrap();
+        (Limits::new(Arc::new(counters)), clock)
+    }
+
+    /// The session counts of the account, minute to month.
+    async fn sessions(limits: &Limits, account: &Account) -> Vec<u64> {
+        limits.account_values(account).await.into_iter().take(5).map(|(_, count, _)| count).collect()
+    }
+
+    fn refused(limit: u64, name: &str, count: u64) -> LimitVerdict {
+        LimitVerdict::Refuse {
+            reply: Reply::new(
+                451,
+                "4.7.1",
+                format!("Error: connection limit of {limit} per {name} reached for a@example.com"),
+            ),
+            reason: format!("sessions per {name}: {count} of {limit}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refused_session_is_counted_in_no_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let (limits, _clock) = embedded(&dir);
+        let account = account([10, 10, 0, 10, 2]);
+        assert_eq!(limits.session(&account).await, LimitVerdict::Allowed);
+        assert_eq!(limits.session(&account).await, LimitVerdict::Allowed);
+        assert_eq!(sessions(&limits, &account).await, [2, 2, 0, 2, 2], "windows without a limit are not counted");
+        assert_eq!(limits.session(&account).await, refused(2, "month", 2));
+        assert_eq!(sessions(&limits, &account).await, [2, 2, 0, 2, 2], "the shorter windows did not count it");
+    }
+
+    #[tokio::test]
+    async fn the_shortest_full_window_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let (limits, clock) = embedded(&dir);
+        let account = account([1, 2, 0, 0, 0]);
+        assert_eq!(limits.session(&account).await, LimitVerdict::Allowed);
+        assert_eq!(limits.session(&account).await, refused(1, "minute", 1));
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(limits.session(&account).await, LimitVerdict::Allowed);
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(limits.session(&account).await, refused(2, "hour", 2));
+        assert_eq!(sessions(&limits, &account).await, [0, 2, 0, 0, 0]);
+    }
+
+    #[tokio::test]
+    async fn monitor_mode_only_reports() {
+        let dir = tempfile::tempdir().unwrap();
+        let (limits, _clock) = embedded(&dir);
+        let mut account = account([1, 0, 0, 0, 0]);
+        account.settings.monitor_only = true;
+        assert_eq!(limits.session(&account).await, LimitVerdict::Allowed);
+        let LimitVerdict::WouldRefuse { reply, reason } = limits.session(&account).await else {
+            panic!("monitor mode refuses nothing")
+        };
+        assert_eq!(reply.code, 451);
+        assert_eq!(reason, "sessions per minute: 1 of 1");
+    }
+
+    /// A backend that is always down.
+    struct Down;
+
+    fn down<T: Send + 'static>() -> BoxFuture<'static, Result<T>> {
+        Box::pin(std::future::ready(Err(CounterError::Backend("down".into()))))
+    }
+
+    impl Counters for Down {
+        fn acquire(&self, _: &str, _: Duration, _: u64, _: u64) -> BoxFuture<'_, Result<Decision>> {
+            down()
+        }
+        fn acquire_all(&self, _: &[Acquire]) -> BoxFuture<'_, Result<MultiDecision>> {
+            down()
+        }
+        fn add(&self, _: &str, _: Duration, _: u64) -> BoxFuture<'_, Result<u64>> {
+            down()
+        }
+        fn count(&self, _: &str, _: Duration) -> BoxFuture<'_, Result<u64>> {
+            down()
+        }
+        fn reset(&self, _: &str) -> BoxFuture<'_, Result<()>> {
+            down()
+        }
+        fn flush(&self) -> BoxFuture<'_, Result<()>> {
+            down()
+        }
+    }
+
+    #[tokio::test]
+    async fn counter_trouble_never_refuses() {
+        let limits = Limits::new(Arc::new(Down));
+        assert_eq!(limits.session(&account([1, 1, 1, 1, 1])).await, LimitVerdict::Allowed);
     }
 }

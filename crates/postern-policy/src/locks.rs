@@ -19,7 +19,8 @@ use postern_counters::{Clock, Counters};
 use crate::limits::key;
 
 /// Where lock states are kept (the store). Implementations make the change visible to
-/// the SMTP policy before returning (directory reload).
+/// the SMTP policy before returning (the directory: reloaded for an account, changed in
+/// place for an identity).
 pub trait LockWriter: Send + Sync + 'static {
     fn set_account_lock(&self, account_id: i64, lock: LockState) -> BoxFuture<'_, Result<(), String>>;
     /// Registers the identity when it is not known yet.
@@ -29,8 +30,9 @@ pub trait LockWriter: Send + Sync + 'static {
         identity: String,
         lock: LockState,
     ) -> BoxFuture<'_, Result<(), String>>;
-    /// `None`: the identity is unknown (so it is not locked).
-    fn identity_lock(&self, account_id: i64, identity: String) -> BoxFuture<'_, Result<Option<LockState>, String>>;
+    /// The identity's lock state; `None`: never locked. Asked for every message, so it is
+    /// answered from memory, never from the database.
+    fn identity_lock(&self, account_id: i64, identity: &str) -> Option<LockState>;
 }
 
 /// What one spam event did.
@@ -109,8 +111,7 @@ impl Locks {
             Ok(count) => {
                 outcome.identity_count = count;
                 if settings.lock_identities && count > u64::from(settings.spam_threshold) {
-                    let previous = self.writer.identity_lock(account.id, identity.to_string()).await;
-                    let previous = previous.ok().flatten().unwrap_or_default();
+                    let previous = self.writer.identity_lock(account.id, identity).unwrap_or_default();
                     if !previous.locked {
                         let lock = automatic_lock(settings, &previous, count, now);
                         match self.writer.set_identity_lock(account.id, identity.to_string(), lock).await {
@@ -141,14 +142,7 @@ impl Locks {
 
     /// Whether an identity of the account is locked now (lifting an expired lock).
     pub async fn identity_locked(&self, account: &Account, identity: &str) -> bool {
-        let lock = match self.writer.identity_lock(account.id, identity.to_string()).await {
-            Ok(Some(lock)) => lock,
-            Ok(None) => return false,
-            Err(e) => {
-                tracing::error!(error = %e, identity, "cannot read the identity's lock");
-                return false;
-            }
-        };
+        let Some(lock) = self.writer.identity_lock(account.id, identity) else { return false };
         if !lock.locked || holds(&lock, self.clock.now_ms()) {
             return lock.locked;
         }

@@ -27,7 +27,7 @@ fn discarded(c: &common::Client) -> Vec<(String, i64, String, Vec<String>)> {
     events
         .into_iter()
         .filter_map(|e| match e.kind {
-            EventKind::Discarded { rule, sender, recipients } => {
+            EventKind::Discarded { rule, sender, recipients, .. } => {
                 Some((e.queue_id.map(|q| q.to_string()).unwrap_or_default(), rule, sender, recipients))
             }
             _ => None,

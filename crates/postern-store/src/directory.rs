@@ -136,6 +136,17 @@ pub struct DirectorySnapshot {
     pub accounts: Vec<AccountRecord>,
     /// Every block and allow list rule, global and per domain, by id.
     pub rules: Vec<ListRule>,
+    /// The identities whose lock state must be kept ([`LockState::is_kept`]): locked, or
+    /// unlocked automatically before (the count decides whether the next lock times out).
+    pub identity_locks: Vec<IdentityLock>,
+}
+
+/// One identity's lock state, as the SMTP policy keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityLock {
+    pub account_id: i64,
+    pub name: String,
+    pub lock: LockState,
 }
 
 #[derive(Debug, Clone, Default)]

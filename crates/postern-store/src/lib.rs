@@ -24,7 +24,7 @@ pub mod sqlite;
 
 pub use directory::{
     AccountChange, AccountFilter, AccountRecord, DirectorySnapshot, DirectoryStore, DomainChange, DomainFilter,
-    IdentityFilter, NewAccount, NewDomain, NewRule, NewToken, Page, Paged, RuleFilter, Scope,
+    IdentityFilter, IdentityLock, NewAccount, NewDomain, NewRule, NewToken, Page, Paged, RuleFilter, Scope,
 };
 pub use dkim::{Activation, DkimStore, NewDkimKey, SealedDkimKey};
 pub use events::{EventQuery, EventStore, EventWriter, StoredEvent};

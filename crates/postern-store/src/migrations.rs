@@ -109,6 +109,18 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     );
     CREATE UNIQUE INDEX dkim_keys_one_active ON dkim_keys(domain, algorithm) WHERE state = 'active';",
     ),
+    (
+        5,
+        "identity locks kept",
+        // The few identities whose lock state matters (locked, or automatically unlocked
+        // before), found without reading the lock of every identity: the SMTP policy keeps
+        // them in memory (directory snapshot).
+        "ALTER TABLE identities ADD COLUMN lock_kept INTEGER NOT NULL DEFAULT 0;
+    UPDATE identities SET lock_kept = 1
+        WHERE json_valid(lock) AND (COALESCE(json_extract(lock, '$.locked'), 0)
+            OR COALESCE(json_extract(lock, '$.automatic_unlocks'), 0) > 0);
+    CREATE INDEX identities_lock_kept ON identities(account_id) WHERE lock_kept = 1;",
+    ),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<()> {

@@ -1,5 +1,7 @@
 //! The SMTP policy's in-memory directory: loaded from the store at start-up and reloaded
 //! whole after every change made through the admin API; and the store side of locks.
+//! Whoever writes lock states or reloads holds [`Directory::writing`], so a reload never
+//! puts back a lock state read before a concurrent automatic lock was stored.
 
 use std::sync::Arc;
 
@@ -8,24 +10,37 @@ use postern_core::tenancy::LockState;
 use postern_policy::{Directory, DirectoryIndex, LockWriter};
 use postern_store::{AccountChange, DirectoryStore};
 
-/// Reads every domain, account and list rule and indexes them.
-pub fn load(store: &dyn DirectoryStore) -> postern_store::Result<DirectoryIndex> {
+/// Reads every domain, account, list rule and kept identity lock state into `directory`.
+/// The caller holds `directory.writing()`.
+fn load(store: &dyn DirectoryStore, directory: &Directory) -> postern_store::Result<()> {
     let snapshot = store.snapshot()?;
     let accounts = snapshot.accounts.into_iter().map(|r| (r.account, r.password_hash)).collect();
     let index = DirectoryIndex::build(snapshot.domains, accounts).with_rules(snapshot.rules);
     let (domains, accounts) = index.len();
     let rules = index.lists().len();
-    tracing::info!(domains, accounts, rules, "directory loaded");
-    Ok(index)
+    directory.replace(index);
+    directory.replace_identity_locks(snapshot.identity_locks.into_iter().map(|l| (l.account_id, l.name, l.lock)));
+    let identity_locks = directory.identity_locks_len();
+    tracing::info!(domains, accounts, rules, identity_locks, "directory loaded");
+    Ok(())
+}
+
+/// The directory as the store has it now (start-up).
+pub fn open(store: &dyn DirectoryStore) -> postern_store::Result<Directory> {
+    let directory = Directory::default();
+    load(store, &directory)?;
+    Ok(directory)
 }
 
 /// The admin API's `on_change`: reload now, so the next SMTP command sees the change.
-/// On a failure the previous index stays (and the error is logged).
+/// On a failure the previous version stays (and the error is logged).
 pub fn reloader(store: Arc<dyn DirectoryStore>, directory: Arc<Directory>) -> Arc<dyn Fn() + Send + Sync> {
     Arc::new(move || {
-        let reload = || match load(store.as_ref()) {
-            Ok(index) => directory.replace(index),
-            Err(e) => tracing::error!(error = %e, "directory reload failed; the previous version stays in use"),
+        let reload = || {
+            let _writing = directory.writing();
+            if let Err(e) = load(store.as_ref(), &directory) {
+                tracing::error!(error = %e, "directory reload failed; the previous version stays in use");
+            }
         };
         // The API calls this from async code: tell the runtime that this thread blocks.
         match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
@@ -63,10 +78,10 @@ impl LockWriter for StoreLocks {
             let store = Arc::clone(&self.store);
             let directory = Arc::clone(&self.directory);
             blocking(move || {
+                let _writing = directory.writing();
                 let change = AccountChange { lock: Some(lock), ..AccountChange::default() };
                 store.update_account(account_id, &change)?;
-                directory.replace(load(store.as_ref())?);
-                Ok(())
+                load(store.as_ref(), &directory)
             })
             .await
         })
@@ -80,7 +95,9 @@ impl LockWriter for StoreLocks {
     ) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let store = Arc::clone(&self.store);
+            let directory = Arc::clone(&self.directory);
             blocking(move || {
+                let _writing = directory.writing();
                 let found = match store.identity_by_name(account_id, &identity)? {
                     Some(found) => found,
                     None => match store.create_identity(account_id, &identity) {
@@ -96,16 +113,15 @@ impl LockWriter for StoreLocks {
                     },
                 };
                 store.update_identity_lock(found.id, &lock)?;
+                directory.set_identity_lock(account_id, &identity, lock);
                 Ok(())
             })
             .await
         })
     }
 
-    fn identity_lock(&self, account_id: i64, identity: String) -> BoxFuture<'_, Result<Option<LockState>, String>> {
-        Box::pin(async move {
-            let store = Arc::clone(&self.store);
-            blocking(move || Ok(store.identity_by_name(account_id, &identity)?.map(|i| i.lock))).await
-        })
+    /// From memory: the directory keeps every identity lock state worth keeping.
+    fn identity_lock(&self, account_id: i64, identity: &str) -> Option<LockState> {
+        self.directory.identity_lock(account_id, identity)
     }
 }

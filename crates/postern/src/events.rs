@@ -88,10 +88,11 @@ fn log(e: &Event) {
                 reason = reason.as_deref().unwrap_or("")
             );
         }
-        EventKind::Discarded { rule, sender, recipients } => {
+        EventKind::Discarded { rule, sender, recipients, account, identity, .. } => {
             tracing::info!(
                 event = "discarded", session, %client, queue_id, rule, sender = sender.as_str(),
-                recipients = recipients.join(",").as_str()
+                recipients = recipients.join(",").as_str(), account = account.as_deref().unwrap_or(""),
+                identity = identity.as_deref().unwrap_or("")
             );
         }
     }

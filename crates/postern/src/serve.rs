@@ -17,7 +17,7 @@ use postern_deliver::Delivery;
 use postern_dkim::Signer;
 use postern_policy::RelayPolicy;
 use postern_policy::spf::SpfResolver;
-use postern_policy::{Directory, GuardConfig, Limits, Locks};
+use postern_policy::{GuardConfig, Limits, Locks};
 use postern_queue::{QueueManager, SchedulerConfig, Spool};
 use postern_smtp::{Listener, ListenerContext, Services};
 use postern_store::{DirectoryStore, DkimStore, EventWriter, NewToken, SqliteStore};
@@ -78,7 +78,7 @@ async fn run(config: Config) -> Result<()> {
     let dkim_store: Arc<dyn DkimStore> = store.clone();
     let master_key = dkim::master_key(&config.data_dir)?;
     let signer = Arc::new(Signer::new(dkim::load(dkim_store.as_ref(), &master_key).context("DKIM keys")?));
-    let directory = Arc::new(Directory::new(directory::load(directory_store.as_ref()).context("directory")?));
+    let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
     let events = Arc::new(EventLog::new(EventWriter::with_identities(store, Arc::clone(&directory_store), 4096)));
     let shutdown = CancellationToken::new();
     let delivery = Delivery::new(config.delivery.clone(), config.hostname.clone())

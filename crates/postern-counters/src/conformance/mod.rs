@@ -7,7 +7,8 @@
 //! need a multi-threaded Tokio runtime (the concurrency case spawns tasks).
 //!
 //! The sliding cases (in `sliding.rs`) check the central promise on a long pseudo-random
-//! schedule: no interval of one window ever admits more than the limit.
+//! schedule: no interval of one window ever admits more than the limit, through `acquire`
+//! and through `acquire_all` alike. The other `acquire_all` cases are in `all.rs`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -79,11 +80,29 @@ pub const CASES: &[(&str, Case)] = &[
     ("reset_forgets_every_window", |c, k| Box::pin(reset_forgets_every_window(c, k))),
     ("counts_expire_bucket_by_bucket", |c, k| Box::pin(counts_expire_bucket_by_bucket(c, k))),
     ("clock_stepping_back_counts_more", |c, k| Box::pin(clock_stepping_back_counts_more(c, k))),
-    ("sliding_hour_never_exceeds_the_limit", |c, k| Box::pin(sliding::run(c, k, 3_600_000, 20, 0x5eed_0001))),
-    ("sliding_odd_window_never_exceeds_the_limit", |c, k| Box::pin(sliding::run(c, k, 61_007, 7, 0x5eed_0002))),
+    ("sliding_hour_never_exceeds_the_limit", |c, k| {
+        Box::pin(sliding::run(c, k, 3_600_000, 20, 0x5eed_0001, Via::Acquire))
+    }),
+    ("sliding_odd_window_never_exceeds_the_limit", |c, k| {
+        Box::pin(sliding::run(c, k, 61_007, 7, 0x5eed_0002, Via::Acquire))
+    }),
     ("concurrent_acquires_are_atomic", |c, k| Box::pin(concurrent_acquires_are_atomic(c, k))),
     ("bad_keys_and_windows_are_refused", |c, k| Box::pin(bad_keys_and_windows_are_refused(c, k))),
     ("flush_keeps_counts", |c, k| Box::pin(flush_keeps_counts(c, k))),
+    ("acquire_all_counts_every_request_when_all_fit", |c, k| Box::pin(all::every_request_counted_when_all_fit(c, k))),
+    ("acquire_all_counts_nothing_when_one_does_not_fit", |c, k| {
+        Box::pin(all::nothing_counted_when_one_does_not_fit(c, k))
+    }),
+    ("acquire_all_same_key_twice_counts_cumulatively", |c, k| Box::pin(all::same_key_twice_counts_cumulatively(c, k))),
+    ("acquire_all_limit_zero_is_unlimited", |c, k| Box::pin(all::limit_zero_is_unlimited(c, k))),
+    ("acquire_all_bad_requests_count_nothing", |c, k| Box::pin(all::bad_requests_count_nothing(c, k))),
+    ("acquire_all_concurrent_calls_are_atomic", |c, k| Box::pin(all::concurrent_calls_are_atomic(c, k))),
+    ("acquire_all_sliding_hour_like_acquire", |c, k| {
+        Box::pin(sliding::run(c, k, 3_600_000, 20, 0x5eed_0001, Via::AcquireAll))
+    }),
+    ("acquire_all_sliding_odd_window_like_acquire", |c, k| {
+        Box::pin(sliding::run(c, k, 61_007, 7, 0x5eed_0002, Via::AcquireAll))
+    }),
 ];
 
 /// Runs the case called `name` on a fresh backend.
@@ -117,7 +136,10 @@ macro_rules! ensure_eq {
     }};
 }
 
+mod all;
 mod sliding;
+
+use sliding::Via;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -296,6 +318,7 @@ fn kind(e: CounterError) -> &'static str {
         CounterError::Backend(_) => "Backend",
         CounterError::BadKey => "BadKey",
         CounterError::BadWindow => "BadWindow",
+        CounterError::TooManyRequests => "TooManyRequests",
     }
 }
 

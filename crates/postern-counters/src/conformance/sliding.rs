@@ -4,12 +4,30 @@
 //! directly on the log of allowed events: no interval of one window ever admits more than
 //! the limit, and a refusal only happens when the last `BUCKETS + 1` buckets really hold
 //! the limit (the counter is never stricter than its precision).
+//!
+//! The same schedule runs through `acquire` and through `acquire_all`, which must behave
+//! exactly alike at every boundary.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{CaseFailure, CaseResult, ManualClock, START_MS, allowed, denied};
-use crate::{BUCKETS, Counters, Decision, Window};
+use crate::{Acquire, BUCKETS, Counters, Decision, MultiDecision, Window};
+
+/// The key the schedule is counted under.
+const KEY: &str = "sliding";
+/// Through [`Via::AcquireAll`], an unlimited key acquired before [`KEY`] in every call:
+/// counted only along with it, it must always hold exactly the same count.
+const COMPANION: &str = "sliding-companion";
+
+/// How the schedule is acquired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Via {
+    /// One `acquire` per event.
+    Acquire,
+    /// One `acquire_all` per event: the companion, then the key (so a refusal is index 1).
+    AcquireAll,
+}
 
 /// One event of the sliding schedule and what became of it.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +43,7 @@ pub(super) async fn run(
     window_ms: u64,
     limit: u64,
     seed: u64,
+    via: Via,
 ) -> CaseResult {
     let window = Window::from_ms(window_ms)?;
     let duration = Duration::from_millis(window_ms);
@@ -34,7 +53,7 @@ pub(super) async fn run(
         let Event { at, n, .. } = events[i];
         let expected = expected_decision(&events[..i], window, at, n, limit);
         clock.set(at);
-        let decision = c.acquire("sliding", duration, n, limit).await?;
+        let decision = acquire(&*c, via, duration, n, limit).await?;
         ensure_eq!(decision, expected, "event {i} at +{} ms (n = {n})", at - START_MS);
         events[i].allowed = matches!(decision, Decision::Allowed { .. });
     }
@@ -60,10 +79,26 @@ pub(super) async fn run(
     let quiet = events.last().map_or(START_MS, |e| e.at) + window_ms as i64 + bucket;
     clock.set(quiet);
     for i in 1..=limit {
-        ensure_eq!(c.acquire("sliding", duration, 1, limit).await?, allowed(i), "after the silence, acquire {i}");
+        ensure_eq!(acquire(&*c, via, duration, 1, limit).await?, allowed(i), "after the silence, acquire {i}");
     }
-    ensure_eq!(c.acquire("sliding", duration, 1, limit).await?, denied(limit), "after the silence, one too many");
+    ensure_eq!(acquire(&*c, via, duration, 1, limit).await?, denied(limit), "after the silence, one too many");
     Ok(())
+}
+
+/// One event, acquired `via` one call or the other; the answer for [`KEY`].
+async fn acquire(c: &dyn Counters, via: Via, window: Duration, n: u64, limit: u64) -> Result<Decision, CaseFailure> {
+    if via == Via::Acquire {
+        return Ok(c.acquire(KEY, window, n, limit).await?);
+    }
+    let requests =
+        [Acquire { key: COMPANION.into(), window, n, limit: 0 }, Acquire { key: KEY.into(), window, n, limit }];
+    match c.acquire_all(&requests).await? {
+        MultiDecision::Allowed { counts } if counts.len() == 2 && counts[0] == counts[1] => Ok(allowed(counts[1])),
+        MultiDecision::Denied { index: 1, count } => Ok(denied(count)),
+        other => {
+            Err(CaseFailure(format!("acquire_all answered {other:?}; the companion must count what the key counts")))
+        }
+    }
 }
 
 /// The bucket arithmetic, computed from the log: what a correct backend answers.

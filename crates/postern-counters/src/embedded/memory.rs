@@ -8,7 +8,7 @@
 //! dropped on every touch; if the clock stepped back and left newer ones, the oldest are
 //! merged into the next, which can only count more), keys whose buckets all expired are
 //! removed on touch and by [`Memory::sweep`], and every lock is held for one key's work
-//! (or one shard's sweep), never across I/O.
+//! (or one shard's sweep, or the few shards of one `acquire_all`), never across I/O.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::lock;
 use super::record::{self, Record};
-use crate::{BUCKETS, Decision, Window};
+use crate::{BUCKETS, Decision, MultiDecision, Window};
 
 /// Shards of the key space; a shard's lock covers every key hashed to it.
 pub(crate) const SHARDS: usize = 256;
@@ -33,6 +33,14 @@ pub(crate) trait ChangeLog {
 }
 
 type Shard = HashMap<Box<str>, Vec<Series>>;
+
+/// One validated request of [`Memory::acquire_all`].
+pub(crate) struct Request<'a> {
+    pub(crate) key: &'a str,
+    pub(crate) window: Window,
+    pub(crate) n: u64,
+    pub(crate) limit: u64,
+}
 
 /// The non-zero buckets of one (key, window), oldest first.
 struct Series {
@@ -84,6 +92,11 @@ impl Series {
     }
 }
 
+/// Whether `n` more fit under `limit` (0: unlimited) on top of `count`.
+fn fits(count: u64, n: u64, limit: u64) -> bool {
+    limit == 0 || count.checked_add(n).is_some_and(|total| total <= limit)
+}
+
 fn series_of(all: &mut Vec<Series>, window_ms: u64) -> &mut Series {
     match all.iter().position(|s| s.window_ms == window_ms) {
         Some(pos) => &mut all[pos],
@@ -117,8 +130,12 @@ impl Memory {
         Memory { shards, hasher: RandomState::new(), sweep_cursor: AtomicUsize::new(0) }
     }
 
+    fn shard_index(&self, key: &str) -> usize {
+        self.hasher.hash_one(key) as usize % SHARDS
+    }
+
     fn shard(&self, key: &str) -> MutexGuard<'_, Shard> {
-        lock(&self.shards[self.hasher.hash_one(key) as usize % SHARDS])
+        lock(&self.shards[self.shard_index(key)])
     }
 
     /// The count of (key, window) at bucket `index`, dropping what expired.
@@ -142,19 +159,55 @@ impl Memory {
         let index = window.bucket_index(now_ms);
         let mut shard = self.shard(key);
         let count = Memory::live_count(&mut shard, key, window, index);
-        let fits = limit == 0 || count.checked_add(n).is_some_and(|total| total <= limit);
-        if !fits {
+        if !fits(count, n, limit) {
             return Decision::Denied { count };
         }
-        if n > 0 {
-            if !shard.contains_key(key) {
-                shard.insert(key.into(), Vec::with_capacity(1));
-            }
-            if let Some(all) = shard.get_mut(key) {
-                series_of(all, window.ms()).add(index, n, |changed| log.set(key, window.ms(), changed));
-            }
-        }
+        Memory::add_locked(&mut shard, key, window, index, n, log);
         Decision::Allowed { count: count.saturating_add(n) }
+    }
+
+    /// [`crate::Counters::acquire_all`], atomic across keys: every shard involved is locked,
+    /// in ascending order so that two calls never deadlock, while the requests are checked,
+    /// then all are added, or none.
+    pub(crate) fn acquire_all(&self, requests: &[Request<'_>], now_ms: i64, log: &impl ChangeLog) -> MultiDecision {
+        let shard_of: Vec<usize> = requests.iter().map(|r| self.shard_index(r.key)).collect();
+        let mut involved = shard_of.clone();
+        involved.sort_unstable();
+        involved.dedup();
+        let mut guards: Vec<MutexGuard<'_, Shard>> = involved.iter().map(|&i| lock(&self.shards[i])).collect();
+        // The guard of each request's shard.
+        let guard_of: Vec<usize> = shard_of.iter().map(|s| involved.partition_point(|i| i < s)).collect();
+        let mut counts = Vec::with_capacity(requests.len());
+        for (i, r) in requests.iter().enumerate() {
+            let index = r.window.bucket_index(now_ms);
+            // What this call already took from the same series (a key named twice).
+            let earlier: u64 = requests[..i]
+                .iter()
+                .filter(|e| e.key == r.key && e.window == r.window)
+                .fold(0, |sum, e| sum.saturating_add(e.n));
+            let count = Memory::live_count(&mut guards[guard_of[i]], r.key, r.window, index).saturating_add(earlier);
+            if !fits(count, r.n, r.limit) {
+                return MultiDecision::Denied { index: i, count };
+            }
+            counts.push(count.saturating_add(r.n));
+        }
+        for (i, r) in requests.iter().enumerate() {
+            Memory::add_locked(&mut guards[guard_of[i]], r.key, r.window, r.window.bucket_index(now_ms), r.n, log);
+        }
+        MultiDecision::Allowed { counts }
+    }
+
+    /// Adds `n` to bucket `index` of (key, window), in a shard the caller holds.
+    fn add_locked(shard: &mut Shard, key: &str, window: Window, index: i64, n: u64, log: &impl ChangeLog) {
+        if n == 0 {
+            return;
+        }
+        if !shard.contains_key(key) {
+            shard.insert(key.into(), Vec::with_capacity(1));
+        }
+        if let Some(all) = shard.get_mut(key) {
+            series_of(all, window.ms()).add(index, n, |changed| log.set(key, window.ms(), changed));
+        }
     }
 
     pub(crate) fn count(&self, key: &str, window: Window, now_ms: i64) -> u64 {
@@ -255,6 +308,14 @@ mod tests {
 
     const MINUTE: u64 = 60_000;
 
+    /// Forgets every change (for threads: [`Recorder`] is not `Sync`).
+    struct NoLog;
+
+    impl ChangeLog for NoLog {
+        fn set(&self, _key: &str, _window_ms: u64, _buckets: &[(i64, u64)]) {}
+        fn reset(&self, _key: &str) {}
+    }
+
     #[test]
     fn changes_are_logged_with_absolute_values() {
         let memory = Memory::new();
@@ -266,6 +327,50 @@ mod tests {
         memory.reset("k", &log);
         memory.reset("k", &log);
         assert_eq!(*log.0.borrow(), ["set k 60000 [(5, 2)]", "set k 60000 [(5, 3)]", "reset k"]);
+    }
+
+    fn request(key: &str, window: Window, n: u64, limit: u64) -> Request<'_> {
+        Request { key, window, n, limit }
+    }
+
+    #[test]
+    fn acquire_all_logs_every_add_or_nothing() {
+        let memory = Memory::new();
+        let log = Recorder::default();
+        let minute = Window::from_ms(MINUTE).unwrap();
+        let hour = Window::from_ms(60 * MINUTE).unwrap();
+        let fits = [request("a", minute, 2, 3), request("b", hour, 1, 0), request("a", minute, 1, 3)];
+        assert_eq!(memory.acquire_all(&fits, 5_500, &log), MultiDecision::Allowed { counts: vec![2, 1, 3] });
+        let refused = [request("b", hour, 1, 0), request("a", minute, 1, 3)];
+        assert_eq!(memory.acquire_all(&refused, 5_500, &log), MultiDecision::Denied { index: 1, count: 3 });
+        assert_eq!(*log.0.borrow(), ["set a 60000 [(5, 2)]", "set b 3600000 [(0, 1)]", "set a 60000 [(5, 3)]"]);
+        assert_eq!(memory.count("b", hour, 5_500), 1);
+    }
+
+    #[test]
+    fn acquire_all_in_opposite_orders_never_deadlocks() {
+        let memory = Memory::new();
+        let hour = Window::from_ms(60 * MINUTE).unwrap();
+        let keys: Vec<String> = (0..8).map(|i| format!("key-{i}")).collect();
+        let shards: std::collections::HashSet<usize> = keys.iter().map(|k| memory.shard_index(k)).collect();
+        assert!(shards.len() > 1, "the keys span several shards");
+        std::thread::scope(|scope| {
+            for reversed in [false, true, false, true] {
+                let (memory, keys) = (&memory, &keys);
+                scope.spawn(move || {
+                    let mut requests: Vec<Request<'_>> = keys.iter().map(|k| request(k, hour, 1, 0)).collect();
+                    if reversed {
+                        requests.reverse();
+                    }
+                    for _ in 0..2_000 {
+                        memory.acquire_all(&requests, 0, &NoLog);
+                    }
+                });
+            }
+        });
+        for key in &keys {
+            assert_eq!(memory.count(key, hour, 0), 8_000);
+        }
     }
 
     #[test]

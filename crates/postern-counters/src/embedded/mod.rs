@@ -2,10 +2,11 @@
 //!
 //! In: a directory (created if missing) and a [`Clock`]. Out: a [`Counters`] whose counts
 //! survive a restart. Every operation works on memory under the lock of the key's shard
-//! (so `acquire` is atomic per key) and appends the change to a write-behind journal; a
-//! background thread writes and fsyncs the journal every [`EmbeddedOptions::flush_interval`]
-//! (1 s), compacts the journals into a snapshot when they outgrow it, and sweeps expired
-//! keys a few shards at a time.
+//! (so `acquire` is atomic per key; `acquire_all` holds the locks of all its keys' shards
+//! at once) and appends the change to a write-behind journal; a background thread writes
+//! and fsyncs the journal every [`EmbeddedOptions::flush_interval`] (1 s), compacts the
+//! journals into a snapshot when they outgrow it, and sweeps expired keys a few shards at
+//! a time.
 //!
 //! # What a stop can lose
 //! - A graceful stop ([`Counters::flush`] before dropping) loses nothing.
@@ -37,8 +38,10 @@ use std::time::Duration;
 use postern_core::BoxFuture;
 
 use self::journal::{FlushError, Journal};
-use self::memory::{Memory, SHARDS};
-use crate::{Clock, CounterError, Counters, Decision, Result, Window, check_key};
+use self::memory::{Memory, Request, SHARDS};
+use crate::{
+    Acquire, Clock, CounterError, Counters, Decision, MultiDecision, Result, Window, check_key, check_requests,
+};
 
 /// Tuning of the embedded backend; the defaults suit production.
 #[derive(Debug, Clone)]
@@ -172,6 +175,17 @@ impl EmbeddedCounters {
         let now = self.inner.clock.now_ms();
         Ok(self.inner.memory.acquire(key, window, now, n, limit, &self.inner.journal))
     }
+
+    fn decide_all(&self, requests: &[Acquire]) -> Result<MultiDecision> {
+        let windows = check_requests(requests)?;
+        let requests: Vec<Request<'_>> = requests
+            .iter()
+            .zip(windows)
+            .map(|(r, window)| Request { key: &r.key, window, n: r.n, limit: r.limit })
+            .collect();
+        let now = self.inner.clock.now_ms();
+        Ok(self.inner.memory.acquire_all(&requests, now, &self.inner.journal))
+    }
 }
 
 impl Drop for EmbeddedCounters {
@@ -184,6 +198,10 @@ impl Drop for EmbeddedCounters {
 impl Counters for EmbeddedCounters {
     fn acquire(&self, key: &str, window: Duration, n: u64, limit: u64) -> BoxFuture<'_, Result<Decision>> {
         Box::pin(ready(self.decide(key, window, n, limit)))
+    }
+
+    fn acquire_all(&self, requests: &[Acquire]) -> BoxFuture<'_, Result<MultiDecision>> {
+        Box::pin(ready(self.decide_all(requests)))
     }
 
     fn add(&self, key: &str, window: Duration, n: u64) -> BoxFuture<'_, Result<u64>> {

@@ -20,6 +20,14 @@ macro_rules! conformance_tests {
             concurrent_acquires_are_atomic,
             bad_keys_and_windows_are_refused,
             flush_keeps_counts,
+            acquire_all_counts_every_request_when_all_fit,
+            acquire_all_counts_nothing_when_one_does_not_fit,
+            acquire_all_same_key_twice_counts_cumulatively,
+            acquire_all_limit_zero_is_unlimited,
+            acquire_all_bad_requests_count_nothing,
+            acquire_all_concurrent_calls_are_atomic,
+            acquire_all_sliding_hour_like_acquire,
+            acquire_all_sliding_odd_window_like_acquire,
         );
     };
     (@cases $run:path; $($case:ident),* $(,)?) => {

@@ -12,7 +12,7 @@ use crate::session::Session;
 impl Session {
     pub(crate) async fn end_of_message(&mut self, body: Vec<u8>) -> Reply {
         if self.tx.as_ref().is_some_and(|tx| tx.lists.discard.is_some()) {
-            return self.discard().await;
+            return self.discard(&body).await;
         }
         let facts = scan_headers(&body);
         if facts.received >= self.listener.limits.max_hops {

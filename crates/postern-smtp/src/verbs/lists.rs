@@ -59,15 +59,21 @@ impl Session {
         }
     }
 
-    /// The end of data of a discarded message: `250` as if queued, nothing spooled.
-    pub(crate) async fn discard(&mut self) -> Reply {
+    /// The end of data of a discarded message: `250` as if queued, nothing spooled. The
+    /// event names the owner like a `queued` event does.
+    pub(crate) async fn discard(&mut self, body: &[u8]) -> Reply {
         let Some(tx) = self.tx.take() else {
             return Reply::new(503, "5.5.1", "Error: need MAIL command");
         };
+        let (owner, _) = self.services.policy.owner(&self.attribution, tx.sender.as_ref(), body);
         let kind = EventKind::Discarded {
             rule: tx.lists.discard.unwrap_or_default(),
             sender: tx.sender.as_ref().map(|a| a.to_string()).unwrap_or_default(),
             recipients: tx.recipients.iter().map(|r| r.address.to_string()).collect(),
+            account: Some(owner.account),
+            domain: owner.domain,
+            sender_domain: tx.sender.as_ref().map(|a| a.domain.as_str().to_ascii_lowercase()),
+            identity: Some(owner.identity),
         };
         self.emit(Some(tx.queue_id), kind).await;
         self.messages += 1;

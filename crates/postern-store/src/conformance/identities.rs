@@ -185,3 +185,32 @@ pub fn lock_and_delete(store: &dyn DirectoryStore) {
     let reborn = find(store, host.id, "x@example.com");
     assert_eq!((reborn.messages, reborn.first_seen_ms), (1, 9), "seen again after deletion: registered anew");
 }
+
+/// The snapshot carries exactly the identities whose lock state must be kept: locked, or
+/// unlocked automatically before; an administrator's unlock (the default state) drops one.
+pub fn snapshot_has_kept_identity_locks(store: &dyn DirectoryStore) {
+    add_domain(store, "example.com");
+    let host = add_account(store, "example.com", AccountKind::Ip, "192.0.2.0/24");
+    let batch = [sighting(host.id, "a@example.com", 1), sighting(host.id, "b@example.com", 1)];
+    ok(store.record_identities(&batch), "sightings");
+    let c = ok(store.create_identity(host.id, "c@example.com"), "create");
+    let d = ok(store.create_identity(host.id, "d@example.com"), "create");
+    assert_eq!(ok(store.snapshot(), "snapshot").identity_locks, vec![], "nothing locked yet");
+
+    let a = find(store, host.id, "a@example.com");
+    let locked = LockState { locked: true, reason: Some("spam".into()), since_ms: Some(5), ..LockState::default() };
+    let unlocked_once = LockState { automatic_unlocks: 1, ..LockState::default() };
+    present(store.update_identity_lock(a.id, &locked), "lock a");
+    present(store.update_identity_lock(c.id, &unlocked_once), "c unlocked automatically");
+    present(store.update_identity_lock(d.id, &locked), "lock d");
+    present(store.update_identity_lock(d.id, &LockState::default()), "an administrator unlocks d");
+    let kept = ok(store.snapshot(), "snapshot").identity_locks;
+    let names: Vec<(i64, &str, &LockState)> = kept.iter().map(|k| (k.account_id, k.name.as_str(), &k.lock)).collect();
+    assert_eq!(names, vec![(host.id, "a@example.com", &locked), (host.id, "c@example.com", &unlocked_once)]);
+
+    ok(store.record_identities(&[sighting(host.id, "a@example.com", 9)]), "a seen again");
+    assert_eq!(ok(store.snapshot(), "snapshot").identity_locks.len(), 2, "a sighting keeps the lock");
+    assert!(ok(store.delete_identity(a.id), "delete a"));
+    let kept = ok(store.snapshot(), "snapshot").identity_locks;
+    assert_eq!(kept.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), vec!["c@example.com"], "deleted: gone");
+}

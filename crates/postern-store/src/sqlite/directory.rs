@@ -108,8 +108,12 @@ impl DirectoryStore for SqliteStore {
     fn snapshot(&self) -> Result<DirectorySnapshot> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let snapshot =
-            DirectorySnapshot { domains: domains::all(&tx)?, accounts: accounts::all(&tx)?, rules: rules::all(&tx)? };
+        let snapshot = DirectorySnapshot {
+            domains: domains::all(&tx)?,
+            accounts: accounts::all(&tx)?,
+            rules: rules::all(&tx)?,
+            identity_locks: identities::kept_locks(&tx)?,
+        };
         tx.commit()?;
         Ok(snapshot)
     }

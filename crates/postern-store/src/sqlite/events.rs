@@ -1,8 +1,9 @@
 //! [`EventStore`] for [`SqliteStore`]: the `events` table.
 //!
 //! In: batches of [`Event`]s from the event writer. Out: [`StoredEvent`]s for log search.
-//! A `queued` event is stored with the account's domain and the sender's domain in their
-//! own indexed columns (lower-cased), so that each message is found under both.
+//! A `queued` or `discarded` event is stored with the account's domain and the sender's
+//! domain in their own indexed columns (lower-cased), so that each message is found under
+//! both.
 
 use postern_core::{Event, EventKind};
 use rusqlite::params_from_iter;
@@ -16,7 +17,7 @@ use crate::events::{EventQuery, EventStore, StoredEvent};
 /// The (account domain, sender domain) a message is searchable under.
 fn search_domains(kind: &EventKind) -> (Option<String>, Option<String>) {
     match kind {
-        EventKind::Queued { domain, sender_domain, .. } => {
+        EventKind::Queued { domain, sender_domain, .. } | EventKind::Discarded { domain, sender_domain, .. } => {
             (domain.as_deref().map(str::to_ascii_lowercase), sender_domain.as_deref().map(str::to_ascii_lowercase))
         }
         _ => (None, None),

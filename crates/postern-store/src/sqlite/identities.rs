@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::filter::{Filter, ListQuery, paged};
 use super::is_duplicate;
-use crate::directory::{IdentityFilter, Page, Paged, Scope};
+use crate::directory::{IdentityFilter, IdentityLock, Page, Paged, Scope};
 use crate::{Result, StoreError};
 
 const COLUMNS: &str = "i.id, i.account_id, a.domain, i.name, i.first_seen_ms, i.last_seen_ms, i.messages, i.lock";
@@ -136,9 +136,23 @@ pub(super) fn list(conn: &Connection, scope: &Scope, filter: &IdentityFilter, pa
 }
 
 pub(super) fn update_lock(conn: &Connection, id: i64, lock: &LockState) -> Result<Option<Identity>> {
-    let changed =
-        conn.execute("UPDATE identities SET lock = ?2 WHERE id = ?1", params![id, serde_json::to_string(lock)?])?;
+    let changed = conn.execute(
+        "UPDATE identities SET lock = ?2, lock_kept = ?3 WHERE id = ?1",
+        params![id, serde_json::to_string(lock)?, lock.is_kept()],
+    )?;
     if changed == 0 { Ok(None) } else { get(conn, id) }
+}
+
+/// The identities with a lock state worth keeping (the partial index `identities_lock_kept`).
+pub(super) fn kept_locks(conn: &Connection) -> Result<Vec<IdentityLock>> {
+    let mut stmt = conn.prepare("SELECT account_id, name, lock FROM identities WHERE lock_kept = 1 ORDER BY id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (account_id, name, lock) = row?;
+        out.push(IdentityLock { account_id, name, lock: serde_json::from_str(&lock)? });
+    }
+    Ok(out)
 }
 
 pub(super) fn delete(conn: &Connection, id: i64) -> Result<bool> {

@@ -119,4 +119,49 @@ mod tests {
             .unwrap();
         assert_eq!((count, domain), (1, None));
     }
+
+    #[test]
+    fn version_5_finds_the_locks_kept_before_it() {
+        use crate::{DirectoryStore, NewAccount, NewDomain};
+        use postern_core::tenancy::{AccountKind, AccountSettings, IdentitySighting, SenderSecurity};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("postern.db");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            let domain = NewDomain {
+                name: "example.com".into(),
+                filter_enabled: true,
+                sender_security: SenderSecurity::default(),
+                abuse_contact: None,
+            };
+            store.create_domain(&domain).unwrap();
+            let new = NewAccount {
+                domain: "example.com".into(),
+                kind: AccountKind::Ip,
+                name: "192.0.2.1/32".into(),
+                password_hash: None,
+                settings: AccountSettings::default(),
+            };
+            let account = store.create_account(&new).unwrap();
+            let seen = |name: &str| IdentitySighting { account_id: account.id, name: name.into(), at_ms: 1 };
+            store.record_identities(&[seen("locked@example.com"), seen("unlocked@example.com")]).unwrap();
+            // What a version 4 database holds: the lock documents only.
+            store
+                .conn()
+                .execute_batch(
+                    "UPDATE identities SET lock = '{\"locked\":true,\"automatic_unlocks\":0}'
+                        WHERE name = 'locked@example.com';
+                     DROP INDEX identities_lock_kept;
+                     ALTER TABLE identities DROP COLUMN lock_kept;
+                     DELETE FROM schema_migrations WHERE version = 5;",
+                )
+                .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let kept = store.snapshot().unwrap().identity_locks;
+        assert_eq!(
+            kept.iter().map(|k| (k.name.as_str(), k.lock.locked)).collect::<Vec<_>>(),
+            [("locked@example.com", true)]
+        );
+    }
 }
