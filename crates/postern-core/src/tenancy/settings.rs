@@ -1,0 +1,210 @@
+//! Every per-account setting of SPEC.md §1–§3: [`AccountSettings`] and its parts
+//! (identification, quarantine reaction, archive, automatic locking, limits, content checks).
+//! Each document denies unknown fields and defaults every missing one.
+
+use serde::{Deserialize, Serialize};
+
+use super::account::AccountKind;
+
+/// Every per-account setting of SPEC.md §1–§3.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountSettings {
+    pub identification: Identification,
+    /// `ip` accounts: a client from the range may AUTH as a `user`/`domain` account and is
+    /// then attributed to it; without this flag AUTH there gets `503 5.5.1`.
+    pub allow_reauthentication: bool,
+    /// `ip` accounts: the envelope sender may be of any domain, not only the account's.
+    pub allow_foreign_sender_domains: bool,
+    pub quarantine_reaction: QuarantineReaction,
+    pub archive: Archive,
+    pub lock: LockSettings,
+    pub limits: AccountLimits,
+    /// The DKIM selector to sign with, when it names an active key of the signing domain;
+    /// `None` (or a key that is not active): the domain's active keys (docs/DKIM.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dkim_selector: Option<String>,
+    pub checks: ContentChecks,
+    /// *beyond*: log what limits and checks would refuse, refuse nothing.
+    pub monitor_only: bool,
+}
+
+impl Default for AccountSettings {
+    fn default() -> AccountSettings {
+        AccountSettings {
+            identification: Identification::default(),
+            allow_reauthentication: false,
+            allow_foreign_sender_domains: false,
+            quarantine_reaction: QuarantineReaction::Reject,
+            archive: Archive::default(),
+            lock: LockSettings::default(),
+            limits: AccountLimits::default(),
+            dkim_selector: None,
+            checks: ContentChecks::default(),
+            monitor_only: false,
+        }
+    }
+}
+
+impl AccountSettings {
+    /// The defaults for a new account of `kind`: smarthosts (`ip`) are identified by the
+    /// envelope sender, authenticated accounts by their user name.
+    pub fn for_kind(kind: AccountKind) -> AccountSettings {
+        let method = if kind == AccountKind::Ip { IdentificationMethod::Sender } else { IdentificationMethod::Auth };
+        AccountSettings {
+            identification: Identification { method, ..Identification::default() },
+            ..AccountSettings::default()
+        }
+    }
+}
+
+/// How the identity behind an account is found (SPEC.md §1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Identification {
+    pub method: IdentificationMethod,
+    /// `header`: the first of these present is used (e.g. `X-Client-ID`, `X-AuthUser`).
+    pub headers: Vec<String>,
+    /// `header`: extract the identity from the value; group 1 if the regex has one, else
+    /// the whole match. No match: the envelope sender.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// `header`: remove the listed headers before the message is queued.
+    pub strip: bool,
+}
+
+impl Default for Identification {
+    fn default() -> Identification {
+        Identification { method: IdentificationMethod::Sender, headers: Vec::new(), regex: None, strip: false }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentificationMethod {
+    /// The AUTH user name (falls back to the envelope sender when there was no AUTH).
+    Auth,
+    /// The envelope sender (MAIL FROM).
+    #[default]
+    Sender,
+    /// A header's value; falls back to the envelope sender.
+    Header,
+}
+
+/// What the client hears when its message is quarantined as spam.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuarantineReaction {
+    /// `550 5.7.1`: the sender learns it.
+    #[default]
+    Reject,
+    /// `250`: the sender sees success.
+    Accept,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Archive {
+    pub enabled: bool,
+    pub retention_days: u32,
+}
+
+impl Default for Archive {
+    fn default() -> Archive {
+        Archive { enabled: false, retention_days: 90 }
+    }
+}
+
+/// Automatic locking (SPEC.md §3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LockSettings {
+    /// Lock the account when it sends more than `spam_threshold` spam messages within
+    /// `spam_window_secs`.
+    pub automatic: bool,
+    /// The same for each identity of the account.
+    pub lock_identities: bool,
+    pub spam_threshold: u32,
+    pub spam_window_secs: u64,
+    /// An automatic lock ends by itself after this many minutes (at most one week);
+    /// 0: it stays until unlocked by hand.
+    pub timeout_minutes: u32,
+    /// After this many automatic unlocks the next lock stays until unlocked by hand.
+    pub max_automatic_unlocks: u32,
+    /// The text of the `550 5.7.1` reply and of the notice sent to the sender.
+    pub template: String,
+}
+
+impl Default for LockSettings {
+    fn default() -> LockSettings {
+        LockSettings {
+            automatic: false,
+            lock_identities: false,
+            spam_threshold: 5,
+            spam_window_secs: 600,
+            timeout_minutes: 60,
+            max_automatic_unlocks: 3,
+            template: "Your account has been locked because it sent spam. Contact your administrator.".into(),
+        }
+    }
+}
+
+/// Per-account limits (SPEC.md §3). 0 means "off" (or "the listener's limit").
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountLimits {
+    pub connections_per_minute: u64,
+    pub connections_per_hour: u64,
+    pub connections_per_day: u64,
+    pub connections_per_week: u64,
+    pub connections_per_month: u64,
+    pub messages_per_session: u32,
+    pub recipients_per_day: u64,
+    pub recipients_per_message: u32,
+    pub max_message_size: u64,
+    pub max_hops: u32,
+}
+
+/// Content checks (SPEC.md §5), switched per account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ContentChecks {
+    pub spam: bool,
+    pub block_macros: bool,
+    pub block_dangerous_attachments: bool,
+    pub clamav: bool,
+    pub block_new_domains: bool,
+}
+
+impl Default for ContentChecks {
+    fn default() -> ContentChecks {
+        ContentChecks {
+            spam: true,
+            block_macros: false,
+            block_dangerous_attachments: false,
+            clamav: false,
+            block_new_domains: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenancy::SenderSecurity;
+
+    #[test]
+    fn settings_documents_are_strict_and_defaulted() {
+        let s: AccountSettings = serde_json::from_str(r#"{"limits":{"recipients_per_message":5}}"#).unwrap();
+        assert_eq!(s.limits.recipients_per_message, 5);
+        assert_eq!(s.lock.spam_threshold, 5);
+        assert!(serde_json::from_str::<AccountSettings>(r#"{"limits":{"recipients_per_mesage":5}}"#).is_err());
+        let s: SenderSecurity = serde_json::from_str(r#"{"allowed_ips":["192.0.2.7","10.0.0.0/8"]}"#).unwrap();
+        assert_eq!(s.allowed_ips[0].to_string(), "192.0.2.7/32");
+        assert!(serde_json::from_str::<SenderSecurity>(r#"{"allowed_ips":["nope"]}"#).is_err());
+        let ip = AccountSettings::for_kind(AccountKind::Ip);
+        assert_eq!(ip.identification.method, IdentificationMethod::Sender);
+        let user = AccountSettings::for_kind(AccountKind::User);
+        assert_eq!(user.identification.method, IdentificationMethod::Auth);
+    }
+}

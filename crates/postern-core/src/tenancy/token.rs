@@ -1,0 +1,24 @@
+//! Admin API access (SPEC.md §1): an [`ApiToken`] as listed and its [`Role`].
+
+use serde::{Deserialize, Serialize};
+
+/// An admin API role (SPEC.md §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Sees and manages everything.
+    Superadmin,
+    /// Sees and manages its own domains only; other tenants' objects do not exist for it.
+    DomainAdmin,
+}
+
+/// An API token as listed: the secret is shown once, at creation, and stored as a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    /// `domain_admin`: the domains it may see.
+    pub domains: Vec<String>,
+    pub created_at_ms: i64,
+}
