@@ -18,7 +18,7 @@ use postern_core::Address;
 use postern_core::event::now_ms;
 use postern_core::tenancy::{Account, AccountKind, AccountSettings, LockState, normalize_domain, parse_network};
 use postern_policy::password;
-use postern_store::{AccountChange, AccountFilter, NewAccount, Paged};
+use postern_store::{AccountChange, AccountFilter, DirectoryChange, NewAccount, Paged};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -102,7 +102,7 @@ pub async fn create(
     };
     let new = NewAccount { domain, kind, name, password_hash, settings };
     let account = state.directory(move |d| d.create_account(&new)).await?;
-    state.changed().await;
+    state.changed(DirectoryChange::Account(account.id)).await;
     Ok((StatusCode::CREATED, Json(account)))
 }
 
@@ -131,7 +131,7 @@ pub async fn update(
     let id = current.id;
     let updated = state.directory(move |d| d.update_account(id, &change)).await?;
     let account = updated.ok_or_else(|| ApiError::not_found("no such account"))?;
-    state.changed().await;
+    state.changed(DirectoryChange::Account(id)).await;
     Ok(Json(account))
 }
 
@@ -144,7 +144,7 @@ pub async fn delete(
     if !state.directory(move |d| d.delete_account(id)).await? {
         return Err(ApiError::not_found("no such account"));
     }
-    state.changed().await;
+    state.changed(DirectoryChange::Account(id)).await;
     Ok(Json(json!({"id": id, "result": "deleted"})))
 }
 

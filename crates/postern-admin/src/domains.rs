@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use postern_core::Address;
 use postern_core::tenancy::{Domain, IpCheck, SenderSecurity, normalize_domain};
-use postern_store::{DomainChange, DomainFilter, NewDomain, Paged};
+use postern_store::{DirectoryChange, DomainChange, DomainFilter, NewDomain, Paged};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
@@ -82,7 +82,7 @@ pub async fn create(
         abuse_contact: body.abuse_contact.as_deref().map(check_abuse_contact).transpose()?,
     };
     let domain = state.directory(move |d| d.create_domain(&new)).await?;
-    state.changed().await;
+    state.changed(DirectoryChange::Domain(domain.name.clone())).await;
     Ok((StatusCode::CREATED, Json(domain)))
 }
 
@@ -115,7 +115,7 @@ pub async fn update(
     let name = current.name;
     let updated = state.directory(move |d| d.update_domain(&name, &change)).await?;
     let domain = updated.ok_or_else(|| ApiError::not_found("no such domain"))?;
-    state.changed().await;
+    state.changed(DirectoryChange::Domain(domain.name.clone())).await;
     Ok(Json(domain))
 }
 
@@ -131,7 +131,7 @@ pub async fn delete(
     if !state.directory(move |d| d.delete_domain(&key)).await? {
         return Err(ApiError::not_found("no such domain"));
     }
-    state.changed().await;
+    state.changed(DirectoryChange::Domain(name.clone())).await;
     Ok(Json(json!({"name": name, "result": "deleted"})))
 }
 

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use postern_core::tenancy::Identity;
-use postern_store::{IdentityFilter, Paged};
+use postern_store::{DirectoryChange, IdentityFilter, Paged};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -92,7 +92,7 @@ pub async fn update(
     let updated = state.directory(move |d| d.update_identity_lock(id, &lock)).await?;
     let updated = updated.ok_or_else(|| ApiError::not_found("no such identity"))?;
     // The SMTP policy keeps identity lock states in memory.
-    state.changed().await;
+    state.changed(DirectoryChange::Identity { account_id: updated.account_id, name: updated.name.clone() }).await;
     Ok(Json(updated))
 }
 
@@ -101,11 +101,12 @@ pub async fn delete(
     caller: Caller,
     PathParam(id): PathParam,
 ) -> Result<Json<Value>, ApiError> {
-    let id = visible_identity(&state, &caller, &id).await?.id;
+    let identity = visible_identity(&state, &caller, &id).await?;
+    let id = identity.id;
     if !state.directory(move |d| d.delete_identity(id)).await? {
         return Err(ApiError::not_found("no such identity"));
     }
-    state.changed().await;
+    state.changed(DirectoryChange::Identity { account_id: identity.account_id, name: identity.name }).await;
     Ok(Json(json!({"id": id, "result": "deleted"})))
 }
 

@@ -2,8 +2,9 @@
 //! OpenAPI document at `/api/v1/openapi.json`. The CLI (`postern ...`) is its client.
 //!
 //! In: HTTP requests. Out: JSON answers over the directory (domains, accounts, identities,
-//! tokens, list rules) and the queue manager. Every change to domains, accounts or rules calls
-//! [`AdminState::on_change`], so that the SMTP policy reloads its in-memory index.
+//! tokens, list rules) and the queue manager. Every change to domains, accounts, identity
+//! locks or rules calls [`AdminState::on_change`] with what changed, so that the SMTP policy
+//! updates its in-memory index before the answer goes out.
 //!
 //! Defends against: requests without a known token (401, never saying why), a domain admin
 //! reaching another tenant's objects (404 as if they did not exist, on every endpoint),
@@ -43,7 +44,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{delete, get, post};
 use postern_queue::QueueManager;
-use postern_store::DirectoryStore;
+use postern_store::{DirectoryChange, DirectoryStore};
 
 pub use auth::{Caller, new_token_secret, secret_hash, try_new_token_secret};
 pub use dkim::DkimAdmin;
@@ -55,9 +56,10 @@ pub struct AdminState {
     pub queue: QueueManager,
     /// Domains, accounts, identities and API tokens.
     pub directory: Arc<dyn DirectoryStore>,
-    /// Called after every successful change of a domain, an account, an identity's lock or
-    /// a rule, on a blocking thread (`spawn_blocking`), before the answer is sent.
-    pub on_change: Arc<dyn Fn() + Send + Sync>,
+    /// Called with what changed after every successful change of a domain, an account, an
+    /// identity's lock or a rule, on a blocking thread (`spawn_blocking`), before the answer
+    /// is sent.
+    pub on_change: Arc<dyn Fn(&DirectoryChange) + Send + Sync>,
     /// Live counter values; `None`: the counters endpoints answer 503.
     pub limits: Option<Arc<postern_policy::Limits>>,
     /// Spam events and locks; `None`: the spam-event endpoint answers 503.
@@ -79,9 +81,9 @@ impl AdminState {
     /// Runs `on_change` off the async threads (it may reload from the store) and waits for
     /// it, so that the answer goes out once the SMTP policy sees the change. A panic in it
     /// is logged; the change itself is done.
-    async fn changed(&self) {
+    async fn changed(&self, change: DirectoryChange) {
         let on_change = Arc::clone(&self.on_change);
-        if let Err(e) = tokio::task::spawn_blocking(move || on_change()).await {
+        if let Err(e) = tokio::task::spawn_blocking(move || on_change(&change)).await {
             tracing::error!(error = %e, "directory change hook failed");
         }
     }

@@ -12,7 +12,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use postern_core::tenancy::{ListAction, ListKind, ListRule, normalize_domain};
-use postern_store::{NewRule, Paged, RuleFilter};
+use postern_store::{DirectoryChange, NewRule, Paged, RuleFilter};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -77,7 +77,7 @@ pub async fn create(
     let comment = body.comment.map(|c| check_comment(&c)).transpose()?.filter(|c| !c.is_empty());
     let new = NewRule { domain, kind: body.kind, value, action: body.action, comment };
     let rule = state.directory(move |d| d.create_rule(&new)).await?;
-    state.changed().await;
+    state.changed(DirectoryChange::Rules).await;
     Ok((StatusCode::CREATED, Json(rule)))
 }
 
@@ -98,7 +98,7 @@ pub async fn delete(
     if !state.directory(move |d| d.delete_rule(id)).await? {
         return Err(ApiError::not_found("no such rule"));
     }
-    state.changed().await;
+    state.changed(DirectoryChange::Rules).await;
     Ok(Json(json!({"id": id, "result": "deleted"})))
 }
 

@@ -1,6 +1,7 @@
 //! The in-memory index of domains and accounts the SMTP path decides with. Built from the
-//! store's snapshot and swapped whole after every change through the admin API, so a
-//! session never waits on the database and always sees one consistent version.
+//! store's snapshot at start-up; after a change through the admin API a patched copy
+//! replaces it ([`DirectoryIndex::with_account`], `with_domain`, `with_rules`), so a session
+//! never waits on the database and always sees one consistent version.
 //!
 //! Lookups: by client IP (longest prefix over every `ip` account: one hash probe per
 //! distinct prefix length in use, most specific first), by AUTH user name (a `user`
@@ -28,15 +29,17 @@ pub struct AccountEntry {
     pub identity_regex: Option<Regex>,
 }
 
-/// One consistent version of the directory.
-#[derive(Debug, Default)]
+/// One consistent version of the directory. Cloning it copies the maps, not the accounts
+/// or the lists (shared): a change makes a patched copy ([`DirectoryIndex::with_account`])
+/// instead of reading the whole store again.
+#[derive(Debug, Default, Clone)]
 pub struct DirectoryIndex {
     domains: HashMap<String, Domain>,
     accounts: HashMap<i64, Arc<AccountEntry>>,
     by_user: HashMap<String, i64>,
     /// (prefix length, network -> account id), longest prefix first.
     by_network: Vec<(u8, HashMap<IpNet, i64>)>,
-    lists: ListIndex,
+    lists: Arc<ListIndex>,
 }
 
 /// Regexes from accounts are bounded in compiled size: an administrator's typo must not
@@ -55,23 +58,10 @@ impl DirectoryIndex {
         }
         let mut networks: HashMap<u8, HashMap<IpNet, i64>> = HashMap::new();
         for (account, password_hash) in accounts {
-            let identity_regex = account.settings.identification.regex.as_deref().and_then(|p| {
-                compile_identity_regex(p)
-                    .map_err(|e| tracing::warn!(account = account.id, error = %e, "identification regex ignored"))
-                    .ok()
-            });
-            match account.kind {
-                AccountKind::Ip => match account.network() {
-                    Some(net) => {
-                        networks.entry(net.prefix_len()).or_default().insert(net, account.id);
-                    }
-                    None => tracing::warn!(account = account.id, name = %account.name, "ip account with a bad range"),
-                },
-                AccountKind::User | AccountKind::Domain => {
-                    index.by_user.insert(account.name.to_ascii_lowercase(), account.id);
-                }
+            let id = account.id;
+            if let Some(net) = index.insert_account(account, password_hash) {
+                networks.entry(net.prefix_len()).or_default().insert(net, id);
             }
-            index.accounts.insert(account.id, Arc::new(AccountEntry { account, password_hash, identity_regex }));
         }
         let mut by_network: Vec<(u8, HashMap<IpNet, i64>)> = networks.into_iter().collect();
         by_network.sort_by_key(|n| std::cmp::Reverse(n.0));
@@ -79,14 +69,98 @@ impl DirectoryIndex {
         index
     }
 
-    /// The same index with the block and allow list rules of the same snapshot.
+    /// Adds the account to `accounts` and `by_user`; an `ip` account's range is returned
+    /// for the caller to put in `by_network`.
+    fn insert_account(&mut self, account: Account, password_hash: Option<String>) -> Option<IpNet> {
+        let identity_regex = account.settings.identification.regex.as_deref().and_then(|p| {
+            compile_identity_regex(p)
+                .map_err(|e| tracing::warn!(account = account.id, error = %e, "identification regex ignored"))
+                .ok()
+        });
+        let mut network = None;
+        match account.kind {
+            AccountKind::Ip => match account.network() {
+                Some(net) => network = Some(net),
+                None => tracing::warn!(account = account.id, name = %account.name, "ip account with a bad range"),
+            },
+            AccountKind::User | AccountKind::Domain => {
+                self.by_user.insert(account.name.to_ascii_lowercase(), account.id);
+            }
+        }
+        self.accounts.insert(account.id, Arc::new(AccountEntry { account, password_hash, identity_regex }));
+        network
+    }
+
+    /// A copy with account `id` replaced by `record`, or removed (`None`). Costs a copy of
+    /// the maps (tens of milliseconds at a million accounts), not a read of the store.
+    pub fn with_account(&self, id: i64, record: Option<(Account, Option<String>)>) -> DirectoryIndex {
+        let mut index = self.clone();
+        if let Some(old) = index.accounts.remove(&id) {
+            let old = &old.account;
+            match old.kind {
+                AccountKind::Ip => {
+                    if let Some(net) = old.network() {
+                        index.remove_network(net, id);
+                    }
+                }
+                AccountKind::User | AccountKind::Domain => {
+                    let key = old.name.to_ascii_lowercase();
+                    if index.by_user.get(&key) == Some(&id) {
+                        index.by_user.remove(&key);
+                    }
+                }
+            }
+        }
+        if let Some((account, password_hash)) = record
+            && let Some(net) = index.insert_account(account, password_hash)
+        {
+            index.add_network(net, id);
+        }
+        index
+    }
+
+    fn add_network(&mut self, net: IpNet, id: i64) {
+        let prefix = net.prefix_len();
+        match self.by_network.iter_mut().find(|(p, _)| *p == prefix) {
+            Some((_, nets)) => {
+                nets.insert(net, id);
+            }
+            None => {
+                self.by_network.push((prefix, HashMap::from([(net, id)])));
+                self.by_network.sort_by_key(|n| std::cmp::Reverse(n.0));
+            }
+        }
+    }
+
+    fn remove_network(&mut self, net: IpNet, id: i64) {
+        let prefix = net.prefix_len();
+        if let Some((_, nets)) = self.by_network.iter_mut().find(|(p, _)| *p == prefix)
+            && nets.get(&net) == Some(&id)
+        {
+            nets.remove(&net);
+        }
+        self.by_network.retain(|(_, nets)| !nets.is_empty());
+    }
+
+    /// A copy with domain `name` replaced by `domain`, or removed (`None`; its accounts are
+    /// the caller's to remove).
+    pub fn with_domain(&self, name: &str, domain: Option<Domain>) -> DirectoryIndex {
+        let mut index = self.clone();
+        match domain {
+            Some(domain) => index.domains.insert(name.to_string(), domain),
+            None => index.domains.remove(name),
+        };
+        index
+    }
+
+    /// The same index with these block and allow list rules (all of them).
     pub fn with_rules(mut self, rules: Vec<ListRule>) -> DirectoryIndex {
-        self.lists = ListIndex::build(rules);
+        self.lists = Arc::new(ListIndex::build(rules));
         self
     }
 
     pub fn lists(&self) -> &ListIndex {
-        &self.lists
+        self.lists.as_ref()
     }
 
     pub fn domain(&self, name: &str) -> Option<&Domain> {
@@ -171,6 +245,11 @@ impl Directory {
         }
     }
 
+    /// Forgets the lock states of a deleted account's identities.
+    pub fn forget_identity_locks(&self, account_id: i64) {
+        self.identity_locks.write().unwrap_or_else(|p| p.into_inner()).remove(&account_id);
+    }
+
     /// The identity's lock state; `None`: never locked (or unlocked by an administrator).
     pub fn identity_lock(&self, account_id: i64, name: &str) -> Option<LockState> {
         let map = self.identity_locks.read().unwrap_or_else(|p| p.into_inner());
@@ -244,5 +323,72 @@ mod tests {
         directory.set_identity_lock(3, "c@x.example", locked.clone());
         assert_eq!(directory.identity_lock(3, "c@x.example"), Some(locked));
         assert_eq!(directory.identity_locks_len(), 2);
+    }
+
+    #[test]
+    fn a_patched_copy_equals_a_rebuild() {
+        let accounts = vec![
+            (account(1, "a.example", AccountKind::Ip, "10.0.0.0/8"), None),
+            (account(2, "b.example", AccountKind::Ip, "10.1.0.0/16"), None),
+            (account(3, "b.example", AccountKind::User, "joe@b.example"), Some("h".to_string())),
+        ];
+        let index = DirectoryIndex::build(vec![], accounts);
+        let id = |index: &DirectoryIndex, ip: &str| index.account_for_ip(ip.parse().unwrap()).map(|e| e.account.id);
+        let user = |index: &DirectoryIndex, name: &str| index.account_for_user(name).map(|e| e.account.id);
+
+        // A new, more specific range; the old index is untouched.
+        let added = index.with_account(4, Some((account(4, "c.example", AccountKind::Ip, "10.1.2.0/24"), None)));
+        assert_eq!((id(&added, "10.1.2.3"), id(&index, "10.1.2.3")), (Some(4), Some(2)));
+        // A range moved: the old one no longer answers.
+        let moved = added.with_account(2, Some((account(2, "b.example", AccountKind::Ip, "192.0.2.0/24"), None)));
+        assert_eq!(
+            (id(&moved, "10.1.9.9"), id(&moved, "192.0.2.7"), id(&moved, "10.1.2.3")),
+            (Some(1), Some(2), Some(4))
+        );
+        // Removed: the next most specific range answers.
+        let removed = moved.with_account(4, None);
+        assert_eq!(id(&removed, "10.1.2.3"), Some(1));
+        // A user account's settings and password change; a user renamed; a user removed.
+        let mut changed = account(3, "b.example", AccountKind::User, "joe@b.example");
+        changed.settings.monitor_only = true;
+        let changed = removed.with_account(3, Some((changed, Some("h2".to_string()))));
+        let entry = changed.account_for_user("Joe@B.example").unwrap();
+        assert!(entry.account.settings.monitor_only && entry.password_hash.as_deref() == Some("h2"));
+        let renamed = changed.with_account(3, Some((account(3, "b.example", AccountKind::User, "jo@b.example"), None)));
+        assert_eq!((user(&renamed, "joe@b.example"), user(&renamed, "jo@b.example")), (None, Some(3)));
+        let gone = renamed.with_account(3, None);
+        assert_eq!((user(&gone, "jo@b.example"), gone.account(3).is_some()), (None, false));
+        assert_eq!(gone.with_account(99, None).len(), gone.len(), "removing a missing account changes nothing");
+
+        // Every step equals an index built from scratch with the same accounts.
+        let rebuilt = DirectoryIndex::build(
+            vec![],
+            vec![
+                (account(1, "a.example", AccountKind::Ip, "10.0.0.0/8"), None),
+                (account(2, "b.example", AccountKind::Ip, "192.0.2.0/24"), None),
+            ],
+        );
+        for ip in ["10.0.0.1", "10.1.2.3", "192.0.2.9", "198.51.100.1"] {
+            assert_eq!(id(&gone, ip), id(&rebuilt, ip), "{ip}");
+        }
+        let mut prefixes: Vec<u8> = gone.by_network.iter().map(|(p, _)| *p).collect();
+        prefixes.sort();
+        assert_eq!(prefixes, [8, 24], "no empty prefix length left behind");
+    }
+
+    #[test]
+    fn domains_are_patched_too() {
+        let domain = |name: &str| Domain {
+            name: name.into(),
+            filter_enabled: true,
+            sender_security: Default::default(),
+            abuse_contact: None,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        };
+        let index = DirectoryIndex::build(vec![domain("a.example")], vec![]);
+        let more = index.with_domain("b.example", Some(domain("b.example")));
+        assert!(more.domain("b.example").is_some() && index.domain("b.example").is_none());
+        assert!(more.with_domain("a.example", None).domain("a.example").is_none());
     }
 }

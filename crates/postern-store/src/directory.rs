@@ -141,6 +141,22 @@ pub struct DirectorySnapshot {
     pub identity_locks: Vec<IdentityLock>,
 }
 
+/// What an administrator changed, so that the SMTP policy's in-memory directory applies
+/// just that instead of reading everything again (the admin API says what; `serve` applies).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryChange {
+    /// An account created, updated or deleted.
+    Account(i64),
+    /// A domain created, updated or deleted (a deletion takes its accounts along).
+    Domain(String),
+    /// A list rule created or deleted.
+    Rules,
+    /// An identity's lock state changed, or the identity was deleted.
+    Identity { account_id: i64, name: String },
+    /// Anything: read everything again.
+    Everything,
+}
+
 /// One identity's lock state, as the SMTP policy keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdentityLock {
@@ -236,6 +252,11 @@ pub trait DirectoryStore: Send + Sync + 'static {
 
     /// Every domain, account and list rule, for the SMTP policy's in-memory index.
     fn snapshot(&self) -> Result<DirectorySnapshot>;
+    /// One account with its password hash, for the SMTP policy's index after a change
+    /// (never for an API answer).
+    fn account_record(&self, id: i64) -> Result<Option<AccountRecord>>;
+    /// Every list rule, global and per domain, by id (the policy's lists after a change).
+    fn all_rules(&self) -> Result<Vec<ListRule>>;
 
     // Block and allow list rules.
     /// Stores the value in its canonical form. Conflict: a rule of the same kind and

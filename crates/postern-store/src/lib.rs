@@ -23,8 +23,9 @@ mod migrations;
 pub mod sqlite;
 
 pub use directory::{
-    AccountChange, AccountFilter, AccountRecord, DirectorySnapshot, DirectoryStore, DomainChange, DomainFilter,
-    IdentityFilter, IdentityLock, NewAccount, NewDomain, NewRule, NewToken, Page, Paged, RuleFilter, Scope,
+    AccountChange, AccountFilter, AccountRecord, DirectoryChange, DirectorySnapshot, DirectoryStore, DomainChange,
+    DomainFilter, IdentityFilter, IdentityLock, NewAccount, NewDomain, NewRule, NewToken, Page, Paged, RuleFilter,
+    Scope,
 };
 pub use dkim::{Activation, DkimStore, NewDkimKey, SealedDkimKey};
 pub use events::{EventQuery, EventStore, EventWriter, StoredEvent};

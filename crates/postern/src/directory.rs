@@ -1,14 +1,16 @@
-//! The SMTP policy's in-memory directory: loaded from the store at start-up and reloaded
-//! whole after every change made through the admin API; and the store side of locks.
-//! Whoever writes lock states or reloads holds [`Directory::writing`], so a reload never
-//! puts back a lock state read before a concurrent automatic lock was stored.
+//! The SMTP policy's in-memory directory: loaded from the store at start-up; after a change
+//! made through the admin API, only what changed is read again and applied to a patched
+//! copy of the index ([`apply`]); and the store side of locks. Whoever writes lock states
+//! or changes the directory holds [`Directory::writing`], so a change never puts back a
+//! lock state read before a concurrent automatic lock was stored.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use postern_core::BoxFuture;
 use postern_core::tenancy::LockState;
 use postern_policy::{Directory, DirectoryIndex, LockWriter};
-use postern_store::{AccountChange, DirectoryStore};
+use postern_store::{AccountChange, DirectoryChange, DirectoryStore};
 
 /// Reads every domain, account, list rule and kept identity lock state into `directory`.
 /// The caller holds `directory.writing()`.
@@ -32,20 +34,66 @@ pub fn open(store: &dyn DirectoryStore) -> postern_store::Result<Directory> {
     Ok(directory)
 }
 
-/// The admin API's `on_change`: reload now, so the next SMTP command sees the change.
-/// On a failure the previous version stays (and the error is logged).
-pub fn reloader(store: Arc<dyn DirectoryStore>, directory: Arc<Directory>) -> Arc<dyn Fn() + Send + Sync> {
-    Arc::new(move || {
-        let reload = || {
-            let _writing = directory.writing();
-            if let Err(e) = load(store.as_ref(), &directory) {
+/// Applies one change: reads just that from the store. The caller holds
+/// `directory.writing()`.
+fn apply_locked(
+    store: &dyn DirectoryStore,
+    directory: &Directory,
+    change: &DirectoryChange,
+) -> postern_store::Result<()> {
+    match change {
+        DirectoryChange::Account(id) => {
+            let record = store.account_record(*id)?;
+            if record.is_none() {
+                directory.forget_identity_locks(*id);
+            }
+            directory.replace(directory.load().with_account(*id, record.map(|r| (r.account, r.password_hash))));
+        }
+        DirectoryChange::Domain(name) => match store.domain(name)? {
+            Some(domain) => directory.replace(directory.load().with_domain(name, Some(domain))),
+            // Deleted with its accounts, identities and rules.
+            None => load(store, directory)?,
+        },
+        DirectoryChange::Rules => {
+            let index = directory.load().as_ref().clone().with_rules(store.all_rules()?);
+            directory.replace(index);
+        }
+        DirectoryChange::Identity { account_id, name } => {
+            let lock = store.identity_by_name(*account_id, name)?.map(|i| i.lock).unwrap_or_default();
+            directory.set_identity_lock(*account_id, name, lock);
+        }
+        DirectoryChange::Everything => load(store, directory)?,
+    }
+    Ok(())
+}
+
+/// Applies `change` now, so the next SMTP command sees it. When reading the change fails,
+/// everything is read again; when that fails too, the previous version stays (logged).
+pub fn apply(store: &dyn DirectoryStore, directory: &Directory, change: &DirectoryChange) {
+    let _writing = directory.writing();
+    let started = Instant::now();
+    match apply_locked(store, directory, change) {
+        Ok(()) => tracing::debug!(?change, ms = started.elapsed().as_millis() as u64, "directory change applied"),
+        Err(e) => {
+            tracing::warn!(error = %e, ?change, "directory change failed; reading everything again");
+            if let Err(e) = load(store, directory) {
                 tracing::error!(error = %e, "directory reload failed; the previous version stays in use");
             }
-        };
+        }
+    }
+}
+
+/// The admin API's `on_change`: applies the change before the API answers.
+pub fn updater(
+    store: Arc<dyn DirectoryStore>,
+    directory: Arc<Directory>,
+) -> Arc<dyn Fn(&DirectoryChange) + Send + Sync> {
+    Arc::new(move |change| {
+        let update = || apply(store.as_ref(), &directory, change);
         // The API calls this from async code: tell the runtime that this thread blocks.
         match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(reload),
-            _ => reload(),
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(update),
+            _ => update(),
         }
     })
 }
@@ -81,7 +129,7 @@ impl LockWriter for StoreLocks {
                 let _writing = directory.writing();
                 let change = AccountChange { lock: Some(lock), ..AccountChange::default() };
                 store.update_account(account_id, &change)?;
-                load(store.as_ref(), &directory)
+                apply_locked(store.as_ref(), &directory, &DirectoryChange::Account(account_id))
             })
             .await
         })

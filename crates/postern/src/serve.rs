@@ -20,7 +20,7 @@ use postern_policy::spf::SpfResolver;
 use postern_policy::{GuardConfig, Limits, Locks};
 use postern_queue::{QueueManager, SchedulerConfig, Spool};
 use postern_smtp::{Listener, ListenerContext, Services};
-use postern_store::{DirectoryStore, DkimStore, EventWriter, NewToken, SqliteStore};
+use postern_store::{DirectoryChange, DirectoryStore, DkimStore, EventWriter, NewToken, SqliteStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -169,11 +169,13 @@ async fn run(config: Config) -> Result<()> {
             let dkim_reload = dkim::reloader(Arc::clone(&dkim_store), Arc::clone(&master_key), signer);
             let dkim_admin =
                 dkim::admin(dkim_store, master_key, Arc::clone(&dkim_reload), &config.delivery.dns_servers)?;
-            // A deleted domain takes its keys along: the signer forgets them at once.
-            let directory_reload = directory::reloader(Arc::clone(&directory_store), Arc::clone(&directory));
-            let on_change: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
-                directory_reload();
-                dkim_reload();
+            let directory_update = directory::updater(Arc::clone(&directory_store), Arc::clone(&directory));
+            let on_change: Arc<dyn Fn(&DirectoryChange) + Send + Sync> = Arc::new(move |change| {
+                directory_update(change);
+                // A deleted domain takes its keys along: the signer forgets them at once.
+                if matches!(change, DirectoryChange::Domain(_) | DirectoryChange::Everything) {
+                    dkim_reload();
+                }
             });
             let socket =
                 TcpListener::bind(addr).await.with_context(|| format!("admin.address: cannot listen on {addr}"))?;

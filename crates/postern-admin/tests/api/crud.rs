@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+use postern_store::DirectoryChange;
+
 use crate::harness::Api;
 
 const PASSWORD: &str = "Correct-Horse-Battery-9";
@@ -52,7 +54,17 @@ async fn domains_crud() {
     assert_eq!(deleted["result"], "deleted");
     assert_eq!(api.root("GET", "/domains/other.test", None).await.status, 404);
     assert_eq!(api.root("DELETE", "/domains/other.test", None).await.status, 404);
-    assert_eq!(api.changes(), 5);
+    let domain = |name: &str| DirectoryChange::Domain(name.into());
+    assert_eq!(
+        api.change_log(),
+        [
+            domain("example.com"),
+            domain("other.test"),
+            domain("example.com"),
+            domain("example.com"),
+            domain("other.test")
+        ]
+    );
 }
 
 fn names(list: &Value) -> Vec<String> {
@@ -198,6 +210,11 @@ async fn identities_crud() {
     assert_eq!(unlocked["lock"]["locked"], false);
     assert_eq!(api.ok("DELETE", &path, None, 200).await["result"], "deleted");
     assert_eq!(api.root("GET", &path, None).await.status, 404);
+    // The SMTP policy is told which identity's lock state to read again (lock, unlock,
+    // deletion); registering an identity changes no lock.
+    let client = DirectoryChange::Identity { account_id, name: "client-42".into() };
+    assert_eq!(api.change_log()[2..], [client.clone(), client.clone(), client]);
+    assert_eq!(api.change_log()[1], DirectoryChange::Account(account_id));
 }
 
 #[tokio::test]

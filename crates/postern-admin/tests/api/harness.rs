@@ -20,7 +20,7 @@ use postern_core::{
 };
 use postern_dkim::{LookupFailed, MasterKey, TxtLookup};
 use postern_queue::{Job, Outcome, QueueManager, RcptResult, SchedulerConfig, Spool, Transport};
-use postern_store::{DirectoryStore, DkimStore, NewToken, SqliteStore};
+use postern_store::{DirectoryChange, DirectoryStore, DkimStore, NewToken, SqliteStore};
 use serde_json::Value;
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -87,7 +87,8 @@ pub struct Api {
     pub store: Arc<SqliteStore>,
     pub queue: QueueManager,
     /// How often `on_change` was called.
-    pub changes: Arc<AtomicUsize>,
+    /// What the API said it changed, in order.
+    pub changes: Arc<Mutex<Vec<DirectoryChange>>>,
     /// A superadmin's secret.
     pub root_secret: String,
     /// What DKIM checks find in DNS.
@@ -125,7 +126,7 @@ impl Api {
             delay_warning: None,
         };
         let queue = QueueManager::new(spool, Arc::new(DeferAll), Arc::new(NoEvents), config).expect("queue");
-        let changes = Arc::new(AtomicUsize::new(0));
+        let changes = Arc::new(Mutex::new(Vec::new()));
         let counter = Arc::clone(&changes);
         let dns = Arc::new(FakeDns::default());
         let dkim_reloads = Arc::new(AtomicUsize::new(0));
@@ -133,8 +134,8 @@ impl Api {
         let state = AdminState {
             queue: queue.clone(),
             directory: Arc::clone(&store) as Arc<dyn DirectoryStore>,
-            on_change: Arc::new(move || {
-                counter.fetch_add(1, Ordering::SeqCst);
+            on_change: Arc::new(move |change: &DirectoryChange| {
+                counter.lock().unwrap().push(change.clone());
             }),
             // Counters and locks are exercised end to end (tests/e2e/test_limits.py); here
             // their endpoints must still keep tenants apart (404 before 503).
@@ -172,7 +173,12 @@ impl Api {
     }
 
     pub fn changes(&self) -> usize {
-        self.changes.load(Ordering::SeqCst)
+        self.changes.lock().unwrap().len()
+    }
+
+    /// The changes the API reported so far.
+    pub fn change_log(&self) -> Vec<DirectoryChange> {
+        self.changes.lock().unwrap().clone()
     }
 
     pub async fn send(&self, request: Request<Body>) -> Answer {

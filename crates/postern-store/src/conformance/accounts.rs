@@ -204,6 +204,14 @@ pub fn snapshot_has_everything_with_hashes(store: &dyn DirectoryStore) {
         assert_eq!(&record.account, expected, "the account as the store lists it");
         assert_eq!(record.password_hash.as_deref(), hash, "the hash, only here");
     }
+    // One account the same way, as the policy reads it after a change.
+    let record = present(store.account_record(alice.id), "alice's record");
+    assert_eq!((&record.account, record.password_hash.as_deref()), (&alice, Some(HASH)));
+    let record = present(store.account_record(host.id), "the host's record");
+    assert_eq!((&record.account, record.password_hash), (&host, None));
+    assert!(ok(store.account_record(host.id + 1000), "missing").is_none());
+    ok(store.delete_account(alice.id), "delete alice");
+    assert!(ok(store.account_record(alice.id), "deleted").is_none());
 }
 
 pub fn ids_are_never_reused(store: &dyn DirectoryStore) {

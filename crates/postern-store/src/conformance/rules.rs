@@ -180,4 +180,5 @@ pub fn snapshot_has_every_rule(store: &dyn DirectoryStore) {
     let snapshot = ok(store.snapshot(), "snapshot");
     assert_eq!(snapshot.rules, rules, "every rule, by id, as stored");
     assert_eq!(snapshot.rules[0].value, "10.0.0.0/16");
+    assert_eq!(ok(store.all_rules(), "all rules"), rules, "the same without the rest of the snapshot");
 }

@@ -10,8 +10,8 @@ use postern_core::tenancy::{Account, AccountKind, ApiToken, Domain, Identity, Id
 use super::{SqliteStore, accounts, domains, identities, rules, tokens};
 use crate::Result;
 use crate::directory::{
-    AccountChange, AccountFilter, DirectorySnapshot, DirectoryStore, DomainChange, DomainFilter, IdentityFilter,
-    NewAccount, NewDomain, NewRule, NewToken, Page, Paged, RuleFilter, Scope,
+    AccountChange, AccountFilter, AccountRecord, DirectorySnapshot, DirectoryStore, DomainChange, DomainFilter,
+    IdentityFilter, NewAccount, NewDomain, NewRule, NewToken, Page, Paged, RuleFilter, Scope,
 };
 
 impl DirectoryStore for SqliteStore {
@@ -116,6 +116,14 @@ impl DirectoryStore for SqliteStore {
         };
         tx.commit()?;
         Ok(snapshot)
+    }
+
+    fn account_record(&self, id: i64) -> Result<Option<AccountRecord>> {
+        accounts::get(&self.conn(), id)
+    }
+
+    fn all_rules(&self) -> Result<Vec<ListRule>> {
+        rules::all(&self.conn())
     }
 
     fn create_rule(&self, new: &NewRule) -> Result<ListRule> {
