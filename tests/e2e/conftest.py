@@ -452,6 +452,18 @@ class RawSMTP:
         self.close()
 
 
+def wait_for(predicate, what: str, timeout: float = 10.0):
+    """Polls `predicate()` until it returns something true, and returns that."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
 def queued_id(reply: str) -> str:
     m = QUEUED_RE.match(reply)
     assert m, f"not a queued reply: {reply!r}"

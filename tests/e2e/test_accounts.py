@@ -20,7 +20,7 @@ import urllib.request
 
 import pytest
 
-from conftest import RawSMTP, queued_id
+from conftest import RawSMTP, queued_id, wait_for
 from dnsserver import DnsServer
 
 UNTRUSTED = ["--trusted-network", "192.0.2.0/24"]
@@ -260,10 +260,7 @@ def test_header_identification_with_two_names_regex_and_stripping(gateway):
         status, answer = gateway.api.call("GET", f"/identities?account_id={ip_id}")
         return {i["name"]: i for i in answer["items"]} if status == 200 else {}
 
-    deadline = time.monotonic() + 10
-    while len(listed()) < 3 and time.monotonic() < deadline:
-        time.sleep(0.1)
-    found = listed()
+    found = wait_for(lambda: ids if len(ids := listed()) >= 3 else None, "three identities")
     assert set(found) == {"c42", "c7", "shop@example.com"}
     assert found["c42"]["messages"] == 2 and found["c7"]["messages"] == 1
     assert found["c42"]["first_seen_ms"] <= found["c42"]["last_seen_ms"]

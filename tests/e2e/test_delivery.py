@@ -196,13 +196,8 @@ def dsn_events(server: Server) -> list[dict]:
 
 
 def wait_dsn_events(server: Server, n: int, timeout: float = WAIT) -> list[dict]:
-    """Polls until `n` `dsn` events are stored (the event writer batches on its own)."""
-    deadline = time.monotonic() + timeout
-    while len(found := dsn_events(server)) < n:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{len(found)} dsn events after {timeout}s, wanted {n}: {found}")
-        time.sleep(0.05)
-    return found
+    """The `dsn` events once `n` are stored (the event writer batches on its own)."""
+    return [e["data"] for e in server.wait_events(lambda ev: len(ev) >= n, timeout=timeout, kind="dsn")]
 
 
 # --------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import queued_id
+from conftest import queued_id, wait_for
 from test_accounts import IP_CLIENT, PASSWORD, UNTRUSTED, Api, smtp
 
 GTUBE = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
@@ -206,11 +206,8 @@ def test_an_identity_locked_by_hand_stays_locked_across_a_restart(postern):
     locked_reply = (550, b"5.7.1 " + TEMPLATE.encode())
     with smtp(server, IP_CLIENT) as c:
         assert transaction(c, "bob@example.com", ["r@remote.example"], message())[0] == 250
-    deadline = time.monotonic() + 10
-    while not (found := api.ok("GET", f"/identities?account_id={ip['id']}&name=bob")["items"]):
-        assert time.monotonic() < deadline, "the identity was never registered"
-        time.sleep(0.05)
-    bob = found[0]
+    bob = wait_for(lambda: api.ok("GET", f"/identities?account_id={ip['id']}&name=bob")["items"],
+                   "the identity's registration")[0]
     api.ok("PATCH", f"/identities/{bob['id']}", {"locked": True})
     with smtp(server, IP_CLIENT) as c:
         assert transaction(c, "bob@example.com", ["r@remote.example"], message()) == locked_reply

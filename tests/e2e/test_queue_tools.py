@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import smtplib
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
-from conftest import postern_bin
+from conftest import postern_bin, wait_for
 
 
 def cli(server, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -29,17 +28,6 @@ def listed(server, *filters: str) -> list[dict]:
 def submit(server, sender: str, rcpts: list[str]) -> None:
     with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as c:
         c.sendmail(sender, rcpts, b"Subject: queue tools\r\n\r\nbody\r\n")
-
-
-def wait_for(predicate, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_list_filters_show_hold_release_retry_delete(postern):

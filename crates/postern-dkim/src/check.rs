@@ -11,14 +11,8 @@
 //! [`MOST_RECORDS`] records are read and echoed, each cut to [`LONGEST_ECHO`] characters),
 //! and `/etc/hosts` (never consulted).
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
 use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{Name, RData, RecordType};
-use hickory_resolver::system_conf::read_system_conf;
 use postern_core::BoxFuture;
 use postern_core::dkim::DkimAlgorithm;
 use serde::Serialize;
@@ -115,42 +109,17 @@ pub fn judge(name: &str, records: &[String], algorithm: DkimAlgorithm, public_ke
 }
 
 /// The stub resolver the check asks: the configured servers (`delivery.dns_servers`), or
-/// the system's when none are configured. Built once and shared (it caches).
+/// the system's when none are configured, built by the caller with the shared setup
+/// (`postern_policy::dns::uncached_resolver`: UDP, TCP for truncated answers, since
+/// RSA-4096 records can exceed 512 octets; no cache, so a check after a fix sees it).
 pub struct HickoryTxt {
     dns: TokioResolver,
 }
 
 impl HickoryTxt {
-    /// Asks `servers` (UDP, TCP for truncated answers; RSA-4096 records can exceed 512
-    /// octets), each query timing out after `timeout`. No servers: the system's.
-    pub fn new(servers: &[SocketAddr], timeout: Duration) -> std::io::Result<HickoryTxt> {
-        let (config, mut options) = if servers.is_empty() {
-            read_system_conf().map_err(std::io::Error::other)?
-        } else {
-            (
-                ResolverConfig::from_name_servers(servers.iter().map(|s| name_server(*s)).collect()),
-                ResolverOpts::default(),
-            )
-        };
-        options.timeout = timeout;
-        options.attempts = 1;
-        options.use_hosts_file = ResolveHosts::Never;
-        // A check after a fix must see the fix: no answers kept from an earlier check.
-        options.cache_size = 0;
-        let dns = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-            .with_options(options)
-            .build()
-            .map_err(std::io::Error::other)?;
-        Ok(HickoryTxt { dns })
+    pub fn new(dns: TokioResolver) -> HickoryTxt {
+        HickoryTxt { dns }
     }
-}
-
-fn name_server(server: SocketAddr) -> NameServerConfig {
-    let mut udp = ConnectionConfig::udp();
-    udp.port = server.port();
-    let mut tcp = ConnectionConfig::tcp();
-    tcp.port = server.port();
-    NameServerConfig::new(server.ip(), true, vec![udp, tcp])
 }
 
 impl TxtLookup for HickoryTxt {

@@ -18,6 +18,16 @@ use hickory_resolver::system_conf::read_system_conf;
 /// A resolver asking `servers` (none: the system configuration), each query timing out
 /// after `timeout`.
 pub fn resolver(servers: &[SocketAddr], timeout: Duration) -> io::Result<TokioResolver> {
+    build(servers, timeout, None)
+}
+
+/// The same without a cache: for checks an administrator repeats after fixing a record,
+/// which must see the fix at once (the DKIM record check).
+pub fn uncached_resolver(servers: &[SocketAddr], timeout: Duration) -> io::Result<TokioResolver> {
+    build(servers, timeout, Some(0))
+}
+
+fn build(servers: &[SocketAddr], timeout: Duration, cache_size: Option<u64>) -> io::Result<TokioResolver> {
     let (config, mut options) = if servers.is_empty() {
         read_system_conf().map_err(io::Error::other)?
     } else {
@@ -27,6 +37,9 @@ pub fn resolver(servers: &[SocketAddr], timeout: Duration) -> io::Result<TokioRe
     options.timeout = timeout;
     options.attempts = 1;
     options.use_hosts_file = ResolveHosts::Never;
+    if let Some(size) = cache_size {
+        options.cache_size = size;
+    }
     TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
         .with_options(options)
         .build()

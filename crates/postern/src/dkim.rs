@@ -76,6 +76,8 @@ pub fn admin(
     on_change: Arc<dyn Fn() + Send + Sync>,
     dns_servers: &[std::net::SocketAddr],
 ) -> Result<DkimAdmin> {
-    let dns = HickoryTxt::new(dns_servers, Duration::from_secs(5)).context("DNS resolver for DKIM checks")?;
+    let dns = postern_policy::dns::uncached_resolver(dns_servers, Duration::from_secs(5))
+        .context("DNS resolver for DKIM checks")?;
+    let dns = HickoryTxt::new(dns);
     Ok(DkimAdmin { store, master_key: master, dns: Arc::new(dns), on_change })
 }
