@@ -1,4 +1,7 @@
 //! `/accounts`: list, create, show, change, delete outgoing accounts (SPEC.md §1).
+//! Which ranges an `ip` account may have is decided by [`ip_rules`](crate::ip_rules): a
+//! domain admin creates (and changes the settings of) ip accounts only inside its
+//! domain's delegated ranges; locking, unlocking and deleting stay allowed.
 //!
 //! A new account's name is checked and made canonical for its kind: `ip` a network
 //! (`192.0.2.7` is stored as `192.0.2.7/32`), `user` a lower-case address of the account's
@@ -6,8 +9,9 @@
 //!
 //! Defends against: passwords leaving the server (they are hashed with argon2id off the
 //! async threads, never echoed, never logged: the request types do not even implement
-//! `Debug`), accounts in another tenant's domain (404 for the domain), and objects of
-//! other tenants (404).
+//! `Debug`), accounts in another tenant's domain (404 for the domain), objects of
+//! other tenants (404), and a refused overlap naming another tenant's range (only a
+//! superadmin sees which account it overlaps).
 //!
 //! [`settings`]: crate::settings
 
@@ -16,13 +20,18 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use postern_core::Address;
 use postern_core::event::now_ms;
-use postern_core::tenancy::{Account, AccountKind, AccountSettings, LockState, normalize_domain, parse_network};
+use postern_core::tenancy::{
+    ADMINISTRATOR_LOCK_REASON, Account, AccountKind, AccountSettings, LockKind, LockState, normalize_domain,
+    parse_network,
+};
 use postern_policy::password;
-use postern_store::{AccountChange, AccountFilter, DirectoryChange, NewAccount, Paged};
+use ipnet::IpNet;
+use postern_store::{AccountChange, AccountFilter, DirectoryChange, NewAccount, Page, Paged, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
+use crate::ip_rules::{IpCaller, IpRefusal};
 use crate::extract::{ApiJson, ApiQuery, PathParam, object_id, page};
 use crate::{AdminState, ApiError, blocking, settings};
 
@@ -51,6 +60,10 @@ pub struct NewAccountBody {
     password: Option<String>,
     #[serde(default)]
     settings: Option<Value>,
+    /// `ip` accounts, superadmin only: the range may overlap a trusted network
+    /// ([`ip_rules`](crate::ip_rules)).
+    #[serde(default)]
+    cover_trusted: bool,
 }
 
 /// No `Debug`: it holds a password.
@@ -90,6 +103,15 @@ pub async fn create(
     state.directory(move |d| d.domain(&key)).await?.ok_or_else(no_domain)?;
     let kind = body.kind;
     let name = account_name(kind, &domain, body.name.as_deref())?;
+    if body.cover_trusted && kind != AccountKind::Ip {
+        return Err(ApiError::bad_field("cover_trusted", "only an ip account has a range"));
+    }
+    if body.cover_trusted && !caller.is_superadmin() {
+        return Err(ApiError::superadmin_only("cover trusted networks").with_field("cover_trusted"));
+    }
+    if kind == AccountKind::Ip {
+        ip_range_allowed(&state, &caller, &domain, &name, body.cover_trusted).await?;
+    }
     check_password_presence(kind, body.password.as_deref(), true)?;
     let base = AccountSettings::for_kind(kind);
     let settings = match body.settings {
@@ -101,7 +123,9 @@ pub async fn create(
         None => None,
     };
     let new = NewAccount { domain, kind, name, password_hash, settings };
-    let account = state.directory(move |d| d.create_account(&new)).await?;
+    let superadmin = caller.is_superadmin();
+    let directory = std::sync::Arc::clone(&state.directory);
+    let account = blocking(move || directory.create_account(&new)).await?.map_err(|e| overlap(e, superadmin))?;
     state.changed(DirectoryChange::Account(account.id)).await;
     Ok((StatusCode::CREATED, Json(account)))
 }
@@ -121,6 +145,11 @@ pub async fn update(
     ApiJson(body): ApiJson<AccountPatch>,
 ) -> Result<Json<Account>, ApiError> {
     let current = visible_account(&state, &caller, &id).await?;
+    if current.kind == AccountKind::Ip && body.settings.is_some() && !caller.is_superadmin() {
+        ip_range_allowed(&state, &caller, &current.domain, &current.name, false).await.map_err(|e| {
+            ApiError::new(StatusCode::FORBIDDEN, format!("only a superadmin may change this ip account: {}", e.error))
+        })?;
+    }
     check_password_presence(current.kind, body.password.as_deref(), false)?;
     let settings = body.settings.map(|patch| settings::apply(&current.settings, patch)).transpose()?;
     let password_hash = match body.password {
@@ -153,6 +182,65 @@ pub async fn visible_account(state: &AdminState, caller: &Caller, text: &str) ->
     let id = object_id(text, "account")?;
     let account = state.directory(move |d| d.account(id)).await?;
     account.filter(|a| caller.scope.allows(&a.domain)).ok_or_else(|| ApiError::not_found("no such account"))
+}
+
+/// Whether the caller may have an `ip` account over `name` in `domain` ([`ip_rules`]):
+/// a domain admin only inside the domain's delegated ranges, within the prefix limit, away
+/// from trusted networks and listener addresses; a superadmin anywhere, over a trusted
+/// network only when asked.
+/// A domain admin's refusals name nothing but its own request.
+///
+/// [`ip_rules`]: crate::ip_rules
+async fn ip_range_allowed(
+    state: &AdminState,
+    caller: &Caller,
+    domain: &str,
+    name: &str,
+    cover_trusted: bool,
+) -> Result<(), ApiError> {
+    let net = parse_network(name).ok_or_else(|| ApiError::bad_field("name", "not an IP address or CIDR range"))?;
+    let delegated: Vec<IpNet> = if caller.is_superadmin() {
+        Vec::new()
+    } else {
+        let (scope, key) = (caller.scope.clone(), domain.to_string());
+        let all = Page { limit: 1000, offset: 0 };
+        let list = state.directory(move |d| d.list_delegations(&scope, Some(&key), all)).await?;
+        list.items.iter().filter_map(|d| parse_network(&d.range)).collect()
+    };
+    let who = match caller.is_superadmin() {
+        true => IpCaller::Superadmin { cover_trusted },
+        false => IpCaller::DomainAdmin { delegated: &delegated },
+    };
+    let forbidden = |text: String| Err(ApiError::new(StatusCode::FORBIDDEN, text).with_field("name"));
+    match state.ip_rules.check(&net, who) {
+        Ok(()) => Ok(()),
+        Err(IpRefusal::TooWide { widest }) => forbidden(format!(
+            "{net} is wider than /{widest}, the widest ip account range a domain admin may create; ask a superadmin"
+        )),
+        Err(IpRefusal::NotDelegated) => forbidden(format!(
+            "{net} is not inside an IP range delegated to {domain}; a superadmin delegates ranges \
+             (postern domain ip-range add)"
+        )),
+        Err(IpRefusal::Protected { .. }) if !caller.is_superadmin() => {
+            forbidden(format!("{net} overlaps a trusted network or one of the gateway's own addresses"))
+        }
+        Err(IpRefusal::Protected { what }) => Err(ApiError::conflict(format!(
+            "{net} overlaps {what}: an ip account there takes those clients from the trusted networks; \
+             set cover_trusted to create it anyway"
+        ))
+        .with_field("cover_trusted")),
+    }
+}
+
+/// A range overlapping another account's: the superadmin sees which; anyone else only
+/// that it overlaps (naming the other range would map other customers' smarthosts).
+fn overlap(e: StoreError, superadmin: bool) -> ApiError {
+    match e {
+        StoreError::RangeOverlap { range, .. } if !superadmin => {
+            ApiError::conflict(format!("{range} overlaps another account's range")).with_field("name")
+        }
+        other => ApiError::from(other),
+    }
 }
 
 /// The canonical name of a new account of `kind` in `domain`.
@@ -200,7 +288,8 @@ pub fn lock_by_administrator(locked: bool) -> LockState {
     if locked {
         LockState {
             locked: true,
-            reason: Some("locked by administrator".into()),
+            by: Some(LockKind::Administrator),
+            reason: Some(ADMINISTRATOR_LOCK_REASON.into()),
             since_ms: Some(now_ms()),
             ..LockState::default()
         }
@@ -248,6 +337,7 @@ mod tests {
         assert!(lock.locked);
         assert_eq!(lock.reason.as_deref(), Some("locked by administrator"));
         assert!(lock.since_ms.is_some());
+        assert_eq!(lock.kind(), LockKind::Administrator);
         assert_eq!(lock_by_administrator(false), LockState::default());
     }
 }

@@ -1,6 +1,8 @@
 //! `/identities`: list, register ahead of the first message, show, lock or unlock, delete
 //! the senders behind accounts ("Manage identities", SPEC.md §1). An identity belongs to
-//! its account's domain; other tenants' identities and accounts are 404.
+//! its account's domain; other tenants' identities and accounts are 404. A domain admin
+//! may not name an identity after an address outside its own domains (403, the same
+//! answer whether that domain exists or not).
 
 use axum::Json;
 use axum::extract::State;
@@ -69,6 +71,10 @@ pub async fn create(
         let error = format!("an identity is 1 to {LONGEST_NAME} characters without control characters");
         return Err(ApiError::bad_field("name", error));
     }
+    if !name_allowed(&caller, &name) {
+        let error = "an identity that is an address must be an address of one of your domains";
+        return Err(ApiError::new(StatusCode::FORBIDDEN, error).with_field("name"));
+    }
     let identity = state.directory(move |d| d.create_identity(account_id, &name)).await?;
     Ok((StatusCode::CREATED, Json(identity)))
 }
@@ -110,8 +116,53 @@ pub async fn delete(
     Ok(Json(json!({"id": id, "result": "deleted"})))
 }
 
+/// Whether the caller may name an identity `name`. A superadmin may name any. For a
+/// domain admin, a name that contains an address (`ceo@b.example`, `CEO <ceo@b.example>`)
+/// must be of one of its own domains; other names (header values such as `client-7`)
+/// are free. Decided on the caller's own domains only, so the answer never says whether
+/// another domain exists.
+fn name_allowed(caller: &Caller, name: &str) -> bool {
+    let Some(mine) = caller.domains() else { return true };
+    let Some((_, after)) = name.rsplit_once('@') else { return true };
+    let domain: String = after
+        .chars()
+        .take_while(|c| !matches!(c, '>' | ' ' | '\t' | ',' | ';' | ')' | '"'))
+        .collect::<String>()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    mine.iter().any(|d| d.eq_ignore_ascii_case(&domain))
+}
+
 pub(crate) async fn visible_identity(state: &AdminState, caller: &Caller, text: &str) -> Result<Identity, ApiError> {
     let id = object_id(text, "identity")?;
     let identity = state.directory(move |d| d.identity(id)).await?;
     identity.filter(|i| caller.scope.allows(&i.domain)).ok_or_else(|| ApiError::not_found("no such identity"))
+}
+
+#[cfg(test)]
+mod tests {
+    use postern_core::tenancy::Role;
+    use postern_store::Scope;
+
+    use super::*;
+
+    fn admin_of(domains: &[&str]) -> Caller {
+        let domains = domains.iter().map(|d| d.to_string()).collect();
+        Caller { token_id: 1, name: "t".into(), role: Role::DomainAdmin, scope: Scope::Domains(domains) }
+    }
+
+    #[test]
+    fn address_names_must_be_of_the_callers_domains() {
+        let a = admin_of(&["a.example"]);
+        assert!(name_allowed(&a, "ceo@a.example"));
+        assert!(name_allowed(&a, "CEO@A.Example."));
+        assert!(name_allowed(&a, "client-7"));
+        assert!(name_allowed(&a, "CEO <ceo@a.example>"));
+        assert!(!name_allowed(&a, "ceo@b.example"));
+        assert!(!name_allowed(&a, "CEO <ceo@b.example>"));
+        assert!(!name_allowed(&a, "x@a.example@b.example"));
+        assert!(!name_allowed(&a, "ceo@"));
+        let root = Caller { token_id: 1, name: "r".into(), role: Role::Superadmin, scope: Scope::All };
+        assert!(name_allowed(&root, "ceo@b.example"));
+    }
 }

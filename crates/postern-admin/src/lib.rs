@@ -17,6 +17,9 @@
 //! - [`extract`]: strict JSON bodies, query strings and path ids.
 //! - [`error`]: [`ApiError`], the one JSON error shape.
 //! - [`domains`], [`accounts`], [`identities`], [`tokens`]: the tenancy endpoints.
+//! - [`delegations`]: IP ranges a superadmin delegates to a domain; [`ip_rules`]: which
+//!   `ip` account ranges a caller may use (delegation, prefix limit, protected ranges).
+//! - [`client_blocks`]: AUTH failure and daily client blocks, listed and lifted.
 //! - [`rules`]: the block and allow lists, global (superadmin) and per domain.
 //! - [`dkim`], [`dkim_dns`]: DKIM keys per domain (generate, import, list, remove), their
 //!   DNS records, the DNS check, and rotation.
@@ -26,12 +29,15 @@
 
 mod accounts;
 mod auth;
+mod client_blocks;
+mod delegations;
 mod dkim;
 mod dkim_dns;
 mod domains;
 mod error;
 mod extract;
 mod identities;
+mod ip_rules;
 mod limits;
 mod openapi;
 mod queue;
@@ -49,6 +55,7 @@ use postern_store::{DirectoryChange, DirectoryStore};
 pub use auth::{Caller, new_token_secret, secret_hash, try_new_token_secret};
 pub use dkim::DkimAdmin;
 pub use error::ApiError;
+pub use ip_rules::IpAccountRules;
 
 /// What handlers are given.
 #[derive(Clone)]
@@ -66,6 +73,11 @@ pub struct AdminState {
     pub locks: Option<Arc<postern_policy::Locks>>,
     /// DKIM keys, the master key, the DNS check; `None`: the DKIM endpoints answer 503.
     pub dkim: Option<DkimAdmin>,
+    /// What limits `ip` account ranges: the trusted networks, the listeners' own
+    /// addresses, the widest range a domain admin may use (plain values from the config).
+    pub ip_rules: IpAccountRules,
+    /// The AUTH failure and daily client blocks; `None`: those endpoints answer 503.
+    pub client_blocks: Option<Arc<postern_policy::ClientBlocks>>,
 }
 
 impl AdminState {
@@ -99,6 +111,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/whoami", get(tokens::whoami))
         .route("/domains", get(domains::list).post(domains::create))
         .route("/domains/{name}", get(domains::show).patch(domains::update).delete(domains::delete))
+        .route("/domains/{name}/ip-ranges", get(delegations::list).post(delegations::create))
+        .route("/domains/{name}/ip-ranges/{id}", delete(delegations::delete))
         .route("/accounts", get(accounts::list).post(accounts::create))
         .route("/accounts/{id}", get(accounts::show).patch(accounts::update).delete(accounts::delete))
         .route("/identities", get(identities::list).post(identities::create))
@@ -114,6 +128,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/domains/{name}/dkim/dns", get(dkim_dns::records))
         .route("/domains/{name}/dkim/check", get(dkim_dns::check_dns))
         .route("/domains/{name}/dkim/rotate", post(dkim_dns::rotate))
+        .route("/client-blocks", get(client_blocks::list))
+        .route("/client-blocks/{ip}", delete(client_blocks::lift))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::delete))
         .route("/queue", get(queue::list))

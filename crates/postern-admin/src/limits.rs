@@ -1,7 +1,8 @@
 //! Limits and spam in the API (SPEC.md §3): the live counter values of an account or an
 //! identity (`GET /accounts/{id}/counters`, `GET /identities/{id}/counters`), and the spam
 //! event entry point (`POST /spam-events`) that content scanners call, which may lock the
-//! account or the identity exactly as a spam message through SMTP would.
+//! account or the identity exactly as a spam message through SMTP would. A counter
+//! counts only while its limit is set: each row says whether it is `counted`.
 
 use axum::Json;
 use axum::extract::State;
@@ -37,9 +38,18 @@ async fn spam_json(state: &AdminState, account: &Account, identity: Option<&str>
     }))
 }
 
+/// Each counter with `counted`: a counter counts only while its limit is set (not 0), so
+/// that an account without limits costs the SMTP path no counter round trip (with Redis,
+/// one per session). `count` of a counter that is not counted is always 0.
 fn rows(values: Vec<(String, u64, u64)>) -> Vec<Value> {
-    values.into_iter().map(|(name, count, limit)| json!({"name": name, "count": count, "limit": limit})).collect()
+    values
+        .into_iter()
+        .map(|(name, count, limit)| json!({"name": name, "count": count, "limit": limit, "counted": limit > 0}))
+        .collect()
 }
+
+/// What the answer says about counters whose limit is 0.
+const NOT_COUNTED: &str = "a counter counts only while its limit is set (not 0): nothing is counted while no limit is set";
 
 pub async fn account_counters(
     State(state): State<AdminState>,
@@ -50,7 +60,7 @@ pub async fn account_counters(
     let limits = state.limits.as_ref().ok_or_else(unavailable)?;
     let counters = rows(limits.account_values(&account).await);
     let spam = spam_json(&state, &account, None).await?;
-    Ok(Json(json!({"account_id": account.id, "counters": counters, "spam": spam, "lock": account.lock})))
+    Ok(Json(json!({"account_id": account.id, "counters": counters, "note": NOT_COUNTED, "spam": spam, "lock": account.lock})))
 }
 
 pub async fn identity_counters(
@@ -65,7 +75,7 @@ pub async fn identity_counters(
     let limits = state.limits.as_ref().ok_or_else(unavailable)?;
     let counters = rows(limits.identity_values(&account, &identity.name).await);
     let spam = spam_json(&state, &account, Some(&identity.name)).await?;
-    Ok(Json(json!({"identity_id": identity.id, "counters": counters, "spam": spam, "lock": identity.lock})))
+    Ok(Json(json!({"identity_id": identity.id, "counters": counters, "note": NOT_COUNTED, "spam": spam, "lock": identity.lock})))
 }
 
 /// Reports one spam message of an account (and identity): counted, and locks what crossed

@@ -14,7 +14,7 @@ pub fn spec() -> Value {
     let mut paths = Map::new();
     let groups =
         [whoami_paths(), domain_paths(), account_paths(), identity_paths(), limit_paths(), rule_paths(), token_paths()];
-    for group in groups.into_iter().chain([queue_paths(), dkim_paths()]) {
+    for group in groups.into_iter().chain([queue_paths(), dkim_paths(), delegation_paths(), client_block_paths()]) {
         if let Value::Object(group) = group {
             paths.extend(group);
         }
@@ -142,15 +142,20 @@ fn account_paths() -> Value {
     json!({
         "/accounts": {
             "get": operation("List outgoing accounts", list, None, json!({"200": answer("accounts", paged("Account"))})),
-            "post": operation("Create an outgoing account", vec![], Some(body("NewAccount")), json!({
+            "post": operation("Create an outgoing account (a domain admin's ip account: inside a range delegated \
+                to the domain, no wider than the configured prefix, over no trusted network or listener address)",
+                vec![], Some(body("NewAccount")), json!({
                 "201": answer("created", schema("Account")), "404": error("no such domain"),
-                "409": error("duplicate name, overlapping range, or second domain account")}))
+                "403": error("a domain admin's ip range outside its delegations, too wide, or over a protected range"),
+                "409": error("duplicate name, overlapping range (named for a superadmin only), second domain \
+                    account, or a superadmin's range over a trusted network without cover_trusted")}))
         },
         "/accounts/{id}": {
             "get": operation("Show an account", vec![id_param()], None, json!({
                 "200": answer("the account", schema("Account")), "404": error("no such account")})),
             "patch": operation("Change settings, password or lock of an account", vec![id_param()],
                 Some(body("AccountPatch")), json!({"200": answer("changed", schema("Account")),
+                    "403": error("a domain admin changing the settings of an ip account outside its delegations"),
                     "404": error("no such account")})),
             "delete": operation("Delete an account and its identities", vec![id_param()], None, json!({
                 "200": answer("deleted", schema("Deleted")), "404": error("no such account")}))
@@ -170,6 +175,7 @@ fn identity_paths() -> Value {
             "get": operation("List identities", list, None, json!({"200": answer("identities", paged("Identity"))})),
             "post": operation("Register an identity before its first message", vec![], Some(body("NewIdentity")),
                 json!({"201": answer("created", schema("Identity")), "404": error("no such account"),
+                    "403": error("a domain admin naming it after an address outside its domains"),
                     "409": error("exists already")}))
         },
         "/identities/{id}": {
@@ -252,6 +258,63 @@ fn token_paths() -> Value {
                 json!({"200": answer("deleted", schema("Deleted")), "403": error("not a superadmin"),
                     "404": error("no such token"), "409": error("the caller's own token")}))
         }
+    })
+}
+
+fn delegation_paths() -> Value {
+    let name = || path_param("name", json!({"type": "string"}));
+    json!({
+        "/domains/{name}/ip-ranges": {
+            "get": operation("IP ranges delegated to a domain (a domain admin: its own domains)",
+                list_params(vec![name()]), None, json!({"200": answer("delegations", paged("IpDelegation")),
+                    "404": error("no such domain")})),
+            "post": operation("Delegate an IP range to a domain (superadmin): its domain admins may create ip \
+                accounts inside it", vec![name()], Some(body("NewIpDelegation")), json!({
+                    "201": answer("delegated", schema("IpDelegation")), "403": error("not a superadmin"),
+                    "404": error("no such domain"), "409": error("overlaps another delegation")}))
+        },
+        "/domains/{name}/ip-ranges/{id}": {
+            "delete": operation("Remove a delegated range (superadmin); the ip accounts inside it stay",
+                vec![name(), id_param()], None, json!({"200": answer("deleted", schema("Deleted")),
+                    "403": error("not a superadmin"), "404": error("no such domain or delegation")}))
+        }
+    })
+}
+
+fn client_block_paths() -> Value {
+    let unavailable = error("client blocks are not available on this server");
+    json!({
+        "/client-blocks": {
+            "get": operation("Clients blocked now: AUTH failures and the listeners' daily blocks (superadmin)",
+                vec![], None, json!({"200": answer("blocks", schema("ClientBlocks")),
+                    "403": error("not a superadmin"), "503": unavailable.clone()}))
+        },
+        "/client-blocks/{ip}": {
+            "delete": operation("Lift every block of a client address (superadmin)",
+                vec![path_param("ip", json!({"type": "string"}))], None, json!({
+                    "200": answer("lifted", schema("LiftedBlocks")), "403": error("not a superadmin"),
+                    "404": error("not an address, or not blocked"), "503": unavailable}))
+        }
+    })
+}
+
+fn block_schemas() -> Value {
+    let block = json!({"type": "object", "properties": {
+        "client": {"type": "string", "description": "an IPv4 address or an IPv6 /64"},
+        "kind": {"type": "string", "enum": ["auth_failures", "daily"]},
+        "listener": {"type": "string"}, "reason": {"type": "string"}, "until_ms": {"type": "integer"}}});
+    json!({
+        "IpDelegation": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "domain": {"type": "string"}, "range": {"type": "string"},
+            "comment": {"type": "string"}, "created_at_ms": {"type": "integer"}}},
+        "NewIpDelegation": {"type": "object", "required": ["range"], "additionalProperties": false, "properties": {
+            "range": {"type": "string", "description": "an address or CIDR range"},
+            "comment": {"type": "string", "maxLength": 200}}},
+        "ClientBlock": block,
+        "ClientBlocks": {"type": "object", "properties": {
+            "items": {"type": "array", "items": schema("ClientBlock")}, "total": {"type": "integer"}}},
+        "LiftedBlocks": {"type": "object", "properties": {
+            "client": {"type": "string"}, "lifted": {"type": "array", "items": schema("ClientBlock")}}}
     })
 }
 
@@ -338,7 +401,7 @@ fn dkim_paths() -> Value {
 fn schemas() -> Value {
     let mut all = Map::new();
     let groups = [common_schemas(), domain_schemas(), account_schemas(), settings_schemas(), token_schemas()];
-    for group in groups.into_iter().chain([rule_schemas(), dkim_schemas()]) {
+    for group in groups.into_iter().chain([rule_schemas(), dkim_schemas(), block_schemas()]) {
         if let Value::Object(group) = group {
             all.extend(group);
         }
@@ -353,7 +416,9 @@ fn common_schemas() -> Value {
         "Deleted": {"type": "object", "properties": {
             "id": {"type": "integer"}, "name": {"type": "string"}, "result": {"const": "deleted"}}},
         "LockState": {"type": "object", "properties": {
-            "locked": {"type": "boolean"}, "reason": {"type": "string"}, "since_ms": {"type": "integer"},
+            "locked": {"type": "boolean"},
+            "by": {"type": "string", "enum": ["administrator", "automatic"], "description": "who set the lock"},
+            "reason": {"type": "string"}, "since_ms": {"type": "integer"},
             "until_ms": {"type": "integer"}, "automatic_unlocks": {"type": "integer"}}},
         "QueueResult": {"type": "object", "properties": {"queue_id": {"type": "string"}, "result": {"type": "string"}}},
         "QueueEntry": {"type": "object", "properties": {
@@ -399,7 +464,9 @@ fn account_schemas() -> Value {
             "domain": {"type": "string"}, "kind": kind,
             "name": {"type": "string", "description": "ip: address or CIDR; user: an address of the domain; domain: the domain (optional)"},
             "password": {"type": "string", "writeOnly": true, "description": "user and domain accounts; never returned"},
-            "settings": {"$ref": "#/components/schemas/AccountSettings", "description": "partial; merged over the kind's defaults"}}},
+            "settings": {"$ref": "#/components/schemas/AccountSettings", "description": "partial; merged over the kind's defaults"},
+            "cover_trusted": {"type": "boolean", "default": false,
+                "description": "ip accounts, superadmin only: the range may overlap a trusted network"}}},
         "AccountPatch": {"type": "object", "additionalProperties": false, "properties": {
             "settings": {"$ref": "#/components/schemas/AccountSettings", "description": "partial; objects merge, other values replace"},
             "password": {"type": "string", "writeOnly": true},
@@ -415,7 +482,9 @@ fn account_schemas() -> Value {
         "Counters": {"type": "object", "properties": {
             "counters": {"type": "array", "items": {"type": "object", "properties": {
                 "name": {"type": "string"}, "count": {"type": "integer"},
-                "limit": {"type": "integer", "description": "0: no limit"}}}},
+                "limit": {"type": "integer", "description": "0: no limit"},
+                "counted": {"type": "boolean", "description": "a counter counts only while its limit is set"}}}},
+            "note": {"type": "string"},
             "spam": {"type": "object", "properties": {"count": {"type": "integer"},
                 "threshold": {"type": "integer"}, "window_secs": {"type": "integer"}}},
             "lock": {"$ref": "#/components/schemas/LockState"}}},
@@ -478,7 +547,8 @@ fn rule_schemas() -> Value {
 }
 
 fn token_schemas() -> Value {
-    let role = json!({"type": "string", "enum": ["superadmin", "domain_admin"]});
+    let role = json!({"type": "string", "enum": ["superadmin", "domain_admin"],
+        "description": "domain_admin is the one spelling in answers; domain-admin is accepted on input"});
     json!({
         "ApiToken": {"type": "object", "properties": {
             "id": {"type": "integer"}, "name": {"type": "string"}, "role": role,

@@ -45,8 +45,24 @@ pub struct Config {
     pub delivery: Delivery,
     /// The admin API listener (`None`: off).
     pub admin: Option<SocketAddr>,
+    /// What a domain admin's ip accounts may be (`[admin] domain_admin_widest_*`).
+    pub ip_accounts: IpAccountLimits,
     pub auth: AuthConfig,
     pub counters: CountersConfig,
+}
+
+/// The widest ip account range a domain admin may create, as prefix lengths: an IPv4
+/// range of at least `/widest_ipv4`, an IPv6 range of at least `/widest_ipv6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpAccountLimits {
+    pub widest_ipv4: u8,
+    pub widest_ipv6: u8,
+}
+
+impl Default for IpAccountLimits {
+    fn default() -> IpAccountLimits {
+        IpAccountLimits { widest_ipv4: 24, widest_ipv6: 48 }
+    }
 }
 
 /// Where limit counters live (SPEC.md §3, §8).

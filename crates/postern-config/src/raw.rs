@@ -54,6 +54,9 @@ pub struct RawAuth {
 pub struct RawAdmin {
     /// `host:port` of the admin API, or `""` to turn it off.
     pub address: Option<String>,
+    /// The widest ip account range a domain admin may create (prefix lengths).
+    pub domain_admin_widest_ipv4: Option<u64>,
+    pub domain_admin_widest_ipv6: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -101,6 +101,13 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
             ConfigError::key(admin_key, format!("{admin_text:?} is not an IP address and port such as 127.0.0.1:8025"))
         })?)
     };
+    let d = crate::IpAccountLimits::default();
+    let ip_accounts = crate::IpAccountLimits {
+        widest_ipv4: num("admin.domain_admin_widest_ipv4", raw.admin.domain_admin_widest_ipv4, d.widest_ipv4.into(), 0, 32)?
+            as u8,
+        widest_ipv6: num("admin.domain_admin_widest_ipv6", raw.admin.domain_admin_widest_ipv6, d.widest_ipv6.into(), 0, 128)?
+            as u8,
+    };
     Ok(Config {
         hostname,
         banner,
@@ -113,6 +120,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         listeners,
         delivery,
         admin,
+        ip_accounts,
         auth,
         counters,
     })
@@ -302,6 +310,16 @@ mod tests {
         assert!(c.listeners[1].add_missing_headers);
         assert_eq!(c.trusted_networks.len(), 2);
         assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.ip_accounts, crate::IpAccountLimits { widest_ipv4: 24, widest_ipv6: 48 });
+    }
+
+    #[test]
+    fn ip_account_prefix_limits() {
+        let c = load("[admin]\ndomain_admin_widest_ipv4 = 28\ndomain_admin_widest_ipv6 = 64").unwrap();
+        assert_eq!(c.ip_accounts, crate::IpAccountLimits { widest_ipv4: 28, widest_ipv6: 64 });
+        let e = load("[admin]\ndomain_admin_widest_ipv4 = 33").unwrap_err();
+        assert_eq!(e.to_string(), "admin.domain_admin_widest_ipv4: 33 is out of range 0..=32");
+        assert!(load("[admin]\ndomain_admin_widest_ipv6 = 129").is_err());
     }
 
     #[test]

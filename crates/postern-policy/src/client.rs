@@ -179,6 +179,25 @@ impl ClientTracker {
         entry.counts
     }
 
+    /// The clients whose counts for `day` are over a limit (0: off), with the counts.
+    pub fn over_daily(&self, day: u64, refused_recipients_limit: u32, auth_failures_limit: u32) -> Vec<(IpAddr, DailyCounts)> {
+        let over = |c: &DailyCounts| {
+            (refused_recipients_limit > 0 && c.refused_recipients > refused_recipients_limit)
+                || (auth_failures_limit > 0 && c.auth_failures > auth_failures_limit)
+        };
+        let table = lock(&self.daily);
+        let mut out: Vec<(IpAddr, DailyCounts)> =
+            table.iter().filter(|(_, d)| d.day == day && over(&d.counts)).map(|(ip, d)| (*ip, d.counts)).collect();
+        out.sort_by_key(|(ip, _)| *ip);
+        out
+    }
+
+    /// Forgets the daily counts of `ip` (an administrator lifts its daily block); returns
+    /// what they were.
+    pub fn lift_daily(&self, ip: IpAddr) -> Option<DailyCounts> {
+        lock(&self.daily).remove(&key(ip)).map(|d| d.counts)
+    }
+
     /// Clients tracked (rate and concurrency table, daily table).
     pub fn len(&self) -> (usize, usize) {
         (lock(&self.activity).len(), lock(&self.daily).len())
@@ -246,6 +265,22 @@ mod tests {
         assert_eq!(t.daily(ip("192.0.2.1"), 101), DailyCounts::default());
         assert_eq!(t.refused_recipient(ip("192.0.2.1"), 101, keep).refused_recipients, 1);
         assert_eq!(utc_day(86_400_000 * 3 + 5), 3);
+    }
+
+    #[test]
+    fn daily_blocks_are_listed_and_lifted() {
+        let t = ClientTracker::new();
+        let keep = |_: &DailyCounts| true;
+        for _ in 0..3 {
+            t.auth_failure(ip("192.0.2.1"), 100, keep);
+        }
+        t.refused_recipient(ip("192.0.2.2"), 100, keep);
+        assert_eq!(t.over_daily(100, 0, 2), vec![(ip("192.0.2.1"), DailyCounts { refused_recipients: 0, auth_failures: 3 })]);
+        assert!(t.over_daily(101, 0, 2).is_empty(), "yesterday's counts block nobody");
+        assert!(t.over_daily(100, 0, 0).is_empty(), "no limit, no block");
+        assert_eq!(t.lift_daily(ip("::ffff:192.0.2.1")).map(|c| c.auth_failures), Some(3));
+        assert!(t.over_daily(100, 0, 2).is_empty());
+        assert_eq!(t.daily(ip("192.0.2.1"), 100), DailyCounts::default());
     }
 
     #[test]

@@ -3,6 +3,14 @@
 //! for `block_time`. A client is an IPv4 address or an IPv6 /64 (one host's usual
 //! allocation), so rotating through a /64 does not escape the count.
 //!
+//! A block lasts its whole `block_time`, even for the right password (that is what a block
+//! is for); an administrator may lift it earlier ([`AuthGuard::lift`], the admin API's
+//! client blocks). A successful AUTH from a client that is not blocked forgets its
+//! failures, so a user who mistyped a few times does not carry them into the next
+//! window. (A client with one valid password could thus interleave successes with
+//! guesses; the listeners' daily `auth_failures_limit`, which a success does not reset,
+//! is the bound for that.)
+//!
 //! Bounded: at most [`MAX_CLIENTS`] clients are tracked; when full, entries that no longer
 //! matter are dropped first, then the oldest.
 
@@ -83,6 +91,39 @@ impl AuthGuard {
         Penalty::Delay(self.config.failure_delay * record.failures.min(5))
     }
 
+    /// A successful AUTH from `ip`: forgets its failures, unless it is blocked (a block
+    /// holds for its whole time).
+    pub fn succeeded(&self, ip: IpAddr) {
+        let now = Instant::now();
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let key = client_key(ip);
+        if clients.get(&key).is_some_and(|r| r.blocked_until.is_none_or(|until| now >= until)) {
+            clients.remove(&key);
+        }
+    }
+
+    /// The clients blocked now (an IPv4 address or an IPv6 /64) and how long each stays
+    /// blocked, longest first.
+    pub fn blocked(&self) -> Vec<(IpNet, Duration)> {
+        let now = Instant::now();
+        let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<(IpNet, Duration)> = clients
+            .iter()
+            .filter_map(|(key, r)| r.blocked_until.filter(|until| now < *until).map(|until| (*key, until - now)))
+            .collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
+    }
+
+    /// Lifts the block of the client `ip` belongs to and forgets its failures. `true`:
+    /// it was blocked.
+    pub fn lift(&self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let removed = clients.remove(&client_key(ip));
+        removed.and_then(|r| r.blocked_until).is_some_and(|until| now < until)
+    }
+
     fn prune(&self, clients: &mut HashMap<IpNet, Record>, now: Instant) {
         let window = self.config.failure_window;
         clients.retain(|_, r| r.blocked_until.is_some_and(|u| now < u) || now.duration_since(r.window_start) <= window);
@@ -119,6 +160,28 @@ mod tests {
         assert_eq!(g.failed(ip), Penalty::Blocked);
         assert!(g.is_blocked(ip));
         assert!(!g.is_blocked("192.0.2.2".parse().unwrap()));
+    }
+
+    #[test]
+    fn success_forgets_failures_but_not_a_block() {
+        let g = guard();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        g.failed(ip);
+        g.failed(ip);
+        g.succeeded(ip);
+        assert_eq!(g.failed(ip), Penalty::Delay(Duration::from_millis(100)), "counting starts over");
+        g.failed(ip);
+        assert_eq!(g.failed(ip), Penalty::Blocked);
+        g.succeeded(ip);
+        assert!(g.is_blocked(ip), "a success never lifts a block");
+        let blocked = g.blocked();
+        assert_eq!(blocked.len(), 1);
+        assert_eq!(blocked[0].0.to_string(), "192.0.2.1/32");
+        assert!(blocked[0].1 <= Duration::from_secs(60));
+        assert!(g.lift(ip));
+        assert!(!g.is_blocked(ip));
+        assert!(!g.lift(ip), "nothing left to lift");
+        assert_eq!(g.failed(ip), Penalty::Delay(Duration::from_millis(100)), "failures forgotten too");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - [`lists`]: block and allow lists (seed 004): reject, discard, or skip checks.
 //! - [`password`]: argon2id hashes.
 //! - [`guard`]: AUTH failure throttling and blocking per client.
+//! - [`blocks`]: the AUTH failure and daily client blocks, listed and lifted by administrators.
 //! - [`sender`]: sender rules: account may send, sender owned, sender security (seed 003).
 //! - [`limits`]: per-account rate limits and quotas over the shared counters.
 //! - [`locks`]: spam events and automatic locks (with timeouts and a maximum of unlocks).
@@ -20,6 +21,7 @@
 //! - [`identity`]: the identity behind an account, and stripping identification headers.
 //! - [`spf`]: SPF (RFC 7208) for sender security; unlike the rest, it does I/O (DNS lookups).
 
+pub mod blocks;
 pub mod client;
 pub mod content;
 pub mod directory;
@@ -35,6 +37,7 @@ pub mod relay;
 pub mod sender;
 pub mod spf;
 
+pub use blocks::{ClientBlock, ClientBlocks, ListenerBlocks};
 pub use directory::{AccountEntry, Directory, DirectoryIndex};
 pub use guard::GuardConfig;
 pub use limits::{LimitVerdict, Limits};

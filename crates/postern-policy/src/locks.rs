@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postern_core::BoxFuture;
-use postern_core::tenancy::{Account, LockSettings, LockState};
+use postern_core::tenancy::{Account, LockKind, LockSettings, LockState};
 use postern_counters::{Clock, Counters};
 
 use crate::limits::key;
@@ -57,6 +57,7 @@ pub fn automatic_lock(settings: &LockSettings, previous: &LockState, count: u64,
     let timed = settings.timeout_minutes > 0 && previous.automatic_unlocks < settings.max_automatic_unlocks;
     LockState {
         locked: true,
+        by: Some(LockKind::Automatic),
         reason: Some(format!(
             "locked automatically: {count} spam messages within {} minutes{}",
             settings.spam_window_secs / 60,
@@ -142,14 +143,22 @@ impl Locks {
 
     /// Whether an identity of the account is locked now (lifting an expired lock).
     pub async fn identity_locked(&self, account: &Account, identity: &str) -> bool {
-        let Some(lock) = self.writer.identity_lock(account.id, identity) else { return false };
-        if !lock.locked || holds(&lock, self.clock.now_ms()) {
-            return lock.locked;
+        self.identity_lock_in_force(account, identity).await.is_some()
+    }
+
+    /// The identity's lock when it holds now (an expired automatic lock is lifted here).
+    pub async fn identity_lock_in_force(&self, account: &Account, identity: &str) -> Option<LockState> {
+        let lock = self.writer.identity_lock(account.id, identity)?;
+        if !lock.locked {
+            return None;
+        }
+        if holds(&lock, self.clock.now_ms()) {
+            return Some(lock);
         }
         if let Err(e) = self.writer.set_identity_lock(account.id, identity.to_string(), expired(&lock)).await {
             tracing::error!(error = %e, identity, "cannot end an expired identity lock");
         }
-        false
+        None
     }
 
     /// Spam messages of the account within its window now.

@@ -70,7 +70,7 @@ pub enum AuthOutcome {
 pub struct RelayPolicy {
     trusted_networks: Vec<IpNet>,
     directory: Arc<Directory>,
-    guard: AuthGuard,
+    guard: Arc<AuthGuard>,
     spf: Option<Arc<SpfResolver>>,
     check_trusted_senders: bool,
     limits: Option<Arc<Limits>>,
@@ -89,12 +89,12 @@ impl RelayPolicy {
         RelayPolicy {
             trusted_networks,
             directory: Arc::new(Directory::default()),
-            guard: AuthGuard::new(GuardConfig {
+            guard: Arc::new(AuthGuard::new(GuardConfig {
                 max_failures: 5,
                 failure_window: Duration::from_secs(600),
                 block_time: Duration::from_secs(1800),
                 failure_delay: Duration::from_secs(1),
-            }),
+            })),
             spf: None,
             check_trusted_senders: false,
             limits: None,
@@ -145,9 +145,9 @@ impl RelayPolicy {
         let Attribution::Account { entry, .. } = attribution else { return LimitVerdict::Allowed };
         let account = &entry.account;
         if let Some(locks) = &self.locks
-            && locks.identity_locked(account, identity).await
+            && let Some(lock) = locks.identity_lock_in_force(account, identity).await
         {
-            let (reply, reason) = sender::locked_reply(account, &format!("identity {identity}"));
+            let (reply, reason) = sender::locked_reply(account, &lock, sender::LockedSender::Identity(identity));
             return LimitVerdict::Refuse { reply, reason };
         }
         match &self.limits {
@@ -170,8 +170,13 @@ impl RelayPolicy {
     }
 
     pub fn with_auth_guard(mut self, config: GuardConfig) -> RelayPolicy {
-        self.guard = AuthGuard::new(config);
+        self.guard = Arc::new(AuthGuard::new(config));
         self
+    }
+
+    /// The AUTH failure blocks, for the administrators' view ([`crate::blocks`]).
+    pub fn auth_guard(&self) -> Arc<AuthGuard> {
+        Arc::clone(&self.guard)
     }
 
     /// The resolver for sender security's SPF rule; without one, SPF rules answer `451`.
@@ -259,6 +264,7 @@ impl RelayPolicy {
         .unwrap_or(false);
         match (entry, verified) {
             (Some(entry), true) => {
+                self.guard.succeeded(ip);
                 let user = username.trim().to_ascii_lowercase();
                 AuthOutcome::Success(Attribution::Account { entry, auth_user: Some(user) })
             }

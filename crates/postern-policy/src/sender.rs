@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use postern_core::tenancy::{Account, AccountKind, Domain, IpCheck};
+use postern_core::tenancy::{Account, AccountKind, Domain, IpCheck, LockKind, LockState};
 use postern_core::{Address, Reply, Verdict};
 
 use crate::spf::SpfResult;
@@ -25,7 +25,7 @@ fn refuse(code: u16, status: &'static str, sender: Option<&Address>, text: &str,
 /// automatic lock already lifted), its domain known and enabled.
 pub fn account_may_send(account: &Account, locked: bool, domain: Option<&Domain>, sender: Option<&Address>) -> Verdict {
     if locked {
-        let (reply, _) = locked_reply(account, &format!("account {}", account.name));
+        let (reply, _) = locked_reply(account, &account.lock, LockedSender::Account);
         let reason =
             format!("account {} is locked ({})", account.name, account.lock.reason.as_deref().unwrap_or("no reason"));
         return Verdict::refuse(reply, reason);
@@ -49,12 +49,32 @@ pub fn account_may_send(account: &Account, locked: bool, domain: Option<&Domain>
     }
 }
 
-/// The refusal of a locked sender (`what`: "account x", "identity y"): `550 5.7.1` with the
-/// account's lock template, and the reason for the log.
-pub fn locked_reply(account: &Account, what: &str) -> (Reply, String) {
-    let text = account.settings.lock.template.replace(['\r', '\n'], " ");
-    let text: String = text.chars().take(400).collect();
-    (Reply::new(550, "5.7.1", text), format!("{what} is locked"))
+/// What is locked: the whole account, or one identity behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockedSender<'a> {
+    Account,
+    Identity(&'a str),
+}
+
+/// The refusal of a locked sender: `550 5.7.1`, and the reason for the log. An automatic
+/// (spam) lock answers with the account's lock template; an administrator's lock says
+/// that an administrator locked it, never the spam text.
+pub fn locked_reply(account: &Account, lock: &LockState, what: LockedSender<'_>) -> (Reply, String) {
+    let (subject, logged) = match what {
+        LockedSender::Account => ("Your account", format!("account {}", account.name)),
+        LockedSender::Identity(identity) => ("This sender", format!("identity {identity}")),
+    };
+    match lock.kind() {
+        LockKind::Administrator => (
+            Reply::new(550, "5.7.1", format!("{subject} has been locked by an administrator. Contact your administrator.")),
+            format!("{logged} is locked by an administrator"),
+        ),
+        LockKind::Automatic => {
+            let text = account.settings.lock.template.replace(['\r', '\n'], " ");
+            let text: String = text.chars().take(400).collect();
+            (Reply::new(550, "5.7.1", text), format!("{logged} is locked automatically (spam)"))
+        }
+    }
 }
 
 /// "Check that the sender address belongs to the login": `user` accounts their own
@@ -239,5 +259,25 @@ mod tests {
         assert!(
             reply(account_may_send(&a, true, Some(&d), Some(&s))).starts_with("550 5.7.1 Your account has been locked")
         );
+    }
+
+    #[test]
+    fn an_administrators_lock_says_so() {
+        use postern_core::tenancy::{ADMINISTRATOR_LOCK_REASON, LockKind};
+        let mut a = account(AccountKind::User, "alice@example.com");
+        a.lock = LockState { locked: true, by: Some(LockKind::Administrator), ..LockState::default() };
+        let (r, reason) = locked_reply(&a, &a.lock, LockedSender::Account);
+        let text = r.render();
+        assert_eq!(text, "550 5.7.1 Your account has been locked by an administrator. Contact your administrator.\r\n");
+        assert!(!text.contains("spam"), "{text}");
+        assert!(reason.contains("by an administrator"), "{reason}");
+        // A lock stored before `by` existed is recognised by its reason.
+        let old = LockState { locked: true, reason: Some(ADMINISTRATOR_LOCK_REASON.into()), ..LockState::default() };
+        let (r, _) = locked_reply(&a, &old, LockedSender::Identity("x@example.com"));
+        assert!(r.render().starts_with("550 5.7.1 This sender has been locked by an administrator"));
+        let spam = LockState { locked: true, by: Some(LockKind::Automatic), ..LockState::default() };
+        let (r, reason) = locked_reply(&a, &spam, LockedSender::Account);
+        assert!(r.render().contains("because it sent spam"));
+        assert!(reason.contains("automatically"), "{reason}");
     }
 }

@@ -12,7 +12,7 @@
 //! belong to no domain: only [`Scope::All`] sees them.
 
 use postern_core::tenancy::{
-    Account, AccountKind, AccountSettings, ApiToken, Domain, Identity, IdentitySighting, ListAction, ListKind,
+    Account, AccountKind, AccountSettings, ApiToken, Domain, Identity, IpDelegation, IdentitySighting, ListAction, ListKind,
     ListRule, LockState, Role, SenderSecurity,
 };
 
@@ -188,6 +188,16 @@ pub struct NewRule {
     pub comment: Option<String>,
 }
 
+/// An IP range to delegate to a domain.
+#[derive(Debug, Clone)]
+pub struct NewDelegation {
+    /// A normalized domain that must exist.
+    pub domain: String,
+    /// Made canonical by the store ([`parse_network`](postern_core::tenancy::parse_network)).
+    pub range: String,
+    pub comment: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewToken {
     pub name: String,
@@ -269,4 +279,16 @@ pub trait DirectoryStore: Send + Sync + 'static {
     fn list_rules(&self, scope: &Scope, filter: &RuleFilter, page: Page) -> Result<Paged<ListRule>>;
     /// `false`: no such rule. A domain's rules go with the domain.
     fn delete_rule(&self, id: i64) -> Result<bool>;
+
+    // IP ranges delegated to domains (SPEC.md §1).
+    /// Stores the range in canonical form. Conflict: it overlaps any existing delegation
+    /// (of any domain), or is not a range; NotFound: the domain does not exist. Ids are
+    /// never reused.
+    fn create_delegation(&self, new: &NewDelegation) -> Result<IpDelegation>;
+    fn delegation(&self, id: i64) -> Result<Option<IpDelegation>>;
+    /// By id; a [`Scope::Domains`] sees its domains' delegations only.
+    fn list_delegations(&self, scope: &Scope, domain: Option<&str>, page: Page) -> Result<Paged<IpDelegation>>;
+    /// `false`: no such delegation. The ip accounts inside it stay. A domain's
+    /// delegations go with the domain.
+    fn delete_delegation(&self, id: i64) -> Result<bool>;
 }

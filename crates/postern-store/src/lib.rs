@@ -24,7 +24,7 @@ pub mod sqlite;
 
 pub use directory::{
     AccountChange, AccountFilter, AccountRecord, DirectoryChange, DirectorySnapshot, DirectoryStore, DomainChange,
-    DomainFilter, IdentityFilter, IdentityLock, NewAccount, NewDomain, NewRule, NewToken, Page, Paged, RuleFilter,
+    DomainFilter, IdentityFilter, IdentityLock, NewAccount, NewDelegation, NewDomain, NewRule, NewToken, Page, Paged, RuleFilter,
     Scope,
 };
 pub use dkim::{Activation, DkimStore, NewDkimKey, SealedDkimKey};
@@ -42,6 +42,11 @@ pub enum StoreError {
     /// A duplicate, an overlapping range, a second `domain` account: the caller's mistake.
     #[error("{0}")]
     Conflict(String),
+    /// A new `ip` account's range overlaps another account's. The text names the other
+    /// account; the admin API shows it only to a superadmin (a tenant must not learn
+    /// another customer's ranges).
+    #[error("{range} overlaps {other} of account {account}")]
+    RangeOverlap { range: String, other: String, account: i64 },
     /// Something the request refers to does not exist (e.g. the domain of a new account).
     #[error("{0}")]
     NotFound(String),

@@ -121,6 +121,20 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
             OR COALESCE(json_extract(lock, '$.automatic_unlocks'), 0) > 0);
     CREATE INDEX identities_lock_kept ON identities(account_id) WHERE lock_kept = 1;",
     ),
+    (
+        6,
+        "ip delegations",
+        // The IP ranges a superadmin delegated to a domain: a domain admin's ip accounts
+        // must lie inside one. They never overlap (checked in the store's transaction).
+        "CREATE TABLE ip_delegations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
+        network TEXT NOT NULL,
+        comment TEXT,
+        created_at_ms INTEGER NOT NULL
+    );
+    CREATE INDEX ip_delegations_domain ON ip_delegations(domain);",
+    ),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<()> {

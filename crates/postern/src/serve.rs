@@ -188,6 +188,8 @@ async fn run(config: Config) -> Result<()> {
                 limits: Some(Arc::clone(&limits)),
                 locks: Some(Arc::clone(&locks)),
                 dkim: Some(dkim_admin),
+                ip_rules: ip_rules(&config, &bound),
+                client_blocks: Some(Arc::new(client_blocks(&services.policy, &listeners))),
             });
             Some((socket, router, local))
         }
@@ -247,6 +249,48 @@ async fn run(config: Config) -> Result<()> {
     events.stop().await;
     tracing::info!(sessions_cut = left, "stopped");
     Ok(())
+}
+
+/// What limits ip account ranges in the admin API: the trusted networks, the listeners'
+/// own addresses (a wildcard listener's are the loopback addresses; its other interface
+/// addresses are not enumerated), and the prefix limits of `[admin]`.
+fn ip_rules(config: &Config, bound: &[(ListenerKind, SocketAddr)]) -> postern_admin::IpAccountRules {
+    let mut own: Vec<ipnet::IpNet> = Vec::new();
+    for (_, addr) in bound {
+        let nets: Vec<ipnet::IpNet> = if addr.ip().is_unspecified() {
+            ["127.0.0.0/8", "::1/128"].iter().filter_map(|n| n.parse().ok()).collect()
+        } else {
+            vec![ipnet::IpNet::from(addr.ip().to_canonical())]
+        };
+        for net in nets {
+            if !own.contains(&net) {
+                own.push(net);
+            }
+        }
+    }
+    postern_admin::IpAccountRules {
+        trusted_networks: config.trusted_networks.clone(),
+        own_addresses: own,
+        widest_ipv4: config.ip_accounts.widest_ipv4,
+        widest_ipv6: config.ip_accounts.widest_ipv6,
+    }
+}
+
+/// The AUTH failure blocks and every listener's daily blocks, for the admin API.
+fn client_blocks(policy: &RelayPolicy, listeners: &[Listener]) -> postern_policy::ClientBlocks {
+    let daily = listeners
+        .iter()
+        .map(|l| {
+            let protection = &l.context.protection;
+            postern_policy::ListenerBlocks {
+                listener: l.context.kind.name().to_string(),
+                tracker: Arc::clone(&protection.clients),
+                refused_recipients_limit: protection.policy.refused_recipients_limit,
+                auth_failures_limit: protection.policy.auth_failures_limit,
+            }
+        })
+        .collect();
+    postern_policy::ClientBlocks::new(policy.auth_guard(), daily)
 }
 
 /// The counters backend of `[counters]`: embedded (persisted in the data directory) or Redis.

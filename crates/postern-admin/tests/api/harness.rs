@@ -13,7 +13,9 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use postern_admin::{AdminState, DkimAdmin, new_token_secret, router};
+use postern_admin::{AdminState, DkimAdmin, IpAccountRules, new_token_secret, router};
+use postern_policy::ClientBlocks;
+use postern_policy::guard::{AuthGuard, GuardConfig};
 use postern_core::tenancy::Role;
 use postern_core::{
     Address, BodyType, BoxFuture, ClientInfo, Enqueue, Envelope, Event, EventSink, Owner, QueueId, Recipient,
@@ -95,6 +97,8 @@ pub struct Api {
     pub dns: Arc<FakeDns>,
     /// How often the DKIM keys were reloaded (after rotations and removals).
     pub dkim_reloads: Arc<AtomicUsize>,
+    /// The AUTH failure blocks the client-block endpoints list and lift.
+    pub guard: Arc<AuthGuard>,
     _dir: TempDir,
 }
 
@@ -131,6 +135,12 @@ impl Api {
         let dns = Arc::new(FakeDns::default());
         let dkim_reloads = Arc::new(AtomicUsize::new(0));
         let reloads = Arc::clone(&dkim_reloads);
+        let guard = Arc::new(AuthGuard::new(GuardConfig {
+            max_failures: 2,
+            failure_window: Duration::from_secs(600),
+            block_time: Duration::from_secs(600),
+            failure_delay: Duration::ZERO,
+        }));
         let state = AdminState {
             queue: queue.clone(),
             directory: Arc::clone(&store) as Arc<dyn DirectoryStore>,
@@ -149,6 +159,9 @@ impl Api {
                     reloads.fetch_add(1, Ordering::SeqCst);
                 }),
             }),
+            // Loopback trusted and listening, /24 and /48: the configuration's defaults.
+            ip_rules: IpAccountRules::default(),
+            client_blocks: Some(Arc::new(ClientBlocks::new(Arc::clone(&guard), Vec::new()))),
         };
         let api = Api {
             router: router(state),
@@ -158,6 +171,7 @@ impl Api {
             root_secret: String::new(),
             dns,
             dkim_reloads,
+            guard,
             _dir: dir,
         };
         let root = api.token("root", Role::Superadmin, &[]);

@@ -10,6 +10,7 @@
 //! # Layout
 //! - `domain`: [`Domain`], its [`SenderSecurity`] and [`normalize_domain`].
 //! - `account`: [`Account`], [`AccountKind`] and [`parse_network`] for `ip` account names.
+//! - `delegation`: [`IpDelegation`], an IP range a superadmin delegated to a domain.
 //! - `settings`: [`AccountSettings`] and its parts (identification, limits, locking, checks).
 //! - `lock`: [`LockState`], whether an account or identity may send now.
 //! - `identity`: [`Identity`] and [`IdentitySighting`], the senders behind an account.
@@ -17,6 +18,7 @@
 //! - `list`: block and allow list rules ([`ListRule`], [`ListKind`], [`ListAction`]).
 
 mod account;
+mod delegation;
 mod domain;
 mod identity;
 mod list;
@@ -25,10 +27,11 @@ mod settings;
 mod token;
 
 pub use account::{Account, AccountKind, parse_network};
+pub use delegation::IpDelegation;
 pub use domain::{Domain, IpCheck, SenderSecurity, normalize_domain};
 pub use identity::{Identity, IdentitySighting};
 pub use list::{ListAction, ListKind, ListRule, list_address_key, parse_masked_network};
-pub use lock::LockState;
+pub use lock::{ADMINISTRATOR_LOCK_REASON, LockKind, LockState};
 pub use settings::{
     AccountLimits, AccountSettings, Archive, ContentChecks, Identification, IdentificationMethod, LockSettings,
     QuarantineReaction,

@@ -9,6 +9,8 @@ pub enum Role {
     /// Sees and manages everything.
     Superadmin,
     /// Sees and manages its own domains only; other tenants' objects do not exist for it.
+    /// Spelled `domain_admin` on output; `domain-admin` is accepted on input.
+    #[serde(alias = "domain-admin")]
     DomainAdmin,
 }
 

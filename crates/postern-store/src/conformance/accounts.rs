@@ -87,6 +87,7 @@ pub fn update_applies_only_what_is_given(store: &dyn DirectoryStore) {
         reason: Some("spam".into()),
         since_ms: Some(5),
         until_ms: None,
+        by: None,
         automatic_unlocks: 1,
     };
     let updated = present(

@@ -165,6 +165,7 @@ pub fn lock_and_delete(store: &dyn DirectoryStore) {
         reason: Some("spam".into()),
         since_ms: Some(3),
         until_ms: Some(4),
+        by: None,
         automatic_unlocks: 2,
     };
     let locked = present(store.update_identity_lock(identity.id, &lock), "lock");

@@ -15,6 +15,7 @@ use crate::dkim::DkimStore;
 use crate::{Result, StoreError};
 
 mod accounts;
+mod delegations;
 mod dkim;
 mod domains;
 mod identities;
@@ -54,6 +55,7 @@ pub const CASES: &[(&str, Case)] = &[
     ("rules::list_filters_scopes_and_pages", rules::list_filters_scopes_and_pages),
     ("rules::delete_and_cascade", rules::delete_and_cascade),
     ("rules::snapshot_has_every_rule", rules::snapshot_has_every_rule),
+    ("delegations::create_list_overlap_and_cascade", delegations::create_list_overlap_and_cascade),
 ];
 
 /// A backend with DKIM keys: the DKIM cases need domains too. Every type that implements
@@ -115,6 +117,7 @@ fn present<T>(result: Result<Option<T>>, what: &str) -> T {
 fn conflict<T: Debug>(result: Result<T>, what: &str) -> String {
     match result {
         Err(StoreError::Conflict(message)) => message,
+        Err(overlap @ StoreError::RangeOverlap { .. }) => overlap.to_string(),
         other => panic!("{what}: expected Conflict, got {other:?}"),
     }
 }

@@ -70,7 +70,7 @@ pub(super) fn create(conn: &mut Connection, new: &NewAccount) -> Result<Account>
         return Err(StoreError::NotFound(format!("domain {} does not exist", new.domain)));
     }
     let name = match new.kind {
-        AccountKind::Ip => free_range(&new.name, &ip_ranges(&tx)?).map_err(StoreError::Conflict)?,
+        AccountKind::Ip => free_range(&new.name, &ip_ranges(&tx)?)?,
         AccountKind::User | AccountKind::Domain => new.name.clone(),
     };
     if let Some(other) = by_name(&tx, new.kind, &name)? {
@@ -121,14 +121,16 @@ fn ip_ranges(conn: &Connection) -> Result<Vec<(i64, String)>> {
 }
 
 /// The canonical form of `range`, or why it cannot be a new `ip` account beside the
-/// `existing` (id, name) ones. Two ranges overlap iff one contains the other's network
-/// address; IPv4 and IPv6 ranges never do.
-fn free_range(range: &str, existing: &[(i64, String)]) -> std::result::Result<String, String> {
-    let net = parse_network(range).ok_or_else(|| format!("{range:?} is not an IP address or CIDR range"))?;
+/// `existing` (id, name) ones ([`StoreError::RangeOverlap`] names the other account).
+/// Two ranges overlap iff one contains the other's network address; IPv4 and IPv6
+/// ranges never do.
+fn free_range(range: &str, existing: &[(i64, String)]) -> Result<String> {
+    let net = parse_network(range)
+        .ok_or_else(|| StoreError::Conflict(format!("{range:?} is not an IP address or CIDR range")))?;
     for (id, name) in existing {
         let Some(other) = parse_network(name) else { continue };
         if net.contains(&other.network()) || other.contains(&net.network()) {
-            return Err(format!("{net} overlaps {other} of account {id}"));
+            return Err(StoreError::RangeOverlap { range: net.to_string(), other: other.to_string(), account: *id });
         }
     }
     Ok(net.to_string())
@@ -221,7 +223,10 @@ mod tests {
     #[test]
     fn ranges_overlap_when_one_contains_the_other() {
         let taken = existing(&["10.0.0.0/8", "2001:db8::/32"]);
-        assert_eq!(free_range("10.1.0.0/16", &taken).unwrap_err(), "10.1.0.0/16 overlaps 10.0.0.0/8 of account 1");
+        assert_eq!(
+            free_range("10.1.0.0/16", &taken).unwrap_err().to_string(),
+            "10.1.0.0/16 overlaps 10.0.0.0/8 of account 1"
+        );
         assert!(free_range("10.255.255.255", &taken).is_err());
         assert!(free_range("0.0.0.0/0", &taken).is_err());
         assert!(free_range("2001:db8:1::/48", &taken).is_err());
@@ -239,6 +244,6 @@ mod tests {
     fn names_become_canonical_and_garbage_is_refused() {
         assert_eq!(free_range("192.0.2.7", &[]).unwrap(), "192.0.2.7/32");
         assert_eq!(free_range("192.0.2.7/24", &[]).unwrap(), "192.0.2.0/24");
-        assert!(free_range("not an address", &[]).unwrap_err().contains("not an IP address"));
+        assert!(free_range("not an address", &[]).unwrap_err().to_string().contains("not an IP address"));
     }
 }

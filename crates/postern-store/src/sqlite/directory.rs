@@ -1,17 +1,20 @@
 //! [`DirectoryStore`] for [`SqliteStore`]: takes the connection and hands each call to the
-//! file of its table (`domains`, `accounts`, `identities`, `tokens`, `rules`), which owns
+//! file of its table (`domains`, `accounts`, `identities`, `tokens`, `rules`,
+//! `delegations`), which owns
 //! the SQL.
 //!
 //! Behaviour every backend shares is tested by [`crate::conformance`]; the tests here are
 //! about SQLite itself (corrupt rows written behind the store's back).
 
-use postern_core::tenancy::{Account, AccountKind, ApiToken, Domain, Identity, IdentitySighting, ListRule, LockState};
+use postern_core::tenancy::{
+    Account, AccountKind, ApiToken, Domain, Identity, IdentitySighting, IpDelegation, ListRule, LockState,
+};
 
-use super::{SqliteStore, accounts, domains, identities, rules, tokens};
+use super::{SqliteStore, accounts, delegations, domains, identities, rules, tokens};
 use crate::Result;
 use crate::directory::{
     AccountChange, AccountFilter, AccountRecord, DirectorySnapshot, DirectoryStore, DomainChange, DomainFilter,
-    IdentityFilter, NewAccount, NewDomain, NewRule, NewToken, Page, Paged, RuleFilter, Scope,
+    IdentityFilter, NewAccount, NewDelegation, NewDomain, NewRule, NewToken, Page, Paged, RuleFilter, Scope,
 };
 
 impl DirectoryStore for SqliteStore {
@@ -140,6 +143,22 @@ impl DirectoryStore for SqliteStore {
 
     fn delete_rule(&self, id: i64) -> Result<bool> {
         rules::delete(&self.conn(), id)
+    }
+
+    fn create_delegation(&self, new: &NewDelegation) -> Result<IpDelegation> {
+        delegations::create(&mut self.conn(), new)
+    }
+
+    fn delegation(&self, id: i64) -> Result<Option<IpDelegation>> {
+        delegations::get(&self.conn(), id)
+    }
+
+    fn list_delegations(&self, scope: &Scope, domain: Option<&str>, page: Page) -> Result<Paged<IpDelegation>> {
+        delegations::list(&self.conn(), scope, domain, page)
+    }
+
+    fn delete_delegation(&self, id: i64) -> Result<bool> {
+        delegations::delete(&self.conn(), id)
     }
 }
 

@@ -6,7 +6,7 @@
 //! # Layout
 //! - `events`: the event log ([`EventStore`](crate::EventStore)).
 //! - `directory`: [`DirectoryStore`](crate::DirectoryStore), delegating to one file per
-//!   table: `domains`, `accounts`, `identities`, `tokens`, `rules`.
+//!   table: `domains`, `accounts`, `identities`, `tokens`, `rules`, `delegations`.
 //! - `dkim`: [`DkimStore`](crate::DkimStore): the `dkim_keys` table.
 //! - `filter`: the WHERE clause and paging shared by every list.
 
@@ -18,6 +18,7 @@ use rusqlite::Connection;
 use crate::{Result, migrations};
 
 mod accounts;
+mod delegations;
 mod directory;
 mod dkim;
 mod domains;

@@ -113,7 +113,8 @@ There is deliberately no flag taking the password: argv is visible to every user
 
 #[derive(Subcommand, Debug)]
 pub enum AddCommand {
-    /// An address or CIDR range of a smarthost; no password, no AUTH.
+    /// An address or CIDR range of a smarthost; no password, no AUTH. A domain admin's
+    /// range must lie inside one delegated to the domain (`postern domain ip-range`).
     #[command(
         after_help = "Example:\n  postern account add ip --domain example.com 192.0.2.0/24 --set allow_reauthentication=true"
     )]
@@ -124,6 +125,10 @@ pub enum AddCommand {
         /// An address or range: 192.0.2.7, 192.0.2.0/24, 2001:db8::/48.
         #[arg(value_name = "CIDR")]
         network: String,
+        /// Superadmin only: the range may overlap a trusted network (it then takes those
+        /// clients from the trusted networks).
+        #[arg(long)]
+        cover_trusted: bool,
         #[command(flatten)]
         settings: InitialSettings,
     },
@@ -213,8 +218,12 @@ pub fn run(args: AccountArgs) -> Result<()> {
 }
 
 fn add_account(api: &ApiClient, add: AddCommand) -> Result<(Value, String)> {
+    let mut cover = false;
     let (kind, domain, name, initial) = match add {
-        AddCommand::Ip { domain, network, settings } => (AccountKind::Ip, domain, Some(network), settings),
+        AddCommand::Ip { domain, network, cover_trusted, settings } => {
+            cover = cover_trusted;
+            (AccountKind::Ip, domain, Some(network), settings)
+        }
         AddCommand::User { address, settings } => {
             let domain = address.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
             (AccountKind::User, domain, Some(address), settings)
@@ -224,6 +233,9 @@ fn add_account(api: &ApiClient, add: AddCommand) -> Result<(Value, String)> {
     let mut body = json!({ "domain": domain, "kind": kind.name() });
     if let Some(name) = &name {
         body["name"] = json!(name);
+    }
+    if cover {
+        body["cover_trusted"] = json!(true);
     }
     if !initial.settings.is_empty() {
         let defaults = serde_json::to_value(AccountSettings::for_kind(kind))?;

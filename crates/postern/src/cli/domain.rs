@@ -1,5 +1,5 @@
-//! `postern domain add|list|show|enable|disable|set|remove`: customer domains (SPEC.md §1)
-//! through the admin API. A new domain's outgoing filter is off until it is enabled.
+//! `postern domain add|list|show|enable|disable|set|remove|ip-range`: customer domains
+//! (SPEC.md §1) through the admin API. A new domain's outgoing filter is off until it is enabled.
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -14,7 +14,8 @@ use super::setting::{self, Assignment};
   postern domain add example.com --enable
   postern domain list --disabled
   postern domain set example.com sender_security.ip_check=allowlist sender_security.allowed_ips=192.0.2.0/24
-  postern domain set example.com sender_security.allowed_senders=info@example.com,news@example.com")]
+  postern domain set example.com sender_security.allowed_senders=info@example.com,news@example.com
+  postern domain ip-range add example.com 192.0.2.0/24 --comment 'contract 42'")]
 pub struct DomainArgs {
     #[command(subcommand)]
     pub command: DomainCommand,
@@ -64,6 +65,9 @@ pub enum DomainCommand {
     },
     /// Remove a domain.
     Remove { name: String },
+    /// IP ranges delegated to the domain: its admins' ip accounts must lie inside one.
+    #[command(subcommand, name = "ip-range")]
+    IpRange(super::ip_range::IpRangeCommand),
 }
 
 pub fn run(args: DomainArgs) -> Result<()> {
@@ -102,6 +106,7 @@ pub fn run(args: DomainArgs) -> Result<()> {
             let answer = api.delete(&path(&name))?;
             (answer, format!("removed domain {name}\n"))
         }
+        DomainCommand::IpRange(command) => super::ip_range::run(&api, command)?,
     };
     print!("{}", if json { output::json(&answer) } else { human });
     Ok(())

@@ -6,13 +6,16 @@
 //! - `output`: tables, one-object views, UTC times, `--json`.
 //! - `setting`: `KEY=VALUE` edits into nested JSON (`account set`, `domain set`).
 //! - `password`: new passwords from a prompt or stdin, never argv.
-//! - `queue`, `domain`, `account`, `identity`, `token`, `rule`, `dkim`: the subcommands.
+//! - `queue`, `domain`, `account`, `identity`, `token`, `rule`, `dkim`, `client_block`:
+//!   the subcommands; `ip_range` is `domain ip-range`.
 
 pub mod account;
 pub mod client;
+pub mod client_block;
 pub mod dkim;
 pub mod domain;
 pub mod identity;
+pub mod ip_range;
 pub mod output;
 pub mod password;
 pub mod queue;
@@ -61,6 +64,8 @@ pub enum Command {
     Rule(rule::RuleArgs),
     /// DKIM keys: generate, import, list, show-dns, check, rotate, remove.
     Dkim(dkim::DkimArgs),
+    /// Clients blocked after failed AUTHs or by a daily block: list, lift (superadmin).
+    ClientBlock(client_block::ClientBlockArgs),
 }
 
 /// Runs a client subcommand (every one but `serve`).
@@ -74,6 +79,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Token(args) => token::run(args),
         Command::Rule(args) => rule::run(args),
         Command::Dkim(args) => dkim::run(args),
+        Command::ClientBlock(args) => client_block::run(args),
     }
 }
 

@@ -148,8 +148,17 @@ pub fn counters(answer: &Value) -> String {
             Some(n) => n.to_string(),
         };
         let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
-        let count = c.get("count").and_then(Value::as_u64).unwrap_or(0);
+        let count = match (c.get("counted").and_then(Value::as_bool), c.get("count").and_then(Value::as_u64)) {
+            (Some(false), _) => "-".to_string(),
+            (_, count) => count.unwrap_or(0).to_string(),
+        };
         out.push_str(&format!("{name:<20} {count:<8} {limit}\n"));
+    }
+    let uncounted = answer.get("counters").and_then(Value::as_array).into_iter().flatten().any(|c| {
+        c.get("counted").and_then(Value::as_bool) == Some(false)
+    });
+    if uncounted {
+        out.push_str("(-: not counted: a counter counts only while its limit is set; set one to start counting)\n");
     }
     if let Some(spam) = answer.get("spam") {
         let n = |k: &str| spam.get(k).and_then(Value::as_u64).unwrap_or(0);

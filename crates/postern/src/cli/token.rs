@@ -13,7 +13,7 @@ use super::output;
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:
   postern token create support --role superadmin
-  postern token create acme-admin --role domain-admin --domain acme.example --domain acme-mail.example
+  postern token create acme-admin --role domain_admin --domain acme.example --domain acme-mail.example
   POSTERN_TOKEN=pst_... postern domain list      (what that token sees)
   postern token remove 3")]
 pub struct TokenArgs {
@@ -32,7 +32,11 @@ pub enum TokenCommand {
         #[arg(long)]
         role: RoleArg,
         /// A domain a domain admin manages; repeatable.
-        #[arg(long = "domain", value_name = "DOMAIN", required_if_eq("role", "domain-admin"))]
+        #[arg(
+            long = "domain",
+            value_name = "DOMAIN",
+            required_if_eq_any([("role", "domain_admin"), ("role", "domain-admin")])
+        )]
         domains: Vec<String>,
     },
     /// List tokens (never their secrets).
@@ -48,8 +52,9 @@ pub enum TokenCommand {
 pub enum RoleArg {
     /// Sees and manages everything.
     Superadmin,
-    /// Sees and manages its --domain(s) only.
-    #[value(alias = "domain_admin")]
+    /// Sees and manages its --domain(s) only. `domain_admin` is the one spelling the API
+    /// and the CLI print; `domain-admin` is accepted too.
+    #[value(name = "domain_admin", alias = "domain-admin")]
     DomainAdmin,
 }
 
