@@ -236,8 +236,8 @@ async fn ip_range_allowed(
 /// that it overlaps (naming the other range would map other customers' smarthosts).
 fn overlap(e: StoreError, superadmin: bool) -> ApiError {
     match e {
-        StoreError::RangeOverlap { range, .. } if !superadmin => {
-            ApiError::conflict(format!("{range} overlaps another account's range")).with_field("name")
+        overlap @ StoreError::RangeOverlap { .. } if superadmin => {
+            ApiError::conflict(overlap.to_string()).with_field("name")
         }
         other => ApiError::from(other),
     }

@@ -74,6 +74,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::Conflict(text) => ApiError::conflict(text),
+            // Names another account: only a caller that knows it is a superadmin says more.
+            StoreError::RangeOverlap { range, .. } => {
+                ApiError::conflict(format!("{range} overlaps another account's range")).with_field("name")
+            }
             StoreError::NotFound(text) => ApiError::not_found(&text),
             other => ApiError::internal(other),
         }

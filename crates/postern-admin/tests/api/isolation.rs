@@ -27,6 +27,8 @@ struct Target {
     rule: i64,
     /// The selector of the domain's DKIM key.
     selector: String,
+    /// The id of an IP range delegated to the domain.
+    delegation: i64,
 }
 
 struct Case {
@@ -53,6 +55,15 @@ const FOREIGN: &[Case] = &[
     case("GET", "/domains", 200, |t| (format!("/domains?name={}", t.domain), None)),
     case("POST", "/domains", 403, |t| ("/domains".into(), Some(json!({"name": t.domain})))),
     case("GET", "/domains/{name}", 404, |t| (format!("/domains/{}", t.domain), None)),
+    case("GET", "/domains/{name}/ip-ranges", 404, |t| (format!("/domains/{}/ip-ranges", t.domain), None)),
+    case("POST", "/domains/{name}/ip-ranges", 404, |t| {
+        (format!("/domains/{}/ip-ranges", t.domain), Some(json!({"range": "198.18.0.0/24"})))
+    }),
+    case("DELETE", "/domains/{name}/ip-ranges/{id}", 404, |t| {
+        (format!("/domains/{}/ip-ranges/{}", t.domain, t.delegation), None)
+    }),
+    case("GET", "/client-blocks", 403, |_| ("/client-blocks".into(), None)),
+    case("DELETE", "/client-blocks/{ip}", 403, |_| ("/client-blocks/192.0.2.200".into(), None)),
     case("PATCH", "/domains/{name}", 404, |t| {
         (format!("/domains/{}", t.domain), Some(json!({"abuse_contact": "abuse@a.example"})))
     }),
@@ -141,9 +152,28 @@ const OWN: &[Case] = &[
         (format!("/domains/{}", t.domain), Some(json!({"filter_enabled": true})))
     }),
     case("DELETE", "/domains/{name}", 403, |t| (format!("/domains/{}", t.domain), None)),
+    case("GET", "/domains/{name}/ip-ranges", 200, |t| (format!("/domains/{}/ip-ranges", t.domain), None)),
+    case("POST", "/domains/{name}/ip-ranges", 403, |t| {
+        (format!("/domains/{}/ip-ranges", t.domain), Some(json!({"range": "198.18.0.0/24"})))
+    }),
+    case("DELETE", "/domains/{name}/ip-ranges/{id}", 403, |t| {
+        (format!("/domains/{}/ip-ranges/{}", t.domain, t.delegation), None)
+    }),
+    case("GET", "/client-blocks", 403, |_| ("/client-blocks".into(), None)),
+    case("DELETE", "/client-blocks/{ip}", 403, |_| ("/client-blocks/192.0.2.200".into(), None)),
     case("GET", "/accounts", 200, |_| ("/accounts".into(), None)),
     case("POST", "/accounts", 201, |t| {
         ("/accounts".into(), Some(json!({"domain": t.domain, "kind": "ip", "name": "203.0.113.0/28"})))
+    }),
+    // Outside the domain's delegation (203.0.113.0/25), wider than /24, or trusted.
+    case("POST", "/accounts", 403, |t| {
+        ("/accounts".into(), Some(json!({"domain": t.domain, "kind": "ip", "name": "0.0.0.0/0"})))
+    }),
+    case("POST", "/accounts", 403, |t| {
+        ("/accounts".into(), Some(json!({"domain": t.domain, "kind": "ip", "name": "203.0.113.200"})))
+    }),
+    case("POST", "/accounts", 403, |t| {
+        ("/accounts".into(), Some(json!({"domain": t.domain, "kind": "ip", "name": "127.0.0.1"})))
     }),
     case("GET", "/accounts/{id}", 200, |t| (format!("/accounts/{}", t.ip_account), None)),
     case("PATCH", "/accounts/{id}", 200, |t| (format!("/accounts/{}", t.user_account), Some(json!({"locked": true})))),
@@ -206,10 +236,13 @@ const OWN: &[Case] = &[
     case("DELETE", "/queue/{id}", 200, |t| (format!("/queue/{}", t.message), None)),
 ];
 
-/// Builds one tenant: domain, an ip and a user account, an identity, a queued message and
-/// a domain-admin token. Returns its objects and the token's secret.
-async fn tenant(api: &Api, domain: &str, network: &str) -> (Target, String) {
+/// Builds one tenant: domain, an IP range delegated to it, an ip and a user account, an
+/// identity, a queued message and a domain-admin token. Returns its objects and the
+/// token's secret.
+async fn tenant(api: &Api, domain: &str, network: &str, delegated: &str) -> (Target, String) {
     api.ok("POST", "/domains", Some(&json!({"name": domain})), 201).await;
+    let range = json!({"range": delegated, "comment": format!("contract of {domain}")});
+    let delegation = api.ok("POST", &format!("/domains/{domain}/ip-ranges"), Some(&range), 201).await;
     let ip = api.ok("POST", "/accounts", Some(&json!({"domain": domain, "kind": "ip", "name": network})), 201).await;
     let user = format!("user@{domain}");
     let body = json!({"domain": domain, "kind": "user", "name": user, "password": "Correct-Horse-Battery-9"});
@@ -233,6 +266,7 @@ async fn tenant(api: &Api, domain: &str, network: &str) -> (Target, String) {
         token: token["token"]["id"].as_i64().expect("id"),
         rule: rule["id"].as_i64().expect("id"),
         selector: "s1".into(),
+        delegation: delegation["id"].as_i64().expect("id"),
     };
     (target, token["secret"].as_str().expect("secret").to_string())
 }
@@ -248,6 +282,7 @@ fn ghost() -> Target {
         token: 987_654_324,
         rule: 987_654_325,
         selector: "s1".into(),
+        delegation: 987_654_326,
     }
 }
 
@@ -270,8 +305,8 @@ fn covered(cases: &[Case]) -> BTreeSet<(String, String)> {
 #[tokio::test]
 async fn every_endpoint_keeps_tenants_apart() {
     let api = Api::new();
-    let (own, a_secret) = tenant(&api, "a.example", "192.0.2.0/28").await;
-    let (foreign, _) = tenant(&api, "b.example", "198.51.100.0/28").await;
+    let (own, a_secret) = tenant(&api, "a.example", "192.0.2.0/28", "203.0.113.0/25").await;
+    let (foreign, _) = tenant(&api, "b.example", "198.51.100.0/28", "203.0.113.128/25").await;
     let a = Some(a_secret.as_str());
 
     let documented = documented(&api).await;
@@ -285,7 +320,13 @@ async fn every_endpoint_keeps_tenants_apart() {
     }
 
     let ghost = ghost();
-    let b_markers = [foreign.domain.clone(), "198.51.100.".into(), foreign.message.clone(), "user@b.example".into()];
+    let b_markers = [
+        foreign.domain.clone(),
+        "198.51.100.".into(),
+        foreign.message.clone(),
+        "user@b.example".into(),
+        "203.0.113.128".into(),
+    ];
     for c in FOREIGN {
         let (path, body) = (c.request)(&foreign);
         let answer = api.call(a, c.method, &path, body.as_ref()).await;
@@ -322,6 +363,8 @@ async fn every_endpoint_keeps_tenants_apart() {
     let key = api.ok("GET", &format!("/domains/b.example/dkim/keys/{}", foreign.selector), None, 200).await;
     assert_eq!(key["state"], "pending", "B's key was neither rotated nor removed");
     assert_eq!(api.ok("GET", "/dkim?domain=b.example", None, 200).await["total"], 1, "and A added none to B");
+    let ranges = api.ok("GET", "/domains/b.example/ip-ranges", None, 200).await;
+    assert_eq!(ranges["total"], 1, "B's delegation is neither removed nor added to: {ranges}");
 
     for c in OWN {
         let (path, body) = (c.request)(&own);
@@ -340,8 +383,8 @@ async fn every_endpoint_keeps_tenants_apart() {
 #[tokio::test]
 async fn lists_show_only_the_callers_domains() {
     let api = Api::new();
-    let (_, a_secret) = tenant(&api, "a.example", "192.0.2.0/28").await;
-    tenant(&api, "b.example", "198.51.100.0/28").await;
+    let (_, a_secret) = tenant(&api, "a.example", "192.0.2.0/28", "203.0.113.0/25").await;
+    tenant(&api, "b.example", "198.51.100.0/28", "203.0.113.128/25").await;
     api.ok("POST", "/rules", Some(&json!({"kind": "ip", "value": "203.0.113.7", "action": "reject"})), 201).await;
     let a = Some(a_secret.as_str());
     for path in ["/domains", "/accounts", "/identities", "/rules", "/dkim"] {
