@@ -204,6 +204,23 @@ def test_disabled_domain_is_refused_until_enabled(gateway):
         send(c, "bob@off.example")
 
 
+def test_an_administrators_lock_says_so(gateway):
+    alice = gateway.accounts["alice"]["id"]
+    locked = gateway.api.ok("PATCH", f"/accounts/{alice}", {"locked": True})
+    assert locked["lock"]["by"] == "administrator", locked["lock"]
+    with smtp(gateway, tls=True) as c:
+        c.login("alice@example.com", PASSWORD)
+        assert c.mail("alice@example.com") == (
+            550, b"5.7.1 Your account has been locked by an administrator. Contact your administrator.")
+    refused = gateway.wait_events(lambda ev: any("by an administrator" in e["data"]["reason"] for e in ev),
+                                  kind="refused")
+    assert refused, "the log says which lock"
+    gateway.api.ok("PATCH", f"/accounts/{alice}", {"locked": False})
+    with smtp(gateway, tls=True) as c:
+        c.login("alice@example.com", PASSWORD)
+        send(c, "alice@example.com")
+
+
 def test_reauthentication_only_with_the_flag(gateway):
     with smtp(gateway, IP_CLIENT, tls=True) as c:
         assert auth_plain(c, "carol@other.example", PASSWORD) == (

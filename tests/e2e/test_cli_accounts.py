@@ -14,6 +14,8 @@ import re
 import smtplib
 import ssl
 import subprocess
+import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -228,7 +230,7 @@ def test_domain_admin_token_sees_only_its_domain(postern):
     server = postern()
     for name in ("a.example", "b.example"):
         run(server, "domain", "add", name)
-    made = run(server, "token", "create", "acme", "--role", "domain-admin", "--domain", "a.example")
+    made = run(server, "token", "create", "acme", "--role", "domain_admin", "--domain", "a.example")
     secret = made.stdout.strip()
     assert re.fullmatch(r"pst_\S+", secret), made.stdout
     assert "not shown again" in made.stderr
@@ -298,3 +300,157 @@ def test_every_list_has_a_json_form(postern, noun):
     server = postern()
     listed = as_json(server, noun, "list")
     assert set(listed) >= {"items", "total", "limit", "offset"}, listed
+
+
+# ---- issue 10: what a tenant may claim, client blocks, counters, the role's spelling ----
+
+
+def domain_admin(server, domain: str, name: str = "tenant") -> dict:
+    """A domain admin's token for `domain`, as the environment of CLI calls."""
+    secret = run(server, "token", "create", name, "--role", "domain_admin", "--domain", domain).stdout.strip()
+    return {"POSTERN_TOKEN": secret}
+
+
+def api_as(server, token: str, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    url = (server.data_dir / "admin.url").read_text().strip()
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(f"{url}/api/v1{path}", data=data, method=method,
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_a_domain_admin_claims_only_delegated_ranges(postern):
+    server = postern()  # loopback is trusted (the default)
+    for name in ("a.example", "b.example"):
+        run(server, "domain", "add", name, "--enable")
+    a = domain_admin(server, "a.example")
+    add_ip = lambda *args, env=a: run(server, "account", "add", "ip", "--domain", "a.example", *args,
+                                      env=env, check=False)
+    # Nothing is delegated yet: every range is refused, the whole address space above all.
+    for everything in ("0.0.0.0/0", "::/0"):
+        refused(add_ip(everything), r"^postern: 403 Forbidden: name: .* wider than /(24|48)")
+    refused(add_ip("198.51.100.0/28"), r"^postern: 403 Forbidden: name: .*not inside an IP range delegated to a\.example")
+
+    # The provider delegates; the tenant lists its own ranges but cannot delegate more.
+    assert "delegated 192.0.2.0/24 to a.example" in run(
+        server, "domain", "ip-range", "add", "a.example", "192.0.2.7/24", "--comment", "contract 42").stdout
+    run(server, "domain", "ip-range", "add", "a.example", "10.1.0.0/16")
+    run(server, "domain", "ip-range", "add", "a.example", "127.0.0.0/24")
+    listed = run(server, "domain", "ip-range", "list", "a.example", env=a).stdout
+    assert "192.0.2.0/24" in listed and "contract 42" in listed and "-- 3 ranges" in listed, listed
+    refused(run(server, "domain", "ip-range", "add", "a.example", "0.0.0.0/0", env=a, check=False),
+            r"^postern: 403 Forbidden: ")
+    refused(run(server, "domain", "ip-range", "list", "b.example", env=a, check=False),
+            r"^postern: 404 Not Found: no such domain$")
+
+    refused(add_ip("10.1.0.0/20"), r"^postern: 403 Forbidden: name: 10\.1\.0\.0/20 is wider than /24")
+    refused(add_ip("127.0.0.1"), r"^postern: 403 Forbidden: name: .*overlaps a trusted network")
+    refused(add_ip("198.51.100.0/28"), r"not inside an IP range delegated")
+    assert "ip 192.0.2.16/28" in add_ip("192.0.2.16/28").stdout
+    assert "ip 10.1.7.0/24" in add_ip("10.1.7.0/24").stdout
+
+    # Another tenant's smarthost inside the range: refused without a word about it.
+    run(server, "account", "add", "ip", "--domain", "b.example", "192.0.2.40")
+    overlap = add_ip("192.0.2.32/28")
+    refused(overlap, r"^postern: 409 Conflict: name: 192\.0\.2\.32/28 overlaps another account's range$")
+    assert "192.0.2.40" not in overlap.stderr and "b.example" not in overlap.stderr
+    # The superadmin is told which; it may go wide, and over a trusted network only when asked.
+    refused(run(server, "account", "add", "ip", "--domain", "a.example", "192.0.2.32/28", check=False),
+            r"192\.0\.2\.40/32 of account \d+")
+    refused(run(server, "account", "add", "ip", "--domain", "b.example", "0.0.0.0/0", check=False),
+            r"^postern: 409 Conflict: cover_trusted: .*trusted network 127\.0\.0\.0/8")
+    run(server, "account", "add", "ip", "--domain", "b.example", "172.16.0.0/12")
+
+    # Identities named after another tenant's address: refused, whether that domain exists or not.
+    account = as_json(server, "account", "show", "192.0.2.16/28")
+    token = a["POSTERN_TOKEN"]
+    existing = api_as(server, token, "POST", "/identities", {"account_id": account["id"], "name": "ceo@b.example"})
+    missing = api_as(server, token, "POST", "/identities", {"account_id": account["id"], "name": "ceo@c.example"})
+    assert existing[0] == 403 and existing == missing, (existing, missing)
+    assert api_as(server, token, "POST", "/identities", {"account_id": account["id"], "name": "ceo@a.example"})[0] == 201
+
+    # A trusted client still relays mail of b.example: no tenant took it over.
+    with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=20) as c:
+        c.ehlo("client.test.example")
+        assert c.mail("bob@b.example")[0] == 250
+        assert c.rcpt("dest@remote.example")[0] == 250
+
+    run(server, "domain", "ip-range", "remove", "a.example", "10.1.0.0/16")
+    assert "10.1.0.0/16" not in run(server, "domain", "ip-range", "list", "a.example").stdout
+
+
+def smtps_auth(server, user: str, password: str) -> int:
+    """One AUTH over implicit TLS; the reply code (235, 535 or 421)."""
+    ctx = ssl._create_unverified_context()
+    with smtplib.SMTP_SSL("127.0.0.1", server.ports["smtps"], timeout=20, context=ctx) as c:
+        c.ehlo("client.test.example")
+        c.user, c.password = user, password
+        try:
+            return c.auth("PLAIN", c.auth_plain)[0]
+        except smtplib.SMTPAuthenticationError as e:
+            return e.smtp_code
+        except smtplib.SMTPServerDisconnected:
+            return 421
+
+
+def test_client_blocks_listed_and_lifted(postern):
+    server = postern(config="[auth]\nmax_failures = 2\nfailure_delay = 0\nblock_time = 600\n",
+                     extra=["--trusted-network", "192.0.2.0/24"])
+    run(server, "domain", "add", "example.com", "--enable")
+    run(server, "account", "add", "user", "alice@example.com", stdin=ALICE_PW + "\n")
+    # A success forgets earlier failures: a failure, a success, a failure is not a block.
+    assert smtps_auth(server, "alice@example.com", "wrong") == 535
+    assert smtps_auth(server, "alice@example.com", ALICE_PW) == 235
+    assert smtps_auth(server, "alice@example.com", "wrong") == 535
+    assert run(server, "client-block", "list").stdout.splitlines()[-1] == "-- 0 blocked clients"
+    # The second failure in a row blocks, and the block holds for the right password too.
+    assert smtps_auth(server, "alice@example.com", "wrong") == 421
+    assert smtps_auth(server, "alice@example.com", ALICE_PW) == 421
+
+    listed = as_json(server, "client-block", "list")
+    assert listed["total"] == 1, listed
+    block = listed["items"][0]
+    assert block["client"] == "127.0.0.1/32" and block["kind"] == "auth_failures", block
+    assert "failed AUTH" in block["reason"] and block["until_ms"] > time.time() * 1000 + 500_000, block
+    table = run(server, "client-block", "list").stdout
+    assert "127.0.0.1/32" in table and "auth_failures" in table and UTC_TIME.search(table), table
+
+    tenant = domain_admin(server, "example.com")
+    refused(run(server, "client-block", "list", env=tenant, check=False), r"^postern: 403 Forbidden: ")
+    refused(run(server, "client-block", "lift", "127.0.0.1", env=tenant, check=False), r"^postern: 403 Forbidden: ")
+    assert smtps_auth(server, "alice@example.com", ALICE_PW) == 421, "a domain admin lifted nothing"
+
+    assert "lifted 1 block(s) of 127.0.0.1" in run(server, "client-block", "lift", "127.0.0.1").stdout
+    assert smtps_auth(server, "alice@example.com", ALICE_PW) == 235
+    refused(run(server, "client-block", "lift", "127.0.0.1", check=False), r"^postern: 404 Not Found: ")
+
+
+def test_counters_say_plainly_what_is_not_counted(postern):
+    server = postern()
+    run(server, "domain", "add", "example.com", "--enable")
+    run(server, "account", "add", "ip", "--domain", "example.com", "192.0.2.0/24")
+    counters = as_json(server, "account", "counters", "192.0.2.0/24")
+    sessions = next(c for c in counters["counters"] if c["name"] == "sessions_per_minute")
+    assert sessions == {"name": "sessions_per_minute", "count": 0, "limit": 0, "counted": False}, sessions
+    assert "nothing is counted while no limit is set" in counters["note"]
+    text = run(server, "account", "counters", "192.0.2.0/24").stdout
+    assert "not counted" in text and "sessions_per_minute" in text, text
+    run(server, "account", "set", "192.0.2.0/24", "limits.connections_per_minute=10")
+    sessions = next(c for c in as_json(server, "account", "counters", "192.0.2.0/24")["counters"]
+                    if c["name"] == "sessions_per_minute")
+    assert sessions["counted"] is True and sessions["limit"] == 10
+
+
+def test_the_role_has_one_spelling(postern):
+    server = postern()
+    run(server, "domain", "add", "a.example")
+    run(server, "token", "create", "one", "--role", "domain_admin", "--domain", "a.example")
+    run(server, "token", "create", "two", "--role", "domain-admin", "--domain", "a.example")
+    roles = {t["name"]: t["role"] for t in as_json(server, "token", "list")["items"]}
+    assert roles["one"] == roles["two"] == "domain_admin", roles
+    assert "domain_admin" in run(server, "token", "list").stdout
+    assert "domain_admin" in run(server, "token", "create", "--help").stdout

@@ -65,7 +65,7 @@ def test_recipients_per_message_and_per_day_survive_a_restart(postern):
         assert c.rcpt("r5@remote.example") == (
             451, b"4.7.1 Error: daily recipient limit of 3 reached for alice@example.com")
     counters = api.ok("GET", f"/accounts/{a['id']}/counters")
-    assert {"name": "recipients_per_day", "count": 3, "limit": 3} in counters["counters"]
+    assert {"name": "recipients_per_day", "count": 3, "limit": 3, "counted": True} in counters["counters"]
     server.stop()
     server.start()
     with alice(server) as c:
