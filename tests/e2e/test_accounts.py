@@ -212,7 +212,7 @@ def test_an_administrators_lock_says_so(gateway):
         c.login("alice@example.com", PASSWORD)
         assert c.mail("alice@example.com") == (
             550, b"5.7.1 Your account has been locked by an administrator. Contact your administrator.")
-    refused = gateway.wait_events(lambda ev: any("by an administrator" in e["data"]["reason"] for e in ev),
+    refused = gateway.wait_events(lambda ev: any("locked by administrator" in e["data"]["reason"] for e in ev),
                                   kind="refused")
     assert refused, "the log says which lock"
     gateway.api.ok("PATCH", f"/accounts/{alice}", {"locked": False})
