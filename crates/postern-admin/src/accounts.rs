@@ -18,6 +18,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use ipnet::IpNet;
 use postern_core::Address;
 use postern_core::event::now_ms;
 use postern_core::tenancy::{
@@ -25,14 +26,13 @@ use postern_core::tenancy::{
     parse_network,
 };
 use postern_policy::password;
-use ipnet::IpNet;
 use postern_store::{AccountChange, AccountFilter, DirectoryChange, NewAccount, Page, Paged, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
-use crate::ip_rules::{IpCaller, IpRefusal};
 use crate::extract::{ApiJson, ApiQuery, PathParam, object_id, page};
+use crate::ip_rules::{IpCaller, IpRefusal};
 use crate::{AdminState, ApiError, blocking, settings};
 
 #[derive(Debug, Deserialize)]

@@ -77,7 +77,7 @@ pub async fn delete(
     let no_such = || ApiError::not_found("no such delegated range");
     let id = object_id(&id, "delegated range")?;
     let found = state.directory(move |d| d.delegation(id)).await?;
-    if !found.is_some_and(|d| d.domain == domain) {
+    if found.is_none_or(|d| d.domain != domain) {
         return Err(no_such());
     }
     caller.require_superadmin("remove delegated IP ranges")?;

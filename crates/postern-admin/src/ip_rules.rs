@@ -77,12 +77,10 @@ impl IpAccountRules {
     /// Whether `caller` may have an `ip` account over `net`.
     pub fn check(&self, net: &IpNet, caller: IpCaller<'_>) -> Result<(), IpRefusal> {
         match caller {
-            IpCaller::Superadmin { cover_trusted } => {
-                match self.trusted_networks.iter().find(|t| overlaps(net, t)) {
-                    Some(t) if !cover_trusted => Err(IpRefusal::Protected { what: format!("trusted network {t}") }),
-                    _ => Ok(()),
-                }
-            }
+            IpCaller::Superadmin { cover_trusted } => match self.trusted_networks.iter().find(|t| overlaps(net, t)) {
+                Some(t) if !cover_trusted => Err(IpRefusal::Protected { what: format!("trusted network {t}") }),
+                _ => Ok(()),
+            },
             IpCaller::DomainAdmin { delegated } => {
                 let widest = if net.addr().is_ipv4() { self.widest_ipv4 } else { self.widest_ipv6 };
                 if net.prefix_len() < widest {

@@ -49,7 +49,8 @@ fn rows(values: Vec<(String, u64, u64)>) -> Vec<Value> {
 }
 
 /// What the answer says about counters whose limit is 0.
-const NOT_COUNTED: &str = "a counter counts only while its limit is set (not 0): nothing is counted while no limit is set";
+const NOT_COUNTED: &str =
+    "a counter counts only while its limit is set (not 0): nothing is counted while no limit is set";
 
 pub async fn account_counters(
     State(state): State<AdminState>,
@@ -60,7 +61,9 @@ pub async fn account_counters(
     let limits = state.limits.as_ref().ok_or_else(unavailable)?;
     let counters = rows(limits.account_values(&account).await);
     let spam = spam_json(&state, &account, None).await?;
-    Ok(Json(json!({"account_id": account.id, "counters": counters, "note": NOT_COUNTED, "spam": spam, "lock": account.lock})))
+    Ok(Json(
+        json!({"account_id": account.id, "counters": counters, "note": NOT_COUNTED, "spam": spam, "lock": account.lock}),
+    ))
 }
 
 pub async fn identity_counters(
@@ -75,7 +78,9 @@ pub async fn identity_counters(
     let limits = state.limits.as_ref().ok_or_else(unavailable)?;
     let counters = rows(limits.identity_values(&account, &identity.name).await);
     let spam = spam_json(&state, &account, Some(&identity.name)).await?;
-    Ok(Json(json!({"identity_id": identity.id, "counters": counters, "note": NOT_COUNTED, "spam": spam, "lock": identity.lock})))
+    Ok(Json(
+        json!({"identity_id": identity.id, "counters": counters, "note": NOT_COUNTED, "spam": spam, "lock": identity.lock}),
+    ))
 }
 
 /// Reports one spam message of an account (and identity): counted, and locks what crossed

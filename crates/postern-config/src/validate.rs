@@ -103,10 +103,20 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     };
     let d = crate::IpAccountLimits::default();
     let ip_accounts = crate::IpAccountLimits {
-        widest_ipv4: num("admin.domain_admin_widest_ipv4", raw.admin.domain_admin_widest_ipv4, d.widest_ipv4.into(), 0, 32)?
-            as u8,
-        widest_ipv6: num("admin.domain_admin_widest_ipv6", raw.admin.domain_admin_widest_ipv6, d.widest_ipv6.into(), 0, 128)?
-            as u8,
+        widest_ipv4: num(
+            "admin.domain_admin_widest_ipv4",
+            raw.admin.domain_admin_widest_ipv4,
+            d.widest_ipv4.into(),
+            0,
+            32,
+        )? as u8,
+        widest_ipv6: num(
+            "admin.domain_admin_widest_ipv6",
+            raw.admin.domain_admin_widest_ipv6,
+            d.widest_ipv6.into(),
+            0,
+            128,
+        )? as u8,
     };
     Ok(Config {
         hostname,

@@ -85,10 +85,16 @@ impl ClientBlocks {
             for (ip, counts) in l.tracker.over_daily(day, l.refused_recipients_limit, l.auth_failures_limit) {
                 let mut why = Vec::new();
                 if l.refused_recipients_limit > 0 && counts.refused_recipients > l.refused_recipients_limit {
-                    why.push(format!("{} recipients refused today, limit {}", counts.refused_recipients, l.refused_recipients_limit));
+                    why.push(format!(
+                        "{} recipients refused today, limit {}",
+                        counts.refused_recipients, l.refused_recipients_limit
+                    ));
                 }
                 if l.auth_failures_limit > 0 && counts.auth_failures > l.auth_failures_limit {
-                    why.push(format!("{} failed AUTH attempts today, limit {}", counts.auth_failures, l.auth_failures_limit));
+                    why.push(format!(
+                        "{} failed AUTH attempts today, limit {}",
+                        counts.auth_failures, l.auth_failures_limit
+                    ));
                 }
                 out.push(ClientBlock {
                     client: ip.to_string(),

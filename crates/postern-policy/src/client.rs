@@ -180,7 +180,12 @@ impl ClientTracker {
     }
 
     /// The clients whose counts for `day` are over a limit (0: off), with the counts.
-    pub fn over_daily(&self, day: u64, refused_recipients_limit: u32, auth_failures_limit: u32) -> Vec<(IpAddr, DailyCounts)> {
+    pub fn over_daily(
+        &self,
+        day: u64,
+        refused_recipients_limit: u32,
+        auth_failures_limit: u32,
+    ) -> Vec<(IpAddr, DailyCounts)> {
         let over = |c: &DailyCounts| {
             (refused_recipients_limit > 0 && c.refused_recipients > refused_recipients_limit)
                 || (auth_failures_limit > 0 && c.auth_failures > auth_failures_limit)
@@ -275,7 +280,10 @@ mod tests {
             t.auth_failure(ip("192.0.2.1"), 100, keep);
         }
         t.refused_recipient(ip("192.0.2.2"), 100, keep);
-        assert_eq!(t.over_daily(100, 0, 2), vec![(ip("192.0.2.1"), DailyCounts { refused_recipients: 0, auth_failures: 3 })]);
+        assert_eq!(
+            t.over_daily(100, 0, 2),
+            vec![(ip("192.0.2.1"), DailyCounts { refused_recipients: 0, auth_failures: 3 })]
+        );
         assert!(t.over_daily(101, 0, 2).is_empty(), "yesterday's counts block nobody");
         assert!(t.over_daily(100, 0, 0).is_empty(), "no limit, no block");
         assert_eq!(t.lift_daily(ip("::ffff:192.0.2.1")).map(|c| c.auth_failures), Some(3));

@@ -66,7 +66,11 @@ pub fn locked_reply(account: &Account, lock: &LockState, what: LockedSender<'_>)
     };
     match lock.kind() {
         LockKind::Administrator => (
-            Reply::new(550, "5.7.1", format!("{subject} has been locked by an administrator. Contact your administrator.")),
+            Reply::new(
+                550,
+                "5.7.1",
+                format!("{subject} has been locked by an administrator. Contact your administrator."),
+            ),
             format!("{logged} is locked by an administrator"),
         ),
         LockKind::Automatic => {

@@ -12,8 +12,8 @@
 //! belong to no domain: only [`Scope::All`] sees them.
 
 use postern_core::tenancy::{
-    Account, AccountKind, AccountSettings, ApiToken, Domain, Identity, IpDelegation, IdentitySighting, ListAction, ListKind,
-    ListRule, LockState, Role, SenderSecurity,
+    Account, AccountKind, AccountSettings, ApiToken, Domain, Identity, IdentitySighting, IpDelegation, ListAction,
+    ListKind, ListRule, LockState, Role, SenderSecurity,
 };
 
 use crate::Result;

@@ -14,13 +14,13 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use postern_admin::{AdminState, DkimAdmin, IpAccountRules, new_token_secret, router};
-use postern_policy::ClientBlocks;
-use postern_policy::guard::{AuthGuard, GuardConfig};
 use postern_core::tenancy::Role;
 use postern_core::{
     Address, BodyType, BoxFuture, ClientInfo, Enqueue, Envelope, Event, EventSink, Owner, QueueId, Recipient,
 };
 use postern_dkim::{LookupFailed, MasterKey, TxtLookup};
+use postern_policy::ClientBlocks;
+use postern_policy::guard::{AuthGuard, GuardConfig};
 use postern_queue::{Job, Outcome, QueueManager, RcptResult, SchedulerConfig, Spool, Transport};
 use postern_store::{DirectoryChange, DirectoryStore, DkimStore, NewToken, SqliteStore};
 use serde_json::Value;

@@ -75,7 +75,11 @@ async fn a_refused_overlap_names_nothing_of_another_tenant() {
     // The superadmin is told which.
     let root = api.root("POST", "/accounts", Some(&ip("a.example", "192.0.2.16/28"))).await;
     assert_eq!(root.status.as_u16(), 409);
-    assert!(root.text.contains("192.0.2.20/32") && root.text.contains(&format!("account {}", b["id"])), "{}", root.text);
+    assert!(
+        root.text.contains("192.0.2.20/32") && root.text.contains(&format!("account {}", b["id"])),
+        "{}",
+        root.text
+    );
 }
 
 #[tokio::test]

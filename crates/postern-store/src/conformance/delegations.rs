@@ -15,7 +15,10 @@ pub fn create_list_overlap_and_cascade(store: &dyn DirectoryStore) {
     assert_eq!(first.range, "192.0.2.0/24", "stored canonical");
     assert_eq!(first.domain, "one.example");
     let second = ok(
-        store.create_delegation(&NewDelegation { comment: Some("office".into()), ..delegation("two.example", "2001:db8::/48") }),
+        store.create_delegation(&NewDelegation {
+            comment: Some("office".into()),
+            ..delegation("two.example", "2001:db8::/48")
+        }),
         "delegate v6",
     );
     assert_eq!(second.comment.as_deref(), Some("office"));
@@ -34,7 +37,8 @@ pub fn create_list_overlap_and_cascade(store: &dyn DirectoryStore) {
     let scoped = ok(store.list_delegations(&Scope::Domains(vec!["two.example".into()]), None, FIRST), "scoped");
     assert_eq!(scoped.total, 1);
     assert_eq!(scoped.items[0].id, second.id);
-    let nothing = ok(store.list_delegations(&Scope::Domains(vec!["two.example".into()]), Some("one.example"), FIRST), "x");
+    let nothing =
+        ok(store.list_delegations(&Scope::Domains(vec!["two.example".into()]), Some("one.example"), FIRST), "x");
     assert_eq!(nothing.total, 0, "a scope never sees another domain's delegations");
 
     assert_eq!(ok(store.delegation(first.id), "get"), Some(first.clone()));

@@ -18,7 +18,13 @@ const COLUMNS: &str = "id, domain, network, comment, created_at_ms";
 const LONGEST_COMMENT: usize = 200;
 
 fn read(r: &Row<'_>) -> rusqlite::Result<IpDelegation> {
-    Ok(IpDelegation { id: r.get(0)?, domain: r.get(1)?, range: r.get(2)?, comment: r.get(3)?, created_at_ms: r.get(4)? })
+    Ok(IpDelegation {
+        id: r.get(0)?,
+        domain: r.get(1)?,
+        range: r.get(2)?,
+        comment: r.get(3)?,
+        created_at_ms: r.get(4)?,
+    })
 }
 
 pub(super) fn create(conn: &mut Connection, new: &NewDelegation) -> Result<IpDelegation> {

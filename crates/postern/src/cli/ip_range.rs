@@ -47,14 +47,19 @@ pub fn run(api: &ApiClient, command: IpRangeCommand) -> Result<(Value, String)> 
         }
         IpRangeCommand::List { domain, page } => {
             let list = api.get(&format!("{}{}", base(&domain), query(page.pairs())))?;
-            let human = output::list(&list, &["ID", "RANGE", "COMMENT", "CREATED (UTC)"], output::Noun("range", "ranges"), |d| {
-                vec![
-                    output::text(d, "id"),
-                    output::text(d, "range"),
-                    output::text(d, "comment"),
-                    output::time(d, "created_at_ms"),
-                ]
-            });
+            let human = output::list(
+                &list,
+                &["ID", "RANGE", "COMMENT", "CREATED (UTC)"],
+                output::Noun("range", "ranges"),
+                |d| {
+                    vec![
+                        output::text(d, "id"),
+                        output::text(d, "range"),
+                        output::text(d, "comment"),
+                        output::time(d, "created_at_ms"),
+                    ]
+                },
+            );
             Ok((list, human))
         }
         IpRangeCommand::Remove { domain, range } => {

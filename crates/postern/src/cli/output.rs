@@ -154,9 +154,12 @@ pub fn counters(answer: &Value) -> String {
         };
         out.push_str(&format!("{name:<20} {count:<8} {limit}\n"));
     }
-    let uncounted = answer.get("counters").and_then(Value::as_array).into_iter().flatten().any(|c| {
-        c.get("counted").and_then(Value::as_bool) == Some(false)
-    });
+    let uncounted = answer
+        .get("counters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c.get("counted").and_then(Value::as_bool) == Some(false));
     if uncounted {
         out.push_str("(-: not counted: a counter counts only while its limit is set; set one to start counting)\n");
     }
