@@ -121,7 +121,7 @@ pub async fn delete(
 /// must be of one of its own domains; other names (header values such as `client-7`)
 /// are free. Decided on the caller's own domains only, so the answer never says whether
 /// another domain exists.
-fn name_allowed(caller: &Caller, name: &str) -> bool {
+pub(crate) fn name_allowed(caller: &Caller, name: &str) -> bool {
     let Some(mine) = caller.domains() else { return true };
     let Some((_, after)) = name.rsplit_once('@') else { return true };
     let domain: String = after

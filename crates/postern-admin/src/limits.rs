@@ -99,6 +99,10 @@ pub async fn spam_event(
         Some(i) if i.is_empty() || i.len() > 320 || i.chars().any(char::is_control) => {
             return Err(ApiError::bad_field("identity", "an identity is 1 to 320 characters"));
         }
+        Some(i) if !crate::identities::name_allowed(&caller, i) => {
+            let error = "an identity that is an address must be an address of one of your domains";
+            return Err(ApiError::new(StatusCode::FORBIDDEN, error).with_field("identity"));
+        }
         other => other.map(str::to_string),
     };
     let locks = state.locks.as_ref().ok_or_else(unavailable)?;

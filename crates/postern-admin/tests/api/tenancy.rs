@@ -135,6 +135,9 @@ async fn identities_named_after_another_tenants_address_are_refused_alike() {
         assert_eq!(api.call(a, "POST", "/identities", Some(&create(allowed))).await.status.as_u16(), 201, "{allowed}");
     }
     api.ok("POST", "/identities", Some(&create("ceo@b.example")), 201).await;
+    // Nor through a spam event, which registers the identity it locks.
+    let spam = json!({"account_id": id, "identity": "ceo@b.example"});
+    assert_eq!(api.call(a, "POST", "/spam-events", Some(&spam)).await.status.as_u16(), 403);
 }
 
 #[tokio::test]
