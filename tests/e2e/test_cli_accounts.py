@@ -454,3 +454,21 @@ def test_the_role_has_one_spelling(postern):
     assert roles["one"] == roles["two"] == "domain_admin", roles
     assert "domain_admin" in run(server, "token", "list").stdout
     assert "domain_admin" in run(server, "token", "create", "--help").stdout
+
+
+def test_daily_blocks_listed_and_lifted(postern):
+    config = "[auth]\nmax_failures = 100\nfailure_delay = 0\n[listeners.smtps]\nauth_failures_limit = 1\n"
+    server = postern(config=config, extra=["--trusted-network", "192.0.2.0/24"])
+    run(server, "domain", "add", "example.com", "--enable")
+    run(server, "account", "add", "user", "alice@example.com", stdin=ALICE_PW + "\n")
+    assert smtps_auth(server, "alice@example.com", "wrong") == 535
+    assert smtps_auth(server, "alice@example.com", "wrong") == 535
+    with pytest.raises(smtplib.SMTPConnectError) as refused_at_connect:
+        smtps_auth(server, "alice@example.com", ALICE_PW)
+    assert refused_at_connect.value.smtp_code == 421
+    block = as_json(server, "client-block", "list")["items"][0]
+    assert (block["client"], block["kind"], block["listener"]) == ("127.0.0.1", "daily", "smtps"), block
+    assert "2 failed AUTH attempts today, limit 1" in block["reason"], block
+    assert block["until_ms"] % 86_400_000 == 0, "until the end of the UTC day"
+    run(server, "client-block", "lift", "127.0.0.1")
+    assert smtps_auth(server, "alice@example.com", ALICE_PW) == 235
