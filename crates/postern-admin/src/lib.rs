@@ -21,7 +21,8 @@
 //! - [`dkim`], [`dkim_dns`]: DKIM keys per domain (generate, import, list, remove), their
 //!   DNS records, the DNS check, and rotation.
 //! - [`settings`]: account settings: partial objects merged and checked.
-//! - [`queue`]: queue tools: list, show, retry, hold, release, delete.
+//! - [`queue`]: queue tools: list, show, retry, hold, release, delete, a message's content.
+//! - [`status`]: the server's status (superadmin): queue size, events stored and dropped.
 //! - [`openapi`]: the OpenAPI 3.1 document.
 
 mod accounts;
@@ -37,6 +38,7 @@ mod openapi;
 mod queue;
 mod rules;
 mod settings;
+mod status;
 mod tokens;
 
 use std::sync::Arc;
@@ -66,6 +68,8 @@ pub struct AdminState {
     pub locks: Option<Arc<postern_policy::Locks>>,
     /// DKIM keys, the master key, the DNS check; `None`: the DKIM endpoints answer 503.
     pub dkim: Option<DkimAdmin>,
+    /// The event writer's counts for `/status`; `None`: not reported.
+    pub events: Option<Arc<postern_store::EventStats>>,
 }
 
 impl AdminState {
@@ -119,6 +123,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/queue", get(queue::list))
         .route("/queue/retry", post(queue::retry_all))
         .route("/queue/{id}", get(queue::show).delete(queue::delete))
+        .route("/queue/{id}/content", get(queue::content))
+        .route("/status", get(status::show))
         .route("/queue/{id}/retry", post(queue::retry))
         .route("/queue/{id}/hold", post(queue::hold))
         .route("/queue/{id}/release", post(queue::release))

@@ -20,7 +20,7 @@ use postern_core::{
 };
 use postern_dkim::{LookupFailed, MasterKey, TxtLookup};
 use postern_queue::{Job, Outcome, QueueManager, RcptResult, SchedulerConfig, Spool, Transport};
-use postern_store::{DirectoryChange, DirectoryStore, DkimStore, NewToken, SqliteStore};
+use postern_store::{DirectoryChange, DirectoryStore, DkimStore, EventStats, NewToken, SqliteStore};
 use serde_json::Value;
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -131,6 +131,7 @@ impl Api {
         let dns = Arc::new(FakeDns::default());
         let dkim_reloads = Arc::new(AtomicUsize::new(0));
         let reloads = Arc::clone(&dkim_reloads);
+        let event_stats = Arc::new(EventStats::default());
         let state = AdminState {
             queue: queue.clone(),
             directory: Arc::clone(&store) as Arc<dyn DirectoryStore>,
@@ -149,6 +150,7 @@ impl Api {
                     reloads.fetch_add(1, Ordering::SeqCst);
                 }),
             }),
+            events: Some(Arc::clone(&event_stats)),
         };
         let api = Api {
             router: router(state),

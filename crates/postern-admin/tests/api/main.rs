@@ -7,3 +7,4 @@ mod dkim;
 mod harness;
 mod isolation;
 mod rules;
+mod status;
