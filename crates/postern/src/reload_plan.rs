@@ -148,7 +148,10 @@ mod tests {
             [
                 "trusted_networks",
                 "limits",
+                // Each listener's policy exempts the trusted networks from per-client limits.
                 "listeners.smtp connection policy",
+                "listeners.submission connection policy",
+                "listeners.smtps connection policy",
                 "delivery routes (relay_host, relay_hosts, default_route, rules)"
             ]
         );
