@@ -231,7 +231,7 @@ def test_json_log_format(postern):
 def test_every_flag_wins_over_the_example_file(tmp_path):
     """The README says flags override the file: each one, against docs/postern.example.toml
     (which sets every one of them), including --relay-host against `default_route = "direct"`."""
-    from conftest import REPO, Server
+    from conftest import REPO, Server, wait_for
     example = REPO / "docs" / "postern.example.toml"
     text = example.read_text()
     for key in ("hostname =", "data_dir =", "trusted_networks =", 'default_route = "direct"', "[admin]",
@@ -250,7 +250,9 @@ def test_every_flag_wins_over_the_example_file(tmp_path):
         assert "trusted networks (may relay without authentication): 192.0.2.0/24" in out, out
         for kind in ("smtp", "submission", "smtps"):
             assert server.ports[kind] not in (2525, 2587, 2465), (kind, server.ports)
-        admin = re.search(r"admin API: http://127\.0\.0\.1:(\d+)/api/v1", out)
+        # The admin line follows the spool line the harness waits for.
+        admin = wait_for(lambda: re.search(r"admin API: http://127\.0\.0\.1:(\d+)/api/v1", "\n".join(server.stdout)),
+                         "the admin API line")
         assert admin and admin.group(1) != "8025", out
         assert (data_dir / "postern.db").exists()
         with RawSMTP(server.ports["smtp"]) as c:

@@ -17,8 +17,8 @@
 pub mod address;
 pub mod dkim;
 pub mod envelope;
-pub mod live;
 pub mod event;
+pub mod live;
 pub mod queue_id;
 pub mod reply;
 pub mod sink;

@@ -25,8 +25,7 @@ pub struct RetryPolicy {
 }
 
 impl Default for RetryPolicy {
-    /// 100,000 events (about 50 MB at worst, typically 30 MB), retried after 1 s up to
-    /// every 30 s.
+    /// At most 100,000 events waiting, retried after 1 s, then every 2, 4, ... up to 30 s.
     fn default() -> RetryPolicy {
         RetryPolicy { capacity: 100_000, first_delay: Duration::from_secs(1), max_delay: Duration::from_secs(30) }
     }

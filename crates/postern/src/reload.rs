@@ -35,7 +35,12 @@ impl Transport for LiveTransport {
 
 /// A listener's session settings from the configuration; `protection` carries its
 /// per-client counts (kept across reloads) and DNS checks.
-pub fn listener_context(l: &ListenerConfig, config: &Config, tls: TlsAcceptor, protection: Protection) -> ListenerContext {
+pub fn listener_context(
+    l: &ListenerConfig,
+    config: &Config,
+    tls: TlsAcceptor,
+    protection: Protection,
+) -> ListenerContext {
     ListenerContext {
         kind: l.kind,
         hostname: config.hostname.clone(),
@@ -62,6 +67,22 @@ pub struct Reloader {
     pub tls: TlsAcceptor,
 }
 
+/// Installs the SIGHUP handler (at once, so that a SIGHUP never stops the server) and
+/// reloads on each signal, one at a time, off the async threads.
+pub fn on_sighup(reloader: Arc<Reloader>) -> std::io::Result<()> {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration");
+            let reloader = Arc::clone(&reloader);
+            if let Err(e) = tokio::task::spawn_blocking(move || reloader.reload()).await {
+                tracing::error!(error = %e, "configuration reload failed; the running configuration stays");
+            }
+        }
+    });
+    Ok(())
+}
+
 impl Reloader {
     /// One reload, on a blocking thread (it reads files and may build resolvers).
     pub fn reload(&self) {
@@ -79,7 +100,10 @@ impl Reloader {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         let effective = reload_plan::effective(&current, &new);
         for setting in reload_plan::diff(&effective, &new) {
-            tracing::warn!(setting = setting.as_str(), "configuration reload: this change needs a restart; the running value stays until then");
+            tracing::warn!(
+                setting = setting.as_str(),
+                "configuration reload: this change needs a restart; the running value stays until then"
+            );
         }
         let live = reload_plan::diff(&current, &effective);
         if live.is_empty() {
@@ -111,7 +135,8 @@ impl Reloader {
                     .map_err(|e| format!("DNS resolver for listeners.{}: {e}", kind.name()))?;
                 dns = Some(DnsChecks::new(Arc::new(lookup)));
             }
-            let protection = Protection { policy: l.policy.clone(), clients: Arc::clone(&running.protection.clients), dns };
+            let protection =
+                Protection { policy: l.policy.clone(), clients: Arc::clone(&running.protection.clients), dns };
             contexts.push((Arc::clone(live), listener_context(l, new, self.tls.clone(), protection)));
         }
         self.services.policy.set_trusted(new.trusted_networks.clone(), new.auth.trusted_networks_check_sender);

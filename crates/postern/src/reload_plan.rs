@@ -70,18 +70,21 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
     let (la, lb) = (&a.limits, &b.limits);
     check("limits.max_connections", la.max_connections != lb.max_connections);
     check("limits.shutdown_timeout", la.shutdown_timeout != lb.shutdown_timeout);
-    let rest = |l: &postern_config::Limits| {
-        postern_config::Limits { max_connections: 0, shutdown_timeout: Default::default(), ..l.clone() }
+    let rest = |l: &postern_config::Limits| postern_config::Limits {
+        max_connections: 0,
+        shutdown_timeout: Default::default(),
+        ..l.clone()
     };
     check("limits", rest(la) != rest(lb));
     let (aa, ab) = (&a.auth, &b.auth);
-    check(
-        "auth.trusted_networks_check_sender",
-        aa.trusted_networks_check_sender != ab.trusted_networks_check_sender,
-    );
+    check("auth.trusted_networks_check_sender", aa.trusted_networks_check_sender != ab.trusted_networks_check_sender);
     let throttle = |x: &postern_config::AuthConfig| (x.max_failures, x.failure_window, x.block_time, x.failure_delay);
     check("auth (failure throttling)", throttle(aa) != throttle(ab));
-    for kind in [postern_config::ListenerKind::Smtp, postern_config::ListenerKind::Submission, postern_config::ListenerKind::Smtps] {
+    for kind in [
+        postern_config::ListenerKind::Smtp,
+        postern_config::ListenerKind::Submission,
+        postern_config::ListenerKind::Smtps,
+    ] {
         let (x, y) = (a.listeners.iter().find(|l| l.kind == kind), b.listeners.iter().find(|l| l.kind == kind));
         let name = kind.name();
         match (x, y) {
@@ -112,8 +115,21 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
     );
     check(
         "delivery connections (smtp_port, mx_overrides, timeouts)",
-        (da.smtp_port, &da.mx_overrides, da.connect_timeout, da.command_timeout, da.data_timeout, da.connection_reuse_time)
-            != (db.smtp_port, &db.mx_overrides, db.connect_timeout, db.command_timeout, db.data_timeout, db.connection_reuse_time),
+        (
+            da.smtp_port,
+            &da.mx_overrides,
+            da.connect_timeout,
+            da.command_timeout,
+            da.data_timeout,
+            da.connection_reuse_time,
+        ) != (
+            db.smtp_port,
+            &db.mx_overrides,
+            db.connect_timeout,
+            db.command_timeout,
+            db.data_timeout,
+            db.connection_reuse_time,
+        ),
     );
     out
 }

@@ -143,12 +143,8 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
             .with_context(|| format!("listeners.{}: cannot listen on {}", l.kind.name(), l.address))?;
         bound.push((l.kind, socket.local_addr().unwrap_or(l.address)));
         let protection = postern_smtp::Protection::new(l.policy.clone(), dns_checks.clone());
-        let context = Arc::new(postern_core::Live::new(reload::listener_context(
-            l,
-            &config,
-            tls.acceptor.clone(),
-            protection,
-        )));
+        let context =
+            Arc::new(postern_core::Live::new(reload::listener_context(l, &config, tls.acceptor.clone(), protection)));
         contexts.push((l.kind, Arc::clone(&context)));
         listeners.push(Listener { socket, context });
     }
@@ -158,8 +154,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     // SIGHUP reloads the configuration; it never stops the server.
-    let mut hangup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
-    let reloader = Arc::new(reload::Reloader {
+    reload::on_sighup(Arc::new(reload::Reloader {
         file,
         overrides,
         current: std::sync::Mutex::new(config.clone()),
@@ -167,16 +162,8 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         listeners: contexts,
         transport,
         tls: tls.acceptor.clone(),
-    });
-    tokio::spawn(async move {
-        while hangup.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading the configuration");
-            let reloader = Arc::clone(&reloader);
-            if let Err(e) = tokio::task::spawn_blocking(move || reloader.reload()).await {
-                tracing::error!(error = %e, "configuration reload failed; the running configuration stays");
-            }
-        }
-    });
+    }))
+    .context("SIGHUP handler")?;
     let admin = match config.admin {
         Some(addr) => {
             admin_token(&config.data_dir, directory_store.as_ref())?;

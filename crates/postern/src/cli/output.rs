@@ -212,7 +212,10 @@ mod tests {
         assert!(text.contains("settings.limits.max_hops  0\n"), "{text}");
         assert!(text.contains("settings.headers"), "{text}");
         assert!(text.contains("A,B\n"), "{text}");
-        assert!(text.lines().any(|l| l.starts_with("created_at ") && l.ends_with(" 1970-01-01 00:00:00 UTC")), "{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with("created_at ") && l.ends_with(" 1970-01-01 00:00:00 UTC")),
+            "{text}"
+        );
         assert!(!text.contains("_ms"), "a formatted date is not named _ms: {text}");
         assert!(text.contains("settings.regex") && text.contains("  -\n"), "{text}");
     }
