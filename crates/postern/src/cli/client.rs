@@ -109,16 +109,18 @@ impl ApiClient {
         Err(api_error(status, &body))
     }
 
-    /// A GET whose answer is not JSON (a message's content), at most `limit` bytes.
-    pub fn get_bytes(&self, path: &str, limit: u64) -> Result<Vec<u8>> {
+    /// A GET whose answer is not JSON (a message's content), at most `limit` bytes, with
+    /// the value of `header` in the answer (if any).
+    pub fn get_bytes(&self, path: &str, limit: u64, header: &str) -> Result<(Vec<u8>, Option<String>)> {
         let url = format!("{}/api/v1{path}", self.base);
         let auth = format!("Bearer {}", self.token);
         let response = self.agent.get(&url).header("Authorization", &auth).call();
         let mut response = response.with_context(|| format!("cannot reach {url}"))?;
         let status = response.status();
+        let value = response.headers().get(header).and_then(|v| v.to_str().ok()).map(str::to_string);
         let bytes = response.body_mut().with_config().limit(limit).read_to_vec().context("reading the answer")?;
         if status.is_success() {
-            return Ok(bytes);
+            return Ok((bytes, value));
         }
         Err(api_error(status, &serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }

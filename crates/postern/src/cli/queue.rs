@@ -69,8 +69,12 @@ pub fn run(args: QueueArgs) -> Result<()> {
             list
         }
         QueueCommand::Show { id, content: true } => {
-            let bytes = api.get_bytes(&format!("/queue/{}/content", encode(&id)), 11 << 20)?;
+            let path = format!("/queue/{}/content", encode(&id));
+            let (bytes, size) = api.get_bytes(&path, 11 << 20, "x-postern-message-size")?;
             std::io::stdout().write_all(&bytes)?;
+            if let Some(size) = size.filter(|s| s.parse::<usize>().is_ok_and(|n| n > bytes.len())) {
+                eprintln!("postern: the message has {size} bytes; only the first {} are shown", bytes.len());
+            }
             return Ok(());
         }
         QueueCommand::Show { id, content: false } => {
