@@ -107,7 +107,7 @@ def test_domains_add_list_show_enable_disable_set_remove(postern):
     assert shown["sender_security"]["allowed_ips"] == ["192.0.2.0/24", "198.51.100.7/32"]
     detail = run(server, "domain", "show", "example.com").stdout
     assert re.search(r"^sender_security\.ip_check\s+spf$", detail, re.M), detail
-    assert re.search(r"^created_at_ms\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$", detail, re.M), detail
+    assert re.search(r"^created_at\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$", detail, re.M), detail
 
     assert "removed domain other.example" in run(server, "domain", "remove", "other.example").stdout
     assert names(as_json(server, "domain", "list")) == ["example.com"]

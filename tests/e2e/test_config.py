@@ -226,3 +226,40 @@ def test_json_log_format(postern):
     logs = [json.loads(line) for line in server.stdout if line.startswith("{")]
     events = [entry.get("event") for entry in logs]
     assert "connect" in events and "disconnect" in events, logs
+
+
+def test_every_flag_wins_over_the_example_file(tmp_path):
+    """The README says flags override the file: each one, against docs/postern.example.toml
+    (which sets every one of them), including --relay-host against `default_route = "direct"`."""
+    from conftest import REPO, Server, wait_for
+    example = REPO / "docs" / "postern.example.toml"
+    text = example.read_text()
+    for key in ("hostname =", "data_dir =", "trusted_networks =", 'default_route = "direct"', "[admin]",
+                "[listeners.smtp]", "[listeners.submission]", "[listeners.smtps]"):
+        assert key in text, f"the example no longer sets {key!r}: this test must set it itself"
+    data_dir = tmp_path / "flag-data"
+    server = Server(data_dir, ["--config", str(example), "--relay-host", "127.0.0.1:1",
+                               "--trusted-network", "192.0.2.0/24", *LISTENERS], hostname="flag.example")
+    server.start()
+    try:
+        out = "\n".join(server.stdout)
+        assert "delivery: relay host 127.0.0.1:1 (relay_host)" in out, out
+        assert "direct (MX lookup)" not in out
+        assert "is running as flag.example" in out, out
+        assert f"data directory: {data_dir}" in out, out
+        assert "trusted networks (may relay without authentication): 192.0.2.0/24" in out, out
+        for kind in ("smtp", "submission", "smtps"):
+            assert server.ports[kind] not in (2525, 2587, 2465), (kind, server.ports)
+        # The admin line follows the spool line the harness waits for.
+        admin = wait_for(lambda: re.search(r"admin API: http://127\.0\.0\.1:(\d+)/api/v1", "\n".join(server.stdout)),
+                         "the admin API line")
+        assert admin and admin.group(1) != "8025", out
+        assert (data_dir / "postern.db").exists()
+        with RawSMTP(server.ports["smtp"]) as c:
+            assert c.reply_line() == "220 flag.example ESMTP Postern"
+            c.ehlo()
+            assert c.cmd("MAIL FROM:<a@example.com>").startswith("250")
+            assert c.cmd("RCPT TO:<b@example.net>").startswith("554 5.7.1"), "loopback is not trusted by the flag"
+        server.stop()
+    finally:
+        server.kill()

@@ -13,6 +13,7 @@ the superadmin's; `postern rule add|list|show|remove`."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import sqlite3
 import subprocess
@@ -246,7 +247,8 @@ def test_cli_add_list_show_remove(gateway):
     assert [r["value"] for r in only["items"]] == ["bulk.example"]
     assert json.loads(cli(gateway, "list", "--global", "--action", "reject", "--json").stdout)["total"] == 0
     shown = cli(gateway, "show", str(rid)).stdout
-    assert "value          127.0.0.0/29" in shown and "comment        spam run" in shown, shown
+    assert re.search(r"^value +127\.0\.0\.0/29$", shown, re.M) and re.search(r"^comment +spam run$", shown, re.M), shown
+    assert re.search(r"^created_at +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$", shown, re.M), shown
     assert rcpt_reply(gateway, IP_CLIENT, "app@example.com")[0] == 554
     assert cli(gateway, "remove", str(rid)).stdout == f"removed rule {rid}\n"
     assert rcpt_reply(gateway, IP_CLIENT, "app@example.com")[0] == 250, "removed: the next transaction sees it"

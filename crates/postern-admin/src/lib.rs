@@ -24,7 +24,8 @@
 //! - [`dkim`], [`dkim_dns`]: DKIM keys per domain (generate, import, list, remove), their
 //!   DNS records, the DNS check, and rotation.
 //! - [`settings`]: account settings: partial objects merged and checked.
-//! - [`queue`]: queue tools: list, show, retry, hold, release, delete.
+//! - [`queue`]: queue tools: list, show, retry, hold, release, delete, a message's content.
+//! - [`status`]: the server's status (superadmin): queue size, events stored and dropped.
 //! - [`openapi`]: the OpenAPI 3.1 document.
 
 mod accounts;
@@ -43,6 +44,7 @@ mod openapi;
 mod queue;
 mod rules;
 mod settings;
+mod status;
 mod tokens;
 
 use std::sync::Arc;
@@ -78,6 +80,8 @@ pub struct AdminState {
     pub ip_rules: IpAccountRules,
     /// The AUTH failure and daily client blocks; `None`: those endpoints answer 503.
     pub client_blocks: Option<Arc<postern_policy::ClientBlocks>>,
+    /// The event writer's counts for `/status`; `None`: not reported.
+    pub events: Option<Arc<postern_store::EventStats>>,
 }
 
 impl AdminState {
@@ -135,6 +139,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/queue", get(queue::list))
         .route("/queue/retry", post(queue::retry_all))
         .route("/queue/{id}", get(queue::show).delete(queue::delete))
+        .route("/queue/{id}/content", get(queue::content))
+        .route("/status", get(status::show))
         .route("/queue/{id}/retry", post(queue::retry))
         .route("/queue/{id}/hold", post(queue::hold))
         .route("/queue/{id}/release", post(queue::release))

@@ -343,6 +343,18 @@ fn queue_paths() -> Value {
             "delete": operation("Delete one message (no DSN)", vec![id()], None, json!({
                 "200": answer("deleted", schema("QueueResult")), "404": error("no such message, or being tried")}))
         },
+        "/queue/{id}/content": {
+            "get": operation("A message's content as spooled (headers and body), at most 10 MiB: \
+                X-Postern-Message-Size gives the whole size, X-Postern-Truncated says whether it was cut",
+                vec![id()], None, json!({
+                "200": {"description": "the message", "content": {"message/rfc822": {"schema": {"type": "string"}}}},
+                "404": error("no such message")}))
+        },
+        "/status": {
+            "get": operation("The server's status (superadmin): version, queue size, events stored, \
+                stored after a retry, dropped and waiting", vec![], None, json!({
+                "200": answer("status", schema("Status")), "403": error("not a superadmin")}))
+        },
         "/queue/{id}/retry": action("Retry one message now"),
         "/queue/{id}/hold": action("Hold one message"),
         "/queue/{id}/release": action("Release a held message")
@@ -421,6 +433,12 @@ fn common_schemas() -> Value {
             "reason": {"type": "string"}, "since_ms": {"type": "integer"},
             "until_ms": {"type": "integer"}, "automatic_unlocks": {"type": "integer"}}},
         "QueueResult": {"type": "object", "properties": {"queue_id": {"type": "string"}, "result": {"type": "string"}}},
+        "Status": {"type": "object", "properties": {
+            "version": {"type": "string"},
+            "queue": {"type": "object", "properties": {"messages": {"type": "integer"}}},
+            "events": {"type": "object", "properties": {
+                "stored": {"type": "integer"}, "retried": {"type": "integer"}, "dropped": {"type": "integer"},
+                "waiting": {"type": "integer"}, "failures": {"type": "integer"}}}}},
         "QueueEntry": {"type": "object", "properties": {
             "queue_id": {"type": "string"}, "sender": {"type": "string"}, "size": {"type": "integer"},
             "received_at_ms": {"type": "integer"},

@@ -1,4 +1,5 @@
-//! Queue tools: list (with filters), show, retry (one or all), hold, release, delete.
+//! Queue tools: list (with filters), show, retry (one or all), hold, release, delete, and
+//! a message's content (headers and body as spooled, at most [`MAX_CONTENT`] bytes).
 //!
 //! A domain admin sees only the messages that belong to its domains (the account's or the
 //! sender's domain, [`Envelope::belongs_to_any`]); any other message is "no such message"
@@ -8,6 +9,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderName, header};
+use axum::response::{IntoResponse, Response};
 use postern_core::QueueId;
 use postern_queue::{QueueEntry, QueueFilter, QueueManager};
 use serde_json::{Value, json};
@@ -57,6 +60,31 @@ pub async fn show(
     let id = visible_message(&state.queue, &caller, &id).await?;
     let queue = state.queue.clone();
     blocking(move || queue.show(id)).await?.map(Json).ok_or_else(no_message)
+}
+
+/// The most of a message's bytes `/queue/{id}/content` returns; a longer message is cut
+/// there and the answer says so (`X-Postern-Truncated: true`, `X-Postern-Message-Size`).
+pub const MAX_CONTENT: usize = 10 * 1024 * 1024;
+
+/// The message as spooled (our `Received:` and DKIM headers included), as
+/// `message/rfc822`. A domain admin sees only its own domains' messages (404 otherwise).
+pub async fn content(
+    State(state): State<AdminState>,
+    caller: Caller,
+    PathParam(id): PathParam,
+) -> Result<Response, ApiError> {
+    let id = visible_message(&state.queue, &caller, &id).await?;
+    let queue = state.queue.clone();
+    let (_, mut bytes) = blocking(move || queue.content(id)).await?.ok_or_else(no_message)?;
+    let size = bytes.len();
+    let truncated = size > MAX_CONTENT;
+    bytes.truncate(MAX_CONTENT);
+    let headers = [
+        (header::CONTENT_TYPE, "message/rfc822".to_string()),
+        (HeaderName::from_static("x-postern-message-size"), size.to_string()),
+        (HeaderName::from_static("x-postern-truncated"), truncated.to_string()),
+    ];
+    Ok((headers, bytes).into_response())
 }
 
 async fn act(

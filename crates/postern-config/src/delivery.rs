@@ -134,8 +134,11 @@ pub struct Delivery {
 }
 
 /// `relay_host` from the top level or `--relay-host`: an implicit relay host named
-/// `relay_host` (STARTTLS when offered, no AUTH) that becomes the default route.
-pub fn validate(raw: RawDelivery, relay_host: Option<&HostPort>) -> Result<Delivery> {
+/// `relay_host` (STARTTLS when offered, no AUTH) that becomes the default route. From the
+/// file, `delivery.default_route` may still name another route; from the flag
+/// (`relay_host_flag`) it is the default route whatever the file says: flags win. Routing
+/// rules of the file apply either way.
+pub fn validate(raw: RawDelivery, relay_host: Option<&HostPort>, relay_host_flag: bool) -> Result<Delivery> {
     let secs = opt_secs;
     let smtp_port = num("delivery.smtp_port", raw.smtp_port, 25, 1, 65535)? as u16;
     let mut dns_servers = Vec::new();
@@ -238,7 +241,10 @@ pub fn validate(raw: RawDelivery, relay_host: Option<&HostPort>) -> Result<Deliv
             .ok_or_else(|| ConfigError::key(key, format!("{name:?} is neither \"direct\" nor a relay host's name")))
     };
     let default_route = match (raw.default_route.as_deref(), relay_host.is_some()) {
-        (Some(name), _) => route_by_name("delivery.default_route", name)?,
+        (Some(name), _) => {
+            let route = route_by_name("delivery.default_route", name)?;
+            if relay_host_flag { Route::Relay(0) } else { route }
+        }
         (None, true) => Route::Relay(0),
         (None, false) => Route::Direct,
     };

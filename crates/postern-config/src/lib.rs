@@ -86,14 +86,14 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
     pub format: LogFormat,
     /// A `tracing` filter directive such as `info` or `postern_smtp=debug,info`.
     pub level: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
     pub certificate: PathBuf,
     pub private_key: PathBuf,
@@ -149,7 +149,7 @@ impl ListenerKind {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerConfig {
     pub kind: ListenerKind,
     pub address: SocketAddr,

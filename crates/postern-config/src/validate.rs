@@ -86,7 +86,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         return Err(ConfigError::key("listeners", "every listener is turned off"));
     }
 
-    let delivery = crate::delivery::validate(raw.delivery, relay_host.as_ref())?;
+    let delivery = crate::delivery::validate(raw.delivery, relay_host.as_ref(), flags.relay_host.is_some())?;
     let auth = auth(raw.auth)?;
     let counters = counters(raw.counters)?;
     let (admin_key, admin_text) = match (&flags.admin, raw.admin.address.as_deref()) {
@@ -364,5 +364,58 @@ mod tests {
         assert_eq!(c.listeners.len(), 2);
         assert_eq!(c.listeners[0].address.port(), 0);
         assert_eq!(c.trusted_networks, vec!["192.0.2.0/24".parse::<IpNet>().unwrap()]);
+    }
+
+    /// Every flag against a file that sets the same thing: the flag wins (README, SPEC §9).
+    #[test]
+    fn every_flag_wins_over_the_file() {
+        let defaults = Defaults { hostname: "h.example".into() };
+        let file = r#"
+hostname = "file.example"
+data_dir = "/file/data"
+trusted_networks = ["10.0.0.0/8"]
+relay_host = "file-relay.example:2525"
+[admin]
+address = "127.0.0.1:9001"
+[listeners.smtp]
+address = "127.0.0.1:9002"
+[listeners.submission]
+address = "127.0.0.1:9003"
+[listeners.smtps]
+address = "127.0.0.1:9004"
+[delivery]
+default_route = "direct"
+"#;
+        let flags = Overrides {
+            data_dir: Some("/flag/data".into()),
+            smtp: Some("127.0.0.1:1002".into()),
+            submission: Some("127.0.0.1:1003".into()),
+            smtps: Some("127.0.0.1:1004".into()),
+            admin: Some("127.0.0.1:1001".into()),
+            trusted_networks: vec!["192.0.2.0/24".into()],
+            relay_host: Some("127.0.0.1:1".into()),
+            hostname: Some("flag.example".into()),
+        };
+        let c = validate(raw::parse(file).unwrap(), &flags, &defaults).unwrap();
+        assert_eq!(c.hostname, "flag.example");
+        assert_eq!(c.banner, "flag.example ESMTP Postern");
+        assert_eq!(c.data_dir, PathBuf::from("/flag/data"));
+        assert_eq!(c.trusted_networks, vec!["192.0.2.0/24".parse::<IpNet>().unwrap()]);
+        assert_eq!(c.admin, Some("127.0.0.1:1001".parse().unwrap()));
+        let ports: Vec<u16> = c.listeners.iter().map(|l| l.address.port()).collect();
+        assert_eq!(ports, [1002, 1003, 1004]);
+        assert_eq!(c.relay_host, Some(HostPort { host: "127.0.0.1".into(), port: 1 }));
+        // The file's `default_route = "direct"` must not win over `--relay-host`.
+        assert_eq!(c.delivery.default_route, crate::Route::Relay(0));
+        assert_eq!(c.delivery.relay_hosts[0].host, "127.0.0.1");
+        assert_eq!(c.delivery.relay_hosts[0].port, 1);
+
+        // "" on the command line turns off what the file turns on.
+        let off = Overrides { admin: Some(String::new()), submission: Some(String::new()), ..Overrides::default() };
+        let c = validate(raw::parse(file).unwrap(), &off, &defaults).unwrap();
+        assert_eq!(c.admin, None);
+        assert_eq!(c.listeners.len(), 2);
+        // Without the flag, the file's own default_route still decides over its relay_host.
+        assert_eq!(c.delivery.default_route, crate::Route::Direct);
     }
 }

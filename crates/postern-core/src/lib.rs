@@ -12,11 +12,13 @@
 //! - [`verdict`]: what a policy decision says to the session.
 //! - [`tenancy`]: domains, outgoing accounts and their settings, identities, API tokens.
 //! - [`dkim`]: DKIM keys by domain and selector, their algorithm and rotation state.
+//! - [`live`]: [`Live`], a value a configuration reload replaces while tasks read it.
 
 pub mod address;
 pub mod dkim;
 pub mod envelope;
 pub mod event;
+pub mod live;
 pub mod queue_id;
 pub mod reply;
 pub mod sink;
@@ -26,6 +28,7 @@ pub mod verdict;
 pub use address::{Address, AddressError, Domain};
 pub use envelope::{BodyType, ClientInfo, DsnRet, Envelope, Notify, Owner, Recipient, TlsInfo};
 pub use event::{Event, EventKind, Stage};
+pub use live::Live;
 pub use queue_id::QueueId;
 pub use reply::Reply;
 pub use sink::{BoxFuture, Enqueue, EventSink};

@@ -6,11 +6,12 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ipnet::IpNet;
 use postern_core::tenancy::IpCheck;
-use postern_core::{Address, Owner, Reply, Verdict};
+use postern_core::{Address, Live, Owner, Reply, Verdict};
 
 use crate::directory::{AccountEntry, Directory, DirectoryIndex};
 use crate::guard::{AuthGuard, GuardConfig, Penalty};
@@ -68,11 +69,12 @@ pub enum AuthOutcome {
 }
 
 pub struct RelayPolicy {
-    trusted_networks: Vec<IpNet>,
+    /// Replaced by a configuration reload ([`RelayPolicy::set_trusted`]).
+    trusted_networks: Live<Vec<IpNet>>,
     directory: Arc<Directory>,
     guard: Arc<AuthGuard>,
     spf: Option<Arc<SpfResolver>>,
-    check_trusted_senders: bool,
+    check_trusted_senders: AtomicBool,
     limits: Option<Arc<Limits>>,
     locks: Option<Arc<Locks>>,
 }
@@ -87,7 +89,7 @@ impl RelayPolicy {
     /// Trusted networks only: an empty directory, default AUTH throttling, no SPF.
     pub fn new(trusted_networks: Vec<IpNet>) -> RelayPolicy {
         RelayPolicy {
-            trusted_networks,
+            trusted_networks: Live::new(trusted_networks),
             directory: Arc::new(Directory::default()),
             guard: Arc::new(AuthGuard::new(GuardConfig {
                 max_failures: 5,
@@ -96,10 +98,22 @@ impl RelayPolicy {
                 failure_delay: Duration::from_secs(1),
             })),
             spf: None,
-            check_trusted_senders: false,
+            check_trusted_senders: AtomicBool::new(false),
             limits: None,
             locks: None,
         }
+    }
+
+    /// A configuration reload: new trusted networks and sender rule for them, seen by the
+    /// next connection and the next transaction of open sessions.
+    pub fn set_trusted(&self, trusted_networks: Vec<IpNet>, check_senders: bool) {
+        self.trusted_networks.store(trusted_networks);
+        self.check_trusted_senders.store(check_senders, Ordering::Relaxed);
+    }
+
+    /// The trusted networks now.
+    pub fn trusted_networks(&self) -> Arc<Vec<IpNet>> {
+        self.trusted_networks.load()
     }
 
     /// Per-account limits over these counters (without: no rate limits).
@@ -187,7 +201,7 @@ impl RelayPolicy {
 
     /// Trusted networks' senders must belong to an enabled domain of the directory.
     pub fn check_trusted_senders(mut self, on: bool) -> RelayPolicy {
-        self.check_trusted_senders = on;
+        self.check_trusted_senders = AtomicBool::new(on);
         self
     }
 
@@ -203,6 +217,7 @@ impl RelayPolicy {
             return Attribution::Account { entry: Arc::clone(entry), auth_user: None };
         }
         self.trusted_networks
+            .load()
             .iter()
             .filter(|net| net.contains(&ip))
             .max_by_key(|net| net.prefix_len())
@@ -306,7 +321,7 @@ impl RelayPolicy {
                     refused => refused,
                 }
             }
-            Attribution::TrustedNetwork(net) if self.check_trusted_senders => {
+            Attribution::TrustedNetwork(net) if self.check_trusted_senders.load(Ordering::Relaxed) => {
                 let domain = from.and_then(|a| index.domain(&a.domain.as_str().to_ascii_lowercase()));
                 sender::trusted_sender(domain, from, &net.to_string())
             }
@@ -482,5 +497,16 @@ mod tests {
             }
             v => panic!("{v:?}"),
         }
+    }
+
+    #[test]
+    fn a_reload_replaces_the_trusted_networks() {
+        let p = policy();
+        let outsider: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(p.attribute(outsider), Attribution::Unattributed);
+        p.set_trusted(vec!["192.0.2.0/24".parse().unwrap()], false);
+        assert_eq!(p.attribute(outsider), Attribution::TrustedNetwork("192.0.2.0/24".parse().unwrap()));
+        assert_eq!(p.refresh(&Attribution::Unattributed, outsider), p.attribute(outsider));
+        assert_eq!(p.attribute("127.0.0.1".parse().unwrap()), Attribution::Unattributed, "the old list is gone");
     }
 }

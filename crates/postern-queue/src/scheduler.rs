@@ -536,6 +536,20 @@ impl QueueManager {
         self.inner.spool.read(id).ok().map(|(envelope, _)| envelope)
     }
 
+    /// A queued message's envelope and bytes (headers and body as spooled); `None`: not in
+    /// the queue.
+    pub fn content(&self, id: QueueId) -> Option<(Envelope, Vec<u8>)> {
+        if !self.lock().entries.contains_key(&id) {
+            return None;
+        }
+        self.inner.spool.read(id).ok()
+    }
+
+    /// How many messages the queue holds now.
+    pub fn queued(&self) -> usize {
+        self.lock().entries.len()
+    }
+
     fn entry_of(&self, id: QueueId, entry: Entry, envelope: &Envelope) -> QueueEntry {
         let state = self.inner.states.load(id, envelope.recipients.len());
         let recipients = envelope

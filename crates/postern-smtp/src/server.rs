@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use postern_config::ListenerKind;
-use postern_core::{Reply, TlsInfo};
+use postern_core::{Live, Reply, TlsInfo};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -26,7 +26,9 @@ use crate::session::{Outcome, Session};
 
 pub struct Listener {
     pub socket: TcpListener,
-    pub context: Arc<ListenerContext>,
+    /// Read at each accept: a configuration reload replaces it for new connections, and a
+    /// session keeps the settings it started with.
+    pub context: Arc<Live<ListenerContext>>,
 }
 
 /// Runs every listener until `services.shutdown` is cancelled, then waits up to
@@ -82,7 +84,7 @@ async fn accept_loop(
             }
         };
         let _ = tcp.set_nodelay(true);
-        let context = Arc::clone(&listener.context);
+        let context = listener.context.load();
         let services = Arc::clone(&services);
         let id = ids.fetch_add(1, Ordering::Relaxed);
         let permit = Arc::clone(&permits).try_acquire_owned();

@@ -284,7 +284,11 @@ impl Session {
         Outcome::Closed(reason)
     }
 
+    /// Records an event. A refusal never carries a queue id: the id a transaction gets at
+    /// MAIL names a message only once it is queued (the `queued`, `discarded` and later
+    /// events), and searching a queue id must not find what was never queued.
     pub(crate) async fn emit(&self, queue_id: Option<QueueId>, kind: EventKind) {
+        let queue_id = if matches!(kind, EventKind::Refused { .. }) { None } else { queue_id };
         let event = Event { at_ms: now_ms(), session: self.id, client_ip: self.client.ip, queue_id, kind };
         self.services.events.emit(event).await;
     }

@@ -156,6 +156,21 @@ async fn untrusted_client_may_not_relay() {
 }
 
 #[tokio::test]
+async fn a_refusal_carries_no_queue_id() {
+    let peer = "192.0.2.7:5000".parse().unwrap();
+    let mut c = start(Options { peer, ..Options::default() }).await;
+    c.ehlo().await;
+    c.cmd("MAIL FROM:<a@example.com>", "250 2.1.0 Ok\r\n").await;
+    c.cmd("RCPT TO:<victim@example.net>", "554 5.7.1 <victim@example.net>: Relay access denied\r\n").await;
+    c.cmd("QUIT", "221 2.0.0 Bye\r\n").await;
+    let _ = c.task.await;
+    let events = c.events.0.lock().unwrap().clone();
+    let refused: Vec<_> = events.iter().filter(|e| e.kind.name() == "refused").collect();
+    assert_eq!(refused.len(), 1, "{events:?}");
+    assert_eq!(refused[0].queue_id, None, "the message was never queued: {:?}", refused[0]);
+}
+
+#[tokio::test]
 async fn hard_error_limit_disconnects() {
     let limits = Limits { hard_error_limit: 3, ..Limits::default() };
     let mut c = start(Options { limits, ..Options::default() }).await;

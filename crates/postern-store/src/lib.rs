@@ -8,6 +8,8 @@
 //!   sealed, rotation in one transaction.
 //! - [`events`]: the [`EventStore`] trait, the query type, and [`EventWriter`], a thread that
 //!   writes events in batches so that sessions never wait on a database transaction.
+//! - [`event_retry`]: the writer's bounded retry buffer and its counts (stored, retried,
+//!   dropped) when the store refuses a batch.
 //! - [`conformance`]: the one [`DirectoryStore`] and [`DkimStore`] test suite every backend
 //!   runs unchanged ([`conformance::run_all`], [`conformance::run_dkim`]); SQLite runs it in
 //!   `tests/conformance_sqlite.rs`.
@@ -18,6 +20,7 @@
 pub mod conformance;
 pub mod directory;
 pub mod dkim;
+pub mod event_retry;
 pub mod events;
 mod migrations;
 pub mod sqlite;
@@ -28,6 +31,7 @@ pub use directory::{
     RuleFilter, Scope,
 };
 pub use dkim::{Activation, DkimStore, NewDkimKey, SealedDkimKey};
+pub use event_retry::{EventCounts, EventStats, RetryPolicy};
 pub use events::{EventQuery, EventStore, EventWriter, StoredEvent};
 pub use sqlite::SqliteStore;
 

@@ -13,6 +13,11 @@ impl EventLog {
         EventLog { writer }
     }
 
+    /// Events stored, retried, dropped and waiting (for `/api/v1/status`).
+    pub fn stats(&self) -> std::sync::Arc<postern_store::EventStats> {
+        self.writer.stats()
+    }
+
     /// Stores what was emitted so far; later events are only logged.
     pub async fn stop(&self) {
         self.writer.stop().await;
@@ -38,7 +43,7 @@ fn log(e: &Event) {
         }
         EventKind::Refused { stage, reply, reason, sender, recipient } => {
             tracing::info!(
-                event = "refused", session, %client, queue_id, stage = ?stage, reply = reply.as_str(), reason = reason.as_str(),
+                event = "refused", session, %client, stage = ?stage, reply = reply.as_str(), reason = reason.as_str(),
                 sender = sender.as_deref().unwrap_or(""), recipient = recipient.as_deref().unwrap_or("")
             );
         }

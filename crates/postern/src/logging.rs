@@ -3,6 +3,11 @@
 use postern_config::{LogConfig, LogFormat};
 use tracing_subscriber::EnvFilter;
 
+/// Whether `log.level` is a valid filter, without installing anything.
+pub fn check(config: &LogConfig) -> Result<(), String> {
+    EnvFilter::try_new(&config.level).map(|_| ()).map_err(|e| format!("log.level: {e}"))
+}
+
 pub fn init(config: &LogConfig) -> Result<(), String> {
     let filter = EnvFilter::try_new(&config.level).map_err(|e| format!("log.level: {e}"))?;
     let builder = tracing_subscriber::fmt()

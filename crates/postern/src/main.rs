@@ -9,12 +9,17 @@
 //! - `dkim`: the DKIM master key, the signer's keys loaded from the store, their reload.
 //! - `events`: the event sink sessions write to: a log line, and a row in the store.
 //! - `logging`: the `tracing` subscriber (text or JSON on stdout).
+//! - `config_file`: file + flags -> a checked `Config` (serve, reload, `check-config`).
+//! - `reload`: `SIGHUP`: read the file again, apply what can change live, name the rest.
 
 mod cli;
+mod config_file;
 mod directory;
 mod dkim;
 mod events;
 mod logging;
+mod reload;
+mod reload_plan;
 mod serve;
 mod tls;
 
@@ -26,6 +31,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.command {
         cli::Command::Serve(args) => serve::main(args),
+        cli::Command::CheckConfig(args) => check_config(&args.file),
         command => match cli::run(command) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -33,5 +39,20 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+    }
+}
+
+/// `postern check-config FILE`: exit 0 and say so when `serve --config FILE` would accept
+/// it; exit 2 with the one error line otherwise (the same line `serve` prints).
+fn check_config(file: &std::path::Path) -> ExitCode {
+    match config_file::load(Some(file), &postern_config::Overrides::default()) {
+        Ok(_) => {
+            println!("{}: valid", file.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("postern: config error: {e}");
+            ExitCode::from(2)
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! `postern serve`: config -> data directory -> TLS -> spool recovery -> store (and DKIM
 //! keys) -> listeners, then run until SIGTERM or Ctrl-C, and shut down without losing an
-//! acknowledged message.
+//! acknowledged message. SIGHUP reloads the configuration (`reload`).
 
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use postern_config::{Config, CountersConfig, Defaults, ListenerKind};
+use postern_config::{Config, CountersConfig, ListenerKind};
 use postern_core::tenancy::Role;
 use postern_counters::embedded::EmbeddedCounters;
 use postern_counters::redis::RedisCounters;
@@ -19,18 +19,18 @@ use postern_policy::RelayPolicy;
 use postern_policy::spf::SpfResolver;
 use postern_policy::{GuardConfig, Limits, Locks};
 use postern_queue::{QueueManager, SchedulerConfig, Spool};
-use postern_smtp::{Listener, ListenerContext, Services};
+use postern_smtp::{Listener, Services};
 use postern_store::{DirectoryChange, DirectoryStore, DkimStore, EventWriter, NewToken, SqliteStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 use crate::events::EventLog;
-use crate::{directory, dkim, logging, tls};
+use crate::reload::{self, LiveTransport};
+use crate::{config_file, directory, dkim, logging, tls};
 
 pub fn main(args: ServeArgs) -> ExitCode {
-    let defaults = Defaults { hostname: system_hostname() };
-    let config = match Config::load(args.config.as_deref(), &args.overrides(), &defaults) {
+    let config = match config_file::load(args.config.as_deref(), &args.overrides()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("postern: config error: {e}");
@@ -42,12 +42,6 @@ pub fn main(args: ServeArgs) -> ExitCode {
         eprintln!("postern: config error: {in_file}{e}");
         return ExitCode::from(2);
     }
-    if let Some(files) = &config.tls
-        && let Err(e) = tls::load(Some(files), &config.data_dir, &config.hostname)
-    {
-        eprintln!("postern: config error: {in_file}{e}");
-        return ExitCode::from(2);
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -55,7 +49,7 @@ pub fn main(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, args.config.clone(), args.overrides())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("postern: {e:#}");
@@ -64,7 +58,7 @@ pub fn main(args: ServeArgs) -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> Result<()> {
+async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: postern_config::Overrides) -> Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -83,10 +77,11 @@ async fn run(config: Config) -> Result<()> {
     let shutdown = CancellationToken::new();
     let delivery = Delivery::new(config.delivery.clone(), config.hostname.clone())
         .map_err(|e| anyhow::anyhow!("delivery: {e}"))?;
+    let transport = Arc::new(LiveTransport(postern_core::Live::new(delivery)));
     let d = &config.delivery;
     let queue = QueueManager::new(
         spool,
-        Arc::new(delivery),
+        Arc::clone(&transport) as Arc<dyn postern_queue::Transport>,
         Arc::clone(&events) as Arc<dyn postern_core::EventSink>,
         SchedulerConfig {
             hostname: config.hostname.clone(),
@@ -133,36 +128,42 @@ async fn run(config: Config) -> Result<()> {
     // One resolver (delivery.dns_servers) for every listener's DNS checks, when any has one.
     let dns_checks = if config.listeners.iter().any(|l| l.policy.uses_dns()) {
         let servers = &config.delivery.dns_servers;
-        let lookup = postern_policy::dns_checks::HickoryLookup::new(servers, std::time::Duration::from_secs(5))
+        let lookup = postern_policy::dns_checks::HickoryLookup::new(servers, reload::DNS_TIMEOUT)
             .context("DNS resolver for the listeners' checks")?;
         Some(postern_policy::dns_checks::DnsChecks::new(Arc::new(lookup)))
     } else {
         None
     };
     let mut listeners = Vec::new();
+    let mut contexts = Vec::new();
     let mut bound: Vec<(ListenerKind, SocketAddr)> = Vec::new();
     for l in &config.listeners {
         let socket = TcpListener::bind(l.address)
             .await
             .with_context(|| format!("listeners.{}: cannot listen on {}", l.kind.name(), l.address))?;
         bound.push((l.kind, socket.local_addr().unwrap_or(l.address)));
-        let context = ListenerContext {
-            kind: l.kind,
-            hostname: config.hostname.clone(),
-            banner: config.banner.clone(),
-            limits: config.limits.clone(),
-            add_missing_headers: l.add_missing_headers,
-            allow_plaintext_auth: l.allow_plaintext_auth,
-            tls: Some(tls.acceptor.clone()),
-            protection: postern_smtp::Protection::new(l.policy.clone(), dns_checks.clone()),
-        };
-        listeners.push(Listener { socket, context: Arc::new(context) });
+        let protection = postern_smtp::Protection::new(l.policy.clone(), dns_checks.clone());
+        let context =
+            Arc::new(postern_core::Live::new(reload::listener_context(l, &config, tls.acceptor.clone(), protection)));
+        contexts.push((l.kind, Arc::clone(&context)));
+        listeners.push(Listener { socket, context });
     }
 
     // Listen for signals before announcing that we are up, so that a SIGTERM sent as soon
     // as the summary appears is always a graceful shutdown.
-    let mut term =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("SIGTERM handler")?;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    // SIGHUP reloads the configuration; it never stops the server.
+    reload::on_sighup(Arc::new(reload::Reloader {
+        file,
+        overrides,
+        current: std::sync::Mutex::new(config.clone()),
+        services: Arc::clone(&services),
+        listeners: contexts,
+        transport,
+        tls: tls.acceptor.clone(),
+    }))
+    .context("SIGHUP handler")?;
     let admin = match config.admin {
         Some(addr) => {
             admin_token(&config.data_dir, directory_store.as_ref())?;
@@ -190,6 +191,7 @@ async fn run(config: Config) -> Result<()> {
                 dkim: Some(dkim_admin),
                 ip_rules: ip_rules(&config, &bound),
                 client_blocks: Some(Arc::new(client_blocks(&services.policy, &listeners))),
+                events: Some(events.stats()),
             });
             Some((socket, router, local))
         }
@@ -281,9 +283,11 @@ fn client_blocks(policy: &RelayPolicy, listeners: &[Listener]) -> postern_policy
     let daily = listeners
         .iter()
         .map(|l| {
-            let protection = &l.context.protection;
+            // The tracker is carried over by a reload, so this handle stays the live one.
+            let context = l.context.load();
+            let protection = &context.protection;
             postern_policy::ListenerBlocks {
-                listener: l.context.kind.name().to_string(),
+                listener: context.kind.name().to_string(),
                 tracker: Arc::clone(&protection.clients),
                 refused_recipients_limit: protection.policy.refused_recipients_limit,
                 auth_failures_limit: protection.policy.auth_failures_limit,
@@ -386,11 +390,4 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("create {}", temp.display()))?;
     f.write_all(bytes).and_then(|()| f.sync_all()).with_context(|| format!("write {}", temp.display()))?;
     std::fs::rename(&temp, path).with_context(|| format!("rename to {}", path.display()))
-}
-
-fn system_hostname() -> String {
-    let name = gethostname::gethostname().to_string_lossy().into_owned();
-    let valid = !name.is_empty()
-        && name.split('.').all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-    if valid { name } else { "localhost".to_string() }
 }

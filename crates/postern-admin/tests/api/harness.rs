@@ -22,7 +22,7 @@ use postern_dkim::{LookupFailed, MasterKey, TxtLookup};
 use postern_policy::ClientBlocks;
 use postern_policy::guard::{AuthGuard, GuardConfig};
 use postern_queue::{Job, Outcome, QueueManager, RcptResult, SchedulerConfig, Spool, Transport};
-use postern_store::{DirectoryChange, DirectoryStore, DkimStore, NewToken, SqliteStore};
+use postern_store::{DirectoryChange, DirectoryStore, DkimStore, EventStats, NewToken, SqliteStore};
 use serde_json::Value;
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -141,6 +141,7 @@ impl Api {
             block_time: Duration::from_secs(600),
             failure_delay: Duration::ZERO,
         }));
+        let event_stats = Arc::new(EventStats::default());
         let state = AdminState {
             queue: queue.clone(),
             directory: Arc::clone(&store) as Arc<dyn DirectoryStore>,
@@ -162,6 +163,7 @@ impl Api {
             // Loopback trusted and listening, /24 and /48: the configuration's defaults.
             ip_rules: IpAccountRules::default(),
             client_blocks: Some(Arc::new(ClientBlocks::new(Arc::clone(&guard), Vec::new()))),
+            events: Some(Arc::clone(&event_stats)),
         };
         let api = Api {
             router: router(state),

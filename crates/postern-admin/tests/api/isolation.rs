@@ -134,6 +134,8 @@ const FOREIGN: &[Case] = &[
     case("POST", "/queue/{id}/retry", 404, |t| (format!("/queue/{}/retry", t.message), None)),
     case("POST", "/queue/{id}/hold", 404, |t| (format!("/queue/{}/hold", t.message), None)),
     case("POST", "/queue/{id}/release", 404, |t| (format!("/queue/{}/release", t.message), None)),
+    case("GET", "/queue/{id}/content", 404, |t| (format!("/queue/{}/content", t.message), None)),
+    case("GET", "/status", 403, |_| ("/status".into(), None)),
 ];
 
 /// A's token on A's own objects, in this order (deletions last).
@@ -229,6 +231,8 @@ const OWN: &[Case] = &[
     case("DELETE", "/tokens/{id}", 403, |t| (format!("/tokens/{}", t.token), None)),
     case("GET", "/queue", 200, |_| ("/queue".into(), None)),
     case("GET", "/queue/{id}", 200, |t| (format!("/queue/{}", t.message), None)),
+    case("GET", "/queue/{id}/content", 200, |t| (format!("/queue/{}/content", t.message), None)),
+    case("GET", "/status", 403, |_| ("/status".into(), None)),
     case("POST", "/queue/{id}/hold", 200, |t| (format!("/queue/{}/hold", t.message), None)),
     case("POST", "/queue/{id}/release", 200, |t| (format!("/queue/{}/release", t.message), None)),
     case("POST", "/queue/{id}/retry", 200, |t| (format!("/queue/{}/retry", t.message), None)),

@@ -8,3 +8,4 @@ mod harness;
 mod isolation;
 mod rules;
 mod tenancy;
+mod status;

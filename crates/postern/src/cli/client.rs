@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use clap::Args;
 use serde_json::Value;
 
@@ -106,11 +106,32 @@ impl ApiClient {
         if status.is_success() {
             return Ok(body);
         }
-        let message = body.get("error").and_then(Value::as_str).unwrap_or("request failed");
-        match body.get("field").and_then(Value::as_str) {
-            Some(field) => bail!("{status}: {field}: {message}"),
-            None => bail!("{status}: {message}"),
+        Err(api_error(status, &body))
+    }
+
+    /// A GET whose answer is not JSON (a message's content), at most `limit` bytes, with
+    /// the value of `header` in the answer (if any).
+    pub fn get_bytes(&self, path: &str, limit: u64, header: &str) -> Result<(Vec<u8>, Option<String>)> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
+        let response = self.agent.get(&url).header("Authorization", &auth).call();
+        let mut response = response.with_context(|| format!("cannot reach {url}"))?;
+        let status = response.status();
+        let value = response.headers().get(header).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let bytes = response.body_mut().with_config().limit(limit).read_to_vec().context("reading the answer")?;
+        if status.is_success() {
+            return Ok((bytes, value));
         }
+        Err(api_error(status, &serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+    }
+}
+
+/// `STATUS: FIELD: MESSAGE` from an error answer.
+fn api_error(status: ureq::http::StatusCode, body: &Value) -> anyhow::Error {
+    let message = body.get("error").and_then(Value::as_str).unwrap_or("request failed");
+    match body.get("field").and_then(Value::as_str) {
+        Some(field) => anyhow!("{status}: {field}: {message}"),
+        None => anyhow!("{status}: {message}"),
     }
 }
 

@@ -6,8 +6,8 @@
 //! - `output`: tables, one-object views, UTC times, `--json`.
 //! - `setting`: `KEY=VALUE` edits into nested JSON (`account set`, `domain set`).
 //! - `password`: new passwords from a prompt or stdin, never argv.
-//! - `queue`, `domain`, `account`, `identity`, `token`, `rule`, `dkim`, `client_block`:
-//!   the subcommands; `ip_range` is `domain ip-range`.
+//! - `queue`, `domain`, `account`, `identity`, `token`, `rule`, `dkim`, `client_block`,
+//!   `status`: the subcommands; `ip_range` is `domain ip-range`.
 
 pub mod account;
 pub mod client;
@@ -21,6 +21,7 @@ pub mod password;
 pub mod queue;
 pub mod rule;
 pub mod setting;
+pub mod status;
 pub mod token;
 
 use std::path::PathBuf;
@@ -50,6 +51,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the gateway (with no flags and no file: embedded defaults on loopback ports).
     Serve(ServeArgs),
+    /// Check a configuration file as `serve --config FILE` would (exit 0 valid, 2 invalid).
+    CheckConfig(CheckConfigArgs),
+    /// The running server's status: queue size, events stored, retried and dropped (superadmin).
+    Status(status::StatusArgs),
     /// Inspect and manage the queue of a running server.
     Queue(queue::QueueArgs),
     /// Customer domains: add, list, enable the outgoing filter, sender security.
@@ -71,7 +76,8 @@ pub enum Command {
 /// Runs a client subcommand (every one but `serve`).
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(_) => anyhow::bail!("`serve` is not a client subcommand"),
+        Command::Serve(_) | Command::CheckConfig(_) => anyhow::bail!("not a client subcommand"),
+        Command::Status(args) => status::run(args),
         Command::Queue(args) => queue::run(args),
         Command::Domain(args) => domain::run(args),
         Command::Account(args) => account::run(args),
@@ -81,6 +87,12 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Dkim(args) => dkim::run(args),
         Command::ClientBlock(args) => client_block::run(args),
     }
+}
+
+#[derive(Args, Debug)]
+pub struct CheckConfigArgs {
+    /// The TOML file to check (see docs/CONFIG.md).
+    pub file: PathBuf,
 }
 
 #[derive(Args, Debug, Default)]
@@ -94,19 +106,20 @@ pub struct ServeArgs {
     /// Relay listener, STARTTLS offered ("" turns it off) [default: 127.0.0.1:2525].
     #[arg(long, value_name = "ADDR")]
     pub smtp: Option<String>,
-    /// Submission listener, STARTTLS offered [default: 127.0.0.1:2587].
+    /// Submission listener, STARTTLS offered ("" turns it off) [default: 127.0.0.1:2587].
     #[arg(long, value_name = "ADDR")]
     pub submission: Option<String>,
-    /// Implicit-TLS listener [default: 127.0.0.1:2465].
+    /// Implicit-TLS listener ("" turns it off) [default: 127.0.0.1:2465].
     #[arg(long, value_name = "ADDR")]
     pub smtps: Option<String>,
-    /// Admin API listener (\"\" turns it off) [default: 127.0.0.1:8025].
+    /// Admin API listener ("" turns it off) [default: 127.0.0.1:8025].
     #[arg(long, value_name = "ADDR")]
     pub admin: Option<String>,
     /// Network allowed to relay without authentication; repeatable [default: 127.0.0.0/8, ::1].
     #[arg(long = "trusted-network", value_name = "CIDR")]
     pub trusted_networks: Vec<String>,
-    /// Send all mail through this host (used by delivery).
+    /// Deliver through this host by default, whatever the file's delivery.default_route says
+    /// (the file's routing rules still apply).
     #[arg(long, value_name = "HOST:PORT")]
     pub relay_host: Option<String>,
     /// Our host name in the greeting, EHLO and Received headers [default: the system's].
@@ -147,5 +160,13 @@ mod tests {
         for add in account.find_subcommand_mut("add").unwrap().get_subcommands() {
             assert!(add.get_arguments().all(|a| !a.get_id().as_str().contains("password")), "{}", add.get_name());
         }
+    }
+
+    #[test]
+    fn serve_help_shows_plain_quotes() {
+        let mut cli = Cli::command();
+        let help = cli.find_subcommand_mut("serve").unwrap().render_help().to_string();
+        assert!(!help.contains('\\'), "{help}");
+        assert!(help.contains(r#"Admin API listener ("" turns it off)"#), "{help}");
     }
 }

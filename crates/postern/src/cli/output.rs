@@ -103,7 +103,8 @@ fn scalar(value: &Value) -> String {
 }
 
 /// One object as aligned `key  value` lines, nested objects flattened to dotted keys (the
-/// keys `set` takes), `*_ms` times in UTC. The top-level fields in `first` come first, in
+/// keys `set` takes), `*_ms` times in UTC under the name without `_ms` (`created_at`: a
+/// field named `_ms` always holds epoch milliseconds, and `--json` shows those). The top-level fields in `first` come first, in
 /// that order; then the others by name, times last.
 pub fn detail(value: &Value, first: &[&str]) -> String {
     let mut lines = Vec::new();
@@ -126,10 +127,10 @@ fn flatten(value: &Value, path: &str, out: &mut Vec<(String, String)>) {
                 flatten(child, &child_path, out);
             }
         }
-        Value::Number(n) if path.ends_with("_ms") => {
-            let shown = n.as_i64().map(|ms| format!("{} UTC", utc(ms))).unwrap_or_else(|| n.to_string());
-            out.push((path.to_string(), shown));
-        }
+        Value::Number(n) if path.ends_with("_ms") => match n.as_i64() {
+            Some(ms) => out.push((path.trim_end_matches("_ms").to_string(), format!("{} UTC", utc(ms)))),
+            None => out.push((path.to_string(), n.to_string())),
+        },
         other => out.push((path.to_string(), scalar(other))),
     }
 }
@@ -223,7 +224,11 @@ mod tests {
         assert!(text.contains("settings.limits.max_hops  0\n"), "{text}");
         assert!(text.contains("settings.headers"), "{text}");
         assert!(text.contains("A,B\n"), "{text}");
-        assert!(text.contains("1970-01-01 00:00:00 UTC"), "{text}");
+        assert!(
+            text.lines().any(|l| l.starts_with("created_at ") && l.ends_with(" 1970-01-01 00:00:00 UTC")),
+            "{text}"
+        );
+        assert!(!text.contains("_ms"), "a formatted date is not named _ms: {text}");
         assert!(text.contains("settings.regex") && text.contains("  -\n"), "{text}");
     }
 
@@ -232,6 +237,6 @@ mod tests {
         let v = json!({"created_at_ms": 0, "a": 1, "name": "x", "id": 2, "z": 3});
         let keys: Vec<String> =
             detail(&v, &["id", "name"]).lines().map(|l| l.split(' ').next().unwrap().to_string()).collect();
-        assert_eq!(keys, ["id", "name", "a", "z", "created_at_ms"]);
+        assert_eq!(keys, ["id", "name", "a", "z", "created_at"]);
     }
 }

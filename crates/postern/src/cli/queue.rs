@@ -1,10 +1,15 @@
-//! `postern queue list|show|retry|hold|release|delete` against a running server.
+//! `postern queue list|show|retry|hold|release|delete` against a running server. `show`
+//! prints a readable view (UTC times, each recipient with its state), `show --content`
+//! the message itself; `--json` the API's answer for scripts.
+
+use std::io::Write;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
 use super::client::{ApiClient, ClientArgs, encode, query};
+use super::output;
 
 #[derive(Args, Debug)]
 pub struct QueueArgs {
@@ -29,8 +34,13 @@ pub enum QueueCommand {
         #[arg(long)]
         state: Option<String>,
     },
-    /// Show one message with each recipient's state.
-    Show { id: String },
+    /// Show one message with each recipient's state (--content: the message itself).
+    Show {
+        id: String,
+        /// Print the message as queued (headers and body; at most 10 MiB, then cut).
+        #[arg(long)]
+        content: bool,
+    },
     /// Try a message now (or every message with --all).
     Retry {
         id: Option<String>,
@@ -58,7 +68,23 @@ pub fn run(args: QueueArgs) -> Result<()> {
             }
             list
         }
-        QueueCommand::Show { id } => api.get(&format!("/queue/{}", encode(&id)))?,
+        QueueCommand::Show { id, content: true } => {
+            let path = format!("/queue/{}/content", encode(&id));
+            let (bytes, size) = api.get_bytes(&path, 11 << 20, "x-postern-message-size")?;
+            std::io::stdout().write_all(&bytes)?;
+            if let Some(size) = size.filter(|s| s.parse::<usize>().is_ok_and(|n| n > bytes.len())) {
+                eprintln!("postern: the message has {size} bytes; only the first {} are shown", bytes.len());
+            }
+            return Ok(());
+        }
+        QueueCommand::Show { id, content: false } => {
+            let message = api.get(&format!("/queue/{}", encode(&id)))?;
+            if !json {
+                print!("{}", show(&message));
+                return Ok(());
+            }
+            message
+        }
         QueueCommand::Retry { all: true, .. } => api.post("/queue/retry")?,
         QueueCommand::Retry { id: Some(id), .. } => api.post(&format!("/queue/{}/retry", encode(&id)))?,
         QueueCommand::Retry { id: None, all: false } => anyhow::bail!("give a queue id or --all"),
@@ -68,6 +94,34 @@ pub fn run(args: QueueArgs) -> Result<()> {
     };
     println!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())
+}
+
+/// One message for humans: its fields, times in UTC, then one line per recipient.
+fn show(m: &Value) -> String {
+    let text = |k: &str| m.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let sender = match text("sender") {
+        s if s.is_empty() => "<>".to_string(),
+        s => s,
+    };
+    let time = |k: &str| match m.get(k).and_then(Value::as_i64) {
+        Some(ms) => format!("{} UTC", output::utc(ms)),
+        None => "-".to_string(),
+    };
+    let mut out = format!(
+        "queue id      {}\nstate         {}\nsender        {sender}\nsize          {} bytes\nreceived      {}\n\
+         attempts      {}\nnext attempt  {}\nrecipients:\n",
+        text("queue_id"),
+        text("state"),
+        m.get("size").and_then(Value::as_u64).unwrap_or(0),
+        time("received_at_ms"),
+        m.get("attempts").and_then(Value::as_u64).unwrap_or(0),
+        time("next_attempt_ms"),
+    );
+    for r in m.get("recipients").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+        let f = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
+        out.push_str(&format!("  {:<9} {}  {}\n", f("status"), f("address"), f("reply")).replace("  \n", "\n"));
+    }
+    out
 }
 
 /// Like `postqueue -p`: one line per message, one indented line per recipient.
@@ -92,4 +146,26 @@ fn print_table(list: &Value) {
         }
     }
     println!("-- {} message(s)", items.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_message_shows_utc_times_and_each_recipient() {
+        let m = json!({"queue_id": "0123456789ABCDEF0123", "sender": "", "size": 42, "received_at_ms": 0,
+            "state": "deferred", "attempts": 2, "next_attempt_ms": 60_000,
+            "recipients": [{"address": "a@x.example", "status": "pending", "reply": "451 4.3.0 later"},
+                           {"address": "b@x.example", "status": "delivered"}]});
+        let text = show(&m);
+        assert!(text.contains("sender        <>\n"), "{text}");
+        assert!(text.contains("received      1970-01-01 00:00:00 UTC\n"), "{text}");
+        assert!(text.contains("next attempt  1970-01-01 00:01:00 UTC\n"), "{text}");
+        assert!(text.contains("  pending   a@x.example  451 4.3.0 later\n"), "{text}");
+        assert!(text.contains("  delivered b@x.example\n"), "{text}");
+        assert!(!text.contains("_ms") && !text.contains('{'), "no raw JSON: {text}");
+    }
 }

@@ -1,0 +1,202 @@
+//! What a configuration reload may change while the server runs, as pure functions over
+//! two [`Config`]s (SPEC.md §7: `SIGHUP` reloads the configuration).
+//!
+//! Live: the trusted networks and `auth.trusted_networks_check_sender`, the banner, the
+//! session limits (all of `[limits]` but `max_connections` and `shutdown_timeout`), each
+//! listener's options and connection policy, and delivery's routes, relay hosts, rules,
+//! MX overrides, port and timeouts. Everything else (host name, data directory, listener
+//! and admin addresses, TLS files, logging, counters, AUTH throttling, the scheduler's
+//! concurrency and retry schedule, DNS servers) needs a restart: [`effective`] keeps the
+//! running value and [`diff`] names what differs, so the reload says so and nothing is
+//! silently ignored.
+
+use postern_config::Config;
+
+/// The configuration to run with after a reload: `new`, except that every setting that
+/// cannot change live keeps its value from `old`.
+pub fn effective(old: &Config, new: &Config) -> Config {
+    let mut e = new.clone();
+    e.hostname = old.hostname.clone();
+    e.data_dir = old.data_dir.clone();
+    e.log = old.log.clone();
+    e.tls = old.tls.clone();
+    e.admin = old.admin;
+    e.counters = old.counters.clone();
+    e.limits.max_connections = old.limits.max_connections;
+    e.limits.shutdown_timeout = old.limits.shutdown_timeout;
+    let check_sender = new.auth.trusted_networks_check_sender;
+    e.auth = old.auth.clone();
+    e.auth.trusted_networks_check_sender = check_sender;
+    // The banner was written with `$hostname` replaced by the new host name.
+    if new.hostname != old.hostname {
+        e.banner = new.banner.replace(&new.hostname, &old.hostname);
+    }
+    // The running listeners stay, at their addresses; their options follow the file.
+    e.listeners = old
+        .listeners
+        .iter()
+        .map(|running| match new.listeners.iter().find(|l| l.kind == running.kind) {
+            Some(l) => postern_config::ListenerConfig { address: running.address, ..l.clone() },
+            None => running.clone(),
+        })
+        .collect();
+    let (d, o) = (&mut e.delivery, &old.delivery);
+    d.concurrency = o.concurrency;
+    d.destination_concurrency = o.destination_concurrency;
+    d.retry_first = o.retry_first;
+    d.retry_max = o.retry_max;
+    d.max_queue_lifetime = o.max_queue_lifetime;
+    d.delay_warning = o.delay_warning;
+    d.dns_servers = o.dns_servers.clone();
+    e
+}
+
+/// The settings (as named in the file) whose values differ between `a` and `b`.
+pub fn diff(a: &Config, b: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |name: &str, differs: bool| {
+        if differs {
+            out.push(name.to_string());
+        }
+    };
+    check("hostname", a.hostname != b.hostname);
+    check("banner", a.banner != b.banner);
+    check("data_dir", a.data_dir != b.data_dir);
+    check("trusted_networks", a.trusted_networks != b.trusted_networks);
+    check("log", a.log != b.log);
+    check("tls", a.tls != b.tls);
+    check("admin.address", a.admin != b.admin);
+    check("counters", a.counters != b.counters);
+    let (la, lb) = (&a.limits, &b.limits);
+    check("limits.max_connections", la.max_connections != lb.max_connections);
+    check("limits.shutdown_timeout", la.shutdown_timeout != lb.shutdown_timeout);
+    let rest = |l: &postern_config::Limits| postern_config::Limits {
+        max_connections: 0,
+        shutdown_timeout: Default::default(),
+        ..l.clone()
+    };
+    check("limits", rest(la) != rest(lb));
+    let (aa, ab) = (&a.auth, &b.auth);
+    check("auth.trusted_networks_check_sender", aa.trusted_networks_check_sender != ab.trusted_networks_check_sender);
+    let throttle = |x: &postern_config::AuthConfig| (x.max_failures, x.failure_window, x.block_time, x.failure_delay);
+    check("auth (failure throttling)", throttle(aa) != throttle(ab));
+    for kind in [
+        postern_config::ListenerKind::Smtp,
+        postern_config::ListenerKind::Submission,
+        postern_config::ListenerKind::Smtps,
+    ] {
+        let (x, y) = (a.listeners.iter().find(|l| l.kind == kind), b.listeners.iter().find(|l| l.kind == kind));
+        let name = kind.name();
+        match (x, y) {
+            (Some(x), Some(y)) => {
+                check(&format!("listeners.{name}.address"), x.address != y.address);
+                check(
+                    &format!("listeners.{name} options"),
+                    (x.add_missing_headers, x.allow_plaintext_auth) != (y.add_missing_headers, y.allow_plaintext_auth),
+                );
+                check(&format!("listeners.{name} connection policy"), x.policy != y.policy);
+            }
+            (None, None) => {}
+            _ => check(&format!("listeners.{name}.address (turned on or off)"), true),
+        }
+    }
+    let (da, db) = (&a.delivery, &b.delivery);
+    check("delivery.concurrency", da.concurrency != db.concurrency);
+    check("delivery.destination_concurrency", da.destination_concurrency != db.destination_concurrency);
+    check(
+        "delivery retry schedule (retry_first, retry_max, max_queue_lifetime, delay_warning)",
+        (da.retry_first, da.retry_max, da.max_queue_lifetime, da.delay_warning)
+            != (db.retry_first, db.retry_max, db.max_queue_lifetime, db.delay_warning),
+    );
+    check("delivery.dns_servers", da.dns_servers != db.dns_servers);
+    check(
+        "delivery routes (relay_host, relay_hosts, default_route, rules)",
+        (&da.relay_hosts, da.default_route, &da.rules) != (&db.relay_hosts, db.default_route, &db.rules),
+    );
+    check(
+        "delivery connections (smtp_port, mx_overrides, timeouts)",
+        (
+            da.smtp_port,
+            &da.mx_overrides,
+            da.connect_timeout,
+            da.command_timeout,
+            da.data_timeout,
+            da.connection_reuse_time,
+        ) != (
+            db.smtp_port,
+            &db.mx_overrides,
+            db.connect_timeout,
+            db.command_timeout,
+            db.data_timeout,
+            db.connection_reuse_time,
+        ),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use postern_config::{Defaults, Overrides};
+
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        let dir = std::env::temp_dir().join(format!("postern-reload-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{:x}.toml", text.len() * 31 + text.bytes().map(usize::from).sum::<usize>()));
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), &Overrides::default(), &Defaults { hostname: "h.example".into() }).unwrap()
+    }
+
+    #[test]
+    fn live_settings_apply_and_the_rest_is_named() {
+        let old = config("trusted_networks = [\"127.0.0.0/8\"]\n");
+        let new = config(
+            "trusted_networks = [\"127.0.0.0/8\", \"192.0.2.0/24\"]\nhostname = \"new.example\"\n\
+             relay_host = \"127.0.0.1:2626\"\n[limits]\nmax_recipients = 5\nmax_connections = 7\n\
+             [listeners.smtp]\naddress = \"127.0.0.1:2999\"\njunk_command_limit = 3\n[delivery]\nconcurrency = 3\n",
+        );
+        let e = effective(&old, &new);
+        let live = diff(&old, &e);
+        let restart = diff(&e, &new);
+        assert_eq!(
+            live,
+            [
+                "trusted_networks",
+                "limits",
+                // Each listener's policy exempts the trusted networks from per-client limits.
+                "listeners.smtp connection policy",
+                "listeners.submission connection policy",
+                "listeners.smtps connection policy",
+                "delivery routes (relay_host, relay_hosts, default_route, rules)"
+            ]
+        );
+        assert_eq!(
+            restart,
+            ["hostname", "banner", "limits.max_connections", "listeners.smtp.address", "delivery.concurrency"]
+        );
+        assert_eq!(e.hostname, "h.example");
+        assert_eq!(e.banner, "h.example ESMTP Postern", "the banner keeps the running host name");
+        assert_eq!(e.limits.max_recipients, 5);
+        assert_eq!(e.listeners[0].address, old.listeners[0].address);
+        assert_eq!(e.listeners[0].policy.junk_command_limit, 3);
+    }
+
+    #[test]
+    fn the_same_file_changes_nothing() {
+        let old = config("[limits]\nmax_hops = 9\n");
+        let e = effective(&old, &old.clone());
+        assert!(diff(&old, &e).is_empty());
+        assert!(diff(&e, &old).is_empty());
+    }
+
+    #[test]
+    fn a_listener_turned_off_keeps_running_until_a_restart() {
+        let old = config("");
+        let new = config("[listeners.smtps]\naddress = \"\"\n");
+        let e = effective(&old, &new);
+        assert_eq!(e.listeners.len(), 3);
+        assert!(diff(&old, &e).is_empty());
+        assert_eq!(diff(&e, &new), ["listeners.smtps.address (turned on or off)"]);
+    }
+}
