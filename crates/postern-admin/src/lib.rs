@@ -18,6 +18,7 @@
 //! - [`error`]: [`ApiError`], the one JSON error shape.
 //! - [`domains`], [`accounts`], [`identities`], [`tokens`]: the tenancy endpoints.
 //! - [`rules`]: the block and allow lists, global (superadmin) and per domain.
+//! - [`inbound`]: inbound relay domains and their internal servers (superadmin).
 //! - [`dkim`], [`dkim_dns`]: DKIM keys per domain (generate, import, list, remove), their
 //!   DNS records, the DNS check, and rotation.
 //! - [`settings`]: account settings: partial objects merged and checked.
@@ -32,6 +33,7 @@ mod domains;
 mod error;
 mod extract;
 mod identities;
+mod inbound;
 mod limits;
 mod openapi;
 mod queue;
@@ -108,6 +110,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/spam-events", post(limits::spam_event))
         .route("/rules", get(rules::list).post(rules::create))
         .route("/rules/{id}", get(rules::show).delete(rules::delete))
+        .route("/inbound-domains", get(inbound::list).post(inbound::create))
+        .route("/inbound-domains/{name}", get(inbound::show).delete(inbound::delete))
         .route("/dkim", get(dkim::list_all))
         .route("/domains/{name}/dkim/keys", get(dkim::list).post(dkim::create))
         .route("/domains/{name}/dkim/keys/{selector}", get(dkim::show).delete(dkim::delete))

@@ -1,8 +1,10 @@
 //! The session's policy (SPEC.md §1–§2): who a client is (attribution by AUTH, `ip`
 //! account, trusted network), whether it may AUTH, whether its sender is its own, and
 //! whether it may relay. An attributed or trusted client may relay to any domain; anyone
-//! else gets `554 5.7.1 <rcpt>: Relay access denied` at RCPT. Never an open relay: an
-//! unattributed client is refused for every recipient, whatever its syntax.
+//! else gets `554 5.7.1 <rcpt>: Relay access denied` at RCPT, except for a recipient whose
+//! domain (the part after the last `@`, exactly) is an inbound relay domain: that mail is
+//! accepted from anyone and delivered only to the domain's internal server. Never an open
+//! relay: an unattributed client is refused for every other recipient, whatever its syntax.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use postern_core::tenancy::IpCheck;
-use postern_core::{Address, Owner, Reply, Verdict};
+use postern_core::{Address, Owner, Recipient, Reply, Verdict};
 
 use crate::directory::{AccountEntry, Directory, DirectoryIndex};
 use crate::guard::{AuthGuard, GuardConfig, Penalty};
@@ -357,19 +359,30 @@ impl RelayPolicy {
             Attribution::Account { entry, .. } => Some(entry.account.domain.as_str()),
             _ => None,
         };
-        let domains: Vec<&str> = account_domain.into_iter().chain(sender_domain.as_deref()).collect();
+        // Mail from anyone to an inbound relay domain: that domain's own list applies too,
+        // and a discard or an allow may (the recipient is accepted anyway).
+        let inbound = match attribution {
+            Attribution::Unattributed => index.inbound_domain(rcpt.domain.as_str()).map(|d| d.name.as_str()),
+            _ => None,
+        };
+        let domains: Vec<&str> = account_domain.into_iter().chain(sender_domain.as_deref()).chain(inbound).collect();
         match index.lists().check(&domains, canonical(ip), sender, rcpt) {
-            ListVerdict::Discard { .. } | ListVerdict::Allow(_) if *attribution == Attribution::Unattributed => {
+            ListVerdict::Discard { .. } | ListVerdict::Allow(_)
+                if *attribution == Attribution::Unattributed && inbound.is_none() =>
+            {
                 ListVerdict::None
             }
             verdict => verdict,
         }
     }
 
-    /// May this session relay to `rcpt`?
+    /// May this session relay to `rcpt`? The unattributed only to an inbound relay domain.
     pub fn rcpt(&self, attribution: &Attribution, rcpt: &Address) -> Verdict {
         match attribution {
             Attribution::Account { .. } | Attribution::TrustedNetwork(_) => Verdict::Accept,
+            Attribution::Unattributed if self.directory.load().inbound_domain(rcpt.domain.as_str()).is_some() => {
+                Verdict::Accept
+            }
             Attribution::Unattributed => Verdict::refuse(
                 Reply::new(554, "5.7.1", format!("<{rcpt}>: Relay access denied")),
                 "relay access denied: client is not in a trusted network and has no account",
@@ -378,8 +391,16 @@ impl RelayPolicy {
     }
 
     /// The owner of a message (account and identity) and, when the account strips its
-    /// identification headers, the message without them.
-    pub fn owner(&self, attribution: &Attribution, from: Option<&Address>, message: &[u8]) -> (Owner, Option<Vec<u8>>) {
+    /// identification headers, the message without them. Mail from the unattributed (only
+    /// ever to inbound relay domains) belongs to no account: its `domain` is the first
+    /// recipient's inbound domain, so that domain's admins find it.
+    pub fn owner(
+        &self,
+        attribution: &Attribution,
+        from: Option<&Address>,
+        recipients: &[Recipient],
+        message: &[u8],
+    ) -> (Owner, Option<Vec<u8>>) {
         match attribution {
             Attribution::Account { entry, auth_user } => {
                 let account = &entry.account;
@@ -393,10 +414,21 @@ impl RelayPolicy {
                 (owner, identity::strip(entry, message))
             }
             other => {
+                let domain = match other {
+                    Attribution::Unattributed => {
+                        let index = self.directory.load();
+                        recipients.iter().find_map(|r| index.inbound_domain(r.address.domain.as_str())).map(|d| d.name.clone())
+                    }
+                    _ => None,
+                };
+                let account = match (&domain, other) {
+                    (Some(_), Attribution::Unattributed) => "inbound-relay".to_string(),
+                    _ => other.describe(),
+                };
                 let owner = Owner {
                     account_id: None,
-                    account: other.describe(),
-                    domain: None,
+                    account,
+                    domain,
                     identity: from.map(|a| a.to_string().to_lowercase()).unwrap_or_else(|| "<>".into()),
                     auth_user: None,
                 };
@@ -456,6 +488,104 @@ mod tests {
         assert_eq!(lists(outsider, "bin@remote.example").0, ListVerdict::None, "no 250 by discard either");
         assert!(matches!(lists(outsider, "trap@remote.example").0, ListVerdict::Reject { rule: 3, .. }));
         assert!(matches!(lists(trusted, "bin@remote.example").0, ListVerdict::Discard { rule: 2, .. }));
+    }
+
+    fn inbound(name: &str) -> postern_core::tenancy::InboundDomain {
+        postern_core::tenancy::InboundDomain {
+            name: name.into(),
+            host: "10.0.0.25".into(),
+            port: 25,
+            tls: Default::default(),
+            require_tls: false,
+            comment: None,
+            created_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn the_unattributed_reach_inbound_domains_and_nothing_else() {
+        let index = DirectoryIndex::default().with_inbound_domains(vec![inbound("inbound.example")]);
+        let p = policy().with_directory(Arc::new(Directory::new(index)));
+        let outsider = p.attribute("192.0.2.1".parse().unwrap());
+        assert_eq!(outsider, Attribution::Unattributed);
+        let verdict = |rcpt: &str, utf8: bool| {
+            let rcpt = Address::parse(rcpt, utf8).unwrap();
+            p.rcpt(&outsider, &rcpt) == Verdict::Accept
+        };
+        // Accepted: the domain after the last `@` is the inbound domain, whatever the
+        // local part says (delivery routes on that domain only).
+        for ok in [
+            "bob@inbound.example",
+            "BOB@INBOUND.EXAMPLE",
+            "user%evil.example@inbound.example",
+            "evil.example!user@inbound.example",
+            "\"user@evil.example\"@inbound.example",
+        ] {
+            assert!(verdict(ok, false), "{ok}");
+        }
+        for refused in [
+            "bob@evil.example",
+            "user@inbound.example.evil.example",
+            "user@sub.inbound.example",
+            "user@inbound.example.com",
+            "user@xn--inbound-example.example",
+            "user@[127.0.0.1]",
+            "user@example",
+        ] {
+            assert!(!verdict(refused, false), "{refused}");
+        }
+        assert!(!verdict("user@inb\u{43e}und.example", true), "a Cyrillic lookalike is another domain");
+        // An address the parser refuses never reaches the policy.
+        for syntax in ["@inbound.example:user@evil.example", "user@evil.example@inbound.example", "user@inbound.example."] {
+            assert!(Address::parse(syntax, false).is_err(), "{syntax}");
+        }
+
+        // The owner of such a message: no account, the inbound domain to be found under.
+        let rcpt = |a: &str| Recipient { address: Address::parse(a, false).unwrap(), notify: None, orcpt: None };
+        let recipients = [rcpt("a@other.example"), rcpt("b@Inbound.Example")];
+        let (owner, stripped) = p.owner(&outsider, None, &recipients, b"Subject: x\r\n\r\n");
+        assert_eq!(
+            (owner.account_id, owner.domain.as_deref(), owner.account.as_str()),
+            (None, Some("inbound.example"), "inbound-relay")
+        );
+        assert!(stripped.is_none());
+        let trusted = p.attribute("10.1.2.3".parse().unwrap());
+        let (owner, _) = p.owner(&trusted, None, &[rcpt("b@inbound.example")], b"");
+        assert_eq!(owner.domain, None, "a trusted network's mail stays without a domain");
+    }
+
+    #[test]
+    fn inbound_mail_meets_the_lists_with_its_domain_list() {
+        use postern_core::tenancy::{ListAction, ListKind, ListRule};
+        let rule = |id, domain: Option<&str>, kind: ListKind, value: &str, action| ListRule {
+            id,
+            domain: domain.map(Into::into),
+            kind,
+            value: value.into(),
+            action,
+            comment: None,
+            created_at_ms: 0,
+        };
+        let index = DirectoryIndex::default()
+            .with_rules(vec![
+                rule(1, None, ListKind::Sender, "spammer@bad.example", ListAction::Reject),
+                rule(2, Some("inbound.example"), ListKind::Ip, "192.0.2.9", ListAction::Reject),
+                rule(3, None, ListKind::Recipient, "bin@inbound.example", ListAction::Discard),
+                rule(4, None, ListKind::Recipient, "bin@remote.example", ListAction::Discard),
+            ])
+            .with_inbound_domains(vec![inbound("inbound.example")]);
+        let p = policy().with_directory(Arc::new(Directory::new(index)));
+        let check = |ip: &str, sender: &str, rcpt: &str| {
+            let ip: IpAddr = ip.parse().unwrap();
+            let sender = Address::parse(sender, false).unwrap();
+            p.lists(&p.attribute(ip), ip, Some(&sender), &Address::parse(rcpt, false).unwrap())
+        };
+        let rejected = |v: ListVerdict, id: i64| matches!(v, ListVerdict::Reject { rule, .. } if rule == id);
+        assert!(rejected(check("192.0.2.1", "spammer@bad.example", "x@inbound.example"), 1));
+        assert!(rejected(check("192.0.2.9", "a@b.example", "x@inbound.example"), 2), "the inbound domain's own list");
+        assert_eq!(check("192.0.2.9", "a@b.example", "x@remote.example"), ListVerdict::None, "not for other mail");
+        assert!(matches!(check("192.0.2.1", "a@b.example", "bin@inbound.example"), ListVerdict::Discard { rule: 3, .. }));
+        assert_eq!(check("192.0.2.1", "a@b.example", "bin@remote.example"), ListVerdict::None, "no 250 to others");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`directory`]: the [`DirectoryStore`] trait: domains, accounts, identities, tokens,
-//!   block and allow list rules.
+//!   block and allow list rules, inbound relay domains.
 //! - [`dkim`]: the [`DkimStore`] trait: DKIM keys per domain and selector, private keys
 //!   sealed, rotation in one transaction.
 //! - [`events`]: the [`EventStore`] trait, the query type, and [`EventWriter`], a thread that
@@ -24,7 +24,7 @@ pub mod sqlite;
 
 pub use directory::{
     AccountChange, AccountFilter, AccountRecord, DirectoryChange, DirectorySnapshot, DirectoryStore, DomainChange,
-    DomainFilter, IdentityFilter, IdentityLock, NewAccount, NewDomain, NewRule, NewToken, Page, Paged, RuleFilter,
+    DomainFilter, IdentityFilter, IdentityLock, NewAccount, NewDomain, NewInboundDomain, NewRule, NewToken, Page, Paged, RuleFilter,
     Scope,
 };
 pub use dkim::{Activation, DkimStore, NewDkimKey, SealedDkimKey};

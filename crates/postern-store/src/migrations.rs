@@ -121,6 +121,20 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
             OR COALESCE(json_extract(lock, '$.automatic_unlocks'), 0) > 0);
     CREATE INDEX identities_lock_kept ON identities(account_id) WHERE lock_kept = 1;",
     ),
+    (
+        7,
+        "inbound relay domains",
+        // Not tied to `domains`: an inbound domain need not be a customer domain that sends.
+        "CREATE TABLE inbound_domains (
+        name TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        tls TEXT NOT NULL,
+        require_tls INTEGER NOT NULL,
+        comment TEXT,
+        created_at_ms INTEGER NOT NULL
+    );",
+    ),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<()> {

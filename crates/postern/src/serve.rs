@@ -81,8 +81,10 @@ async fn run(config: Config) -> Result<()> {
     let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
     let events = Arc::new(EventLog::new(EventWriter::with_identities(store, Arc::clone(&directory_store), 4096)));
     let shutdown = CancellationToken::new();
+    let inbound = Arc::clone(&directory);
     let delivery = Delivery::new(config.delivery.clone(), config.hostname.clone())
-        .map_err(|e| anyhow::anyhow!("delivery: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("delivery: {e}"))?
+        .with_inbound(Arc::new(move |domain: &str| inbound.load().inbound_domain(domain).cloned()));
     let d = &config.delivery;
     let queue = QueueManager::new(
         spool,

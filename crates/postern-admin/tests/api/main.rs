@@ -5,5 +5,6 @@ mod bad_input;
 mod crud;
 mod dkim;
 mod harness;
+mod inbound;
 mod isolation;
 mod rules;

@@ -15,10 +15,12 @@
 //! - `identity`: [`Identity`] and [`IdentitySighting`], the senders behind an account.
 //! - `token`: [`ApiToken`] and its [`Role`].
 //! - `list`: block and allow list rules ([`ListRule`], [`ListKind`], [`ListAction`]).
+//! - `inbound`: inbound relay domains ([`InboundDomain`]) and their internal server.
 
 mod account;
 mod domain;
 mod identity;
+mod inbound;
 mod list;
 mod lock;
 mod settings;
@@ -27,6 +29,7 @@ mod token;
 pub use account::{Account, AccountKind, parse_network};
 pub use domain::{Domain, IpCheck, SenderSecurity, normalize_domain};
 pub use identity::{Identity, IdentitySighting};
+pub use inbound::{InboundDomain, InboundTls, check_inbound_host};
 pub use list::{ListAction, ListKind, ListRule, list_address_key, parse_masked_network};
 pub use lock::LockState;
 pub use settings::{

@@ -18,6 +18,7 @@ mod accounts;
 mod dkim;
 mod domains;
 mod identities;
+mod inbound;
 mod ranges;
 mod rules;
 mod tokens;
@@ -54,6 +55,7 @@ pub const CASES: &[(&str, Case)] = &[
     ("rules::list_filters_scopes_and_pages", rules::list_filters_scopes_and_pages),
     ("rules::delete_and_cascade", rules::delete_and_cascade),
     ("rules::snapshot_has_every_rule", rules::snapshot_has_every_rule),
+    ("inbound::create_get_list_delete", inbound::create_get_list_delete),
 ];
 
 /// A backend with DKIM keys: the DKIM cases need domains too. Every type that implements

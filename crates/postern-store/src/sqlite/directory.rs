@@ -5,13 +5,15 @@
 //! Behaviour every backend shares is tested by [`crate::conformance`]; the tests here are
 //! about SQLite itself (corrupt rows written behind the store's back).
 
-use postern_core::tenancy::{Account, AccountKind, ApiToken, Domain, Identity, IdentitySighting, ListRule, LockState};
+use postern_core::tenancy::{
+    Account, AccountKind, ApiToken, Domain, Identity, IdentitySighting, InboundDomain, ListRule, LockState,
+};
 
-use super::{SqliteStore, accounts, domains, identities, rules, tokens};
+use super::{SqliteStore, accounts, domains, identities, inbound, rules, tokens};
 use crate::Result;
 use crate::directory::{
     AccountChange, AccountFilter, AccountRecord, DirectorySnapshot, DirectoryStore, DomainChange, DomainFilter,
-    IdentityFilter, NewAccount, NewDomain, NewRule, NewToken, Page, Paged, RuleFilter, Scope,
+    IdentityFilter, NewAccount, NewDomain, NewInboundDomain, NewRule, NewToken, Page, Paged, RuleFilter, Scope,
 };
 
 impl DirectoryStore for SqliteStore {
@@ -113,6 +115,7 @@ impl DirectoryStore for SqliteStore {
             accounts: accounts::all(&tx)?,
             rules: rules::all(&tx)?,
             identity_locks: identities::kept_locks(&tx)?,
+            inbound_domains: inbound::all(&tx)?,
         };
         tx.commit()?;
         Ok(snapshot)
@@ -140,6 +143,26 @@ impl DirectoryStore for SqliteStore {
 
     fn delete_rule(&self, id: i64) -> Result<bool> {
         rules::delete(&self.conn(), id)
+    }
+
+    fn create_inbound_domain(&self, new: &NewInboundDomain) -> Result<InboundDomain> {
+        inbound::create(&self.conn(), new)
+    }
+
+    fn inbound_domain(&self, name: &str) -> Result<Option<InboundDomain>> {
+        inbound::get(&self.conn(), name)
+    }
+
+    fn list_inbound_domains(&self, scope: &Scope, page: Page) -> Result<Paged<InboundDomain>> {
+        inbound::list(&self.conn(), scope, page)
+    }
+
+    fn all_inbound_domains(&self) -> Result<Vec<InboundDomain>> {
+        inbound::all(&self.conn())
+    }
+
+    fn delete_inbound_domain(&self, name: &str) -> Result<bool> {
+        inbound::delete(&self.conn(), name)
     }
 }
 

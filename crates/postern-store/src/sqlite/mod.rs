@@ -6,7 +6,7 @@
 //! # Layout
 //! - `events`: the event log ([`EventStore`](crate::EventStore)).
 //! - `directory`: [`DirectoryStore`](crate::DirectoryStore), delegating to one file per
-//!   table: `domains`, `accounts`, `identities`, `tokens`, `rules`.
+//!   table: `domains`, `accounts`, `identities`, `tokens`, `rules`, `inbound`.
 //! - `dkim`: [`DkimStore`](crate::DkimStore): the `dkim_keys` table.
 //! - `filter`: the WHERE clause and paging shared by every list.
 
@@ -24,6 +24,7 @@ mod domains;
 mod events;
 mod filter;
 mod identities;
+mod inbound;
 mod rules;
 mod tokens;
 

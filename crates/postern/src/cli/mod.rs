@@ -6,13 +6,15 @@
 //! - `output`: tables, one-object views, UTC times, `--json`.
 //! - `setting`: `KEY=VALUE` edits into nested JSON (`account set`, `domain set`).
 //! - `password`: new passwords from a prompt or stdin, never argv.
-//! - `queue`, `domain`, `account`, `identity`, `token`, `rule`, `dkim`: the subcommands.
+//! - `queue`, `domain`, `account`, `identity`, `token`, `rule`, `dkim`, `inbound_domain`: the
+//!   subcommands.
 
 pub mod account;
 pub mod client;
 pub mod dkim;
 pub mod domain;
 pub mod identity;
+pub mod inbound_domain;
 pub mod output;
 pub mod password;
 pub mod queue;
@@ -61,6 +63,8 @@ pub enum Command {
     Rule(rule::RuleArgs),
     /// DKIM keys: generate, import, list, show-dns, check, rotate, remove.
     Dkim(dkim::DkimArgs),
+    /// Inbound relay domains: mail to them is accepted from anyone and goes to their internal server.
+    InboundDomain(inbound_domain::InboundDomainArgs),
 }
 
 /// Runs a client subcommand (every one but `serve`).
@@ -74,6 +78,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Token(args) => token::run(args),
         Command::Rule(args) => rule::run(args),
         Command::Dkim(args) => dkim::run(args),
+        Command::InboundDomain(args) => inbound_domain::run(args),
     }
 }
 
