@@ -147,7 +147,10 @@ mod tests {
     #[test]
     fn defaults_and_fields_named() {
         let new = body(json!({"name": "Inbound.Example.", "host": "10.0.0.25"})).unwrap();
-        assert_eq!((new.name.as_str(), new.port, new.tls, new.require_tls), ("inbound.example", 25, InboundTls::Starttls, false));
+        assert_eq!(
+            (new.name.as_str(), new.port, new.tls, new.require_tls),
+            ("inbound.example", 25, InboundTls::Starttls, false)
+        );
         let new = body(json!({"name": "a.example", "host": "mx.a.example", "port": 465, "tls": "implicit"})).unwrap();
         assert!(new.require_tls);
         let field = |json: Value| body(json).unwrap_err().field;

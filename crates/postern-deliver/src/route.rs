@@ -26,7 +26,12 @@ pub type InboundLookup = Arc<dyn Fn(&str) -> Option<InboundDomain> + Send + Sync
 
 /// The next hop for `recipient`: `inbound` (the entry of its domain, if any) wins over
 /// every configured rule.
-pub fn next_hop(config: &Delivery, inbound: Option<&InboundDomain>, sender: Option<&Address>, recipient: &Address) -> Hop {
+pub fn next_hop(
+    config: &Delivery,
+    inbound: Option<&InboundDomain>,
+    sender: Option<&Address>,
+    recipient: &Address,
+) -> Hop {
     match inbound {
         Some(domain) => Hop::Inbound(inbound_relay_host(domain)),
         None => Hop::Configured(route(config, sender, recipient)),
@@ -100,7 +105,10 @@ mod tests {
         };
         match next_hop(&d, Some(&inbound), None, &a("vip@example.net")) {
             Hop::Inbound(host) => {
-                assert_eq!((host.name.as_str(), host.host.as_str(), host.port), ("inbound:example.net", "10.0.0.25", 2525));
+                assert_eq!(
+                    (host.name.as_str(), host.host.as_str(), host.port),
+                    ("inbound:example.net", "10.0.0.25", 2525)
+                );
                 assert!(host.tls == TlsMode::Implicit && host.require_tls && host.auth.is_none());
             }
             other => panic!("{other:?}"),

@@ -417,7 +417,10 @@ impl RelayPolicy {
                 let domain = match other {
                     Attribution::Unattributed => {
                         let index = self.directory.load();
-                        recipients.iter().find_map(|r| index.inbound_domain(r.address.domain.as_str())).map(|d| d.name.clone())
+                        recipients
+                            .iter()
+                            .find_map(|r| index.inbound_domain(r.address.domain.as_str()))
+                            .map(|d| d.name.clone())
                     }
                     _ => None,
                 };
@@ -536,7 +539,9 @@ mod tests {
         }
         assert!(!verdict("user@inb\u{43e}und.example", true), "a Cyrillic lookalike is another domain");
         // An address the parser refuses never reaches the policy.
-        for syntax in ["@inbound.example:user@evil.example", "user@evil.example@inbound.example", "user@inbound.example."] {
+        for syntax in
+            ["@inbound.example:user@evil.example", "user@evil.example@inbound.example", "user@inbound.example."]
+        {
             assert!(Address::parse(syntax, false).is_err(), "{syntax}");
         }
 
@@ -584,7 +589,10 @@ mod tests {
         assert!(rejected(check("192.0.2.1", "spammer@bad.example", "x@inbound.example"), 1));
         assert!(rejected(check("192.0.2.9", "a@b.example", "x@inbound.example"), 2), "the inbound domain's own list");
         assert_eq!(check("192.0.2.9", "a@b.example", "x@remote.example"), ListVerdict::None, "not for other mail");
-        assert!(matches!(check("192.0.2.1", "a@b.example", "bin@inbound.example"), ListVerdict::Discard { rule: 3, .. }));
+        assert!(matches!(
+            check("192.0.2.1", "a@b.example", "bin@inbound.example"),
+            ListVerdict::Discard { rule: 3, .. }
+        ));
         assert_eq!(check("192.0.2.1", "a@b.example", "bin@remote.example"), ListVerdict::None, "no 250 to others");
     }
 

@@ -24,8 +24,8 @@ pub mod sqlite;
 
 pub use directory::{
     AccountChange, AccountFilter, AccountRecord, DirectoryChange, DirectorySnapshot, DirectoryStore, DomainChange,
-    DomainFilter, IdentityFilter, IdentityLock, NewAccount, NewDomain, NewInboundDomain, NewRule, NewToken, Page, Paged, RuleFilter,
-    Scope,
+    DomainFilter, IdentityFilter, IdentityLock, NewAccount, NewDomain, NewInboundDomain, NewRule, NewToken, Page,
+    Paged, RuleFilter, Scope,
 };
 pub use dkim::{Activation, DkimStore, NewDkimKey, SealedDkimKey};
 pub use events::{EventQuery, EventStore, EventWriter, StoredEvent};

@@ -25,12 +25,14 @@ async fn inbound_domains_crud_as_superadmin() {
     assert_eq!(added["comment"], "office server");
     assert_eq!(api.change_log().last(), Some(&DirectoryChange::InboundDomains), "the SMTP policy reloads them");
 
-    let defaults = api.ok("POST", "/inbound-domains", Some(&json!({"name": "b.example", "host": "mx.b.example"})), 201).await;
+    let defaults =
+        api.ok("POST", "/inbound-domains", Some(&json!({"name": "b.example", "host": "mx.b.example"})), 201).await;
     assert_eq!((defaults["port"].as_u64(), defaults["tls"].as_str()), (Some(25), Some("starttls")));
     let implicit = json!({"name": "c.example", "host": "::1", "port": 465, "tls": "implicit"});
     assert_eq!(api.ok("POST", "/inbound-domains", Some(&implicit), 201).await["require_tls"], true);
 
-    let again = api.root("POST", "/inbound-domains", Some(&json!({"name": "INBOUND.example", "host": "x.example"}))).await;
+    let again =
+        api.root("POST", "/inbound-domains", Some(&json!({"name": "INBOUND.example", "host": "x.example"}))).await;
     assert_eq!(again.status, 409, "{}", again.text);
     for (body, field) in [
         (json!({"name": "not a domain", "host": "x.example"}), "name"),
@@ -49,7 +51,10 @@ async fn inbound_domains_crud_as_superadmin() {
         assert_eq!((answer.status.as_u16(), answer.field()), (400, Some(field)), "{body}: {}", answer.text);
     }
 
-    assert_eq!(names(&api.ok("GET", "/inbound-domains", None, 200).await), ["b.example", "c.example", "inbound.example"]);
+    assert_eq!(
+        names(&api.ok("GET", "/inbound-domains", None, 200).await),
+        ["b.example", "c.example", "inbound.example"]
+    );
     let page = api.ok("GET", "/inbound-domains?limit=1&offset=2", None, 200).await;
     assert_eq!((names(&page), page["total"].as_u64()), (vec!["inbound.example".to_string()], Some(3)));
     assert_eq!(api.ok("GET", "/inbound-domains/Inbound.Example", None, 200).await, added);

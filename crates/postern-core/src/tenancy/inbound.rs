@@ -83,7 +83,7 @@ mod tests {
         assert_eq!(check_inbound_host("127.0.0.1").unwrap(), "127.0.0.1");
         assert_eq!(check_inbound_host("[::1]").unwrap(), "::1");
         assert_eq!(check_inbound_host("localhost").unwrap(), "localhost");
-        for bad in ["", "a b", "host:25", "-a.example", "a..b", "mail@example.com", "x\r\n"] {
+        for bad in ["", "a b", "host:25", "-a.example", "a..b", "mail@example.com", "x\r\ny", "a\tb"] {
             assert!(check_inbound_host(bad).is_err(), "{bad:?}");
         }
     }

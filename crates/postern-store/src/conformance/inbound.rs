@@ -28,7 +28,8 @@ pub fn create_get_list_delete(store: &dyn DirectoryStore) {
     );
     assert_eq!(created.comment.as_deref(), Some("the office server"));
     assert!(created.created_at_ms > 1_600_000_000_000, "created_at_ms is now in ms");
-    let implicit = ok(store.create_inbound_domain(&new_inbound("b.example", "mx.b.example", 465, InboundTls::Implicit)), "b");
+    let implicit =
+        ok(store.create_inbound_domain(&new_inbound("b.example", "mx.b.example", 465, InboundTls::Implicit)), "b");
     assert!(implicit.require_tls && implicit.tls == InboundTls::Implicit, "{implicit:?}");
     ok(store.create_inbound_domain(&new_inbound("a.example", "::1", 25, InboundTls::Starttls)), "a");
     conflict(store.create_inbound_domain(&new_inbound("inbound.example", "x", 25, InboundTls::None)), "a duplicate");
@@ -37,7 +38,8 @@ pub fn create_get_list_delete(store: &dyn DirectoryStore) {
     for other in ["sub.inbound.example", "INBOUND.example", "inbound.example.", "example"] {
         assert_eq!(ok(store.inbound_domain(other), other), None, "exact names only: {other}");
     }
-    let names = |scope: &Scope, page: Page| keys(&ok(store.list_inbound_domains(scope, page), "list"), |d| d.name.clone());
+    let names =
+        |scope: &Scope, page: Page| keys(&ok(store.list_inbound_domains(scope, page), "list"), |d| d.name.clone());
     assert_eq!(names(&Scope::All, FIRST), ["a.example", "b.example", "inbound.example"], "by name");
     assert_eq!(names(&Scope::All, Page { limit: 1, offset: 1 }), ["b.example"]);
     assert_eq!(ok(store.list_inbound_domains(&Scope::All, Page { limit: 1, offset: 0 }), "page").total, 3);

@@ -39,10 +39,9 @@ fn read(r: &Row<'_>) -> rusqlite::Result<InboundRow> {
 }
 
 fn decode(row: InboundRow) -> Result<InboundDomain> {
-    let port = u16::try_from(row.port)
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| StoreError::Conflict(format!("inbound domain {}: stored port {} is invalid", row.name, row.port)))?;
+    let port = u16::try_from(row.port).ok().filter(|p| *p > 0).ok_or_else(|| {
+        StoreError::Conflict(format!("inbound domain {}: stored port {} is invalid", row.name, row.port))
+    })?;
     Ok(InboundDomain {
         name: row.name,
         host: row.host,
