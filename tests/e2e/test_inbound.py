@@ -128,6 +128,31 @@ def test_open_relay_tricks_reach_only_the_internal_server(world):
     assert world.spool() == {}, "every accepted message was delivered"
 
 
+def test_no_backscatter_when_the_internal_server_refuses(postern):
+    """Anyone may name any sender: a bounce to it would carry their text anywhere. A
+    recipient the internal server refuses is a `bounced` delivery event, and no DSN."""
+    internal = Sink("internal", rcpt_reply=lambda addr, n: "550 5.1.1 no such user" if addr.startswith("nobody") else None).start()
+    elsewhere = Sink("elsewhere").start()
+    try:
+        server = postern(extra=UNTRUSTED + ["--relay-host", f"127.0.0.1:{elsewhere.port}"])
+        api = Api(server)
+        api.ok("POST", "/inbound-domains", {"name": INBOUND, "host": "127.0.0.1", "port": internal.port, "tls": "none"})
+        replies, final = transaction(server.ports["smtp"], "victim@elsewhere.example",
+                                     ["nobody@inbound.example", "bob@inbound.example"])
+        assert replies == ["250 2.1.5 Ok", "250 2.1.5 Ok"]
+        queue_id = queued_id(final)
+        assert [m.rcpt_tos for m in internal.wait_messages(1)] == [["bob@inbound.example"]]
+        events = server.wait_events(lambda ev: len(ev) >= 2, kind="delivery", queue_id=queue_id)
+        assert sorted(e["data"]["result"] for e in events) == ["bounced", "delivered"], events
+        time.sleep(1.0)
+        assert server.events(kind="dsn") == []
+        assert elsewhere.connections == 0, elsewhere.rcpts
+        assert server.spool() == {}
+    finally:
+        internal.stop()
+        elsewhere.stop()
+
+
 def test_attributed_clients_go_to_the_internal_server_before_the_default_route(world):
     world.api.domain("example.com")
     world.api.account("example.com", "ip", IP_CLIENT)

@@ -425,7 +425,7 @@ impl RelayPolicy {
                     _ => None,
                 };
                 let account = match (&domain, other) {
-                    (Some(_), Attribution::Unattributed) => "inbound-relay".to_string(),
+                    (Some(_), Attribution::Unattributed) => postern_core::INBOUND_RELAY_ACCOUNT.to_string(),
                     _ => other.describe(),
                 };
                 let owner = Owner {
