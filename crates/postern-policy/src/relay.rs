@@ -414,19 +414,19 @@ impl RelayPolicy {
                 (owner, identity::strip(entry, message))
             }
             other => {
-                let domain = match other {
+                // The unattributed only ever have inbound relay recipients accepted: their
+                // mail is inbound relay mail even if the entry was removed meanwhile.
+                let (account, domain) = match other {
                     Attribution::Unattributed => {
                         let index = self.directory.load();
-                        recipients
+                        let inbound = recipients
                             .iter()
                             .find_map(|r| index.inbound_domain(r.address.domain.as_str()))
-                            .map(|d| d.name.clone())
+                            .map(|d| d.name.clone());
+                        let first = recipients.first().map(|r| r.address.domain.as_str().to_ascii_lowercase());
+                        (postern_core::INBOUND_RELAY_ACCOUNT.to_string(), inbound.or(first))
                     }
-                    _ => None,
-                };
-                let account = match (&domain, other) {
-                    (Some(_), Attribution::Unattributed) => postern_core::INBOUND_RELAY_ACCOUNT.to_string(),
-                    _ => other.describe(),
+                    _ => (other.describe(), None),
                 };
                 let owner = Owner {
                     account_id: None,

@@ -72,6 +72,10 @@ fn the_unattributed_reach_inbound_domains_and_nothing_else() {
         (None, Some("inbound.example"), "inbound-relay")
     );
     assert!(stripped.is_none());
+    // The entry removed between RCPT and the end of data: still nobody's inbound mail.
+    let (owner, _) = p.owner(&outsider, None, &[rcpt("a@Gone.Example")], b"");
+    assert_eq!((owner.account.as_str(), owner.domain.as_deref()), ("inbound-relay", Some("gone.example")));
+    assert!(owner.is_inbound_relay());
     let trusted = p.attribute("10.1.2.3".parse().unwrap());
     let (owner, _) = p.owner(&trusted, None, &[rcpt("b@inbound.example")], b"");
     assert_eq!(owner.domain, None, "a trusted network's mail stays without a domain");
