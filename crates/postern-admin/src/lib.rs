@@ -21,6 +21,7 @@
 //!   `ip` account ranges a caller may use (delegation, prefix limit, protected ranges).
 //! - [`client_blocks`]: AUTH failure and daily client blocks, listed and lifted.
 //! - [`rules`]: the block and allow lists, global (superadmin) and per domain.
+//! - [`inbound`]: inbound relay domains and their internal servers (superadmin).
 //! - [`dkim`], [`dkim_dns`]: DKIM keys per domain (generate, import, list, remove), their
 //!   DNS records, the DNS check, and rotation.
 //! - [`settings`]: account settings: partial objects merged and checked.
@@ -39,6 +40,7 @@ mod error;
 mod extract;
 mod identities;
 mod ip_rules;
+mod inbound;
 mod limits;
 mod openapi;
 mod queue;
@@ -126,6 +128,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/spam-events", post(limits::spam_event))
         .route("/rules", get(rules::list).post(rules::create))
         .route("/rules/{id}", get(rules::show).delete(rules::delete))
+        .route("/inbound-domains", get(inbound::list).post(inbound::create))
+        .route("/inbound-domains/{name}", get(inbound::show).delete(inbound::delete))
         .route("/dkim", get(dkim::list_all))
         .route("/domains/{name}/dkim/keys", get(dkim::list).post(dkim::create))
         .route("/domains/{name}/dkim/keys/{selector}", get(dkim::show).delete(dkim::delete))

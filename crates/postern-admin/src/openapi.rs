@@ -14,7 +14,8 @@ pub fn spec() -> Value {
     let mut paths = Map::new();
     let groups =
         [whoami_paths(), domain_paths(), account_paths(), identity_paths(), limit_paths(), rule_paths(), token_paths()];
-    for group in groups.into_iter().chain([queue_paths(), dkim_paths(), delegation_paths(), client_block_paths()]) {
+    let more = [queue_paths(), dkim_paths(), delegation_paths(), client_block_paths(), inbound_paths()];
+    for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
             paths.extend(group);
         }
@@ -244,6 +245,46 @@ fn rule_action() -> Value {
     json!({"type": "string", "enum": ["reject", "discard", "allow"]})
 }
 
+fn inbound_paths() -> Value {
+    let name = || path_param("name", json!({"type": "string"}));
+    json!({
+        "/inbound-domains": {
+            "get": operation("List inbound relay domains (a domain admin: those named like its domains)",
+                list_params(vec![]), None, json!({"200": answer("inbound domains", paged("InboundDomain"))})),
+            "post": operation("Add an inbound relay domain: mail to it is accepted from anyone and delivered to \
+                its internal server (superadmin)", vec![], Some(body("NewInboundDomain")), json!({
+                    "201": answer("added", schema("InboundDomain")), "403": error("not a superadmin"),
+                    "409": error("exists already")}))
+        },
+        "/inbound-domains/{name}": {
+            "get": operation("Show an inbound relay domain", vec![name()], None, json!({
+                "200": answer("the inbound domain", schema("InboundDomain")), "404": error("no such inbound domain")})),
+            "delete": operation("Remove an inbound relay domain (superadmin)", vec![name()], None, json!({
+                "200": answer("deleted", schema("Deleted")), "403": error("not a superadmin"),
+                "404": error("no such inbound domain")}))
+        }
+    })
+}
+
+fn inbound_schemas() -> Value {
+    let tls = json!({"type": "string", "enum": ["none", "starttls", "implicit"]});
+    json!({
+        "InboundDomain": {"type": "object", "properties": {
+            "name": {"type": "string", "description": "matched exactly against a recipient's domain (not its subdomains)"},
+            "host": {"type": "string"}, "port": {"type": "integer"}, "tls": tls,
+            "require_tls": {"type": "boolean"}, "comment": {"type": "string"}, "created_at_ms": {"type": "integer"}}},
+        "NewInboundDomain": {"type": "object", "required": ["name", "host"], "additionalProperties": false,
+            "properties": {
+                "name": {"type": "string", "description": "a domain name; stored lower-case without a trailing dot"},
+                "host": {"type": "string", "description": "the internal server: a host name or an IP address"},
+                "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 25},
+                "tls": {"type": "string", "enum": ["none", "starttls", "implicit"], "default": "starttls",
+                    "description": "starttls: when offered (the certificate is not verified)"},
+                "require_tls": {"type": "boolean", "description": "default: true for implicit, false otherwise"},
+                "comment": {"type": "string", "maxLength": 500}}}
+    })
+}
+
 fn token_paths() -> Value {
     json!({
         "/tokens": {
@@ -413,7 +454,7 @@ fn dkim_paths() -> Value {
 fn schemas() -> Value {
     let mut all = Map::new();
     let groups = [common_schemas(), domain_schemas(), account_schemas(), settings_schemas(), token_schemas()];
-    for group in groups.into_iter().chain([rule_schemas(), dkim_schemas(), block_schemas()]) {
+    for group in groups.into_iter().chain([rule_schemas(), dkim_schemas(), block_schemas(), inbound_schemas()]) {
         if let Value::Object(group) = group {
             all.extend(group);
         }

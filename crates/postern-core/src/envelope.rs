@@ -116,6 +116,17 @@ pub struct Owner {
     pub auth_user: Option<String>,
 }
 
+/// [`Owner::account`] of mail from anyone to an inbound relay domain.
+pub const INBOUND_RELAY_ACCOUNT: &str = "inbound-relay";
+
+impl Owner {
+    /// Mail accepted from anyone for an inbound relay domain: no account vouches for its
+    /// sender, which may be forged.
+    pub fn is_inbound_relay(&self) -> bool {
+        self.account_id.is_none() && self.account == INBOUND_RELAY_ACCOUNT
+    }
+}
+
 impl Envelope {
     pub fn sender_display(&self) -> String {
         self.sender.as_ref().map(|a| a.to_string()).unwrap_or_default()

@@ -26,7 +26,7 @@ pub mod tenancy;
 pub mod verdict;
 
 pub use address::{Address, AddressError, Domain};
-pub use envelope::{BodyType, ClientInfo, DsnRet, Envelope, Notify, Owner, Recipient, TlsInfo};
+pub use envelope::{BodyType, ClientInfo, DsnRet, Envelope, INBOUND_RELAY_ACCOUNT, Notify, Owner, Recipient, TlsInfo};
 pub use event::{Event, EventKind, Stage};
 pub use live::Live;
 pub use queue_id::QueueId;

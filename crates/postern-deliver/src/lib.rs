@@ -4,7 +4,7 @@
 //! result per recipient (delivered / deferred / bounced, with the remote reply).
 //!
 //! # Layout
-//! - [`route`]: recipient rules, then sender rules, then the default route (pure).
+//! - [`route`]: inbound relay domains, recipient rules, sender rules, the default route (pure).
 //! - [`dns`]: MX lookup with preference order, implicit MX (A/AAAA), null MX; overrides.
 //! - [`client`]: the outbound SMTP client: EHLO, STARTTLS, AUTH, pipelined transaction.
 //! - [`transport`]: [`Delivery`], the `Transport` the queue manager calls, with connection reuse.
@@ -14,4 +14,5 @@ pub mod dns;
 pub mod route;
 pub mod transport;
 
+pub use route::InboundLookup;
 pub use transport::Delivery;

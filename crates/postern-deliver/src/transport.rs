@@ -1,5 +1,5 @@
 //! [`Delivery`]: the `Transport` the queue manager calls. Resolves a job's destination
-//! (relay host or MX), tries its addresses in order, reuses idle connections to the same
+//! (an inbound relay domain's internal server, a relay host or MX), tries its addresses in order, reuses idle connections to the same
 //! server, and turns replies into per-recipient results (2xx delivered, 4xx deferred,
 //! 5xx bounced). Null MX and non-existent domains bounce at once; DNS trouble defers.
 
@@ -7,13 +7,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use postern_config::{Delivery as DeliveryConfig, Route, TlsMode};
+use postern_config::{Delivery as DeliveryConfig, RelayHost, Route, TlsMode};
 use postern_core::{BoxFuture, Envelope, Recipient};
 use postern_queue::{Job, Outcome, RcptResult, Transport};
 
 use crate::client::{Client, ClientError, ConnectOptions, ServerReply};
 use crate::dns::{Answer, Dns, Target};
-use crate::route::route;
+use crate::route::{Hop, InboundLookup, next_hop};
 
 const MAX_IDLE_PER_SERVER: usize = 32;
 
@@ -24,6 +24,8 @@ pub struct Delivery {
     dns: Dns,
     helo: String,
     idle: Arc<IdlePool>,
+    /// Inbound relay domains; `None`: there are none.
+    inbound: Option<InboundLookup>,
 }
 
 impl Delivery {
@@ -51,16 +53,37 @@ impl Delivery {
             }
             roots.push(Some(std::sync::Arc::new(store)));
         }
-        Ok(Delivery { roots, config, dns, helo, idle: Arc::new(Mutex::new(HashMap::new())) })
+        Ok(Delivery { roots, config, dns, helo, idle: Arc::new(Mutex::new(HashMap::new())), inbound: None })
     }
 
-    fn options(&self, route: Route) -> ConnectOptions {
-        let (tls, require_tls, auth, roots) = match route {
-            Route::Direct => (TlsMode::StartTls, false, None, None),
-            Route::Relay(i) => match self.config.relay_hosts.get(i) {
-                Some(h) => (h.tls, h.require_tls, h.auth.clone(), self.roots.get(i).cloned().flatten()),
-                None => (TlsMode::StartTls, false, None, None),
-            },
+    /// Mail to inbound relay domains goes to their internal servers (before every rule).
+    pub fn with_inbound(mut self, lookup: InboundLookup) -> Delivery {
+        self.inbound = Some(lookup);
+        self
+    }
+
+    /// The next hop for one recipient.
+    fn hop(&self, envelope: &Envelope, recipient: &Recipient) -> Hop {
+        let domain = recipient.address.domain.as_str().to_ascii_lowercase();
+        let inbound = self.inbound.as_ref().and_then(|lookup| lookup(&domain));
+        next_hop(&self.config, inbound.as_ref(), envelope.sender.as_ref(), &recipient.address)
+    }
+
+    /// The relay host of a hop (`None`: MX) and the roots its certificate is checked with.
+    fn relay_host<'a>(&'a self, hop: &'a Hop) -> Option<(&'a RelayHost, Option<Arc<rustls::RootCertStore>>)> {
+        match hop {
+            Hop::Configured(Route::Direct) => None,
+            Hop::Configured(Route::Relay(i)) => {
+                self.config.relay_hosts.get(*i).map(|h| (h, self.roots.get(*i).cloned().flatten()))
+            }
+            Hop::Inbound(host) => Some((host, None)),
+        }
+    }
+
+    fn options(&self, hop: &Hop) -> ConnectOptions {
+        let (tls, require_tls, auth, roots) = match self.relay_host(hop) {
+            Some((h, roots)) => (h.tls, h.require_tls, h.auth.clone(), roots),
+            None => (TlsMode::StartTls, false, None, None),
         };
         ConnectOptions {
             helo: self.helo.clone(),
@@ -74,13 +97,11 @@ impl Delivery {
         }
     }
 
-    async fn targets(&self, route: Route, domain: &str) -> Result<Answer, String> {
-        let answer = match route {
-            Route::Direct => self.dns.mx_targets(domain).await,
-            Route::Relay(i) => match self.config.relay_hosts.get(i) {
-                Some(h) => self.dns.host_targets(&h.host, h.port).await,
-                None => return Err("unknown relay host".into()),
-            },
+    async fn targets(&self, hop: &Hop, domain: &str) -> Result<Answer, String> {
+        let answer = match (hop, self.relay_host(hop)) {
+            (Hop::Configured(Route::Direct), _) => self.dns.mx_targets(domain).await,
+            (_, Some((h, _))) => self.dns.host_targets(&h.host, h.port).await,
+            (_, None) => return Err("unknown relay host".into()),
         };
         answer.map_err(|e| e.0)
     }
@@ -127,7 +148,7 @@ impl Delivery {
     async fn run(&self, job: Job) -> Vec<RcptResult> {
         let envelope = &job.envelope;
         let Some(&first) = job.recipients.first() else { return Vec::new() };
-        let route = route(&self.config, envelope.sender.as_ref(), &envelope.recipients[first].address);
+        let hop = self.hop(envelope, &envelope.recipients[first]);
         let domain = envelope.recipients[first].address.domain.as_str().to_string();
         let all = |outcome: Outcome, status: &str, reply: String| -> Vec<RcptResult> {
             job.recipients
@@ -142,7 +163,7 @@ impl Delivery {
                 })
                 .collect()
         };
-        let targets = match self.targets(route, &domain).await {
+        let targets = match self.targets(&hop, &domain).await {
             Ok(Answer::Targets(t)) => t,
             Ok(Answer::NullMx) => {
                 return all(Outcome::Bounced, "5.1.10", format!("{domain} does not accept mail (null MX, RFC 7505)"));
@@ -150,7 +171,7 @@ impl Delivery {
             Ok(Answer::NotFound(why)) => return all(Outcome::Bounced, "5.1.2", why),
             Err(why) => return all(Outcome::Deferred, "4.4.3", why),
         };
-        let options = self.options(route);
+        let options = self.options(&hop);
         let recipients: Vec<&Recipient> = job.recipients.iter().map(|&i| &envelope.recipients[i]).collect();
         let mut last_error =
             ClientError { permanent: false, status: "4.4.1".into(), message: "no server to try".into() };
@@ -247,9 +268,12 @@ fn result(index: usize, reply: &ServerReply, remote: &str, dsn: bool) -> RcptRes
 
 impl Transport for Delivery {
     fn destination(&self, envelope: &Envelope, recipient: &Recipient) -> String {
-        match route(&self.config, envelope.sender.as_ref(), &recipient.address) {
-            Route::Direct => format!("mx:{}", recipient.address.domain.as_str().to_ascii_lowercase()),
-            Route::Relay(i) => format!("relay:{}", self.config.relay_hosts.get(i).map_or("?", |h| h.name.as_str())),
+        match self.hop(envelope, recipient) {
+            Hop::Configured(Route::Direct) => format!("mx:{}", recipient.address.domain.as_str().to_ascii_lowercase()),
+            Hop::Configured(Route::Relay(i)) => {
+                format!("relay:{}", self.config.relay_hosts.get(i).map_or("?", |h| h.name.as_str()))
+            }
+            Hop::Inbound(host) => host.name,
         }
     }
 

@@ -233,7 +233,7 @@ async fn main() {
         assert_eq!(policy.mail_from(&attribution, ip, "client.example", Some(&sender)).await, Verdict::Accept);
         assert_eq!(policy.rcpt(&attribution, &rcpt), Verdict::Accept);
         assert_eq!(policy.recipient_limit(&attribution).await, LimitVerdict::Allowed);
-        let (owner, _) = policy.owner(&attribution, Some(&sender), message.as_bytes());
+        let (owner, _) = policy.owner(&attribution, Some(&sender), &[], message.as_bytes());
         assert_eq!(policy.identity_checks(&attribution, &owner.identity, 1).await, LimitVerdict::Allowed);
         times.push(t.elapsed());
     }

@@ -8,14 +8,15 @@
 //! account's address or a `domain` account's domain name, case-insensitive), by id. The
 //! block and allow lists ride along ([`ListIndex`], added by [`DirectoryIndex::with_rules`]).
 //! The few identities with a lock state are kept beside the index ([`Directory::identity_lock`]):
-//! a lock check per message is a hash probe, not a database query.
+//! a lock check per message is a hash probe, not a database query. Inbound relay domains
+//! ride along too ([`DirectoryIndex::with_inbound_domains`]): exact names, one hash probe.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use ipnet::IpNet;
-use postern_core::tenancy::{Account, AccountKind, Domain, ListRule, LockState};
+use postern_core::tenancy::{Account, AccountKind, Domain, InboundDomain, ListRule, LockState};
 use regex::Regex;
 
 use crate::lists::ListIndex;
@@ -40,6 +41,8 @@ pub struct DirectoryIndex {
     /// (prefix length, network -> account id), longest prefix first.
     by_network: Vec<(u8, HashMap<IpNet, i64>)>,
     lists: Arc<ListIndex>,
+    /// Inbound relay domains by (normalized) name.
+    inbound: Arc<HashMap<String, InboundDomain>>,
 }
 
 /// Regexes from accounts are bounded in compiled size: an administrator's typo must not
@@ -161,6 +164,25 @@ impl DirectoryIndex {
 
     pub fn lists(&self) -> &ListIndex {
         self.lists.as_ref()
+    }
+
+    /// The same index with these inbound relay domains (all of them).
+    pub fn with_inbound_domains(mut self, domains: Vec<InboundDomain>) -> DirectoryIndex {
+        self.inbound = Arc::new(domains.into_iter().map(|d| (d.name.clone(), d)).collect());
+        self
+    }
+
+    /// The inbound relay domain a recipient domain names: exact (ASCII case-insensitive)
+    /// match only; a subdomain, an address literal or a U-label spelling is not one.
+    pub fn inbound_domain(&self, domain: &str) -> Option<&InboundDomain> {
+        if self.inbound.is_empty() {
+            return None;
+        }
+        self.inbound.get(domain.to_ascii_lowercase().as_str())
+    }
+
+    pub fn inbound_domains_len(&self) -> usize {
+        self.inbound.len()
     }
 
     pub fn domain(&self, name: &str) -> Option<&Domain> {

@@ -1,8 +1,10 @@
 //! The session's policy (SPEC.md §1–§2): who a client is (attribution by AUTH, `ip`
 //! account, trusted network), whether it may AUTH, whether its sender is its own, and
 //! whether it may relay. An attributed or trusted client may relay to any domain; anyone
-//! else gets `554 5.7.1 <rcpt>: Relay access denied` at RCPT. Never an open relay: an
-//! unattributed client is refused for every recipient, whatever its syntax.
+//! else gets `554 5.7.1 <rcpt>: Relay access denied` at RCPT, except for a recipient whose
+//! domain (the part after the last `@`, exactly) is an inbound relay domain: that mail is
+//! accepted from anyone and delivered only to the domain's internal server. Never an open
+//! relay: an unattributed client is refused for every other recipient, whatever its syntax.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use postern_core::tenancy::IpCheck;
-use postern_core::{Address, Live, Owner, Reply, Verdict};
+use postern_core::{Address, Live, Owner, Recipient, Reply, Verdict};
 
 use crate::directory::{AccountEntry, Directory, DirectoryIndex};
 use crate::guard::{AuthGuard, GuardConfig, Penalty};
@@ -378,19 +380,30 @@ impl RelayPolicy {
             Attribution::Account { entry, .. } => Some(entry.account.domain.as_str()),
             _ => None,
         };
-        let domains: Vec<&str> = account_domain.into_iter().chain(sender_domain.as_deref()).collect();
+        // Mail from anyone to an inbound relay domain: that domain's own list applies too,
+        // and a discard or an allow may (the recipient is accepted anyway).
+        let inbound = match attribution {
+            Attribution::Unattributed => index.inbound_domain(rcpt.domain.as_str()).map(|d| d.name.as_str()),
+            _ => None,
+        };
+        let domains: Vec<&str> = account_domain.into_iter().chain(sender_domain.as_deref()).chain(inbound).collect();
         match index.lists().check(&domains, canonical(ip), sender, rcpt) {
-            ListVerdict::Discard { .. } | ListVerdict::Allow(_) if *attribution == Attribution::Unattributed => {
+            ListVerdict::Discard { .. } | ListVerdict::Allow(_)
+                if *attribution == Attribution::Unattributed && inbound.is_none() =>
+            {
                 ListVerdict::None
             }
             verdict => verdict,
         }
     }
 
-    /// May this session relay to `rcpt`?
+    /// May this session relay to `rcpt`? The unattributed only to an inbound relay domain.
     pub fn rcpt(&self, attribution: &Attribution, rcpt: &Address) -> Verdict {
         match attribution {
             Attribution::Account { .. } | Attribution::TrustedNetwork(_) => Verdict::Accept,
+            Attribution::Unattributed if self.directory.load().inbound_domain(rcpt.domain.as_str()).is_some() => {
+                Verdict::Accept
+            }
             Attribution::Unattributed => Verdict::refuse(
                 Reply::new(554, "5.7.1", format!("<{rcpt}>: Relay access denied")),
                 "relay access denied: client is not in a trusted network and has no account",
@@ -399,8 +412,16 @@ impl RelayPolicy {
     }
 
     /// The owner of a message (account and identity) and, when the account strips its
-    /// identification headers, the message without them.
-    pub fn owner(&self, attribution: &Attribution, from: Option<&Address>, message: &[u8]) -> (Owner, Option<Vec<u8>>) {
+    /// identification headers, the message without them. Mail from the unattributed (only
+    /// ever to inbound relay domains) belongs to no account: its `domain` is the first
+    /// recipient's inbound domain, so that domain's admins find it.
+    pub fn owner(
+        &self,
+        attribution: &Attribution,
+        from: Option<&Address>,
+        recipients: &[Recipient],
+        message: &[u8],
+    ) -> (Owner, Option<Vec<u8>>) {
         match attribution {
             Attribution::Account { entry, auth_user } => {
                 let account = &entry.account;
@@ -414,10 +435,24 @@ impl RelayPolicy {
                 (owner, identity::strip(entry, message))
             }
             other => {
+                // The unattributed only ever have inbound relay recipients accepted: their
+                // mail is inbound relay mail even if the entry was removed meanwhile.
+                let (account, domain) = match other {
+                    Attribution::Unattributed => {
+                        let index = self.directory.load();
+                        let inbound = recipients
+                            .iter()
+                            .find_map(|r| index.inbound_domain(r.address.domain.as_str()))
+                            .map(|d| d.name.clone());
+                        let first = recipients.first().map(|r| r.address.domain.as_str().to_ascii_lowercase());
+                        (postern_core::INBOUND_RELAY_ACCOUNT.to_string(), inbound.or(first))
+                    }
+                    _ => (other.describe(), None),
+                };
                 let owner = Owner {
                     account_id: None,
-                    account: other.describe(),
-                    domain: None,
+                    account,
+                    domain,
                     identity: from.map(|a| a.to_string().to_lowercase()).unwrap_or_else(|| "<>".into()),
                     auth_user: None,
                 };

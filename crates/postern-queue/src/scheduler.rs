@@ -441,6 +441,12 @@ impl QueueManager {
             tracing::info!(queue_id = %envelope.queue_id, "no DSN: the message has the null sender");
             return;
         };
+        // Backscatter: anyone may send to an inbound relay domain with any sender; a DSN
+        // would carry their text to an address they chose. The delivery events say it all.
+        if envelope.owner.as_ref().is_some_and(postern_core::Owner::is_inbound_relay) {
+            tracing::info!(queue_id = %envelope.queue_id, to = %sender, "no DSN: inbound relay mail (its sender is unverified)");
+            return;
+        }
         let dsn_id = QueueId::generate();
         let input = DsnInput {
             reporting_mta: &self.inner.config.hostname,

@@ -12,8 +12,8 @@
 //! belong to no domain: only [`Scope::All`] sees them.
 
 use postern_core::tenancy::{
-    Account, AccountKind, AccountSettings, ApiToken, Domain, Identity, IdentitySighting, IpDelegation, ListAction,
-    ListKind, ListRule, LockState, Role, SenderSecurity,
+    Account, AccountKind, AccountSettings, ApiToken, Domain, Identity, IdentitySighting, InboundDomain, InboundTls,
+    IpDelegation, ListAction, ListKind, ListRule, LockState, Role, SenderSecurity,
 };
 
 use crate::Result;
@@ -139,6 +139,8 @@ pub struct DirectorySnapshot {
     /// The identities whose lock state must be kept ([`LockState::is_kept`]): locked, or
     /// unlocked automatically before (the count decides whether the next lock times out).
     pub identity_locks: Vec<IdentityLock>,
+    /// Every inbound relay domain, by name.
+    pub inbound_domains: Vec<InboundDomain>,
 }
 
 /// What an administrator changed, so that the SMTP policy's in-memory directory applies
@@ -153,6 +155,8 @@ pub enum DirectoryChange {
     Rules,
     /// An identity's lock state changed, or the identity was deleted.
     Identity { account_id: i64, name: String },
+    /// An inbound relay domain added or removed.
+    InboundDomains,
     /// Anything: read everything again.
     Everything,
 }
@@ -195,6 +199,18 @@ pub struct NewDelegation {
     pub domain: String,
     /// Made canonical by the store ([`parse_network`](postern_core::tenancy::parse_network)).
     pub range: String,
+    pub comment: Option<String>,
+}
+
+/// A new inbound relay domain (already checked by the caller: a normalized name, a host
+/// from [`check_inbound_host`](postern_core::tenancy::check_inbound_host)).
+#[derive(Debug, Clone)]
+pub struct NewInboundDomain {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub tls: InboundTls,
+    pub require_tls: bool,
     pub comment: Option<String>,
 }
 
@@ -291,4 +307,14 @@ pub trait DirectoryStore: Send + Sync + 'static {
     /// `false`: no such delegation. The ip accounts inside it stay. A domain's
     /// delegations go with the domain.
     fn delete_delegation(&self, id: i64) -> Result<bool>;
+    // Inbound relay domains (independent of customer domains: deleting a domain keeps them).
+    /// Conflict: the name exists already.
+    fn create_inbound_domain(&self, new: &NewInboundDomain) -> Result<InboundDomain>;
+    fn inbound_domain(&self, name: &str) -> Result<Option<InboundDomain>>;
+    /// By name. A [`Scope::Domains`] sees only the entries named like one of its domains.
+    fn list_inbound_domains(&self, scope: &Scope, page: Page) -> Result<Paged<InboundDomain>>;
+    /// Every entry by name (the policy's index after a change).
+    fn all_inbound_domains(&self) -> Result<Vec<InboundDomain>>;
+    /// `false`: no such entry.
+    fn delete_inbound_domain(&self, name: &str) -> Result<bool>;
 }

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`directory`]: the [`DirectoryStore`] trait: domains, accounts, identities, tokens,
-//!   block and allow list rules.
+//!   block and allow list rules, inbound relay domains.
 //! - [`dkim`]: the [`DkimStore`] trait: DKIM keys per domain and selector, private keys
 //!   sealed, rotation in one transaction.
 //! - [`events`]: the [`EventStore`] trait, the query type, and [`EventWriter`], a thread that
@@ -27,8 +27,8 @@ pub mod sqlite;
 
 pub use directory::{
     AccountChange, AccountFilter, AccountRecord, DirectoryChange, DirectorySnapshot, DirectoryStore, DomainChange,
-    DomainFilter, IdentityFilter, IdentityLock, NewAccount, NewDelegation, NewDomain, NewRule, NewToken, Page, Paged,
-    RuleFilter, Scope,
+    DomainFilter, IdentityFilter, IdentityLock, NewAccount, NewDelegation, NewDomain, NewInboundDomain, NewRule,
+    NewToken, Page, Paged, RuleFilter, Scope,
 };
 pub use dkim::{Activation, DkimStore, NewDkimKey, SealedDkimKey};
 pub use event_retry::{EventCounts, EventStats, RetryPolicy};

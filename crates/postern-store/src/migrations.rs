@@ -1,5 +1,6 @@
 //! Versioned migrations. Each runs once, in order, in its own transaction; the version is
-//! recorded in `schema_migrations`. A database newer than the binary is refused.
+//! recorded in `schema_migrations`, and any version not recorded runs (a gap is filled).
+//! A database newer than the binary is refused.
 
 use rusqlite::Connection;
 
@@ -135,6 +136,20 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     );
     CREATE INDEX ip_delegations_domain ON ip_delegations(domain);",
     ),
+    (
+        7,
+        "inbound relay domains",
+        // Not tied to `domains`: an inbound domain need not be a customer domain that sends.
+        "CREATE TABLE inbound_domains (
+        name TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        tls TEXT NOT NULL,
+        require_tls INTEGER NOT NULL,
+        comment TEXT,
+        created_at_ms INTEGER NOT NULL
+    );",
+    ),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<()> {
@@ -150,7 +165,14 @@ pub fn apply(conn: &mut Connection) -> Result<()> {
     if current > known {
         return Err(StoreError::SchemaTooNew { found: current, known });
     }
-    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > current) {
+    // Every migration not recorded yet, in order: not only those above the highest, so that
+    // migrations written in parallel (and merged in any order) are never skipped.
+    let applied: std::collections::HashSet<i64> = {
+        let mut stmt = conn.prepare("SELECT version FROM schema_migrations")?;
+        let versions = stmt.query_map([], |r| r.get(0))?;
+        versions.collect::<rusqlite::Result<_>>()?
+    };
+    for &(version, name, sql) in MIGRATIONS.iter().filter(|m| !applied.contains(&m.0)) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql).map_err(|source| StoreError::Migration { version, name, source })?;
         tx.execute(

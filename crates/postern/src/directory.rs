@@ -12,18 +12,22 @@ use postern_core::tenancy::LockState;
 use postern_policy::{Directory, DirectoryIndex, LockWriter};
 use postern_store::{AccountChange, DirectoryChange, DirectoryStore};
 
-/// Reads every domain, account, list rule and kept identity lock state into `directory`.
+/// Reads every domain, account, list rule, inbound relay domain and kept identity lock
+/// state into `directory`.
 /// The caller holds `directory.writing()`.
 fn load(store: &dyn DirectoryStore, directory: &Directory) -> postern_store::Result<()> {
     let snapshot = store.snapshot()?;
     let accounts = snapshot.accounts.into_iter().map(|r| (r.account, r.password_hash)).collect();
-    let index = DirectoryIndex::build(snapshot.domains, accounts).with_rules(snapshot.rules);
+    let index = DirectoryIndex::build(snapshot.domains, accounts)
+        .with_rules(snapshot.rules)
+        .with_inbound_domains(snapshot.inbound_domains);
     let (domains, accounts) = index.len();
     let rules = index.lists().len();
+    let inbound_domains = index.inbound_domains_len();
     directory.replace(index);
     directory.replace_identity_locks(snapshot.identity_locks.into_iter().map(|l| (l.account_id, l.name, l.lock)));
     let identity_locks = directory.identity_locks_len();
-    tracing::info!(domains, accounts, rules, identity_locks, "directory loaded");
+    tracing::info!(domains, accounts, rules, inbound_domains, identity_locks, "directory loaded");
     Ok(())
 }
 
@@ -56,6 +60,10 @@ fn apply_locked(
         },
         DirectoryChange::Rules => {
             let index = directory.load().as_ref().clone().with_rules(store.all_rules()?);
+            directory.replace(index);
+        }
+        DirectoryChange::InboundDomains => {
+            let index = directory.load().as_ref().clone().with_inbound_domains(store.all_inbound_domains()?);
             directory.replace(index);
         }
         DirectoryChange::Identity { account_id, name } => {

@@ -64,6 +64,8 @@ pub struct Reloader {
     pub services: Arc<Services>,
     pub listeners: Vec<(ListenerKind, Arc<Live<ListenerContext>>)>,
     pub transport: Arc<LiveTransport>,
+    /// Inbound relay domains' internal servers: a rebuilt delivery keeps routing there.
+    pub inbound: postern_deliver::InboundLookup,
     pub tls: TlsAcceptor,
 }
 
@@ -121,7 +123,9 @@ impl Reloader {
     /// Builds everything that can fail first, then swaps; a failure changes nothing.
     fn apply(&self, old: &Config, new: &Config) -> Result<(), String> {
         let delivery = if new.delivery != old.delivery {
-            Some(Delivery::new(new.delivery.clone(), new.hostname.clone()).map_err(|e| format!("delivery: {e}"))?)
+            let delivery =
+                Delivery::new(new.delivery.clone(), new.hostname.clone()).map_err(|e| format!("delivery: {e}"))?;
+            Some(delivery.with_inbound(Arc::clone(&self.inbound)))
         } else {
             None
         };

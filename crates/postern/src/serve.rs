@@ -75,8 +75,12 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
     let events = Arc::new(EventLog::new(EventWriter::with_identities(store, Arc::clone(&directory_store), 4096)));
     let shutdown = CancellationToken::new();
+    let directory_for_routes = Arc::clone(&directory);
+    let inbound: postern_deliver::InboundLookup =
+        Arc::new(move |domain: &str| directory_for_routes.load().inbound_domain(domain).cloned());
     let delivery = Delivery::new(config.delivery.clone(), config.hostname.clone())
-        .map_err(|e| anyhow::anyhow!("delivery: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("delivery: {e}"))?
+        .with_inbound(Arc::clone(&inbound));
     let transport = Arc::new(LiveTransport(postern_core::Live::new(delivery)));
     let d = &config.delivery;
     let queue = QueueManager::new(
@@ -161,6 +165,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         services: Arc::clone(&services),
         listeners: contexts,
         transport,
+        inbound,
         tls: tls.acceptor.clone(),
     }))
     .context("SIGHUP handler")?;

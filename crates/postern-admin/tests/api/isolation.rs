@@ -1,5 +1,5 @@
 //! Tenant isolation, endpoint by endpoint. Two tenants, A and B, each with a domain,
-//! accounts, an identity, a list rule, a DKIM key and a queued message. For every operation in the OpenAPI
+//! accounts, an identity, a list rule, a DKIM key, an inbound relay domain and a queued message. For every operation in the OpenAPI
 //! document, A's domain-admin token must not reach B's objects: the answer must be the
 //! one it gets for objects that do not exist at all (so it learns nothing), and that is a
 //! 404 for objects, a 403 for superadmin-only actions, and lists without B. The same
@@ -104,6 +104,12 @@ const FOREIGN: &[Case] = &[
     }),
     case("GET", "/rules/{id}", 404, |t| (format!("/rules/{}", t.rule), None)),
     case("DELETE", "/rules/{id}", 404, |t| (format!("/rules/{}", t.rule), None)),
+    case("GET", "/inbound-domains", 200, |_| ("/inbound-domains".into(), None)),
+    case("POST", "/inbound-domains", 403, |t| {
+        ("/inbound-domains".into(), Some(json!({"name": t.domain, "host": "203.0.113.25"})))
+    }),
+    case("GET", "/inbound-domains/{name}", 404, |t| (format!("/inbound-domains/{}", t.domain), None)),
+    case("DELETE", "/inbound-domains/{name}", 404, |t| (format!("/inbound-domains/{}", t.domain), None)),
     case("GET", "/tokens", 403, |_| ("/tokens".into(), None)),
     case("POST", "/tokens", 403, |t| {
         ("/tokens".into(), Some(json!({"name": "mine now", "role": "domain_admin", "domains": [t.domain]})))
@@ -224,6 +230,12 @@ const OWN: &[Case] = &[
     }),
     case("GET", "/rules/{id}", 200, |t| (format!("/rules/{}", t.rule), None)),
     case("DELETE", "/rules/{id}", 200, |t| (format!("/rules/{}", t.rule), None)),
+    case("GET", "/inbound-domains", 200, |_| ("/inbound-domains".into(), None)),
+    case("POST", "/inbound-domains", 403, |_| {
+        ("/inbound-domains".into(), Some(json!({"name": "new.example", "host": "203.0.113.25"})))
+    }),
+    case("GET", "/inbound-domains/{name}", 200, |t| (format!("/inbound-domains/{}", t.domain), None)),
+    case("DELETE", "/inbound-domains/{name}", 403, |t| (format!("/inbound-domains/{}", t.domain), None)),
     case("GET", "/tokens", 403, |_| ("/tokens".into(), None)),
     case("POST", "/tokens", 403, |t| {
         ("/tokens".into(), Some(json!({"name": "another", "role": "domain_admin", "domains": [t.domain]})))
@@ -259,6 +271,7 @@ async fn tenant(api: &Api, domain: &str, network: &str, delegated: &str) -> (Tar
     let rule = api.ok("POST", "/rules", Some(&body), 201).await;
     let key = json!({"selector": "s1", "algorithm": "ed25519"});
     api.ok("POST", &format!("/domains/{domain}/dkim/keys"), Some(&key), 201).await;
+    api.ok("POST", "/inbound-domains", Some(&json!({"name": domain, "host": "10.0.0.25"})), 201).await;
     let body = json!({"name": format!("admin of {domain}"), "role": "domain_admin", "domains": [domain]});
     let token = api.ok("POST", "/tokens", Some(&body), 201).await;
     let target = Target {
@@ -369,6 +382,7 @@ async fn every_endpoint_keeps_tenants_apart() {
     assert_eq!(api.ok("GET", "/dkim?domain=b.example", None, 200).await["total"], 1, "and A added none to B");
     let ranges = api.ok("GET", "/domains/b.example/ip-ranges", None, 200).await;
     assert_eq!(ranges["total"], 1, "B's delegation is neither removed nor added to: {ranges}");
+    assert_eq!(api.ok("GET", "/inbound-domains/b.example", None, 200).await["host"], "10.0.0.25");
 
     for c in OWN {
         let (path, body) = (c.request)(&own);
@@ -391,7 +405,7 @@ async fn lists_show_only_the_callers_domains() {
     tenant(&api, "b.example", "198.51.100.0/28", "203.0.113.128/25").await;
     api.ok("POST", "/rules", Some(&json!({"kind": "ip", "value": "203.0.113.7", "action": "reject"})), 201).await;
     let a = Some(a_secret.as_str());
-    for path in ["/domains", "/accounts", "/identities", "/rules", "/dkim"] {
+    for path in ["/domains", "/accounts", "/identities", "/rules", "/dkim", "/inbound-domains"] {
         let list = api.call(a, "GET", path, None).await;
         let items = list.json["items"].as_array().expect("items");
         assert!(!items.is_empty(), "{path}");

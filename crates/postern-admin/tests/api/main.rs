@@ -5,6 +5,7 @@ mod bad_input;
 mod crud;
 mod dkim;
 mod harness;
+mod inbound;
 mod isolation;
 mod rules;
 mod tenancy;

@@ -16,11 +16,13 @@
 //! - `identity`: [`Identity`] and [`IdentitySighting`], the senders behind an account.
 //! - `token`: [`ApiToken`] and its [`Role`].
 //! - `list`: block and allow list rules ([`ListRule`], [`ListKind`], [`ListAction`]).
+//! - `inbound`: inbound relay domains ([`InboundDomain`]) and their internal server.
 
 mod account;
 mod delegation;
 mod domain;
 mod identity;
+mod inbound;
 mod list;
 mod lock;
 mod settings;
@@ -30,6 +32,7 @@ pub use account::{Account, AccountKind, parse_network};
 pub use delegation::IpDelegation;
 pub use domain::{Domain, IpCheck, SenderSecurity, normalize_domain};
 pub use identity::{Identity, IdentitySighting};
+pub use inbound::{InboundDomain, InboundTls, check_inbound_host};
 pub use list::{ListAction, ListKind, ListRule, list_address_key, parse_masked_network};
 pub use lock::{ADMINISTRATOR_LOCK_REASON, LockKind, LockState};
 pub use settings::{

@@ -50,7 +50,8 @@ impl Session {
                 message_id = Some(id);
             }
         }
-        let (owner, stripped) = self.services.policy.owner(&self.attribution, tx.sender.as_ref(), &body);
+        let (owner, stripped) =
+            self.services.policy.owner(&self.attribution, tx.sender.as_ref(), &tx.recipients, &body);
         if let Some(reply) = self.identity_and_spam(&tx, &owner, &body).await {
             return reply;
         }

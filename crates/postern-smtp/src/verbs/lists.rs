@@ -65,7 +65,7 @@ impl Session {
         let Some(tx) = self.tx.take() else {
             return Reply::new(503, "5.5.1", "Error: need MAIL command");
         };
-        let (owner, _) = self.services.policy.owner(&self.attribution, tx.sender.as_ref(), body);
+        let (owner, _) = self.services.policy.owner(&self.attribution, tx.sender.as_ref(), &tx.recipients, body);
         let kind = EventKind::Discarded {
             rule: tx.lists.discard.unwrap_or_default(),
             sender: tx.sender.as_ref().map(|a| a.to_string()).unwrap_or_default(),

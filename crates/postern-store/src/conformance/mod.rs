@@ -19,6 +19,7 @@ mod delegations;
 mod dkim;
 mod domains;
 mod identities;
+mod inbound;
 mod ranges;
 mod rules;
 mod tokens;
@@ -56,6 +57,7 @@ pub const CASES: &[(&str, Case)] = &[
     ("rules::delete_and_cascade", rules::delete_and_cascade),
     ("rules::snapshot_has_every_rule", rules::snapshot_has_every_rule),
     ("delegations::create_list_overlap_and_cascade", delegations::create_list_overlap_and_cascade),
+    ("inbound::create_get_list_delete", inbound::create_get_list_delete),
 ];
 
 /// A backend with DKIM keys: the DKIM cases need domains too. Every type that implements

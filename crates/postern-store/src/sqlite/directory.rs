@@ -7,14 +7,16 @@
 //! about SQLite itself (corrupt rows written behind the store's back).
 
 use postern_core::tenancy::{
-    Account, AccountKind, ApiToken, Domain, Identity, IdentitySighting, IpDelegation, ListRule, LockState,
+    Account, AccountKind, ApiToken, Domain, Identity, IdentitySighting, InboundDomain, IpDelegation, ListRule,
+    LockState,
 };
 
-use super::{SqliteStore, accounts, delegations, domains, identities, rules, tokens};
+use super::{SqliteStore, accounts, delegations, domains, identities, inbound, rules, tokens};
 use crate::Result;
 use crate::directory::{
     AccountChange, AccountFilter, AccountRecord, DirectorySnapshot, DirectoryStore, DomainChange, DomainFilter,
-    IdentityFilter, NewAccount, NewDelegation, NewDomain, NewRule, NewToken, Page, Paged, RuleFilter, Scope,
+    IdentityFilter, NewAccount, NewDelegation, NewDomain, NewInboundDomain, NewRule, NewToken, Page, Paged,
+    RuleFilter, Scope,
 };
 
 impl DirectoryStore for SqliteStore {
@@ -116,6 +118,7 @@ impl DirectoryStore for SqliteStore {
             accounts: accounts::all(&tx)?,
             rules: rules::all(&tx)?,
             identity_locks: identities::kept_locks(&tx)?,
+            inbound_domains: inbound::all(&tx)?,
         };
         tx.commit()?;
         Ok(snapshot)
@@ -159,6 +162,26 @@ impl DirectoryStore for SqliteStore {
 
     fn delete_delegation(&self, id: i64) -> Result<bool> {
         delegations::delete(&self.conn(), id)
+    }
+
+    fn create_inbound_domain(&self, new: &NewInboundDomain) -> Result<InboundDomain> {
+        inbound::create(&self.conn(), new)
+    }
+
+    fn inbound_domain(&self, name: &str) -> Result<Option<InboundDomain>> {
+        inbound::get(&self.conn(), name)
+    }
+
+    fn list_inbound_domains(&self, scope: &Scope, page: Page) -> Result<Paged<InboundDomain>> {
+        inbound::list(&self.conn(), scope, page)
+    }
+
+    fn all_inbound_domains(&self) -> Result<Vec<InboundDomain>> {
+        inbound::all(&self.conn())
+    }
+
+    fn delete_inbound_domain(&self, name: &str) -> Result<bool> {
+        inbound::delete(&self.conn(), name)
     }
 }
 

@@ -6,7 +6,7 @@
 //! # Layout
 //! - `events`: the event log ([`EventStore`](crate::EventStore)).
 //! - `directory`: [`DirectoryStore`](crate::DirectoryStore), delegating to one file per
-//!   table: `domains`, `accounts`, `identities`, `tokens`, `rules`, `delegations`.
+//!   table: `domains`, `accounts`, `identities`, `tokens`, `rules`, `delegations`, `inbound`.
 //! - `dkim`: [`DkimStore`](crate::DkimStore): the `dkim_keys` table.
 //! - `filter`: the WHERE clause and paging shared by every list.
 
@@ -25,6 +25,7 @@ mod domains;
 mod events;
 mod filter;
 mod identities;
+mod inbound;
 mod rules;
 mod tokens;
 
@@ -156,6 +157,7 @@ mod tests {
                      DROP INDEX identities_lock_kept;
                      ALTER TABLE identities DROP COLUMN lock_kept;
                      DROP TABLE ip_delegations;
+                     DROP TABLE inbound_domains;
                      DELETE FROM schema_migrations WHERE version >= 5;",
                 )
                 .unwrap();

@@ -7,7 +7,7 @@
 //! - `setting`: `KEY=VALUE` edits into nested JSON (`account set`, `domain set`).
 //! - `password`: new passwords from a prompt or stdin, never argv.
 //! - `queue`, `domain`, `account`, `identity`, `token`, `rule`, `dkim`, `client_block`,
-//!   `status`: the subcommands; `ip_range` is `domain ip-range`.
+//!   `status`, `inbound_domain`: the subcommands; `ip_range` is `domain ip-range`.
 
 pub mod account;
 pub mod client;
@@ -16,6 +16,7 @@ pub mod dkim;
 pub mod domain;
 pub mod identity;
 pub mod ip_range;
+pub mod inbound_domain;
 pub mod output;
 pub mod password;
 pub mod queue;
@@ -71,6 +72,8 @@ pub enum Command {
     Dkim(dkim::DkimArgs),
     /// Clients blocked after failed AUTHs or by a daily block: list, lift (superadmin).
     ClientBlock(client_block::ClientBlockArgs),
+    /// Inbound relay domains: mail to them is accepted from anyone and goes to their internal server.
+    InboundDomain(inbound_domain::InboundDomainArgs),
 }
 
 /// Runs a client subcommand (every one but `serve`).
@@ -86,6 +89,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Rule(args) => rule::run(args),
         Command::Dkim(args) => dkim::run(args),
         Command::ClientBlock(args) => client_block::run(args),
+        Command::InboundDomain(args) => inbound_domain::run(args),
     }
 }
 
