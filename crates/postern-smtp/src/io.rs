@@ -1,7 +1,7 @@
 //! Buffered SMTP I/O over any `AsyncRead + AsyncWrite` stream.
 //!
-//! In: bytes from the client. Out: command lines, BDAT chunks, and raw DATA bytes for the
-//! dot decoder; replies go into an output buffer that is flushed before we wait for input
+//! In: bytes from the client. Out: command lines, and raw DATA and BDAT bytes for the
+//! session to decode or take; replies go into an output buffer that is flushed before we wait for input
 //! (RFC 2920: a pipelining client gets its replies in one write, and we never block on a
 //! read with replies unsent). Defends against: over-long lines (discarded while read,
 //! never buffered whole), bare LF line ends on commands, and unbounded buffering.
@@ -9,9 +9,11 @@
 use std::io;
 use std::pin::Pin;
 use std::task::Poll;
+use std::time::Duration;
 
 use postern_core::Reply;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::Instant;
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -65,6 +67,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpStream<S> {
         self.inner.read_buf(&mut self.buf).await
     }
 
+    /// [`fill`](Self::fill) bounded twice: `per_read` for this read, and `deadline` for
+    /// the whole phase it belongs to (DATA, a BDAT transfer). `Ok(None)`: out of time.
+    pub async fn fill_within(&mut self, per_read: Duration, deadline: Instant) -> io::Result<Option<usize>> {
+        let until = (Instant::now() + per_read).min(deadline);
+        match tokio::time::timeout_at(until, self.fill()).await {
+            Ok(read) => read.map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// Whether input is waiting: already buffered, or readable from the stream at once.
     /// Never waits (one poll); what it reads stays buffered for the next read. Read errors
     /// are left for that read to find.
@@ -111,23 +123,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpStream<S> {
                 return Ok(Line::Eof);
             }
         }
-    }
-
-    /// Reads exactly `n` octets (a BDAT chunk), appending them to `into` when given and
-    /// discarding them otherwise.
-    pub async fn read_chunk(&mut self, mut n: u64, mut into: Option<&mut Vec<u8>>) -> io::Result<()> {
-        while n > 0 {
-            if self.buffered().is_empty() && self.fill().await? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            let take = usize::try_from(n).unwrap_or(usize::MAX).min(self.buffered().len());
-            if let Some(v) = into.as_deref_mut() {
-                v.extend_from_slice(&self.buffered()[..take]);
-            }
-            self.consume(take);
-            n -= take as u64;
-        }
-        Ok(())
     }
 
     /// Queues a reply; it is written at the next [`flush`](Self::flush) or read.

@@ -127,6 +127,7 @@ async fn run(config: Config) -> Result<()> {
         spool: Arc::new(queue.clone()),
         events: Arc::clone(&events) as Arc<dyn postern_core::EventSink>,
         dkim: Some(Arc::clone(&signer)),
+        memory: postern_smtp::MemoryBudget::new(config.limits.max_data_in_flight),
         shutdown: shutdown.clone(),
     });
 
@@ -153,6 +154,7 @@ async fn run(config: Config) -> Result<()> {
             limits: config.limits.clone(),
             add_missing_headers: l.add_missing_headers,
             allow_plaintext_auth: l.allow_plaintext_auth,
+            max_connections: l.max_connections,
             tls: Some(tls.acceptor.clone()),
             protection: postern_smtp::Protection::new(l.policy.clone(), dns_checks.clone()),
         };
