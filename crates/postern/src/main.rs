@@ -9,12 +9,14 @@
 //! - `dkim`: the DKIM master key, the signer's keys loaded from the store, their reload.
 //! - `events`: the event sink sessions write to: a log line, and a row in the store.
 //! - `logging`: the `tracing` subscriber (text or JSON on stdout).
+//! - `memory`: how glibc's allocator gives memory back (set once at start-up).
 
 mod cli;
 mod directory;
 mod dkim;
 mod events;
 mod logging;
+mod memory;
 mod serve;
 mod tls;
 

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 use crate::events::EventLog;
-use crate::{directory, dkim, logging, tls};
+use crate::{directory, dkim, logging, memory, tls};
 
 pub fn main(args: ServeArgs) -> ExitCode {
     let defaults = Defaults { hostname: system_hostname() };
@@ -48,6 +48,7 @@ pub fn main(args: ServeArgs) -> ExitCode {
         eprintln!("postern: config error: {in_file}{e}");
         return ExitCode::from(2);
     }
+    memory::tune_allocator();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
