@@ -225,6 +225,7 @@ async fn run(config: Config) -> Result<()> {
         signal_token.cancel();
     });
 
+    tokio::spawn(memory::trim_until(shutdown.clone()));
     let queue_task = tokio::spawn({
         let queue = queue.clone();
         let shutdown = shutdown.clone();
