@@ -203,14 +203,15 @@ const DEFAULT_LISTENER_CONNECTIONS: u64 = 1000;
 fn limits(raw: RawLimits) -> Result<Limits> {
     let d = Limits::default();
     let secs = |key: &str, v: Option<u64>, default: Duration, max: u64| opt_secs(key, v, default.as_secs(), max);
-    let max_message_size =
-        num("limits.max_message_size", raw.max_message_size, d.max_message_size, 1024, 1 << 31)?;
+    let max_message_size = num("limits.max_message_size", raw.max_message_size, d.max_message_size, 1024, 1 << 31)?;
     let max_data_in_flight =
         num("limits.max_data_in_flight", raw.max_data_in_flight, d.max_data_in_flight, 1 << 20, 1 << 40)?;
     if max_data_in_flight < max_message_size {
         return Err(ConfigError::key(
             "limits.max_data_in_flight",
-            format!("{max_data_in_flight} is less than limits.max_message_size ({max_message_size}): no message of the largest size could ever be received"),
+            format!(
+                "{max_data_in_flight} is less than limits.max_message_size ({max_message_size}): no message of the largest size could ever be received"
+            ),
         ));
     }
     Ok(Limits {

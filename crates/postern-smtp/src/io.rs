@@ -15,7 +15,12 @@ use postern_core::Reply;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::Instant;
 
+/// The most one read asks for.
 const READ_CHUNK: usize = 16 * 1024;
+/// What a new connection's read buffer starts with: an idle connection (most of them, under
+/// a flood of idle clients) holds 1 KiB, not 16 (10,000 idle connections: 190 MB of RSS
+/// with 16 KiB buffers). Reads that fill the buffer double it, up to [`READ_CHUNK`].
+const FIRST_READ: usize = 1024;
 
 /// One command line, or why there is none.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,7 +45,7 @@ pub struct SmtpStream<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> SmtpStream<S> {
     pub fn new(inner: S) -> SmtpStream<S> {
-        SmtpStream { inner, buf: Vec::with_capacity(READ_CHUNK), pos: 0, out: Vec::with_capacity(512) }
+        SmtpStream { inner, buf: Vec::with_capacity(FIRST_READ), pos: 0, out: Vec::new() }
     }
 
     /// Input received but not yet consumed.
@@ -63,8 +68,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpStream<S> {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        self.buf.reserve(READ_CHUNK);
-        self.inner.read_buf(&mut self.buf).await
+        let room = self.buf.capacity().clamp(FIRST_READ, READ_CHUNK);
+        self.buf.reserve(room);
+        let n = self.inner.read_buf(&mut self.buf).await?;
+        if n >= room && self.buf.capacity() < READ_CHUNK {
+            // A full read: more is coming (DATA, pipelining); read more at a time.
+            self.buf.reserve(self.buf.capacity().min(READ_CHUNK));
+        }
+        Ok(n)
     }
 
     /// [`fill`](Self::fill) bounded twice: `per_read` for this read, and `deadline` for
