@@ -144,8 +144,8 @@ mod tests {
         assert!(a.reserve(90_000, 1 << 20));
         let mut b = MessageBuffer::new(&budget);
         assert!(!b.reserve(20_000, 1 << 20));
-        assert_eq!(budget.in_use(), 90_000, "the generous grant failed, the exact one fitted");
-        assert!(b.reserve(10_000, 1 << 20));
+        assert_eq!(budget.in_use(), 90_000, "a refusal takes nothing");
+        assert!(b.reserve(10_000, 1 << 20), "the generous grant fails, the exact one fits");
         let (bytes, grant) = a.into_parts();
         drop(bytes);
         assert_eq!(budget.in_use(), 100_000);

@@ -41,21 +41,7 @@ impl Session {
         last: bool,
     ) -> Step {
         let limits = self.listener.limits.clone();
-        let (refusal, fits) = match &self.tx {
-            None => (Some(Reply::new(503, "5.5.1", "Error: need MAIL command")), false),
-            Some(tx) if tx.recipients.is_empty() => (Some(Reply::new(503, "5.5.1", "Error: need RCPT command")), false),
-            Some(tx) => {
-                let have = tx.bdat.as_ref().and_then(|t| t.buffer.as_ref()).map_or(0, |b| b.len() as u64);
-                (None, have.saturating_add(size) <= limits.max_message_size)
-            }
-        };
-        let (refusal, fits) = match refusal {
-            None => match self.data_protocol_checks("BDAT").await {
-                Some(reply) => (Some(reply), false),
-                None => (None, fits),
-            },
-            refusal => (refusal, fits),
-        };
+        let (refusal, fits) = self.bdat_admission(size).await;
         let memory = std::sync::Arc::clone(&self.services.memory);
         let transfer = match (&mut self.tx, &refusal) {
             (Some(tx), None) => Some(tx.bdat.get_or_insert_with(|| BdatTransfer {
@@ -103,6 +89,25 @@ impl Session {
         self.last_chunk(stream, body).await;
         drop(grant);
         Step::Continue
+    }
+
+    /// Whether this chunk may be taken (`None`) and whether it fits the size limit.
+    async fn bdat_admission(&mut self, size: u64) -> (Option<Reply>, bool) {
+        let (refusal, fits) = match &self.tx {
+            None => (Some(Reply::new(503, "5.5.1", "Error: need MAIL command")), false),
+            Some(tx) if tx.recipients.is_empty() => (Some(Reply::new(503, "5.5.1", "Error: need RCPT command")), false),
+            Some(tx) => {
+                let have = tx.bdat.as_ref().and_then(|t| t.buffer.as_ref()).map_or(0, |b| b.len() as u64);
+                (None, have.saturating_add(size) <= self.listener.limits.max_message_size)
+            }
+        };
+        match refusal {
+            None => match self.data_protocol_checks("BDAT").await {
+                Some(reply) => (Some(reply), false),
+                None => (None, fits),
+            },
+            refusal => (refusal, fits),
+        }
     }
 
     /// BDAT LAST: the line checks, then the end of message.
