@@ -3,9 +3,8 @@
 //! nothing beyond the memory budget of messages in flight (`budget.rs`: the rest of the
 //! chunk is read and discarded, then `452 4.3.1`). The assembled message must use CRLF
 //! line ends: a message with a bare CR or LF would become a smuggling vector when we relay
-//! it with DATA; and no line may exceed 998 octets (`550 5.6.0`, `lines.rs`). Every read
-//! waits at most `data_timeout`, the whole transfer (first chunk to LAST) at most
-//! `max_data_time` (`421 4.4.2`). A session marked for unauthorized pipelining is refused
+//! it with DATA. Every read waits at most `data_timeout`, the whole transfer (first chunk
+//! to LAST) at most `max_data_time` (`421 4.4.2`). A session marked for unauthorized pipelining is refused
 //! (`503 5.5.0`), its chunks read and dropped.
 
 use postern_core::{Reply, Stage};
@@ -15,7 +14,6 @@ use tokio::time::Instant;
 use crate::budget::MessageBuffer;
 use crate::dotstuff::{DataEnd, find_bare_line_end};
 use crate::io::SmtpStream;
-use crate::lines::line_length_refusal;
 use crate::session::{Session, Step};
 
 /// A message arriving in BDAT chunks.
@@ -110,16 +108,12 @@ impl Session {
         }
     }
 
-    /// BDAT LAST: the line checks, then the end of message.
+    /// BDAT LAST: the line-end check, then the end of message.
     async fn last_chunk<S: AsyncRead + AsyncWrite + Unpin>(&mut self, stream: &mut SmtpStream<S>, body: Vec<u8>) {
         if let Some(bad) = find_bare_line_end(&body) {
             let what = if bad == DataEnd::BareLf { "<LF>" } else { "<CR>" };
             let reply = Reply::new(550, "5.6.0", format!("Error: bare {what} received"));
             self.refuse_message(stream, Stage::Bdat, reply, &format!("bare {what} in BDAT message")).await;
-            return;
-        }
-        if let Some((reply, reason)) = line_length_refusal(&body) {
-            self.refuse_message(stream, Stage::Bdat, reply, &reason).await;
             return;
         }
         let reply = self.end_of_message(body).await;

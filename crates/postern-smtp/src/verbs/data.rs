@@ -3,8 +3,7 @@
 //! Too large: the rest is read and discarded, then `552 5.3.4`. Beyond the memory budget
 //! of messages in flight (`budget.rs`): the rest is read and discarded, then `452 4.3.1`.
 //! Every read waits at most `data_timeout`, and the whole phase after `354` at most
-//! `max_data_time` (a client that drips bytes is cut off with `421 4.4.2`). A line longer
-//! than 998 octets is refused at the end (`550 5.6.0`, `lines.rs`). A session marked for
+//! `max_data_time` (a client that drips bytes is cut off with `421 4.4.2`). A session marked for
 //! unauthorized pipelining is refused here (`503 5.5.0`, `protection/pacing.rs`).
 
 use postern_core::{Reply, Stage};
@@ -14,7 +13,6 @@ use tokio::time::Instant;
 use crate::budget::MessageBuffer;
 use crate::dotstuff::{DataEnd, DotDecoder};
 use crate::io::SmtpStream;
-use crate::lines::line_length_refusal;
 use crate::session::{Session, Step};
 
 /// How receiving the message ended.
@@ -56,9 +54,6 @@ impl Session {
             return self.refuse_message(stream, Stage::Data, self.out_of_memory_budget(), &budget_reason(self)).await;
         };
         let (body, grant) = body.into_parts();
-        if let Some(refusal) = line_length_refusal(&body) {
-            return self.refuse_message(stream, Stage::Data, refusal.0, &refusal.1).await;
-        }
         let reply = self.end_of_message(body).await;
         drop(grant);
         self.respond(stream, reply);
