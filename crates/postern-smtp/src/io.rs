@@ -1,10 +1,11 @@
 //! Buffered SMTP I/O over any `AsyncRead + AsyncWrite` stream.
 //!
 //! In: bytes from the client. Out: command lines, and raw DATA and BDAT bytes for the
-//! session to decode or take; replies go into an output buffer that is flushed before we wait for input
-//! (RFC 2920: a pipelining client gets its replies in one write, and we never block on a
-//! read with replies unsent). Defends against: over-long lines (discarded while read,
-//! never buffered whole), bare LF line ends on commands, and unbounded buffering.
+//! session to decode or take; replies go into an output buffer that is flushed before we
+//! wait for input (RFC 2920: a pipelining client gets its replies in one write, and we
+//! never block on a read with replies unsent). Defends against: over-long lines (discarded
+//! while read, never buffered whole), bare LF line ends on commands, unbounded buffering,
+//! and idle connections that each hold a large buffer (reads start small and grow).
 
 use std::io;
 use std::pin::Pin;
@@ -214,6 +215,23 @@ mod tests {
         client.write_all(b" FROM:<>\r\n").await.unwrap();
         assert_eq!(s.read_line(100).await.unwrap(), Line::Text(b"MAIL FROM:<>".to_vec()));
         assert!(!s.input_pending().await);
+    }
+
+    #[tokio::test]
+    async fn the_read_buffer_starts_small_and_grows_with_full_reads() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut s = SmtpStream::new(server);
+        client.write_all(b"EHLO a\r\n").await.unwrap();
+        assert_eq!(s.read_line(100).await.unwrap(), Line::Text(b"EHLO a".to_vec()));
+        assert!(s.buf.capacity() <= FIRST_READ, "an idle session holds {}", s.buf.capacity());
+        client.write_all(&[b'x'; 60_000]).await.unwrap();
+        let mut got = 0;
+        while got < 60_000 {
+            got += s.fill().await.unwrap();
+            let n = s.buffered().len();
+            s.consume(n);
+        }
+        assert!(s.buf.capacity() >= READ_CHUNK, "bulk input reads {} at a time", s.buf.capacity());
     }
 
     #[tokio::test]
