@@ -107,6 +107,14 @@ pub struct Limits {
     pub max_line_length: usize,
     pub command_timeout: Duration,
     pub data_timeout: Duration,
+    /// The whole DATA phase (after `354`) or BDAT transfer (first chunk to LAST) must end
+    /// within this time, however steadily the client drips bytes.
+    pub max_data_time: Duration,
+    /// Message bytes all sessions together may hold in memory while receiving (DATA and
+    /// BDAT); a session that cannot get more reads to the end and answers `452 4.3.1`.
+    pub max_data_in_flight: u64,
+    /// Overall ceiling on connections over all listeners (each listener has its own
+    /// `max_connections` too). Default: the sum of the listeners' limits.
     pub max_connections: usize,
     pub hard_error_limit: u32,
     pub shutdown_timeout: Duration,
@@ -121,6 +129,8 @@ impl Default for Limits {
             max_line_length: 2048,
             command_timeout: Duration::from_secs(300),
             data_timeout: Duration::from_secs(300),
+            max_data_time: Duration::from_secs(600),
+            max_data_in_flight: 256 * 1024 * 1024,
             max_connections: 1000,
             hard_error_limit: 20,
             shutdown_timeout: Duration::from_secs(30),
@@ -157,6 +167,9 @@ pub struct ListenerConfig {
     pub add_missing_headers: bool,
     /// Offer and accept AUTH before TLS (off: AUTH only after STARTTLS or on smtps).
     pub allow_plaintext_auth: bool,
+    /// Concurrent connections on this listener (beyond: `421 4.3.2`), so that one
+    /// listener's idle connections never lock out another's clients.
+    pub max_connections: usize,
     /// Connection and protocol policy (SPEC.md §4).
     pub policy: ConnectionPolicy,
 }

@@ -82,6 +82,8 @@ pub struct RawLimits {
     pub max_line_length: Option<u64>,
     pub command_timeout: Option<u64>,
     pub data_timeout: Option<u64>,
+    pub max_data_time: Option<u64>,
+    pub max_data_in_flight: Option<u64>,
     pub max_connections: Option<u64>,
     pub hard_error_limit: Option<u64>,
     pub shutdown_timeout: Option<u64>,
@@ -105,6 +107,7 @@ pub struct RawListener {
     pub address: Option<String>,
     pub add_missing_headers: Option<bool>,
     pub allow_plaintext_auth: Option<bool>,
+    pub max_connections: Option<u64>,
     // Connection and protocol policy (`connection_policy.rs`).
     pub max_connections_per_ip: Option<u64>,
     pub connections_per_minute_per_ip: Option<u64>,

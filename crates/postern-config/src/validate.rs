@@ -67,7 +67,8 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         (None, Some(_)) => return Err(ConfigError::key("tls.certificate", "missing (tls.private_key is set)")),
     };
 
-    let limits = limits(raw.limits)?;
+    let max_connections_set = raw.limits.max_connections.is_some();
+    let mut limits = limits(raw.limits)?;
 
     let mut listeners = Vec::new();
     let specs = [
@@ -84,6 +85,10 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     }
     if listeners.is_empty() {
         return Err(ConfigError::key("listeners", "every listener is turned off"));
+    }
+    if !max_connections_set {
+        // Unset, the overall ceiling never makes one listener's clients wait for another's.
+        limits.max_connections = listeners.iter().map(|l| l.max_connections).sum();
     }
 
     let delivery = crate::delivery::validate(raw.delivery, relay_host.as_ref(), flags.relay_host.is_some())?;
@@ -199,21 +204,44 @@ fn listener(
         .map_err(|_| ConfigError::key(key, format!("{text:?} is not an IP address and port such as 127.0.0.1:2525")))?;
     let add_missing_headers = raw.add_missing_headers.unwrap_or(default_headers);
     let allow_plaintext_auth = raw.allow_plaintext_auth.unwrap_or(false);
+    let max_connections = num(
+        &format!("listeners.{}.max_connections", kind.name()),
+        raw.max_connections,
+        DEFAULT_LISTENER_CONNECTIONS,
+        1,
+        100_000,
+    )? as usize;
     let policy = crate::connection_policy::validate(kind.name(), &raw, trusted_networks)?;
-    Ok(Some(ListenerConfig { kind, address, add_missing_headers, allow_plaintext_auth, policy }))
+    Ok(Some(ListenerConfig { kind, address, add_missing_headers, allow_plaintext_auth, max_connections, policy }))
 }
+
+/// Each listener's `max_connections` unless set.
+const DEFAULT_LISTENER_CONNECTIONS: u64 = 1000;
 
 fn limits(raw: RawLimits) -> Result<Limits> {
     let d = Limits::default();
     let secs = |key: &str, v: Option<u64>, default: Duration, max: u64| opt_secs(key, v, default.as_secs(), max);
+    let max_message_size = num("limits.max_message_size", raw.max_message_size, d.max_message_size, 1024, 1 << 31)?;
+    let max_data_in_flight =
+        num("limits.max_data_in_flight", raw.max_data_in_flight, d.max_data_in_flight, 1 << 20, 1 << 40)?;
+    if max_data_in_flight < max_message_size {
+        return Err(ConfigError::key(
+            "limits.max_data_in_flight",
+            format!(
+                "{max_data_in_flight} is less than limits.max_message_size ({max_message_size}): no message of the largest size could ever be received"
+            ),
+        ));
+    }
     Ok(Limits {
-        max_message_size: num("limits.max_message_size", raw.max_message_size, d.max_message_size, 1024, 1 << 31)?,
+        max_message_size,
         max_recipients: num("limits.max_recipients", raw.max_recipients, d.max_recipients as u64, 1, 100_000)? as usize,
         max_hops: num("limits.max_hops", raw.max_hops, d.max_hops as u64, 1, 1000)? as usize,
         max_line_length: num("limits.max_line_length", raw.max_line_length, d.max_line_length as u64, 512, 65_536)?
             as usize,
         command_timeout: secs("limits.command_timeout", raw.command_timeout, d.command_timeout, 3600)?,
         data_timeout: secs("limits.data_timeout", raw.data_timeout, d.data_timeout, 3600)?,
+        max_data_time: secs("limits.max_data_time", raw.max_data_time, d.max_data_time, 86_400)?,
+        max_data_in_flight,
         max_connections: num("limits.max_connections", raw.max_connections, d.max_connections as u64, 1, 100_000)?
             as usize,
         hard_error_limit: num("limits.hard_error_limit", raw.hard_error_limit, u64::from(d.hard_error_limit), 1, 1000)?
@@ -319,7 +347,8 @@ mod tests {
         assert!(!c.listeners[0].add_missing_headers);
         assert!(c.listeners[1].add_missing_headers);
         assert_eq!(c.trusted_networks.len(), 2);
-        assert_eq!(c.limits, Limits::default());
+        assert_eq!(c.limits, Limits { max_connections: 3000, ..Limits::default() });
+        assert!(c.listeners.iter().all(|l| l.max_connections == 1000));
         assert_eq!(c.ip_accounts, crate::IpAccountLimits { widest_ipv4: 24, widest_ipv6: 48 });
     }
 
@@ -330,6 +359,27 @@ mod tests {
         let e = load("[admin]\ndomain_admin_widest_ipv4 = 33").unwrap_err();
         assert_eq!(e.to_string(), "admin.domain_admin_widest_ipv4: 33 is out of range 0..=32");
         assert!(load("[admin]\ndomain_admin_widest_ipv6 = 129").is_err());
+    }
+
+    #[test]
+    fn connection_limits_per_listener_and_overall() {
+        let c = load("[listeners.smtp]\nmax_connections = 10\n[listeners.smtps]\naddress = \"\"").unwrap();
+        assert_eq!(c.listeners.iter().map(|l| l.max_connections).collect::<Vec<_>>(), vec![10, 1000]);
+        assert_eq!(c.limits.max_connections, 1010, "unset, the ceiling is the listeners' sum");
+        let c = load("[limits]\nmax_connections = 50").unwrap();
+        assert_eq!(c.limits.max_connections, 50);
+        let e = load("[listeners.submission]\nmax_connections = 0").unwrap_err();
+        assert_eq!(e.key, "listeners.submission.max_connections");
+    }
+
+    #[test]
+    fn data_budget_must_hold_one_largest_message() {
+        let c = load("[limits]\nmax_data_in_flight = 67108864\nmax_data_time = 30").unwrap();
+        assert_eq!(c.limits.max_data_in_flight, 64 << 20);
+        assert_eq!(c.limits.max_data_time, Duration::from_secs(30));
+        let e = load("[limits]\nmax_message_size = 52428800\nmax_data_in_flight = 33554432").unwrap_err();
+        assert_eq!(e.key, "limits.max_data_in_flight");
+        assert!(e.reason.contains("less than limits.max_message_size"), "{e}");
     }
 
     #[test]

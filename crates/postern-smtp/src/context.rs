@@ -1,6 +1,7 @@
 //! What a session needs from outside, passed down explicitly (no globals):
 //! [`ListenerContext`] (per listener: names, limits, TLS, connection and protocol policy)
-//! and [`Services`] (shared: policy, spool, event sink, DKIM signer, shutdown signal).
+//! and [`Services`] (shared: policy, spool, event sink, DKIM signer, memory budget,
+//! shutdown signal).
 
 use std::sync::Arc;
 
@@ -24,6 +25,8 @@ pub struct ListenerContext {
     pub allow_plaintext_auth: bool,
     /// `None`: STARTTLS is not offered (and an smtps listener cannot run).
     pub tls: Option<TlsAcceptor>,
+    /// Concurrent connections on this listener (`listeners.<kind>.max_connections`).
+    pub max_connections: usize,
     /// Connection and protocol policy (SPEC.md §4) with its per-client counts.
     pub protection: Protection,
 }
@@ -34,6 +37,8 @@ pub struct Services {
     pub events: Arc<dyn EventSink>,
     /// DKIM signing at the end of data (`verbs/sign.rs`); `None`: nothing is signed.
     pub dkim: Option<Arc<postern_dkim::Signer>>,
+    /// Message bytes all sessions may hold while receiving (`limits.max_data_in_flight`).
+    pub memory: Arc<crate::budget::MemoryBudget>,
     /// Cancelled on SIGTERM/Ctrl-C: idle sessions say 421 and close; transactions finish.
     pub shutdown: CancellationToken,
 }

@@ -1,19 +1,27 @@
 //! Buffered SMTP I/O over any `AsyncRead + AsyncWrite` stream.
 //!
-//! In: bytes from the client. Out: command lines, BDAT chunks, and raw DATA bytes for the
-//! dot decoder; replies go into an output buffer that is flushed before we wait for input
-//! (RFC 2920: a pipelining client gets its replies in one write, and we never block on a
-//! read with replies unsent). Defends against: over-long lines (discarded while read,
-//! never buffered whole), bare LF line ends on commands, and unbounded buffering.
+//! In: bytes from the client. Out: command lines, and raw DATA and BDAT bytes for the
+//! session to decode or take; replies go into an output buffer that is flushed before we
+//! wait for input (RFC 2920: a pipelining client gets its replies in one write, and we
+//! never block on a read with replies unsent). Defends against: over-long lines (discarded
+//! while read, never buffered whole), bare LF line ends on commands, unbounded buffering,
+//! and idle connections that each hold a large buffer (reads start small and grow).
 
 use std::io;
 use std::pin::Pin;
 use std::task::Poll;
+use std::time::Duration;
 
 use postern_core::Reply;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::Instant;
 
+/// The most one read asks for.
 const READ_CHUNK: usize = 16 * 1024;
+/// What a new connection's read buffer starts with: an idle connection (most of them, under
+/// a flood of idle clients) holds 1 KiB, not 16 (10,000 idle connections: 190 MB of RSS
+/// with 16 KiB buffers). Reads that fill the buffer double it, up to [`READ_CHUNK`].
+const FIRST_READ: usize = 1024;
 
 /// One command line, or why there is none.
 #[derive(Debug, PartialEq, Eq)]
@@ -38,7 +46,7 @@ pub struct SmtpStream<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> SmtpStream<S> {
     pub fn new(inner: S) -> SmtpStream<S> {
-        SmtpStream { inner, buf: Vec::with_capacity(READ_CHUNK), pos: 0, out: Vec::with_capacity(512) }
+        SmtpStream { inner, buf: Vec::with_capacity(FIRST_READ), pos: 0, out: Vec::new() }
     }
 
     /// Input received but not yet consumed.
@@ -61,8 +69,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpStream<S> {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        self.buf.reserve(READ_CHUNK);
-        self.inner.read_buf(&mut self.buf).await
+        let room = self.buf.capacity().clamp(FIRST_READ, READ_CHUNK);
+        self.buf.reserve(room);
+        let n = self.inner.read_buf(&mut self.buf).await?;
+        if n >= room && self.buf.capacity() < READ_CHUNK {
+            // A full read: more is coming (DATA, pipelining); read more at a time.
+            self.buf.reserve(self.buf.capacity().min(READ_CHUNK));
+        }
+        Ok(n)
+    }
+
+    /// [`fill`](Self::fill) bounded twice: `per_read` for this read, and `deadline` for
+    /// the whole phase it belongs to (DATA, a BDAT transfer). `Ok(None)`: out of time.
+    pub async fn fill_within(&mut self, per_read: Duration, deadline: Instant) -> io::Result<Option<usize>> {
+        let until = (Instant::now() + per_read).min(deadline);
+        match tokio::time::timeout_at(until, self.fill()).await {
+            Ok(read) => read.map(Some),
+            Err(_) => Ok(None),
+        }
     }
 
     /// Whether input is waiting: already buffered, or readable from the stream at once.
@@ -111,23 +135,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpStream<S> {
                 return Ok(Line::Eof);
             }
         }
-    }
-
-    /// Reads exactly `n` octets (a BDAT chunk), appending them to `into` when given and
-    /// discarding them otherwise.
-    pub async fn read_chunk(&mut self, mut n: u64, mut into: Option<&mut Vec<u8>>) -> io::Result<()> {
-        while n > 0 {
-            if self.buffered().is_empty() && self.fill().await? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            let take = usize::try_from(n).unwrap_or(usize::MAX).min(self.buffered().len());
-            if let Some(v) = into.as_deref_mut() {
-                v.extend_from_slice(&self.buffered()[..take]);
-            }
-            self.consume(take);
-            n -= take as u64;
-        }
-        Ok(())
     }
 
     /// Queues a reply; it is written at the next [`flush`](Self::flush) or read.
@@ -208,6 +215,23 @@ mod tests {
         client.write_all(b" FROM:<>\r\n").await.unwrap();
         assert_eq!(s.read_line(100).await.unwrap(), Line::Text(b"MAIL FROM:<>".to_vec()));
         assert!(!s.input_pending().await);
+    }
+
+    #[tokio::test]
+    async fn the_read_buffer_starts_small_and_grows_with_full_reads() {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        let mut s = SmtpStream::new(server);
+        client.write_all(b"EHLO a\r\n").await.unwrap();
+        assert_eq!(s.read_line(100).await.unwrap(), Line::Text(b"EHLO a".to_vec()));
+        assert!(s.buf.capacity() <= FIRST_READ, "an idle session holds {}", s.buf.capacity());
+        client.write_all(&[b'x'; 60_000]).await.unwrap();
+        let mut got = 0;
+        while got < 60_000 {
+            got += s.fill().await.unwrap();
+            let n = s.buffered().len();
+            s.consume(n);
+        }
+        assert!(s.buf.capacity() >= READ_CHUNK, "bulk input reads {} at a time", s.buf.capacity());
     }
 
     #[tokio::test]

@@ -12,14 +12,18 @@
 //!   DNS checks, pipelining, junk commands, soft errors) around the session's commands.
 //! - [`session`]: state and the command loop; `verbs/` holds one file per SMTP verb.
 //! - [`dotstuff`]: the DATA decoder: dot-unstuffing and strict CRLF (no smuggling).
+//! - [`budget`]: the memory budget of message bytes in flight over all sessions.
+//! - [`lines`]: the 998-octet line limit, checked at the end of data.
 //! - [`message`]: our trace headers and the header facts checked at end of data.
 //! - [`notice`]: notices we write ourselves (the lock notice to a locked sender).
 //! - [`context`]: what a session is given: limits, TLS, policy, spool, events, shutdown.
 
+pub mod budget;
 pub mod command;
 pub mod context;
 pub mod dotstuff;
 pub mod io;
+pub mod lines;
 pub mod message;
 pub mod notice;
 pub mod protection;
@@ -27,6 +31,7 @@ pub mod server;
 pub mod session;
 mod verbs;
 
+pub use budget::MemoryBudget;
 pub use context::{ListenerContext, Services};
 pub use protection::Protection;
 pub use server::{Listener, handle_connection, serve};

@@ -1,6 +1,7 @@
 //! Listeners and connections. `serve` takes already-bound listeners (so tests bind port 0),
-//! accepts until shutdown, bounds concurrent connections, and on shutdown waits for
-//! sessions in flight up to the configured time.
+//! accepts until shutdown, bounds concurrent connections (per listener, so that idle
+//! connections on one port never lock out another's clients, and over all listeners),
+//! and on shutdown waits for sessions in flight up to the configured time.
 //!
 //! [`handle_connection`] drives one session over any stream: the checks at connect (with
 //! implicit TLS after the handshake, so the client can read the `421`), STARTTLS upgrades,
@@ -31,7 +32,8 @@ pub struct Listener {
     pub context: Arc<Live<ListenerContext>>,
 }
 
-/// Runs every listener until `services.shutdown` is cancelled, then waits up to
+/// Runs every listener until `services.shutdown` is cancelled (each with its own
+/// connection limit, `max_connections` over all of them), then waits up to
 /// `shutdown_timeout` for open sessions (idle ones are told 421 at once; transactions in
 /// flight may finish). Returns the number of sessions that were still open at the end.
 pub async fn serve(
@@ -73,6 +75,8 @@ async fn accept_loop(
     permits: Arc<Semaphore>,
     ids: Arc<AtomicU64>,
 ) {
+    // Sized once: a reload that changes it is named as needing a restart (reload_plan.rs).
+    let own_permits = Arc::new(Semaphore::new(listener.context.load().max_connections));
     loop {
         let (tcp, peer) = match listener.socket.accept().await {
             Ok(accepted) => accepted,
@@ -87,16 +91,19 @@ async fn accept_loop(
         let context = listener.context.load();
         let services = Arc::clone(&services);
         let id = ids.fetch_add(1, Ordering::Relaxed);
-        let permit = Arc::clone(&permits).try_acquire_owned();
+        let permit = match Arc::clone(&own_permits).try_acquire_owned() {
+            Ok(own) => Arc::clone(&permits).try_acquire_owned().map(|all| (own, all)).map_err(|_| "over all listeners"),
+            Err(_) => Err("on this listener"),
+        };
         tracker.spawn(async move {
             match permit {
-                Ok(_permit) => handle_connection(tcp, peer, context, services, id).await,
-                Err(_) => {
+                Ok(_permits) => handle_connection(tcp, peer, context, services, id).await,
+                Err(scope) => {
                     let mut tcp = tcp;
                     let reply =
                         Reply::new(421, "4.3.2", format!("{} Too many connections, try again later", context.hostname));
                     let _ = tcp.write_all(reply.render().as_bytes()).await;
-                    tracing::warn!(client = %peer, "connection refused: too many connections");
+                    tracing::warn!(client = %peer, listener = context.kind.name(), "connection refused: too many connections {scope}");
                 }
             }
         });

@@ -34,7 +34,7 @@ pub(crate) struct Transaction {
     pub envid: Option<String>,
     pub recipients: Vec<Recipient>,
     /// The message so far when BDAT is used.
-    pub bdat: Option<Vec<u8>>,
+    pub bdat: Option<crate::verbs::BdatTransfer>,
     /// What the block and allow lists said about its recipients (`verbs/lists.rs`).
     pub lists: crate::verbs::ListMarks,
 }

@@ -11,6 +11,7 @@
 //! - `logging`: the `tracing` subscriber (text or JSON on stdout).
 //! - `config_file`: file + flags -> a checked `Config` (serve, reload, `check-config`).
 //! - `reload`: `SIGHUP`: read the file again, apply what can change live, name the rest.
+//! - `memory`: how glibc's allocator gives memory back (set once at start-up).
 
 mod cli;
 mod config_file;
@@ -18,6 +19,7 @@ mod directory;
 mod dkim;
 mod events;
 mod logging;
+mod memory;
 mod reload;
 mod reload_plan;
 mod serve;

@@ -48,6 +48,7 @@ pub fn listener_context(
         limits: config.limits.clone(),
         add_missing_headers: l.add_missing_headers,
         allow_plaintext_auth: l.allow_plaintext_auth,
+        max_connections: l.max_connections,
         tls: Some(tls),
         protection,
     }

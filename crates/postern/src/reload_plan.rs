@@ -2,8 +2,9 @@
 //! two [`Config`]s (SPEC.md §7: `SIGHUP` reloads the configuration).
 //!
 //! Live: the trusted networks and `auth.trusted_networks_check_sender`, the banner, the
-//! session limits (all of `[limits]` but `max_connections` and `shutdown_timeout`), each
-//! listener's options and connection policy, and delivery's routes, relay hosts, rules,
+//! session limits (all of `[limits]` but `max_connections`, `max_data_in_flight` and
+//! `shutdown_timeout`), each listener's options and connection policy (not its
+//! `max_connections`), and delivery's routes, relay hosts, rules,
 //! MX overrides, port and timeouts. Everything else (host name, data directory, listener
 //! and admin addresses, TLS files, logging, counters, AUTH throttling, the scheduler's
 //! concurrency and retry schedule, DNS servers) needs a restart: [`effective`] keeps the
@@ -24,6 +25,8 @@ pub fn effective(old: &Config, new: &Config) -> Config {
     e.counters = old.counters.clone();
     e.limits.max_connections = old.limits.max_connections;
     e.limits.shutdown_timeout = old.limits.shutdown_timeout;
+    // The memory budget and the connection semaphores are sized once, at start-up.
+    e.limits.max_data_in_flight = old.limits.max_data_in_flight;
     let check_sender = new.auth.trusted_networks_check_sender;
     e.auth = old.auth.clone();
     e.auth.trusted_networks_check_sender = check_sender;
@@ -36,7 +39,11 @@ pub fn effective(old: &Config, new: &Config) -> Config {
         .listeners
         .iter()
         .map(|running| match new.listeners.iter().find(|l| l.kind == running.kind) {
-            Some(l) => postern_config::ListenerConfig { address: running.address, ..l.clone() },
+            Some(l) => postern_config::ListenerConfig {
+                address: running.address,
+                max_connections: running.max_connections,
+                ..l.clone()
+            },
             None => running.clone(),
         })
         .collect();
@@ -70,8 +77,10 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
     let (la, lb) = (&a.limits, &b.limits);
     check("limits.max_connections", la.max_connections != lb.max_connections);
     check("limits.shutdown_timeout", la.shutdown_timeout != lb.shutdown_timeout);
+    check("limits.max_data_in_flight", la.max_data_in_flight != lb.max_data_in_flight);
     let rest = |l: &postern_config::Limits| postern_config::Limits {
         max_connections: 0,
+        max_data_in_flight: 0,
         shutdown_timeout: Default::default(),
         ..l.clone()
     };
@@ -90,6 +99,7 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
         match (x, y) {
             (Some(x), Some(y)) => {
                 check(&format!("listeners.{name}.address"), x.address != y.address);
+                check(&format!("listeners.{name}.max_connections"), x.max_connections != y.max_connections);
                 check(
                     &format!("listeners.{name} options"),
                     (x.add_missing_headers, x.allow_plaintext_auth) != (y.add_missing_headers, y.allow_plaintext_auth),
@@ -197,6 +207,7 @@ mod tests {
         let e = effective(&old, &new);
         assert_eq!(e.listeners.len(), 3);
         assert!(diff(&old, &e).is_empty());
-        assert_eq!(diff(&e, &new), ["listeners.smtps.address (turned on or off)"]);
+        // Unset in the file, the overall ceiling is the listeners' sum, so it changes too.
+        assert_eq!(diff(&e, &new), ["limits.max_connections", "listeners.smtps.address (turned on or off)"]);
     }
 }

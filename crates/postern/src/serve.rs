@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::ServeArgs;
 use crate::events::EventLog;
 use crate::reload::{self, LiveTransport};
-use crate::{config_file, directory, dkim, logging, tls};
+use crate::{config_file, directory, dkim, logging, memory, tls};
 
 pub fn main(args: ServeArgs) -> ExitCode {
     let config = match config_file::load(args.config.as_deref(), &args.overrides()) {
@@ -42,6 +42,7 @@ pub fn main(args: ServeArgs) -> ExitCode {
         eprintln!("postern: config error: {in_file}{e}");
         return ExitCode::from(2);
     }
+    memory::tune_allocator();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -126,6 +127,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         spool: Arc::new(queue.clone()),
         events: Arc::clone(&events) as Arc<dyn postern_core::EventSink>,
         dkim: Some(Arc::clone(&signer)),
+        memory: postern_smtp::MemoryBudget::new(config.limits.max_data_in_flight),
         shutdown: shutdown.clone(),
     });
 
@@ -231,6 +233,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         signal_token.cancel();
     });
 
+    tokio::spawn(memory::trim_until(shutdown.clone()));
     let queue_task = tokio::spawn({
         let queue = queue.clone();
         let shutdown = shutdown.clone();

@@ -1,4 +1,5 @@
-//! The end of a message (DATA or BDAT LAST): hop check, our headers, identity and spam,
+//! The end of a message (DATA or BDAT LAST): hop check, size and hops of the account, the
+//! 998-octet line limit (`550 5.6.0`, `lines.rs`), our headers, identity and spam,
 //! DKIM (`sign.rs`, over the final bytes), the spool, the reply.
 //! `250` is answered only when the spool says the message is durable, or when a block list
 //! rule discards the message (`verbs/lists.rs`: answered as queued, never spooled).
@@ -6,6 +7,7 @@
 use postern_core::event::now_ms;
 use postern_core::{Envelope, EventKind, Reply, Stage};
 
+use crate::lines::line_length_refusal;
 use crate::message::{Trace, received_header, rfc5322_now, scan_headers};
 use crate::session::Session;
 
@@ -23,6 +25,11 @@ impl Session {
             return reply;
         }
         if let Some(reply) = self.account_limits_at_end(body.len() as u64, facts.received).await {
+            self.tx = None;
+            return reply;
+        }
+        if let Some((reply, reason)) = line_length_refusal(&body) {
+            self.refused(Stage::Data, &reply, &reason, None).await;
             self.tx = None;
             return reply;
         }

@@ -17,4 +17,5 @@ mod rset;
 mod sign;
 mod starttls;
 
+pub(crate) use bdat::BdatTransfer;
 pub(crate) use lists::ListMarks;

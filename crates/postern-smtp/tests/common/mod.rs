@@ -45,6 +45,9 @@ pub struct Options {
     pub pregreet: Option<Vec<u8>>,
     /// The DKIM signer; default: none (nothing is signed).
     pub dkim: Option<Arc<postern_dkim::Signer>>,
+    /// The memory budget of messages in flight; share one between connections to share
+    /// it. Default: a fresh one of `limits.max_data_in_flight`.
+    pub memory: Option<Arc<postern_smtp::MemoryBudget>>,
 }
 
 impl Default for Options {
@@ -60,6 +63,7 @@ impl Default for Options {
             protection: None,
             pregreet: None,
             dkim: None,
+            memory: None,
         }
     }
 }
@@ -93,12 +97,14 @@ pub async fn connect(opts: Options) -> Client {
         spool: Arc::new(spool.clone()),
         events: events.clone(),
         dkim: opts.dkim,
+        memory: opts.memory.unwrap_or_else(|| postern_smtp::MemoryBudget::new(opts.limits.max_data_in_flight)),
         shutdown: shutdown.clone(),
     });
     let context = Arc::new(ListenerContext {
         kind: opts.kind,
         hostname: HOST.to_string(),
         banner: format!("{HOST} ESMTP Postern"),
+        max_connections: opts.limits.max_connections,
         limits: opts.limits,
         add_missing_headers: opts.add_missing_headers,
         allow_plaintext_auth: opts.allow_plaintext_auth,
@@ -122,6 +128,11 @@ impl Client {
 
     pub async fn send(&mut self, bytes: &[u8]) {
         self.io().get_mut().write_all(bytes).await.unwrap();
+    }
+
+    /// Sends bytes the server may no longer read (it may have closed already).
+    pub async fn send_lossy(&mut self, bytes: &[u8]) {
+        let _ = self.io().get_mut().write_all(bytes).await;
     }
 
     /// Reads one complete (possibly multi-line) reply.
