@@ -61,7 +61,10 @@ const TABLES: &[(&str, &[&str])] = &[
     ("listeners.smtp", LISTENER),
     ("listeners.submission", LISTENER),
     ("listeners.smtps", LISTENER),
-    ("[delivery.relay_hosts]", &["name", "host", "port", "tls", "require_tls", "username", "password", "tls_verify", "tls_ca_file"]),
+    (
+        "[delivery.relay_hosts]",
+        &["name", "host", "port", "tls", "require_tls", "username", "password", "tls_verify", "tls_ca_file"],
+    ),
     ("[delivery.rules]", &["kind", "match", "pattern", "route"]),
 ];
 const LISTENER: &[&str] = &[
@@ -168,7 +171,16 @@ fn document() -> impl Strategy<Value = String> {
             doc
         })
         .prop_flat_map(|doc| {
-            (Just(doc), prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(vec!['=', '[', ']', '"', '\n', '\0', 'é', ' '])), 0..2))
+            (
+                Just(doc),
+                prop::collection::vec(
+                    (
+                        any::<prop::sample::Index>(),
+                        prop::sample::select(vec!['=', '[', ']', '"', '\n', '\0', 'é', ' ']),
+                    ),
+                    0..2,
+                ),
+            )
         })
         .prop_map(|(doc, edits)| {
             let mut chars: Vec<char> = doc.chars().collect();
@@ -203,6 +215,29 @@ proptest! {
                 let again = load(&doc).unwrap_err();
                 prop_assert_eq!((again.line, again.key, again.reason), (e.line, e.key, e.reason));
             }
+        }
+    }
+}
+
+/// One setting in its table, everything else default: the error (if any) is about that
+/// setting, on one line, at the line it is written on.
+fn single_setting() -> impl Strategy<Value = (String, String, String)> {
+    (0..TABLES.len()).prop_flat_map(|i| {
+        let (table, keys) = TABLES[i];
+        (prop::sample::select(keys), value()).prop_map(move |(key, value)| (table.to_string(), key.to_string(), value))
+    })
+}
+
+proptest! {
+    #![proptest_config(config(1500))]
+
+    #[test]
+    fn single_setting_errors_name_the_setting((table, key, value) in single_setting()) {
+        let doc = format!("[{table}]\n{key} = {value}\n");
+        if let Err(e) = load(&doc) {
+            let shown = e.to_string();
+            prop_assert!(!shown.contains('\n') && !shown.contains('\r'), "error spans lines: {shown:?}");
+            prop_assert!(e.line.is_none_or(|line| line <= 3), "{shown}");
         }
     }
 }

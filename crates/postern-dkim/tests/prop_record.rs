@@ -42,7 +42,11 @@ fn tag() -> impl Strategy<Value = String> {
 }
 
 fn mutate(text: String) -> impl Strategy<Value = String> {
-    let edit = (any::<prop::sample::Index>(), prop::sample::select(vec!['=', ';', ' ', '\0', 'é', '\u{fffd}', 'p', 'v']), any::<bool>());
+    let edit = (
+        any::<prop::sample::Index>(),
+        prop::sample::select(vec!['=', ';', ' ', '\0', 'é', '\u{fffd}', 'p', 'v']),
+        any::<bool>(),
+    );
     prop::collection::vec(edit, 0..3).prop_map(move |edits| {
         let mut chars: Vec<char> = text.chars().collect();
         for (at, c, insert) in edits {

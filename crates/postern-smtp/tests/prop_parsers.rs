@@ -73,10 +73,7 @@ fn verb() -> impl Strategy<Value = String> {
 }
 
 fn random_case(text: &str, bits: u32) -> String {
-    text.chars()
-        .enumerate()
-        .map(|(i, c)| if bits >> (i % 32) & 1 == 1 { c.to_ascii_lowercase() } else { c })
-        .collect()
+    text.chars().enumerate().map(|(i, c)| if bits >> (i % 32) & 1 == 1 { c.to_ascii_lowercase() } else { c }).collect()
 }
 
 /// A path as a hostile client writes one (the address grammar has its own test in
