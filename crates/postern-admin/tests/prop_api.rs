@@ -326,7 +326,7 @@ thread_local! {
 }
 
 proptest! {
-    #![proptest_config(config(1000))]
+    #![proptest_config(config(2000))]
 
     #[test]
     fn api_bodies_get_4xx_never_5xx((method, path, body) in request()) {

@@ -274,7 +274,7 @@ fn chunked(input: &[u8], cuts: &[prop::sample::Index]) -> Vec<Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(config(128))]
+    #![proptest_config(config(300))]
 
     #[test]
     fn sessions_survive_hostile_clients(
