@@ -33,8 +33,8 @@ dict=()
 [[ -f "dict/$target.dict" ]] && dict=(-x "dict/$target.dict")
 
 # No UI (logs instead of a screen); tolerate a core_pattern that pipes to a handler and
-# a CPU governor we cannot change (shared CI machines).
-export AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_AUTORESUME=1
+# a CPU governor we cannot change, and other processes on every core (shared machines).
+export AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_AUTORESUME=1 AFL_NO_AFFINITY=1
 cargo afl fuzz -V "$seconds" "${input[@]}" -o "$out" "${dict[@]}" "target/release/$target" >"$out/fuzz.log" 2>&1 || {
     tail -20 "$out/fuzz.log" >&2
     exit 1
