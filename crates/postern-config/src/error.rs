@@ -18,20 +18,34 @@ impl ConfigError {
     }
 }
 
+/// One line whatever the parts hold: keys, values and paths come from the file (a quoted
+/// TOML key may contain a newline), so control characters are written escaped (`\n`).
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(file) = &self.file {
-            write!(f, "{}", file.display())?;
+            write_escaped(f, &file.display().to_string())?;
             if let Some(line) = self.line {
                 write!(f, ":{line}")?;
             }
             f.write_str(": ")?;
         }
         if !self.key.is_empty() {
-            write!(f, "{}: ", self.key)?;
+            write_escaped(f, &self.key)?;
+            f.write_str(": ")?;
         }
-        f.write_str(&self.reason)
+        write_escaped(f, &self.reason)
     }
+}
+
+fn write_escaped(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
+    for c in text.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            write!(f, "{c}")?;
+        }
+    }
+    Ok(())
 }
 
 /// Turns a TOML/serde error into one line with the key it happened at.

@@ -72,3 +72,13 @@ fn listener_policy_errors_name_file_line_and_key() {
         format!("{path}:2: listeners.smtp.monitor[0]: \"require_fcrdns\" is not turned on for this listener")
     );
 }
+
+/// Found by fuzzing (`prop_config.rs`): a quoted TOML key may hold a newline, and the
+/// error that names it was printed over two lines (a forged second log line).
+#[test]
+fn errors_stay_on_one_line_when_a_key_holds_control_characters() {
+    let (path, r) = load("[delivery.mx_overrides]\n\"x\\ny\" = \"not a host\"\n");
+    let msg = r.unwrap_err().to_string();
+    assert!(!msg.contains('\n') && !msg.contains('\r'), "{msg:?}");
+    assert!(msg.starts_with(&format!("{path}: delivery.mx_overrides.x\\ny: ")), "{msg}");
+}
