@@ -8,5 +8,5 @@ mod harness;
 mod inbound;
 mod isolation;
 mod rules;
-mod tenancy;
 mod status;
+mod tenancy;

@@ -15,8 +15,8 @@ use super::{SqliteStore, accounts, delegations, domains, identities, inbound, ru
 use crate::Result;
 use crate::directory::{
     AccountChange, AccountFilter, AccountRecord, DirectorySnapshot, DirectoryStore, DomainChange, DomainFilter,
-    IdentityFilter, NewAccount, NewDelegation, NewDomain, NewInboundDomain, NewRule, NewToken, Page, Paged,
-    RuleFilter, Scope,
+    IdentityFilter, NewAccount, NewDelegation, NewDomain, NewInboundDomain, NewRule, NewToken, Page, Paged, RuleFilter,
+    Scope,
 };
 
 impl DirectoryStore for SqliteStore {
