@@ -130,6 +130,13 @@ def test_gtube_is_spam_and_never_delivered(postern):
         lambda ev: len([e for e in ev if e["data"]["reason"].startswith("spam (rule GTUBE)")]) >= 2, kind="refused")
     reasons = [e["data"]["reason"] for e in spam if e["data"]["reason"].startswith("spam (rule GTUBE)")]
     assert len(reasons) == 2 and "held, not delivered" in reasons[1]
+    # Each message's verdict trace is stored as one event: the GTUBE rule, quarantined.
+    checked = server.wait_events(lambda ev: len(ev) >= 2, kind="checked")
+    assert [e["data"]["disposition"] for e in checked] == ["quarantine", "quarantine"]
+    for e in checked:
+        spam = [c for c in e["data"]["checks"] if c["result"] == "spam"]
+        assert spam == [{"stage": "content", "engine": "gtube", "rule": "GTUBE", "result": "spam",
+                         "micros": spam[0]["micros"]}], e
 
 
 def address(value) -> str:

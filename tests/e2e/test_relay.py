@@ -192,9 +192,9 @@ def test_starttls(server, listener, tls_version):
     }
     events = server.wait_events(lambda ev: any(e["kind"] == "disconnect" for e in ev))
     session_kinds = [e["kind"] for e in events if e["kind"] not in ("delivery", "dsn")]
-    assert session_kinds == ["connect", "tls", "queued", "disconnect"]
+    assert session_kinds == ["connect", "tls", "checked", "queued", "disconnect"]
     assert events[1]["data"]["version"] == tls_version and events[1]["data"]["cipher"] == cipher
-    assert events[2]["data"]["tls"] == f"{tls_version} with cipher {cipher}"
+    assert events[3]["data"]["tls"] == f"{tls_version} with cipher {cipher}"
 
 
 def test_implicit_tls_smtps(server):
@@ -476,14 +476,17 @@ def test_events_for_a_queued_message(server):
     events = server.wait_events(lambda ev: any(e["kind"] == "disconnect" for e in ev))
     # Delivery attempts (session 0) are the queue manager's, not this session's.
     events = [e for e in events if e["kind"] not in ("delivery", "dsn")]
-    assert [e["kind"] for e in events] == ["connect", "queued", "disconnect"]
+    assert [e["kind"] for e in events] == ["connect", "checked", "queued", "disconnect"]
     assert len({e["session"] for e in events}) == 1
     assert all(e["client_ip"] == "127.0.0.1" for e in events)
     assert [e["at_ms"] for e in events] == sorted(e["at_ms"] for e in events)
-    connect, queued, disconnect = (e["data"] for e in events)
+    connect, checked, queued, disconnect = (e["data"] for e in events)
     assert connect["listener"] == "smtp" and connect["client_port"] == local_port
-    assert events[0]["queue_id"] is None and events[2]["queue_id"] is None
-    assert events[1]["queue_id"] == qid and queued["queue_id"] == qid
+    assert events[0]["queue_id"] is None and events[3]["queue_id"] is None
+    assert events[2]["queue_id"] == qid and queued["queue_id"] == qid
+    # The message's verdict trace: every check of the pipeline, then the disposition.
+    assert events[1]["queue_id"] == qid and checked["disposition"] == "deliver"
+    assert [(c["stage"], c["engine"], c["result"]) for c in checked["checks"]] == [("content", "gtube", "pass")]
     assert queued["size"] == len(server.spool()[qid].message)
     assert queued["sender"] == SENDER and queued["recipients"] == [RCPT]
     assert queued["message_id"] == "<ev@client.example>"

@@ -109,6 +109,12 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A message's verdict trace (the pipeline between the end of DATA and the spool):
+    /// every check that ran, in order, and what became of the message.
+    Checked {
+        disposition: crate::Disposition,
+        checks: Vec<crate::CheckRecord>,
+    },
     /// A message a block list rule discards: the client was told `250`, nothing was spooled.
     Discarded {
         /// The id of the list rule.
@@ -155,6 +161,7 @@ impl EventKind {
             EventKind::Dsn { .. } => "dsn",
             EventKind::Discarded { .. } => "discarded",
             EventKind::Dkim { .. } => "dkim",
+            EventKind::Checked { .. } => "checked",
         }
     }
 }

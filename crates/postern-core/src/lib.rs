@@ -10,6 +10,8 @@
 //!   the searchable store.
 //! - [`sink`]: the traits a session writes through: the spool and the event log.
 //! - [`verdict`]: what a policy decision says to the session.
+//! - [`pipeline`]: the handle from the end of DATA to the spool ([`MessagePipeline`]), the
+//!   message's disposition and its verdict trace.
 //! - [`tenancy`]: domains, outgoing accounts and their settings, identities, API tokens.
 //! - [`dkim`]: DKIM keys by domain and selector, their algorithm and rotation state.
 //! - [`live`]: [`Live`], a value a configuration reload replaces while tasks read it.
@@ -19,6 +21,7 @@ pub mod dkim;
 pub mod envelope;
 pub mod event;
 pub mod live;
+pub mod pipeline;
 pub mod queue_id;
 pub mod reply;
 pub mod sink;
@@ -29,6 +32,7 @@ pub use address::{Address, AddressError, Domain};
 pub use envelope::{BodyType, ClientInfo, DsnRet, Envelope, INBOUND_RELAY_ACCOUNT, Notify, Owner, Recipient, TlsInfo};
 pub use event::{Event, EventKind, Stage};
 pub use live::Live;
+pub use pipeline::{CheckRecord, Disposition, MessagePipeline, Outcome, Submission};
 pub use queue_id::QueueId;
 pub use reply::Reply;
 pub use sink::{BoxFuture, Enqueue, EventSink};

@@ -43,4 +43,4 @@ pub use guard::GuardConfig;
 pub use limits::{LimitVerdict, Limits};
 pub use lists::{ListIndex, ListVerdict, Skips};
 pub use locks::{LockWriter, Locks, SpamOutcome};
-pub use relay::{Attribution, AuthOutcome, RelayPolicy};
+pub use relay::{Attribution, AuthOutcome, RelayPolicy, identity_checks};

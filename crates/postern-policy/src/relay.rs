@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ipnet::IpNet;
-use postern_core::tenancy::IpCheck;
+use postern_core::tenancy::{Account, IpCheck};
 use postern_core::{Address, Live, Owner, Recipient, Reply, Verdict};
 
 use crate::directory::{AccountEntry, Directory, DirectoryIndex};
@@ -159,20 +159,9 @@ impl RelayPolicy {
     /// (`550 5.7.1` with the lock template) and its daily recipients stay in the limit.
     pub async fn identity_checks(&self, attribution: &Attribution, identity: &str, recipients: u64) -> LimitVerdict {
         let Attribution::Account { entry, .. } = attribution else { return LimitVerdict::Allowed };
-        let account = &entry.account;
-        if let Some(locks) = &self.locks
-            && let Some(lock) = locks.identity_lock_in_force(account, identity).await
-        {
-            let (reply, reason) = sender::locked_reply(account, &lock, sender::LockedSender::Identity(identity));
-            return LimitVerdict::Refuse { reply, reason };
-        }
-        match &self.limits {
-            Some(limits) => limits.identity_recipients(account, identity, recipients).await,
-            None => LimitVerdict::Allowed,
-        }
+        identity_checks(self.locks.as_deref(), self.limits.as_deref(), &entry.account, identity, recipients).await
     }
 
-    /// A spam message from this session: count it and lock what crossed its limit.
     pub async fn spam(&self, attribution: &Attribution, identity: &str) -> SpamOutcome {
         match (attribution, &self.locks) {
             (Attribution::Account { entry, .. }, Some(locks)) => locks.spam(&entry.account, Some(identity)).await,
@@ -467,6 +456,26 @@ fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
+    }
+}
+
+/// Identity checks once the identity is known: its lock, then its daily recipients.
+pub async fn identity_checks(
+    locks: Option<&Locks>,
+    limits: Option<&Limits>,
+    account: &Account,
+    identity: &str,
+    recipients: u64,
+) -> LimitVerdict {
+    if let Some(locks) = locks
+        && let Some(lock) = locks.identity_lock_in_force(account, identity).await
+    {
+        let (reply, reason) = sender::locked_reply(account, &lock, sender::LockedSender::Identity(identity));
+        return LimitVerdict::Refuse { reply, reason };
+    }
+    match limits {
+        Some(limits) => limits.identity_recipients(account, identity, recipients).await,
+        None => LimitVerdict::Allowed,
     }
 }
 

@@ -1,12 +1,12 @@
 //! What a session needs from outside, passed down explicitly (no globals):
 //! [`ListenerContext`] (per listener: names, limits, TLS, connection and protocol policy)
-//! and [`Services`] (shared: policy, spool, event sink, DKIM signer, memory budget,
+//! and [`Services`] (shared: policy, the message pipeline, event sink, memory budget,
 //! shutdown signal).
 
 use std::sync::Arc;
 
 use postern_config::{Limits, ListenerKind};
-use postern_core::{Enqueue, EventSink};
+use postern_core::{EventSink, MessagePipeline};
 use postern_policy::RelayPolicy;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -33,10 +33,9 @@ pub struct ListenerContext {
 
 pub struct Services {
     pub policy: RelayPolicy,
-    pub spool: Arc<dyn Enqueue>,
+    /// From the end of DATA to the spool: checks, disposition, DKIM, spool.
+    pub pipeline: Arc<dyn MessagePipeline>,
     pub events: Arc<dyn EventSink>,
-    /// DKIM signing at the end of data (`verbs/sign.rs`); `None`: nothing is signed.
-    pub dkim: Option<Arc<postern_dkim::Signer>>,
     /// Message bytes all sessions may hold while receiving (`limits.max_data_in_flight`).
     pub memory: Arc<crate::budget::MemoryBudget>,
     /// Cancelled on SIGTERM/Ctrl-C: idle sessions say 421 and close; transactions finish.

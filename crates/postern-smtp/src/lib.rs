@@ -1,7 +1,8 @@
 //! The SMTP server: listeners, and one session per connection.
 //!
 //! In: TCP (or any byte stream) from clients. Out: replies, structured events, and
-//! messages handed to the spool through [`postern_core::Enqueue`]. The session is generic
+//! messages handed to the message pipeline through [`postern_core::MessagePipeline`]
+//! (which checks, signs and spools them; the session never sees a concrete check). The session is generic
 //! over `AsyncRead + AsyncWrite`, so tests script whole conversations over in-memory pipes.
 //!
 //! # Layout (in the order a message meets them)
@@ -15,8 +16,7 @@
 //! - [`budget`]: the memory budget of message bytes in flight over all sessions.
 //! - [`lines`]: the 998-octet line limit, checked at the end of data.
 //! - [`message`]: our trace headers and the header facts checked at end of data.
-//! - [`notice`]: notices we write ourselves (the lock notice to a locked sender).
-//! - [`context`]: what a session is given: limits, TLS, policy, spool, events, shutdown.
+//! - [`context`]: what a session is given: limits, TLS, policy, pipeline, events, shutdown.
 
 pub mod budget;
 pub mod command;
@@ -25,7 +25,6 @@ pub mod dotstuff;
 pub mod io;
 pub mod lines;
 pub mod message;
-pub mod notice;
 pub mod protection;
 pub mod server;
 pub mod session;

@@ -226,11 +226,13 @@ fn run(chunks: Vec<Vec<u8>>) -> (Vec<u8>, Vec<Vec<u8>>) {
             tls: None,
             protection: Protection::new(protection, None),
         });
+        let policy = policy();
+        let pipeline = postern_pipeline::Pipeline::new(Arc::new(spool.clone()), Arc::new(Discard))
+            .with_counters(policy.limits().cloned(), policy.locks().cloned());
         let services = Arc::new(Services {
-            policy: policy(),
-            spool: Arc::new(spool.clone()),
+            policy,
+            pipeline: Arc::new(pipeline),
             events: Arc::new(Discard),
-            dkim: None,
             memory: postern_smtp::MemoryBudget::new(Limits::default().max_data_in_flight),
             shutdown: CancellationToken::new(),
         });

@@ -204,3 +204,38 @@ async fn spool_failure_is_a_temporary_error_and_nothing_is_kept() {
     assert_eq!(std::fs::read_dir(c.spool_dir.path().join("incoming")).unwrap().count(), 0);
     assert!(c.refusals().iter().any(|(r, why)| r.starts_with("451") && why == "spool write failed"));
 }
+
+#[tokio::test]
+async fn every_message_leaves_its_verdict_trace_through_the_pipeline() {
+    use postern_core::{Disposition, EventKind};
+    let mut c = start(Options::default()).await;
+    c.ehlo().await;
+    let id = c.send_message("a@example.com", &["b@example.net"], "Subject: hi\r\n\r\nclean\r\n").await;
+    c.cmd("MAIL FROM:<a@example.com>", "250 2.1.0 Ok\r\n").await;
+    c.cmd("RCPT TO:<b@example.net>", "250 2.1.5 Ok\r\n").await;
+    c.cmd("DATA", "354 End data with <CR><LF>.<CR><LF>\r\n").await;
+    c.send(b"Subject: t\r\n\r\nXJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n.\r\n").await;
+    c.expect("550 5.7.1 Error: message content rejected as spam\r\n").await;
+    let traces: Vec<(Option<String>, Disposition, Vec<String>)> = c
+        .events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Checked { disposition, checks } => Some((
+                e.queue_id.map(|q| q.to_string()),
+                *disposition,
+                checks
+                    .iter()
+                    .map(|k| format!("{}:{}:{}", k.engine, k.rule.as_deref().unwrap_or("-"), k.result))
+                    .collect(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(traces.len(), 2, "{traces:?}");
+    assert_eq!(traces[0], (Some(id), Disposition::Deliver, vec!["gtube:-:pass".to_string()]));
+    assert_eq!((traces[1].1, traces[1].2.clone()), (Disposition::Quarantine, vec!["gtube:GTUBE:spam".to_string()]));
+    assert_eq!(c.spooled().len(), 1);
+}

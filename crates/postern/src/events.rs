@@ -93,6 +93,21 @@ fn log(e: &Event) {
                 reason = reason.as_deref().unwrap_or("")
             );
         }
+        EventKind::Checked { disposition, checks } => {
+            let trace: Vec<String> = checks
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}:{}:{}{}",
+                        c.stage,
+                        c.engine,
+                        c.result,
+                        c.rule.as_ref().map(|r| format!("({r})")).unwrap_or_default()
+                    )
+                })
+                .collect();
+            tracing::info!(event = "checked", session, %client, queue_id, disposition = disposition.name(), checks = trace.join(",").as_str());
+        }
         EventKind::Discarded { rule, sender, recipients, account, identity, .. } => {
             tracing::info!(
                 event = "discarded", session, %client, queue_id, rule, sender = sender.as_str(),

@@ -122,11 +122,15 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         clock,
     ));
     let policy = policy.with_limits(Arc::clone(&limits)).with_locks(Arc::clone(&locks));
+    // The message pipeline between the end of DATA and the spool (postern-pipeline).
+    let events_sink = Arc::clone(&events) as Arc<dyn postern_core::EventSink>;
+    let pipeline = postern_pipeline::Pipeline::new(Arc::new(queue.clone()), Arc::clone(&events_sink))
+        .with_dkim(Some(Arc::clone(&signer)))
+        .with_counters(policy.limits().cloned(), policy.locks().cloned());
     let services = Arc::new(Services {
         policy,
-        spool: Arc::new(queue.clone()),
-        events: Arc::clone(&events) as Arc<dyn postern_core::EventSink>,
-        dkim: Some(Arc::clone(&signer)),
+        pipeline: Arc::new(pipeline),
+        events: events_sink,
         memory: postern_smtp::MemoryBudget::new(config.limits.max_data_in_flight),
         shutdown: shutdown.clone(),
     });

@@ -84,11 +84,13 @@ fn main() {
             None,
         ),
     });
+    let policy = policy();
+    let pipeline = postern_pipeline::Pipeline::new(Arc::new(CheckedSpool), Arc::new(Discard))
+        .with_counters(policy.limits().cloned(), policy.locks().cloned());
     let services = Arc::new(Services {
-        policy: policy(),
-        spool: Arc::new(CheckedSpool),
+        policy,
+        pipeline: Arc::new(pipeline),
         events: Arc::new(Discard),
-        dkim: None,
         memory: postern_smtp::MemoryBudget::new(1 << 20),
         shutdown: CancellationToken::new(),
     });

@@ -1,11 +1,14 @@
-//! The end of a message (DATA or BDAT LAST): hop check, size and hops of the account, the
-//! 998-octet line limit (`550 5.6.0`, `lines.rs`), our headers, identity and spam,
-//! DKIM (`sign.rs`, over the final bytes), the spool, the reply.
-//! `250` is answered only when the spool says the message is durable, or when a block list
-//! rule discards the message (`verbs/lists.rs`: answered as queued, never spooled).
+//! The end of a message (DATA or BDAT LAST): the listener's hop check, the account's size
+//! and hop limits (`account_limits.rs`), the 998-octet line limit (`550 5.6.0`, `lines.rs`), our headers, the owner; then the message pipeline
+//! ([`postern_core::MessagePipeline`]: account and identity checks, content checks,
+//! disposition, DKIM, spool) says what becomes of it and what the client hears.
+//! `250` is answered only when the spool says the message is durable, when the account's
+//! quarantine reaction is `accept`, or when a block list rule discards the message
+//! (`verbs/lists.rs`: answered as queued, never spooled).
 
 use postern_core::event::now_ms;
-use postern_core::{Envelope, EventKind, Reply, Stage};
+use postern_core::{Disposition, Envelope, Reply, Stage, Submission};
+use postern_policy::Attribution;
 
 use crate::lines::line_length_refusal;
 use crate::message::{Trace, received_header, rfc5322_now, scan_headers};
@@ -59,56 +62,36 @@ impl Session {
         }
         let (owner, stripped) =
             self.services.policy.owner(&self.attribution, tx.sender.as_ref(), &tx.recipients, &body);
-        if let Some(reply) = self.identity_and_spam(&tx, &owner, &body).await {
-            return reply;
-        }
-        let body = stripped.unwrap_or(body);
-        let (head, body) = self.dkim_sign(&tx, head, body).await;
-        let size = (head.len() + body.len()) as u64;
-        let envelope = Envelope {
-            queue_id: tx.queue_id,
-            received_at_ms: now_ms(),
-            sender: tx.sender,
-            recipients: tx.recipients,
-            body: tx.body,
-            smtputf8: tx.smtputf8,
-            ret: tx.ret,
-            envid: tx.envid,
-            client: self.client.clone(),
-            size,
-            owner: Some(owner),
+        let account = match &self.attribution {
+            Attribution::Account { entry, .. } => Some(entry.account.clone()),
+            _ => None,
         };
-        let queued = EventKind::Queued {
-            size,
-            sender: envelope.sender_display(),
-            recipients: envelope.recipients.iter().map(|r| r.address.to_string()).collect(),
-            tls: self.client.tls.as_ref().map(|t| t.to_string()),
+        let submission = Submission {
+            session: self.id,
+            hostname: self.listener.hostname.clone(),
+            account,
+            envelope: Envelope {
+                queue_id: tx.queue_id,
+                received_at_ms: now_ms(),
+                sender: tx.sender,
+                recipients: tx.recipients,
+                body: tx.body,
+                smtputf8: tx.smtputf8,
+                ret: tx.ret,
+                envid: tx.envid,
+                client: self.client.clone(),
+                size: 0,
+                owner: Some(owner),
+            },
+            head,
+            message: stripped.unwrap_or(body),
             message_id,
-            account: envelope.owner.as_ref().map(|o| o.account.clone()),
-            account_id: envelope.owner.as_ref().and_then(|o| o.account_id),
-            domain: envelope.owner.as_ref().and_then(|o| o.domain.clone()),
-            sender_domain: envelope.sender_domain(),
-            identity: envelope.owner.as_ref().map(|o| o.identity.clone()),
         };
-        let queue_id = envelope.queue_id;
-        match self.services.spool.enqueue(envelope, head.into_bytes(), body).await {
-            Ok(()) => {
-                self.emit(Some(queue_id), queued).await;
-                self.messages += 1;
-                self.errors = 0;
-                Reply::new(250, "2.0.0", format!("Ok: queued as {queue_id}"))
-            }
-            Err(reply) => {
-                let kind = EventKind::Refused {
-                    stage: Stage::Queue,
-                    reply: reply.summary(),
-                    reason: "spool write failed".into(),
-                    sender: None,
-                    recipient: None,
-                };
-                self.emit(Some(queue_id), kind).await;
-                reply
-            }
+        let outcome = self.services.pipeline.process(submission).await;
+        if outcome.disposition == Disposition::Deliver && outcome.reply.is_positive() {
+            self.messages += 1;
+            self.errors = 0;
         }
+        outcome.reply
     }
 }

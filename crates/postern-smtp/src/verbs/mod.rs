@@ -1,10 +1,10 @@
 //! One file per SMTP verb (Stalwart's layout). Each adds methods to
 //! [`Session`](crate::session::Session) and returns the reply or the next step.
-//! `end_of_message` is what DATA and BDAT share: checks, trace headers, the spool.
+//! `end_of_message` is what DATA and BDAT share: protocol checks, trace headers, then the
+//! message pipeline (account checks, content checks, disposition, DKIM, spool).
 //! `lists` is what RCPT and the end of data share: the block and allow lists.
-//! `sign` is the DKIM step of the end of data, just before the spool.
 
-mod account_checks;
+mod account_limits;
 mod auth;
 mod bdat;
 mod data;
@@ -14,7 +14,6 @@ mod lists;
 mod mail;
 mod rcpt;
 mod rset;
-mod sign;
 mod starttls;
 
 pub(crate) use bdat::BdatTransfer;

@@ -92,11 +92,14 @@ pub async fn connect(opts: Options) -> Client {
     let spool = Spool::open(spool_dir.path()).unwrap();
     let events = Arc::new(Collected::default());
     let shutdown = CancellationToken::new();
+    let policy = opts.policy.unwrap_or_else(|| RelayPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]));
+    let pipeline = postern_pipeline::Pipeline::new(Arc::new(spool.clone()), events.clone())
+        .with_dkim(opts.dkim)
+        .with_counters(policy.limits().cloned(), policy.locks().cloned());
     let services = Arc::new(Services {
-        policy: opts.policy.unwrap_or_else(|| RelayPolicy::new(vec!["127.0.0.0/8".parse().unwrap()])),
-        spool: Arc::new(spool.clone()),
+        policy,
+        pipeline: Arc::new(pipeline),
         events: events.clone(),
-        dkim: opts.dkim,
         memory: opts.memory.unwrap_or_else(|| postern_smtp::MemoryBudget::new(opts.limits.max_data_in_flight)),
         shutdown: shutdown.clone(),
     });

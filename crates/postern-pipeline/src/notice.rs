@@ -6,8 +6,6 @@ use postern_core::event::now_ms;
 use postern_core::tenancy::Account;
 use postern_core::{Address, BodyType, ClientInfo, Envelope, Owner, QueueId, Recipient};
 
-use crate::message::rfc5322_now;
-
 /// (envelope, head, body) of the notice to `to` that `what` (e.g. "account x") is locked.
 pub fn lock_notice(
     hostname: &str,
@@ -47,4 +45,9 @@ pub fn lock_notice(
         owner: Some(Owner { identity: "<>".into(), auth_user: None, ..owner.clone() }),
     };
     (envelope, head.into_bytes(), body.into_bytes())
+}
+
+/// Now, as an RFC 5322 `Date:` value.
+fn rfc5322_now() -> String {
+    chrono::Local::now().format("%a, %d %b %Y %H:%M:%S %z").to_string()
 }

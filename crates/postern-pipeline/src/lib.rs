@@ -1,0 +1,44 @@
+//! The message pipeline: one hallway from the end of DATA to the spool (SPEC.md §5, last
+//! bullets). The SMTP session hands a [`Submission`](postern_core::Submission) to
+//! [`Pipeline`] through the [`MessagePipeline`](postern_core::MessagePipeline) trait and
+//! gets back a disposition and the reply the client hears.
+//!
+//! # Stage order (fixed)
+//! 1. **account and identity checks** (`account.rs`): the identity's lock and daily
+//!    recipients (the account's size and hop limits, like the listener's, are checked by
+//!    the session before the 998-octet line limit: they are limits of the conversation);
+//! 2. **content checks** (`scanner.rs`): every [`Scanner`] in order (GTUBE today,
+//!    `gtube.rs`);
+//! 3. **verdict**: spam when any scanner says so;
+//! 4. **disposition** (`disposition.rs`): deliver, quarantine (spam: the account's
+//!    quarantine reaction says what the client hears; spam counts toward automatic locks,
+//!    a lock sends a notice, `notice.rs`), reject; (discard is decided earlier, by block
+//!    list rules in the session);
+//! 5. **DKIM signing** (`sign.rs`) over the final bytes;
+//! 6. **archive**: an empty slot, reserved for a later issue (no setting, nothing runs);
+//! 7. **spool**: `250` only once the spool says the message is durable.
+//!
+//! Every check adds a [`CheckRecord`](postern_core::CheckRecord) (stage, engine, rule,
+//! result, score, time) to the message's trace, recorded as one `checked` event. Monitor
+//! mode (the account's `monitor_only`) applies to every check: a check that would refuse
+//! only logs `would refuse (monitor): ...` and the message goes on.
+//!
+//! # Layout
+//! - `pipeline.rs`: [`Pipeline`], the stages in order, the trace, events.
+//! - `account.rs`: account and identity checks.
+//! - `scanner.rs`: the [`Scanner`] trait; `gtube.rs`: [`GtubeScanner`].
+//! - `disposition.rs`: from the verdict to the reply, spam counts, locks.
+//! - `notice.rs`: the lock notice we write ourselves.
+//! - `sign.rs`: DKIM signing on a blocking thread.
+
+mod account;
+mod disposition;
+mod gtube;
+pub mod notice;
+mod pipeline;
+mod scanner;
+mod sign;
+
+pub use gtube::GtubeScanner;
+pub use pipeline::Pipeline;
+pub use scanner::{ScanInput, ScanResult, Scanner};

@@ -1,0 +1,197 @@
+//! [`Pipeline`]: the stages between the end of DATA and the spool, in their fixed order
+//! (see the crate documentation), the verdict trace and the events.
+//!
+//! In: a [`Submission`] from the session. Out: an [`Outcome`] (disposition and reply),
+//! events (`refused`, `dkim`, `checked`, `queued`) and, for `Deliver`, the spooled message.
+//! `250` for a delivered message is said only once the spool has it durable.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use postern_core::event::now_ms;
+use postern_core::{
+    BoxFuture, CheckRecord, Disposition, Enqueue, Event, EventKind, EventSink, MessagePipeline, Outcome, QueueId,
+    Reply, Stage, Submission,
+};
+use postern_dkim::Signer;
+use postern_policy::{Limits, Locks};
+
+use crate::gtube::GtubeScanner;
+use crate::scanner::{ScanInput, ScanResult, Scanner};
+
+pub struct Pipeline {
+    pub(crate) spool: Arc<dyn Enqueue>,
+    pub(crate) events: Arc<dyn EventSink>,
+    pub(crate) dkim: Option<Arc<Signer>>,
+    pub(crate) limits: Option<Arc<Limits>>,
+    pub(crate) locks: Option<Arc<Locks>>,
+    scanners: Vec<Arc<dyn Scanner>>,
+}
+
+impl Pipeline {
+    /// A pipeline with the GTUBE scanner, no counters (no daily limits, no locks) and no
+    /// signer.
+    pub fn new(spool: Arc<dyn Enqueue>, events: Arc<dyn EventSink>) -> Pipeline {
+        Pipeline { spool, events, dkim: None, limits: None, locks: None, scanners: vec![Arc::new(GtubeScanner)] }
+    }
+
+    /// DKIM signing at stage 5; without it nothing is signed.
+    pub fn with_dkim(mut self, signer: Option<Arc<Signer>>) -> Pipeline {
+        self.dkim = signer;
+        self
+    }
+
+    /// The identity's daily recipients and spam counts with automatic locks.
+    pub fn with_counters(mut self, limits: Option<Arc<Limits>>, locks: Option<Arc<Locks>>) -> Pipeline {
+        self.limits = limits;
+        self.locks = locks;
+        self
+    }
+
+    /// Adds a content check after those already there.
+    pub fn with_scanner(mut self, scanner: Arc<dyn Scanner>) -> Pipeline {
+        self.scanners.push(scanner);
+        self
+    }
+
+    async fn run(&self, mut sub: Submission) -> Outcome {
+        let mut trace = Vec::new();
+        // 1. Account and identity checks.
+        if let Some(reply) = self.account_checks(&sub, &mut trace).await {
+            return self.finish(&sub, Outcome { disposition: Disposition::Reject, reply }, trace).await;
+        }
+        // 2. Content checks, 3. verdict.
+        let spam = self.content_checks(&sub, &mut trace).await;
+        // 4. Disposition.
+        if let Some(rule) = spam {
+            let monitor = sub.account.as_ref().is_some_and(|a| a.settings.monitor_only);
+            if !monitor {
+                let outcome = self.quarantine(&sub, &rule).await;
+                return self.finish(&sub, outcome, trace).await;
+            }
+            let reply = Reply::new(550, "5.7.1", "Error: message content rejected as spam");
+            self.would_refuse(&sub, &reply, &format!("spam (rule {rule})")).await;
+        }
+        // 5. DKIM signing.
+        let (head, message) = (std::mem::take(&mut sub.head), std::mem::take(&mut sub.message));
+        let (head, message) = self.dkim_sign(&sub, head, message, &mut trace).await;
+        // 6. Archive: a slot reserved for a later issue; nothing runs here yet.
+        // 7. Spool.
+        self.spool(sub, head, message, trace).await
+    }
+
+    /// Every scanner in order; `Some(rule)` when one found spam.
+    async fn content_checks(&self, sub: &Submission, trace: &mut Vec<CheckRecord>) -> Option<String> {
+        let input = ScanInput { envelope: &sub.envelope, account: sub.account.as_ref(), message: &sub.message };
+        let mut spam = None;
+        for scanner in &self.scanners {
+            let started = Instant::now();
+            let result = scanner.scan(&input).await;
+            let mut entry = match &result {
+                ScanResult::Clean { score } => {
+                    CheckRecord { score: *score, ..record("content", "", None, "pass", started) }
+                }
+                ScanResult::Spam { rule, score } => {
+                    CheckRecord { score: *score, ..record("content", "", Some(rule), "spam", started) }
+                }
+                ScanResult::Failed { error } => {
+                    tracing::warn!(engine = scanner.engine(), error = error.as_str(), "content check failed");
+                    record("content", "", None, "failed", started)
+                }
+            };
+            entry.engine = scanner.engine().to_string();
+            trace.push(entry);
+            if let (ScanResult::Spam { rule, .. }, None) = (result, &spam) {
+                spam = Some(rule);
+            }
+        }
+        spam
+    }
+
+    async fn spool(&self, sub: Submission, head: String, message: Vec<u8>, trace: Vec<CheckRecord>) -> Outcome {
+        let size = (head.len() + message.len()) as u64;
+        let mut envelope = sub.envelope.clone();
+        envelope.size = size;
+        envelope.received_at_ms = now_ms();
+        let owner = envelope.owner.as_ref();
+        let queued = EventKind::Queued {
+            size,
+            sender: envelope.sender_display(),
+            recipients: envelope.recipients.iter().map(|r| r.address.to_string()).collect(),
+            tls: envelope.client.tls.as_ref().map(|t| t.to_string()),
+            message_id: sub.message_id.clone(),
+            account: owner.map(|o| o.account.clone()),
+            account_id: owner.and_then(|o| o.account_id),
+            domain: owner.and_then(|o| o.domain.clone()),
+            sender_domain: envelope.sender_domain(),
+            identity: owner.map(|o| o.identity.clone()),
+        };
+        let queue_id = envelope.queue_id;
+        match self.spool.enqueue(envelope, head.into_bytes(), message).await {
+            Ok(()) => {
+                let reply = Reply::new(250, "2.0.0", format!("Ok: queued as {queue_id}"));
+                let outcome = self.finish(&sub, Outcome { disposition: Disposition::Deliver, reply }, trace).await;
+                self.emit(&sub, Some(queue_id), queued).await;
+                outcome
+            }
+            Err(reply) => {
+                let kind = EventKind::Refused {
+                    stage: Stage::Queue,
+                    reply: reply.summary(),
+                    reason: "spool write failed".into(),
+                    sender: None,
+                    recipient: None,
+                };
+                self.emit(&sub, None, kind).await;
+                self.finish(&sub, Outcome { disposition: Disposition::Reject, reply }, trace).await
+            }
+        }
+    }
+
+    /// Records the verdict trace (one `checked` event) and returns the outcome.
+    async fn finish(&self, sub: &Submission, outcome: Outcome, checks: Vec<CheckRecord>) -> Outcome {
+        let kind = EventKind::Checked { disposition: outcome.disposition, checks };
+        self.emit(sub, Some(sub.envelope.queue_id), kind).await;
+        outcome
+    }
+
+    pub(crate) async fn emit(&self, sub: &Submission, queue_id: Option<QueueId>, kind: EventKind) {
+        let event = Event { at_ms: now_ms(), session: sub.session, client_ip: sub.envelope.client.ip, queue_id, kind };
+        self.events.emit(event).await;
+    }
+
+    /// A refusal at the end of data, with the transaction's sender.
+    pub(crate) async fn refused(&self, sub: &Submission, reply: &Reply, reason: &str) {
+        let kind = EventKind::Refused {
+            stage: Stage::Data,
+            reply: reply.summary(),
+            reason: reason.to_string(),
+            sender: Some(sub.envelope.sender.as_ref().map(|a| a.to_string()).unwrap_or_default()),
+            recipient: None,
+        };
+        self.emit(sub, None, kind).await;
+    }
+
+    /// Monitor mode: what a check would have refused, logged; the message goes on.
+    pub(crate) async fn would_refuse(&self, sub: &Submission, reply: &Reply, reason: &str) {
+        self.refused(sub, reply, &format!("would refuse (monitor): {reason}")).await;
+    }
+}
+
+impl MessagePipeline for Pipeline {
+    fn process(&self, submission: Submission) -> BoxFuture<'_, Outcome> {
+        Box::pin(self.run(submission))
+    }
+}
+
+/// One entry of the verdict trace, timed from `started`.
+pub(crate) fn record(stage: &str, engine: &str, rule: Option<&str>, result: &str, started: Instant) -> CheckRecord {
+    CheckRecord {
+        stage: stage.to_string(),
+        engine: engine.to_string(),
+        rule: rule.map(str::to_string),
+        result: result.to_string(),
+        score: None,
+        micros: started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64,
+    }
+}
