@@ -15,6 +15,7 @@
 //! - [`tenancy`]: domains, outgoing accounts and their settings, identities, API tokens.
 //! - [`dkim`]: DKIM keys by domain and selector, their algorithm and rotation state.
 //! - [`live`]: [`Live`], a value a configuration reload replaces while tasks read it.
+//! - [`training`]: [`Trainer`], where administrators' ham and spam samples go.
 
 pub mod address;
 pub mod dkim;
@@ -26,6 +27,7 @@ pub mod queue_id;
 pub mod reply;
 pub mod sink;
 pub mod tenancy;
+pub mod training;
 pub mod verdict;
 
 pub use address::{Address, AddressError, Domain};
@@ -36,4 +38,5 @@ pub use pipeline::{CheckRecord, Disposition, MessagePipeline, Outcome, Submissio
 pub use queue_id::QueueId;
 pub use reply::Reply;
 pub use sink::{BoxFuture, Enqueue, EventSink};
+pub use training::{Label, Trainer};
 pub use verdict::Verdict;
