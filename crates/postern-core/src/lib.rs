@@ -15,6 +15,7 @@
 //! - [`tenancy`]: domains, outgoing accounts and their settings, identities, API tokens.
 //! - [`dkim`]: DKIM keys by domain and selector, their algorithm and rotation state.
 //! - [`live`]: [`Live`], a value a configuration reload replaces while tasks read it.
+//! - [`system_mail`]: [`SystemMailer`], the one way mail we write ourselves is sent.
 //! - [`training`]: [`Trainer`], where administrators' ham and spam samples go.
 
 pub mod address;
@@ -26,6 +27,7 @@ pub mod pipeline;
 pub mod queue_id;
 pub mod reply;
 pub mod sink;
+pub mod system_mail;
 pub mod tenancy;
 pub mod training;
 pub mod verdict;
@@ -38,5 +40,6 @@ pub use pipeline::{CheckRecord, Disposition, MessagePipeline, Outcome, Submissio
 pub use queue_id::QueueId;
 pub use reply::Reply;
 pub use sink::{BoxFuture, Enqueue, EventSink};
+pub use system_mail::{SystemMail, SystemMailKind, SystemMailer};
 pub use training::{Label, Trainer};
 pub use verdict::Verdict;
