@@ -215,4 +215,14 @@ mod tests {
         // Unset in the file, the overall ceiling is the listeners' sum, so it changes too.
         assert_eq!(diff(&e, &new), ["limits.max_connections", "listeners.smtps.address (turned on or off)"]);
     }
+
+    #[test]
+    fn the_spam_engines_need_a_restart() {
+        let old = config("[spamassassin]\naddress = \"127.0.0.1:783\"\n");
+        let new = config("[rspamd]\non_failure = \"tempfail\"\n[spamassassin]\naddress = \"127.0.0.1:784\"\n");
+        let e = effective(&old, &new);
+        assert_eq!(e.engines, old.engines);
+        assert!(diff(&old, &e).is_empty());
+        assert_eq!(diff(&e, &new), ["rspamd", "spamassassin"]);
+    }
 }
