@@ -91,8 +91,8 @@ worker "normal" {
 }
 EOF
     # A resolver that never answers (ICMP port unreachable at once): nothing leaves the host.
-    # Every GTUBE variant (YJS... = "add header", ZJS... = "rewrite subject", AJS... = "no
-    # action"), so a test can show Rspamd deciding what Postern's own GTUBE check does not.
+    # Rspamd's test patterns besides GTUBE (YJS... = "add header", ZJS... = "rewrite
+    # subject", AJS... = "no action"), so a test can show Rspamd's action deciding.
     cat >"$d/local.d/options.inc" <<'EOF'
 enable_test_patterns = true;
 dns {
@@ -130,10 +130,14 @@ bayes_auto_learn 0
 dns_available no
 skip_rbl_checks 1
 EOF
-    if [ "$(id -u)" -eq 0 ]; then chown -R "$user" "$d/home"; fi
+    local as_user=()
+    if [ "$(id -u)" -eq 0 ]; then
+        chown -R "$user" "$d/home"
+        as_user=(--username="$user")
+    fi
     rm -f "$d/spamd.pid"
     spamd -L -x --listen="127.0.0.1:$SPAMD_PORT" --allowed-ips=127.0.0.1 --max-children=2 \
-        --siteconfigpath="$d/site" --helper-home-dir="$d/home" --username="$user" \
+        --siteconfigpath="$d/site" --helper-home-dir="$d/home" "${as_user[@]}" \
         --pidfile="$d/spamd.pid" --syslog="$d/spamd.log" --daemonize
     wait_for "$SPAMD_PORT" spamd "$d/spamd.pid" "$d/spamd.log"
 }
