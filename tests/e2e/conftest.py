@@ -499,3 +499,25 @@ def rustls_cipher_name(sslsock: ssl.SSLSocket) -> str:
         "ECDHE-ECDSA-CHACHA20-POLY1305": "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
     }
     return tls12[name]
+
+
+# --------------------------------------------------------------------------------------
+# The real spam engines (scripts/engines.sh): rspamd and spamd on loopback, network off.
+
+
+@dataclass
+class Engines:
+    rspamd: str  # host:port
+    spamd: str
+
+
+@pytest.fixture(scope="session")
+def engines() -> Engines:
+    """Starts rspamd and spamd once for the session (left running: the script is idempotent
+    and `scripts/engines.sh stop` stops them)."""
+    run = subprocess.run([str(REPO / "scripts" / "engines.sh"), "start"], capture_output=True, text=True,
+                         timeout=180)
+    if run.returncode != 0:
+        pytest.fail(f"scripts/engines.sh start failed:\n{run.stdout}\n{run.stderr}", pytrace=False)
+    return Engines(rspamd=f"127.0.0.1:{os.environ.get('POSTERN_RSPAMD_PORT', '11433')}",
+                   spamd=f"127.0.0.1:{os.environ.get('POSTERN_SPAMD_PORT', '7833')}")

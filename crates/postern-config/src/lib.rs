@@ -10,11 +10,13 @@
 //! - [`raw`]: the file as written (`serde`, every key optional, unknown keys refused).
 //! - [`validate`]: raw + overrides + defaults -> [`Config`] (the ripgrep LowArgs -> HiArgs step).
 //! - [`delivery`]: the `[delivery]` section (routes, relay hosts, rules, retries).
+//! - [`engines`]: `[rspamd]` and `[spamassassin]`, the spam engines.
 //! - [`connection_policy`]: each listener's connection and protocol policy (SPEC.md §4).
 //! - [`error`]: [`ConfigError`] and how a TOML parse error becomes one line.
 
 mod connection_policy;
 mod delivery;
+mod engines;
 mod error;
 mod raw;
 mod validate;
@@ -25,6 +27,7 @@ use std::time::Duration;
 
 pub use connection_policy::{ConnectionPolicy, PolicyCheck};
 pub use delivery::{Credentials, Delivery, RelayHost, Route, RouteRule, RuleKind, TlsMode};
+pub use engines::{EngineConfig, EngineFailure, Engines, RspamdConfig, SpamassassinConfig};
 pub use error::ConfigError;
 use ipnet::IpNet;
 
@@ -49,6 +52,8 @@ pub struct Config {
     pub ip_accounts: IpAccountLimits,
     pub auth: AuthConfig,
     pub counters: CountersConfig,
+    /// The spam engines that are on (`[rspamd]`, `[spamassassin]`).
+    pub engines: Engines,
 }
 
 /// The widest ip account range a domain admin may create, as prefix lengths: an IPv4

@@ -29,6 +29,10 @@ pub struct RawConfig {
     pub auth: RawAuth,
     #[serde(default)]
     pub counters: RawCounters,
+    /// Present: Rspamd is on (`engines.rs`).
+    pub rspamd: Option<crate::engines::RawRspamd>,
+    /// Present: SpamAssassin (spamd) is on.
+    pub spamassassin: Option<crate::engines::RawSpamassassin>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -7,8 +7,10 @@
 //! 1. **account and identity checks** (`account.rs`): the identity's lock and daily
 //!    recipients (the account's size and hop limits, like the listener's, are checked by
 //!    the session before the 998-octet line limit: they are limits of the conversation);
-//! 2. **content checks** (`scanner.rs`): every [`Scanner`] in order (GTUBE today,
-//!    `gtube.rs`);
+//! 2. **content checks** (`scanner.rs`): every [`Scanner`] in order (GTUBE, `gtube.rs`;
+//!    the real engines Rspamd and SpamAssassin when configured, `engines/`); the account's
+//!    `checks.spam` switch turns the spam engines off; a failed engine is skipped (logged)
+//!    or refuses with `451 4.7.1`, as its `on_failure` says;
 //! 3. **verdict**: spam when any scanner says so;
 //! 4. **disposition** (`disposition.rs`): deliver, quarantine (spam: the account's
 //!    quarantine reaction says what the client hears; spam counts toward automatic locks,
@@ -27,12 +29,15 @@
 //! - `pipeline.rs`: [`Pipeline`], the stages in order, the trace, events.
 //! - `account.rs`: account and identity checks.
 //! - `scanner.rs`: the [`Scanner`] trait; `gtube.rs`: [`GtubeScanner`].
+//! - `engines/`: [`RspamdScanner`](engines::RspamdScanner) and
+//!   [`SpamdScanner`](engines::SpamdScanner) over their own protocols.
 //! - `disposition.rs`: from the verdict to the reply, spam counts, locks.
 //! - `notice.rs`: the lock notice we write ourselves.
 //! - `sign.rs`: DKIM signing on a blocking thread.
 
 mod account;
 mod disposition;
+pub mod engines;
 mod gtube;
 pub mod notice;
 mod pipeline;
@@ -41,4 +46,4 @@ mod sign;
 
 pub use gtube::GtubeScanner;
 pub use pipeline::Pipeline;
-pub use scanner::{ScanInput, ScanResult, Scanner};
+pub use scanner::{OnFailure, ScanInput, ScanResult, Scanner};

@@ -17,7 +17,7 @@ use postern_dkim::Signer;
 use postern_policy::{Limits, Locks};
 
 use crate::gtube::GtubeScanner;
-use crate::scanner::{ScanInput, ScanResult, Scanner};
+use crate::scanner::{OnFailure, ScanInput, ScanResult, Scanner};
 
 pub struct Pipeline {
     pub(crate) spool: Arc<dyn Enqueue>,
@@ -61,7 +61,10 @@ impl Pipeline {
             return self.finish(&sub, Outcome { disposition: Disposition::Reject, reply }, trace).await;
         }
         // 2. Content checks, 3. verdict.
-        let spam = self.content_checks(&sub, &mut trace).await;
+        let spam = match self.content_checks(&sub, &mut trace).await {
+            Ok(spam) => spam,
+            Err(reply) => return self.finish(&sub, Outcome { disposition: Disposition::Reject, reply }, trace).await,
+        };
         // 4. Disposition.
         if let Some(rule) = spam {
             let monitor = sub.account.as_ref().is_some_and(|a| a.settings.monitor_only);
@@ -80,32 +83,68 @@ impl Pipeline {
         self.spool(sub, head, message, trace).await
     }
 
-    /// Every scanner in order; `Some(rule)` when one found spam.
-    async fn content_checks(&self, sub: &Submission, trace: &mut Vec<CheckRecord>) -> Option<String> {
+    /// Stages 2 and 3: every scanner in order, each recorded in the trace. `Ok(Some(rule))`:
+    /// spam (any scanner found it); `Ok(None)`: not spam; `Err(reply)`: `451 4.7.1`, an
+    /// engine whose `on_failure` is `tempfail` failed and no other found spam (monitor
+    /// mode: only logged). A failed engine with `skip` leaves the verdict to the others and
+    /// is logged every time. The account's `checks.spam` off: the spam engines do not run.
+    async fn content_checks(&self, sub: &Submission, trace: &mut Vec<CheckRecord>) -> Result<Option<String>, Reply> {
         let input = ScanInput { envelope: &sub.envelope, account: sub.account.as_ref(), message: &sub.message };
+        let spam_checks_on = sub.account.as_ref().is_none_or(|a| a.settings.checks.spam);
         let mut spam = None;
+        let mut tempfail: Option<(&'static str, String)> = None;
         for scanner in &self.scanners {
             let started = Instant::now();
+            let engine = scanner.engine();
+            if scanner.is_spam_check() && !spam_checks_on {
+                trace.push(record("content", engine, Some("checks.spam off"), "off", started));
+                continue;
+            }
             let result = scanner.scan(&input).await;
-            let mut entry = match &result {
+            let entry = match &result {
                 ScanResult::Clean { score } => {
-                    CheckRecord { score: *score, ..record("content", "", None, "pass", started) }
+                    CheckRecord { score: *score, ..record("content", engine, None, "pass", started) }
                 }
                 ScanResult::Spam { rule, score } => {
-                    CheckRecord { score: *score, ..record("content", "", Some(rule), "spam", started) }
+                    CheckRecord { score: *score, ..record("content", engine, Some(rule), "spam", started) }
                 }
                 ScanResult::Failed { error } => {
-                    tracing::warn!(engine = scanner.engine(), error = error.as_str(), "content check failed");
-                    record("content", "", None, "failed", started)
+                    let on_failure = scanner.on_failure();
+                    tracing::warn!(
+                        engine,
+                        error = error.as_str(),
+                        on_failure = on_failure.name(),
+                        queue_id = %sub.envelope.queue_id,
+                        "content check failed"
+                    );
+                    if on_failure == OnFailure::Tempfail && tempfail.is_none() {
+                        tempfail = Some((engine, error.clone()));
+                    }
+                    record("content", engine, Some(&bounded(error)), "failed", started)
+                }
+                ScanResult::Skipped { reason } => {
+                    tracing::info!(engine, reason = reason.as_str(), queue_id = %sub.envelope.queue_id, "content check skipped");
+                    record("content", engine, Some(&bounded(reason)), "skipped", started)
                 }
             };
-            entry.engine = scanner.engine().to_string();
             trace.push(entry);
             if let (ScanResult::Spam { rule, .. }, None) = (result, &spam) {
                 spam = Some(rule);
             }
         }
-        spam
+        if spam.is_some() {
+            return Ok(spam);
+        }
+        if let Some((engine, error)) = tempfail {
+            let reply = Reply::new(451, "4.7.1", "Try again later: the content check is unavailable");
+            let reason = format!("content check {engine} failed (on_failure = tempfail): {}", bounded(&error));
+            if !sub.account.as_ref().is_some_and(|a| a.settings.monitor_only) {
+                self.refused(sub, &reply, &reason).await;
+                return Err(reply);
+            }
+            self.would_refuse(sub, &reply, &reason).await;
+        }
+        Ok(None)
     }
 
     async fn spool(&self, sub: Submission, head: String, message: Vec<u8>, trace: Vec<CheckRecord>) -> Outcome {
@@ -193,5 +232,13 @@ pub(crate) fn record(stage: &str, engine: &str, rule: Option<&str>, result: &str
         result: result.to_string(),
         score: None,
         micros: started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64,
+    }
+}
+
+/// An engine's error or reason, at most 300 characters, for the trace and events.
+fn bounded(text: &str) -> String {
+    match text.char_indices().nth(300) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
     }
 }

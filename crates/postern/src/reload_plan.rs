@@ -7,7 +7,8 @@
 //! `max_connections`), and delivery's routes, relay hosts, rules,
 //! MX overrides, port and timeouts. Everything else (host name, data directory, listener
 //! and admin addresses, TLS files, logging, counters, AUTH throttling, the scheduler's
-//! concurrency and retry schedule, DNS servers) needs a restart: [`effective`] keeps the
+//! concurrency and retry schedule, DNS servers, the spam engines `[rspamd]` and
+//! `[spamassassin]`) needs a restart: [`effective`] keeps the
 //! running value and [`diff`] names what differs, so the reload says so and nothing is
 //! silently ignored.
 
@@ -55,6 +56,8 @@ pub fn effective(old: &Config, new: &Config) -> Config {
     d.max_queue_lifetime = o.max_queue_lifetime;
     d.delay_warning = o.delay_warning;
     d.dns_servers = o.dns_servers.clone();
+    // The spam engines are built into the message pipeline at start-up.
+    e.engines = old.engines.clone();
     e
 }
 
@@ -141,6 +144,8 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
             db.connection_reuse_time,
         ),
     );
+    check("rspamd", a.engines.rspamd != b.engines.rspamd);
+    check("spamassassin", a.engines.spamassassin != b.engines.spamassassin);
     out
 }
 
@@ -209,5 +214,15 @@ mod tests {
         assert!(diff(&old, &e).is_empty());
         // Unset in the file, the overall ceiling is the listeners' sum, so it changes too.
         assert_eq!(diff(&e, &new), ["limits.max_connections", "listeners.smtps.address (turned on or off)"]);
+    }
+
+    #[test]
+    fn the_spam_engines_need_a_restart() {
+        let old = config("[spamassassin]\naddress = \"127.0.0.1:783\"\n");
+        let new = config("[rspamd]\non_failure = \"tempfail\"\n[spamassassin]\naddress = \"127.0.0.1:784\"\n");
+        let e = effective(&old, &new);
+        assert_eq!(e.engines, old.engines);
+        assert!(diff(&old, &e).is_empty());
+        assert_eq!(diff(&e, &new), ["rspamd", "spamassassin"]);
     }
 }

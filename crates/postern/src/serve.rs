@@ -127,6 +127,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let pipeline = postern_pipeline::Pipeline::new(Arc::new(queue.clone()), Arc::clone(&events_sink))
         .with_dkim(Some(Arc::clone(&signer)))
         .with_counters(policy.limits().cloned(), policy.locks().cloned());
+    let pipeline = engine_scanners(&config.engines).into_iter().fold(pipeline, |p, s| p.with_scanner(s));
     let services = Arc::new(Services {
         policy,
         pipeline: Arc::new(pipeline),
@@ -402,4 +403,32 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("create {}", temp.display()))?;
     f.write_all(bytes).and_then(|()| f.sync_all()).with_context(|| format!("write {}", temp.display()))?;
     std::fs::rename(&temp, path).with_context(|| format!("rename to {}", path.display()))
+}
+
+/// The spam engines that are configured (`[rspamd]`, `[spamassassin]`), as content checks.
+fn engine_scanners(engines: &postern_config::Engines) -> Vec<Arc<dyn postern_pipeline::Scanner>> {
+    use postern_pipeline::engines::{EngineSettings, RspamdScanner, RspamdSettings, SpamdScanner, SpamdSettings};
+    let settings = |name: &str, e: &postern_config::EngineConfig| {
+        let address = if e.address.host.contains(':') {
+            format!("[{}]:{}", e.address.host, e.address.port)
+        } else {
+            format!("{}:{}", e.address.host, e.address.port)
+        };
+        let on_failure = match e.on_failure {
+            postern_config::EngineFailure::Skip => postern_pipeline::OnFailure::Skip,
+            postern_config::EngineFailure::Tempfail => postern_pipeline::OnFailure::Tempfail,
+        };
+        tracing::info!(engine = name, address = address.as_str(), on_failure = on_failure.name(), "spam engine on");
+        EngineSettings { address, timeout: e.timeout, on_failure, max_message_size: e.max_message_size }
+    };
+    let mut scanners: Vec<Arc<dyn postern_pipeline::Scanner>> = Vec::new();
+    if let Some(r) = &engines.rspamd {
+        let engine = settings("rspamd", &r.engine);
+        scanners.push(Arc::new(RspamdScanner::new(RspamdSettings { engine, spam_actions: r.spam_actions.clone() })));
+    }
+    if let Some(s) = &engines.spamassassin {
+        let engine = settings("spamassassin", &s.engine);
+        scanners.push(Arc::new(SpamdScanner::new(SpamdSettings { engine, threshold: s.threshold })));
+    }
+    scanners
 }
