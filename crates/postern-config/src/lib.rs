@@ -11,11 +11,13 @@
 //! - [`validate`]: raw + overrides + defaults -> [`Config`] (the ripgrep LowArgs -> HiArgs step).
 //! - [`delivery`]: the `[delivery]` section (routes, relay hosts, rules, retries).
 //! - [`connection_policy`]: each listener's connection and protocol policy (SPEC.md §4).
+//! - [`postmaster`]: the `[postmaster]` section (system mail's sender, external postmasters).
 //! - [`error`]: [`ConfigError`] and how a TOML parse error becomes one line.
 
 mod connection_policy;
 mod delivery;
 mod error;
+mod postmaster;
 mod raw;
 mod validate;
 
@@ -49,6 +51,8 @@ pub struct Config {
     pub ip_accounts: IpAccountLimits,
     pub auth: AuthConfig,
     pub counters: CountersConfig,
+    /// Who mail Postern writes itself comes from; who gets copies (`[postmaster]`).
+    pub postmaster: postern_core::system_mail::Postmaster,
 }
 
 /// The widest ip account range a domain admin may create, as prefix lengths: an IPv4

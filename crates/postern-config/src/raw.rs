@@ -29,6 +29,8 @@ pub struct RawConfig {
     pub auth: RawAuth,
     #[serde(default)]
     pub counters: RawCounters,
+    #[serde(default)]
+    pub postmaster: crate::postmaster::RawPostmaster,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -94,6 +94,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     let delivery = crate::delivery::validate(raw.delivery, relay_host.as_ref(), flags.relay_host.is_some())?;
     let auth = auth(raw.auth)?;
     let counters = counters(raw.counters)?;
+    let postmaster = crate::postmaster::validate(raw.postmaster, &hostname)?;
     let (admin_key, admin_text) = match (&flags.admin, raw.admin.address.as_deref()) {
         (Some(f), _) => ("--admin".to_string(), f.as_str()),
         (None, Some(a)) => ("admin.address".to_string(), a),
@@ -138,6 +139,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         ip_accounts,
         auth,
         counters,
+        postmaster,
     })
 }
 
