@@ -607,7 +607,8 @@ def test_one_recipient_refused_dsn_to_sender(postern, sinks, pipelining):
     msg = dsn.message
     assert [a.addr_spec for a in msg["To"].addresses] == [SENDER], msg["To"]
     assert msg["Auto-Submitted"] == "auto-replied"
-    assert msg["From"].addresses[0].username.upper() == "MAILER-DAEMON"
+    # From the postmaster address ([postmaster] address, default postmaster@<hostname>).
+    assert msg["From"].addresses[0].addr_spec == f"postmaster@{HOSTNAME}", msg["From"]
     assert msg["Subject"] == "Undelivered Mail Returned to Sender"
     assert dsn.per_message["Reporting-MTA"] == f"dns; {HOSTNAME}"
     assert dsn.per_message["X-Postern-Queue-ID"] == qid

@@ -161,6 +161,9 @@ pub async fn update(
     let updated = state.directory(move |d| d.update_account(id, &change)).await?;
     let account = updated.ok_or_else(|| ApiError::not_found("no such account"))?;
     state.changed(DirectoryChange::Account(id)).await;
+    if crate::lock_notice::newly_locked(&current.lock, &account.lock) {
+        crate::lock_notice::account_locked(&state, &account).await;
+    }
     Ok(Json(account))
 }
 

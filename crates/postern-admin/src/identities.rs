@@ -93,12 +93,19 @@ pub async fn update(
     PathParam(id): PathParam,
     ApiJson(body): ApiJson<IdentityPatch>,
 ) -> Result<Json<Identity>, ApiError> {
-    let id = visible_identity(&state, &caller, &id).await?.id;
+    let current = visible_identity(&state, &caller, &id).await?;
+    let id = current.id;
     let lock = lock_by_administrator(body.locked);
     let updated = state.directory(move |d| d.update_identity_lock(id, &lock)).await?;
     let updated = updated.ok_or_else(|| ApiError::not_found("no such identity"))?;
     // The SMTP policy keeps identity lock states in memory.
     state.changed(DirectoryChange::Identity { account_id: updated.account_id, name: updated.name.clone() }).await;
+    if crate::lock_notice::newly_locked(&current.lock, &updated.lock) {
+        let account_id = updated.account_id;
+        if let Some(account) = state.directory(move |d| d.account(account_id)).await? {
+            crate::lock_notice::identity_locked(&state, &account, &updated).await;
+        }
+    }
     Ok(Json(updated))
 }
 

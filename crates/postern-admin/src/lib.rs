@@ -26,6 +26,7 @@
 //!   DNS records, the DNS check, and rotation.
 //! - [`settings`]: account settings: partial objects merged and checked.
 //! - [`queue`]: queue tools: list, show, retry, hold, release, delete, a message's content.
+//! - [`lock_notice`]: the notice of a lock an administrator sets, through the system mailer.
 //! - [`status`]: the server's status (superadmin): queue size, events stored and dropped.
 //! - [`openapi`]: the OpenAPI 3.1 document.
 
@@ -42,6 +43,7 @@ mod identities;
 mod inbound;
 mod ip_rules;
 mod limits;
+mod lock_notice;
 mod openapi;
 mod queue;
 mod rules;
@@ -84,6 +86,8 @@ pub struct AdminState {
     pub client_blocks: Option<Arc<postern_policy::ClientBlocks>>,
     /// The event writer's counts for `/status`; `None`: not reported.
     pub events: Option<Arc<postern_store::EventStats>>,
+    /// Lock notices of administrators' locks go out through it; `None`: none are sent.
+    pub system_mail: Option<Arc<dyn postern_core::SystemMailer>>,
 }
 
 impl AdminState {

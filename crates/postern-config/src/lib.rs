@@ -12,12 +12,14 @@
 //! - [`delivery`]: the `[delivery]` section (routes, relay hosts, rules, retries).
 //! - [`engines`]: `[rspamd]` and `[spamassassin]`, the spam engines.
 //! - [`connection_policy`]: each listener's connection and protocol policy (SPEC.md §4).
+//! - [`postmaster`]: the `[postmaster]` section (system mail's sender, external postmasters).
 //! - [`error`]: [`ConfigError`] and how a TOML parse error becomes one line.
 
 mod connection_policy;
 mod delivery;
 mod engines;
 mod error;
+mod postmaster;
 mod raw;
 mod validate;
 
@@ -54,6 +56,8 @@ pub struct Config {
     pub counters: CountersConfig,
     /// The spam engines that are on (`[rspamd]`, `[spamassassin]`).
     pub engines: Engines,
+    /// Who mail Postern writes itself comes from; who gets copies (`[postmaster]`).
+    pub postmaster: postern_core::system_mail::Postmaster,
 }
 
 /// The widest ip account range a domain admin may create, as prefix lengths: an IPv4

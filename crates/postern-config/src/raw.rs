@@ -33,6 +33,8 @@ pub struct RawConfig {
     pub rspamd: Option<crate::engines::RawRspamd>,
     /// Present: SpamAssassin (spamd) is on.
     pub spamassassin: Option<crate::engines::RawSpamassassin>,
+    #[serde(default)]
+    pub postmaster: crate::postmaster::RawPostmaster,
 }
 
 #[derive(Debug, Default, Deserialize)]

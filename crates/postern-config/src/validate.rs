@@ -95,6 +95,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     let auth = auth(raw.auth)?;
     let counters = counters(raw.counters)?;
     let engines = crate::engines::validate(raw.rspamd, raw.spamassassin)?;
+    let postmaster = crate::postmaster::validate(raw.postmaster, &hostname)?;
     let (admin_key, admin_text) = match (&flags.admin, raw.admin.address.as_deref()) {
         (Some(f), _) => ("--admin".to_string(), f.as_str()),
         (None, Some(a)) => ("admin.address".to_string(), a),
@@ -140,6 +141,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         auth,
         counters,
         engines,
+        postmaster,
     })
 }
 

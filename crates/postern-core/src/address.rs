@@ -67,6 +67,11 @@ impl Domain {
         &self.0
     }
 
+    /// `localhost`, a domain that needs no parsing.
+    pub(crate) fn localhost() -> Domain {
+        Domain("localhost".into())
+    }
+
     pub fn is_address_literal(&self) -> bool {
         self.0.starts_with('[')
     }

@@ -8,7 +8,7 @@
 //! holding store is a later part of issue 11, which only has to keep the bytes here).
 
 use postern_core::tenancy::QuarantineReaction;
-use postern_core::{Disposition, Outcome, QueueId, Reply, Submission};
+use postern_core::{Disposition, Outcome, Owner, Reply, Submission};
 
 use crate::notice;
 use crate::pipeline::Pipeline;
@@ -53,17 +53,23 @@ impl Pipeline {
         Outcome { disposition: Disposition::Quarantine, reply }
     }
 
-    /// The notice to the sender that `what` is locked, queued like any message.
+    /// The notice to the sender that `what` is locked, through the system mailer (From the
+    /// postmaster, copies to the external postmasters, the null sender), shown to the
+    /// account's tenant. Without a mailer (tests) nothing is sent, and the log says so.
     async fn lock_notice(&self, sub: &Submission, what: &str) {
         let (Some(account), Some(owner), Some(sender)) = (&sub.account, &sub.envelope.owner, &sub.envelope.sender)
         else {
             return;
         };
-        let (envelope, head, text) = notice::lock_notice(&sub.hostname, account, owner, sender, what);
-        let id: QueueId = envelope.queue_id;
-        match self.spool.enqueue(envelope, head, text).await {
-            Ok(()) => tracing::info!(queue_id = %id, to = %sender, "lock notice queued"),
-            Err(reply) => tracing::error!(reply = %reply.summary(), "cannot queue the lock notice"),
+        let Some(mailer) = &self.system_mail else {
+            tracing::warn!(to = %sender, locked = what, "no system mailer: lock notice not sent");
+            return;
+        };
+        let mail = notice::automatic_lock_notice(account, sender, what);
+        let owner = Owner { identity: "<>".into(), auth_user: None, ..owner.clone() };
+        match mailer.send_for(mail, Some(owner)).await {
+            Ok(id) => tracing::info!(queue_id = %id, to = %sender, locked = what, "lock notice queued"),
+            Err(reply) => tracing::error!(reply = %reply.summary(), to = %sender, "cannot queue the lock notice"),
         }
     }
 }

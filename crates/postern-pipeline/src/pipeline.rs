@@ -11,7 +11,7 @@ use std::time::Instant;
 use postern_core::event::now_ms;
 use postern_core::{
     BoxFuture, CheckRecord, Disposition, Enqueue, Event, EventKind, EventSink, MessagePipeline, Outcome, QueueId,
-    Reply, Stage, Submission,
+    Reply, Stage, Submission, SystemMailer,
 };
 use postern_dkim::Signer;
 use postern_policy::{Limits, Locks};
@@ -26,13 +26,23 @@ pub struct Pipeline {
     pub(crate) limits: Option<Arc<Limits>>,
     pub(crate) locks: Option<Arc<Locks>>,
     scanners: Vec<Arc<dyn Scanner>>,
+    /// Lock notices go out through it; `None`: none are sent.
+    pub(crate) system_mail: Option<Arc<dyn SystemMailer>>,
 }
 
 impl Pipeline {
     /// A pipeline with the GTUBE scanner, no counters (no daily limits, no locks) and no
     /// signer.
     pub fn new(spool: Arc<dyn Enqueue>, events: Arc<dyn EventSink>) -> Pipeline {
-        Pipeline { spool, events, dkim: None, limits: None, locks: None, scanners: vec![Arc::new(GtubeScanner)] }
+        Pipeline {
+            spool,
+            events,
+            dkim: None,
+            limits: None,
+            locks: None,
+            scanners: vec![Arc::new(GtubeScanner)],
+            system_mail: None,
+        }
     }
 
     /// DKIM signing at stage 5; without it nothing is signed.
@@ -45,6 +55,13 @@ impl Pipeline {
     pub fn with_counters(mut self, limits: Option<Arc<Limits>>, locks: Option<Arc<Locks>>) -> Pipeline {
         self.limits = limits;
         self.locks = locks;
+        self
+    }
+
+    /// The system mailer lock notices go out through (From the postmaster, copies to the
+    /// external postmasters); without it no notice is sent.
+    pub fn with_system_mail(mut self, mailer: Option<Arc<dyn SystemMailer>>) -> Pipeline {
+        self.system_mail = mailer;
         self
     }
 

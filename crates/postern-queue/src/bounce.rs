@@ -108,11 +108,46 @@ pub fn wants_dsn(recipient: &Recipient, action: DsnAction) -> bool {
     }
 }
 
+/// A DSN without its top header fields: what the system mailer needs besides the
+/// recipient (it writes `From`, `To`, `Date`, `Message-ID` and `Auto-Submitted` itself).
+#[derive(Debug, Clone)]
+pub struct DsnParts {
+    pub subject: &'static str,
+    /// `MIME-Version` and the `multipart/report` `Content-Type`, each without CRLF.
+    pub mime_headers: Vec<String>,
+    /// The body after the empty line: preamble and the three parts, CRLF line ends.
+    pub body: Vec<u8>,
+}
+
 /// Builds the complete DSN message (headers + body, CRLF line ends, ready to spool and send
 /// with the null sender to envelope.sender). Returns None when envelope.sender is None (never
-/// bounce to the null sender) or recipients is empty.
+/// bounce to the null sender) or recipients is empty. The queue manager sends
+/// [`build_dsn_parts`] through the system mailer instead, which writes the top fields from
+/// the configured postmaster.
 pub fn build_dsn(input: &DsnInput<'_>) -> Option<Vec<u8>> {
     let sender = input.envelope.sender.as_ref()?;
+    let parts = build_dsn_parts(input)?;
+    let mta = host(input.reporting_mta);
+    let mut head = String::new();
+    push_field(&mut head, "Date", &rfc5322_date(input.now_ms));
+    push_field(&mut head, "From", &format!("Mail Delivery System <MAILER-DAEMON@{mta}>"));
+    push_field(&mut head, "To", &format!("<{}>", clean(&sender.to_string(), false)));
+    push_field(&mut head, "Subject", parts.subject);
+    push_field(&mut head, "Message-ID", &format!("<{}@{mta}>", input.dsn_queue_id));
+    push_field(&mut head, "Auto-Submitted", "auto-replied");
+    for field in &parts.mime_headers {
+        push_mime_field(&mut head, field);
+    }
+    head.push_str("\r\n");
+    let mut out = head.into_bytes();
+    out.extend_from_slice(&parts.body);
+    Some(out)
+}
+
+/// The DSN's subject, MIME headers and body (RFC 3464 inside RFC 6522 `multipart/report`).
+/// `None` under the same conditions as [`build_dsn`].
+pub fn build_dsn_parts(input: &DsnInput<'_>) -> Option<DsnParts> {
+    input.envelope.sender.as_ref()?;
     if input.recipients.is_empty() {
         return None;
     }
@@ -126,27 +161,16 @@ pub fn build_dsn(input: &DsnInput<'_>) -> Option<Vec<u8>> {
     };
     let status = delivery_status(input, global);
     let boundary = choose_boundary(input.dsn_queue_id, &[text.as_bytes(), status.as_bytes(), returned.bytes]);
-    let mta = host(input.reporting_mta);
     let (report_type, returned_type) = match (global, returned.full) {
         (false, true) => ("delivery-status", "message/rfc822"),
         (false, false) => ("delivery-status", "text/rfc822-headers"),
         (true, true) => ("global-delivery-status", "message/global"),
         (true, false) => ("global-delivery-status", "message/global-headers"),
     };
-
-    let mut head = String::new();
-    push_field(&mut head, "Date", &rfc5322_date(input.now_ms));
-    push_field(&mut head, "From", &format!("Mail Delivery System <MAILER-DAEMON@{mta}>"));
-    push_field(&mut head, "To", &format!("<{}>", clean(&sender.to_string(), false)));
-    push_field(&mut head, "Subject", subject(input.recipients));
-    push_field(&mut head, "Message-ID", &format!("<{}@{mta}>", input.dsn_queue_id));
-    push_field(&mut head, "Auto-Submitted", "auto-replied");
-    push_field(&mut head, "MIME-Version", "1.0");
     let content_type = format!("multipart/report; report-type={report_type}; boundary=\"{boundary}\"");
-    push_field(&mut head, "Content-Type", &content_type);
-    head.push_str("\r\nThis is a MIME-encapsulated message.\r\n");
+    let mime_headers = vec!["MIME-Version: 1.0".to_string(), format!("Content-Type: {content_type}")];
 
-    let mut out = head.into_bytes();
+    let mut out = b"This is a MIME-encapsulated message.\r\n".to_vec();
     let text_head = format!("text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {text_encoding}");
     push_part(&mut out, &boundary, "Notification", &text_head, text.as_bytes());
     let status_head = format!("message/{report_type}\r\nContent-Transfer-Encoding: {}", bits(status.as_bytes()));
@@ -159,7 +183,7 @@ pub fn build_dsn(input: &DsnInput<'_>) -> Option<Vec<u8>> {
     let returned_head = format!("{returned_type}\r\nContent-Transfer-Encoding: {}", bits(returned.bytes));
     push_part(&mut out, &boundary, description, &returned_head, returned.bytes);
     out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    Some(out)
+    Some(DsnParts { subject: subject(input.recipients), mime_headers, body: out })
 }
 
 /// RFC 6533 applies: the message was SMTPUTF8, or an address we report is not ASCII.
@@ -455,6 +479,14 @@ fn host(name: &str) -> String {
 }
 
 /// Appends `Name: value`, capped at [`MAX_FIELD_VALUE`] octets and folded at spaces.
+/// A `Name: value` field (as [`DsnParts::mime_headers`] holds them), folded like
+/// [`push_field`]; a line without a colon is dropped.
+pub(crate) fn push_mime_field(out: &mut String, field: &str) {
+    if let Some((name, value)) = field.split_once(':') {
+        push_field(out, name.trim(), value.trim());
+    }
+}
+
 fn push_field(out: &mut String, name: &str, value: &str) {
     out.push_str(name);
     out.push(':');
@@ -509,7 +541,7 @@ fn quoted_printable(text: &str) -> String {
 }
 
 /// RFC 5322 date-time in UTC, e.g. `Tue, 14 Nov 2023 22:13:20 +0000`; clamped to years 1970..=9999.
-fn rfc5322_date(unix_ms: i64) -> String {
+pub(crate) fn rfc5322_date(unix_ms: i64) -> String {
     const LAST_SECOND: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
     const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];

@@ -15,6 +15,9 @@
 //! - [`file`]: the on-disk format (encode, decode, verify).
 //! - [`spool`]: directories, the write path, recovery, and the error type.
 //! - [`state`]: per-message, per-recipient delivery state beside the spool file.
+//! - [`system_mail`]: every message Postern writes itself (DSNs, lock notices, abuse
+//!   reports) is composed and spooled here: From the postmaster, copies to the external
+//!   postmasters.
 //! - [`scheduler`]: the queue manager: what is tried when; retries, expiry, DSNs, queue tools.
 //! - [`transport`]: the trait delivery implements.
 
@@ -23,9 +26,11 @@ pub mod file;
 pub mod scheduler;
 pub mod spool;
 pub mod state;
+pub mod system_mail;
 pub mod transport;
 
 pub use scheduler::{QueueEntry, QueueFilter, QueueManager, SchedulerConfig};
 pub use spool::{Recovery, Spool, SpoolError};
 pub use state::{DeliveryState, RcptStatus};
+pub use system_mail::{SpoolMailer, SystemMailWriter};
 pub use transport::{Job, Outcome, RcptResult, Transport};

@@ -13,12 +13,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use postern_core::event::now_ms;
-use postern_core::{BoxFuture, ClientInfo, Enqueue, Envelope, Event, EventKind, EventSink, QueueId, Recipient, Reply};
+use postern_core::system_mail::Postmaster;
+use postern_core::{
+    BoxFuture, Enqueue, Envelope, Event, EventKind, EventSink, Live, QueueId, Reply, SystemMail, SystemMailKind,
+};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::bounce::{DsnAction, DsnInput, DsnRecipient, build_dsn, wants_dsn};
+use crate::bounce::{DsnAction, DsnInput, DsnRecipient, build_dsn_parts, wants_dsn};
 use crate::state::{DeliveryState, RcptState, RcptStatus, StateDir};
+use crate::system_mail::{SpoolMailer, SystemMailWriter};
 use crate::transport::{Job, Outcome, RcptResult, Transport};
 use crate::{Spool, SpoolError};
 
@@ -75,6 +79,8 @@ struct Inner {
     transport: Arc<dyn Transport>,
     events: Arc<dyn EventSink>,
     config: SchedulerConfig,
+    /// DSNs go out through it (From the postmaster, copies to external postmasters).
+    system_mail: SystemMailWriter,
     index: Mutex<Index>,
     wake: Notify,
     workers: Arc<Semaphore>,
@@ -96,18 +102,33 @@ impl QueueManager {
     ) -> std::io::Result<QueueManager> {
         let states = StateDir::open(spool.root().join("state"))?;
         let workers = Arc::new(Semaphore::new(config.concurrency));
+        let postmaster = Arc::new(Live::new(Postmaster::for_host(&config.hostname)));
+        let system_mail = SystemMailWriter::new(config.hostname.clone(), postmaster);
         let inner = Inner {
             spool,
             states,
             transport,
             events,
             config,
+            system_mail,
             index: Mutex::new(Index::default()),
             wake: Notify::new(),
             workers,
             destinations: Mutex::new(HashMap::new()),
         };
         Ok(QueueManager { inner: Arc::new(inner) })
+    }
+
+    /// Who writes system mail and who gets copies (default: `postmaster@<hostname>`, no
+    /// copies); store new settings into it (start-up, reload).
+    pub fn postmaster(&self) -> Arc<Live<Postmaster>> {
+        Arc::clone(self.inner.system_mail.postmaster())
+    }
+
+    /// The mailer for every other writer of system mail (lock notices, abuse reports): the
+    /// same settings as this queue manager's DSNs, spooled into this queue.
+    pub fn system_mailer(&self) -> SpoolMailer {
+        SpoolMailer::new(self.inner.system_mail.clone(), Arc::new(self.clone()))
     }
 
     /// Takes over messages found at start, each with its saved schedule; removes state
@@ -447,50 +468,35 @@ impl QueueManager {
             tracing::info!(queue_id = %envelope.queue_id, to = %sender, "no DSN: inbound relay mail (its sender is unverified)");
             return;
         }
-        let dsn_id = QueueId::generate();
         let input = DsnInput {
             reporting_mta: &self.inner.config.hostname,
             envelope,
             recipients: &recipients,
             original: message,
-            dsn_queue_id: dsn_id,
+            // Only names the boundary here; the DSN's own queue id comes from the mailer.
+            dsn_queue_id: QueueId::generate(),
             now_ms: now_ms(),
         };
-        let Some(bytes) = build_dsn(&input) else { return };
-        let dsn_envelope = Envelope {
-            queue_id: dsn_id,
-            received_at_ms: now_ms(),
-            sender: None,
-            recipients: vec![Recipient { address: sender.clone(), notify: None, orcpt: None }],
-            body: postern_core::BodyType::EightBitMime,
-            smtputf8: sender.is_utf8(),
-            ret: None,
-            envid: None,
-            client: ClientInfo {
-                ip: std::net::IpAddr::from([127, 0, 0, 1]),
-                port: 0,
-                listener: "dsn".into(),
-                helo: None,
-                tls: None,
-            },
-            size: bytes.len() as u64,
-            // Our own message, shown to the tenant whose message bounced.
-            owner: envelope.owner.clone(),
+        let Some(parts) = build_dsn_parts(&input) else { return };
+        let mail = SystemMail {
+            kind: SystemMailKind::Dsn,
+            to: vec![sender.clone()],
+            subject: parts.subject.to_string(),
+            mime_headers: parts.mime_headers,
+            body: parts.body,
         };
-        let action_name = match action {
-            DsnAction::Failed => "failed",
-            DsnAction::Delayed => "delayed",
-            DsnAction::Relayed => "relayed",
-            DsnAction::Delivered => "delivered",
-        };
-        let kind = EventKind::Dsn {
-            dsn_queue_id: dsn_id.to_string(),
-            action: action_name.into(),
-            to: sender.to_string(),
-            recipients: recipients.iter().map(|r| r.recipient.address.to_string()).collect(),
-        };
-        match self.enqueue(dsn_envelope, Vec::new(), bytes).await {
-            Ok(()) => {
+        // Through the system mailer: From the postmaster, copies to the external
+        // postmasters, the null sender. Our own message, shown to the tenant whose message
+        // bounced.
+        let sent = self.inner.system_mail.send(self, mail, envelope.owner.clone()).await;
+        match sent {
+            Ok(dsn_id) => {
+                let kind = EventKind::Dsn {
+                    dsn_queue_id: dsn_id.to_string(),
+                    action: action.keyword().into(),
+                    to: sender.to_string(),
+                    recipients: recipients.iter().map(|r| r.recipient.address.to_string()).collect(),
+                };
                 let event = Event {
                     at_ms: now_ms(),
                     session: 0,

@@ -3,7 +3,8 @@
 //! An invalid file changes nothing: one error line, and the running configuration stays.
 //! A valid one is applied as far as it can be while running (`reload_plan`): the trusted
 //! networks (policy), each listener's settings (the next connection reads them; open
-//! sessions keep theirs), and delivery (a new `Delivery` behind [`LiveTransport`]). Every
+//! sessions keep theirs), delivery (a new `Delivery` behind [`LiveTransport`]) and
+//! `[postmaster]` (the system mailer reads it for each message). Every
 //! changed setting that needs a restart is logged by name, one warning each.
 
 use std::path::PathBuf;
@@ -68,6 +69,8 @@ pub struct Reloader {
     /// Inbound relay domains' internal servers: a rebuilt delivery keeps routing there.
     pub inbound: postern_deliver::InboundLookup,
     pub tls: TlsAcceptor,
+    /// `[postmaster]`, read by the system mailer for each message.
+    pub postmaster: Arc<Live<postern_core::system_mail::Postmaster>>,
 }
 
 /// Installs the SIGHUP handler (at once, so that a SIGHUP never stops the server) and
@@ -150,6 +153,9 @@ impl Reloader {
         }
         if let Some(delivery) = delivery {
             self.transport.0.store(delivery);
+        }
+        if new.postmaster != old.postmaster {
+            self.postmaster.store(new.postmaster.clone());
         }
         Ok(())
     }

@@ -5,7 +5,8 @@
 //! session limits (all of `[limits]` but `max_connections`, `max_data_in_flight` and
 //! `shutdown_timeout`), each listener's options and connection policy (not its
 //! `max_connections`), and delivery's routes, relay hosts, rules,
-//! MX overrides, port and timeouts. Everything else (host name, data directory, listener
+//! MX overrides, port and timeouts, and `[postmaster]` (the system mail's sender and
+//! copies). Everything else (host name, data directory, listener
 //! and admin addresses, TLS files, logging, counters, AUTH throttling, the scheduler's
 //! concurrency and retry schedule, DNS servers, the spam engines `[rspamd]` and
 //! `[spamassassin]`) needs a restart: [`effective`] keeps the
@@ -34,6 +35,11 @@ pub fn effective(old: &Config, new: &Config) -> Config {
     // The banner was written with `$hostname` replaced by the new host name.
     if new.hostname != old.hostname {
         e.banner = new.banner.replace(&new.hostname, &old.hostname);
+        // So was the default postmaster address.
+        let default = |host: &str| postern_core::system_mail::Postmaster::for_host(host).address;
+        if new.postmaster.address == default(&new.hostname) {
+            e.postmaster.address = default(&old.hostname);
+        }
     }
     // The running listeners stay, at their addresses; their options follow the file.
     e.listeners = old
@@ -122,6 +128,7 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
             != (db.retry_first, db.retry_max, db.max_queue_lifetime, db.delay_warning),
     );
     check("delivery.dns_servers", da.dns_servers != db.dns_servers);
+    check("postmaster", a.postmaster != b.postmaster);
     check(
         "delivery routes (relay_host, relay_hosts, default_route, rules)",
         (&da.relay_hosts, da.default_route, &da.rules) != (&db.relay_hosts, db.default_route, &db.rules),
@@ -188,13 +195,35 @@ mod tests {
         );
         assert_eq!(
             restart,
-            ["hostname", "banner", "limits.max_connections", "listeners.smtp.address", "delivery.concurrency"]
+            [
+                "hostname",
+                "banner",
+                "limits.max_connections",
+                "listeners.smtp.address",
+                "delivery.concurrency",
+                // The default postmaster address is postmaster@<hostname>.
+                "postmaster"
+            ]
         );
         assert_eq!(e.hostname, "h.example");
         assert_eq!(e.banner, "h.example ESMTP Postern", "the banner keeps the running host name");
         assert_eq!(e.limits.max_recipients, 5);
         assert_eq!(e.listeners[0].address, old.listeners[0].address);
         assert_eq!(e.listeners[0].policy.junk_command_limit, 3);
+    }
+
+    #[test]
+    fn the_postmaster_changes_live_and_its_default_keeps_the_running_host_name() {
+        let old = config("");
+        let new =
+            config("hostname = \"new.example\"\n[postmaster]\nexternal = [\"pm@ops.example\"]\ncopies = [\"dsn\"]\n");
+        let e = effective(&old, &new);
+        assert_eq!(diff(&old, &e), ["postmaster"]);
+        assert_eq!(diff(&e, &new), ["hostname", "banner", "postmaster"], "the address follows the host name");
+        assert_eq!(e.postmaster.address.to_string(), "postmaster@h.example");
+        assert_eq!(e.postmaster.external.len(), 1);
+        let named = config("[postmaster]\naddress = \"noreply@ops.example\"\n");
+        assert_eq!(effective(&old, &named).postmaster.address.to_string(), "noreply@ops.example");
     }
 
     #[test]

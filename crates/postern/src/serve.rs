@@ -100,6 +100,9 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     )
     .context("queue manager")?;
     queue.adopt(&recovery.messages);
+    // Everything Postern writes itself (DSNs, lock notices, abuse reports): `[postmaster]`.
+    queue.postmaster().store(config.postmaster.clone());
+    let system_mail: Arc<dyn postern_core::SystemMailer> = Arc::new(queue.system_mailer());
     let spf = SpfResolver::new(&config.delivery.dns_servers, std::time::Duration::from_secs(5))
         .context("SPF resolver")?
         .with_receiver(config.hostname.clone());
@@ -126,7 +129,8 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let events_sink = Arc::clone(&events) as Arc<dyn postern_core::EventSink>;
     let pipeline = postern_pipeline::Pipeline::new(Arc::new(queue.clone()), Arc::clone(&events_sink))
         .with_dkim(Some(Arc::clone(&signer)))
-        .with_counters(policy.limits().cloned(), policy.locks().cloned());
+        .with_counters(policy.limits().cloned(), policy.locks().cloned())
+        .with_system_mail(Some(Arc::clone(&system_mail)));
     let pipeline = engine_scanners(&config.engines).into_iter().fold(pipeline, |p, s| p.with_scanner(s));
     let services = Arc::new(Services {
         policy,
@@ -174,6 +178,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         transport,
         inbound,
         tls: tls.acceptor.clone(),
+        postmaster: queue.postmaster(),
     }))
     .context("SIGHUP handler")?;
     let admin = match config.admin {
@@ -204,6 +209,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
                 ip_rules: ip_rules(&config, &bound),
                 client_blocks: Some(Arc::new(client_blocks(&services.policy, &listeners))),
                 events: Some(events.stats()),
+                system_mail: Some(Arc::clone(&system_mail)),
             });
             Some((socket, router, local))
         }

@@ -164,6 +164,7 @@ impl Api {
             ip_rules: IpAccountRules::default(),
             client_blocks: Some(Arc::new(ClientBlocks::new(Arc::clone(&guard), Vec::new()))),
             events: Some(Arc::clone(&event_stats)),
+            system_mail: Some(Arc::new(queue.system_mailer())),
         };
         let api = Api {
             router: router(state),

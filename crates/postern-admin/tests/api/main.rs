@@ -7,6 +7,7 @@ mod dkim;
 mod harness;
 mod inbound;
 mod isolation;
+mod lock_notices;
 mod rules;
 mod status;
 mod tenancy;
