@@ -29,6 +29,15 @@ pub struct RawConfig {
     pub auth: RawAuth,
     #[serde(default)]
     pub counters: RawCounters,
+    #[serde(default)]
+    pub quarantine: RawQuarantine,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuarantine {
+    /// Days a held message is kept; fractions allowed.
+    pub lifetime_days: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

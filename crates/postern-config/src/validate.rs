@@ -94,6 +94,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     let delivery = crate::delivery::validate(raw.delivery, relay_host.as_ref(), flags.relay_host.is_some())?;
     let auth = auth(raw.auth)?;
     let counters = counters(raw.counters)?;
+    let quarantine = quarantine(raw.quarantine)?;
     let (admin_key, admin_text) = match (&flags.admin, raw.admin.address.as_deref()) {
         (Some(f), _) => ("--admin".to_string(), f.as_str()),
         (None, Some(a)) => ("admin.address".to_string(), a),
@@ -138,7 +139,21 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         ip_accounts,
         auth,
         counters,
+        quarantine,
     })
+}
+
+/// `lifetime_days`: more than one second, at most ten years; fractions allowed.
+fn quarantine(raw: crate::raw::RawQuarantine) -> Result<crate::QuarantineConfig> {
+    let Some(days) = raw.lifetime_days else { return Ok(crate::QuarantineConfig::default()) };
+    let seconds = days * 86_400.0;
+    if !seconds.is_finite() || !(1.0..=3650.0 * 86_400.0).contains(&seconds) {
+        return Err(ConfigError::key(
+            "quarantine.lifetime_days",
+            format!("{days} is not between one second (0.0000116) and 3650 days"),
+        ));
+    }
+    Ok(crate::QuarantineConfig { lifetime: std::time::Duration::from_secs_f64(seconds) })
 }
 
 fn counters(raw: RawCounters) -> Result<CountersConfig> {

@@ -29,16 +29,25 @@
 //! - `scanner.rs`: the [`Scanner`] trait; `gtube.rs`: [`GtubeScanner`].
 //! - `disposition.rs`: from the verdict to the reply, spam counts, locks.
 //! - `notice.rs`: the lock notice we write ourselves.
+//! - `quarantine.rs`: [`Quarantine`]: holding spam (bytes on disk, a row in the store),
+//!   release, delete, confirm, request release, purge.
+//! - `arf.rs`: the RFC 5965 abuse report of a held message; `abuse.rs`:
+//!   [`AbuseReports`], at most one report per account per window to the abuse contact.
 //! - `sign.rs`: DKIM signing on a blocking thread.
 
+mod abuse;
 mod account;
+pub mod arf;
 mod disposition;
 mod gtube;
 pub mod notice;
 mod pipeline;
+pub mod quarantine;
 mod scanner;
 mod sign;
 
+pub use abuse::{AbuseContact, AbuseReports};
 pub use gtube::GtubeScanner;
 pub use pipeline::Pipeline;
+pub use quarantine::{Quarantine, QuarantineError};
 pub use scanner::{ScanInput, ScanResult, Scanner};

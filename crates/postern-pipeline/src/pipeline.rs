@@ -25,6 +25,7 @@ pub struct Pipeline {
     pub(crate) dkim: Option<Arc<Signer>>,
     pub(crate) limits: Option<Arc<Limits>>,
     pub(crate) locks: Option<Arc<Locks>>,
+    pub(crate) quarantine: Option<Arc<crate::quarantine::Quarantine>>,
     scanners: Vec<Arc<dyn Scanner>>,
 }
 
@@ -32,7 +33,15 @@ impl Pipeline {
     /// A pipeline with the GTUBE scanner, no counters (no daily limits, no locks) and no
     /// signer.
     pub fn new(spool: Arc<dyn Enqueue>, events: Arc<dyn EventSink>) -> Pipeline {
-        Pipeline { spool, events, dkim: None, limits: None, locks: None, scanners: vec![Arc::new(GtubeScanner)] }
+        Pipeline {
+            spool,
+            events,
+            dkim: None,
+            limits: None,
+            locks: None,
+            quarantine: None,
+            scanners: vec![Arc::new(GtubeScanner)],
+        }
     }
 
     /// DKIM signing at stage 5; without it nothing is signed.
@@ -45,6 +54,12 @@ impl Pipeline {
     pub fn with_counters(mut self, limits: Option<Arc<Limits>>, locks: Option<Arc<Locks>>) -> Pipeline {
         self.limits = limits;
         self.locks = locks;
+        self
+    }
+
+    /// Where spam is held; without it spam cannot be held (see `disposition.rs`).
+    pub fn with_quarantine(mut self, quarantine: Option<Arc<crate::quarantine::Quarantine>>) -> Pipeline {
+        self.quarantine = quarantine;
         self
     }
 
@@ -66,7 +81,7 @@ impl Pipeline {
         if let Some(rule) = spam {
             let monitor = sub.account.as_ref().is_some_and(|a| a.settings.monitor_only);
             if !monitor {
-                let outcome = self.quarantine(&sub, &rule).await;
+                let outcome = self.quarantine(&mut sub, &rule, &mut trace).await;
                 return self.finish(&sub, outcome, trace).await;
             }
             let reply = Reply::new(550, "5.7.1", "Error: message content rejected as spam");
