@@ -56,10 +56,6 @@ impl Pipeline {
             }
             None => None,
         };
-        let action = match held {
-            Some(id) => format!("{action}, quarantine id {id}"),
-            None => format!("{action}, not held (no quarantine)"),
-        };
         let identity = sub.envelope.owner.as_ref().map(|o| o.identity.clone()).unwrap_or_default();
         let outcome = match (&sub.account, &self.locks) {
             (Some(account), Some(locks)) => locks.spam(account, Some(&identity)).await,
@@ -78,6 +74,10 @@ impl Pipeline {
         }
         if !locked.is_empty() {
             reason.push_str(&format!("; locked {}", locked.join(" and ")));
+        }
+        match held {
+            Some(id) => reason.push_str(&format!("; held as quarantine id {id}")),
+            None => reason.push_str("; not held (no quarantine)"),
         }
         self.refused(sub, &reply, &reason).await;
         if !locked.is_empty() {
