@@ -26,6 +26,8 @@
 //!   DNS records, the DNS check, and rotation.
 //! - [`settings`]: account settings: partial objects merged and checked.
 //! - [`queue`]: queue tools: list, show, retry, hold, release, delete, a message's content.
+//! - [`quarantine`]: held messages: list, show (headers, preview, verdict trace, ARF),
+//!   the ARF report, release (superadmin), delete, confirm, request release.
 //! - [`status`]: the server's status (superadmin): queue size, events stored and dropped.
 //! - [`openapi`]: the OpenAPI 3.1 document.
 
@@ -43,6 +45,7 @@ mod inbound;
 mod ip_rules;
 mod limits;
 mod openapi;
+mod quarantine;
 mod queue;
 mod rules;
 mod settings;
@@ -84,6 +87,8 @@ pub struct AdminState {
     pub client_blocks: Option<Arc<postern_policy::ClientBlocks>>,
     /// The event writer's counts for `/status`; `None`: not reported.
     pub events: Option<Arc<postern_store::EventStats>>,
+    /// Held messages; `None`: the quarantine endpoints answer 503.
+    pub quarantine: Option<Arc<postern_pipeline::Quarantine>>,
 }
 
 impl AdminState {
@@ -148,6 +153,12 @@ pub fn router(state: AdminState) -> Router {
         .route("/queue/{id}/retry", post(queue::retry))
         .route("/queue/{id}/hold", post(queue::hold))
         .route("/queue/{id}/release", post(queue::release))
+        .route("/quarantine", get(quarantine::list))
+        .route("/quarantine/{id}", get(quarantine::show).delete(quarantine::delete))
+        .route("/quarantine/{id}/arf", get(quarantine::report))
+        .route("/quarantine/{id}/release", post(quarantine::release))
+        .route("/quarantine/{id}/confirm", post(quarantine::confirm))
+        .route("/quarantine/{id}/request-release", post(quarantine::request_release))
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .route("/openapi.json", get(openapi::document))

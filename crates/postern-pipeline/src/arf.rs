@@ -48,28 +48,7 @@ impl Report {
 /// `others` are listed in the text part.
 pub fn build(hostname: &str, held: &HeldMessage, file: &HeldFile, incidents: u32, others: &[HeldMessage]) -> Report {
     let m = &held.message;
-    let arrival_s = file.envelope.received_at_ms.max(m.held_at_ms) / 1000;
-    let mut feedback = Feedback::new(FeedbackType::Abuse)
-        .with_version(1)
-        .with_user_agent(format!("Postern/{}", env!("CARGO_PKG_VERSION")))
-        .with_arrival_date(arrival_s)
-        .with_reporting_mta(one_line(hostname))
-        .with_original_mail_from(format!("<{}>", one_line(m.sender.trim_matches(['<', '>']))))
-        .with_incidents(incidents.max(1));
-    if let Ok(ip) = m.client_ip.parse() {
-        feedback = feedback.with_source_ip(ip);
-    }
-    if let Some(first) = m.recipients.first() {
-        feedback = feedback.with_original_rcpt_to(format!("<{}>", one_line(first)));
-    }
-    for domain in m.sender_domain.iter().chain(m.domain.iter().filter(|d| Some(*d) != m.sender_domain.as_ref())) {
-        feedback = feedback.with_reported_domain(one_line(domain));
-    }
-    let mut fields = feedback.to_arf();
-    // RFC 5965 allows one Original-Rcpt-To per recipient; mail-auth writes the first.
-    for rcpt in m.recipients.iter().skip(1).take(MOST_LISTED) {
-        let _ = write!(fields, "Original-Rcpt-To: <{}>\r\n", one_line(rcpt));
-    }
+    let fields = feedback_fields(hostname, held, file, incidents);
 
     let text = human_text(hostname, held, incidents, others);
     let mut original = file.head.clone();
@@ -111,6 +90,35 @@ pub fn build(hostname: &str, held: &HeldMessage, file: &HeldFile, incidents: u32
         ],
         body,
     }
+}
+
+/// The `message/feedback-report` fields of the report on `held` (CRLF line ends).
+pub fn feedback_fields(hostname: &str, held: &HeldMessage, file: &HeldFile, incidents: u32) -> String {
+    let m = &held.message;
+    let arrival_ms = if file.envelope.received_at_ms > 0 { file.envelope.received_at_ms } else { m.held_at_ms };
+    let arrival_s = arrival_ms / 1000;
+    let mut feedback = Feedback::new(FeedbackType::Abuse)
+        .with_version(1)
+        .with_user_agent(format!("Postern/{}", env!("CARGO_PKG_VERSION")))
+        .with_arrival_date(arrival_s)
+        .with_reporting_mta(one_line(hostname))
+        .with_original_mail_from(format!("<{}>", one_line(m.sender.trim_matches(['<', '>']))))
+        .with_incidents(incidents.max(1));
+    if let Ok(ip) = m.client_ip.parse() {
+        feedback = feedback.with_source_ip(ip);
+    }
+    if let Some(first) = m.recipients.first() {
+        feedback = feedback.with_original_rcpt_to(format!("<{}>", one_line(first)));
+    }
+    for domain in m.sender_domain.iter().chain(m.domain.iter().filter(|d| Some(*d) != m.sender_domain.as_ref())) {
+        feedback = feedback.with_reported_domain(one_line(domain));
+    }
+    let mut fields = feedback.to_arf();
+    // RFC 5965 allows one Original-Rcpt-To per recipient; mail-auth writes the first.
+    for rcpt in m.recipients.iter().skip(1).take(MOST_LISTED) {
+        let _ = write!(fields, "Original-Rcpt-To: <{}>\r\n", one_line(rcpt));
+    }
+    fields
 }
 
 fn human_text(hostname: &str, held: &HeldMessage, incidents: u32, others: &[HeldMessage]) -> String {
