@@ -227,7 +227,7 @@ mod tests {
             "headers": [["Subject", "hi"]], "preview": "line 1\nline 2", "arf": "Feedback-Type: abuse\r\n",
             "held_at_ms": 0, "expires_at_ms": 1000});
         let text = show(&m);
-        assert!(text.contains("recipients    a@x.example, b@x.example\n"), "{text}");
+        assert!(text.contains("recipients    a@x.example,b@x.example\n"), "{text}");
         assert!(text.contains("  content/gtube spam GTUBE\n"), "{text}");
         assert!(text.contains("  Subject: hi\n") && text.contains("  line 2\n"), "{text}");
         assert!(text.contains("  Feedback-Type: abuse\n"), "{text}");
