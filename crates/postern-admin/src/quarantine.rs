@@ -184,7 +184,10 @@ pub async fn report(
     if bytes.len() > MAX_ARF {
         return Err(ApiError::conflict(format!("the report is larger than {MAX_ARF} bytes; see the message instead")));
     }
-    let headers = [(header::CONTENT_TYPE, "message/rfc822".to_string()), (HeaderName::from_static("x-postern-quarantine-id"), row.id.to_string())];
+    let headers = [
+        (header::CONTENT_TYPE, "message/rfc822".to_string()),
+        (HeaderName::from_static("x-postern-quarantine-id"), row.id.to_string()),
+    ];
     Ok((headers, bytes).into_response())
 }
 

@@ -68,7 +68,10 @@ pub fn build(hostname: &str, held: &HeldMessage, file: &HeldFile, incidents: u32
     body.extend_from_slice(fields.as_bytes());
     body.extend_from_slice(b"\r\n");
     let cte = if eight_bit { "8bit" } else { "7bit" };
-    part(&mut body, &format!("Content-Type: message/rfc822\r\nContent-Disposition: inline\r\nContent-Transfer-Encoding: {cte}\r\n"));
+    part(
+        &mut body,
+        &format!("Content-Type: message/rfc822\r\nContent-Disposition: inline\r\nContent-Transfer-Encoding: {cte}\r\n"),
+    );
     body.extend_from_slice(&original);
     if !original.ends_with(b"\r\n") {
         body.extend_from_slice(b"\r\n");

@@ -27,9 +27,11 @@ impl Pipeline {
         let reaction =
             sub.account.as_ref().map(|a| a.settings.quarantine_reaction).unwrap_or(QuarantineReaction::Reject);
         let (reply, action, reaction_name) = match reaction {
-            QuarantineReaction::Reject => {
-                (Reply::new(550, "5.7.1", format!("Error: message content rejected as spam ({rule})")), "rejected", "reject")
-            }
+            QuarantineReaction::Reject => (
+                Reply::new(550, "5.7.1", format!("Error: message content rejected as spam ({rule})")),
+                "rejected",
+                "reject",
+            ),
             QuarantineReaction::Accept => {
                 (Reply::new(250, "2.0.0", format!("Ok: queued as {queue_id}")), "held, not delivered", "accept")
             }

@@ -20,9 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postern_core::event::now_ms;
-use postern_core::{
-    CheckRecord, Enqueue, Event, EventKind, EventSink, Label, QueueId, Reply, Submission, Trainer,
-};
+use postern_core::{CheckRecord, Enqueue, Event, EventKind, EventSink, Label, QueueId, Reply, Submission, Trainer};
 use postern_queue::{HeldFile, QuarantineDir};
 use postern_store::{HeldMessage, NewHeld, QuarantineStore, StoreError};
 
@@ -247,10 +245,10 @@ impl Quarantine {
         }
         tracing::info!(id, queue_id = %queue_id, by, "quarantined message released");
         self.event(queue_id, &row, "released", Some(by), Some(format!("released by {by}"))).await;
-        if let (Some(trainer), Some(sample)) = (&self.trainer, sample) {
-            if let Err(e) = trainer.learn(&sample, Label::Ham, "quarantine release").await {
-                tracing::warn!(id, error = e.as_str(), "the released message was not learned as ham");
-            }
+        if let (Some(trainer), Some(sample)) = (&self.trainer, sample)
+            && let Err(e) = trainer.learn(&sample, Label::Ham, "quarantine release").await
+        {
+            tracing::warn!(id, error = e.as_str(), "the released message was not learned as ham");
         }
         Ok(queue_id)
     }
@@ -280,9 +278,10 @@ impl Quarantine {
     pub async fn confirm(&self, id: i64, by: &str) -> Result<(), QuarantineError> {
         let content = self.content(id).await?;
         if let Some(trainer) = &self.trainer {
-            trainer.learn(&content.file.message, Label::Spam, "quarantine confirm").await.map_err(|e| {
-                QuarantineError::Failed(format!("the trainer refused the sample: {e}"))
-            })?;
+            trainer
+                .learn(&content.file.message, Label::Spam, "quarantine confirm")
+                .await
+                .map_err(|e| QuarantineError::Failed(format!("the trainer refused the sample: {e}")))?;
         }
         let store = Arc::clone(&self.store);
         let who = by.to_string();
@@ -356,7 +355,14 @@ impl Quarantine {
         self.emit(queue_id, row, action, by, detail).await;
     }
 
-    async fn event(&self, queue_id: QueueId, row: &HeldMessage, action: &str, by: Option<&str>, detail: Option<String>) {
+    async fn event(
+        &self,
+        queue_id: QueueId,
+        row: &HeldMessage,
+        action: &str,
+        by: Option<&str>,
+        detail: Option<String>,
+    ) {
         self.emit(Some(queue_id), row, action, by, detail).await;
     }
 

@@ -122,8 +122,8 @@ impl Setup {
         let dir = QuarantineDir::open(&self.dir.path().join("quarantine")).unwrap();
         let contact: postern_pipeline::AbuseContact =
             Arc::new(|domain: &str| (domain == "example.com").then(|| "abuse@example.com".to_string()));
-        let abuse = AbuseReports::new(self.mailer.clone(), contact, self.events.clone(), "mx.test".into())
-            .with_window(window);
+        let abuse =
+            AbuseReports::new(self.mailer.clone(), contact, self.events.clone(), "mx.test".into()).with_window(window);
         Arc::new(
             Quarantine::new(dir, store, Arc::new(self.spool.clone()), self.events.clone(), "mx.test".into())
                 .with_trainer(Some(self.samples.clone() as Arc<dyn Trainer>))
@@ -144,9 +144,7 @@ impl Setup {
         let reports = self.mailer.sent.lock().unwrap().len();
         let all = self.spool.recover().unwrap().messages;
         assert!(all.len() >= reports);
-        all.into_iter()
-            .filter(|id| self.spool.read(*id).map(|(e, _)| e.sender.is_some()).unwrap_or(false))
-            .collect()
+        all.into_iter().filter(|id| self.spool.read(*id).map(|(e, _)| e.sender.is_some()).unwrap_or(false)).collect()
     }
 
     fn held_files(&self) -> usize {
@@ -178,7 +176,11 @@ fn account(reaction: QuarantineReaction, monitor: bool) -> Account {
         kind: AccountKind::User,
         name: "alice@example.com".into(),
         has_password: true,
-        settings: AccountSettings { quarantine_reaction: reaction, monitor_only: monitor, ..AccountSettings::default() },
+        settings: AccountSettings {
+            quarantine_reaction: reaction,
+            monitor_only: monitor,
+            ..AccountSettings::default()
+        },
         lock: LockState::default(),
         created_at_ms: 0,
         updated_at_ms: 0,
@@ -218,7 +220,8 @@ fn envelope(queue_id: QueueId, account: Option<&Account>) -> Envelope {
 
 fn spam(account: Account) -> Submission {
     let message =
-        format!("From: alice@example.com\r\nSubject: =?utf-8?q?Cheap=07_pills?=\r\n\r\nBuy now\r\n{GTUBE}\r\n").into_bytes();
+        format!("From: alice@example.com\r\nSubject: =?utf-8?q?Cheap=07_pills?=\r\n\r\nBuy now\r\n{GTUBE}\r\n")
+            .into_bytes();
     Submission {
         session: 1,
         hostname: "mx.test".into(),
@@ -314,10 +317,9 @@ async fn two_concurrent_releases_spool_the_message_exactly_once() {
     let row = s.store.held(id).unwrap().unwrap();
     assert_eq!(row.state, HeldState::Released);
     assert_eq!(s.held_files(), 0, "the held bytes are gone once spooled");
-    let samples = s.samples.0.lock().unwrap();
+    let samples = s.samples.0.lock().unwrap().clone();
     assert_eq!(samples.len(), 1);
     assert_eq!((samples[0].0, samples[0].1.as_str(), &samples[0].2), (Label::Ham, "quarantine release", &original));
-    drop(samples);
     assert!(s.actions().iter().any(|a| a == "released by root" || a == "released by other-root"));
     assert!(matches!(q.release(id, "root").await, Err(QuarantineError::Conflict(_))), "released is final");
     assert!(matches!(q.release(id + 50, "root").await, Err(QuarantineError::NotFound)));
@@ -382,7 +384,7 @@ async fn abuse_reports_one_at_once_then_one_summary_per_window() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     {
-        let sent = s.mailer.sent.lock().unwrap();
+        let sent = s.mailer.sent.lock().unwrap().clone();
         assert_eq!(sent.len(), 1, "the first incident is reported at once, the rest wait");
         let body = String::from_utf8_lossy(&sent[0].body);
         assert_eq!(sent[0].kind, postern_core::SystemMailKind::AbuseReport);
@@ -406,12 +408,11 @@ async fn abuse_reports_one_at_once_then_one_summary_per_window() {
         assert!(sent[0].mime_headers.iter().any(|h| h.contains("report-type=feedback-report")));
     }
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let sent = s.mailer.sent.lock().unwrap();
+    let sent = s.mailer.sent.lock().unwrap().clone();
     assert_eq!(sent.len(), 2, "the other three in one report at the window's end");
     let body = String::from_utf8_lossy(&sent[1].body);
     assert!(body.contains("Incidents: 3"), "{body}");
     assert!(body.contains("covers 3 messages"), "{body}");
     assert_eq!(body.matches("- 20").count(), 2, "the two not attached are listed:\n{body}");
-    drop(sent);
     assert!(s.delivered().is_empty(), "reports are not the held messages");
 }

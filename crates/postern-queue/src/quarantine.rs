@@ -178,8 +178,8 @@ fn decode(mut bytes: Vec<u8>, expected: QueueId) -> std::result::Result<HeldFile
     if crc32fast::hash(&bytes[newline + 1..]) != want_crc {
         return Err("checksum mismatch".into());
     }
-    let envelope: Envelope = serde_json::from_slice(&bytes[newline + 1..newline + 1 + env_len])
-        .map_err(|e| format!("bad envelope: {e}"))?;
+    let envelope: Envelope =
+        serde_json::from_slice(&bytes[newline + 1..newline + 1 + env_len]).map_err(|e| format!("bad envelope: {e}"))?;
     if envelope.queue_id != expected {
         return Err(format!("queue id {} does not match file name {expected}", envelope.queue_id));
     }

@@ -110,8 +110,13 @@ fn log(e: &Event) {
         }
         EventKind::Quarantine { action, id, by, domain, detail } => {
             tracing::info!(
-                event = "quarantine", queue_id, action = action.as_str(), id, by = by.as_deref().unwrap_or(""),
-                domain = domain.as_deref().unwrap_or(""), detail = detail.as_deref().unwrap_or("")
+                event = "quarantine",
+                queue_id,
+                action = action.as_str(),
+                id,
+                by = by.as_deref().unwrap_or(""),
+                domain = domain.as_deref().unwrap_or(""),
+                detail = detail.as_deref().unwrap_or("")
             );
         }
         EventKind::Discarded { rule, sender, recipients, account, identity, .. } => {

@@ -245,7 +245,8 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
 
     tokio::spawn(memory::trim_until(shutdown.clone()));
     // Expired held messages go; the check runs often enough for a short lifetime.
-    let purge_every = (config.quarantine.lifetime / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60));
+    let purge_every =
+        (config.quarantine.lifetime / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60));
     let purge = tokio::spawn(Arc::clone(&quarantine).purge_every(purge_every));
     let queue_task = tokio::spawn({
         let queue = queue.clone();

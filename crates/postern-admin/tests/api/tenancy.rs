@@ -218,7 +218,10 @@ async fn the_quarantine_keeps_tenants_apart_and_only_a_superadmin_releases() {
     let asked = api.call(a, "POST", &format!("/quarantine/{own}/request-release"), Some(&note)).await;
     assert_eq!(asked.status.as_u16(), 200, "{}", asked.text);
     let seen = api.ok("GET", &format!("/quarantine/{own}"), None, 200).await;
-    assert_eq!((seen["release_requested_by"].as_str(), seen["release_note"].as_str()), (Some("admin of a"), Some("invoice")));
+    assert_eq!(
+        (seen["release_requested_by"].as_str(), seen["release_note"].as_str()),
+        (Some("admin of a"), Some("invoice"))
+    );
 
     assert!(api.queue.list(&Default::default()).is_empty());
     let released = api.ok("POST", &format!("/quarantine/{own}/release"), None, 200).await;

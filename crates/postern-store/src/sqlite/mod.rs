@@ -27,8 +27,8 @@ mod events;
 mod filter;
 mod identities;
 mod inbound;
-mod rules;
 mod quarantine;
+mod rules;
 mod tokens;
 
 pub struct SqliteStore {

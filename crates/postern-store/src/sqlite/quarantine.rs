@@ -152,7 +152,13 @@ fn insert(conn: &Connection, new: &NewHeld) -> Result<i64> {
 
 /// Moves row `id` from one of `from` to `to` (with extra `SET` assignments) and returns
 /// it as it was before, or `None` when it is not in one of `from`.
-fn claim(conn: &mut Connection, id: i64, from: &[HeldState], to: HeldState, by: Option<&str>) -> Result<Option<HeldMessage>> {
+fn claim(
+    conn: &mut Connection,
+    id: i64,
+    from: &[HeldState],
+    to: HeldState,
+    by: Option<&str>,
+) -> Result<Option<HeldMessage>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let Some(row) = get(&tx, id)? else { return Ok(None) };
     if !from.contains(&row.state) {
