@@ -10,8 +10,9 @@
 //! 2. **content checks** (`scanner.rs`): every [`Scanner`] in order (GTUBE today,
 //!    `gtube.rs`);
 //! 3. **verdict**: spam when any scanner says so;
-//! 4. **disposition** (`disposition.rs`): deliver, quarantine (spam: the account's
-//!    quarantine reaction says what the client hears; spam counts toward automatic locks,
+//! 4. **disposition** (`disposition.rs`): deliver, quarantine (spam: held in the
+//!    quarantine, `quarantine.rs`, before the account's quarantine reaction says what the
+//!    client hears; spam counts toward automatic locks,
 //!    a lock sends a notice, `notice.rs`), reject; (discard is decided earlier, by block
 //!    list rules in the session);
 //! 5. **DKIM signing** (`sign.rs`) over the final bytes;
