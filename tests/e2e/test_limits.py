@@ -121,7 +121,7 @@ def test_gtube_is_spam_and_never_delivered(postern):
     setup(server, ip={"quarantine_reaction": "accept"})
     with alice(server) as c:
         assert transaction(c, "alice@example.com", ["r@remote.example"], message(spam=True)) == (
-            550, b"5.7.1 Error: message content rejected as spam")
+            550, b"5.7.1 Error: message content rejected as spam (GTUBE)")
     with smtp(server, IP_CLIENT) as c:
         code, text = transaction(c, "app@example.com", ["r@remote.example"], message(spam=True))
         assert code == 250 and queued_id(f"{code} {text.decode()}")  # the accept reaction: the sender sees success

@@ -27,6 +27,8 @@
 //! - [`settings`]: account settings: partial objects merged and checked.
 //! - [`queue`]: queue tools: list, show, retry, hold, release, delete, a message's content.
 //! - [`lock_notice`]: the notice of a lock an administrator sets, through the system mailer.
+//! - [`quarantine`]: held messages: list, show (headers, preview, verdict trace, ARF),
+//!   the ARF report, release (superadmin), delete, confirm, request release.
 //! - [`status`]: the server's status (superadmin): queue size, events stored and dropped.
 //! - [`openapi`]: the OpenAPI 3.1 document.
 
@@ -45,6 +47,7 @@ mod ip_rules;
 mod limits;
 mod lock_notice;
 mod openapi;
+mod quarantine;
 mod queue;
 mod rules;
 mod settings;
@@ -88,6 +91,8 @@ pub struct AdminState {
     pub events: Option<Arc<postern_store::EventStats>>,
     /// Lock notices of administrators' locks go out through it; `None`: none are sent.
     pub system_mail: Option<Arc<dyn postern_core::SystemMailer>>,
+    /// Held messages; `None`: the quarantine endpoints answer 503.
+    pub quarantine: Option<Arc<postern_pipeline::Quarantine>>,
 }
 
 impl AdminState {
@@ -152,6 +157,12 @@ pub fn router(state: AdminState) -> Router {
         .route("/queue/{id}/retry", post(queue::retry))
         .route("/queue/{id}/hold", post(queue::hold))
         .route("/queue/{id}/release", post(queue::release))
+        .route("/quarantine", get(quarantine::list))
+        .route("/quarantine/{id}", get(quarantine::show).delete(quarantine::delete))
+        .route("/quarantine/{id}/arf", get(quarantine::report))
+        .route("/quarantine/{id}/release", post(quarantine::release))
+        .route("/quarantine/{id}/confirm", post(quarantine::confirm))
+        .route("/quarantine/{id}/request-release", post(quarantine::request_release))
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .route("/openapi.json", get(openapi::document))

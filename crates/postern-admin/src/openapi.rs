@@ -15,6 +15,7 @@ pub fn spec() -> Value {
     let groups =
         [whoami_paths(), domain_paths(), account_paths(), identity_paths(), limit_paths(), rule_paths(), token_paths()];
     let more = [queue_paths(), dkim_paths(), delegation_paths(), client_block_paths(), inbound_paths()];
+    let more = more.into_iter().chain([quarantine_paths()]);
     for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
             paths.extend(group);
@@ -454,7 +455,8 @@ fn dkim_paths() -> Value {
 fn schemas() -> Value {
     let mut all = Map::new();
     let groups = [common_schemas(), domain_schemas(), account_schemas(), settings_schemas(), token_schemas()];
-    for group in groups.into_iter().chain([rule_schemas(), dkim_schemas(), block_schemas(), inbound_schemas()]) {
+    let more = [rule_schemas(), dkim_schemas(), block_schemas(), inbound_schemas(), quarantine_schemas()];
+    for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
             all.extend(group);
         }
@@ -660,5 +662,88 @@ fn dkim_schemas() -> Value {
             "force": {"type": "boolean", "default": false, "description": "skip the DNS check"}}},
         "DkimRotation": {"type": "object", "properties": {"activated": schema("DkimKey"),
             "retiring": {"type": "array", "items": schema("DkimKey")}}}
+    })
+}
+
+fn quarantine_paths() -> Value {
+    let states = json!({"type": "string", "enum": ["held", "releasing", "released", "purging"]});
+    let filters = vec![
+        query("domain", json!({"type": "string"}), "the account's domain"),
+        query("account", json!({"type": "string"}), "the account's name (exact)"),
+        query("identity", json!({"type": "string"}), "part of the identity"),
+        query("sender", json!({"type": "string"}), "part of the envelope sender"),
+        query("recipient", json!({"type": "string"}), "part of a recipient"),
+        query("rule", json!({"type": "string"}), "the rule that found spam (exact)"),
+        query("since_ms", json!({"type": "integer"}), "held at or after (Unix ms)"),
+        query("until_ms", json!({"type": "integer"}), "held before (Unix ms)"),
+        query("state", states, "held, releasing, released or purging"),
+    ];
+    let done = |summary: &str, extra: Value| {
+        let mut responses = json!({
+            "200": answer("done", schema("QuarantineResult")),
+            "404": error("no such held message (or another tenant's)"),
+            "409": error("not in a state that allows this")});
+        if let (Value::Object(r), Value::Object(extra)) = (&mut responses, extra) {
+            r.extend(extra);
+        }
+        json!({"post": operation(summary, vec![id_param()], None, responses)})
+    };
+    json!({
+        "/quarantine": {"get": operation("List and search held messages, newest first (a domain admin: its \
+            domains' only)", list_params(filters), None, json!({"200": answer("held messages", paged("HeldMessage"))}))},
+        "/quarantine/{id}": {
+            "get": operation("Show a held message: its row, header fields, a sanitised text preview (at most \
+                4000 characters, control characters removed), the verdict trace and the ARF fields",
+                vec![id_param()], None, json!({
+                "200": answer("the message", schema("HeldMessageDetail")), "404": error("no such held message")})),
+            "delete": operation("Delete a held message (not one being released)", vec![id_param()], None, json!({
+                "200": answer("deleted", schema("QuarantineResult")), "404": error("no such held message"),
+                "409": error("being released")}))
+        },
+        "/quarantine/{id}/arf": {"get": operation("The message's RFC 5965 abuse report (ARF), as sent to the \
+            domain's abuse contact", vec![id_param()], None, json!({
+            "200": {"description": "the report", "content": {"message/rfc822": {"schema": {"type": "string"}}}},
+            "404": error("no such held message"), "409": error("released: the bytes are gone")}))},
+        "/quarantine/{id}/release": done("Release (superadmin): spooled for delivery without another scan, \
+            exactly once; a ham sample for training", json!({
+                "403": error("not a superadmin"), "503": error("the spool refused it; it stays held")})),
+        "/quarantine/{id}/confirm": done("Confirm as spam: a spam sample for training; it stays held", json!({})),
+        "/quarantine/{id}/request-release": {"post": operation("Ask a superadmin to release it (shown in list \
+            and show)", vec![id_param()], Some(body("ReleaseRequest")), json!({
+            "200": answer("recorded", schema("QuarantineResult")), "404": error("no such held message"),
+            "409": error("not held")}))}
+    })
+}
+
+fn quarantine_schemas() -> Value {
+    let check = json!({"type": "object", "properties": {
+        "stage": {"type": "string"}, "engine": {"type": "string"}, "rule": {"type": "string"},
+        "result": {"type": "string"}, "score": {"type": "number"}, "micros": {"type": "integer"}}});
+    let held = json!({"type": "object", "properties": {
+        "id": {"type": "integer"}, "queue_id": {"type": "string"}, "account_id": {"type": ["integer", "null"]},
+        "account": {"type": ["string", "null"]}, "identity": {"type": ["string", "null"]},
+        "domain": {"type": ["string", "null"]}, "sender_domain": {"type": ["string", "null"]},
+        "sender": {"type": "string"}, "recipients": {"type": "array", "items": {"type": "string"}},
+        "subject": {"type": "string"}, "rule": {"type": "string"},
+        "checks": {"type": "array", "items": check, "description": "the verdict trace"},
+        "client_ip": {"type": "string"}, "reaction": {"type": "string", "enum": ["reject", "accept"]},
+        "size": {"type": "integer"}, "held_at_ms": {"type": "integer"}, "expires_at_ms": {"type": "integer"},
+        "state": {"type": "string", "enum": ["held", "releasing", "released", "purging"]},
+        "release_requested_by": {"type": ["string", "null"]}, "release_requested_at_ms": {"type": ["integer", "null"]},
+        "release_note": {"type": ["string", "null"]}, "released_by": {"type": ["string", "null"]},
+        "released_at_ms": {"type": ["integer", "null"]}, "confirmed_by": {"type": ["string", "null"]},
+        "confirmed_at_ms": {"type": ["integer", "null"]}}});
+    let mut detail = held.clone();
+    detail["properties"]["headers"] = json!({"type": "array", "items": {"type": "array", "items": {"type": "string"}}});
+    detail["properties"]["preview"] = json!({"type": ["string", "null"]});
+    detail["properties"]["arf"] = json!({"type": ["string", "null"], "description": "the feedback-report fields"});
+    json!({
+        "HeldMessage": held,
+        "HeldMessageDetail": detail,
+        "QuarantineResult": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "result": {"type": "string"}, "queue_id": {"type": "string"},
+            "by": {"type": "string"}}},
+        "ReleaseRequest": {"type": "object", "additionalProperties": false, "properties": {
+            "note": {"type": "string", "maxLength": 500}}}
     })
 }

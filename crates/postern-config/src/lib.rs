@@ -58,6 +58,20 @@ pub struct Config {
     pub engines: Engines,
     /// Who mail Postern writes itself comes from; who gets copies (`[postmaster]`).
     pub postmaster: postern_core::system_mail::Postmaster,
+    pub quarantine: QuarantineConfig,
+}
+
+/// The quarantine (`[quarantine]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuarantineConfig {
+    /// How long a held message is kept before the purge removes it (`lifetime_days`).
+    pub lifetime: std::time::Duration,
+}
+
+impl Default for QuarantineConfig {
+    fn default() -> QuarantineConfig {
+        QuarantineConfig { lifetime: std::time::Duration::from_secs(30 * 86_400) }
+    }
 }
 
 /// The widest ip account range a domain admin may create, as prefix lengths: an IPv4

@@ -35,6 +35,15 @@ pub struct RawConfig {
     pub spamassassin: Option<crate::engines::RawSpamassassin>,
     #[serde(default)]
     pub postmaster: crate::postmaster::RawPostmaster,
+    #[serde(default)]
+    pub quarantine: RawQuarantine,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuarantine {
+    /// Days a held message is kept; fractions allowed.
+    pub lifetime_days: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -96,6 +96,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     let counters = counters(raw.counters)?;
     let engines = crate::engines::validate(raw.rspamd, raw.spamassassin)?;
     let postmaster = crate::postmaster::validate(raw.postmaster, &hostname)?;
+    let quarantine = quarantine(raw.quarantine)?;
     let (admin_key, admin_text) = match (&flags.admin, raw.admin.address.as_deref()) {
         (Some(f), _) => ("--admin".to_string(), f.as_str()),
         (None, Some(a)) => ("admin.address".to_string(), a),
@@ -142,7 +143,21 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         counters,
         engines,
         postmaster,
+        quarantine,
     })
+}
+
+/// `lifetime_days`: more than one second, at most ten years; fractions allowed.
+fn quarantine(raw: crate::raw::RawQuarantine) -> Result<crate::QuarantineConfig> {
+    let Some(days) = raw.lifetime_days else { return Ok(crate::QuarantineConfig::default()) };
+    let seconds = days * 86_400.0;
+    if !seconds.is_finite() || !(1.0..=3650.0 * 86_400.0).contains(&seconds) {
+        return Err(ConfigError::key(
+            "quarantine.lifetime_days",
+            format!("{days} is not between one second (0.0000116) and 3650 days"),
+        ));
+    }
+    Ok(crate::QuarantineConfig { lifetime: std::time::Duration::from_secs_f64(seconds) })
 }
 
 fn counters(raw: RawCounters) -> Result<CountersConfig> {

@@ -132,6 +132,22 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         identity: Option<String>,
     },
+    /// Something done to a held message (SPEC.md §5, quarantine): `held` (by the pipeline),
+    /// `released` (spooled for delivery, `by` the token), `deleted`, `purged` (expired),
+    /// `confirmed` (a spam sample), `release_requested`, `abuse_report` (sent to the
+    /// domain's abuse contact).
+    Quarantine {
+        action: String,
+        /// The quarantine row.
+        id: i64,
+        /// The API token's name, when an administrator did it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,6 +178,7 @@ impl EventKind {
             EventKind::Discarded { .. } => "discarded",
             EventKind::Dkim { .. } => "dkim",
             EventKind::Checked { .. } => "checked",
+            EventKind::Quarantine { .. } => "quarantine",
         }
     }
 }

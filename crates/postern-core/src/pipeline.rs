@@ -38,8 +38,8 @@ pub struct Submission {
 pub enum Disposition {
     /// Spooled for delivery (durable when the reply is `250`).
     Deliver,
-    /// Spam held back (today: not delivered, the client hears the account's reaction;
-    /// the holding store is a later part of issue 11).
+    /// Spam held in the quarantine, never delivered unless an administrator releases it;
+    /// the client hears the account's quarantine reaction.
     Quarantine,
     /// Refused with the reply.
     Reject,

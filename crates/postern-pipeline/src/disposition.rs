@@ -1,31 +1,62 @@
 //! Stages 3 and 4 for spam: from the verdict to what becomes of the message.
 //!
-//! In: the submission and the rule that found spam. Out: the `Quarantine` outcome with the
-//! reply the account's quarantine reaction says (`reject`: `550 5.7.1`; `accept`: `250`,
-//! the sender sees success), a refusal event naming the rule, the spam counted toward
-//! automatic locks, and a lock notice to the sender when the spam locked the account or
-//! the identity. Today the message is not held anywhere: it is never delivered (the
-//! holding store is a later part of issue 11, which only has to keep the bytes here).
+//! In: the submission, the rule that found spam and the verdict trace so far. Out: the
+//! message held in the quarantine (`quarantine.rs`: bytes fsynced, row in the store)
+//! *before* the client hears anything, then the `Quarantine` outcome with the reply the
+//! account's quarantine reaction says (`reject`: `550 5.7.1` naming the rule; `accept`:
+//! `250`, the sender sees success), a refusal event naming the rule, the spam counted
+//! toward automatic locks, and a lock notice to the sender when the spam locked the
+//! account or the identity. The held bytes are signed first (stage 5 runs here for them),
+//! so that a release delivers exactly what would have been delivered.
+//!
+//! When the message cannot be held, the client hears `451 4.3.0` and nothing is counted:
+//! it will come again. A pipeline without a quarantine (tests, tools) cannot hold: the
+//! `reject` reaction still refuses with `550` (nothing acknowledged, nothing lost), the
+//! `accept` reaction answers `451 4.3.0` rather than acknowledge a message it would lose.
 
 use postern_core::tenancy::QuarantineReaction;
-use postern_core::{Disposition, Outcome, Owner, Reply, Submission};
+use postern_core::{CheckRecord, Disposition, Outcome, Owner, Reply, Submission};
 
 use crate::notice;
 use crate::pipeline::Pipeline;
 
 impl Pipeline {
     /// A spam verdict outside monitor mode.
-    pub(crate) async fn quarantine(&self, sub: &Submission, rule: &str) -> Outcome {
+    pub(crate) async fn quarantine(&self, sub: &mut Submission, rule: &str, trace: &mut Vec<CheckRecord>) -> Outcome {
         let queue_id = sub.envelope.queue_id;
         let reaction =
             sub.account.as_ref().map(|a| a.settings.quarantine_reaction).unwrap_or(QuarantineReaction::Reject);
-        let (reply, action) = match reaction {
-            QuarantineReaction::Reject => {
-                (Reply::new(550, "5.7.1", "Error: message content rejected as spam"), "rejected")
-            }
+        let (reply, action, reaction_name) = match reaction {
+            QuarantineReaction::Reject => (
+                Reply::new(550, "5.7.1", format!("Error: message content rejected as spam ({rule})")),
+                "rejected",
+                "reject",
+            ),
             QuarantineReaction::Accept => {
-                (Reply::new(250, "2.0.0", format!("Ok: queued as {queue_id}")), "held, not delivered")
+                (Reply::new(250, "2.0.0", format!("Ok: queued as {queue_id}")), "held, not delivered", "accept")
             }
+        };
+        // Held before anything is answered.
+        let held = match self.quarantine.clone() {
+            Some(quarantine) => {
+                let (head, message) = (std::mem::take(&mut sub.head), std::mem::take(&mut sub.message));
+                let (head, message) = self.dkim_sign(sub, head, message, trace).await;
+                let held = quarantine.hold(sub, head.as_bytes(), &message, rule, trace, reaction_name).await;
+                (sub.head, sub.message) = (head, message);
+                match held {
+                    Ok(row) => Some(row.id),
+                    Err(reply) => {
+                        self.refused(sub, &reply, &format!("spam (rule {rule}): cannot hold the message")).await;
+                        return Outcome { disposition: Disposition::Reject, reply };
+                    }
+                }
+            }
+            None if reaction == QuarantineReaction::Accept => {
+                let reply = Reply::new(451, "4.3.0", "Error: cannot hold the message, try again later");
+                self.refused(sub, &reply, &format!("spam (rule {rule}): no quarantine to hold it")).await;
+                return Outcome { disposition: Disposition::Reject, reply };
+            }
+            None => None,
         };
         let identity = sub.envelope.owner.as_ref().map(|o| o.identity.clone()).unwrap_or_default();
         let outcome = match (&sub.account, &self.locks) {
@@ -45,6 +76,10 @@ impl Pipeline {
         }
         if !locked.is_empty() {
             reason.push_str(&format!("; locked {}", locked.join(" and ")));
+        }
+        match held {
+            Some(id) => reason.push_str(&format!("; held as quarantine id {id}")),
+            None => reason.push_str("; not held (no quarantine)"),
         }
         self.refused(sub, &reply, &reason).await;
         if !locked.is_empty() {

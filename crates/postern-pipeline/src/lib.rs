@@ -12,8 +12,9 @@
 //!    `checks.spam` switch turns the spam engines off; a failed engine is skipped (logged)
 //!    or refuses with `451 4.7.1`, as its `on_failure` says;
 //! 3. **verdict**: spam when any scanner says so;
-//! 4. **disposition** (`disposition.rs`): deliver, quarantine (spam: the account's
-//!    quarantine reaction says what the client hears; spam counts toward automatic locks,
+//! 4. **disposition** (`disposition.rs`): deliver, quarantine (spam: held in the
+//!    quarantine, `quarantine.rs`, before the account's quarantine reaction says what the
+//!    client hears; spam counts toward automatic locks,
 //!    a lock sends a notice, `notice.rs`), reject; (discard is decided earlier, by block
 //!    list rules in the session);
 //! 5. **DKIM signing** (`sign.rs`) over the final bytes;
@@ -33,17 +34,26 @@
 //!   [`SpamdScanner`](engines::SpamdScanner) over their own protocols.
 //! - `disposition.rs`: from the verdict to the reply, spam counts, locks.
 //! - `notice.rs`: the lock notice we write ourselves.
+//! - `quarantine.rs`: [`Quarantine`]: holding spam (bytes on disk, a row in the store),
+//!   release, delete, confirm, request release, purge.
+//! - `arf.rs`: the RFC 5965 abuse report of a held message; `abuse.rs`:
+//!   [`AbuseReports`], at most one report per account per window to the abuse contact.
 //! - `sign.rs`: DKIM signing on a blocking thread.
 
+mod abuse;
 mod account;
+pub mod arf;
 mod disposition;
 pub mod engines;
 mod gtube;
 pub mod notice;
 mod pipeline;
+pub mod quarantine;
 mod scanner;
 mod sign;
 
+pub use abuse::{AbuseContact, AbuseReports};
 pub use gtube::GtubeScanner;
 pub use pipeline::Pipeline;
+pub use quarantine::{Quarantine, QuarantineError};
 pub use scanner::{OnFailure, ScanInput, ScanResult, Scanner};

@@ -25,6 +25,7 @@ pub struct Pipeline {
     pub(crate) dkim: Option<Arc<Signer>>,
     pub(crate) limits: Option<Arc<Limits>>,
     pub(crate) locks: Option<Arc<Locks>>,
+    pub(crate) quarantine: Option<Arc<crate::quarantine::Quarantine>>,
     scanners: Vec<Arc<dyn Scanner>>,
     /// Lock notices go out through it; `None`: none are sent.
     pub(crate) system_mail: Option<Arc<dyn SystemMailer>>,
@@ -40,8 +41,9 @@ impl Pipeline {
             dkim: None,
             limits: None,
             locks: None,
-            scanners: vec![Arc::new(GtubeScanner)],
             system_mail: None,
+            quarantine: None,
+            scanners: vec![Arc::new(GtubeScanner)],
         }
     }
 
@@ -62,6 +64,12 @@ impl Pipeline {
     /// external postmasters); without it no notice is sent.
     pub fn with_system_mail(mut self, mailer: Option<Arc<dyn SystemMailer>>) -> Pipeline {
         self.system_mail = mailer;
+        self
+    }
+
+    /// Where spam is held; without it spam cannot be held (see `disposition.rs`).
+    pub fn with_quarantine(mut self, quarantine: Option<Arc<crate::quarantine::Quarantine>>) -> Pipeline {
+        self.quarantine = quarantine;
         self
     }
 
@@ -86,7 +94,7 @@ impl Pipeline {
         if let Some(rule) = spam {
             let monitor = sub.account.as_ref().is_some_and(|a| a.settings.monitor_only);
             if !monitor {
-                let outcome = self.quarantine(&sub, &rule).await;
+                let outcome = self.quarantine(&mut sub, &rule, &mut trace).await;
                 return self.finish(&sub, outcome, trace).await;
             }
             let reply = Reply::new(550, "5.7.1", "Error: message content rejected as spam");

@@ -153,7 +153,7 @@ async fn gtube_is_quarantined_with_the_reject_reaction_and_never_spooled() {
     let s = Setup::new();
     let outcome = s.pipeline().process(submission(Some(account(AccountSettings::default())), GTUBE)).await;
     assert_eq!(outcome.disposition, Disposition::Quarantine);
-    assert_eq!(outcome.reply.render(), "550 5.7.1 Error: message content rejected as spam\r\n");
+    assert_eq!(outcome.reply.render(), "550 5.7.1 Error: message content rejected as spam (GTUBE)\r\n");
     assert_eq!(s.spooled(), 0);
     let (disposition, checks) = s.trace();
     assert_eq!(disposition, Disposition::Quarantine);
@@ -162,16 +162,14 @@ async fn gtube_is_quarantined_with_the_reject_reaction_and_never_spooled() {
 }
 
 #[tokio::test]
-async fn the_accept_reaction_answers_queued_but_holds_the_message_back() {
+async fn without_a_quarantine_the_accept_reaction_never_acknowledges_spam() {
     let s = Setup::new();
     let settings = AccountSettings { quarantine_reaction: QuarantineReaction::Accept, ..AccountSettings::default() };
-    let sub = submission(Some(account(settings)), GTUBE);
-    let queue_id = sub.envelope.queue_id;
-    let outcome = s.pipeline().process(sub).await;
-    assert_eq!(outcome.disposition, Disposition::Quarantine);
-    assert_eq!(outcome.reply.render(), format!("250 2.0.0 Ok: queued as {queue_id}\r\n"));
+    let outcome = s.pipeline().process(submission(Some(account(settings)), GTUBE)).await;
+    assert_eq!(outcome.disposition, Disposition::Reject);
+    assert_eq!(outcome.reply.render(), "451 4.3.0 Error: cannot hold the message, try again later\r\n");
     assert_eq!(s.spooled(), 0);
-    assert!(s.refusals()[0].contains("held, not delivered"));
+    assert!(s.refusals()[0].contains("no quarantine to hold it"), "{:?}", s.refusals());
 }
 
 #[tokio::test]

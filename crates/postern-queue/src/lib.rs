@@ -13,6 +13,7 @@
 //! # Layout
 //! - [`bounce`]: RFC 3464 delivery status notifications (bounces, delay warnings, relayed).
 //! - [`file`]: the on-disk format (encode, decode, verify).
+//! - [`quarantine`]: held messages' bytes (the quarantine), written like spool files.
 //! - [`spool`]: directories, the write path, recovery, and the error type.
 //! - [`state`]: per-message, per-recipient delivery state beside the spool file.
 //! - [`system_mail`]: every message Postern writes itself (DSNs, lock notices, abuse
@@ -23,12 +24,14 @@
 
 pub mod bounce;
 pub mod file;
+pub mod quarantine;
 pub mod scheduler;
 pub mod spool;
 pub mod state;
 pub mod system_mail;
 pub mod transport;
 
+pub use quarantine::{HeldFile, QuarantineDir};
 pub use scheduler::{QueueEntry, QueueFilter, QueueManager, SchedulerConfig};
 pub use spool::{Recovery, Spool, SpoolError};
 pub use state::{DeliveryState, RcptStatus};

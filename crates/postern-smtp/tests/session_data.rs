@@ -215,7 +215,7 @@ async fn every_message_leaves_its_verdict_trace_through_the_pipeline() {
     c.cmd("RCPT TO:<b@example.net>", "250 2.1.5 Ok\r\n").await;
     c.cmd("DATA", "354 End data with <CR><LF>.<CR><LF>\r\n").await;
     c.send(b"Subject: t\r\n\r\nXJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n.\r\n").await;
-    c.expect("550 5.7.1 Error: message content rejected as spam\r\n").await;
+    c.expect("550 5.7.1 Error: message content rejected as spam (GTUBE)\r\n").await;
     let traces: Vec<(Option<String>, Disposition, Vec<String>)> = c
         .events
         .0

@@ -63,7 +63,7 @@ async fn spam_to_an_inbound_domain_is_refused_and_counts_against_nobody() {
     c.cmd("RCPT TO:<bob@inbound.example>", "250 2.1.5 Ok\r\n").await;
     c.cmd("DATA", "354 End data with <CR><LF>.<CR><LF>\r\n").await;
     c.send(b"Subject: t\r\n\r\nXJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n.\r\n").await;
-    c.expect("550 5.7.1 Error: message content rejected as spam\r\n").await;
+    c.expect("550 5.7.1 Error: message content rejected as spam (GTUBE)\r\n").await;
     assert!(c.spooled().is_empty(), "never queued, and no lock notice to anyone");
 }
 

@@ -10,6 +10,8 @@
 //!   writes events in batches so that sessions never wait on a database transaction.
 //! - [`event_retry`]: the writer's bounded retry buffer and its counts (stored, retried,
 //!   dropped) when the store refuses a batch.
+//! - [`quarantine`]: the [`QuarantineStore`] trait: the index of held messages and the
+//!   atomic claims of their state machine (held, releasing, released, purging).
 //! - [`conformance`]: the one [`DirectoryStore`] and [`DkimStore`] test suite every backend
 //!   runs unchanged ([`conformance::run_all`], [`conformance::run_dkim`]); SQLite runs it in
 //!   `tests/conformance_sqlite.rs`.
@@ -23,6 +25,7 @@ pub mod dkim;
 pub mod event_retry;
 pub mod events;
 mod migrations;
+pub mod quarantine;
 pub mod sqlite;
 
 pub use directory::{
@@ -33,6 +36,7 @@ pub use directory::{
 pub use dkim::{Activation, DkimStore, NewDkimKey, SealedDkimKey};
 pub use event_retry::{EventCounts, EventStats, RetryPolicy};
 pub use events::{EventQuery, EventStore, EventWriter, StoredEvent};
+pub use quarantine::{HeldMessage, HeldState, NewHeld, QuarantineFilter, QuarantineStore};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]

@@ -150,6 +150,42 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         created_at_ms INTEGER NOT NULL
     );",
     ),
+    (
+        8,
+        "quarantine",
+        // Not tied to `domains` or `accounts`: a held message outlives a deleted tenant
+        // until its expiry, so that nothing held disappears with a click.
+        "CREATE TABLE quarantine (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        queue_id TEXT NOT NULL UNIQUE,
+        account_id INTEGER,
+        account TEXT,
+        identity TEXT,
+        domain TEXT,
+        sender_domain TEXT,
+        sender TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        checks TEXT NOT NULL,
+        client_ip TEXT NOT NULL,
+        reaction TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        held_at_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        release_requested_by TEXT,
+        release_requested_at_ms INTEGER,
+        release_note TEXT,
+        released_by TEXT,
+        released_at_ms INTEGER,
+        confirmed_by TEXT,
+        confirmed_at_ms INTEGER
+    );
+    CREATE INDEX quarantine_domain ON quarantine(domain, held_at_ms);
+    CREATE INDEX quarantine_held_at ON quarantine(held_at_ms);
+    CREATE INDEX quarantine_expiry ON quarantine(expires_at_ms) WHERE state IN ('held', 'released', 'purging');",
+    ),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<()> {

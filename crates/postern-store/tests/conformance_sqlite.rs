@@ -31,3 +31,16 @@ fn sqlite_passes_the_dkim_conformance_suite() {
     conformance::run_dkim(&make);
     assert_eq!(made.get(), conformance::DKIM_CASES.len(), "one fresh store per case");
 }
+
+#[test]
+fn sqlite_passes_the_quarantine_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Cell::new(0);
+    let make = || -> Box<dyn postern_store::QuarantineStore> {
+        made.set(made.get() + 1);
+        let path = dir.path().join(format!("quarantine-{}.db", made.get()));
+        Box::new(SqliteStore::open(&path).unwrap())
+    };
+    conformance::run_quarantine(&make);
+    assert_eq!(made.get(), conformance::QUARANTINE_CASES.len(), "one fresh store per case");
+}

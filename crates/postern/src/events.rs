@@ -108,6 +108,17 @@ fn log(e: &Event) {
                 .collect();
             tracing::info!(event = "checked", session, %client, queue_id, disposition = disposition.name(), checks = trace.join(",").as_str());
         }
+        EventKind::Quarantine { action, id, by, domain, detail } => {
+            tracing::info!(
+                event = "quarantine",
+                queue_id,
+                action = action.as_str(),
+                id,
+                by = by.as_deref().unwrap_or(""),
+                domain = domain.as_deref().unwrap_or(""),
+                detail = detail.as_deref().unwrap_or("")
+            );
+        }
         EventKind::Discarded { rule, sender, recipients, account, identity, .. } => {
             tracing::info!(
                 event = "discarded", session, %client, queue_id, rule, sender = sender.as_str(),

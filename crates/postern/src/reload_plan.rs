@@ -7,9 +7,9 @@
 //! `max_connections`), and delivery's routes, relay hosts, rules,
 //! MX overrides, port and timeouts, and `[postmaster]` (the system mail's sender and
 //! copies). Everything else (host name, data directory, listener
-//! and admin addresses, TLS files, logging, counters, AUTH throttling, the scheduler's
-//! concurrency and retry schedule, DNS servers, the spam engines `[rspamd]` and
-//! `[spamassassin]`) needs a restart: [`effective`] keeps the
+//! and admin addresses, TLS files, logging, counters, AUTH throttling, the quarantine's
+//! lifetime, the scheduler's concurrency and retry schedule, DNS servers, the spam engines
+//! `[rspamd]` and `[spamassassin]`) needs a restart: [`effective`] keeps the
 //! running value and [`diff`] names what differs, so the reload says so and nothing is
 //! silently ignored.
 
@@ -25,6 +25,7 @@ pub fn effective(old: &Config, new: &Config) -> Config {
     e.tls = old.tls.clone();
     e.admin = old.admin;
     e.counters = old.counters.clone();
+    e.quarantine = old.quarantine;
     e.limits.max_connections = old.limits.max_connections;
     e.limits.shutdown_timeout = old.limits.shutdown_timeout;
     // The memory budget and the connection semaphores are sized once, at start-up.
@@ -83,6 +84,7 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
     check("tls", a.tls != b.tls);
     check("admin.address", a.admin != b.admin);
     check("counters", a.counters != b.counters);
+    check("quarantine.lifetime_days", a.quarantine != b.quarantine);
     let (la, lb) = (&a.limits, &b.limits);
     check("limits.max_connections", la.max_connections != lb.max_connections);
     check("limits.shutdown_timeout", la.shutdown_timeout != lb.shutdown_timeout);

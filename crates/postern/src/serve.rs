@@ -71,6 +71,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let store = Arc::new(SqliteStore::open(&config.data_dir.join("postern.db")).context("database")?);
     let directory_store: Arc<dyn DirectoryStore> = store.clone();
     let dkim_store: Arc<dyn DkimStore> = store.clone();
+    let quarantine_store: Arc<dyn postern_store::QuarantineStore> = store.clone();
     let master_key = dkim::master_key(&config.data_dir)?;
     let signer = Arc::new(Signer::new(dkim::load(dkim_store.as_ref(), &master_key).context("DKIM keys")?));
     let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
@@ -127,10 +128,14 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let policy = policy.with_limits(Arc::clone(&limits)).with_locks(Arc::clone(&locks));
     // The message pipeline between the end of DATA and the spool (postern-pipeline).
     let events_sink = Arc::clone(&events) as Arc<dyn postern_core::EventSink>;
+    // Abuse reports go out through the system mailer, to the domains' abuse contacts.
+    let quarantine =
+        open_quarantine(&config, quarantine_store, &queue, &events_sink, &directory, Some(Arc::clone(&system_mail)))?;
     let pipeline = postern_pipeline::Pipeline::new(Arc::new(queue.clone()), Arc::clone(&events_sink))
         .with_dkim(Some(Arc::clone(&signer)))
         .with_counters(policy.limits().cloned(), policy.locks().cloned())
-        .with_system_mail(Some(Arc::clone(&system_mail)));
+        .with_system_mail(Some(Arc::clone(&system_mail)))
+        .with_quarantine(Some(Arc::clone(&quarantine)));
     let pipeline = engine_scanners(&config.engines).into_iter().fold(pipeline, |p, s| p.with_scanner(s));
     let services = Arc::new(Services {
         policy,
@@ -210,6 +215,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
                 client_blocks: Some(Arc::new(client_blocks(&services.policy, &listeners))),
                 events: Some(events.stats()),
                 system_mail: Some(Arc::clone(&system_mail)),
+                quarantine: Some(Arc::clone(&quarantine)),
             });
             Some((socket, router, local))
         }
@@ -245,6 +251,10 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     });
 
     tokio::spawn(memory::trim_until(shutdown.clone()));
+    // Expired held messages go; the check runs often enough for a short lifetime.
+    let purge_every =
+        (config.quarantine.lifetime / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60));
+    let purge = tokio::spawn(Arc::clone(&quarantine).purge_every(purge_every));
     let queue_task = tokio::spawn({
         let queue = queue.clone();
         let shutdown = shutdown.clone();
@@ -260,6 +270,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         })
     });
     let left = postern_smtp::serve(listeners, services, config.limits.max_connections, grace).await;
+    purge.abort();
     let _ = queue_task.await;
     if let Some(task) = admin_task {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
@@ -437,4 +448,34 @@ fn engine_scanners(engines: &postern_config::Engines) -> Vec<Arc<dyn postern_pip
         scanners.push(Arc::new(SpamdScanner::new(SpamdSettings { engine, threshold: s.threshold })));
     }
     scanners
+}
+
+/// The quarantine: held messages' bytes under `<data_dir>/quarantine`, their rows in the
+/// store, abuse reports to the domains' abuse contacts through `mailer` (none without it).
+/// Training samples need the scorer: it is wired where the scorer is built.
+fn open_quarantine(
+    config: &Config,
+    store: Arc<dyn postern_store::QuarantineStore>,
+    queue: &QueueManager,
+    events: &Arc<dyn postern_core::EventSink>,
+    directory: &Arc<postern_policy::Directory>,
+    mailer: Option<Arc<dyn postern_core::SystemMailer>>,
+) -> Result<Arc<postern_pipeline::Quarantine>> {
+    let dir = postern_queue::QuarantineDir::open(&config.data_dir.join("quarantine")).context("quarantine")?;
+    let abuse = mailer.map(|mailer| {
+        let directory = Arc::clone(directory);
+        let contact: postern_pipeline::AbuseContact =
+            Arc::new(move |domain: &str| directory.load().domain(domain).and_then(|d| d.abuse_contact.clone()));
+        Arc::new(postern_pipeline::AbuseReports::new(mailer, contact, Arc::clone(events), config.hostname.clone()))
+    });
+    let quarantine = postern_pipeline::Quarantine::new(
+        dir,
+        store,
+        Arc::new(queue.clone()),
+        Arc::clone(events),
+        config.hostname.clone(),
+    )
+    .with_lifetime(config.quarantine.lifetime)
+    .with_abuse_reports(abuse);
+    Ok(Arc::new(quarantine))
 }

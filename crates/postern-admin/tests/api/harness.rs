@@ -97,6 +97,8 @@ pub struct Api {
     pub dns: Arc<FakeDns>,
     /// How often the DKIM keys were reloaded (after rotations and removals).
     pub dkim_reloads: Arc<AtomicUsize>,
+    /// Held messages (a real quarantine over the temporary directory).
+    pub quarantine: Arc<postern_pipeline::Quarantine>,
     /// The AUTH failure blocks the client-block endpoints list and lift.
     pub guard: Arc<AuthGuard>,
     _dir: TempDir,
@@ -142,6 +144,14 @@ impl Api {
             failure_delay: Duration::ZERO,
         }));
         let event_stats = Arc::new(EventStats::default());
+        let held_dir = postern_queue::QuarantineDir::open(&dir.path().join("quarantine")).expect("quarantine");
+        let quarantine = Arc::new(postern_pipeline::Quarantine::new(
+            held_dir,
+            Arc::clone(&store) as Arc<dyn postern_store::QuarantineStore>,
+            Arc::new(queue.clone()),
+            Arc::new(NoEvents),
+            "postern.test".into(),
+        ));
         let state = AdminState {
             queue: queue.clone(),
             directory: Arc::clone(&store) as Arc<dyn DirectoryStore>,
@@ -165,6 +175,7 @@ impl Api {
             client_blocks: Some(Arc::new(ClientBlocks::new(Arc::clone(&guard), Vec::new()))),
             events: Some(Arc::clone(&event_stats)),
             system_mail: Some(Arc::new(queue.system_mailer())),
+            quarantine: Some(Arc::clone(&quarantine)),
         };
         let api = Api {
             router: router(state),
@@ -174,6 +185,7 @@ impl Api {
             root_secret: String::new(),
             dns,
             dkim_reloads,
+            quarantine,
             guard,
             _dir: dir,
         };
@@ -267,5 +279,59 @@ impl Api {
         let id = envelope.queue_id;
         self.queue.enqueue(envelope, Vec::new(), body).await.expect("queued");
         id
+    }
+
+    /// Holds a spam message owned by `account_id` of `domain`, sent from `sender`, as the
+    /// pipeline does; returns its quarantine id.
+    pub async fn hold_message(&self, account_id: i64, domain: &str, sender: &str) -> i64 {
+        let message = format!("From: {sender}\r\nSubject: pills for {domain}\r\n\r\nBuy \x07now\r\n").into_bytes();
+        let envelope = Envelope {
+            queue_id: QueueId::generate(),
+            received_at_ms: postern_core::event::now_ms(),
+            sender: Some(Address::parse(sender, false).expect("sender")),
+            recipients: vec![Recipient {
+                address: Address::parse("someone@destination.test", false).expect("recipient"),
+                notify: None,
+                orcpt: None,
+            }],
+            body: BodyType::SevenBit,
+            smtputf8: false,
+            ret: None,
+            envid: None,
+            client: ClientInfo {
+                ip: "192.0.2.1".parse().expect("ip"),
+                port: 40000,
+                listener: "submission".into(),
+                helo: None,
+                tls: None,
+            },
+            size: message.len() as u64,
+            owner: Some(Owner {
+                account_id: Some(account_id),
+                account: sender.into(),
+                domain: Some(domain.into()),
+                identity: sender.into(),
+                auth_user: None,
+            }),
+        };
+        let submission = postern_core::Submission {
+            session: 1,
+            hostname: "postern.test".into(),
+            account: None,
+            envelope,
+            head: "Received: from test\r\n".into(),
+            message: message.clone(),
+            message_id: None,
+        };
+        let checks = [postern_core::CheckRecord {
+            stage: "content".into(),
+            engine: "gtube".into(),
+            rule: Some("GTUBE".into()),
+            result: "spam".into(),
+            score: None,
+            micros: 1,
+        }];
+        let held = self.quarantine.hold(&submission, b"Received: from test\r\n", &message, "GTUBE", &checks, "reject");
+        held.await.expect("held").id
     }
 }

@@ -29,6 +29,8 @@ struct Target {
     selector: String,
     /// The id of an IP range delegated to the domain.
     delegation: i64,
+    /// The id of a held (quarantined) message of the domain.
+    held: i64,
 }
 
 struct Case {
@@ -141,6 +143,16 @@ const FOREIGN: &[Case] = &[
     case("POST", "/queue/{id}/hold", 404, |t| (format!("/queue/{}/hold", t.message), None)),
     case("POST", "/queue/{id}/release", 404, |t| (format!("/queue/{}/release", t.message), None)),
     case("GET", "/queue/{id}/content", 404, |t| (format!("/queue/{}/content", t.message), None)),
+    case("GET", "/quarantine", 200, |_| ("/quarantine".into(), None)),
+    case("GET", "/quarantine", 200, |t| (format!("/quarantine?domain={}", t.domain), None)),
+    case("GET", "/quarantine/{id}", 404, |t| (format!("/quarantine/{}", t.held), None)),
+    case("GET", "/quarantine/{id}/arf", 404, |t| (format!("/quarantine/{}/arf", t.held), None)),
+    case("POST", "/quarantine/{id}/release", 404, |t| (format!("/quarantine/{}/release", t.held), None)),
+    case("POST", "/quarantine/{id}/confirm", 404, |t| (format!("/quarantine/{}/confirm", t.held), None)),
+    case("POST", "/quarantine/{id}/request-release", 404, |t| {
+        (format!("/quarantine/{}/request-release", t.held), Some(json!({"note": "please"})))
+    }),
+    case("DELETE", "/quarantine/{id}", 404, |t| (format!("/quarantine/{}", t.held), None)),
     case("GET", "/status", 403, |_| ("/status".into(), None)),
 ];
 
@@ -250,6 +262,15 @@ const OWN: &[Case] = &[
     case("POST", "/queue/{id}/retry", 200, |t| (format!("/queue/{}/retry", t.message), None)),
     case("POST", "/queue/retry", 200, |_| ("/queue/retry".into(), None)),
     case("DELETE", "/queue/{id}", 200, |t| (format!("/queue/{}", t.message), None)),
+    case("GET", "/quarantine", 200, |_| ("/quarantine".into(), None)),
+    case("GET", "/quarantine/{id}", 200, |t| (format!("/quarantine/{}", t.held), None)),
+    case("GET", "/quarantine/{id}/arf", 200, |t| (format!("/quarantine/{}/arf", t.held), None)),
+    case("POST", "/quarantine/{id}/request-release", 200, |t| {
+        (format!("/quarantine/{}/request-release", t.held), Some(json!({"note": "a customer's invoice"})))
+    }),
+    case("POST", "/quarantine/{id}/confirm", 200, |t| (format!("/quarantine/{}/confirm", t.held), None)),
+    case("POST", "/quarantine/{id}/release", 403, |t| (format!("/quarantine/{}/release", t.held), None)),
+    case("DELETE", "/quarantine/{id}", 200, |t| (format!("/quarantine/{}", t.held), None)),
 ];
 
 /// Builds one tenant: domain, an IP range delegated to it, an ip and a user account, an
@@ -267,6 +288,7 @@ async fn tenant(api: &Api, domain: &str, network: &str, delegated: &str) -> (Tar
     let identity =
         api.ok("POST", "/identities", Some(&json!({"account_id": ip_account, "name": "client-1"})), 201).await;
     let message = api.queue_message(ip_account, domain, &format!("sender@{domain}")).await;
+    let held = api.hold_message(ip_account, domain, &format!("sender@{domain}")).await;
     let body = json!({"domain": domain, "kind": "network", "value": network, "action": "reject"});
     let rule = api.ok("POST", "/rules", Some(&body), 201).await;
     let key = json!({"selector": "s1", "algorithm": "ed25519"});
@@ -284,6 +306,7 @@ async fn tenant(api: &Api, domain: &str, network: &str, delegated: &str) -> (Tar
         rule: rule["id"].as_i64().expect("id"),
         selector: "s1".into(),
         delegation: delegation["id"].as_i64().expect("id"),
+        held,
     };
     (target, token["secret"].as_str().expect("secret").to_string())
 }
@@ -300,6 +323,7 @@ fn ghost() -> Target {
         rule: 987_654_325,
         selector: "s1".into(),
         delegation: 987_654_326,
+        held: 987_654_327,
     }
 }
 
@@ -383,6 +407,9 @@ async fn every_endpoint_keeps_tenants_apart() {
     let ranges = api.ok("GET", "/domains/b.example/ip-ranges", None, 200).await;
     assert_eq!(ranges["total"], 1, "B's delegation is neither removed nor added to: {ranges}");
     assert_eq!(api.ok("GET", "/inbound-domains/b.example", None, 200).await["host"], "10.0.0.25");
+    let held = api.ok("GET", &format!("/quarantine/{}", foreign.held), None, 200).await;
+    assert_eq!(held["state"], "held", "B's held message is still held: {held}");
+    assert!(held["release_requested_by"].is_null() && held["confirmed_by"].is_null(), "{held}");
 
     for c in OWN {
         let (path, body) = (c.request)(&own);

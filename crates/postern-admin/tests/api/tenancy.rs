@@ -177,3 +177,61 @@ async fn the_role_has_one_spelling_and_takes_the_other_as_an_alias() {
         assert_eq!(whoami.json["role"], "domain_admin", "{}", whoami.text);
     }
 }
+
+/// The quarantine between tenants: a domain admin lists, shows and asks; only a
+/// superadmin releases, once; a request is visible to the superadmin; filters narrow.
+#[tokio::test]
+async fn the_quarantine_keeps_tenants_apart_and_only_a_superadmin_releases() {
+    let api = Api::new();
+    let a = two_tenants(&api).await;
+    let a = Some(a.as_str());
+    let own = api.hold_message(1, "a.example", "sender@a.example").await;
+    let other = api.hold_message(2, "b.example", "sender@b.example").await;
+
+    let list = api.call(a, "GET", "/quarantine", None).await;
+    assert_eq!(list.status.as_u16(), 200, "{}", list.text);
+    assert_eq!(list.json["total"], 1, "{}", list.text);
+    assert_eq!(list.json["items"][0]["id"], own);
+    assert!(!list.text.contains("b.example"), "{}", list.text);
+    let all = api.ok("GET", "/quarantine", None, 200).await;
+    assert_eq!(all["total"], 2);
+    let narrowed = api.ok("GET", "/quarantine?domain=b.example&rule=GTUBE&sender=sender@b", None, 200).await;
+    assert_eq!((narrowed["total"].as_u64(), narrowed["items"][0]["id"].as_i64()), (Some(1), Some(other)));
+    let none = api.ok("GET", "/quarantine?since_ms=99999999999999", None, 200).await;
+    assert_eq!(none["total"], 0);
+    let bad = api.root("GET", "/quarantine?state=lost", None).await;
+    assert_eq!((bad.status.as_u16(), bad.field()), (400, Some("state")));
+
+    let shown = api.call(a, "GET", &format!("/quarantine/{own}"), None).await;
+    assert_eq!(shown.status.as_u16(), 200, "{}", shown.text);
+    assert_eq!(shown.json["subject"], "pills for a.example");
+    assert_eq!(shown.json["preview"], "Buy now\n", "control characters (BEL, CR) removed");
+    assert_eq!(shown.json["checks"][0]["rule"], "GTUBE", "the verdict trace");
+    let arf = shown.json["arf"].as_str().unwrap_or_default();
+    assert!(arf.contains("Feedback-Type: abuse") && arf.contains("Source-IP: 192.0.2.1"), "{arf}");
+    assert!(shown.json["headers"].as_array().is_some_and(|h| h.iter().any(|f| f[0] == "Subject")));
+    assert_eq!(api.call(a, "GET", &format!("/quarantine/{other}"), None).await.status.as_u16(), 404);
+
+    let refused = api.call(a, "POST", &format!("/quarantine/{own}/release"), None).await;
+    assert_eq!(refused.status.as_u16(), 403, "{}", refused.text);
+    let note = json!({"note": "invoice"});
+    let asked = api.call(a, "POST", &format!("/quarantine/{own}/request-release"), Some(&note)).await;
+    assert_eq!(asked.status.as_u16(), 200, "{}", asked.text);
+    let seen = api.ok("GET", &format!("/quarantine/{own}"), None, 200).await;
+    assert_eq!(
+        (seen["release_requested_by"].as_str(), seen["release_note"].as_str()),
+        (Some("admin of a"), Some("invoice"))
+    );
+
+    assert!(api.queue.list(&Default::default()).is_empty());
+    let released = api.ok("POST", &format!("/quarantine/{own}/release"), None, 200).await;
+    assert_eq!(released["by"], "root");
+    let again = api.root("POST", &format!("/quarantine/{own}/release"), None).await;
+    assert_eq!(again.status.as_u16(), 409, "released once: {}", again.text);
+    let queued = api.queue.list(&Default::default());
+    assert_eq!(queued.len(), 1, "spooled exactly once");
+    assert_eq!(queued[0].queue_id.to_string(), released["queue_id"].as_str().unwrap_or_default());
+    let after = api.ok("GET", &format!("/quarantine/{own}"), None, 200).await;
+    assert_eq!((after["state"].as_str(), after["released_by"].as_str()), (Some("released"), Some("root")));
+    assert!(after["preview"].is_null(), "the bytes went to the spool");
+}

@@ -20,6 +20,7 @@ mod dkim;
 mod domains;
 mod identities;
 mod inbound;
+mod quarantine;
 mod ranges;
 mod rules;
 mod tokens;
@@ -170,4 +171,25 @@ fn keys<T, K>(page: &Paged<T>, key: impl Fn(&T) -> K) -> Vec<K> {
 /// Lets `updated_at_ms` move past `created_at_ms`.
 fn tick() {
     std::thread::sleep(std::time::Duration::from_millis(3));
+}
+
+/// One quarantine case: gets a fresh, empty store.
+pub type QuarantineCase = fn(&dyn crate::quarantine::QuarantineStore);
+
+/// Every quarantine case, with its name.
+pub const QUARANTINE_CASES: &[(&str, QuarantineCase)] = &[
+    ("quarantine::hold_get_and_conflict", quarantine::hold_get_and_conflict),
+    ("quarantine::list_filters_scopes_and_pages", quarantine::list_filters_scopes_and_pages),
+    ("quarantine::one_release_wins_and_is_never_purged", quarantine::one_release_wins_and_is_never_purged),
+    ("quarantine::requests_and_confirmations", quarantine::requests_and_confirmations),
+    ("quarantine::purge_takes_only_what_expired", quarantine::purge_takes_only_what_expired),
+];
+
+/// Runs every quarantine case, each on a fresh store from `make`.
+pub fn run_quarantine(make: &dyn Fn() -> Box<dyn crate::quarantine::QuarantineStore>) {
+    for (name, case) in QUARANTINE_CASES {
+        eprintln!("conformance: {name}");
+        let store = make();
+        case(store.as_ref());
+    }
 }

@@ -8,6 +8,7 @@
 //! - `directory`: [`DirectoryStore`](crate::DirectoryStore), delegating to one file per
 //!   table: `domains`, `accounts`, `identities`, `tokens`, `rules`, `delegations`, `inbound`.
 //! - `dkim`: [`DkimStore`](crate::DkimStore): the `dkim_keys` table.
+//! - `quarantine`: [`QuarantineStore`](crate::QuarantineStore): the `quarantine` table.
 //! - `filter`: the WHERE clause and paging shared by every list.
 
 use std::path::Path;
@@ -26,6 +27,7 @@ mod events;
 mod filter;
 mod identities;
 mod inbound;
+mod quarantine;
 mod rules;
 mod tokens;
 
@@ -158,6 +160,7 @@ mod tests {
                      ALTER TABLE identities DROP COLUMN lock_kept;
                      DROP TABLE ip_delegations;
                      DROP TABLE inbound_domains;
+                     DROP TABLE quarantine;
                      DELETE FROM schema_migrations WHERE version >= 5;",
                 )
                 .unwrap();

@@ -7,7 +7,7 @@
 //! - `setting`: `KEY=VALUE` edits into nested JSON (`account set`, `domain set`).
 //! - `password`: new passwords from a prompt or stdin, never argv.
 //! - `queue`, `domain`, `account`, `identity`, `token`, `rule`, `dkim`, `client_block`,
-//!   `status`, `inbound_domain`: the subcommands; `ip_range` is `domain ip-range`.
+//!   `status`, `inbound_domain`, `quarantine`: the subcommands; `ip_range` is `domain ip-range`.
 
 pub mod account;
 pub mod client;
@@ -19,6 +19,7 @@ pub mod inbound_domain;
 pub mod ip_range;
 pub mod output;
 pub mod password;
+pub mod quarantine;
 pub mod queue;
 pub mod rule;
 pub mod setting;
@@ -74,6 +75,8 @@ pub enum Command {
     ClientBlock(client_block::ClientBlockArgs),
     /// Inbound relay domains: mail to them is accepted from anyone and goes to their internal server.
     InboundDomain(inbound_domain::InboundDomainArgs),
+    /// Held (quarantined) spam: list, show, arf, release (superadmin), delete, confirm, request-release.
+    Quarantine(quarantine::QuarantineArgs),
 }
 
 /// Runs a client subcommand (every one but `serve`).
@@ -90,6 +93,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Dkim(args) => dkim::run(args),
         Command::ClientBlock(args) => client_block::run(args),
         Command::InboundDomain(args) => inbound_domain::run(args),
+        Command::Quarantine(args) => quarantine::run(args),
     }
 }
 

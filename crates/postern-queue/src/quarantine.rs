@@ -1,0 +1,268 @@
+//! The quarantine's bytes on disk: one file per held message, beside the spool.
+//!
+//! ```text
+//! <root>/incoming/<id>   being written; removed at start (never acknowledged)
+//! <root>/held/<id>       durable: the message as the pipeline held it
+//! ```
+//!
+//! In: the envelope (with its owner), our headers and the message as received. Out: a
+//! file written like a spool file (create exclusively, mode 0600, write, fsync, rename,
+//! fsync the directory) before the client hears anything; read back verified, removed.
+//!
+//! Format, version 1 (the CRC-32 covers everything after the header line):
+//!
+//! ```text
+//! POSTERN-HELD 1 <envelope-len> <head-len> <message-len> <crc32-hex>\n
+//! <envelope JSON><our headers><message as received>
+//! ```
+//!
+//! A reader accepts a file only when its size is what the header says, the CRC matches,
+//! the JSON parses and the queue id inside is the file name; anything else is an error
+//! naming the file, never a panic. Reads are bounded by the caller's limit.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use postern_core::{Envelope, QueueId};
+
+use crate::spool::SpoolError;
+
+const MAGIC: &str = "POSTERN-HELD 1";
+const MAX_HEADER_LINE: usize = 160;
+
+/// A held message read back.
+#[derive(Debug, Clone)]
+pub struct HeldFile {
+    pub envelope: Envelope,
+    /// Our headers (Received, and Date/Message-ID when added; DKIM signatures when signed).
+    pub head: Vec<u8>,
+    /// The message as received.
+    pub message: Vec<u8>,
+}
+
+/// A cheap, cloneable handle on the quarantine directory.
+#[derive(Clone)]
+pub struct QuarantineDir {
+    inner: Arc<Dirs>,
+}
+
+struct Dirs {
+    incoming: PathBuf,
+    held: PathBuf,
+}
+
+type Result<T> = std::result::Result<T, SpoolError>;
+
+fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SpoolError + use<> {
+    let path = path.to_path_buf();
+    move |source| SpoolError::Io { op, path, source }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err("fsync", dir))
+}
+
+impl QuarantineDir {
+    /// Opens (creating if needed) the quarantine under `root` and removes files left
+    /// half-written by a stop (their messages were never acknowledged).
+    pub fn open(root: &Path) -> Result<QuarantineDir> {
+        let incoming = root.join("incoming");
+        let held = root.join("held");
+        for dir in [&incoming, &held] {
+            fs::DirBuilder::new().recursive(true).create(dir).map_err(io_err("create", dir))?;
+        }
+        for entry in fs::read_dir(&incoming).map_err(io_err("list", &incoming))? {
+            let entry = entry.map_err(io_err("list", &incoming))?;
+            fs::remove_file(entry.path()).map_err(io_err("remove", &entry.path()))?;
+        }
+        sync_dir(&incoming)?;
+        sync_dir(root)?;
+        Ok(QuarantineDir { inner: Arc::new(Dirs { incoming, held }) })
+    }
+
+    fn path(&self, id: QueueId) -> PathBuf {
+        self.inner.held.join(id.to_string())
+    }
+
+    /// Writes one message durably (file and directory fsynced). Blocking.
+    pub fn write_blocking(&self, envelope: &Envelope, head: &[u8], message: &[u8]) -> Result<()> {
+        let name = envelope.queue_id.to_string();
+        let temp = self.inner.incoming.join(&name);
+        let dest = self.inner.held.join(&name);
+        let json = serde_json::to_vec(envelope)?;
+        let mut crc = crc32fast::Hasher::new();
+        for part in [&json[..], head, message] {
+            crc.update(part);
+        }
+        let header = format!("{MAGIC} {} {} {} {:08x}\n", json.len(), head.len(), message.len(), crc.finalize());
+        let result = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&temp)
+                .map_err(io_err("create", &temp))?;
+            for part in [header.as_bytes(), &json, head, message] {
+                f.write_all(part).map_err(io_err("write", &temp))?;
+            }
+            f.sync_all().map_err(io_err("fsync", &temp))?;
+            drop(f);
+            if dest.exists() {
+                return Err(io_err("create", &dest)(io::Error::from(io::ErrorKind::AlreadyExists)));
+            }
+            fs::rename(&temp, &dest).map_err(io_err("rename", &dest))?;
+            sync_dir(&self.inner.held)
+        })();
+        if result.is_err() {
+            // Nothing acknowledged may remain behind: the caller answers 4xx.
+            let _ = fs::remove_file(&temp);
+        }
+        result
+    }
+
+    /// Reads and verifies one held message of at most `max_size` octets. `Ok(None)`: no
+    /// such file.
+    pub fn read_blocking(&self, id: QueueId, max_size: u64) -> Result<Option<HeldFile>> {
+        let path = self.path(id);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("open", &path)(e)),
+        };
+        let size = file.metadata().map_err(io_err("stat", &path))?.len();
+        if size > max_size {
+            let reason = format!("{size} octets, more than the {max_size} allowed");
+            return Err(SpoolError::Corrupt { path, reason });
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        file.take(max_size.saturating_add(1)).read_to_end(&mut bytes).map_err(io_err("read", &path))?;
+        decode(bytes, id).map(Some).map_err(|reason| SpoolError::Corrupt { path, reason })
+    }
+
+    /// Removes a held message. Not finding it is not an error (already gone).
+    pub fn remove_blocking(&self, id: QueueId) -> Result<()> {
+        let path = self.path(id);
+        match fs::remove_file(&path) {
+            Ok(()) => sync_dir(&self.inner.held),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err("remove", &path)(e)),
+        }
+    }
+
+    /// Whether the message's file is there.
+    pub fn contains(&self, id: QueueId) -> bool {
+        self.path(id).is_file()
+    }
+}
+
+fn decode(mut bytes: Vec<u8>, expected: QueueId) -> std::result::Result<HeldFile, String> {
+    let newline = bytes.iter().take(MAX_HEADER_LINE).position(|b| *b == b'\n').ok_or("no header line")?;
+    let header = std::str::from_utf8(&bytes[..newline]).map_err(|_| "header is not text")?;
+    let mut fields = header.strip_prefix(MAGIC).ok_or("unknown format")?.split_ascii_whitespace();
+    let mut number = |what: &str| -> std::result::Result<usize, String> {
+        fields.next().and_then(|f| f.parse().ok()).ok_or_else(|| format!("bad {what} in header"))
+    };
+    let env_len = number("envelope length")?;
+    let head_len = number("head length")?;
+    let msg_len = number("message length")?;
+    let crc_text = fields.next().ok_or("no checksum in header")?;
+    let want_crc = u32::from_str_radix(crc_text, 16).map_err(|_| "bad checksum in header")?;
+    let rest = bytes.len() - (newline + 1);
+    let want = env_len.checked_add(head_len).and_then(|n| n.checked_add(msg_len));
+    if want != Some(rest) {
+        return Err(format!("size mismatch: the file has {rest} octets after its header"));
+    }
+    if crc32fast::hash(&bytes[newline + 1..]) != want_crc {
+        return Err("checksum mismatch".into());
+    }
+    let envelope: Envelope =
+        serde_json::from_slice(&bytes[newline + 1..newline + 1 + env_len]).map_err(|e| format!("bad envelope: {e}"))?;
+    if envelope.queue_id != expected {
+        return Err(format!("queue id {} does not match file name {expected}", envelope.queue_id));
+    }
+    let message = bytes.split_off(newline + 1 + env_len + head_len);
+    let head = bytes.split_off(newline + 1 + env_len);
+    Ok(HeldFile { envelope, head, message })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postern_core::{Address, BodyType, ClientInfo, Recipient};
+
+    fn envelope() -> Envelope {
+        Envelope {
+            queue_id: QueueId::generate(),
+            received_at_ms: 1,
+            sender: Some(Address::parse("a@example.com", false).unwrap()),
+            recipients: vec![Recipient {
+                address: Address::parse("b@example.net", false).unwrap(),
+                notify: None,
+                orcpt: None,
+            }],
+            body: BodyType::SevenBit,
+            smtputf8: false,
+            ret: None,
+            envid: None,
+            client: ClientInfo {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 1,
+                listener: "submission".into(),
+                helo: None,
+                tls: None,
+            },
+            size: 10,
+            owner: None,
+        }
+    }
+
+    #[test]
+    fn writes_reads_and_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = QuarantineDir::open(dir.path()).unwrap();
+        let env = envelope();
+        q.write_blocking(&env, b"Received: x\r\n", b"Subject: s\r\n\r\nbody\r\n").unwrap();
+        assert!(q.write_blocking(&env, b"", b"").is_err(), "a second file for one id is refused");
+        let held = q.read_blocking(env.queue_id, 1 << 20).unwrap().unwrap();
+        assert_eq!(held.envelope.queue_id, env.queue_id);
+        assert_eq!(held.head, b"Received: x\r\n");
+        assert_eq!(held.message, b"Subject: s\r\n\r\nbody\r\n");
+        assert!(q.read_blocking(env.queue_id, 10).is_err(), "bounded read");
+        q.remove_blocking(env.queue_id).unwrap();
+        assert!(q.read_blocking(env.queue_id, 1 << 20).unwrap().is_none());
+        q.remove_blocking(env.queue_id).unwrap();
+        assert_eq!(fs::read_dir(dir.path().join("incoming")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_damaged_file_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = QuarantineDir::open(dir.path()).unwrap();
+        let env = envelope();
+        q.write_blocking(&env, b"H: 1\r\n", b"body").unwrap();
+        let path = dir.path().join("held").join(env.queue_id.to_string());
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        assert!(q.read_blocking(env.queue_id, 1 << 20).is_err());
+        for cut in [0, 5, 20, bytes.len() - 2] {
+            fs::write(&path, &bytes[..cut]).unwrap();
+            assert!(q.read_blocking(env.queue_id, 1 << 20).is_err(), "cut at {cut}");
+        }
+        fs::write(&path, b"POSTERN-HELD 1 99999999999999999999 1 1 0\n").unwrap();
+        assert!(q.read_blocking(env.queue_id, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn half_written_files_go_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(QuarantineDir::open(dir.path()).unwrap());
+        fs::write(dir.path().join("incoming").join("leftover"), b"x").unwrap();
+        drop(QuarantineDir::open(dir.path()).unwrap());
+        assert_eq!(fs::read_dir(dir.path().join("incoming")).unwrap().count(), 0);
+    }
+}
