@@ -95,6 +95,13 @@ pub fn validate(s: &AccountSettings) -> Result<(), ApiError> {
     if !(1..=3650).contains(&s.archive.retention_days) {
         return Err(ApiError::bad_field("settings.archive.retention_days", "from 1 to 3650 days"));
     }
+    if !postern_core::tenancy::SPAM_THRESHOLD_RANGE.contains(&s.checks.spam_threshold) {
+        let range = postern_core::tenancy::SPAM_THRESHOLD_RANGE;
+        return Err(ApiError::bad_field(
+            "settings.checks.spam_threshold",
+            format!("a score from {} to {}", range.start(), range.end()),
+        ));
+    }
     if let Some(selector) = &s.dkim_selector
         && !is_dns_label(selector)
     {
