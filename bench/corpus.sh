@@ -22,18 +22,19 @@ ANCHORS=1
 scripts/fetch-corpus.sh "$CORPUS"
 CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-1}" cargo build --release -q -p postern-scorer --bin postern-train
 TRAIN="$ROOT/target/release/postern-train"
-GROUPS=(--ham "$CORPUS/easy-ham-1" --spam "$CORPUS/spam-1")
+SETS=(--ham "$CORPUS/easy-ham-1" --spam "$CORPUS/spam-1")
 
 echo "== 10-fold cross-validation"
-"$TRAIN" cv "${GROUPS[@]}" --classifier scorer
-"$TRAIN" cv "${GROUPS[@]}" --classifier bayes --threshold 0.9
-"$TRAIN" cv "${GROUPS[@]}" --classifier logistic --threshold 0.9
+"$TRAIN" cv "${SETS[@]}" --classifier scorer
+"$TRAIN" cv "${SETS[@]}" --classifier bayes --threshold 0.9
+"$TRAIN" cv "${SETS[@]}" --classifier logistic --threshold 0.9
 echo "== speed"
-"$TRAIN" speed "${GROUPS[@]}"
+"$TRAIN" speed "${SETS[@]}"
 
 [ "$ANCHORS" = 1 ] || exit 0
 echo "== anchors"
 WORK="$(mktemp -d)"
+chmod 755 "$WORK" # the engines run as their own users
 PIDS=()
 cleanup() {
     for pidfile in "$WORK/rspamd/run/rspamd.pid" "$WORK/spamd/spamd.pid"; do

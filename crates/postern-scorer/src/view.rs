@@ -115,7 +115,8 @@ impl MessageView {
             }
             view.parts += 1;
             let attachment = part.content_disposition().is_some_and(|d| d.is_attachment());
-            let base64 = part.encoding == Encoding::Base64;
+            let base64 = part.encoding == Encoding::Base64
+                || part.content_transfer_encoding().is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
             if let Some(charset) = part.content_type().and_then(|ct| ct.attribute("charset"))
                 && view.charsets.len() < 8
             {

@@ -126,7 +126,8 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let events_sink = Arc::clone(&events) as Arc<dyn postern_core::EventSink>;
     let pipeline = postern_pipeline::Pipeline::new(Arc::new(queue.clone()), Arc::clone(&events_sink))
         .with_dkim(Some(Arc::clone(&signer)))
-        .with_counters(policy.limits().cloned(), policy.locks().cloned());
+        .with_counters(policy.limits().cloned(), policy.locks().cloned())
+        .with_scanner(scorer_scanner()?);
     let services = Arc::new(Services {
         policy,
         pipeline: Arc::new(pipeline),
@@ -263,6 +264,16 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     events.stop().await;
     tracing::info!(sessions_cut = left, "stopped");
     Ok(())
+}
+
+/// The built-in scorer (docs/SCORING.md) with the model shipped in the binary. It scores
+/// every account with `checks.spam` on against its `checks.spam_threshold`, and mail from
+/// trusted networks against the default threshold.
+fn scorer_scanner() -> Result<Arc<dyn postern_pipeline::Scanner>> {
+    let models = postern_scorer::Models::shipped(postern_scorer::TrainingMinimum::default())
+        .map_err(|e| anyhow::anyhow!("the scorer's shipped model: {e}"))?;
+    let analyzer = Arc::new(postern_scorer::Analyzer::default());
+    Ok(Arc::new(postern_scorer::ScorerScanner::new(analyzer, Arc::new(models))))
 }
 
 /// What limits ip account ranges in the admin API: the trusted networks, the listeners'
