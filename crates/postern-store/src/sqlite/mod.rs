@@ -8,6 +8,7 @@
 //! - `directory`: [`DirectoryStore`](crate::DirectoryStore), delegating to one file per
 //!   table: `domains`, `accounts`, `identities`, `tokens`, `rules`, `delegations`, `inbound`.
 //! - `dkim`: [`DkimStore`](crate::DkimStore): the `dkim_keys` table.
+//! - `scorer`: [`ScorerStore`](crate::ScorerStore): the scorer's training samples.
 //! - `filter`: the WHERE clause and paging shared by every list.
 
 use std::path::Path;
@@ -27,6 +28,7 @@ mod filter;
 mod identities;
 mod inbound;
 mod rules;
+mod scorer;
 mod tokens;
 
 pub struct SqliteStore {
