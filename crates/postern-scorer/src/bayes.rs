@@ -56,6 +56,24 @@ impl Counts {
         }
     }
 
+    /// Takes back one message learned with `spam`.
+    pub fn unlearn(&mut self, tokens: &[u32], spam: bool) {
+        if spam {
+            self.spam = self.spam.saturating_sub(1);
+        } else {
+            self.ham = self.ham.saturating_sub(1);
+        }
+        for t in tokens {
+            if let Some(entry) = self.tokens.get_mut(t) {
+                if spam {
+                    entry.1 = entry.1.saturating_sub(1);
+                } else {
+                    entry.0 = entry.0.saturating_sub(1);
+                }
+            }
+        }
+    }
+
     /// Adds `other`'s counts to these.
     pub fn merge(&mut self, other: &Counts) {
         self.ham = self.ham.saturating_add(other.ham);

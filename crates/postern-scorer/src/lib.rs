@@ -17,7 +17,7 @@
 //! - `model.rs`: the shipped model and the installation's samples, which model is in force.
 //! - `scanner.rs`: [`ScorerScanner`], the pipeline's [`Scanner`](postern_pipeline::Scanner).
 //! - `trainer.rs`: [`ScorerTrainer`], administrators' samples
-//!   ([`Trainer`](postern_core::Trainer)), and `mbox.rs`: messages from mbox/eml files.
+//!   ([`Trainer`](postern_core::Trainer)) kept in the store.
 //! - `corpus.rs`: the SpamAssassin corpus files for training and the benchmark.
 
 pub mod bayes;
@@ -31,9 +31,11 @@ pub mod rules;
 pub mod scanner;
 pub mod score;
 pub mod tokens;
+pub mod trainer;
 pub mod view;
 
 pub use model::{Models, TrainingMinimum};
 pub use scanner::ScorerScanner;
 pub use score::{Analyzer, Score};
+pub use trainer::ScorerTrainer;
 pub use view::{Bounds, MessageView};

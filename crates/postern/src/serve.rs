@@ -71,6 +71,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let store = Arc::new(SqliteStore::open(&config.data_dir.join("postern.db")).context("database")?);
     let directory_store: Arc<dyn DirectoryStore> = store.clone();
     let dkim_store: Arc<dyn DkimStore> = store.clone();
+    let scorer_store: Arc<dyn postern_store::ScorerStore> = store.clone();
     let master_key = dkim::master_key(&config.data_dir)?;
     let signer = Arc::new(Signer::new(dkim::load(dkim_store.as_ref(), &master_key).context("DKIM keys")?));
     let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
@@ -122,12 +123,15 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         clock,
     ));
     let policy = policy.with_limits(Arc::clone(&limits)).with_locks(Arc::clone(&locks));
+    // The built-in scorer: the shipped model, plus the installation's samples once they
+    // reach the minimum. The trainer is where quarantine decisions and training files go.
+    let scorer_trainer = scorer(scorer_store)?;
     // The message pipeline between the end of DATA and the spool (postern-pipeline).
     let events_sink = Arc::clone(&events) as Arc<dyn postern_core::EventSink>;
     let pipeline = postern_pipeline::Pipeline::new(Arc::new(queue.clone()), Arc::clone(&events_sink))
         .with_dkim(Some(Arc::clone(&signer)))
         .with_counters(policy.limits().cloned(), policy.locks().cloned())
-        .with_scanner(scorer_scanner()?);
+        .with_scanner(scorer_scanner(&scorer_trainer));
     let services = Arc::new(Services {
         policy,
         pipeline: Arc::new(pipeline),
@@ -266,14 +270,21 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     Ok(())
 }
 
-/// The built-in scorer (docs/SCORING.md) with the model shipped in the binary. It scores
-/// every account with `checks.spam` on against its `checks.spam_threshold`, and mail from
-/// trusted networks against the default threshold.
-fn scorer_scanner() -> Result<Arc<dyn postern_pipeline::Scanner>> {
+/// The built-in scorer (docs/SCORING.md) with the model shipped in the binary and the
+/// installation's samples from the store. It scores every account with `checks.spam` on
+/// against its `checks.spam_threshold`, and mail from trusted networks against the default
+/// threshold.
+fn scorer(store: Arc<dyn postern_store::ScorerStore>) -> Result<Arc<postern_scorer::ScorerTrainer>> {
     let models = postern_scorer::Models::shipped(postern_scorer::TrainingMinimum::default())
         .map_err(|e| anyhow::anyhow!("the scorer's shipped model: {e}"))?;
     let analyzer = Arc::new(postern_scorer::Analyzer::default());
-    Ok(Arc::new(postern_scorer::ScorerScanner::new(analyzer, Arc::new(models))))
+    let trainer = postern_scorer::ScorerTrainer::open(analyzer, Arc::new(models), store)
+        .context("the scorer's training samples")?;
+    Ok(Arc::new(trainer))
+}
+
+fn scorer_scanner(trainer: &postern_scorer::ScorerTrainer) -> Arc<dyn postern_pipeline::Scanner> {
+    Arc::new(trainer.scanner())
 }
 
 /// What limits ip account ranges in the admin API: the trusted networks, the listeners'
