@@ -232,7 +232,9 @@ mod tests {
 
     #[test]
     fn hidden_text_is_counted_not_shown() {
-        let h = read("<p>Buy</p><div style=\"display: none\">ham words here</div><span style='font-size:0px'>x</span>after");
+        let h = read(
+            "<p>Buy</p><div style=\"display: none\">ham words here</div><span style='font-size:0px'>x</span>after",
+        );
         assert_eq!(h.hidden_chars, "hamwordshere".len() + 1);
         assert!(!h.text.contains("ham words"));
         assert!(h.text.contains("after"));

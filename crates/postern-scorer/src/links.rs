@@ -30,11 +30,8 @@ pub fn registrable(host: &str) -> String {
         return host.to_string();
     }
     let second = labels[n - 2];
-    let take = if labels[n - 1].len() == 2 && (second.len() <= 3 || matches!(second, "com" | "net" | "org")) {
-        3
-    } else {
-        2
-    };
+    let take =
+        if labels[n - 1].len() == 2 && (second.len() <= 3 || matches!(second, "com" | "net" | "org")) { 3 } else { 2 };
     labels[n.saturating_sub(take)..].join(".")
 }
 

@@ -44,12 +44,7 @@ impl Models {
 
     pub fn with_model(shipped: Counts, minimum: TrainingMinimum) -> Models {
         let shipped = Arc::new(shipped);
-        Models {
-            in_force: RwLock::new(Arc::clone(&shipped)),
-            shipped,
-            minimum,
-            installation: RwLock::new((0, 0)),
-        }
+        Models { in_force: RwLock::new(Arc::clone(&shipped)), shipped, minimum, installation: RwLock::new((0, 0)) }
     }
 
     /// The counts to score with now.

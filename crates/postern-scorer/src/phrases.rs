@@ -71,9 +71,37 @@ pub const PHRASES: &[&str] = &[
 
 /// Words spammers disguise; compared after undoing the disguise.
 pub const DISGUISED: &[&str] = &[
-    "viagra", "cialis", "levitra", "xanax", "valium", "pharmacy", "casino", "lottery", "mortgage", "bitcoin",
-    "crypto", "investment", "refinance", "penis", "enlarge", "enlargement", "porn", "sex", "pills", "credit",
-    "password", "account", "bank", "paypal", "winner", "prize", "free", "money", "cash", "loan", "rolex",
+    "viagra",
+    "cialis",
+    "levitra",
+    "xanax",
+    "valium",
+    "pharmacy",
+    "casino",
+    "lottery",
+    "mortgage",
+    "bitcoin",
+    "crypto",
+    "investment",
+    "refinance",
+    "penis",
+    "enlarge",
+    "enlargement",
+    "porn",
+    "sex",
+    "pills",
+    "credit",
+    "password",
+    "account",
+    "bank",
+    "paypal",
+    "winner",
+    "prize",
+    "free",
+    "money",
+    "cash",
+    "loan",
+    "rolex",
 ];
 
 pub struct Phrases {
@@ -139,7 +167,8 @@ pub fn has_disguised_word(text: &str) -> bool {
         }
         // Look-alike characters: v1agra, c!alis, $ex.
         let has_letter = word.chars().any(|c| c.is_alphabetic());
-        let has_lookalike = word.chars().any(|c| matches!(c, '0' | '1' | '3' | '4' | '5' | '7' | '@' | '$' | '!' | '|'));
+        let has_lookalike =
+            word.chars().any(|c| matches!(c, '0' | '1' | '3' | '4' | '5' | '7' | '@' | '$' | '!' | '|'));
         if has_letter && has_lookalike {
             let undone: String = word
                 .chars()

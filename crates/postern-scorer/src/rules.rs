@@ -58,7 +58,10 @@ pub const RULES: &[Rule] = &[
         name: "URL_SHORTENER",
         score: 1.5,
         test: |v, _| {
-            v.links.iter().filter_map(|l| links::host(&l.href)).any(|h| SHORTENERS.contains(&links::registrable(&h).as_str()))
+            v.links
+                .iter()
+                .filter_map(|l| links::host(&l.href))
+                .any(|h| SHORTENERS.contains(&links::registrable(&h).as_str()))
         },
         description: "a link through a URL shortener, which hides the destination",
     },
@@ -92,10 +95,9 @@ pub const RULES: &[Rule] = &[
         name: "REPLY_TO_FREEMAIL",
         score: 2.0,
         test: |v, s| match (&s.account_domain, &v.from) {
-            (Some(domain), Some(from)) if in_domain(&from.domain(), domain) => v
-                .reply_to
-                .iter()
-                .any(|r| FREEMAIL.contains(&r.domain().as_str()) && !in_domain(&r.domain(), domain)),
+            (Some(domain), Some(from)) if in_domain(&from.domain(), domain) => {
+                v.reply_to.iter().any(|r| FREEMAIL.contains(&r.domain().as_str()) && !in_domain(&r.domain(), domain))
+            }
             _ => false,
         },
         description: "Reply-To at a free-mail provider while From is the account's domain",
@@ -159,17 +161,79 @@ fn in_domain(domain: &str, parent: &str) -> bool {
 }
 
 pub const SHORTENERS: &[&str] = &[
-    "bit.ly", "bitly.com", "tinyurl.com", "goo.gl", "t.co", "ow.ly", "is.gd", "buff.ly", "rebrand.ly", "cutt.ly",
-    "shorturl.at", "tiny.cc", "rb.gy", "t.ly", "v.gd", "bl.ink", "lnkd.in", "soo.gd", "s.id", "tr.im", "x.co",
-    "shorte.st", "adf.ly", "bc.vc", "qr.net", "1url.com", "tiny.pl", "u.to", "clck.ru", "urlz.fr",
+    "bit.ly",
+    "bitly.com",
+    "tinyurl.com",
+    "goo.gl",
+    "t.co",
+    "ow.ly",
+    "is.gd",
+    "buff.ly",
+    "rebrand.ly",
+    "cutt.ly",
+    "shorturl.at",
+    "tiny.cc",
+    "rb.gy",
+    "t.ly",
+    "v.gd",
+    "bl.ink",
+    "lnkd.in",
+    "soo.gd",
+    "s.id",
+    "tr.im",
+    "x.co",
+    "shorte.st",
+    "adf.ly",
+    "bc.vc",
+    "qr.net",
+    "1url.com",
+    "tiny.pl",
+    "u.to",
+    "clck.ru",
+    "urlz.fr",
 ];
 
 pub const FREEMAIL: &[&str] = &[
-    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "ymail.com", "hotmail.com",
-    "hotmail.co.uk", "hotmail.fr", "hotmail.de", "outlook.com", "live.com", "msn.com", "aol.com", "icloud.com",
-    "me.com", "mail.com", "gmx.com", "gmx.de", "gmx.net", "web.de", "yandex.ru", "yandex.com", "mail.ru",
-    "protonmail.com", "proton.me", "zoho.com", "qq.com", "163.com", "126.com", "sina.com", "rediffmail.com",
-    "tutanota.com", "t-online.de", "freenet.de", "libero.it", "laposte.net", "orange.fr", "wanadoo.fr",
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "yahoo.co.uk",
+    "yahoo.fr",
+    "yahoo.de",
+    "ymail.com",
+    "hotmail.com",
+    "hotmail.co.uk",
+    "hotmail.fr",
+    "hotmail.de",
+    "outlook.com",
+    "live.com",
+    "msn.com",
+    "aol.com",
+    "icloud.com",
+    "me.com",
+    "mail.com",
+    "gmx.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "yandex.ru",
+    "yandex.com",
+    "mail.ru",
+    "protonmail.com",
+    "proton.me",
+    "zoho.com",
+    "qq.com",
+    "163.com",
+    "126.com",
+    "sina.com",
+    "rediffmail.com",
+    "tutanota.com",
+    "t-online.de",
+    "freenet.de",
+    "libero.it",
+    "laposte.net",
+    "orange.fr",
+    "wanadoo.fr",
 ];
 
 #[cfg(test)]
@@ -221,10 +285,8 @@ mod tests {
             ..MessageView::default()
         };
         assert_eq!(fired(&view, &Sender::default()), ["LINK_TEXT_OTHER_DOMAIN"]);
-        let view = MessageView {
-            links: vec![link("https://www.paypal.com/signin", "paypal.com")],
-            ..MessageView::default()
-        };
+        let view =
+            MessageView { links: vec![link("https://www.paypal.com/signin", "paypal.com")], ..MessageView::default() };
         assert!(fired(&view, &Sender::default()).is_empty());
     }
 

@@ -46,10 +46,13 @@ impl Score {
 /// Fewer clues than this and the classifier says nothing (`BAYES_FEW`, 0 points): a short
 /// message with one or two known words is no evidence either way.
 pub const FEWEST_CLUES: usize = 3;
+/// Fewer clues than this and the classifier gives no points for spam: a short note with a
+/// few words that happen to be spammy must not be spam by itself.
+pub const FEWEST_SPAM_CLUES: usize = 5;
 
 /// The classifier's band for a probability resting on `clues` tokens.
 pub fn band(probability: f64, clues: usize) -> Hit {
-    if clues < FEWEST_CLUES {
+    if clues < FEWEST_CLUES || (clues < FEWEST_SPAM_CLUES && probability > 0.2) {
         return Hit { rule: "BAYES_FEW", score: 0.0 };
     }
     let (_, rule, score) =
@@ -109,6 +112,8 @@ mod tests {
         assert_eq!(band(0.0, 20).rule, "BAYES_00");
         assert_eq!(band(f64::NAN, 20).rule, "BAYES_00");
         assert_eq!(band(1.0, FEWEST_CLUES - 1), Hit { rule: "BAYES_FEW", score: 0.0 });
+        assert_eq!(band(1.0, FEWEST_SPAM_CLUES - 1), Hit { rule: "BAYES_FEW", score: 0.0 });
+        assert_eq!(band(0.0, FEWEST_SPAM_CLUES - 1).rule, "BAYES_00");
     }
 
     #[test]
@@ -135,7 +140,10 @@ mod tests {
             Content-Type: text/html\r\n\r\n<p>Click here to get <a href=\"https://bit.ly/x\">paid</a></p>";
         let score = analyzer.score(message, &Sender::default(), &Counts::default());
         let names: Vec<_> = score.hits.iter().map(|h| h.rule).collect();
-        assert_eq!(names, ["BAYES_FEW", "HTML_ONLY", "URL_SHORTENER", "SPAM_PHRASES_1", "SUBJECT_ALL_CAPS", "SUBJECT_MONEY_PUNCT"]);
+        assert_eq!(
+            names,
+            ["BAYES_FEW", "HTML_ONLY", "URL_SHORTENER", "SPAM_PHRASES_1", "SUBJECT_ALL_CAPS", "SUBJECT_MONEY_PUNCT"]
+        );
         assert!((score.total - (1.5 + 1.5 + 0.5 + 0.8 + 0.8)).abs() < 1e-9);
     }
 }

@@ -173,7 +173,11 @@ fn cross_validate(
                     results[i] = if classifier == Classifier::Scorer {
                         let score = analyzer.score(messages[i].0, &Sender::default(), &counts);
                         let hits: Vec<String> = score.hits.iter().skip(1).map(|h| h.rule.to_string()).collect();
-                        (messages[i].1, score.total, format!("{:.6} {} {}", score.probability, score.rule(), hits.join(",")))
+                        (
+                            messages[i].1,
+                            score.total,
+                            format!("{:.6} {} {}", score.probability, score.rule(), hits.join(",")),
+                        )
                     } else {
                         (messages[i].1, counts.probability(&tokens[i]), String::new())
                     };
@@ -181,7 +185,8 @@ fn cross_validate(
             }
             Classifier::Logistic => {
                 let mut model = Logistic::default();
-                let samples: Vec<(&[u32], bool)> = train.iter().map(|&i| (tokens[i].as_slice(), messages[i].1)).collect();
+                let samples: Vec<(&[u32], bool)> =
+                    train.iter().map(|&i| (tokens[i].as_slice(), messages[i].1)).collect();
                 model.train(&samples, 5, 0.5, 1e-6);
                 for &i in &test {
                     results[i] = (messages[i].1, model.probability(&tokens[i]), String::new());

@@ -19,8 +19,7 @@ impl ScorerStore for SqliteStore {
             Some((was_spam, _)) if *was_spam == spam => return Ok(Learned::Known),
             Some((was_spam, old)) => {
                 // Take the old label's counts back.
-                let old: Vec<u32> =
-                    old.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+                let old: Vec<u32> = old.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
                 count(&tx, *was_spam, &old, -1)?;
                 Learned::Relabelled
             }
