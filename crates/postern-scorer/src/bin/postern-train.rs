@@ -92,7 +92,11 @@ fn main() -> Result<()> {
     }
 }
 
-fn load(groups: &Groups) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+/// The messages of a group, each as bytes.
+type Messages = Vec<Vec<u8>>;
+
+/// (ham, spam).
+fn load(groups: &Groups) -> Result<(Messages, Messages)> {
     let ham = corpus::read_group(&groups.ham)?;
     let spam = corpus::read_group(&groups.spam)?;
     if ham.is_empty() || spam.is_empty() {

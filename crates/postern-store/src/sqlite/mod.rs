@@ -160,6 +160,9 @@ mod tests {
                      ALTER TABLE identities DROP COLUMN lock_kept;
                      DROP TABLE ip_delegations;
                      DROP TABLE inbound_domains;
+                     DROP TABLE scorer_samples;
+                     DROP TABLE scorer_tokens;
+                     DROP TABLE scorer_totals;
                      DELETE FROM schema_migrations WHERE version >= 5;",
                 )
                 .unwrap();
