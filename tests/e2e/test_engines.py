@@ -152,7 +152,7 @@ def test_without_engines_the_test_spam_is_delivered(server):
 
 def test_rspamd_decides(postern, engines):
     server = postern(config=engine_config(rspamd=engines.rspamd, on_failure="tempfail"))
-    assert send(server, ENCODED_GTUBE) == (550, b"5.7.1 Error: message content rejected as spam")
+    assert send(server, ENCODED_GTUBE) == (550, b"5.7.1 Error: message content rejected as spam (GTUBE)")
     checked = last_checked(server)
     assert checked["disposition"] == "quarantine"
     assert entry(checked, "gtube")["result"] == "pass"
@@ -183,7 +183,7 @@ def test_rspamd_action_mapping_is_configurable(postern, engines):
 
 def test_spamassassin_decides(postern, engines):
     server = postern(config=engine_config(spamd=engines.spamd, on_failure="tempfail"))
-    assert send(server, ENCODED_GTUBE) == (550, b"5.7.1 Error: message content rejected as spam")
+    assert send(server, ENCODED_GTUBE) == (550, b"5.7.1 Error: message content rejected as spam (GTUBE)")
     checked = last_checked(server)
     assert entry(checked, "gtube")["result"] == "pass"
     sa = entry(checked, "spamassassin")

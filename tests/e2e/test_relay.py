@@ -486,7 +486,11 @@ def test_events_for_a_queued_message(server):
     assert events[2]["queue_id"] == qid and queued["queue_id"] == qid
     # The message's verdict trace: every check of the pipeline, then the disposition.
     assert events[1]["queue_id"] == qid and checked["disposition"] == "deliver"
-    assert [(c["stage"], c["engine"], c["result"]) for c in checked["checks"]] == [("content", "gtube", "pass")]
+    assert [(c["stage"], c["engine"], c["result"]) for c in checked["checks"]] == [
+        ("content", "gtube", "pass"),
+        ("content", "scorer", "pass"),
+    ]
+    assert isinstance(checked["checks"][1]["score"], float)
     assert queued["size"] == len(server.spool()[qid].message)
     assert queued["sender"] == SENDER and queued["recipients"] == [RCPT]
     assert queued["message_id"] == "<ev@client.example>"

@@ -582,7 +582,9 @@ fn settings_schemas() -> Value {
             "dkim_selector": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},
             "checks": object(json!({
                 "spam": flag, "block_macros": flag, "block_dangerous_attachments": flag, "clamav": flag,
-                "block_new_domains": flag})),
+                "block_new_domains": flag,
+                "spam_threshold": {"type": "number", "minimum": 0.5, "maximum": 50.0, "default": 5.0,
+                    "description": "the built-in scorer's threshold: a score this high or higher is spam"}})),
             "monitor_only": flag}))
     })
 }

@@ -95,6 +95,13 @@ pub fn validate(s: &AccountSettings) -> Result<(), ApiError> {
     if !(1..=3650).contains(&s.archive.retention_days) {
         return Err(ApiError::bad_field("settings.archive.retention_days", "from 1 to 3650 days"));
     }
+    if !postern_core::tenancy::SPAM_THRESHOLD_RANGE.contains(&s.checks.spam_threshold) {
+        let range = postern_core::tenancy::SPAM_THRESHOLD_RANGE;
+        return Err(ApiError::bad_field(
+            "settings.checks.spam_threshold",
+            format!("a score from {} to {}", range.start(), range.end()),
+        ));
+    }
     if let Some(selector) = &s.dkim_selector
         && !is_dns_label(selector)
     {
@@ -170,6 +177,15 @@ mod tests {
     }
 
     #[test]
+    fn the_spam_threshold_is_a_score_in_range() {
+        let base = AccountSettings::default();
+        assert_eq!(base.checks.spam_threshold, 5.0);
+        let s = apply(&base, json!({"checks": {"spam_threshold": 7.5}})).unwrap();
+        assert_eq!(s.checks.spam_threshold, 7.5);
+        assert!(s.checks.spam, "the other checks keep their values");
+    }
+
+    #[test]
     fn errors_name_the_field() {
         assert_eq!(
             field_of(json!({"limits": {"recipients_per_message": "x"}})),
@@ -189,6 +205,9 @@ mod tests {
         assert_eq!(field_of(json!({"lock": {"template": "two\r\nlines"}})), "settings.lock.template");
         assert_eq!(field_of(json!({"archive": {"retention_days": 0}})), "settings.archive.retention_days");
         assert_eq!(field_of(json!({"archive": {"retention_days": 3651}})), "settings.archive.retention_days");
+        assert_eq!(field_of(json!({"checks": {"spam_threshold": 0.4}})), "settings.checks.spam_threshold");
+        assert_eq!(field_of(json!({"checks": {"spam_threshold": 50.5}})), "settings.checks.spam_threshold");
+        assert_eq!(field_of(json!({"checks": {"spam_threshold": "high"}})), "settings.checks.spam_threshold");
         assert_eq!(field_of(json!({"dkim_selector": "a.b"})), "settings.dkim_selector");
         assert_eq!(field_of(json!({"dkim_selector": "-a"})), "settings.dkim_selector");
     }

@@ -17,6 +17,7 @@
 //!   `tests/conformance_sqlite.rs`.
 //! - [`sqlite`]: the embedded backend (one SQLite file in the data directory), one file per
 //!   table behind the traits.
+//! - [`scorer`]: the [`ScorerStore`] trait: the built-in scorer's training samples.
 //! - `migrations`: versioned schema changes, applied in order at open.
 
 pub mod conformance;
@@ -26,6 +27,7 @@ pub mod event_retry;
 pub mod events;
 mod migrations;
 pub mod quarantine;
+pub mod scorer;
 pub mod sqlite;
 
 pub use directory::{
@@ -37,6 +39,7 @@ pub use dkim::{Activation, DkimStore, NewDkimKey, SealedDkimKey};
 pub use event_retry::{EventCounts, EventStats, RetryPolicy};
 pub use events::{EventQuery, EventStore, EventWriter, StoredEvent};
 pub use quarantine::{HeldMessage, HeldState, NewHeld, QuarantineFilter, QuarantineStore};
+pub use scorer::{Learned, ScorerCounts, ScorerStore};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]

@@ -186,6 +186,32 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX quarantine_held_at ON quarantine(held_at_ms);
     CREATE INDEX quarantine_expiry ON quarantine(expires_at_ms) WHERE state IN ('held', 'released', 'purging');",
     ),
+    (
+        9,
+        "scorer training samples",
+        // The built-in scorer's per-installation Bayes counts (postern-scorer): one row per
+        // learned message (its SHA-256, label and tokens, so that relearning it with the
+        // other label moves its counts), per token the ham and spam messages it was in,
+        // and the totals in one row.
+        "CREATE TABLE scorer_samples (
+        digest BLOB PRIMARY KEY,
+        spam INTEGER NOT NULL,
+        tokens BLOB NOT NULL,
+        source TEXT NOT NULL,
+        learned_at_ms INTEGER NOT NULL
+    );
+    CREATE TABLE scorer_tokens (
+        token INTEGER PRIMARY KEY,
+        ham INTEGER NOT NULL,
+        spam INTEGER NOT NULL
+    );
+    CREATE TABLE scorer_totals (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        ham INTEGER NOT NULL,
+        spam INTEGER NOT NULL
+    );
+    INSERT INTO scorer_totals (id, ham, spam) VALUES (1, 0, 0);",
+    ),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<()> {

@@ -72,6 +72,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let directory_store: Arc<dyn DirectoryStore> = store.clone();
     let dkim_store: Arc<dyn DkimStore> = store.clone();
     let quarantine_store: Arc<dyn postern_store::QuarantineStore> = store.clone();
+    let scorer_store: Arc<dyn postern_store::ScorerStore> = store.clone();
     let master_key = dkim::master_key(&config.data_dir)?;
     let signer = Arc::new(Signer::new(dkim::load(dkim_store.as_ref(), &master_key).context("DKIM keys")?));
     let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
@@ -126,16 +127,28 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         clock,
     ));
     let policy = policy.with_limits(Arc::clone(&limits)).with_locks(Arc::clone(&locks));
+    // The built-in scorer: the shipped model, plus the installation's samples once they
+    // reach the minimum. The trainer is where quarantine decisions and training files go.
+    let scorer_trainer = scorer(scorer_store)?;
     // The message pipeline between the end of DATA and the spool (postern-pipeline).
     let events_sink = Arc::clone(&events) as Arc<dyn postern_core::EventSink>;
-    // Abuse reports go out through the system mailer, to the domains' abuse contacts.
-    let quarantine =
-        open_quarantine(&config, quarantine_store, &queue, &events_sink, &directory, Some(Arc::clone(&system_mail)))?;
+    // Abuse reports go out through the system mailer, to the domains' abuse contacts;
+    // a release is a ham sample and a confirmation a spam sample for the scorer.
+    let quarantine = open_quarantine(
+        &config,
+        quarantine_store,
+        &queue,
+        &events_sink,
+        &directory,
+        Some(Arc::clone(&system_mail)),
+        Arc::clone(&scorer_trainer) as Arc<dyn postern_core::Trainer>,
+    )?;
     let pipeline = postern_pipeline::Pipeline::new(Arc::new(queue.clone()), Arc::clone(&events_sink))
         .with_dkim(Some(Arc::clone(&signer)))
         .with_counters(policy.limits().cloned(), policy.locks().cloned())
         .with_system_mail(Some(Arc::clone(&system_mail)))
-        .with_quarantine(Some(Arc::clone(&quarantine)));
+        .with_quarantine(Some(Arc::clone(&quarantine)))
+        .with_scanner(scorer_scanner(&scorer_trainer));
     let pipeline = engine_scanners(&config.engines).into_iter().fold(pipeline, |p, s| p.with_scanner(s));
     let services = Arc::new(Services {
         policy,
@@ -281,6 +294,23 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     events.stop().await;
     tracing::info!(sessions_cut = left, "stopped");
     Ok(())
+}
+
+/// The built-in scorer (docs/SCORING.md) with the model shipped in the binary and the
+/// installation's samples from the store. It scores every account with `checks.spam` on
+/// against its `checks.spam_threshold`, and mail from trusted networks against the default
+/// threshold.
+fn scorer(store: Arc<dyn postern_store::ScorerStore>) -> Result<Arc<postern_scorer::ScorerTrainer>> {
+    let models = postern_scorer::Models::shipped(postern_scorer::TrainingMinimum::default())
+        .map_err(|e| anyhow::anyhow!("the scorer's shipped model: {e}"))?;
+    let analyzer = Arc::new(postern_scorer::Analyzer::default());
+    let trainer = postern_scorer::ScorerTrainer::open(analyzer, Arc::new(models), store)
+        .context("the scorer's training samples")?;
+    Ok(Arc::new(trainer))
+}
+
+fn scorer_scanner(trainer: &postern_scorer::ScorerTrainer) -> Arc<dyn postern_pipeline::Scanner> {
+    Arc::new(trainer.scanner())
 }
 
 /// What limits ip account ranges in the admin API: the trusted networks, the listeners'
@@ -452,7 +482,7 @@ fn engine_scanners(engines: &postern_config::Engines) -> Vec<Arc<dyn postern_pip
 
 /// The quarantine: held messages' bytes under `<data_dir>/quarantine`, their rows in the
 /// store, abuse reports to the domains' abuse contacts through `mailer` (none without it).
-/// Training samples need the scorer: it is wired where the scorer is built.
+/// Releases and confirmations are training samples for `trainer` (the scorer).
 fn open_quarantine(
     config: &Config,
     store: Arc<dyn postern_store::QuarantineStore>,
@@ -460,6 +490,7 @@ fn open_quarantine(
     events: &Arc<dyn postern_core::EventSink>,
     directory: &Arc<postern_policy::Directory>,
     mailer: Option<Arc<dyn postern_core::SystemMailer>>,
+    trainer: Arc<dyn postern_core::Trainer>,
 ) -> Result<Arc<postern_pipeline::Quarantine>> {
     let dir = postern_queue::QuarantineDir::open(&config.data_dir.join("quarantine")).context("quarantine")?;
     let abuse = mailer.map(|mailer| {
@@ -476,6 +507,7 @@ fn open_quarantine(
         config.hostname.clone(),
     )
     .with_lifetime(config.quarantine.lifetime)
+    .with_trainer(Some(trainer))
     .with_abuse_reports(abuse);
     Ok(Arc::new(quarantine))
 }

@@ -166,7 +166,7 @@ pub struct AccountLimits {
 }
 
 /// Content checks (SPEC.md §5), switched per account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ContentChecks {
     pub spam: bool,
@@ -174,7 +174,16 @@ pub struct ContentChecks {
     pub block_dangerous_attachments: bool,
     pub clamav: bool,
     pub block_new_domains: bool,
+    /// The built-in scorer's threshold: a message scoring this or more is spam
+    /// (docs/SCORING.md). Validated to [`SPAM_THRESHOLD_RANGE`], so never NaN.
+    pub spam_threshold: f64,
 }
+
+/// The values `checks.spam_threshold` may take.
+pub const SPAM_THRESHOLD_RANGE: std::ops::RangeInclusive<f64> = 0.5..=50.0;
+
+// Equality is total: the threshold is validated into a finite range.
+impl Eq for ContentChecks {}
 
 impl Default for ContentChecks {
     fn default() -> ContentChecks {
@@ -184,6 +193,7 @@ impl Default for ContentChecks {
             block_dangerous_attachments: false,
             clamav: false,
             block_new_domains: false,
+            spam_threshold: 5.0,
         }
     }
 }

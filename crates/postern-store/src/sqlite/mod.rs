@@ -9,6 +9,7 @@
 //!   table: `domains`, `accounts`, `identities`, `tokens`, `rules`, `delegations`, `inbound`.
 //! - `dkim`: [`DkimStore`](crate::DkimStore): the `dkim_keys` table.
 //! - `quarantine`: [`QuarantineStore`](crate::QuarantineStore): the `quarantine` table.
+//! - `scorer`: [`ScorerStore`](crate::ScorerStore): the scorer's training samples.
 //! - `filter`: the WHERE clause and paging shared by every list.
 
 use std::path::Path;
@@ -29,6 +30,7 @@ mod identities;
 mod inbound;
 mod quarantine;
 mod rules;
+mod scorer;
 mod tokens;
 
 pub struct SqliteStore {
@@ -161,6 +163,9 @@ mod tests {
                      DROP TABLE ip_delegations;
                      DROP TABLE inbound_domains;
                      DROP TABLE quarantine;
+                     DROP TABLE scorer_samples;
+                     DROP TABLE scorer_tokens;
+                     DROP TABLE scorer_totals;
                      DELETE FROM schema_migrations WHERE version >= 5;",
                 )
                 .unwrap();

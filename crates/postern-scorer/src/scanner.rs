@@ -1,0 +1,72 @@
+//! [`ScorerScanner`]: the built-in scorer as one of the pipeline's content checks.
+//!
+//! In: a [`ScanInput`]. Out: `Spam { rule, score }` when the score reaches the account's
+//! `checks.spam_threshold`, else `Clean` with the score. An account with `checks.spam`
+//! off is not scored (`Clean` without a score). Mail from a trusted network (no account)
+//! is scored with [`TRUSTED_NETWORK_THRESHOLD`] and without the rules about the account's
+//! domain: a trusted network relays for many domains, and a compromised host inside it is
+//! exactly what an outgoing filter is for.
+//!
+//! The work is CPU only and bounded ([`crate::Bounds`]); it runs on a blocking thread so
+//! that a large message never stalls the sessions sharing the runtime.
+
+use std::sync::Arc;
+
+use postern_core::BoxFuture;
+use postern_pipeline::{ScanInput, ScanResult, Scanner};
+
+use crate::model::Models;
+use crate::rules::Sender;
+use crate::score::Analyzer;
+
+/// The threshold for mail from trusted networks (the account default).
+pub const TRUSTED_NETWORK_THRESHOLD: f64 = 5.0;
+
+pub struct ScorerScanner {
+    analyzer: Arc<Analyzer>,
+    models: Arc<Models>,
+}
+
+impl ScorerScanner {
+    pub fn new(analyzer: Arc<Analyzer>, models: Arc<Models>) -> ScorerScanner {
+        ScorerScanner { analyzer, models }
+    }
+}
+
+impl Scanner for ScorerScanner {
+    fn engine(&self) -> &'static str {
+        "scorer"
+    }
+
+    fn scan<'a>(&'a self, input: &'a ScanInput<'a>) -> BoxFuture<'a, ScanResult> {
+        Box::pin(async move {
+            let (sender, threshold) = match input.account {
+                Some(account) if !account.settings.checks.spam => return ScanResult::Clean { score: None },
+                Some(account) => (
+                    Sender {
+                        account_domain: Some(account.domain.clone()),
+                        any_domain: account.settings.allow_foreign_sender_domains,
+                    },
+                    account.settings.checks.spam_threshold,
+                ),
+                None => (Sender::default(), TRUSTED_NETWORK_THRESHOLD),
+            };
+            let analyzer = Arc::clone(&self.analyzer);
+            let counts = self.models.counts();
+            let limit = analyzer.bounds().message_bytes;
+            let message = input.message[..input.message.len().min(limit)].to_vec();
+            let scored = tokio::task::spawn_blocking(move || analyzer.score(&message, &sender, &counts)).await;
+            match scored {
+                Err(e) => ScanResult::Failed { error: format!("scorer: {e}") },
+                Ok(score) if score.total >= threshold => {
+                    ScanResult::Spam { rule: score.rule(), score: Some(round(score.total)) }
+                }
+                Ok(score) => ScanResult::Clean { score: Some(round(score.total)) },
+            }
+        })
+    }
+}
+
+fn round(score: f64) -> f64 {
+    (score * 100.0).round() / 100.0
+}

@@ -1,0 +1,149 @@
+//! From a message to its score: the rules plus the classifier's points, and the name of
+//! what decided.
+//!
+//! In: the message as received, the [`Sender`] and the classifier counts in force. Out: a
+//! [`Score`]: the total, the classifier's probability and every hit (the classifier's as a
+//! `BAYES_*` band). The caller compares the total with the account's threshold.
+
+use crate::bayes::Counts;
+use crate::phrases::Phrases;
+use crate::rules::{self, Hit, Sender};
+use crate::tokens;
+use crate::view::{Bounds, MessageView};
+
+/// The classifier's probability bands and their points (the probability is above the
+/// bound, rule, points), as SpamAssassin's BAYES_* rules. Tuned by cross-validation
+/// (docs/SCORING.md).
+pub const BANDS: &[(f64, &str, f64)] = &[
+    (0.99, "BAYES_99", 6.0),
+    (0.90, "BAYES_90", 5.5),
+    (0.50, "BAYES_50", 5.0),
+    (0.35, "BAYES_35", 3.5),
+    (0.20, "BAYES_20", -0.5),
+    (0.05, "BAYES_05", -1.0),
+    (0.0, "BAYES_00", -2.0),
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Score {
+    pub total: f64,
+    pub probability: f64,
+    /// The classifier's band first, then the rules that hit.
+    pub hits: Vec<Hit>,
+}
+
+impl Score {
+    /// What decided, for the verdict: the hits that added points, highest first, at most
+    /// three, joined with `,` (e.g. `BAYES_99,URL_SHORTENER`).
+    pub fn rule(&self) -> String {
+        let mut positive: Vec<&Hit> = self.hits.iter().filter(|h| h.score > 0.0).collect();
+        positive.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let names: Vec<&str> = positive.iter().take(3).map(|h| h.rule).collect();
+        if names.is_empty() { "SCORER".to_string() } else { names.join(",") }
+    }
+}
+
+/// Fewer clues than this and the classifier says nothing (`BAYES_FEW`, 0 points): a short
+/// message with one or two known words is no evidence either way.
+pub const FEWEST_CLUES: usize = 3;
+/// Fewer clues than this and the classifier gives no points for spam: a short note with a
+/// few words that happen to be spammy must not be spam by itself.
+pub const FEWEST_SPAM_CLUES: usize = 5;
+
+/// The classifier's band for a probability resting on `clues` tokens.
+pub fn band(probability: f64, clues: usize) -> Hit {
+    if clues < FEWEST_CLUES || (clues < FEWEST_SPAM_CLUES && probability > 0.2) {
+        return Hit { rule: "BAYES_FEW", score: 0.0 };
+    }
+    let (_, rule, score) =
+        BANDS.iter().find(|(low, _, _)| probability > *low).copied().unwrap_or(BANDS[BANDS.len() - 1]);
+    Hit { rule, score }
+}
+
+/// What scores messages: the phrase matcher and the bounds. The counts come with each call
+/// so that the caller decides which model is in force.
+#[derive(Default)]
+pub struct Analyzer {
+    phrases: Phrases,
+    bounds: Bounds,
+}
+
+impl Analyzer {
+    pub fn new(bounds: Bounds) -> Analyzer {
+        Analyzer { phrases: Phrases::new(), bounds }
+    }
+
+    pub fn bounds(&self) -> Bounds {
+        self.bounds
+    }
+
+    /// The view of a message with the phrase analysis done.
+    pub fn view(&self, message: &[u8]) -> MessageView {
+        let mut view = MessageView::parse_bounded(message, self.bounds);
+        self.phrases.annotate(&mut view);
+        view
+    }
+
+    /// The classifier's tokens of a message.
+    pub fn tokens(&self, message: &[u8]) -> Vec<u32> {
+        tokens::tokens(&self.view(message))
+    }
+
+    pub fn score(&self, message: &[u8], sender: &Sender, counts: &Counts) -> Score {
+        let view = self.view(message);
+        let (probability, clues) = counts.classify(&tokens::tokens(&view));
+        let mut hits = vec![band(probability, clues)];
+        hits.extend(rules::hits(&view, sender));
+        let total = hits.iter().map(|h| h.score).sum();
+        Score { total, probability, hits }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bands_cover_zero_to_one() {
+        assert_eq!(band(1.0, 20).rule, "BAYES_99");
+        assert_eq!(band(0.95, 20).rule, "BAYES_90");
+        assert_eq!(band(0.51, 20).rule, "BAYES_50");
+        assert_eq!(band(0.5, 20).rule, "BAYES_35", "0.5 is no evidence for spam");
+        assert_eq!(band(0.0, 20).rule, "BAYES_00");
+        assert_eq!(band(f64::NAN, 20).rule, "BAYES_00");
+        assert_eq!(band(1.0, FEWEST_CLUES - 1), Hit { rule: "BAYES_FEW", score: 0.0 });
+        assert_eq!(band(1.0, FEWEST_SPAM_CLUES - 1), Hit { rule: "BAYES_FEW", score: 0.0 });
+        assert_eq!(band(0.0, FEWEST_SPAM_CLUES - 1).rule, "BAYES_00");
+    }
+
+    #[test]
+    fn the_rule_names_the_biggest_contributions() {
+        let score = Score {
+            total: 8.5,
+            probability: 0.995,
+            hits: vec![
+                Hit { rule: "BAYES_99", score: 5.0 },
+                Hit { rule: "HTML_ONLY", score: 0.5 },
+                Hit { rule: "URL_SHORTENER", score: 1.5 },
+                Hit { rule: "HTML_HIDDEN_TEXT", score: 2.0 },
+            ],
+        };
+        assert_eq!(score.rule(), "BAYES_99,HTML_HIDDEN_TEXT,URL_SHORTENER");
+        let none = Score { total: -2.0, probability: 0.0, hits: vec![Hit { rule: "BAYES_00", score: -2.0 }] };
+        assert_eq!(none.rule(), "SCORER");
+    }
+
+    #[test]
+    fn a_message_is_scored_end_to_end() {
+        let analyzer = Analyzer::default();
+        let message = b"From: a@example.com\r\nTo: b@example.org\r\nSubject: FREE MONEY NOW!!\r\n\
+            Content-Type: text/html\r\n\r\n<p>Click here to get <a href=\"https://bit.ly/x\">paid</a></p>";
+        let score = analyzer.score(message, &Sender::default(), &Counts::default());
+        let names: Vec<_> = score.hits.iter().map(|h| h.rule).collect();
+        assert_eq!(
+            names,
+            ["BAYES_FEW", "HTML_ONLY", "URL_SHORTENER", "SPAM_PHRASES_1", "SUBJECT_ALL_CAPS", "SUBJECT_MONEY_PUNCT"]
+        );
+        assert!((score.total - (1.5 + 1.5 + 0.5 + 0.8 + 0.8)).abs() < 1e-9);
+    }
+}
