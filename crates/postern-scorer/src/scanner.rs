@@ -38,6 +38,11 @@ impl Scanner for ScorerScanner {
         "scorer"
     }
 
+    /// The account's `checks.spam` switch turns the scorer off (trace: `off`).
+    fn is_spam_check(&self) -> bool {
+        true
+    }
+
     fn scan<'a>(&'a self, input: &'a ScanInput<'a>) -> BoxFuture<'a, ScanResult> {
         Box::pin(async move {
             let (sender, threshold) = match input.account {
