@@ -229,6 +229,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
                 events: Some(events.stats()),
                 system_mail: Some(Arc::clone(&system_mail)),
                 quarantine: Some(Arc::clone(&quarantine)),
+                scorer: Some(Arc::clone(&scorer_trainer)),
             });
             Some((socket, router, local))
         }
