@@ -99,10 +99,7 @@ mod tests {
         let file = b"From a@example.com Sat Jan  3 01:05:34 1996\nSubject: one\n\n>From the start\n>>From deeper\n> From not quoted\n\nFrom b@example.com Sat Jan  3 01:05:35 1996\r\nSubject: two\r\n\r\nbody\r\n";
         assert_eq!(
             texts(file),
-            [
-                "Subject: one\n\nFrom the start\n>From deeper\n> From not quoted\n\n",
-                "Subject: two\r\n\r\nbody\r\n"
-            ]
+            ["Subject: one\n\nFrom the start\n>From deeper\n> From not quoted\n\n", "Subject: two\r\n\r\nbody\r\n"]
         );
     }
 

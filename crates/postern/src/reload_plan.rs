@@ -263,10 +263,7 @@ mod tests {
     #[test]
     fn the_scorer_minimum_needs_a_restart() {
         let old = config("");
-        let new = config("[scorer]
-min_ham = 20
-min_spam = 30
-");
+        let new = config("[scorer]\nmin_ham = 20\nmin_spam = 30\n");
         let e = effective(&old, &new);
         assert_eq!((e.scorer.min_ham, e.scorer.min_spam), (200, 200));
         assert!(diff(&old, &e).is_empty());

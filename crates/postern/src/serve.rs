@@ -306,8 +306,8 @@ fn scorer(
     config: postern_config::ScorerConfig,
 ) -> Result<Arc<postern_scorer::ScorerTrainer>> {
     let minimum = postern_scorer::TrainingMinimum { ham: config.min_ham, spam: config.min_spam };
-    let models = postern_scorer::Models::shipped(minimum)
-        .map_err(|e| anyhow::anyhow!("the scorer's shipped model: {e}"))?;
+    let models =
+        postern_scorer::Models::shipped(minimum).map_err(|e| anyhow::anyhow!("the scorer's shipped model: {e}"))?;
     let analyzer = Arc::new(postern_scorer::Analyzer::default());
     let trainer = postern_scorer::ScorerTrainer::open(analyzer, Arc::new(models), store)
         .context("the scorer's training samples")?;

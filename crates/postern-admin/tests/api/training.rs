@@ -21,7 +21,8 @@ fn message(i: usize) -> String {
 fn mbox(first: usize) -> String {
     (first..first + 3)
         .map(|i| {
-            let body = if i == first + 1 { format!("{}>From the desk of a prince\r\n", message(i)) } else { message(i) };
+            let body =
+                if i == first + 1 { format!("{}>From the desk of a prince\r\n", message(i)) } else { message(i) };
             format!("From sender{i}@a.example Sat Jan  3 01:05:34 1996\r\n{body}\r\n")
         })
         .collect()
