@@ -110,4 +110,3 @@ def test_a_release_is_a_ham_sample_and_a_confirmation_a_spam_sample(postern, sin
     # Confirming again is the same sample: nothing changes.
     api.call("POST", f"/quarantine/{held['reject']['id']}/confirm")
     assert totals(api) == (1, 1, False)
-    sink.wait_messages(1)

@@ -108,9 +108,11 @@ impl ScorerTrainer {
         source: &str,
     ) -> Result<Tally, (Tally, String)> {
         let mut tally = Tally::default();
-        let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
         let mut failed = None;
         for message in messages {
+            // Locked per message: a quarantine decision meanwhile waits for one message,
+            // not for the whole file.
+            let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
             match self.learn_one(&mut local, message.as_ref(), label, source) {
                 Ok(Learned::New) => tally.learned += 1,
                 Ok(Learned::Relabelled) => {
@@ -124,6 +126,7 @@ impl ScorerTrainer {
                 }
             }
         }
+        let local = self.local.lock().unwrap_or_else(|p| p.into_inner());
         if tally.learned > 0 {
             self.models.set_installation(&local);
         }
