@@ -29,6 +29,8 @@
 //! - [`lock_notice`]: the notice of a lock an administrator sets, through the system mailer.
 //! - [`quarantine`]: held messages: list, show (headers, preview, verdict trace, ARF),
 //!   the ARF report, release (superadmin), delete, confirm, request release.
+//! - [`training`]: training the built-in scorer from a message or an mbox (superadmin),
+//!   and where the installation's samples stand.
 //! - [`status`]: the server's status (superadmin): queue size, events stored and dropped.
 //! - [`openapi`]: the OpenAPI 3.1 document.
 
@@ -53,6 +55,7 @@ mod rules;
 mod settings;
 mod status;
 mod tokens;
+mod training;
 
 use std::sync::Arc;
 
@@ -93,6 +96,8 @@ pub struct AdminState {
     pub system_mail: Option<Arc<dyn postern_core::SystemMailer>>,
     /// Held messages; `None`: the quarantine endpoints answer 503.
     pub quarantine: Option<Arc<postern_pipeline::Quarantine>>,
+    /// The built-in scorer's training; `None`: the training endpoints answer 503.
+    pub scorer: Option<Arc<postern_scorer::ScorerTrainer>>,
 }
 
 impl AdminState {
@@ -163,6 +168,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/quarantine/{id}/release", post(quarantine::release))
         .route("/quarantine/{id}/confirm", post(quarantine::confirm))
         .route("/quarantine/{id}/request-release", post(quarantine::request_release))
+        .route("/training", get(training::show).post(training::learn))
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .route("/openapi.json", get(openapi::document))

@@ -16,6 +16,7 @@ pub fn spec() -> Value {
         [whoami_paths(), domain_paths(), account_paths(), identity_paths(), limit_paths(), rule_paths(), token_paths()];
     let more = [queue_paths(), dkim_paths(), delegation_paths(), client_block_paths(), inbound_paths()];
     let more = more.into_iter().chain([quarantine_paths()]);
+    let more = more.chain([training_paths()]);
     for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
             paths.extend(group);
@@ -456,6 +457,7 @@ fn schemas() -> Value {
     let mut all = Map::new();
     let groups = [common_schemas(), domain_schemas(), account_schemas(), settings_schemas(), token_schemas()];
     let more = [rule_schemas(), dkim_schemas(), block_schemas(), inbound_schemas(), quarantine_schemas()];
+    let more = more.into_iter().chain([training_schemas()]);
     for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
             all.extend(group);
@@ -747,5 +749,53 @@ fn quarantine_schemas() -> Value {
             "by": {"type": "string"}}},
         "ReleaseRequest": {"type": "object", "additionalProperties": false, "properties": {
             "note": {"type": "string", "maxLength": 500}}}
+    })
+}
+
+fn training_paths() -> Value {
+    let label = json!({"name": "label", "in": "query", "required": true,
+        "schema": {"type": "string", "enum": ["ham", "spam"]}, "description": "what the messages are"});
+    let file = json!({"required": true, "description": "one message, or an mbox (`From ` separators, \
+        `>From ` quoting) of at most 20,000 messages; at most 50 MiB", "content": {
+        "message/rfc822": {"schema": {"type": "string"}}, "application/mbox": {"schema": {"type": "string"}},
+        "application/octet-stream": {"schema": {"type": "string"}}}});
+    let unavailable = || error("the built-in scorer is not available on this server");
+    json!({"/training": {
+        "get": operation("Where the built-in scorer's installation samples stand (superadmin)", vec![], None,
+            json!({"200": answer("the installation's samples", schema("TrainingState")),
+                "403": error("not a superadmin"), "503": unavailable()})),
+        "post": {
+            "summary": "Train the built-in scorer from one message or an mbox (superadmin); messages already \
+                learned with the other label move to this one",
+            "parameters": [label],
+            "requestBody": file,
+            "responses": {
+                "200": answer("what was learned", schema("TrainingResult")),
+                "400": error("a label other than ham or spam, or a body with no message"),
+                "401": error("missing or unknown token"),
+                "403": error("not a superadmin"),
+                "413": error("body larger than 50 MiB or more than 20,000 messages"),
+                "503": unavailable()
+            }
+        }
+    }})
+}
+
+fn training_schemas() -> Value {
+    let installation = json!({"type": "object", "properties": {
+        "ham": {"type": "integer", "description": "ham samples learned"},
+        "spam": {"type": "integer", "description": "spam samples learned"},
+        "minimum": {"type": "object", "properties": {"ham": {"type": "integer"}, "spam": {"type": "integer"}},
+            "description": "samples of each needed before the installation's model takes part ([scorer])"},
+        "in_force": {"type": "boolean", "description": "whether the installation's samples take part"}}});
+    json!({
+        "TrainingState": {"type": "object", "properties": {"installation": installation.clone()}},
+        "TrainingResult": {"type": "object", "properties": {
+            "label": {"type": "string", "enum": ["ham", "spam"]},
+            "messages": {"type": "integer", "description": "messages in the file"},
+            "learned": {"type": "integer", "description": "messages that changed the counts"},
+            "relabelled": {"type": "integer", "description": "of those, learned before with the other label"},
+            "known": {"type": "integer", "description": "already learned with this label"},
+            "installation": installation}}
     })
 }

@@ -59,6 +59,22 @@ pub struct Config {
     /// Who mail Postern writes itself comes from; who gets copies (`[postmaster]`).
     pub postmaster: postern_core::system_mail::Postmaster,
     pub quarantine: QuarantineConfig,
+    /// The built-in scorer's training (`[scorer]`).
+    pub scorer: ScorerConfig,
+}
+
+/// The built-in scorer (`[scorer]`): how many ham and spam samples the installation needs
+/// before its own model takes part in verdicts (SpamAssassin's Bayes: 200 and 200).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScorerConfig {
+    pub min_ham: u32,
+    pub min_spam: u32,
+}
+
+impl Default for ScorerConfig {
+    fn default() -> ScorerConfig {
+        ScorerConfig { min_ham: 200, min_spam: 200 }
+    }
 }
 
 /// The quarantine (`[quarantine]`).

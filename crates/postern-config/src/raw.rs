@@ -37,6 +37,17 @@ pub struct RawConfig {
     pub postmaster: crate::postmaster::RawPostmaster,
     #[serde(default)]
     pub quarantine: RawQuarantine,
+    #[serde(default)]
+    pub scorer: RawScorer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScorer {
+    /// Ham samples the installation needs before its model takes part.
+    pub min_ham: Option<u64>,
+    /// Spam samples, likewise.
+    pub min_spam: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

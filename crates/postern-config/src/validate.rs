@@ -97,6 +97,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     let engines = crate::engines::validate(raw.rspamd, raw.spamassassin)?;
     let postmaster = crate::postmaster::validate(raw.postmaster, &hostname)?;
     let quarantine = quarantine(raw.quarantine)?;
+    let scorer = scorer(raw.scorer)?;
     let (admin_key, admin_text) = match (&flags.admin, raw.admin.address.as_deref()) {
         (Some(f), _) => ("--admin".to_string(), f.as_str()),
         (None, Some(a)) => ("admin.address".to_string(), a),
@@ -144,6 +145,16 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         engines,
         postmaster,
         quarantine,
+        scorer,
+    })
+}
+
+/// `min_ham`, `min_spam`: at least one sample of each, at most ten million.
+fn scorer(raw: crate::raw::RawScorer) -> Result<crate::ScorerConfig> {
+    let d = crate::ScorerConfig::default();
+    Ok(crate::ScorerConfig {
+        min_ham: num("scorer.min_ham", raw.min_ham, d.min_ham.into(), 1, 10_000_000)? as u32,
+        min_spam: num("scorer.min_spam", raw.min_spam, d.min_spam.into(), 1, 10_000_000)? as u32,
     })
 }
 

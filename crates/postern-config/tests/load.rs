@@ -82,3 +82,14 @@ fn errors_stay_on_one_line_when_a_key_holds_control_characters() {
     assert!(!msg.contains('\n') && !msg.contains('\r'), "{msg:?}");
     assert!(msg.starts_with(&format!("{path}: delivery.mx_overrides.x\\ny: ")), "{msg}");
 }
+
+#[test]
+fn the_scorer_minimum_is_read_and_checked() {
+    let c = load("[scorer]\nmin_ham = 5\nmin_spam = 7\n").1.unwrap();
+    assert_eq!(c.scorer, postern_config::ScorerConfig { min_ham: 5, min_spam: 7 });
+    assert_eq!(load("").1.unwrap().scorer, postern_config::ScorerConfig { min_ham: 200, min_spam: 200 });
+    let (path, r) = load("[scorer]\nmin_spam = 0\n");
+    let msg = r.unwrap_err().to_string();
+    assert_eq!(msg, format!("{path}:2: scorer.min_spam: 0 is out of range 1..=10000000"));
+    assert!(load("[scorer]\nmin_hams = 5\n").1.is_err());
+}

@@ -17,7 +17,8 @@
 //! - `model.rs`: the shipped model and the installation's samples, which model is in force.
 //! - `scanner.rs`: [`ScorerScanner`], the pipeline's [`Scanner`](postern_pipeline::Scanner).
 //! - `trainer.rs`: [`ScorerTrainer`], administrators' samples
-//!   ([`Trainer`](postern_core::Trainer)) kept in the store.
+//!   ([`Trainer`](postern_core::Trainer)) kept in the store; `mbox.rs`: training files
+//!   (one message or an mbox) split into messages.
 //! - `corpus.rs`: the SpamAssassin corpus files for training and the benchmark.
 
 pub mod bayes;
@@ -25,6 +26,7 @@ pub mod corpus;
 pub mod html;
 pub mod links;
 pub mod logistic;
+pub mod mbox;
 pub mod model;
 pub mod phrases;
 pub mod rules;
@@ -37,5 +39,5 @@ pub mod view;
 pub use model::{Models, TrainingMinimum};
 pub use scanner::ScorerScanner;
 pub use score::{Analyzer, Score};
-pub use trainer::ScorerTrainer;
+pub use trainer::{ScorerTrainer, Tally, Totals};
 pub use view::{Bounds, MessageView};

@@ -5,7 +5,9 @@
 //! In: a message and its label. Out: the sample stored ([`ScorerStore`], counted once per
 //! message; relearning it with the other label moves its counts) and the counts in force
 //! updated ([`Models::set_installation`]): the installation takes part once it holds the
-//! [`TrainingMinimum`](crate::TrainingMinimum).
+//! [`TrainingMinimum`](crate::TrainingMinimum). Training files (split by [`crate::mbox`])
+//! are learned whole with [`ScorerTrainer::learn_messages`]; [`ScorerTrainer::totals`] says
+//! where the installation stands.
 
 use std::sync::{Arc, Mutex};
 
@@ -14,8 +16,28 @@ use postern_store::{Learned, ScorerStore};
 use sha2::{Digest, Sha256};
 
 use crate::bayes::Counts;
-use crate::model::Models;
+use crate::model::{Models, TrainingMinimum};
 use crate::score::Analyzer;
+
+/// What learning a training file did: `learned` messages changed the counts (new ones and
+/// `relabelled` ones, learned before with the other label); `known` ones were already
+/// learned with this label.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Tally {
+    pub learned: u32,
+    pub relabelled: u32,
+    pub known: u32,
+}
+
+/// The installation's samples so far, the minimum of each before they take part, and
+/// whether they do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub ham: u32,
+    pub spam: u32,
+    pub minimum: TrainingMinimum,
+    pub in_force: bool,
+}
 
 pub struct ScorerTrainer {
     analyzer: Arc<Analyzer>,
@@ -49,22 +71,85 @@ impl ScorerTrainer {
     }
 
     fn learn_now(&self, message: &[u8], label: Label, source: &str) -> Result<Learned, String> {
+        let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        let learned = self.learn_one(&mut local, message, label, source)?;
+        if learned != Learned::Known {
+            self.models.set_installation(&local);
+            tracing::info!(label = label.name(), source, ham = local.ham, spam = local.spam, "scorer sample learned");
+        }
+        Ok(learned)
+    }
+
+    /// Stores one sample and updates `local` (the caller puts it in force).
+    fn learn_one(&self, local: &mut Counts, message: &[u8], label: Label, source: &str) -> Result<Learned, String> {
         let spam = label == Label::Spam;
         let tokens = self.analyzer.tokens(message);
         let digest: [u8; 32] = Sha256::digest(message).into();
         let learned = self.store.learn_sample(&digest, spam, &tokens, source).map_err(|e| e.to_string())?;
-        let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
         match learned {
-            Learned::Known => return Ok(learned),
+            Learned::Known => {}
             Learned::New => local.learn(&tokens, spam),
             Learned::Relabelled => {
                 local.unlearn(&tokens, !spam);
                 local.learn(&tokens, spam);
             }
         }
-        self.models.set_installation(&local);
-        tracing::info!(label = label.name(), source, ham = local.ham, spam = local.spam, "scorer sample learned");
         Ok(learned)
+    }
+
+    /// Learns the messages of a training file (blocking: tokenizing and one store
+    /// transaction per message), putting the counts in force once at the end. On a store
+    /// failure the messages learned before it stay learned and in force, and the tally so
+    /// far comes back with the error.
+    pub fn learn_messages<M: AsRef<[u8]>>(
+        &self,
+        messages: &[M],
+        label: Label,
+        source: &str,
+    ) -> Result<Tally, (Tally, String)> {
+        let mut tally = Tally::default();
+        let mut failed = None;
+        for message in messages {
+            // Locked per message: a quarantine decision meanwhile waits for one message,
+            // not for the whole file.
+            let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+            match self.learn_one(&mut local, message.as_ref(), label, source) {
+                Ok(Learned::New) => tally.learned += 1,
+                Ok(Learned::Relabelled) => {
+                    tally.learned += 1;
+                    tally.relabelled += 1;
+                }
+                Ok(Learned::Known) => tally.known += 1,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        if tally.learned > 0 {
+            self.models.set_installation(&local);
+        }
+        tracing::info!(
+            label = label.name(),
+            source,
+            learned = tally.learned,
+            relabelled = tally.relabelled,
+            known = tally.known,
+            ham = local.ham,
+            spam = local.spam,
+            "scorer training file learned"
+        );
+        match failed {
+            None => Ok(tally),
+            Some(e) => Err((tally, e)),
+        }
+    }
+
+    /// The installation's samples and whether they take part in verdicts.
+    pub fn totals(&self) -> Totals {
+        let (ham, spam) = self.models.installation_samples();
+        Totals { ham, spam, minimum: self.models.minimum(), in_force: self.models.installation_in_force() }
     }
 }
 

@@ -60,3 +60,28 @@ async fn relabelling_moves_a_sample() {
     trainer.learn(&m, Label::Ham, "quarantine release").await.expect("ham");
     assert_eq!(models.installation_samples(), (1, 0));
 }
+
+#[test]
+fn a_training_file_is_learned_whole_and_tallied() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn ScorerStore> = Arc::new(SqliteStore::open(&dir.path().join("db")).expect("store"));
+    let models = Arc::new(Models::with_model(Counts::default(), TrainingMinimum { ham: 1, spam: 2 }));
+    let trainer = ScorerTrainer::open(Arc::new(Analyzer::default()), Arc::clone(&models), store).expect("open");
+    let mbox = [message(1, "a b c"), message(2, "d e f"), message(3, "g h i")]
+        .iter()
+        .map(|m| format!("From someone Sat Jan  3 01:05:34 1996\n{}", String::from_utf8_lossy(m)))
+        .collect::<String>();
+    let messages = postern_scorer::mbox::split(mbox.as_bytes()).expect("split");
+    assert_eq!(messages.len(), 3);
+    let tally = trainer.learn_messages(&messages, Label::Spam, "test").expect("learn");
+    assert_eq!(tally, postern_scorer::Tally { learned: 3, relabelled: 0, known: 0 });
+    let again = trainer.learn_messages(&messages[..2], Label::Spam, "test").expect("again");
+    assert_eq!(again, postern_scorer::Tally { learned: 0, relabelled: 0, known: 2 });
+    let totals = trainer.totals();
+    assert_eq!((totals.ham, totals.spam, totals.in_force), (0, 3, false));
+    let moved = trainer.learn_messages(&messages[..1], Label::Ham, "test").expect("relabel");
+    assert_eq!(moved, postern_scorer::Tally { learned: 1, relabelled: 1, known: 0 });
+    let totals = trainer.totals();
+    assert_eq!((totals.ham, totals.spam, totals.in_force), (1, 2, true));
+    assert_eq!(totals.minimum, TrainingMinimum { ham: 1, spam: 2 });
+}

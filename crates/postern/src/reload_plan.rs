@@ -9,7 +9,7 @@
 //! copies). Everything else (host name, data directory, listener
 //! and admin addresses, TLS files, logging, counters, AUTH throttling, the quarantine's
 //! lifetime, the scheduler's concurrency and retry schedule, DNS servers, the spam engines
-//! `[rspamd]` and `[spamassassin]`) needs a restart: [`effective`] keeps the
+//! `[rspamd]` and `[spamassassin]`, the scorer's training minimum `[scorer]`) needs a restart: [`effective`] keeps the
 //! running value and [`diff`] names what differs, so the reload says so and nothing is
 //! silently ignored.
 
@@ -26,6 +26,8 @@ pub fn effective(old: &Config, new: &Config) -> Config {
     e.admin = old.admin;
     e.counters = old.counters.clone();
     e.quarantine = old.quarantine;
+    // The scorer's models are built with the minimum at start-up.
+    e.scorer = old.scorer;
     e.limits.max_connections = old.limits.max_connections;
     e.limits.shutdown_timeout = old.limits.shutdown_timeout;
     // The memory budget and the connection semaphores are sized once, at start-up.
@@ -85,6 +87,7 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
     check("admin.address", a.admin != b.admin);
     check("counters", a.counters != b.counters);
     check("quarantine.lifetime_days", a.quarantine != b.quarantine);
+    check("scorer (min_ham, min_spam)", a.scorer != b.scorer);
     let (la, lb) = (&a.limits, &b.limits);
     check("limits.max_connections", la.max_connections != lb.max_connections);
     check("limits.shutdown_timeout", la.shutdown_timeout != lb.shutdown_timeout);
@@ -255,5 +258,15 @@ mod tests {
         assert_eq!(e.engines, old.engines);
         assert!(diff(&old, &e).is_empty());
         assert_eq!(diff(&e, &new), ["rspamd", "spamassassin"]);
+    }
+
+    #[test]
+    fn the_scorer_minimum_needs_a_restart() {
+        let old = config("");
+        let new = config("[scorer]\nmin_ham = 20\nmin_spam = 30\n");
+        let e = effective(&old, &new);
+        assert_eq!((e.scorer.min_ham, e.scorer.min_spam), (200, 200));
+        assert!(diff(&old, &e).is_empty());
+        assert_eq!(diff(&e, &new), ["scorer (min_ham, min_spam)"]);
     }
 }

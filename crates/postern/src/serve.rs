@@ -129,7 +129,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let policy = policy.with_limits(Arc::clone(&limits)).with_locks(Arc::clone(&locks));
     // The built-in scorer: the shipped model, plus the installation's samples once they
     // reach the minimum. The trainer is where quarantine decisions and training files go.
-    let scorer_trainer = scorer(scorer_store)?;
+    let scorer_trainer = scorer(scorer_store, config.scorer)?;
     // The message pipeline between the end of DATA and the spool (postern-pipeline).
     let events_sink = Arc::clone(&events) as Arc<dyn postern_core::EventSink>;
     // Abuse reports go out through the system mailer, to the domains' abuse contacts;
@@ -229,6 +229,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
                 events: Some(events.stats()),
                 system_mail: Some(Arc::clone(&system_mail)),
                 quarantine: Some(Arc::clone(&quarantine)),
+                scorer: Some(Arc::clone(&scorer_trainer)),
             });
             Some((socket, router, local))
         }
@@ -300,9 +301,13 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
 /// installation's samples from the store. It scores every account with `checks.spam` on
 /// against its `checks.spam_threshold`, and mail from trusted networks against the default
 /// threshold.
-fn scorer(store: Arc<dyn postern_store::ScorerStore>) -> Result<Arc<postern_scorer::ScorerTrainer>> {
-    let models = postern_scorer::Models::shipped(postern_scorer::TrainingMinimum::default())
-        .map_err(|e| anyhow::anyhow!("the scorer's shipped model: {e}"))?;
+fn scorer(
+    store: Arc<dyn postern_store::ScorerStore>,
+    config: postern_config::ScorerConfig,
+) -> Result<Arc<postern_scorer::ScorerTrainer>> {
+    let minimum = postern_scorer::TrainingMinimum { ham: config.min_ham, spam: config.min_spam };
+    let models =
+        postern_scorer::Models::shipped(minimum).map_err(|e| anyhow::anyhow!("the scorer's shipped model: {e}"))?;
     let analyzer = Arc::new(postern_scorer::Analyzer::default());
     let trainer = postern_scorer::ScorerTrainer::open(analyzer, Arc::new(models), store)
         .context("the scorer's training samples")?;

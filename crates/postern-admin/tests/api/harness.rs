@@ -152,6 +152,18 @@ impl Api {
             Arc::new(NoEvents),
             "postern.test".into(),
         ));
+        // The built-in scorer's training over the same store, with a minimum of 2 and 2.
+        let scorer = Arc::new(
+            postern_scorer::ScorerTrainer::open(
+                Arc::new(postern_scorer::Analyzer::default()),
+                Arc::new(
+                    postern_scorer::Models::shipped(postern_scorer::TrainingMinimum { ham: 2, spam: 2 })
+                        .expect("shipped model"),
+                ),
+                Arc::clone(&store) as Arc<dyn postern_store::ScorerStore>,
+            )
+            .expect("scorer"),
+        );
         let state = AdminState {
             queue: queue.clone(),
             directory: Arc::clone(&store) as Arc<dyn DirectoryStore>,
@@ -176,6 +188,7 @@ impl Api {
             events: Some(Arc::clone(&event_stats)),
             system_mail: Some(Arc::new(queue.system_mailer())),
             quarantine: Some(Arc::clone(&quarantine)),
+            scorer: Some(Arc::clone(&scorer)),
         };
         let api = Api {
             router: router(state),

@@ -154,6 +154,8 @@ const FOREIGN: &[Case] = &[
     }),
     case("DELETE", "/quarantine/{id}", 404, |t| (format!("/quarantine/{}", t.held), None)),
     case("GET", "/status", 403, |_| ("/status".into(), None)),
+    case("GET", "/training", 403, |_| ("/training".into(), None)),
+    case("POST", "/training", 403, |_| ("/training?label=spam".into(), None)),
 ];
 
 /// A's token on A's own objects, in this order (deletions last).
@@ -271,6 +273,8 @@ const OWN: &[Case] = &[
     case("POST", "/quarantine/{id}/confirm", 200, |t| (format!("/quarantine/{}/confirm", t.held), None)),
     case("POST", "/quarantine/{id}/release", 403, |t| (format!("/quarantine/{}/release", t.held), None)),
     case("DELETE", "/quarantine/{id}", 200, |t| (format!("/quarantine/{}", t.held), None)),
+    case("GET", "/training", 403, |_| ("/training".into(), None)),
+    case("POST", "/training", 403, |_| ("/training?label=ham".into(), None)),
 ];
 
 /// Builds one tenant: domain, an IP range delegated to it, an ip and a user account, an

@@ -11,3 +11,4 @@ mod lock_notices;
 mod rules;
 mod status;
 mod tenancy;
+mod training;

@@ -109,6 +109,21 @@ impl ApiClient {
         Err(api_error(status, &body))
     }
 
+    /// A POST of raw bytes (a training file) with `content_type`; answers the API's JSON.
+    pub fn post_bytes(&self, path: &str, body: &[u8], content_type: &str) -> Result<Value> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
+        let response =
+            self.agent.post(&url).header("Authorization", &auth).header("Content-Type", content_type).send(body);
+        let mut response = response.with_context(|| format!("cannot reach {url}"))?;
+        let status = response.status();
+        let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(api_error(status, &body))
+    }
+
     /// A GET whose answer is not JSON (a message's content), at most `limit` bytes, with
     /// the value of `header` in the answer (if any).
     pub fn get_bytes(&self, path: &str, limit: u64, header: &str) -> Result<(Vec<u8>, Option<String>)> {

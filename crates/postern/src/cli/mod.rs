@@ -8,6 +8,7 @@
 //! - `password`: new passwords from a prompt or stdin, never argv.
 //! - `queue`, `domain`, `account`, `identity`, `token`, `rule`, `dkim`, `client_block`,
 //!   `status`, `inbound_domain`, `quarantine`: the subcommands; `ip_range` is `domain ip-range`.
+//! - `train`: the built-in scorer trained from eml and mbox files.
 
 pub mod account;
 pub mod client;
@@ -25,6 +26,7 @@ pub mod rule;
 pub mod setting;
 pub mod status;
 pub mod token;
+pub mod train;
 
 use std::path::PathBuf;
 
@@ -77,6 +79,8 @@ pub enum Command {
     InboundDomain(inbound_domain::InboundDomainArgs),
     /// Held (quarantined) spam: list, show, arf, release (superadmin), delete, confirm, request-release.
     Quarantine(quarantine::QuarantineArgs),
+    /// Train the built-in scorer from eml or mbox files: --ham or --spam (superadmin).
+    Train(train::TrainArgs),
 }
 
 /// Runs a client subcommand (every one but `serve`).
@@ -94,6 +98,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::ClientBlock(args) => client_block::run(args),
         Command::InboundDomain(args) => inbound_domain::run(args),
         Command::Quarantine(args) => quarantine::run(args),
+        Command::Train(args) => train::run(args),
     }
 }
 
