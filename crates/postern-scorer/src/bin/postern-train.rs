@@ -59,7 +59,7 @@ enum Command {
         threshold: Option<f64>,
         #[arg(long, default_value_t = 2)]
         prune: u32,
-        /// Write "label score [probability rule hits]" per message here.
+        /// Write "label score [probability clues rule hits]" per message here.
         #[arg(long)]
         scores: Option<PathBuf>,
     },
@@ -180,7 +180,7 @@ fn cross_validate(
                         (
                             messages[i].1,
                             score.total,
-                            format!("{:.6} {} {}", score.probability, score.rule(), hits.join(",")),
+                            format!("{:.6} {} {} {}", score.probability, score.clues, score.rule(), hits.join(",")),
                         )
                     } else {
                         (messages[i].1, counts.probability(&tokens[i]), String::new())
