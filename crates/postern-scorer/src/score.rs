@@ -152,7 +152,8 @@ mod tests {
             ],
         };
         assert_eq!(score.rule(), "BAYES_99,HTML_HIDDEN_TEXT,URL_SHORTENER");
-        let none = Score { total: -2.0, probability: 0.0, clues: 20, hits: vec![Hit { rule: "BAYES_00", score: -2.0 }] };
+        let none =
+            Score { total: -2.0, probability: 0.0, clues: 20, hits: vec![Hit { rule: "BAYES_00", score: -2.0 }] };
         assert_eq!(none.rule(), "SCORER");
     }
 

@@ -1,10 +1,10 @@
 //! Short, plain test messages (as administrators and the end-to-end suite send them) are
 //! never spam by the shipped model: a handful of words is no evidence either way.
 
+use postern_scorer::Analyzer;
 use postern_scorer::bayes::Counts;
 use postern_scorer::model::SHIPPED;
 use postern_scorer::rules::Sender;
-use postern_scorer::Analyzer;
 
 pub const SHORT_NOTES: &[&[u8]] = &[
     b"Subject: no date, no id\r\n\r\nbody\r\n",
