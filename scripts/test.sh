@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-test-deps.sh
+# The SpamAssassin corpus groups tests/e2e/test_scorer.py sends (fast when present).
+scripts/fetch-corpus.sh
 
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 cargo build --workspace --bins

@@ -2,8 +2,8 @@
 //! one JSON file per message (`{"id", "group", "checksum", "text"}`) in a directory per
 //! group. Only the groups easy-ham-1 and spam-1 are ever read by Postern's tools.
 //!
-//! In: a group directory. Out: the messages' bytes, sorted by file name (so that folds and
-//! models are reproducible).
+//! In: a group directory (or one file). Out: the messages' bytes, sorted by file name (so
+//! that folds and models are reproducible).
 
 use std::path::Path;
 
@@ -30,15 +30,19 @@ pub fn read_group(dir: &Path) -> Result<Vec<Vec<u8>>> {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort();
-    let mut messages = Vec::with_capacity(paths.len());
-    for path in paths {
-        let size = std::fs::metadata(&path).with_context(|| format!("{}", path.display()))?.len();
-        if size > LARGEST_FILE {
-            bail!("{}: larger than {LARGEST_FILE} bytes", path.display());
-        }
-        let bytes = std::fs::read(&path).with_context(|| format!("{}", path.display()))?;
-        let entry: Entry = serde_json::from_slice(&bytes).with_context(|| format!("{}", path.display()))?;
-        messages.push(entry.text.into_bytes());
+    paths.iter().map(|p| read_message(p)).collect()
+}
+
+/// One message: the text of a corpus JSON file (by its `.json` ending), or a raw message.
+pub fn read_message(path: &Path) -> Result<Vec<u8>> {
+    let size = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?.len();
+    if size > LARGEST_FILE {
+        bail!("{}: larger than {LARGEST_FILE} bytes", path.display());
     }
-    Ok(messages)
+    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+    if path.extension().is_none_or(|x| x != "json") {
+        return Ok(bytes);
+    }
+    let entry: Entry = serde_json::from_slice(&bytes).with_context(|| format!("{}", path.display()))?;
+    Ok(entry.text.into_bytes())
 }

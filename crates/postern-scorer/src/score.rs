@@ -28,6 +28,8 @@ pub const BANDS: &[(f64, &str, f64)] = &[
 pub struct Score {
     pub total: f64,
     pub probability: f64,
+    /// How many tokens the probability rests on (the classifier's clues).
+    pub clues: usize,
     /// The classifier's band first, then the rules that hit.
     pub hits: Vec<Hit>,
 }
@@ -46,17 +48,23 @@ impl Score {
 /// Fewer clues than this and the classifier says nothing (`BAYES_FEW`, 0 points): a short
 /// message with one or two known words is no evidence either way.
 pub const FEWEST_CLUES: usize = 3;
-/// Fewer clues than this and the classifier gives no points for spam: a short note with a
-/// few words that happen to be spammy must not be spam by itself.
-pub const FEWEST_SPAM_CLUES: usize = 5;
+/// The clues the classifier's spam points need in full. Below, they are weighed by the
+/// evidence: `clues / FULL_SPAM_CLUES` of the band's points (3 clues, 60%; 4 clues, 80%),
+/// so that no message resting on fewer clues is spam by the classifier alone: a short note
+/// whose few words happen to be spammy stays below the threshold, and takes rules that
+/// agree to become spam. Points for ham are given in full.
+pub const FULL_SPAM_CLUES: usize = 5;
 
 /// The classifier's band for a probability resting on `clues` tokens.
 pub fn band(probability: f64, clues: usize) -> Hit {
-    if clues < FEWEST_CLUES || (clues < FEWEST_SPAM_CLUES && probability > 0.2) {
+    if clues < FEWEST_CLUES {
         return Hit { rule: "BAYES_FEW", score: 0.0 };
     }
     let (_, rule, score) =
         BANDS.iter().find(|(low, _, _)| probability > *low).copied().unwrap_or(BANDS[BANDS.len() - 1]);
+    if score > 0.0 && clues < FULL_SPAM_CLUES {
+        return Hit { rule, score: score * clues as f64 / FULL_SPAM_CLUES as f64 };
+    }
     Hit { rule, score }
 }
 
@@ -95,7 +103,7 @@ impl Analyzer {
         let mut hits = vec![band(probability, clues)];
         hits.extend(rules::hits(&view, sender));
         let total = hits.iter().map(|h| h.score).sum();
-        Score { total, probability, hits }
+        Score { total, probability, clues, hits }
     }
 }
 
@@ -112,8 +120,22 @@ mod tests {
         assert_eq!(band(0.0, 20).rule, "BAYES_00");
         assert_eq!(band(f64::NAN, 20).rule, "BAYES_00");
         assert_eq!(band(1.0, FEWEST_CLUES - 1), Hit { rule: "BAYES_FEW", score: 0.0 });
-        assert_eq!(band(1.0, FEWEST_SPAM_CLUES - 1), Hit { rule: "BAYES_FEW", score: 0.0 });
-        assert_eq!(band(0.0, FEWEST_SPAM_CLUES - 1).rule, "BAYES_00");
+        assert_eq!(band(0.0, FULL_SPAM_CLUES - 1), Hit { rule: "BAYES_00", score: -2.0 }, "ham points in full");
+    }
+
+    #[test]
+    fn spam_points_on_few_clues_never_reach_the_threshold_alone() {
+        for clues in FEWEST_CLUES..FULL_SPAM_CLUES {
+            for probability in [0.36, 0.51, 0.91, 0.995, 1.0] {
+                let hit = band(probability, clues);
+                assert!(hit.score > 0.0 && hit.score < 5.0, "{clues} clues at {probability}: {hit:?}");
+            }
+        }
+        for (clues, points) in [(3, 3.6), (4, 4.8), (FULL_SPAM_CLUES, 6.0), (300, 6.0)] {
+            let hit = band(1.0, clues);
+            assert_eq!(hit.rule, "BAYES_99");
+            assert!((hit.score - points).abs() < 1e-9, "{clues} clues: {hit:?}");
+        }
     }
 
     #[test]
@@ -121,6 +143,7 @@ mod tests {
         let score = Score {
             total: 8.5,
             probability: 0.995,
+            clues: 20,
             hits: vec![
                 Hit { rule: "BAYES_99", score: 5.0 },
                 Hit { rule: "HTML_ONLY", score: 0.5 },
@@ -129,7 +152,8 @@ mod tests {
             ],
         };
         assert_eq!(score.rule(), "BAYES_99,HTML_HIDDEN_TEXT,URL_SHORTENER");
-        let none = Score { total: -2.0, probability: 0.0, hits: vec![Hit { rule: "BAYES_00", score: -2.0 }] };
+        let none =
+            Score { total: -2.0, probability: 0.0, clues: 20, hits: vec![Hit { rule: "BAYES_00", score: -2.0 }] };
         assert_eq!(none.rule(), "SCORER");
     }
 

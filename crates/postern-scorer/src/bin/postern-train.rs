@@ -6,6 +6,8 @@
 //!   (`--classifier bayes|logistic`); prints the catch and false-positive rates and, with
 //!   `--scores FILE`, every message's score.
 //! - `speed`: scoring speed on one core at the corpus' median message size.
+//! - `score`: the shipped model's score of each message file given (a raw message, or a
+//!   corpus JSON file), as a trusted network's message is scored (no account rules).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -59,9 +61,15 @@ enum Command {
         threshold: Option<f64>,
         #[arg(long, default_value_t = 2)]
         prune: u32,
-        /// Write "label score [probability rule hits]" per message here.
+        /// Write "label score [probability clues rule hits]" per message here.
         #[arg(long)]
         scores: Option<PathBuf>,
+    },
+    /// The shipped model's score of each file: "score rule file" per line.
+    Score {
+        /// Raw messages, or corpus JSON files (`{"text": ...}`, by the `.json` ending).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Messages scored per second on one core, at the median size.
     Speed {
@@ -89,6 +97,7 @@ fn main() -> Result<()> {
             cross_validate(&groups, folds, classifier, threshold, prune, scores)
         }
         Command::Speed { groups, seconds } => speed(&groups, seconds),
+        Command::Score { files } => score_files(&files),
     }
 }
 
@@ -180,7 +189,7 @@ fn cross_validate(
                         (
                             messages[i].1,
                             score.total,
-                            format!("{:.6} {} {}", score.probability, score.rule(), hits.join(",")),
+                            format!("{:.6} {} {} {}", score.probability, score.clues, score.rule(), hits.join(",")),
                         )
                     } else {
                         (messages[i].1, counts.probability(&tokens[i]), String::new())
@@ -238,6 +247,17 @@ fn cross_validate(
             .map(|(spam, score, rule)| format!("{} {score:.4} {rule}", if *spam { "spam" } else { "ham" }))
             .collect();
         std::fs::write(path, lines.join("\n") + "\n")?;
+    }
+    Ok(())
+}
+
+fn score_files(files: &[PathBuf]) -> Result<()> {
+    let counts = Counts::from_bytes(postern_scorer::model::SHIPPED)?;
+    let analyzer = Analyzer::default();
+    for path in files {
+        let message = corpus::read_message(path)?;
+        let score = analyzer.score(&message, &Sender::default(), &counts);
+        println!("{:.2} {} {}", score.total, score.rule(), path.display());
     }
     Ok(())
 }
