@@ -17,7 +17,8 @@ use crate::view::{Bounds, MessageView};
 pub const BANDS: &[(f64, &str, f64)] = &[
     (0.99, "BAYES_99", 6.0),
     (0.90, "BAYES_90", 5.5),
-    (0.50, "BAYES_50", 5.0),
+    (0.80, "BAYES_80", 5.0),
+    (0.50, "BAYES_50", 4.0),
     (0.35, "BAYES_35", 3.5),
     (0.20, "BAYES_20", -0.5),
     (0.05, "BAYES_05", -1.0),
@@ -121,6 +122,16 @@ mod tests {
         assert_eq!(band(f64::NAN, 20).rule, "BAYES_00");
         assert_eq!(band(1.0, FEWEST_CLUES - 1), Hit { rule: "BAYES_FEW", score: 0.0 });
         assert_eq!(band(0.0, FULL_SPAM_CLUES - 1), Hit { rule: "BAYES_00", score: -2.0 }, "ham points in full");
+    }
+
+    #[test]
+    fn an_unsure_classifier_never_reaches_the_threshold_alone() {
+        // Robinson/Fisher probabilities between 0.5 and 0.8 are "unsure" (SpamBayes'
+        // middle ground): however many clues, they take a rule that agrees to make spam.
+        for probability in [0.51, 0.6, 0.7, 0.8] {
+            assert!(band(probability, 300).score < 5.0, "{probability}");
+        }
+        assert_eq!(band(0.81, 300).rule, "BAYES_80");
     }
 
     #[test]

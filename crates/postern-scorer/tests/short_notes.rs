@@ -20,6 +20,12 @@ Content-Type: text/plain; charset=us-ascii\r\n\r\nJust a quick note about lunch 
     b"From: shop@example.com\r\nSubject: after restart\r\n\r\nhi\r\n",
     b"Subject: many\r\n\r\nto several\r\n",
     b"Subject: test\r\n\r\nThis is a test message, please ignore it.\r\n",
+    // The delivery tests' message: 5 and more clues at a probability just above 0.5, which
+    // was 5.0 points (spam) while the band from 0.5 to 0.8 gave full points.
+    b"From: <alice@sender.test>\r\nTo: <bob@dest.test>\r\nSubject: starttls and auth\r\n\
+Message-ID: <0123456789abcdef@client.test>\r\n\r\nBody of starttls and auth.\r\n.leading dot line\r\n",
+    b"From: <alice@sender.test>\r\nTo: <bob@dest.test>\r\nSubject: dsn to sender\r\n\
+Message-ID: <0123456789abcdef@client.test>\r\n\r\nBody of dsn to sender.\r\n.leading dot line\r\n",
 ];
 
 #[test]
