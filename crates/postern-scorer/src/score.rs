@@ -18,7 +18,7 @@ pub const BANDS: &[(f64, &str, f64)] = &[
     (0.99, "BAYES_99", 6.0),
     (0.90, "BAYES_90", 5.5),
     (0.80, "BAYES_80", 5.0),
-    (0.50, "BAYES_50", 4.0),
+    (0.50, "BAYES_50", UNSURE_POINTS),
     (0.35, "BAYES_35", 3.5),
     (0.20, "BAYES_20", -0.5),
     (0.05, "BAYES_05", -1.0),
@@ -55,6 +55,12 @@ pub const FEWEST_CLUES: usize = 3;
 /// whose few words happen to be spammy stays below the threshold, and takes rules that
 /// agree to become spam. Points for ham are given in full.
 pub const FULL_SPAM_CLUES: usize = 5;
+/// `BAYES_80` (0.8 to 0.9) gives its full points only on this many clues; on fewer it gives
+/// `BAYES_50`'s 4.0: a short message of a few ordinary words (6 or 7 clues) lands anywhere
+/// between 0.5 and 0.9, and is no evidence by itself.
+pub const FIRM_CLUES: usize = 10;
+/// The points of an unsure classifier (`BAYES_50`), below the default threshold.
+pub const UNSURE_POINTS: f64 = 4.0;
 
 /// The classifier's band for a probability resting on `clues` tokens.
 pub fn band(probability: f64, clues: usize) -> Hit {
@@ -65,6 +71,9 @@ pub fn band(probability: f64, clues: usize) -> Hit {
         BANDS.iter().find(|(low, _, _)| probability > *low).copied().unwrap_or(BANDS[BANDS.len() - 1]);
     if score > 0.0 && clues < FULL_SPAM_CLUES {
         return Hit { rule, score: score * clues as f64 / FULL_SPAM_CLUES as f64 };
+    }
+    if rule == "BAYES_80" && clues < FIRM_CLUES {
+        return Hit { rule, score: UNSURE_POINTS };
     }
     Hit { rule, score }
 }
@@ -132,6 +141,11 @@ mod tests {
             assert!(band(probability, 300).score < 5.0, "{probability}");
         }
         assert_eq!(band(0.81, 300).rule, "BAYES_80");
+        assert!(band(0.81, FIRM_CLUES).score >= 5.0);
+        // A short message's few ordinary words: 0.8 to 0.9 on fewer clues is still unsure.
+        for clues in FULL_SPAM_CLUES..FIRM_CLUES {
+            assert!(band(0.89, clues).score < 5.0, "{clues}");
+        }
     }
 
     #[test]

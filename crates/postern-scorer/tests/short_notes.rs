@@ -26,6 +26,10 @@ Content-Type: text/plain; charset=us-ascii\r\n\r\nJust a quick note about lunch 
 Message-ID: <0123456789abcdef@client.test>\r\n\r\nBody of starttls and auth.\r\n.leading dot line\r\n",
     b"From: <alice@sender.test>\r\nTo: <bob@dest.test>\r\nSubject: dsn to sender\r\n\
 Message-ID: <0123456789abcdef@client.test>\r\n\r\nBody of dsn to sender.\r\n.leading dot line\r\n",
+    // 6 and 7 clues at 0.82 to 0.88 (BAYES_80 on few clues).
+    b"From: <alice@sender.test>\r\nTo: <bob@dest.test>\r\nSubject: expires\r\n\r\nBody of expires.\r\n.leading dot line\r\n",
+    b"From: <alice@sender.test>\r\nTo: <bob@dest.test>\r\nSubject: never\r\n\r\nBody of never.\r\n.leading dot line\r\n",
+    b"From: <alice@sender.test>\r\nTo: <bob@dest.test>\r\nSubject: one refused\r\n\r\nBody of one refused.\r\n.leading dot line\r\n",
 ];
 
 #[test]
