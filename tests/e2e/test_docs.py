@@ -42,3 +42,14 @@ def test_the_documented_serve_flags_are_the_real_ones():
     readme = (REPO / "README.md").read_text()
     for flag in real - {"--config"}:
         assert flag in readme, f"README's flag list lacks {flag}"
+
+
+def test_the_readme_start_command_runs_the_gateway():
+    # `cargo run --release -- serve` at the root must pick the `postern` binary even though
+    # the workspace has tool binaries too (`postern-train`): cargo refuses to choose.
+    readme = (REPO / "README.md").read_text()
+    assert "cargo run --release -- serve" in readme
+    out = subprocess.run(["cargo", "run", "--quiet", "--", "--version"], cwd=REPO, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("postern "), out.stdout
