@@ -24,7 +24,7 @@ use tokio::net::TcpStream;
 pub use rspamd::{RspamdScanner, RspamdSettings};
 pub use spamd::{SpamdScanner, SpamdSettings};
 
-use crate::scanner::OnFailure;
+use crate::scanner::{OnFailure, ScanResult};
 
 /// What every engine is configured with.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +36,15 @@ pub struct EngineSettings {
     pub on_failure: OnFailure,
     /// Larger messages are not sent to the engine (trace result `skipped`).
     pub max_message_size: u64,
+}
+
+impl EngineSettings {
+    /// `Skipped` for a message over `max_message_size` (it is not sent to the engine).
+    pub(crate) fn skip_oversized(&self, message: &[u8]) -> Option<ScanResult> {
+        (message.len() as u64 > self.max_message_size).then(|| ScanResult::Skipped {
+            reason: format!("message larger than max_message_size ({} octets)", self.max_message_size),
+        })
+    }
 }
 
 /// A header value as the engines get it: control characters (CR, LF) would end the header

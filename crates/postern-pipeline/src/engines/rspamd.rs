@@ -42,10 +42,8 @@ impl RspamdScanner {
 
     async fn check(&self, input: &ScanInput<'_>) -> ScanResult {
         let engine = &self.settings.engine;
-        if input.message.len() as u64 > engine.max_message_size {
-            return ScanResult::Skipped {
-                reason: format!("message larger than max_message_size ({} octets)", engine.max_message_size),
-            };
+        if let Some(skipped) = engine.skip_oversized(input.message) {
+            return skipped;
         }
         let request = request(&engine.address, input);
         let reply = match exchange(&engine.address, engine.timeout, &request, input.message, MAX_REPLY).await {

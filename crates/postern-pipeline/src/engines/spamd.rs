@@ -34,10 +34,8 @@ impl SpamdScanner {
 
     async fn check(&self, input: &ScanInput<'_>) -> ScanResult {
         let engine = &self.settings.engine;
-        if input.message.len() as u64 > engine.max_message_size {
-            return ScanResult::Skipped {
-                reason: format!("message larger than max_message_size ({} octets)", engine.max_message_size),
-            };
+        if let Some(skipped) = engine.skip_oversized(input.message) {
+            return skipped;
         }
         let mut head = format!("REPORT SPAMC/1.5\r\nContent-length: {}\r\n", input.message.len());
         if let Some(owner) = &input.envelope.owner {
