@@ -65,8 +65,10 @@ def engine_config(rspamd: str | None = None, spamd: str | None = None, on_failur
     return text + extra
 
 
-def last_checked(server) -> dict:
-    return server.wait_events(lambda ev: len(ev) >= 1, kind="checked")[-1]["data"]
+def last_checked(server, nth: int = 1) -> dict:
+    """The `checked` event of the server's nth message. Events are written after the reply,
+    so wait for that many: reading the last one at once may still find the one before."""
+    return server.wait_events(lambda ev: len(ev) >= nth, kind="checked")[nth - 1]["data"]
 
 
 def entry(checked: dict, engine: str) -> dict:
@@ -160,14 +162,14 @@ def test_rspamd_decides(postern, engines):
     assert (rspamd["result"], rspamd["rule"], rspamd["score"]) == ("spam", "GTUBE", 15.0)
     # Rspamd's "add header" is spam by the default action mapping.
     assert send(server, message(RSPAMD_ADD_HEADER, "add header"))[0] == 550
-    rspamd = entry(last_checked(server), "rspamd")
+    rspamd = entry(last_checked(server, 2), "rspamd")
     assert (rspamd["result"], rspamd["score"]) == ("spam", 6.0)
     refused = server.wait_events(lambda ev: len(ev) >= 2, kind="refused")
     assert all(e["data"]["reason"].startswith("spam (rule GTUBE)") for e in refused), refused
     # A clean message passes, with Rspamd's score in the trace.
     code, text = send(server, CLEAN)
     assert code == 250, text
-    rspamd = entry(last_checked(server), "rspamd")
+    rspamd = entry(last_checked(server, 3), "rspamd")
     assert rspamd["result"] == "pass" and rspamd["score"] < 5, rspamd
     assert list(server.spool()) == [queued_id(f"250 {text.decode()}")]
 
@@ -190,7 +192,7 @@ def test_spamassassin_decides(postern, engines):
     assert (sa["result"], sa["rule"], sa["score"]) == ("spam", "GTUBE", 1000.0)
     code, text = send(server, CLEAN)
     assert code == 250, text
-    sa = entry(last_checked(server), "spamassassin")
+    sa = entry(last_checked(server, 2), "spamassassin")
     assert sa["result"] == "pass" and sa["score"] < 5, sa
     assert len(server.spool()) == 1
 
@@ -232,7 +234,7 @@ def test_a_stopped_engine_with_skip_is_logged_and_the_others_decide(postern, eng
     assert failed["result"] == "failed" and failed["rule"].startswith("cannot connect to 127.0.0.1:"), failed
     # GTUBE is still caught by Postern's own check: the other checks decide.
     assert send(server, message(GTUBE, "plain gtube"))[0] == 550
-    checks = last_checked(server)["checks"]
+    checks = last_checked(server, 2)["checks"]
     assert [(c["engine"], c["result"]) for c in checks if c["engine"] != "scorer"] == [
         ("gtube", "spam"), (engine, "failed")]
     def logged():
