@@ -583,8 +583,12 @@ fn settings_schemas() -> Value {
                 "recipients_per_day": int, "recipients_per_message": int, "max_message_size": int, "max_hops": int})),
             "dkim_selector": {"type": ["string", "null"], "pattern": "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},
             "checks": object(json!({
-                "spam": flag, "block_macros": flag, "block_dangerous_attachments": flag, "clamav": flag,
-                "block_new_domains": flag,
+                "spam": flag, "block_macros": flag, "block_dangerous_attachments": flag,
+                "block_encrypted_archives": {"type": "boolean", "default": true,
+                    "description": "with the attachment checks on: block an encrypted archive they cannot look into"},
+                "clamav": flag, "block_new_domains": flag,
+                "new_domain_min_age_hours": {"type": "integer", "minimum": 1, "maximum": 8760, "default": 24,
+                    "description": "with block_new_domains: a sender domain younger than this is blocked"},
                 "spam_threshold": {"type": "number", "minimum": 0.5, "maximum": 50.0, "default": 5.0,
                     "description": "the built-in scorer's threshold: a score this high or higher is spam"}})),
             "monitor_only": flag}))

@@ -102,6 +102,13 @@ pub fn validate(s: &AccountSettings) -> Result<(), ApiError> {
             format!("a score from {} to {}", range.start(), range.end()),
         ));
     }
+    if !postern_core::tenancy::NEW_DOMAIN_HOURS_RANGE.contains(&s.checks.new_domain_min_age_hours) {
+        let range = postern_core::tenancy::NEW_DOMAIN_HOURS_RANGE;
+        return Err(ApiError::bad_field(
+            "settings.checks.new_domain_min_age_hours",
+            format!("from {} to {} hours", range.start(), range.end()),
+        ));
+    }
     if let Some(selector) = &s.dkim_selector
         && !is_dns_label(selector)
     {
@@ -208,6 +215,14 @@ mod tests {
         assert_eq!(field_of(json!({"checks": {"spam_threshold": 0.4}})), "settings.checks.spam_threshold");
         assert_eq!(field_of(json!({"checks": {"spam_threshold": 50.5}})), "settings.checks.spam_threshold");
         assert_eq!(field_of(json!({"checks": {"spam_threshold": "high"}})), "settings.checks.spam_threshold");
+        assert_eq!(
+            field_of(json!({"checks": {"new_domain_min_age_hours": 0}})),
+            "settings.checks.new_domain_min_age_hours"
+        );
+        assert_eq!(
+            field_of(json!({"checks": {"new_domain_min_age_hours": 8761}})),
+            "settings.checks.new_domain_min_age_hours"
+        );
         assert_eq!(field_of(json!({"dkim_selector": "a.b"})), "settings.dkim_selector");
         assert_eq!(field_of(json!({"dkim_selector": "-a"})), "settings.dkim_selector");
     }

@@ -75,8 +75,13 @@ pub struct CheckRecord {
     /// The rule that decided, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
-    /// `pass`, `refuse`, `would_refuse` (monitor mode), `spam`, `signed`, `unsigned`, `failed`...
+    /// `pass`, `refuse`, `would_refuse` (monitor mode), `spam`, `blocked`, `off`, `signed`,
+    /// `unsigned`, `failed`, `skipped`...
     pub result: String,
+    /// The part of the message the rule found, for attachment checks: the file name, with
+    /// the path inside archives (`invoice.zip/report.docm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f64>,
     /// Time the check took, in microseconds.

@@ -1,11 +1,11 @@
-//! Stages 3 and 4 for spam: from the verdict to what becomes of the message.
+//! Stages 3 and 4 for spam and blocks: from the verdict to what becomes of the message.
 //!
 //! In: the submission, the rule that found spam and the verdict trace so far. Out: the
 //! message held in the quarantine (`quarantine.rs`: bytes fsynced, row in the store)
 //! *before* the client hears anything, then the `Quarantine` outcome with the reply the
 //! account's quarantine reaction says (`reject`: `550 5.7.1` naming the rule; `accept`:
-//! `250`, the sender sees success), a refusal event naming the rule, the spam counted
-//! toward automatic locks, and a lock notice to the sender when the spam locked the
+//! `250`, the sender sees success), a refusal event naming the rule, the spam (and malware,
+//! not a policy block such as macros) counted toward automatic locks, and a lock notice to the sender when the spam locked the
 //! account or the identity. The held bytes are signed first (stage 5 runs here for them),
 //! so that a release delivers exactly what would have been delivered.
 //!
@@ -18,20 +18,23 @@ use postern_core::tenancy::QuarantineReaction;
 use postern_core::{CheckRecord, Disposition, Outcome, Owner, Reply, Submission};
 
 use crate::notice;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Finding, Pipeline};
 
 impl Pipeline {
-    /// A spam verdict outside monitor mode.
-    pub(crate) async fn quarantine(&self, sub: &mut Submission, rule: &str, trace: &mut Vec<CheckRecord>) -> Outcome {
+    /// A spam verdict or a block, outside monitor mode.
+    pub(crate) async fn quarantine(
+        &self,
+        sub: &mut Submission,
+        finding: &Finding,
+        trace: &mut Vec<CheckRecord>,
+    ) -> Outcome {
+        let rule = &finding.rule();
+        let what = finding.reason();
         let queue_id = sub.envelope.queue_id;
         let reaction =
             sub.account.as_ref().map(|a| a.settings.quarantine_reaction).unwrap_or(QuarantineReaction::Reject);
         let (reply, action, reaction_name) = match reaction {
-            QuarantineReaction::Reject => (
-                Reply::new(550, "5.7.1", format!("Error: message content rejected as spam ({rule})")),
-                "rejected",
-                "reject",
-            ),
+            QuarantineReaction::Reject => (finding.reply(), "rejected", "reject"),
             QuarantineReaction::Accept => {
                 (Reply::new(250, "2.0.0", format!("Ok: queued as {queue_id}")), "held, not delivered", "accept")
             }
@@ -46,27 +49,30 @@ impl Pipeline {
                 match held {
                     Ok(row) => Some(row.id),
                     Err(reply) => {
-                        self.refused(sub, &reply, &format!("spam (rule {rule}): cannot hold the message")).await;
+                        self.refused(sub, &reply, &format!("{what}: cannot hold the message")).await;
                         return Outcome { disposition: Disposition::Reject, reply };
                     }
                 }
             }
             None if reaction == QuarantineReaction::Accept => {
                 let reply = Reply::new(451, "4.3.0", "Error: cannot hold the message, try again later");
-                self.refused(sub, &reply, &format!("spam (rule {rule}): no quarantine to hold it")).await;
+                self.refused(sub, &reply, &format!("{what}: no quarantine to hold it")).await;
                 return Outcome { disposition: Disposition::Reject, reply };
             }
             None => None,
         };
         let identity = sub.envelope.owner.as_ref().map(|o| o.identity.clone()).unwrap_or_default();
-        let outcome = match (&sub.account, &self.locks) {
-            (Some(account), Some(locks)) => locks.spam(account, Some(&identity)).await,
+        let mut reason = format!("{what}: {action}");
+        let outcome = match (&sub.account, &self.locks, finding.counts_as_spam()) {
+            (Some(account), Some(locks), true) => locks.spam(account, Some(&identity)).await,
             _ => postern_policy::SpamOutcome::default(),
         };
-        let mut reason = format!(
-            "spam (rule {rule}): {action}; {} spam message(s) of the account and {} of identity {identity} in the window",
-            outcome.account_count, outcome.identity_count
-        );
+        if finding.counts_as_spam() {
+            reason.push_str(&format!(
+                "; {} spam message(s) of the account and {} of identity {identity} in the window",
+                outcome.account_count, outcome.identity_count
+            ));
+        }
         let mut locked = Vec::new();
         if let (true, Some(owner)) = (outcome.account_locked, &sub.envelope.owner) {
             locked.push(format!("account {}", owner.account));

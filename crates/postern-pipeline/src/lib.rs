@@ -8,10 +8,13 @@
 //!    recipients (the account's size and hop limits, like the listener's, are checked by
 //!    the session before the 998-octet line limit: they are limits of the conversation);
 //! 2. **content checks** (`scanner.rs`): every [`Scanner`] in order (GTUBE, `gtube.rs`;
-//!    the real engines Rspamd and SpamAssassin when configured, `engines/`); the account's
-//!    `checks.spam` switch turns the spam engines off; a failed engine is skipped (logged)
-//!    or refuses with `451 4.7.1`, as its `on_failure` says;
-//! 3. **verdict**: spam when any scanner says so;
+//!    the real engines Rspamd and SpamAssassin when configured, `engines/`; the policy
+//!    checks); each scanner's [`Setting`] names the account switch that turns it on
+//!    (`checks.spam`, the attachment checks, `checks.clamav`, `checks.block_new_domains`;
+//!    off: not run, trace `off`); a failed engine is skipped (logged) or refuses with
+//!    `451 4.7.1`, as its `on_failure` says;
+//! 3. **verdict**: spam, or a [`Block`] (its kind, rule and part), when any scanner says
+//!    so; the first decides;
 //! 4. **disposition** (`disposition.rs`): deliver, quarantine (spam: held in the
 //!    quarantine, `quarantine.rs`, before the account's quarantine reaction says what the
 //!    client hears; spam counts toward automatic locks,
@@ -56,4 +59,4 @@ pub use abuse::{AbuseContact, AbuseReports};
 pub use gtube::GtubeScanner;
 pub use pipeline::Pipeline;
 pub use quarantine::{Quarantine, QuarantineError};
-pub use scanner::{OnFailure, ScanInput, ScanResult, Scanner};
+pub use scanner::{Block, BlockKind, OnFailure, ScanInput, ScanResult, Scanner, Setting};

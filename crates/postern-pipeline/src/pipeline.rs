@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use postern_core::event::now_ms;
+use postern_core::tenancy::ContentChecks;
 use postern_core::{
     BoxFuture, CheckRecord, Disposition, Enqueue, Event, EventKind, EventSink, MessagePipeline, Outcome, QueueId,
     Reply, Stage, Submission, SystemMailer,
@@ -17,7 +18,7 @@ use postern_dkim::Signer;
 use postern_policy::{Limits, Locks};
 
 use crate::gtube::GtubeScanner;
-use crate::scanner::{OnFailure, ScanInput, ScanResult, Scanner};
+use crate::scanner::{Block, OnFailure, ScanInput, ScanResult, Scanner};
 
 pub struct Pipeline {
     pub(crate) spool: Arc<dyn Enqueue>,
@@ -86,19 +87,18 @@ impl Pipeline {
             return self.finish(&sub, Outcome { disposition: Disposition::Reject, reply }, trace).await;
         }
         // 2. Content checks, 3. verdict.
-        let spam = match self.content_checks(&sub, &mut trace).await {
-            Ok(spam) => spam,
+        let finding = match self.content_checks(&sub, &mut trace).await {
+            Ok(finding) => finding,
             Err(reply) => return self.finish(&sub, Outcome { disposition: Disposition::Reject, reply }, trace).await,
         };
         // 4. Disposition.
-        if let Some(rule) = spam {
+        if let Some(finding) = finding {
             let monitor = sub.account.as_ref().is_some_and(|a| a.settings.monitor_only);
             if !monitor {
-                let outcome = self.quarantine(&mut sub, &rule, &mut trace).await;
+                let outcome = self.quarantine(&mut sub, &finding, &mut trace).await;
                 return self.finish(&sub, outcome, trace).await;
             }
-            let reply = Reply::new(550, "5.7.1", "Error: message content rejected as spam");
-            self.would_refuse(&sub, &reply, &format!("spam (rule {rule})")).await;
+            self.would_refuse(&sub, &finding.reply(), &finding.reason()).await;
         }
         // 5. DKIM signing.
         let (head, message) = (std::mem::take(&mut sub.head), std::mem::take(&mut sub.message));
@@ -108,21 +108,23 @@ impl Pipeline {
         self.spool(sub, head, message, trace).await
     }
 
-    /// Stages 2 and 3: every scanner in order, each recorded in the trace. `Ok(Some(rule))`:
-    /// spam (any scanner found it); `Ok(None)`: not spam; `Err(reply)`: `451 4.7.1`, an
-    /// engine whose `on_failure` is `tempfail` failed and no other found spam (monitor
-    /// mode: only logged). A failed engine with `skip` leaves the verdict to the others and
-    /// is logged every time. The account's `checks.spam` off: the spam engines do not run.
-    async fn content_checks(&self, sub: &Submission, trace: &mut Vec<CheckRecord>) -> Result<Option<String>, Reply> {
+    /// Stages 2 and 3: every scanner in order, each recorded in the trace. `Ok(Some(finding))`:
+    /// spam or a block (the first scanner that found one decides); `Ok(None)`: neither;
+    /// `Err(reply)`: `451 4.7.1`, an engine whose `on_failure` is `tempfail` failed and no
+    /// other found anything (monitor mode: only logged). A failed engine with `skip` leaves
+    /// the verdict to the others and is logged every time. A scanner whose account setting
+    /// is off does not run (trace: `off`).
+    async fn content_checks(&self, sub: &Submission, trace: &mut Vec<CheckRecord>) -> Result<Option<Finding>, Reply> {
         let input = ScanInput { envelope: &sub.envelope, account: sub.account.as_ref(), message: &sub.message };
-        let spam_checks_on = sub.account.as_ref().is_none_or(|a| a.settings.checks.spam);
-        let mut spam = None;
+        let defaults = ContentChecks::default();
+        let checks = sub.account.as_ref().map_or(&defaults, |a| &a.settings.checks);
+        let mut finding = None;
         let mut tempfail: Option<(&'static str, String)> = None;
         for scanner in &self.scanners {
             let started = Instant::now();
             let engine = scanner.engine();
-            if scanner.is_spam_check() && !spam_checks_on {
-                trace.push(record("content", engine, Some("checks.spam off"), "off", started));
+            if let Some(setting) = scanner.setting().filter(|s| !s.is_on(checks)) {
+                trace.push(record("content", engine, Some(setting.off()), "off", started));
                 continue;
             }
             let result = scanner.scan(&input).await;
@@ -133,6 +135,10 @@ impl Pipeline {
                 ScanResult::Spam { rule, score } => {
                     CheckRecord { score: *score, ..record("content", engine, Some(rule), "spam", started) }
                 }
+                ScanResult::Blocked(block) => CheckRecord {
+                    part: block.part.as_deref().map(bounded),
+                    ..record("content", engine, Some(&block.rule), "blocked", started)
+                },
                 ScanResult::Failed { error } => {
                     let on_failure = scanner.on_failure();
                     tracing::warn!(
@@ -153,12 +159,16 @@ impl Pipeline {
                 }
             };
             trace.push(entry);
-            if let (ScanResult::Spam { rule, .. }, None) = (result, &spam) {
-                spam = Some(rule);
+            if finding.is_none() {
+                finding = match result {
+                    ScanResult::Spam { rule, .. } => Some(Finding::Spam { rule }),
+                    ScanResult::Blocked(block) => Some(Finding::Blocked(block)),
+                    _ => None,
+                };
             }
         }
-        if spam.is_some() {
-            return Ok(spam);
+        if finding.is_some() {
+            return Ok(finding);
         }
         if let Some((engine, error)) = tempfail {
             let reply = Reply::new(451, "4.7.1", "Try again later: the content check is unavailable");
@@ -248,6 +258,60 @@ impl MessagePipeline for Pipeline {
     }
 }
 
+/// What the content checks found: the verdict of stage 3.
+#[derive(Debug, Clone)]
+pub(crate) enum Finding {
+    Spam { rule: String },
+    Blocked(Block),
+}
+
+impl Finding {
+    /// The rule as the quarantine and the log name it: `GTUBE`, `OLE2_VBA_MACRO in a.zip/b.doc`.
+    pub(crate) fn rule(&self) -> String {
+        match self {
+            Finding::Spam { rule } => rule.clone(),
+            Finding::Blocked(block) => bounded(&block.describe()),
+        }
+    }
+
+    /// The refusal the finding earns (the `reject` reaction, or what monitor mode logs).
+    pub(crate) fn reply(&self) -> Reply {
+        match self {
+            Finding::Spam { rule } => {
+                Reply::new(550, "5.7.1", format!("Error: message content rejected as spam ({rule})"))
+            }
+            Finding::Blocked(block) => Reply::new(
+                550,
+                "5.7.1",
+                format!("Error: message rejected: {} ({})", block.kind.words(), reply_safe(&self.rule())),
+            ),
+        }
+    }
+
+    /// The start of the refusal's reason in the log: `spam (rule GTUBE)`,
+    /// `attachment with macros (rule OLE2_VBA_MACRO in invoice.doc)`.
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            Finding::Spam { rule } => format!("spam (rule {rule})"),
+            Finding::Blocked(block) => format!("{} (rule {})", block.kind.words(), self.rule()),
+        }
+    }
+
+    /// Whether it counts toward the account's automatic lock like spam.
+    pub(crate) fn counts_as_spam(&self) -> bool {
+        match self {
+            Finding::Spam { .. } => true,
+            Finding::Blocked(block) => block.kind.counts_as_spam(),
+        }
+    }
+}
+
+/// A part's name as it may appear in a reply line: printable ASCII only (a file name is
+/// the sender's text and may hold anything, CR and LF included).
+fn reply_safe(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect()
+}
+
 /// One entry of the verdict trace, timed from `started`.
 pub(crate) fn record(stage: &str, engine: &str, rule: Option<&str>, result: &str, started: Instant) -> CheckRecord {
     CheckRecord {
@@ -256,6 +320,7 @@ pub(crate) fn record(stage: &str, engine: &str, rule: Option<&str>, result: &str
         rule: rule.map(str::to_string),
         result: result.to_string(),
         score: None,
+        part: None,
         micros: started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64,
     }
 }

@@ -1,13 +1,14 @@
-//! Content checks: the [`Scanner`] trait every content check implements (GTUBE, the real
-//! engines Rspamd and SpamAssassin in `engines/`; later the built-in scorer and attachment
-//! scanners).
+//! Content checks: the [`Scanner`] trait every content check implements (GTUBE, the
+//! built-in scorer, the real engines Rspamd, SpamAssassin and ClamAV in `engines/`, the
+//! attachment checks and the sender domain's age).
 //!
 //! In: a [`ScanInput`] (envelope, account, the message as received). Out: a
-//! [`ScanResult`] naming its rule and score. A scanner never refuses by itself: the
-//! pipeline turns results into a verdict, applies the scanner's [`OnFailure`] to a failure
-//! and applies monitor mode.
+//! [`ScanResult`] naming its rule and score, or the [`Block`] of a policy check naming its
+//! rule and the part it found. A scanner never refuses by itself: the pipeline turns results
+//! into a verdict, applies the scanner's [`OnFailure`] to a failure and applies monitor mode.
+//! Which account setting turns a scanner on is the scanner's [`Setting`].
 
-use postern_core::tenancy::Account;
+use postern_core::tenancy::{Account, ContentChecks};
 use postern_core::{BoxFuture, Envelope};
 
 /// What a scanner sees of the message.
@@ -28,6 +29,10 @@ pub enum ScanResult {
         rule: String,
         score: Option<f64>,
     },
+    /// A policy check blocked the message (an attachment with macros, a dangerous
+    /// attachment, a virus, a sender domain registered too recently...): held in the
+    /// quarantine like spam, the account's quarantine reaction says what the client hears.
+    Blocked(Block),
     /// The engine could not answer (down, timed out, a garbled, truncated or oversized
     /// reply): never taken as clean; its [`OnFailure`] decides.
     Failed {
@@ -37,6 +42,102 @@ pub enum ScanResult {
     Skipped {
         reason: String,
     },
+}
+
+/// What a policy check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Block {
+    pub kind: BlockKind,
+    /// The rule, named in the log, the trace and the reply (`OLE2_VBA_MACRO`, `PE_EXECUTABLE`,
+    /// `CLAMAV:Win.Test.EICAR_HDB-1`, `NEW_DOMAIN`...).
+    pub rule: String,
+    /// Where: the attachment's file name, with the path inside archives
+    /// (`invoice.zip/report.docm`); the sender domain for its age. `None`: the whole message.
+    pub part: Option<String>,
+}
+
+/// The kinds of block; each says in its own words why the message was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// An attachment with macros (`checks.block_macros`).
+    Macros,
+    /// An executable, a script or a packed executable (`checks.block_dangerous_attachments`),
+    /// or a potentially unwanted program ClamAV names (password, network, remote access
+    /// tools...).
+    Dangerous,
+    /// An encrypted archive the checks cannot look into (`checks.encrypted_archives`).
+    Encrypted,
+    /// An archive beyond the inspection bounds: a zip bomb, too many entries, too deep.
+    Unscannable,
+    /// ClamAV found malware (`checks.clamav`).
+    Virus,
+    /// The sender's domain was registered too recently (`checks.block_new_domains`).
+    NewDomain,
+}
+
+impl BlockKind {
+    /// The words of the reply: `550 5.7.1 Error: message rejected: {words} ({rule} in {part})`.
+    pub fn words(self) -> &'static str {
+        match self {
+            BlockKind::Macros => "attachment with macros",
+            BlockKind::Dangerous => "dangerous attachment",
+            BlockKind::Encrypted => "encrypted archive that cannot be checked",
+            BlockKind::Unscannable => "attachment that cannot be checked",
+            BlockKind::Virus => "virus found",
+            BlockKind::NewDomain => "sender domain registered too recently",
+        }
+    }
+
+    /// Whether the block counts like spam toward the account's automatic lock: malware is
+    /// what a compromised account sends; an attachment the account's policy forbids is not.
+    pub fn counts_as_spam(self) -> bool {
+        matches!(self, BlockKind::Virus)
+    }
+}
+
+impl Block {
+    /// `RULE` or `RULE in part`, for the reply, the log and the quarantine row.
+    pub fn describe(&self) -> String {
+        match &self.part {
+            Some(part) => format!("{} in {}", self.rule, part),
+            None => self.rule.clone(),
+        }
+    }
+}
+
+/// The account setting that turns a scanner on. Without an account (a trusted network) the
+/// defaults of [`ContentChecks`] apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// `checks.spam`: the spam engines and the built-in scorer.
+    Spam,
+    /// `checks.block_macros` or `checks.block_dangerous_attachments`: the attachment walk.
+    Attachments,
+    /// `checks.clamav`.
+    ClamAv,
+    /// `checks.block_new_domains`.
+    NewDomains,
+}
+
+impl Setting {
+    pub fn is_on(self, checks: &ContentChecks) -> bool {
+        match self {
+            Setting::Spam => checks.spam,
+            Setting::Attachments => checks.block_macros || checks.block_dangerous_attachments,
+            Setting::ClamAv => checks.clamav,
+            Setting::NewDomains => checks.block_new_domains,
+        }
+    }
+
+    /// What the trace says when the setting is off.
+    pub fn off(self) -> &'static str {
+        match self {
+            Setting::Spam => "checks.spam off",
+            Setting::Attachments => "checks.block_macros and checks.block_dangerous_attachments off",
+            Setting::ClamAv => "checks.clamav off",
+            Setting::NewDomains => "checks.block_new_domains off",
+        }
+    }
 }
 
 /// What a failed engine means for the message.
@@ -68,9 +169,9 @@ pub trait Scanner: Send + Sync + 'static {
         OnFailure::Skip
     }
 
-    /// Whether the account's `checks.spam` switch turns this check off (the spam engines);
-    /// `false`: it always runs (GTUBE, the installation's test of its spam path).
-    fn is_spam_check(&self) -> bool {
-        false
+    /// The account setting that turns this check on; `None`: it always runs (GTUBE, the
+    /// installation's test of its spam path).
+    fn setting(&self) -> Option<Setting> {
+        None
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use postern_core::tenancy::{Account, AccountSettings, ContentChecks};
 use postern_core::{BoxFuture, CheckRecord, Disposition, MessagePipeline};
 use postern_pipeline::engines::{EngineSettings, RspamdScanner, RspamdSettings, SpamdScanner, SpamdSettings};
-use postern_pipeline::{OnFailure, ScanInput, ScanResult, Scanner};
+use postern_pipeline::{OnFailure, ScanInput, ScanResult, Scanner, Setting};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn summary(checks: &[CheckRecord]) -> Vec<String> {
@@ -42,8 +42,8 @@ impl Scanner for Fixed {
         self.on_failure
     }
 
-    fn is_spam_check(&self) -> bool {
-        true
+    fn setting(&self) -> Option<Setting> {
+        Some(Setting::Spam)
     }
 }
 

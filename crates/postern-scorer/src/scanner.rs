@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use postern_core::BoxFuture;
-use postern_pipeline::{ScanInput, ScanResult, Scanner};
+use postern_pipeline::{ScanInput, ScanResult, Scanner, Setting};
 
 use crate::model::Models;
 use crate::rules::Sender;
@@ -39,8 +39,8 @@ impl Scanner for ScorerScanner {
     }
 
     /// The account's `checks.spam` switch turns the scorer off (trace: `off`).
-    fn is_spam_check(&self) -> bool {
-        true
+    fn setting(&self) -> Option<Setting> {
+        Some(Setting::Spam)
     }
 
     fn scan<'a>(&'a self, input: &'a ScanInput<'a>) -> BoxFuture<'a, ScanResult> {

@@ -343,6 +343,7 @@ impl Api {
             result: "spam".into(),
             score: None,
             micros: 1,
+            part: None,
         }];
         let held = self.quarantine.hold(&submission, b"Received: from test\r\n", &message, "GTUBE", &checks, "reject");
         held.await.expect("held").id

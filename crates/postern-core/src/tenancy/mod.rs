@@ -37,6 +37,6 @@ pub use list::{ListAction, ListKind, ListRule, list_address_key, parse_masked_ne
 pub use lock::{ADMINISTRATOR_LOCK_REASON, LockKind, LockState};
 pub use settings::{
     AccountLimits, AccountSettings, Archive, ContentChecks, Identification, IdentificationMethod, LockSettings,
-    QuarantineReaction, SPAM_THRESHOLD_RANGE,
+    NEW_DOMAIN_HOURS_RANGE, QuarantineReaction, SPAM_THRESHOLD_RANGE,
 };
 pub use token::{ApiToken, Role};

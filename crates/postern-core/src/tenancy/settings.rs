@@ -170,14 +170,27 @@ pub struct AccountLimits {
 #[serde(default, deny_unknown_fields)]
 pub struct ContentChecks {
     pub spam: bool,
+    /// Attachments with macros (OLE2 VBA, OOXML `vbaProject.bin`, XLM sheets), also inside
+    /// archives and whatever the file name says.
     pub block_macros: bool,
+    /// Executables, packed executables and scripts, by content and by name, also inside
+    /// archives.
     pub block_dangerous_attachments: bool,
+    /// With the attachment checks on: an encrypted archive they cannot look into is
+    /// blocked (`true`, the way around macro blocking closed) or let through (`false`).
+    pub block_encrypted_archives: bool,
     pub clamav: bool,
     pub block_new_domains: bool,
+    /// With `block_new_domains`: a sender domain registered less than this many hours ago
+    /// is blocked. Validated to [`NEW_DOMAIN_HOURS_RANGE`].
+    pub new_domain_min_age_hours: u32,
     /// The built-in scorer's threshold: a message scoring this or more is spam
     /// (docs/SCORING.md). Validated to [`SPAM_THRESHOLD_RANGE`], so never NaN.
     pub spam_threshold: f64,
 }
+
+/// The values `checks.new_domain_min_age_hours` may take (one hour to a year).
+pub const NEW_DOMAIN_HOURS_RANGE: std::ops::RangeInclusive<u32> = 1..=8760;
 
 /// The values `checks.spam_threshold` may take.
 pub const SPAM_THRESHOLD_RANGE: std::ops::RangeInclusive<f64> = 0.5..=50.0;
@@ -191,8 +204,10 @@ impl Default for ContentChecks {
             spam: true,
             block_macros: false,
             block_dangerous_attachments: false,
+            block_encrypted_archives: true,
             clamav: false,
             block_new_domains: false,
+            new_domain_min_age_hours: 24,
             spam_threshold: 5.0,
         }
     }

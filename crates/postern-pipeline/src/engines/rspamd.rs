@@ -13,7 +13,7 @@ use postern_core::BoxFuture;
 use serde::Deserialize;
 
 use super::{EngineSettings, excerpt, exchange, header_value, http};
-use crate::scanner::{OnFailure, ScanInput, ScanResult, Scanner};
+use crate::scanner::{OnFailure, ScanInput, ScanResult, Scanner, Setting};
 
 /// Rspamd's reply is JSON with one entry per symbol; a megabyte is far beyond any real one.
 const MAX_REPLY: usize = 1024 * 1024;
@@ -70,8 +70,8 @@ impl Scanner for RspamdScanner {
         self.settings.engine.on_failure
     }
 
-    fn is_spam_check(&self) -> bool {
-        true
+    fn setting(&self) -> Option<Setting> {
+        Some(Setting::Spam)
     }
 }
 

@@ -9,7 +9,7 @@
 use postern_core::BoxFuture;
 
 use super::{EngineSettings, content_length, excerpt, exchange, header_value, split_head};
-use crate::scanner::{OnFailure, ScanInput, ScanResult, Scanner};
+use crate::scanner::{OnFailure, ScanInput, ScanResult, Scanner, Setting};
 
 /// A report is the rules hit with their descriptions and a short preview.
 const MAX_REPLY: usize = 256 * 1024;
@@ -66,8 +66,8 @@ impl Scanner for SpamdScanner {
         self.settings.engine.on_failure
     }
 
-    fn is_spam_check(&self) -> bool {
-        true
+    fn setting(&self) -> Option<Setting> {
+        Some(Setting::Spam)
     }
 }
 
