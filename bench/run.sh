@@ -28,6 +28,11 @@
 #   PF_PROCESS_LIMIT [100]   Postfix default_process_limit
 #   POSTERN_BIN              use this binary instead of `cargo build --release -p postern`
 #   POSTERN_EXTRA_ARGS [""]  extra arguments for `postern serve`
+#   CHECKS [default]         default: the clients are a trusted network (GTUBE and the
+#                            built-in scorer run); all: an ip account for 127.0.0.1 with
+#                            every built-in content check on (scorer, macros, dangerous
+#                            attachments, encrypted archives, new sender domains from a
+#                            local feed, no RDAP); the external engines are not part of it
 #   OUT [bench/results-<date>-<time>.md]   Markdown report ("" : stdout only)
 #   KEEP_TMP [0]             1: keep the temporary directory (logs, queues) for inspection
 #   STOP_SYSTEM_POSTFIX [0]  1: stop an already running system Postfix (it competes for CPU)
@@ -53,6 +58,7 @@ QUIET_WAIT=${QUIET_WAIT:-10}
 PF_CONCURRENCY=${PF_CONCURRENCY:-20}
 PF_PROCESS_LIMIT=${PF_PROCESS_LIMIT:-100}
 POSTERN_EXTRA_ARGS=${POSTERN_EXTRA_ARGS:-}
+CHECKS=${CHECKS:-default}
 KEEP_TMP=${KEEP_TMP:-0}
 STOP_SYSTEM_POSTFIX=${STOP_SYSTEM_POSTFIX:-0}
 STAMP=$(date +%Y-%m-%d-%H%M%S)
@@ -63,6 +69,7 @@ TO=rcpt@example.net
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+[[ $CHECKS == default || $CHECKS == all ]] || die "CHECKS must be default or all, not $CHECKS"
 has() { [[ " $SETUPS " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- prerequisites
@@ -231,6 +238,15 @@ POSTERN_RUN=0
 # shellcheck disable=SC2206 # POSTERN_EXTRA_ARGS is a list of arguments
 POSTERN_CMD=("${POSTERN_BIN:-postern}" serve --data-dir "$TMP/postern-data" --smtp "127.0.0.1:$POSTERN_PORT"
     --submission "" --smtps "" --relay-host "127.0.0.1:$SINK_PORT" $POSTERN_EXTRA_ARGS)
+# CHECKS=all: the age of the sender's domain comes from a local feed (no RDAP on loopback),
+# in which the sender's domain is old.
+if [[ $CHECKS == all ]]; then
+    printf '%s 2001-01-01\n' "${FROM#*@}" >"$TMP/new-domains.txt"
+    printf '[domain_age]\nrdap = false\nfeed = "%s"\n' "$TMP/new-domains.txt" >"$TMP/postern.toml"
+    POSTERN_CMD+=(--config "$TMP/postern.toml")
+fi
+ALL_CHECKS=(--set checks.spam=true --set checks.block_macros=true --set checks.block_dangerous_attachments=true
+    --set checks.block_encrypted_archives=true --set checks.block_new_domains=true)
 start_postern() { # A fresh instance (empty data dir) for every measurement.
     POSTERN_RUN=$((POSTERN_RUN + 1))
     rm -rf "$TMP/postern-data"
@@ -242,6 +258,14 @@ start_postern() { # A fresh instance (empty data dir) for every measurement.
         ((SECONDS < deadline)) || die "Postern did not print 'listening: smtp 127.0.0.1:$POSTERN_PORT' within 30 s"
         sleep 0.05
     done
+    if [[ $CHECKS == all ]]; then # the clients become an ip account with every check on
+        local cli=("${POSTERN_BIN:-postern}")
+        "${cli[@]}" domain add "${FROM#*@}" --enable --data-dir "$TMP/postern-data" >>"$TMP/postern-cli.log" 2>&1 ||
+            die "postern domain add failed: $(tail -n 3 "$TMP/postern-cli.log")"
+        "${cli[@]}" account add ip --domain "${FROM#*@}" 127.0.0.1 --cover-trusted "${ALL_CHECKS[@]}" \
+            --data-dir "$TMP/postern-data" >>"$TMP/postern-cli.log" 2>&1 ||
+            die "postern account add ip failed: $(tail -n 3 "$TMP/postern-cli.log")"
+    fi
 }
 finish_postern() {
     stop_postern
@@ -358,6 +382,7 @@ FOOTER=$TMP/footer.md
     echo "- before each run the script waited (at most ${QUIET_WAIT} s) for at most ${MAX_BUSY}% of the CPUs to be busy; the % it last saw is in the per-run table; $busy_runs run(s) started above it"
     echo "- message payload sizes (smtp-source -l): $SIZES bytes; sessions: $SESSIONS; messages per run: $MSGS_SMALL (<= 10 KiB), $MSGS_LARGE (larger)"
     echo "- one connection per message unless SOURCE_OPTS has -d (SOURCE_OPTS=\"$SOURCE_OPTS\")"
+    echo "- Postern content checks: CHECKS=$CHECKS ($([[ $CHECKS == all ]] && echo "an ip account for 127.0.0.1 with ${ALL_CHECKS[*]}; sender domain age from a local feed" || echo "trusted network: GTUBE and the built-in scorer"))"
     echo
     echo "**How it is measured.** t0 is taken just before smtp-source starts. One smtp-sink runs"
     echo "for the whole benchmark with \`-c\`, which writes a running counter"
