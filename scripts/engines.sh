@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# Starts or stops the real spam engines the end-to-end tests scan with, on loopback ports,
+# Starts or stops the real engines the end-to-end tests scan with, on loopback ports,
 # with every network check off:
 #   rspamd  (Debian package `rspamd`)        on 127.0.0.1:$POSTERN_RSPAMD_PORT (11433)
 #   spamd   (Debian package `spamassassin`)  on 127.0.0.1:$POSTERN_SPAMD_PORT  (7833)
+#   clamd   (Debian package `clamav-daemon`) on 127.0.0.1:$POSTERN_CLAMD_PORT  (13310)
+#           and on the Unix socket $POSTERN_ENGINES_DIR/clamd/run/clamd.sock
 #
-#   scripts/engines.sh start    start what is not answering yet (idempotent, fast when up)
-#   scripts/engines.sh stop     stop what this script started
-#   scripts/engines.sh status   exit 0 when both answer
+#   scripts/engines.sh start [ENGINE...]   start what is not answering yet (idempotent,
+#                                          fast when up); ENGINE: rspamd, spamd, clamd
+#                                          (default: all three)
+#   scripts/engines.sh stop [ENGINE...]    stop what this script started
+#   scripts/engines.sh status [ENGINE...]  exit 0 when all answer
 #
 # State (configuration, pid files, logs, rspamd's compiled rule cache) lives in
 # $POSTERN_ENGINES_DIR (default: $TMPDIR/postern-engines). Rspamd runs with a
 # configuration of its own: the packaged rules, a resolver that answers nothing (a closed
 # loopback port, short timeout) and the modules that would ask the network turned off.
 # spamd runs with -L (local tests only), no Bayes, no user configuration.
+# clamd cannot fetch ClamAV's databases (no network, no freshclam): it runs with a database
+# this script writes, two test signatures matching unique ASCII strings anywhere in a
+# message (clamd decodes MIME parts, so also inside a base64 attachment):
+#   Postern.Test.Signature        "POSTERN-CLAMAV-TEST-SIGNATURE-5d1e8a"  (postern.ndb)
+#   PUA.Win.Tool.NetTool-Postern  "POSTERN-CLAMAV-PUA-NETTOOL-9b27c4"     (postern.ndu)
+# clamd reports them with the suffix `.UNOFFICIAL` (not signed by ClamAV). A `.ndu` file
+# holds PUA signatures, loaded only with `DetectPUA yes` (set here). StreamMaxLength is 1M,
+# so a test can go past it.
 set -euo pipefail
 
 RSPAMD_PORT="${POSTERN_RSPAMD_PORT:-11433}"
 SPAMD_PORT="${POSTERN_SPAMD_PORT:-7833}"
+CLAMD_PORT="${POSTERN_CLAMD_PORT:-13310}"
 DIR="${POSTERN_ENGINES_DIR:-${TMPDIR:-/tmp}/postern-engines}"
 START_WAIT=60 # seconds; rspamd compiles its rules on the first start
 
@@ -30,6 +43,9 @@ s.settimeout(2)
 if kind == "rspamd":
     s.sendall(b"GET /ping HTTP/1.0\r\n\r\n")
     expect = b"pong"
+elif kind == "clamd":
+    s.sendall(b"zPING\0")
+    expect = b"PONG"
 else:
     s.sendall(b"PING SPAMC/1.5\r\n\r\n")
     expect = b"PONG"
@@ -142,6 +158,45 @@ EOF
     wait_for "$SPAMD_PORT" spamd "$d/spamd.pid" "$d/spamd.log"
 }
 
+start_clamd() {
+    if answers "$CLAMD_PORT" clamd; then return 0; fi
+    command -v clamd >/dev/null || { echo "clamd is not installed (scripts/install-test-deps.sh)" >&2; return 1; }
+    local d="$DIR/clamd" user
+    user="$(run_user clamav)"
+    mkdir -p "$d/db" "$d/run"
+    # name:target (0: any file):offset (*: anywhere):the bytes in hex
+    echo "Postern.Test.Signature:0:*:$(hex POSTERN-CLAMAV-TEST-SIGNATURE-5d1e8a)" >"$d/db/postern.ndb"
+    echo "PUA.Win.Tool.NetTool-Postern:0:*:$(hex POSTERN-CLAMAV-PUA-NETTOOL-9b27c4)" >"$d/db/postern.ndu"
+    cat >"$d/clamd.conf" <<EOF
+# Postern's test clamd: its own database, loopback TCP and a Unix socket.
+DatabaseDirectory $d/db
+TCPAddr 127.0.0.1
+TCPSocket $CLAMD_PORT
+LocalSocket $d/run/clamd.sock
+LocalSocketMode 666
+PidFile $d/run/clamd.pid
+LogFile $d/clamd.log
+LogTime yes
+Foreground yes
+DetectPUA yes
+StreamMaxLength 1M
+MaxScanSize 10M
+MaxFileSize 5M
+MaxThreads 4
+EOF
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "User $user" >>"$d/clamd.conf"
+        touch "$d/clamd.log"
+        chown -R "$user" "$d/db" "$d/run" "$d/clamd.log"
+    fi
+    rm -f "$d/run/clamd.pid" "$d/run/clamd.sock"
+    setsid clamd -c "$d/clamd.conf" >"$d/stdout.log" 2>&1 </dev/null &
+    wait_for "$CLAMD_PORT" clamd "$d/run/clamd.pid" "$d/stdout.log"
+}
+
+# The hex of $1's bytes.
+hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
+
 stop_pidfile() { # pidfile name
     [ -f "$1" ] || return 0
     local pid
@@ -155,22 +210,52 @@ stop_pidfile() { # pidfile name
     rm -f "$1"
 }
 
-case "${1:-}" in
+port_of() {
+    case "$1" in
+        rspamd) echo "$RSPAMD_PORT" ;;
+        spamd) echo "$SPAMD_PORT" ;;
+        clamd) echo "$CLAMD_PORT" ;;
+    esac
+}
+
+pidfile_of() {
+    case "$1" in
+        rspamd) echo "$DIR/rspamd/run/rspamd.pid" ;;
+        spamd) echo "$DIR/spamd/spamd.pid" ;;
+        clamd) echo "$DIR/clamd/run/clamd.pid" ;;
+    esac
+}
+
+action="${1:-}"
+[ $# -gt 0 ] && shift
+engines=("$@")
+[ ${#engines[@]} -gt 0 ] || engines=(rspamd spamd clamd)
+for engine in "${engines[@]}"; do
+    case "$engine" in
+        rspamd | spamd | clamd) ;;
+        *)
+            echo "unknown engine $engine (rspamd, spamd, clamd)" >&2
+            exit 2
+            ;;
+    esac
+done
+
+case "$action" in
     start)
         mkdir -p "$DIR"
-        start_rspamd
-        start_spamd
-        echo "rspamd 127.0.0.1:$RSPAMD_PORT, spamd 127.0.0.1:$SPAMD_PORT"
+        for engine in "${engines[@]}"; do
+            "start_$engine"
+            echo "$engine 127.0.0.1:$(port_of "$engine")"
+        done
         ;;
     stop)
-        stop_pidfile "$DIR/rspamd/run/rspamd.pid" rspamd
-        stop_pidfile "$DIR/spamd/spamd.pid" spamd
+        for engine in "${engines[@]}"; do stop_pidfile "$(pidfile_of "$engine")" "$engine"; done
         ;;
     status)
-        answers "$RSPAMD_PORT" rspamd && answers "$SPAMD_PORT" spamd
+        for engine in "${engines[@]}"; do answers "$(port_of "$engine")" "$engine" || exit 1; done
         ;;
     *)
-        echo "usage: $0 start|stop|status" >&2
+        echo "usage: $0 start|stop|status [rspamd|spamd|clamd...]" >&2
         exit 2
         ;;
 esac

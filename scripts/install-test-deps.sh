@@ -5,10 +5,11 @@ set -euo pipefail
 
 apt_packages=()
 command -v swaks >/dev/null 2>&1 || apt_packages+=(swaks)
-# The real spam engines the e2e suite scans with (scripts/engines.sh starts them).
+# The real engines the e2e suite scans with (scripts/engines.sh starts them).
 command -v rspamd >/dev/null 2>&1 || apt_packages+=(rspamd)
 command -v spamd >/dev/null 2>&1 || apt_packages+=(spamassassin)
 command -v spamc >/dev/null 2>&1 || apt_packages+=(spamc)
+command -v clamd >/dev/null 2>&1 || apt_packages+=(clamav-daemon)
 
 if [ ${#apt_packages[@]} -gt 0 ]; then
     sudo=""

@@ -502,7 +502,7 @@ def rustls_cipher_name(sslsock: ssl.SSLSocket) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# The real spam engines (scripts/engines.sh): rspamd and spamd on loopback, network off.
+# The real engines (scripts/engines.sh): rspamd, spamd and clamd on loopback, network off.
 
 
 @dataclass
@@ -521,3 +521,22 @@ def engines() -> Engines:
         pytest.fail(f"scripts/engines.sh start failed:\n{run.stdout}\n{run.stderr}", pytrace=False)
     return Engines(rspamd=f"127.0.0.1:{os.environ.get('POSTERN_RSPAMD_PORT', '11433')}",
                    spamd=f"127.0.0.1:{os.environ.get('POSTERN_SPAMD_PORT', '7833')}")
+
+
+@dataclass
+class Clamd:
+    tcp: str  # host:port
+    unix: str  # the Unix socket's path
+
+
+@pytest.fixture(scope="session")
+def clamd() -> Clamd:
+    """Starts clamd once for the session (scripts/engines.sh: its own test database, TCP on
+    127.0.0.1:13310 and a Unix socket; left running like the spam engines)."""
+    run = subprocess.run([str(REPO / "scripts" / "engines.sh"), "start", "clamd"], capture_output=True, text=True,
+                         timeout=120)
+    if run.returncode != 0:
+        pytest.fail(f"scripts/engines.sh start clamd failed:\n{run.stdout}\n{run.stderr}", pytrace=False)
+    state = os.environ.get("POSTERN_ENGINES_DIR") or os.path.join(os.environ.get("TMPDIR") or "/tmp", "postern-engines")
+    return Clamd(tcp=f"127.0.0.1:{os.environ.get('POSTERN_CLAMD_PORT', '13310')}",
+                 unix=os.path.join(state, "clamd", "run", "clamd.sock"))

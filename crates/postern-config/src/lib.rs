@@ -10,7 +10,7 @@
 //! - [`raw`]: the file as written (`serde`, every key optional, unknown keys refused).
 //! - [`validate`]: raw + overrides + defaults -> [`Config`] (the ripgrep LowArgs -> HiArgs step).
 //! - [`delivery`]: the `[delivery]` section (routes, relay hosts, rules, retries).
-//! - [`engines`]: `[rspamd]` and `[spamassassin]`, the spam engines.
+//! - [`engines`]: `[rspamd]` and `[spamassassin]`, the spam engines; `[clamav]`, the virus scanner.
 //! - [`connection_policy`]: each listener's connection and protocol policy (SPEC.md §4).
 //! - [`postmaster`]: the `[postmaster]` section (system mail's sender, external postmasters).
 //! - [`error`]: [`ConfigError`] and how a TOML parse error becomes one line.
@@ -29,7 +29,7 @@ use std::time::Duration;
 
 pub use connection_policy::{ConnectionPolicy, PolicyCheck};
 pub use delivery::{Credentials, Delivery, RelayHost, Route, RouteRule, RuleKind, TlsMode};
-pub use engines::{EngineConfig, EngineFailure, Engines, RspamdConfig, SpamassassinConfig};
+pub use engines::{ClamavConfig, ClamdAddress, EngineConfig, EngineFailure, Engines, RspamdConfig, SpamassassinConfig};
 pub use error::ConfigError;
 use ipnet::IpNet;
 
@@ -54,7 +54,7 @@ pub struct Config {
     pub ip_accounts: IpAccountLimits,
     pub auth: AuthConfig,
     pub counters: CountersConfig,
-    /// The spam engines that are on (`[rspamd]`, `[spamassassin]`).
+    /// The engines that are on (`[rspamd]`, `[spamassassin]`, `[clamav]`).
     pub engines: Engines,
     /// Who mail Postern writes itself comes from; who gets copies (`[postmaster]`).
     pub postmaster: postern_core::system_mail::Postmaster,

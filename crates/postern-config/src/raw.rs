@@ -33,6 +33,8 @@ pub struct RawConfig {
     pub rspamd: Option<crate::engines::RawRspamd>,
     /// Present: SpamAssassin (spamd) is on.
     pub spamassassin: Option<crate::engines::RawSpamassassin>,
+    /// Present: ClamAV (clamd) is on.
+    pub clamav: Option<crate::engines::RawClamav>,
     #[serde(default)]
     pub postmaster: crate::postmaster::RawPostmaster,
     #[serde(default)]

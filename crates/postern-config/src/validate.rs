@@ -94,7 +94,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     let delivery = crate::delivery::validate(raw.delivery, relay_host.as_ref(), flags.relay_host.is_some())?;
     let auth = auth(raw.auth)?;
     let counters = counters(raw.counters)?;
-    let engines = crate::engines::validate(raw.rspamd, raw.spamassassin)?;
+    let engines = crate::engines::validate(raw.rspamd, raw.spamassassin, raw.clamav)?;
     let postmaster = crate::postmaster::validate(raw.postmaster, &hostname)?;
     let quarantine = quarantine(raw.quarantine)?;
     let scorer = scorer(raw.scorer)?;

@@ -8,8 +8,8 @@
 //!    recipients (the account's size and hop limits, like the listener's, are checked by
 //!    the session before the 998-octet line limit: they are limits of the conversation);
 //! 2. **content checks** (`scanner.rs`): every [`Scanner`] in order (GTUBE, `gtube.rs`;
-//!    the real engines Rspamd and SpamAssassin when configured, `engines/`; the policy
-//!    checks); each scanner's [`Setting`] names the account switch that turns it on
+//!    the real engines Rspamd, SpamAssassin and ClamAV when configured, `engines/`; the
+//!    policy checks); each scanner's [`Setting`] names the account switch that turns it on
 //!    (`checks.spam`, the attachment checks, `checks.clamav`, `checks.block_new_domains`;
 //!    off: not run, trace `off`); a failed engine is skipped (logged) or refuses with
 //!    `451 4.7.1`, as its `on_failure` says;
@@ -33,8 +33,9 @@
 //! - `pipeline.rs`: [`Pipeline`], the stages in order, the trace, events.
 //! - `account.rs`: account and identity checks.
 //! - `scanner.rs`: the [`Scanner`] trait; `gtube.rs`: [`GtubeScanner`].
-//! - `engines/`: [`RspamdScanner`](engines::RspamdScanner) and
-//!   [`SpamdScanner`](engines::SpamdScanner) over their own protocols.
+//! - `engines/`: [`RspamdScanner`](engines::RspamdScanner),
+//!   [`SpamdScanner`](engines::SpamdScanner) and [`ClamavScanner`](engines::ClamavScanner)
+//!   over their own protocols.
 //! - `disposition.rs`: from the verdict to the reply, spam counts, locks.
 //! - `notice.rs`: the lock notice we write ourselves.
 //! - `quarantine.rs`: [`Quarantine`]: holding spam (bytes on disk, a row in the store),

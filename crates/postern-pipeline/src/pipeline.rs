@@ -132,6 +132,7 @@ impl Pipeline {
                 ScanResult::Clean { score } => {
                     CheckRecord { score: *score, ..record("content", engine, None, "pass", started) }
                 }
+                ScanResult::Allowed { rule } => record("content", engine, Some(&bounded(rule)), "pass", started),
                 ScanResult::Spam { rule, score } => {
                     CheckRecord { score: *score, ..record("content", engine, Some(rule), "spam", started) }
                 }

@@ -33,6 +33,12 @@ pub enum ScanResult {
     /// attachment, a virus, a sender domain registered too recently...): held in the
     /// quarantine like spam, the account's quarantine reaction says what the client hears.
     Blocked(Block),
+    /// The check found something the account's settings allow (ClamAV's potentially
+    /// unwanted program with `checks.block_dangerous_attachments` off): the message passes
+    /// (trace `pass`) and the trace's rule names what was found.
+    Allowed {
+        rule: String,
+    },
     /// The engine could not answer (down, timed out, a garbled, truncated or oversized
     /// reply): never taken as clean; its [`OnFailure`] decides.
     Failed {

@@ -8,8 +8,8 @@
 //! MX overrides, port and timeouts, and `[postmaster]` (the system mail's sender and
 //! copies). Everything else (host name, data directory, listener
 //! and admin addresses, TLS files, logging, counters, AUTH throttling, the quarantine's
-//! lifetime, the scheduler's concurrency and retry schedule, DNS servers, the spam engines
-//! `[rspamd]` and `[spamassassin]`, the scorer's training minimum `[scorer]`) needs a restart: [`effective`] keeps the
+//! lifetime, the scheduler's concurrency and retry schedule, DNS servers, the engines
+//! `[rspamd]`, `[spamassassin]` and `[clamav]`, the scorer's training minimum `[scorer]`) needs a restart: [`effective`] keeps the
 //! running value and [`diff`] names what differs, so the reload says so and nothing is
 //! silently ignored.
 
@@ -65,7 +65,7 @@ pub fn effective(old: &Config, new: &Config) -> Config {
     d.max_queue_lifetime = o.max_queue_lifetime;
     d.delay_warning = o.delay_warning;
     d.dns_servers = o.dns_servers.clone();
-    // The spam engines are built into the message pipeline at start-up.
+    // The engines (spam and ClamAV) are built into the message pipeline at start-up.
     e.engines = old.engines.clone();
     e
 }
@@ -158,6 +158,7 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
     );
     check("rspamd", a.engines.rspamd != b.engines.rspamd);
     check("spamassassin", a.engines.spamassassin != b.engines.spamassassin);
+    check("clamav", a.engines.clamav != b.engines.clamav);
     out
 }
 
@@ -258,6 +259,21 @@ mod tests {
         assert_eq!(e.engines, old.engines);
         assert!(diff(&old, &e).is_empty());
         assert_eq!(diff(&e, &new), ["rspamd", "spamassassin"]);
+    }
+
+    #[test]
+    fn clamav_needs_a_restart() {
+        let old = config("");
+        let on = config("[clamav]\naddress = \"/run/clamav/clamd.ctl\"\n");
+        let e = effective(&old, &on);
+        assert_eq!(e.engines.clamav, None, "not turned on by a reload");
+        assert!(diff(&old, &e).is_empty());
+        assert_eq!(diff(&e, &on), ["clamav"]);
+        let moved = config("[clamav]\naddress = \"127.0.0.1:3310\"\non_failure = \"tempfail\"\n");
+        let e = effective(&on, &moved);
+        assert_eq!(e.engines.clamav, on.engines.clamav);
+        assert_eq!(diff(&e, &moved), ["clamav"]);
+        assert_eq!(diff(&e, &old), ["clamav"], "nor turned off");
     }
 
     #[test]

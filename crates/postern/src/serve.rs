@@ -457,30 +457,43 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&temp, path).with_context(|| format!("rename to {}", path.display()))
 }
 
-/// The spam engines that are configured (`[rspamd]`, `[spamassassin]`), as content checks.
+/// The engines that are configured (`[rspamd]`, `[spamassassin]`, then `[clamav]`), as
+/// content checks.
 fn engine_scanners(engines: &postern_config::Engines) -> Vec<Arc<dyn postern_pipeline::Scanner>> {
-    use postern_pipeline::engines::{EngineSettings, RspamdScanner, RspamdSettings, SpamdScanner, SpamdSettings};
-    let settings = |name: &str, e: &postern_config::EngineConfig| {
-        let address = if e.address.host.contains(':') {
-            format!("[{}]:{}", e.address.host, e.address.port)
-        } else {
-            format!("{}:{}", e.address.host, e.address.port)
-        };
-        let on_failure = match e.on_failure {
+    use postern_pipeline::engines::{
+        ClamavScanner, EngineSettings, RspamdScanner, RspamdSettings, SpamdScanner, SpamdSettings,
+    };
+    let settings = |name: &str, address: String, timeout, failure, max_message_size| {
+        let on_failure = match failure {
             postern_config::EngineFailure::Skip => postern_pipeline::OnFailure::Skip,
             postern_config::EngineFailure::Tempfail => postern_pipeline::OnFailure::Tempfail,
         };
-        tracing::info!(engine = name, address = address.as_str(), on_failure = on_failure.name(), "spam engine on");
-        EngineSettings { address, timeout: e.timeout, on_failure, max_message_size: e.max_message_size }
+        tracing::info!(engine = name, address = address.as_str(), on_failure = on_failure.name(), "engine on");
+        EngineSettings { address, timeout, on_failure, max_message_size }
+    };
+    let host_port = |a: &postern_config::HostPort| {
+        if a.host.contains(':') { format!("[{}]:{}", a.host, a.port) } else { format!("{}:{}", a.host, a.port) }
+    };
+    let spam_engine = |name: &str, e: &postern_config::EngineConfig| {
+        settings(name, host_port(&e.address), e.timeout, e.on_failure, e.max_message_size)
     };
     let mut scanners: Vec<Arc<dyn postern_pipeline::Scanner>> = Vec::new();
     if let Some(r) = &engines.rspamd {
-        let engine = settings("rspamd", &r.engine);
+        let engine = spam_engine("rspamd", &r.engine);
         scanners.push(Arc::new(RspamdScanner::new(RspamdSettings { engine, spam_actions: r.spam_actions.clone() })));
     }
     if let Some(s) = &engines.spamassassin {
-        let engine = settings("spamassassin", &s.engine);
+        let engine = spam_engine("spamassassin", &s.engine);
         scanners.push(Arc::new(SpamdScanner::new(SpamdSettings { engine, threshold: s.threshold })));
+    }
+    if let Some(c) = &engines.clamav {
+        // A Unix socket's path starts with `/`: the scanner tells the two apart so.
+        let address = match &c.address {
+            postern_config::ClamdAddress::Tcp(a) => host_port(a),
+            postern_config::ClamdAddress::Unix(path) => path.to_string_lossy().into_owned(),
+        };
+        let engine = settings("clamav", address, c.timeout, c.on_failure, c.max_message_size);
+        scanners.push(Arc::new(ClamavScanner::new(engine)));
     }
     scanners
 }

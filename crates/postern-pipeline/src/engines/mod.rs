@@ -1,17 +1,20 @@
-//! The real spam engines, each over its own protocol: Rspamd (`rspamd.rs`, HTTP
-//! `POST /checkv2`) and SpamAssassin's spamd (`spamd.rs`, `REPORT SPAMC/1.5`).
+//! The real engines, each over its own protocol: the spam engines Rspamd (`rspamd.rs`,
+//! HTTP `POST /checkv2`) and SpamAssassin's spamd (`spamd.rs`, `REPORT SPAMC/1.5`), and
+//! the virus scanner ClamAV (`clamav.rs`, clamd's `zINSTREAM`, over TCP or a Unix socket).
 //!
 //! In: the message and its envelope ([`ScanInput`](crate::ScanInput)). Out: a
-//! [`ScanResult`](crate::ScanResult). Every exchange is one TCP connection bounded in time
+//! [`ScanResult`](crate::ScanResult). Every exchange is one connection bounded in time
 //! (connect, send and reply together within the engine's `timeout`) and in size (a reply
 //! larger than the cap is a failure, read no further). A reply that is garbled, truncated
 //! or oversized is [`ScanResult::Failed`](crate::ScanResult::Failed), never clean.
 //!
 //! # Layout
-//! - this file: [`EngineSettings`] and the bounded exchange both engines use;
+//! - this file: [`EngineSettings`] and the bounded exchange both spam engines use;
 //! - `http.rs`: the HTTP/1.1 reply Rspamd sends, parsed;
-//! - `rspamd.rs`: [`RspamdScanner`]; `spamd.rs`: [`SpamdScanner`].
+//! - `rspamd.rs`: [`RspamdScanner`]; `spamd.rs`: [`SpamdScanner`];
+//! - `clamav.rs`: [`ClamavScanner`], with its own exchange (chunks out, a NUL-ended line back).
 
+mod clamav;
 mod http;
 mod rspamd;
 mod spamd;
@@ -21,6 +24,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+pub use clamav::ClamavScanner;
 pub use rspamd::{RspamdScanner, RspamdSettings};
 pub use spamd::{SpamdScanner, SpamdSettings};
 
@@ -29,7 +33,7 @@ use crate::scanner::{OnFailure, ScanResult};
 /// What every engine is configured with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EngineSettings {
-    /// `host:port`.
+    /// `host:port` (ClamAV also takes the path of a Unix socket, starting with `/`).
     pub address: String,
     /// Connect, send and the whole reply, together.
     pub timeout: Duration,
