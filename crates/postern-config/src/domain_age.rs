@@ -121,8 +121,12 @@ mod tests {
 
     #[test]
     fn values_are_checked() {
-        assert!(err(RawDomainAge { timeout: Some(0.0), ..Default::default() }).starts_with("domain_age.timeout: 0 is out"));
-        assert!(err(RawDomainAge { timeout: Some(f64::NAN), ..Default::default() }).starts_with("domain_age.timeout: "));
+        assert!(
+            err(RawDomainAge { timeout: Some(0.0), ..Default::default() }).starts_with("domain_age.timeout: 0 is out")
+        );
+        assert!(
+            err(RawDomainAge { timeout: Some(f64::NAN), ..Default::default() }).starts_with("domain_age.timeout: ")
+        );
         assert!(
             err(RawDomainAge { cache_error: Some(0), ..Default::default() })
                 .starts_with("domain_age.cache_error: 0 is out of range")
@@ -136,7 +140,9 @@ mod tests {
             err(RawDomainAge { feed: Some(missing.clone()), ..Default::default() })
                 .starts_with("domain_age.feed: cannot read /nonexistent/postern-feed.txt")
         );
-        assert!(err(RawDomainAge { bootstrap: Some(missing), ..Default::default() }).starts_with("domain_age.bootstrap: "));
+        assert!(
+            err(RawDomainAge { bootstrap: Some(missing), ..Default::default() }).starts_with("domain_age.bootstrap: ")
+        );
         let ok = validate(RawDomainAge {
             rdap: Some(false),
             timeout: Some(0.5),
@@ -146,6 +152,9 @@ mod tests {
         })
         .unwrap();
         assert!(!ok.rdap);
-        assert_eq!((ok.timeout, ok.cache_registered, ok.cache_entries), (Duration::from_millis(500), Duration::from_secs(86_400), 10));
+        assert_eq!(
+            (ok.timeout, ok.cache_registered, ok.cache_entries),
+            (Duration::from_millis(500), Duration::from_secs(86_400), 10)
+        );
     }
 }

@@ -99,10 +99,8 @@ fn the_domain_age_section_is_read_and_checked() {
     let dir = tempfile::tempdir().unwrap();
     let feed = dir.path().join("new-domains.txt");
     std::fs::write(&feed, "young.example 2026-07-01\n").unwrap();
-    let text = format!(
-        "[domain_age]\nfeed = \"{}\"\nrdap = false\ntimeout = 1.5\ncache_not_found = 600\n",
-        feed.display()
-    );
+    let text =
+        format!("[domain_age]\nfeed = \"{}\"\nrdap = false\ntimeout = 1.5\ncache_not_found = 600\n", feed.display());
     let c = load(&text).1.unwrap().domain_age;
     assert_eq!(c.feed.as_deref(), Some(feed.as_path()));
     assert!(!c.rdap && c.bootstrap.is_none());

@@ -70,15 +70,13 @@ impl Scanner for DomainAgeScanner {
 /// `From:` address's when it is another one. At most two.
 pub(crate) fn sender_domains(envelope: &Envelope, message: &[u8]) -> Vec<String> {
     let mut domains = Vec::with_capacity(2);
-    if let Some(sender) = &envelope.sender {
-        if let Some(domain) = registrable(sender.domain.as_str()) {
-            domains.push(domain);
-        }
+    if let Some(domain) = envelope.sender.as_ref().and_then(|s| registrable(s.domain.as_str())) {
+        domains.push(domain);
     }
-    if let Some(domain) = from_domain(message).as_deref().and_then(registrable) {
-        if !domains.contains(&domain) {
-            domains.push(domain);
-        }
+    if let Some(domain) = from_domain(message).as_deref().and_then(registrable)
+        && !domains.contains(&domain)
+    {
+        domains.push(domain);
     }
     domains
 }
@@ -118,7 +116,11 @@ pub(crate) fn decide(found: &[(String, Age)], now: DateTime<Utc>, min_age_hours:
             Age::Unknown(why) => unknown.push(format!("age of {domain} unknown: {why}")),
         }
     }
-    if unknown.is_empty() { ScanResult::Clean { score: None } } else { ScanResult::Skipped { reason: unknown.join("; ") } }
+    if unknown.is_empty() {
+        ScanResult::Clean { score: None }
+    } else {
+        ScanResult::Skipped { reason: unknown.join("; ") }
+    }
 }
 
 fn stamp(at: &DateTime<Utc>) -> String {
@@ -162,10 +164,17 @@ mod tests {
     fn the_envelope_sender_and_a_different_from_domain() {
         let msg = b"From: \"Shop\" <news@Mail.Young.test>\r\nSubject: x\r\n\r\nFrom: body@else.test\r\n";
         assert_eq!(sender_domains(&envelope(Some("a@bounce.old.co.uk")), msg), ["old.co.uk", "young.test"]);
-        assert_eq!(sender_domains(&envelope(Some("a@x.young.test")), msg), ["young.test"], "the same registrable domain once");
+        assert_eq!(
+            sender_domains(&envelope(Some("a@x.young.test")), msg),
+            ["young.test"],
+            "the same registrable domain once"
+        );
         assert_eq!(sender_domains(&envelope(None), msg), ["young.test"], "the null sender has no domain");
         assert_eq!(sender_domains(&envelope(None), b"Subject: none\r\n\r\nFrom: a@b.test\r\n"), Vec::<String>::new());
-        assert_eq!(sender_domains(&envelope(Some("a@[192.0.2.1]")), b"From: a@[192.0.2.1]\r\n\r\n"), Vec::<String>::new());
+        assert_eq!(
+            sender_domains(&envelope(Some("a@[192.0.2.1]")), b"From: a@[192.0.2.1]\r\n\r\n"),
+            Vec::<String>::new()
+        );
         assert_eq!(sender_domains(&envelope(Some("a@co.uk")), b"From: garbage\r\n\r\n"), Vec::<String>::new());
         // A group, a second address, bare LF line ends.
         assert_eq!(sender_domains(&envelope(None), b"From: a@one.test, b@two.test\n\n"), ["one.test"]);
@@ -173,7 +182,10 @@ mod tests {
         let mut late = vec![b'X'; 70 * 1024];
         late.extend_from_slice(b"\r\nFrom: a@late.test\r\n\r\n");
         assert_eq!(sender_domains(&envelope(None), &late), Vec::<String>::new());
-        assert_eq!(sender_domains(&envelope(None), b"From: =?utf-8?q?Bob?= <bob@b\xc3\xbccher.test>\r\n\r\n"), ["xn--bcher-kva.test"]);
+        assert_eq!(
+            sender_domains(&envelope(None), b"From: =?utf-8?q?Bob?= <bob@b\xc3\xbccher.test>\r\n\r\n"),
+            ["xn--bcher-kva.test"]
+        );
     }
 
     #[test]

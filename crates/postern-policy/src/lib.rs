@@ -26,10 +26,10 @@
 pub mod blocks;
 pub mod client;
 pub mod content;
-pub mod domain_age;
 pub mod directory;
 pub mod dns;
 pub mod dns_checks;
+pub mod domain_age;
 pub mod guard;
 pub mod identity;
 pub mod limits;

@@ -162,7 +162,10 @@ mod tests {
     #[test]
     fn redirects_are_resolved_and_never_go_down_to_http() {
         let from = "https://rdap.example/v1/domain/a.test";
-        assert_eq!(redirect(from, "https://other.example/rdap/domain/a.test").unwrap(), "https://other.example/rdap/domain/a.test");
+        assert_eq!(
+            redirect(from, "https://other.example/rdap/domain/a.test").unwrap(),
+            "https://other.example/rdap/domain/a.test"
+        );
         assert_eq!(redirect(from, "/v2/domain/a.test").unwrap(), "https://rdap.example/v2/domain/a.test");
         assert_eq!(redirect("http://127.0.0.1:8080/x", "/y").unwrap(), "http://127.0.0.1:8080/y");
         assert!(redirect(from, "http://rdap.example/v1/domain/a.test").unwrap_err().contains("down to http"));

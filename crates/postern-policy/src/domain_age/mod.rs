@@ -79,7 +79,10 @@ impl Default for Settings {
 /// What is known of a domain's age.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Age {
-    Registered { at: DateTime<Utc>, source: Source },
+    Registered {
+        at: DateTime<Utc>,
+        source: Source,
+    },
     /// Not found, no date, a failure, no RDAP server for the TLD...: the reason, in words.
     Unknown(String),
 }

@@ -23,11 +23,7 @@ pub fn ascii_host(name: &str) -> Option<String> {
     if name.is_empty() || name.len() > 4 * MAX_NAME {
         return None;
     }
-    let ascii = if name.is_ascii() {
-        name.to_ascii_lowercase()
-    } else {
-        idna::domain_to_ascii(name).ok()?
-    };
+    let ascii = if name.is_ascii() { name.to_ascii_lowercase() } else { idna::domain_to_ascii(name).ok()? };
     let ldh = |label: &str| {
         !label.is_empty()
             && label.len() <= MAX_LABEL

@@ -23,10 +23,10 @@ pub fn domain_url(base: &str, domain: &str) -> String {
 pub fn registration_date(body: &[u8]) -> Result<Option<DateTime<Utc>>, String> {
     let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let Value::Object(object) = value else { return Err("not an RDAP object".into()) };
-    if let Some(class) = object.get("objectClassName") {
-        if !class.as_str().is_some_and(|c| c.eq_ignore_ascii_case("domain")) {
-            return Err(format!("not a domain object (objectClassName {})", short(class)));
-        }
+    if let Some(class) = object.get("objectClassName")
+        && !class.as_str().is_some_and(|c| c.eq_ignore_ascii_case("domain"))
+    {
+        return Err(format!("not a domain object (objectClassName {})", short(class)));
     }
     let events = match object.get("events") {
         None | Some(Value::Null) => return Ok(None),
@@ -96,7 +96,10 @@ mod tests {
     fn a_domain_object_without_a_registration_event_has_no_date() {
         assert_eq!(date(r#"{"objectClassName": "domain"}"#), Ok(None));
         assert_eq!(date(r#"{"objectClassName": "domain", "events": null}"#), Ok(None));
-        assert_eq!(date(r#"{"events": [{"eventAction": "expiration", "eventDate": "2027-01-01T00:00:00Z"}]}"#), Ok(None));
+        assert_eq!(
+            date(r#"{"events": [{"eventAction": "expiration", "eventDate": "2027-01-01T00:00:00Z"}]}"#),
+            Ok(None)
+        );
         assert_eq!(date(r#"{"events": [{"eventDate": "2027-01-01T00:00:00Z"}, 7, "x", null]}"#), Ok(None));
     }
 

@@ -51,7 +51,10 @@ fn date(text: &str) -> DateTime<Utc> {
 #[tokio::test]
 async fn the_feed_comes_first_then_rdap_once_then_the_cache() {
     let (age, fake) = lookup(Settings::default(), "listed.test 2026-07-02\n", Duration::ZERO);
-    assert_eq!(age.age("listed.test").await, Age::Registered { at: date("2026-07-02T00:00:00Z"), source: Source::Feed });
+    assert_eq!(
+        age.age("listed.test").await,
+        Age::Registered { at: date("2026-07-02T00:00:00Z"), source: Source::Feed }
+    );
     assert_eq!(fake.calls.load(Ordering::SeqCst), 0);
     let young = Age::Registered { at: date("2026-07-01T09:00:00Z"), source: Source::Rdap };
     assert_eq!(age.age("young.test").await, young);
@@ -172,7 +175,8 @@ fn server(replies: Vec<Option<Vec<u8>>>) -> String {
 
 fn http(status: &str, headers: &str, body: &[u8]) -> Option<Vec<u8>> {
     let mut reply =
-        format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n", body.len()).into_bytes();
+        format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n", body.len())
+            .into_bytes();
     reply.extend_from_slice(body);
     Some(reply)
 }
@@ -187,7 +191,9 @@ fn the_client_against_a_loopback_server() {
     let base = server(vec![http("404 Not Found", "", b"{}")]);
     assert_eq!(client.fetch(&format!("{base}domain/a.test"), t), Fetched::NotFound);
     let base = server(vec![http("500 Internal Server Error", "", b"")]);
-    assert!(matches!(client.fetch(&format!("{base}domain/a.test"), t), Fetched::Failed(e) if e.starts_with("HTTP 500")));
+    assert!(
+        matches!(client.fetch(&format!("{base}domain/a.test"), t), Fetched::Failed(e) if e.starts_with("HTTP 500"))
+    );
     // Redirects: followed (a relative one too), at most three.
     let base = server(vec![
         http("302 Found", "Location: /moved/domain/a.test\r\n", b""),
@@ -205,7 +211,10 @@ fn the_client_against_a_loopback_server() {
     // Silent: the time limit holds.
     let base = server(vec![None]);
     let started = Instant::now();
-    assert_eq!(client.fetch(&format!("{base}x"), Duration::from_millis(300)), Fetched::Failed("no answer within 300 ms".into()));
+    assert_eq!(
+        client.fetch(&format!("{base}x"), Duration::from_millis(300)),
+        Fetched::Failed("no answer within 300 ms".into())
+    );
     assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
     // Nothing listening.
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
