@@ -11,12 +11,14 @@
 //! - [`validate`]: raw + overrides + defaults -> [`Config`] (the ripgrep LowArgs -> HiArgs step).
 //! - [`delivery`]: the `[delivery]` section (routes, relay hosts, rules, retries).
 //! - [`engines`]: `[rspamd]` and `[spamassassin]`, the spam engines; `[clamav]`, the virus scanner.
+//! - [`domain_age`]: `[domain_age]`, where the age of a sender's domain comes from.
 //! - [`connection_policy`]: each listener's connection and protocol policy (SPEC.md §4).
 //! - [`postmaster`]: the `[postmaster]` section (system mail's sender, external postmasters).
 //! - [`error`]: [`ConfigError`] and how a TOML parse error becomes one line.
 
 mod connection_policy;
 mod delivery;
+mod domain_age;
 mod engines;
 mod error;
 mod postmaster;
@@ -29,6 +31,7 @@ use std::time::Duration;
 
 pub use connection_policy::{ConnectionPolicy, PolicyCheck};
 pub use delivery::{Credentials, Delivery, RelayHost, Route, RouteRule, RuleKind, TlsMode};
+pub use domain_age::DomainAgeConfig;
 pub use engines::{ClamavConfig, ClamdAddress, EngineConfig, EngineFailure, Engines, RspamdConfig, SpamassassinConfig};
 pub use error::ConfigError;
 use ipnet::IpNet;
@@ -61,6 +64,8 @@ pub struct Config {
     pub quarantine: QuarantineConfig,
     /// The built-in scorer's training (`[scorer]`).
     pub scorer: ScorerConfig,
+    /// Where the age of a sender's domain comes from (`[domain_age]`).
+    pub domain_age: DomainAgeConfig,
 }
 
 /// The built-in scorer (`[scorer]`): how many ham and spam samples the installation needs

@@ -41,6 +41,8 @@ pub struct RawConfig {
     pub quarantine: RawQuarantine,
     #[serde(default)]
     pub scorer: RawScorer,
+    #[serde(default)]
+    pub domain_age: crate::domain_age::RawDomainAge,
 }
 
 #[derive(Debug, Default, Deserialize)]

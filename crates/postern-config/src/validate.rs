@@ -98,6 +98,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     let postmaster = crate::postmaster::validate(raw.postmaster, &hostname)?;
     let quarantine = quarantine(raw.quarantine)?;
     let scorer = scorer(raw.scorer)?;
+    let domain_age = crate::domain_age::validate(raw.domain_age)?;
     let (admin_key, admin_text) = match (&flags.admin, raw.admin.address.as_deref()) {
         (Some(f), _) => ("--admin".to_string(), f.as_str()),
         (None, Some(a)) => ("admin.address".to_string(), a),
@@ -146,6 +147,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         postmaster,
         quarantine,
         scorer,
+        domain_age,
     })
 }
 
@@ -351,7 +353,7 @@ fn check_hostname(key: &str, name: &str) -> Result<String> {
     Ok(name.to_string())
 }
 
-fn check_readable(key: &str, path: &std::path::Path) -> Result<()> {
+pub(crate) fn check_readable(key: &str, path: &std::path::Path) -> Result<()> {
     std::fs::File::open(path)
         .map(|_| ())
         .map_err(|e| ConfigError::key(key, format!("cannot read {}: {e}", path.display())))

@@ -93,3 +93,21 @@ fn the_scorer_minimum_is_read_and_checked() {
     assert_eq!(msg, format!("{path}:2: scorer.min_spam: 0 is out of range 1..=10000000"));
     assert!(load("[scorer]\nmin_hams = 5\n").1.is_err());
 }
+
+#[test]
+fn the_domain_age_section_is_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let feed = dir.path().join("new-domains.txt");
+    std::fs::write(&feed, "young.example 2026-07-01\n").unwrap();
+    let text =
+        format!("[domain_age]\nfeed = \"{}\"\nrdap = false\ntimeout = 1.5\ncache_not_found = 600\n", feed.display());
+    let c = load(&text).1.unwrap().domain_age;
+    assert_eq!(c.feed.as_deref(), Some(feed.as_path()));
+    assert!(!c.rdap && c.bootstrap.is_none());
+    assert_eq!((c.timeout.as_millis(), c.cache_not_found.as_secs(), c.cache_error.as_secs()), (1500, 600, 300));
+    assert_eq!(load("").1.unwrap().domain_age, postern_config::DomainAgeConfig::default());
+    let (path, r) = load("[domain_age]\nbootstrap = \"/nonexistent/dns.json\"\n");
+    let msg = r.unwrap_err().to_string();
+    assert!(msg.starts_with(&format!("{path}:2: domain_age.bootstrap: cannot read /nonexistent/dns.json")), "{msg}");
+    assert!(load("[domain_age]\nrdap_servers = 1\n").1.is_err(), "unknown keys are refused");
+}

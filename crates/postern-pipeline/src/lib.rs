@@ -36,6 +36,8 @@
 //! - `engines/`: [`RspamdScanner`](engines::RspamdScanner),
 //!   [`SpamdScanner`](engines::SpamdScanner) and [`ClamavScanner`](engines::ClamavScanner)
 //!   over their own protocols.
+//! - `domain_age.rs`: [`DomainAgeScanner`], sender domains registered too recently
+//!   (`NEW_DOMAIN`; the lookup is `postern_policy::domain_age`).
 //! - `disposition.rs`: from the verdict to the reply, spam counts, locks.
 //! - `notice.rs`: the lock notice we write ourselves.
 //! - `quarantine.rs`: [`Quarantine`]: holding spam (bytes on disk, a row in the store),
@@ -48,6 +50,7 @@ mod abuse;
 mod account;
 pub mod arf;
 mod disposition;
+mod domain_age;
 pub mod engines;
 mod gtube;
 pub mod notice;
@@ -57,6 +60,7 @@ mod scanner;
 mod sign;
 
 pub use abuse::{AbuseContact, AbuseReports};
+pub use domain_age::DomainAgeScanner;
 pub use gtube::GtubeScanner;
 pub use pipeline::Pipeline;
 pub use quarantine::{Quarantine, QuarantineError};

@@ -18,6 +18,8 @@
 //! - [`limits`]: per-account rate limits and quotas over the shared counters.
 //! - [`locks`]: spam events and automatic locks (with timeouts and a maximum of unlocks).
 //! - [`content`]: content checks that need no engine (GTUBE today).
+//! - [`domain_age`]: how old a sender's registrable domain is (a feed, RDAP; cached); unlike
+//!   most of the rest, it does I/O (files, HTTPS), bounded.
 //! - [`identity`]: the identity behind an account, and stripping identification headers.
 //! - [`spf`]: SPF (RFC 7208) for sender security; unlike the rest, it does I/O (DNS lookups).
 
@@ -27,6 +29,7 @@ pub mod content;
 pub mod directory;
 pub mod dns;
 pub mod dns_checks;
+pub mod domain_age;
 pub mod guard;
 pub mod identity;
 pub mod limits;

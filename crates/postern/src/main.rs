@@ -17,6 +17,7 @@ mod cli;
 mod config_file;
 mod directory;
 mod dkim;
+mod domain_age;
 mod events;
 mod logging;
 mod memory;

@@ -4,7 +4,8 @@
 //! A valid one is applied as far as it can be while running (`reload_plan`): the trusted
 //! networks (policy), each listener's settings (the next connection reads them; open
 //! sessions keep theirs), delivery (a new `Delivery` behind [`LiveTransport`]) and
-//! `[postmaster]` (the system mailer reads it for each message). Every
+//! `[postmaster]` (the system mailer reads it for each message); `[domain_age]` and its
+//! files (the feed, the bootstrap) are read again on every SIGHUP, changed or not. Every
 //! changed setting that needs a restart is logged by name, one warning each.
 
 use std::path::PathBuf;
@@ -71,6 +72,8 @@ pub struct Reloader {
     pub tls: TlsAcceptor,
     /// `[postmaster]`, read by the system mailer for each message.
     pub postmaster: Arc<Live<postern_core::system_mail::Postmaster>>,
+    /// The sender domain age lookup: its files are read again on every reload.
+    pub domain_age: Arc<postern_policy::domain_age::DomainAge>,
 }
 
 /// Installs the SIGHUP handler (at once, so that a SIGHUP never stops the server) and
@@ -113,6 +116,9 @@ impl Reloader {
         }
         let live = reload_plan::diff(&current, &effective);
         if live.is_empty() {
+            // The feed and the bootstrap are files of their own: read again even when the
+            // configuration did not change.
+            crate::domain_age::reload(&self.domain_age, &effective.domain_age);
             tracing::info!(file = %file.display(), "configuration reloaded: nothing to change live");
             return;
         }
@@ -120,6 +126,7 @@ impl Reloader {
             tracing::error!("configuration reload refused, the running configuration stays: {e}");
             return;
         }
+        crate::domain_age::reload(&self.domain_age, &effective.domain_age);
         tracing::info!(file = %file.display(), changed = live.join(", ").as_str(), "configuration reloaded");
         *current = effective;
     }

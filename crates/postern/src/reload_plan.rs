@@ -5,8 +5,9 @@
 //! session limits (all of `[limits]` but `max_connections`, `max_data_in_flight` and
 //! `shutdown_timeout`), each listener's options and connection policy (not its
 //! `max_connections`), and delivery's routes, relay hosts, rules,
-//! MX overrides, port and timeouts, and `[postmaster]` (the system mail's sender and
-//! copies). Everything else (host name, data directory, listener
+//! MX overrides, port and timeouts, `[postmaster]` (the system mail's sender and
+//! copies), and `[domain_age]` (its files are read again on every reload, changed or not).
+//! Everything else (host name, data directory, listener
 //! and admin addresses, TLS files, logging, counters, AUTH throttling, the quarantine's
 //! lifetime, the scheduler's concurrency and retry schedule, DNS servers, the engines
 //! `[rspamd]`, `[spamassassin]` and `[clamav]`, the scorer's training minimum `[scorer]`) needs a restart: [`effective`] keeps the
@@ -159,6 +160,7 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
     check("rspamd", a.engines.rspamd != b.engines.rspamd);
     check("spamassassin", a.engines.spamassassin != b.engines.spamassassin);
     check("clamav", a.engines.clamav != b.engines.clamav);
+    check("domain_age", a.domain_age != b.domain_age);
     out
 }
 
@@ -284,5 +286,16 @@ mod tests {
         assert_eq!((e.scorer.min_ham, e.scorer.min_spam), (200, 200));
         assert!(diff(&old, &e).is_empty());
         assert_eq!(diff(&e, &new), ["scorer (min_ham, min_spam)"]);
+    }
+
+    #[test]
+    fn the_domain_age_section_changes_live() {
+        let old = config("");
+        let new = config("[domain_age]\nrdap = false\ntimeout = 1\ncache_entries = 50\n");
+        let e = effective(&old, &new);
+        assert_eq!(diff(&old, &e), ["domain_age"]);
+        assert!(diff(&e, &new).is_empty(), "nothing waits for a restart");
+        assert!(!e.domain_age.rdap);
+        assert_eq!((e.domain_age.timeout.as_secs(), e.domain_age.cache_entries), (1, 50));
     }
 }

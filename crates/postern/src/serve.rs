@@ -150,6 +150,9 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         .with_quarantine(Some(Arc::clone(&quarantine)))
         .with_scanner(scorer_scanner(&scorer_trainer));
     let pipeline = engine_scanners(&config.engines).into_iter().fold(pipeline, |p, s| p.with_scanner(s));
+    // Always wired: it looks anything up only for accounts with checks.block_new_domains.
+    let domain_age = crate::domain_age::start(&config.domain_age)?;
+    let pipeline = pipeline.with_scanner(Arc::new(postern_pipeline::DomainAgeScanner::new(Arc::clone(&domain_age))));
     let services = Arc::new(Services {
         policy,
         pipeline: Arc::new(pipeline),
@@ -197,6 +200,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         inbound,
         tls: tls.acceptor.clone(),
         postmaster: queue.postmaster(),
+        domain_age,
     }))
     .context("SIGHUP handler")?;
     let admin = match config.admin {
