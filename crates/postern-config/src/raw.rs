@@ -39,6 +39,8 @@ pub struct RawConfig {
     pub quarantine: RawQuarantine,
     #[serde(default)]
     pub scorer: RawScorer,
+    #[serde(default)]
+    pub attachments: crate::attachments::RawAttachments,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -98,6 +98,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     let postmaster = crate::postmaster::validate(raw.postmaster, &hostname)?;
     let quarantine = quarantine(raw.quarantine)?;
     let scorer = scorer(raw.scorer)?;
+    let attachments = crate::attachments::validate(raw.attachments)?;
     let (admin_key, admin_text) = match (&flags.admin, raw.admin.address.as_deref()) {
         (Some(f), _) => ("--admin".to_string(), f.as_str()),
         (None, Some(a)) => ("admin.address".to_string(), a),
@@ -146,6 +147,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         postmaster,
         quarantine,
         scorer,
+        attachments,
     })
 }
 

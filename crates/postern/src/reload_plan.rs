@@ -9,7 +9,8 @@
 //! copies). Everything else (host name, data directory, listener
 //! and admin addresses, TLS files, logging, counters, AUTH throttling, the quarantine's
 //! lifetime, the scheduler's concurrency and retry schedule, DNS servers, the spam engines
-//! `[rspamd]` and `[spamassassin]`, the scorer's training minimum `[scorer]`) needs a restart: [`effective`] keeps the
+//! `[rspamd]` and `[spamassassin]`, the scorer's training minimum `[scorer]`, the attachment
+//! checks' bounds `[attachments]`) needs a restart: [`effective`] keeps the
 //! running value and [`diff`] names what differs, so the reload says so and nothing is
 //! silently ignored.
 
@@ -28,6 +29,8 @@ pub fn effective(old: &Config, new: &Config) -> Config {
     e.quarantine = old.quarantine;
     // The scorer's models are built with the minimum at start-up.
     e.scorer = old.scorer;
+    // The attachment scanner is built with its bounds at start-up.
+    e.attachments = old.attachments;
     e.limits.max_connections = old.limits.max_connections;
     e.limits.shutdown_timeout = old.limits.shutdown_timeout;
     // The memory budget and the connection semaphores are sized once, at start-up.
@@ -88,6 +91,7 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
     check("counters", a.counters != b.counters);
     check("quarantine.lifetime_days", a.quarantine != b.quarantine);
     check("scorer (min_ham, min_spam)", a.scorer != b.scorer);
+    check("attachments", a.attachments != b.attachments);
     let (la, lb) = (&a.limits, &b.limits);
     check("limits.max_connections", la.max_connections != lb.max_connections);
     check("limits.shutdown_timeout", la.shutdown_timeout != lb.shutdown_timeout);
@@ -268,5 +272,15 @@ mod tests {
         assert_eq!((e.scorer.min_ham, e.scorer.min_spam), (200, 200));
         assert!(diff(&old, &e).is_empty());
         assert_eq!(diff(&e, &new), ["scorer (min_ham, min_spam)"]);
+    }
+
+    #[test]
+    fn the_attachment_bounds_need_a_restart() {
+        let old = config("");
+        let new = config("[attachments]\nmax_depth = 2\nmax_entries = 10\n");
+        let e = effective(&old, &new);
+        assert_eq!((e.attachments.max_depth, e.attachments.max_entries), (5, 1000));
+        assert!(diff(&old, &e).is_empty());
+        assert_eq!(diff(&e, &new), ["attachments"]);
     }
 }
