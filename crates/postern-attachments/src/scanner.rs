@@ -7,9 +7,13 @@
 //! run the scanner when both attachment settings are off ([`Setting::Attachments`]).
 //!
 //! The work is CPU only and bounded ([`Bounds`]); it runs on a blocking thread so that a
-//! large archive never stalls the sessions sharing the runtime.
+//! large archive never stalls the sessions sharing the runtime, and at most one analysis
+//! per core runs at once (more would not finish sooner), so that the memory archives may
+//! take is bounded by the cores times `max_unpacked_bytes`, not by the sessions.
 
 use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 
 use postern_core::BoxFuture;
 use postern_core::tenancy::ContentChecks;
@@ -19,11 +23,14 @@ use crate::{Bounds, Checks, Kind, Verdict};
 
 pub struct AttachmentScanner {
     bounds: Arc<Bounds>,
+    /// One permit per analysis running.
+    running: Semaphore,
 }
 
 impl AttachmentScanner {
     pub fn new(bounds: Bounds) -> AttachmentScanner {
-        AttachmentScanner { bounds: Arc::new(bounds) }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        AttachmentScanner { bounds: Arc::new(bounds), running: Semaphore::new(cores.max(2)) }
     }
 }
 
@@ -48,6 +55,9 @@ impl Scanner for AttachmentScanner {
             if input.message.len() > self.bounds.max_message_bytes {
                 return skipped(&self.bounds);
             }
+            let Ok(_permit) = self.running.acquire().await else {
+                return ScanResult::Failed { error: "attachments: shutting down".into() };
+            };
             let bounds = Arc::clone(&self.bounds);
             let message = input.message.to_vec();
             match tokio::task::spawn_blocking(move || crate::analyse(&message, &bounds, checks)).await {

@@ -50,7 +50,7 @@ impl Walk<'_> {
         }
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
         let content_types = match names.iter().position(|n| n.eq_ignore_ascii_case("[Content_Types].xml")) {
-            Some(i) if entries[i].compressed <= MAX_CONTENT_TYPES => {
+            Some(i) if entries[i].compressed <= MAX_CONTENT_TYPES && readable(&entries[i]) => {
                 let child = path.child(&entries[i].name);
                 Some(self.unpack(&mut archive, i, &entries[i], &child)?.0)
             }
@@ -68,7 +68,7 @@ impl Walk<'_> {
                 self.report(Rule::EncryptedArchive, &child)?;
                 continue;
             }
-            if !matches!(entry.method, CompressionMethod::Stored | CompressionMethod::Deflated) {
+            if !readable(entry) {
                 self.report(Rule::ArchiveUnsupported, &child)?;
                 continue;
             }
@@ -109,6 +109,11 @@ impl<R: std::io::Read> std::io::Read for Guarded<R> {
             Err(_) => Err(std::io::Error::other("panic while unpacking")),
         }
     }
+}
+
+/// Whether an entry can be unpacked: not encrypted, stored or deflated.
+fn readable(entry: &Entry) -> bool {
+    !entry.encrypted && matches!(entry.method, CompressionMethod::Stored | CompressionMethod::Deflated)
 }
 
 /// Every entry's metadata, or `None` when a local header cannot be found.

@@ -277,6 +277,33 @@ fn corrupt_archives_are_refused() {
 }
 
 #[test]
+fn data_that_breaks_off_is_looked_at_as_far_as_it_goes() {
+    // A gzip padded with zeros after its member (as tape blocking leaves it): clean.
+    let mut padded = gzip(&tar(&[("a.txt", b"hello")]));
+    padded.extend_from_slice(&[0u8; 1024]);
+    assert_eq!(found(&one("padded.tar.gz", &padded)), None);
+    // An executable whose deflate stream breaks off after its headers: still an executable.
+    let mut cut = deflate(&[pe(&[".text"]), vec![7u8; 100_000]].concat());
+    cut.truncate(cut.len() / 2);
+    let zip = raw_zip(&[RawEntry { method: 8, declared_size: 100_700, ..RawEntry::stored("a.bin", &cut) }]);
+    assert_eq!(found(&one("cut.zip", &zip)), is(Rule::PeExecutable, "cut.zip/a.bin"));
+    // Deflate data that never starts: corrupt.
+    let garbage = raw_zip(&[RawEntry { method: 8, ..RawEntry::stored("a.bin", &[0xff; 64]) }]);
+    assert_eq!(found(&one("bad.zip", &garbage)), is(Rule::ArchiveCorrupt, "bad.zip/a.bin"));
+}
+
+#[test]
+fn an_encrypted_package_is_encrypted_not_corrupt() {
+    let zip = raw_zip(&[
+        RawEntry { flags: 1, ..RawEntry::stored("[Content_Types].xml", b"\x01\x02 encrypted") },
+        RawEntry { flags: 1, ..RawEntry::stored("word/document.xml", b"\x03\x04 encrypted") },
+    ]);
+    assert_eq!(found(&one("locked.docx", &zip)), is(Rule::EncryptedArchive, "locked.docx/[Content_Types].xml"));
+    let allowed = Checks { macros: true, dangerous: true, encrypted: false };
+    assert_eq!(found_with(&one("locked.docx", &zip), &Bounds::default(), allowed), None);
+}
+
+#[test]
 fn a_message_over_the_size_bound_is_not_analysed() {
     let bounds = Bounds { max_message_bytes: 1000, ..Bounds::default() };
     assert_eq!(analyse(&one("a.exe", &pe(&[])), &bounds, Checks::ALL), Verdict::TooLarge);

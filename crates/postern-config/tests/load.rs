@@ -93,3 +93,12 @@ fn the_scorer_minimum_is_read_and_checked() {
     assert_eq!(msg, format!("{path}:2: scorer.min_spam: 0 is out of range 1..=10000000"));
     assert!(load("[scorer]\nmin_hams = 5\n").1.is_err());
 }
+
+#[test]
+fn example_file_shows_the_attachment_defaults() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/postern.example.toml")).unwrap();
+    assert!(text.contains("\n[attachments]\n"));
+    let c = load(&text).1.unwrap();
+    assert_eq!(c.attachments, postern_config::AttachmentsConfig::default());
+}
