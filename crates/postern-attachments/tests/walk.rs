@@ -267,6 +267,28 @@ fn nesting_deeper_than_the_bound_is_refused() {
 }
 
 #[test]
+fn thousands_of_nested_messages_are_too_deep_not_a_crash() {
+    let depth = 20_000;
+    let mut m = Vec::new();
+    for i in 0..depth {
+        m.extend_from_slice(
+            format!(
+                "Subject: {i}\r\nContent-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n\
+                 Content-Type: message/rfc822\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    m.extend_from_slice(b"Subject: end\r\n\r\nbody\r\n");
+    for i in (0..depth).rev() {
+        m.extend_from_slice(format!("\r\n--b{i}--\r\n").as_bytes());
+    }
+    let Some((rule, part)) = found(&m) else { panic!("passed") };
+    assert_eq!(rule, Rule::ArchiveTooDeep);
+    assert_eq!(part, ["attached message"; 6].join("/"));
+}
+
+#[test]
 fn corrupt_archives_are_refused() {
     let mut cut = zip(&[("a.docx", &docx(false))]);
     cut.truncate(cut.len() / 2);
