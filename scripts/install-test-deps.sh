@@ -26,6 +26,8 @@ python3 -c "import cryptography" 2>/dev/null || python3 -m pip install --quiet c
 python3 -c "import yaml" 2>/dev/null || python3 -m pip install --quiet pyyaml
 python3 -c "import dkim" 2>/dev/null || python3 -m pip install --quiet dkimpy
 python3 -c "import nacl" 2>/dev/null || python3 -m pip install --quiet pynacl
+# olevba confirms that the attachment tests' macro fixtures hold macros.
+command -v olevba >/dev/null 2>&1 || python3 -m pip install --quiet oletools
 
 # Redis on 127.0.0.1:6379 (the counters' cluster backend is tested against it): start one
 # when none answers, installing it first when needed.

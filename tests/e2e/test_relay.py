@@ -489,8 +489,11 @@ def test_events_for_a_queued_message(server):
     assert [(c["stage"], c["engine"], c["result"]) for c in checked["checks"]] == [
         ("content", "gtube", "pass"),
         ("content", "scorer", "pass"),
+        ("content", "attachments", "off"),
     ]
     assert isinstance(checked["checks"][1]["score"], float)
+    # A trusted network has no account: the attachment checks' defaults (both off) apply.
+    assert checked["checks"][2]["rule"] == "checks.block_macros and checks.block_dangerous_attachments off"
     assert queued["size"] == len(server.spool()[qid].message)
     assert queued["sender"] == SENDER and queued["recipients"] == [RCPT]
     assert queued["message_id"] == "<ev@client.example>"

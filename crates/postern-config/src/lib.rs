@@ -13,9 +13,11 @@
 //! - [`engines`]: `[rspamd]` and `[spamassassin]`, the spam engines; `[clamav]`, the virus scanner.
 //! - [`domain_age`]: `[domain_age]`, where the age of a sender's domain comes from.
 //! - [`connection_policy`]: each listener's connection and protocol policy (SPEC.md §4).
+//! - [`attachments`]: the `[attachments]` section (the attachment checks' bounds).
 //! - [`postmaster`]: the `[postmaster]` section (system mail's sender, external postmasters).
 //! - [`error`]: [`ConfigError`] and how a TOML parse error becomes one line.
 
+mod attachments;
 mod connection_policy;
 mod delivery;
 mod domain_age;
@@ -66,6 +68,33 @@ pub struct Config {
     pub scorer: ScorerConfig,
     /// Where the age of a sender's domain comes from (`[domain_age]`).
     pub domain_age: DomainAgeConfig,
+    /// How far the attachment checks look into a message (`[attachments]`).
+    pub attachments: AttachmentsConfig,
+}
+
+/// The attachment checks' bounds (`[attachments]`): how deep containers are opened, how
+/// much is unpacked and how many entries are walked per message, the compression ratio of
+/// one entry, and the largest message analysed. Passing a bound refuses the message with
+/// its own rule; a message over `max_message_bytes` is not analysed (logged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttachmentsConfig {
+    pub max_depth: usize,
+    pub max_unpacked_bytes: u64,
+    pub max_entries: usize,
+    pub max_ratio: u64,
+    pub max_message_bytes: u64,
+}
+
+impl Default for AttachmentsConfig {
+    fn default() -> AttachmentsConfig {
+        AttachmentsConfig {
+            max_depth: 5,
+            max_unpacked_bytes: 200 << 20,
+            max_entries: 1000,
+            max_ratio: 100,
+            max_message_bytes: 64 << 20,
+        }
+    }
 }
 
 /// The built-in scorer (`[scorer]`): how many ham and spam samples the installation needs

@@ -99,6 +99,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     let quarantine = quarantine(raw.quarantine)?;
     let scorer = scorer(raw.scorer)?;
     let domain_age = crate::domain_age::validate(raw.domain_age)?;
+    let attachments = crate::attachments::validate(raw.attachments)?;
     let (admin_key, admin_text) = match (&flags.admin, raw.admin.address.as_deref()) {
         (Some(f), _) => ("--admin".to_string(), f.as_str()),
         (None, Some(a)) => ("admin.address".to_string(), a),
@@ -148,6 +149,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         quarantine,
         scorer,
         domain_age,
+        attachments,
     })
 }
 

@@ -111,3 +111,12 @@ fn the_domain_age_section_is_read_and_checked() {
     assert!(msg.starts_with(&format!("{path}:2: domain_age.bootstrap: cannot read /nonexistent/dns.json")), "{msg}");
     assert!(load("[domain_age]\nrdap_servers = 1\n").1.is_err(), "unknown keys are refused");
 }
+
+#[test]
+fn example_file_shows_the_attachment_defaults() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/postern.example.toml")).unwrap();
+    assert!(text.contains("\n[attachments]\n"));
+    let c = load(&text).1.unwrap();
+    assert_eq!(c.attachments, postern_config::AttachmentsConfig::default());
+}

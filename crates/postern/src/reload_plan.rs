@@ -10,7 +10,8 @@
 //! Everything else (host name, data directory, listener
 //! and admin addresses, TLS files, logging, counters, AUTH throttling, the quarantine's
 //! lifetime, the scheduler's concurrency and retry schedule, DNS servers, the engines
-//! `[rspamd]`, `[spamassassin]` and `[clamav]`, the scorer's training minimum `[scorer]`) needs a restart: [`effective`] keeps the
+//! `[rspamd]`, `[spamassassin]` and `[clamav]`, the scorer's training minimum `[scorer]`, the
+//! attachment checks' bounds `[attachments]`) needs a restart: [`effective`] keeps the
 //! running value and [`diff`] names what differs, so the reload says so and nothing is
 //! silently ignored.
 
@@ -29,6 +30,8 @@ pub fn effective(old: &Config, new: &Config) -> Config {
     e.quarantine = old.quarantine;
     // The scorer's models are built with the minimum at start-up.
     e.scorer = old.scorer;
+    // The attachment scanner is built with its bounds at start-up.
+    e.attachments = old.attachments;
     e.limits.max_connections = old.limits.max_connections;
     e.limits.shutdown_timeout = old.limits.shutdown_timeout;
     // The memory budget and the connection semaphores are sized once, at start-up.
@@ -89,6 +92,7 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
     check("counters", a.counters != b.counters);
     check("quarantine.lifetime_days", a.quarantine != b.quarantine);
     check("scorer (min_ham, min_spam)", a.scorer != b.scorer);
+    check("attachments", a.attachments != b.attachments);
     let (la, lb) = (&a.limits, &b.limits);
     check("limits.max_connections", la.max_connections != lb.max_connections);
     check("limits.shutdown_timeout", la.shutdown_timeout != lb.shutdown_timeout);
@@ -297,5 +301,15 @@ mod tests {
         assert!(diff(&e, &new).is_empty(), "nothing waits for a restart");
         assert!(!e.domain_age.rdap);
         assert_eq!((e.domain_age.timeout.as_secs(), e.domain_age.cache_entries), (1, 50));
+    }
+
+    #[test]
+    fn the_attachment_bounds_need_a_restart() {
+        let old = config("");
+        let new = config("[attachments]\nmax_depth = 2\nmax_entries = 10\n");
+        let e = effective(&old, &new);
+        assert_eq!((e.attachments.max_depth, e.attachments.max_entries), (5, 1000));
+        assert!(diff(&old, &e).is_empty());
+        assert_eq!(diff(&e, &new), ["attachments"]);
     }
 }

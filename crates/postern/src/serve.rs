@@ -148,7 +148,8 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         .with_counters(policy.limits().cloned(), policy.locks().cloned())
         .with_system_mail(Some(Arc::clone(&system_mail)))
         .with_quarantine(Some(Arc::clone(&quarantine)))
-        .with_scanner(scorer_scanner(&scorer_trainer));
+        .with_scanner(scorer_scanner(&scorer_trainer))
+        .with_scanner(attachment_scanner(&config.attachments));
     let pipeline = engine_scanners(&config.engines).into_iter().fold(pipeline, |p, s| p.with_scanner(s));
     // Always wired: it looks anything up only for accounts with checks.block_new_domains.
     let domain_age = crate::domain_age::start(&config.domain_age)?;
@@ -320,6 +321,19 @@ fn scorer(
 
 fn scorer_scanner(trainer: &postern_scorer::ScorerTrainer) -> Arc<dyn postern_pipeline::Scanner> {
     Arc::new(trainer.scanner())
+}
+
+/// The attachment checks (macros, dangerous attachments, archives) with the installation's
+/// bounds; each account's settings say which of its rules apply.
+fn attachment_scanner(config: &postern_config::AttachmentsConfig) -> Arc<dyn postern_pipeline::Scanner> {
+    let bounds = postern_attachments::Bounds {
+        max_depth: config.max_depth,
+        max_unpacked_bytes: config.max_unpacked_bytes,
+        max_entries: config.max_entries,
+        max_ratio: config.max_ratio,
+        max_message_bytes: usize::try_from(config.max_message_bytes).unwrap_or(usize::MAX),
+    };
+    Arc::new(postern_attachments::AttachmentScanner::new(bounds))
 }
 
 /// What limits ip account ranges in the admin API: the trusted networks, the listeners'

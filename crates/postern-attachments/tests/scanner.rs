@@ -1,0 +1,92 @@
+//! The attachment checks as a pipeline scanner: the account's settings choose the rules,
+//! a finding becomes a block with its kind, rule and part, the size bound skips.
+
+mod fixtures;
+
+use postern_attachments::{AttachmentScanner, Bounds};
+use postern_core::tenancy::{Account, AccountKind, AccountSettings, LockState};
+use postern_core::{Address, BodyType, ClientInfo, Envelope, QueueId, Recipient};
+use postern_pipeline::{Block, BlockKind, ScanInput, ScanResult, Scanner, Setting};
+
+fn account(macros: bool, dangerous: bool, encrypted: bool) -> Account {
+    let mut settings = AccountSettings::default();
+    settings.checks.block_macros = macros;
+    settings.checks.block_dangerous_attachments = dangerous;
+    settings.checks.block_encrypted_archives = encrypted;
+    Account {
+        id: 7,
+        domain: "example.com".into(),
+        kind: AccountKind::User,
+        name: "alice@example.com".into(),
+        has_password: true,
+        settings,
+        lock: LockState::default(),
+        created_at_ms: 0,
+        updated_at_ms: 0,
+    }
+}
+
+fn envelope() -> Envelope {
+    Envelope {
+        queue_id: QueueId::generate(),
+        received_at_ms: 0,
+        sender: Address::parse("alice@example.com", false).ok(),
+        recipients: vec![Recipient {
+            address: Address::parse("bob@remote.example", false).expect("address"),
+            notify: None,
+            orcpt: None,
+        }],
+        body: BodyType::SevenBit,
+        smtputf8: false,
+        ret: None,
+        envid: None,
+        client: ClientInfo {
+            ip: "127.0.0.1".parse().expect("ip"),
+            port: 1,
+            listener: "submission".into(),
+            helo: None,
+            tls: None,
+        },
+        size: 0,
+        owner: None,
+    }
+}
+
+async fn scan(scanner: &AttachmentScanner, account: &Account, message: &[u8]) -> ScanResult {
+    let envelope = envelope();
+    let input = ScanInput { envelope: &envelope, account: Some(account), message };
+    scanner.scan(&input).await
+}
+
+fn blocked(kind: BlockKind, rule: &str, part: &str) -> ScanResult {
+    ScanResult::Blocked(Block { kind, rule: rule.into(), part: Some(part.into()) })
+}
+
+#[tokio::test]
+async fn findings_become_blocks_with_their_kind() {
+    let scanner = AttachmentScanner::new(Bounds::default());
+    assert_eq!((scanner.engine(), scanner.setting()), ("attachments", Some(Setting::Attachments)));
+    let on = account(true, true, true);
+    let doc = fixtures::message(&[("a.doc", "application/msword", &fixtures::doc_with_vba())]);
+    assert_eq!(scan(&scanner, &on, &doc).await, blocked(BlockKind::Macros, "OLE2_VBA_MACRO", "a.doc"));
+    let exe = fixtures::message(&[("a.exe", "application/octet-stream", &fixtures::pe(&[".text"]))]);
+    assert_eq!(scan(&scanner, &on, &exe).await, blocked(BlockKind::Dangerous, "PE_EXECUTABLE", "a.exe"));
+    let bomb = fixtures::message(&[("b.zip", "application/zip", &fixtures::zip_bomb(20 << 20))]);
+    assert_eq!(scan(&scanner, &on, &bomb).await, blocked(BlockKind::Unscannable, "ARCHIVE_BOMB", "b.zip/zeros.txt"));
+    let locked = fixtures::raw_zip(&[fixtures::RawEntry { flags: 1, ..fixtures::RawEntry::stored("x.doc", b"??") }]);
+    let locked = fixtures::message(&[("s.zip", "application/zip", &locked)]);
+    assert_eq!(scan(&scanner, &on, &locked).await, blocked(BlockKind::Encrypted, "ENCRYPTED_ARCHIVE", "s.zip/x.doc"));
+    // The account's settings choose: encrypted archives allowed, macros only.
+    assert_eq!(scan(&scanner, &account(true, true, false), &locked).await, ScanResult::Clean { score: None });
+    assert_eq!(scan(&scanner, &account(true, false, true), &exe).await, ScanResult::Clean { score: None });
+}
+
+#[tokio::test]
+async fn a_message_over_the_bound_is_skipped_not_clean() {
+    let scanner = AttachmentScanner::new(Bounds { max_message_bytes: 100, ..Bounds::default() });
+    let exe = fixtures::message(&[("a.exe", "application/octet-stream", &fixtures::pe(&[]))]);
+    let ScanResult::Skipped { reason } = scan(&scanner, &account(true, true, true), &exe).await else {
+        panic!("not skipped")
+    };
+    assert_eq!(reason, "message larger than attachments.max_message_bytes (100)");
+}
