@@ -202,7 +202,7 @@ def test_clean_documents_pdfs_and_images_pass(gateway):
     entry = attachments_entry(gateway)
     assert entry["result"] == "pass" and entry.get("rule") is None, entry
     assert [(c["engine"], c["result"]) for c in checked(gateway)["checks"] if c["stage"] == "content"] == [
-        ("gtube", "pass"), ("scorer", "pass"), ("attachments", "pass")]
+        ("gtube", "pass"), ("scorer", "pass"), ("attachments", "pass"), ("domain_age", "off")]
 
 
 def test_settings_decide_which_rules_apply(gateway):

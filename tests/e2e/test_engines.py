@@ -222,7 +222,7 @@ def test_both_engines_run_and_are_in_the_trace(postern, engines):
     # (The built-in scorer runs between GTUBE and the engines; these tests are about the engines.
     # The attachment checks run before the engines too, off for a trusted network.)
     assert [(c["engine"], c["result"]) for c in checked["checks"] if c["engine"] != "scorer"] == [
-        ("gtube", "pass"), ("attachments", "off"), ("rspamd", "spam"), ("spamassassin", "spam")]
+        ("gtube", "pass"), ("attachments", "off"), ("rspamd", "spam"), ("spamassassin", "spam"), ("domain_age", "off")]
 
 
 @pytest.mark.parametrize("engine", ["rspamd", "spamassassin"])
@@ -237,7 +237,7 @@ def test_a_stopped_engine_with_skip_is_logged_and_the_others_decide(postern, eng
     assert send(server, message(GTUBE, "plain gtube"))[0] == 550
     checks = last_checked(server, 2)["checks"]
     assert [(c["engine"], c["result"]) for c in checks if c["engine"] != "scorer"] == [
-        ("gtube", "spam"), ("attachments", "off"), (engine, "failed")]
+        ("gtube", "spam"), ("attachments", "off"), (engine, "failed"), ("domain_age", "off")]
     def logged():
         return [line for line in server.stdout if "content check failed" in line and f'engine="{engine}"' in line]
 
@@ -317,7 +317,7 @@ def test_checks_spam_off_and_monitor_mode_for_an_account(postern, engines):
     assert as_user("off@example.com", ENCODED_GTUBE)[0] == 250
     checks = last_checked(server)["checks"]
     assert [(c["engine"], c["result"]) for c in checks if c["stage"] == "content"] == [
-        ("gtube", "pass"), ("scorer", "off"), ("attachments", "off"), ("rspamd", "off"), ("spamassassin", "off")]
+        ("gtube", "pass"), ("scorer", "off"), ("attachments", "off"), ("rspamd", "off"), ("spamassassin", "off"), ("domain_age", "off")]
     assert as_user("on@example.com", CLEAN)[0] == 451, "spamd is down and tempfail"
     assert as_user("watch@example.com", CLEAN)[0] == 250, "monitor mode"
     refused = server.wait_events(lambda ev: len(ev) >= 2, kind="refused")

@@ -490,6 +490,7 @@ def test_events_for_a_queued_message(server):
         ("content", "gtube", "pass"),
         ("content", "scorer", "pass"),
         ("content", "attachments", "off"),
+        ("content", "domain_age", "off"),
     ]
     assert isinstance(checked["checks"][1]["score"], float)
     # A trusted network has no account: the attachment checks' defaults (both off) apply.

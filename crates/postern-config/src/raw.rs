@@ -43,6 +43,7 @@ pub struct RawConfig {
     pub scorer: RawScorer,
     #[serde(default)]
     pub domain_age: crate::domain_age::RawDomainAge,
+    #[serde(default)]
     pub attachments: crate::attachments::RawAttachments,
 }
 
