@@ -7,7 +7,7 @@
 #   scripts/package.sh --tool   only installs cargo-deb when it is missing
 #
 # Steps: cargo-deb (installed once, pinned), the binary, the assets generated from it under
-# target/assets (man pages, shell completions, /etc/postern/postern.toml made from
+# packaging/assets (man pages, shell completions, /etc/postern/postern.toml made from
 # docs/postern.example.toml and checked with `postern check-config`), then `cargo deb`.
 # What goes where is [package.metadata.deb] in crates/postern/Cargo.toml; the unit and the
 # maintainer scripts are in packaging/debian.
@@ -47,9 +47,9 @@ else
     deb_flags=(--no-build)
 fi
 
-# The assets, generated from the binary itself (paths fixed in Cargo.toml: target/assets
-# at the workspace root, whatever the target directory).
-assets=target/assets
+# The assets, generated from the binary itself (paths fixed in Cargo.toml: packaging/assets
+# in the repository, whatever the target directory; not committed).
+assets=packaging/assets
 rm -rf "$assets"
 mkdir -p "$assets/man" "$assets/completions"
 "$binary" man --out "$assets/man" >/dev/null
@@ -59,7 +59,8 @@ gzip -9n "$assets"/man/*.1
 "$binary" completions fish >"$assets/completions/postern.fish"
 
 # The installed configuration: the example (every setting, its default) with the data in
-# /var/lib/postern and the machine's own host name.
+# /var/lib/postern, the machine's own host name, and delivery.default_route left at its
+# default (commented out) so that uncommenting relay_host is all it takes to use one.
 {
     echo "# /etc/postern/postern.toml, installed by the postern package (a conffile: your"
     echo "# changes survive upgrades). After a change: postern check-config /etc/postern/postern.toml,"
@@ -67,9 +68,12 @@ gzip -9n "$assets"/man/*.1
     echo "#"
     sed -e 's|^data_dir = .*|data_dir = "/var/lib/postern"|' \
         -e 's|^hostname = .*|# hostname = "mail.example.net"|' \
+        -e 's|^default_route = "direct"$|# default_route = "direct"|' \
         docs/postern.example.toml
 } >"$assets/postern.toml"
-grep -q '^data_dir = "/var/lib/postern"$' "$assets/postern.toml" || { echo "data_dir not set in $assets/postern.toml" >&2; exit 1; }
+for edited in '^data_dir = "/var/lib/postern"$' '^# hostname = ' '^# default_route = "direct"$'; do
+    grep -q "$edited" "$assets/postern.toml" || { echo "$assets/postern.toml: no line $edited" >&2; exit 1; }
+done
 "$binary" check-config "$assets/postern.toml" >&2
 
 out="$(cargo deb -p postern "${deb_flags[@]}")"
