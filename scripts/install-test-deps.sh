@@ -14,6 +14,9 @@ command -v spamc >/dev/null 2>&1 || apt_packages+=(spamc)
 command -v groff >/dev/null 2>&1 || apt_packages+=(groff-base)
 command -v man >/dev/null 2>&1 || apt_packages+=(man-db)
 command -v adduser >/dev/null 2>&1 || apt_packages+=(adduser)
+# The shells whose generated completion scripts are syntax-checked.
+command -v zsh >/dev/null 2>&1 || apt_packages+=(zsh)
+command -v fish >/dev/null 2>&1 || apt_packages+=(fish)
 
 if [ ${#apt_packages[@]} -gt 0 ]; then
     sudo=""

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the Debian package of Postern and prints the path of the .deb on its last line.
+# Builds the Debian package of Postern and prints the path of the .deb on its last line
+# (a release build prints its postern-dbgsym .ddeb, the debug symbols, on the line before).
 #
 #   scripts/package.sh          release build (what to ship)
 #   scripts/package.sh --dev    packs the debug binary that `cargo build` made (tests: no
@@ -44,7 +45,9 @@ if [ "$mode" = dev ]; then
 else
     cargo build --release -p postern --bin postern >&2
     binary="$target_dir/release/postern"
-    deb_flags=(--no-build)
+    # The binary stripped; its line tables (profile.release) go to postern-dbgsym_*.ddeb
+    # beside it, for backtraces, as Debian ships them.
+    deb_flags=(--no-build --dbgsym)
 fi
 
 # The assets, generated from the binary itself (paths fixed in Cargo.toml: packaging/assets
@@ -78,5 +81,6 @@ done
 
 out="$(cargo deb -p postern "${deb_flags[@]}")"
 deb="$(printf '%s\n' "$out" | tail -n 1)"
-[ -f "$deb" ] || { echo "cargo deb printed no package path: $out" >&2; exit 1; }
-echo "$deb"
+[ -f "$deb" ] && [ "${deb%.deb}" != "$deb" ] || { echo "cargo deb printed no package path: $out" >&2; exit 1; }
+# The .ddeb of debug symbols first when there is one, the .deb last.
+printf '%s\n' "$out"
