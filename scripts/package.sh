@@ -46,7 +46,7 @@ else
     cargo build --release -p postern --bin postern >&2
     binary="$target_dir/release/postern"
     # The binary stripped; its line tables (profile.release) go to postern-dbgsym_*.ddeb
-    # beside it, for backtraces, as Debian ships them.
+    # beside it, for debuggers, as Debian ships them.
     deb_flags=(--no-build --dbgsym)
 fi
 
