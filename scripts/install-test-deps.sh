@@ -10,6 +10,14 @@ command -v rspamd >/dev/null 2>&1 || apt_packages+=(rspamd)
 command -v spamd >/dev/null 2>&1 || apt_packages+=(spamassassin)
 command -v spamc >/dev/null 2>&1 || apt_packages+=(spamc)
 command -v clamd >/dev/null 2>&1 || apt_packages+=(clamav-daemon)
+# Manual pages rendered by the tests (groff -man, man -l); the package test installs with
+# dpkg and creates the service user with adduser.
+command -v groff >/dev/null 2>&1 || apt_packages+=(groff-base)
+command -v man >/dev/null 2>&1 || apt_packages+=(man-db)
+command -v adduser >/dev/null 2>&1 || apt_packages+=(adduser)
+# The shells whose generated completion scripts are syntax-checked.
+command -v zsh >/dev/null 2>&1 || apt_packages+=(zsh)
+command -v fish >/dev/null 2>&1 || apt_packages+=(fish)
 
 if [ ${#apt_packages[@]} -gt 0 ]; then
     sudo=""
@@ -18,6 +26,9 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${apt_packages[@]}" >/dev/null
 fi
+
+# cargo-deb, pinned in scripts/package.sh (the package test builds a .deb).
+"$(dirname "$0")/package.sh" --tool
 
 python3 -c "import pytest" 2>/dev/null || python3 -m pip install --quiet pytest
 python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --quiet aiosmtpd

@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::client::{ApiClient, ClientArgs, PageArgs, encode, query};
-use super::output;
+use super::{output, progress};
 
 const ALGORITHMS: [&str; 2] = ["rsa", "ed25519"];
 /// The largest PEM file read for `import`.
@@ -101,8 +101,18 @@ pub fn run(args: DkimArgs) -> Result<()> {
     let keys = |domain: &str| format!("/domains/{}/dkim", encode(domain));
     let (answer, human) = match args.command {
         DkimCommand::Generate { domain, selector, algorithm, bits } => {
+            let what = match (algorithm.as_str(), bits) {
+                ("rsa", bits) => format!("RSA-{}", bits.unwrap_or(2048)),
+                _ => "Ed25519".to_string(),
+            };
+            let spinner = progress::spinner(
+                format!("generating the {what} key {selector} for {domain}"),
+                progress::wanted(args.client.json),
+            );
             let body = json!({"selector": selector, "algorithm": algorithm, "bits": bits});
-            let key = api.post_json(&format!("{}/keys", keys(&domain)), &body)?;
+            let key = api.post_json(&format!("{}/keys", keys(&domain)), &body);
+            spinner.finish_and_clear();
+            let key = key?;
             let human = created(&key, "generated");
             (key, human)
         }

@@ -9,17 +9,21 @@
 //! - `queue`, `domain`, `account`, `identity`, `token`, `rule`, `dkim`, `client_block`,
 //!   `status`, `inbound_domain`, `quarantine`: the subcommands; `ip_range` is `domain ip-range`.
 //! - `train`: the built-in scorer trained from eml and mbox files.
+//! - `generate`: `completions` and `man`, generated from this definition.
+//! - `progress`: spinners and bars on stderr, only when it is a terminal.
 
 pub mod account;
 pub mod client;
 pub mod client_block;
 pub mod dkim;
 pub mod domain;
+pub mod generate;
 pub mod identity;
 pub mod inbound_domain;
 pub mod ip_range;
 pub mod output;
 pub mod password;
+pub mod progress;
 pub mod quarantine;
 pub mod queue;
 pub mod rule;
@@ -81,9 +85,14 @@ pub enum Command {
     Quarantine(quarantine::QuarantineArgs),
     /// Train the built-in scorer from eml or mbox files: --ham or --spam (superadmin).
     Train(train::TrainArgs),
+    /// Print the shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions(generate::CompletionsArgs),
+    /// Print the manual page postern(1), or write every page into a directory (--out).
+    Man(generate::ManArgs),
 }
 
-/// Runs a client subcommand (every one but `serve`).
+/// Runs a client subcommand (every one but `serve` and `check-config`), or prints what
+/// `completions` and `man` generate.
 pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(_) | Command::CheckConfig(_) => anyhow::bail!("not a client subcommand"),
@@ -99,6 +108,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::InboundDomain(args) => inbound_domain::run(args),
         Command::Quarantine(args) => quarantine::run(args),
         Command::Train(args) => train::run(args),
+        Command::Completions(args) => generate::completions(args),
+        Command::Man(args) => generate::man(args),
     }
 }
 

@@ -17,7 +17,7 @@ use clap::{ArgGroup, Args};
 use serde_json::{Value, json};
 
 use super::client::{ApiClient, ClientArgs};
-use super::output;
+use super::{output, progress};
 
 /// The largest file sent (the API's limit).
 const MAX_FILE: u64 = 50 * 1024 * 1024;
@@ -42,23 +42,38 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let api = ApiClient::new(&args.client)?;
     let label = if args.spam { "spam" } else { "ham" };
     let mut answers = Vec::new();
+    let bar = progress::bar(args.files.len() as u64, progress::wanted(args.client.json));
     for file in &args.files {
-        let bytes = read_file(file)?;
-        let content_type = if postern_scorer::mbox::is_mbox(&bytes) { "application/mbox" } else { "message/rfc822" };
-        let answer = api
-            .post_bytes(&format!("/training?label={label}"), &bytes, content_type)
-            .with_context(|| format!("{}", file.display()))?;
+        bar.set_message(file.display().to_string());
+        let answer = send(&api, label, file);
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                bar.abandon();
+                return Err(e);
+            }
+        };
         if !args.client.json {
-            println!("{}", file_line(file, &answer));
+            bar.suspend(|| println!("{}", file_line(file, &answer)));
         }
         answers.push(json!({"file": file.display().to_string(), "answer": answer}));
+        bar.inc(1);
     }
+    bar.finish_and_clear();
     if args.client.json {
         print!("{}", output::json(&Value::Array(answers)));
     } else if let Some(last) = answers.last() {
         println!("{}", installation_line(&last["answer"]));
     }
     Ok(())
+}
+
+/// Reads one file and sends it: the API's answer.
+fn send(api: &ApiClient, label: &str, file: &Path) -> Result<Value> {
+    let bytes = read_file(file)?;
+    let content_type = if postern_scorer::mbox::is_mbox(&bytes) { "application/mbox" } else { "message/rfc822" };
+    api.post_bytes(&format!("/training?label={label}"), &bytes, content_type)
+        .with_context(|| format!("{}", file.display()))
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
