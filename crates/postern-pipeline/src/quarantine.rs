@@ -366,12 +366,19 @@ impl Quarantine {
         for row in self.releasing().await? {
             let in_spool = QueueId::parse(&row.message.queue_id).is_some_and(spooled);
             if in_spool {
-                self.finish_interrupted(&row).await?;
-                done.finished.push(row.id);
+                match self.finish_interrupted(&row).await {
+                    Ok(true) => done.finished.push(row.id),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(id = row.id, error = %e, "cannot finish an interrupted release"),
+                }
             } else {
                 let store = Arc::clone(&self.store);
                 let id = row.id;
-                if blocking(move || store.abort_release(id).map_err(|e| e.to_string())).await? {
+                let undone = blocking(move || store.abort_release(id).map_err(|e| e.to_string())).await;
+                if let Err(e) = &undone {
+                    tracing::error!(id, error = %e, "cannot undo an interrupted release; the row says releasing");
+                }
+                if undone.unwrap_or(false) {
                     tracing::warn!(
                         id,
                         queue_id = row.message.queue_id.as_str(),
@@ -410,7 +417,8 @@ impl Quarantine {
 
     /// A `releasing` row whose message the spool has: `released`, the held file removed,
     /// the `released` event and the ham sample the stopped release did not get to.
-    async fn finish_interrupted(&self, row: &HeldMessage) -> Result<(), QuarantineError> {
+    /// `false`: the row was no longer `releasing`.
+    async fn finish_interrupted(&self, row: &HeldMessage) -> Result<bool, QuarantineError> {
         let (store, dir, id) = (Arc::clone(&self.store), self.dir.clone(), row.id);
         let queue_id = QueueId::parse(&row.message.queue_id);
         let sample = match (&self.trainer, queue_id) {
@@ -428,14 +436,17 @@ impl Quarantine {
         };
         let finished = blocking(move || {
             let finished = store.finish_release(id).map_err(|e| e.to_string())?;
-            if let Some(queue_id) = queue_id {
-                dir.remove_blocking(queue_id).map_err(|e| e.to_string())?;
+            if let Some(queue_id) = queue_id
+                && let Err(e) = dir.remove_blocking(queue_id)
+            {
+                // A `released` row's file: the next start removes it.
+                tracing::error!(id, error = %e, "released, but cannot remove the held file");
             }
             Ok(finished)
         })
         .await?;
         if !finished {
-            return Ok(());
+            return Ok(false);
         }
         let by = row.released_by.clone().unwrap_or_else(|| "unknown".into());
         tracing::info!(
@@ -451,7 +462,7 @@ impl Quarantine {
         {
             tracing::warn!(id, error = e.as_str(), "the released message was not learned as ham");
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Held files with no row (removed, or moved to `corrupt/` when unreadable) and files
