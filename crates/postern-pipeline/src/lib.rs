@@ -63,5 +63,5 @@ pub use abuse::{AbuseContact, AbuseReports};
 pub use domain_age::DomainAgeScanner;
 pub use gtube::GtubeScanner;
 pub use pipeline::Pipeline;
-pub use quarantine::{Quarantine, QuarantineError};
+pub use quarantine::{Quarantine, QuarantineError, QuarantineRecovery};
 pub use scanner::{Block, BlockKind, OnFailure, ScanInput, ScanResult, Scanner, Setting};

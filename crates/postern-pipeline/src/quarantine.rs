@@ -15,6 +15,16 @@
 //! or delete racing a release (neither touches a `releasing` row), and a released message
 //! lost (the claim is undone when the spool refuses it; the bytes on disk are removed
 //! only after the spool has them durable).
+//!
+//! A crash can still stop a release or a hold half way. [`Quarantine::recover`] runs at
+//! start-up, after the spool's recovery and before anything is delivered, released or
+//! held, and settles what it left: a `releasing` row whose message is in the spool (under
+//! its own queue id: release spools the held file's envelope unchanged) is finished
+//! (`released`, the held file removed); one whose message is not is put back to `held`,
+//! for an administrator to release again. A held file with no row (a crash between the
+//! file and its row: the client never heard `250` and sends again) is removed, or moved to
+//! `corrupt/` when it fails verification; the file a `released` row left is removed.
+//! Running it twice changes nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +32,7 @@ use std::time::Duration;
 use postern_core::event::now_ms;
 use postern_core::{CheckRecord, Enqueue, Event, EventKind, EventSink, Label, QueueId, Reply, Submission, Trainer};
 use postern_queue::{HeldFile, QuarantineDir};
-use postern_store::{HeldMessage, NewHeld, QuarantineStore, StoreError};
+use postern_store::{HeldMessage, HeldState, NewHeld, Page, QuarantineFilter, QuarantineStore, Scope, StoreError};
 
 use crate::abuse::AbuseReports;
 
@@ -61,6 +71,27 @@ impl std::fmt::Display for QuarantineError {
 impl From<StoreError> for QuarantineError {
     fn from(e: StoreError) -> Self {
         QuarantineError::Failed(e.to_string())
+    }
+}
+
+/// What [`Quarantine::recover`] did, by row id or file name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct QuarantineRecovery {
+    /// `releasing` rows whose message was in the spool: now `released`.
+    pub finished: Vec<i64>,
+    /// `releasing` rows whose message was not in the spool: `held` again.
+    pub held_again: Vec<i64>,
+    /// Held files with no row, removed.
+    pub orphans_removed: Vec<String>,
+    /// Held files of `released` rows, removed.
+    pub leftovers_removed: Vec<String>,
+    /// Held files with no row that failed verification, moved to `corrupt/`.
+    pub corrupt: Vec<String>,
+}
+
+impl QuarantineRecovery {
+    pub fn is_empty(&self) -> bool {
+        *self == QuarantineRecovery::default()
     }
 }
 
@@ -323,6 +354,153 @@ impl Quarantine {
         }
     }
 
+    /// Settles what a crash left half way (see the module docs): `releasing` rows and held
+    /// files without a row. `spooled` says whether the spool holds a message. Only at
+    /// start-up: a hold in progress has its file before its row, so a file without a row
+    /// is an orphan only when nothing is holding. Idempotent.
+    pub async fn recover(
+        &self,
+        spooled: &(dyn Fn(QueueId) -> bool + Send + Sync),
+    ) -> Result<QuarantineRecovery, QuarantineError> {
+        let mut done = QuarantineRecovery::default();
+        for row in self.releasing().await? {
+            let in_spool = QueueId::parse(&row.message.queue_id).is_some_and(spooled);
+            if in_spool {
+                match self.finish_interrupted(&row).await {
+                    Ok(true) => done.finished.push(row.id),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(id = row.id, error = %e, "cannot finish an interrupted release"),
+                }
+            } else {
+                let store = Arc::clone(&self.store);
+                let id = row.id;
+                let undone = blocking(move || store.abort_release(id).map_err(|e| e.to_string())).await;
+                if let Err(e) = &undone {
+                    tracing::error!(id, error = %e, "cannot undo an interrupted release; the row says releasing");
+                }
+                if undone.unwrap_or(false) {
+                    tracing::warn!(
+                        id,
+                        queue_id = row.message.queue_id.as_str(),
+                        "a release stopped before the spool had the message: held again, release it again"
+                    );
+                    let detail = "release interrupted before spooling: held again".to_string();
+                    self.event_for(&row, "release_undone", None, Some(detail)).await;
+                    done.held_again.push(row.id);
+                }
+            }
+        }
+        self.sweep_files(&mut done).await?;
+        Ok(done)
+    }
+
+    /// Every `releasing` row (a crash stopped their release).
+    async fn releasing(&self) -> Result<Vec<HeldMessage>, QuarantineError> {
+        let mut rows = Vec::new();
+        let filter = QuarantineFilter { state: Some(HeldState::Releasing), ..Default::default() };
+        // Every page is read before any row is settled, so offsets stay true; bounded.
+        for page in 0..1000u64 {
+            let (store, filter) = (Arc::clone(&self.store), filter.clone());
+            let offset = page * 1000;
+            let paged = blocking(move || {
+                store.list_held(&Scope::All, &filter, Page { limit: 1000, offset }).map_err(|e| e.to_string())
+            })
+            .await?;
+            let full = paged.items.len() == 1000;
+            rows.extend(paged.items);
+            if !full {
+                break;
+            }
+        }
+        Ok(rows)
+    }
+
+    /// A `releasing` row whose message the spool has: `released`, the held file removed,
+    /// the `released` event and the ham sample the stopped release did not get to.
+    /// `false`: the row was no longer `releasing`.
+    async fn finish_interrupted(&self, row: &HeldMessage) -> Result<bool, QuarantineError> {
+        let (store, dir, id) = (Arc::clone(&self.store), self.dir.clone(), row.id);
+        let queue_id = QueueId::parse(&row.message.queue_id);
+        let sample = match (&self.trainer, queue_id) {
+            (Some(_), Some(queue_id)) => {
+                let dir = dir.clone();
+                match blocking(move || dir.read_blocking(queue_id, MAX_HELD_FILE).map_err(|e| e.to_string())).await {
+                    Ok(file) => file.map(|f| f.message),
+                    Err(e) => {
+                        tracing::warn!(id, error = %e, "the held file of a finished release is unreadable");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let finished = blocking(move || {
+            let finished = store.finish_release(id).map_err(|e| e.to_string())?;
+            if let Some(queue_id) = queue_id
+                && let Err(e) = dir.remove_blocking(queue_id)
+            {
+                // A `released` row's file: the next start removes it.
+                tracing::error!(id, error = %e, "released, but cannot remove the held file");
+            }
+            Ok(finished)
+        })
+        .await?;
+        if !finished {
+            return Ok(false);
+        }
+        let by = row.released_by.clone().unwrap_or_else(|| "unknown".into());
+        tracing::info!(
+            id,
+            queue_id = row.message.queue_id.as_str(),
+            by = by.as_str(),
+            "a release stopped after the spool had the message: finished (released)"
+        );
+        let detail = format!("released by {by} (finished at start-up)");
+        self.event_for(row, "released", Some(&by), Some(detail)).await;
+        if let (Some(trainer), Some(sample)) = (&self.trainer, sample)
+            && let Err(e) = trainer.learn(&sample, Label::Ham, "quarantine release").await
+        {
+            tracing::warn!(id, error = e.as_str(), "the released message was not learned as ham");
+        }
+        Ok(true)
+    }
+
+    /// Held files with no row (removed, or moved to `corrupt/` when unreadable) and files
+    /// `released` rows left (removed).
+    async fn sweep_files(&self, done: &mut QuarantineRecovery) -> Result<(), QuarantineError> {
+        let dir = self.dir.clone();
+        let names = blocking(move || dir.list_blocking().map_err(|e| e.to_string())).await?;
+        for name in names {
+            let (store, dir) = (Arc::clone(&self.store), self.dir.clone());
+            let file = name.clone();
+            let outcome = blocking(move || Ok(sweep_one(store.as_ref(), &dir, &file))).await?;
+            match outcome {
+                Swept::Kept => {}
+                Swept::Orphan => {
+                    tracing::warn!(file = name.as_str(), "a held file with no row (a hold stopped half way): removed");
+                    done.orphans_removed.push(name);
+                }
+                Swept::Leftover(id) => {
+                    tracing::info!(id, file = name.as_str(), "the held file of a released message: removed");
+                    done.leftovers_removed.push(name);
+                }
+                Swept::Corrupt(reason, dest) => {
+                    tracing::error!(
+                        file = name.as_str(),
+                        reason = reason.as_str(),
+                        moved_to = dest.as_str(),
+                        "a held file with no row is corrupt: moved to corrupt/"
+                    );
+                    done.corrupt.push(name);
+                }
+                Swept::Failed(error) => {
+                    tracing::error!(file = name.as_str(), error = error.as_str(), "a held file left as it is");
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Purges every `every` until the task is dropped.
     pub async fn purge_every(self: Arc<Self>, every: Duration) {
         let mut ticks = tokio::time::interval(every);
@@ -383,6 +561,48 @@ impl Quarantine {
             detail,
         };
         self.events.emit(Event { at_ms: now_ms(), session: 0, client_ip, queue_id, kind }).await;
+    }
+}
+
+/// What the recovery did with one file of `held/`.
+enum Swept {
+    /// Its row is `held`, `releasing` or `purging`: it is still needed.
+    Kept,
+    Orphan,
+    /// Its row (this id) is `released`.
+    Leftover(i64),
+    /// Unreadable and without a row: moved to (this path).
+    Corrupt(String, String),
+    /// The store or the disk failed: left as it is.
+    Failed(String),
+}
+
+fn sweep_one(store: &dyn QuarantineStore, dir: &QuarantineDir, name: &str) -> Swept {
+    let Some(queue_id) = QueueId::parse(name) else {
+        return match dir.move_to_corrupt_blocking(name) {
+            Ok(dest) => Swept::Corrupt("the name is not a queue id".into(), dest.display().to_string()),
+            Err(e) => Swept::Failed(e.to_string()),
+        };
+    };
+    match store.held_by_queue_id(&queue_id.to_string()) {
+        Ok(Some(row)) if row.state == HeldState::Released => match dir.remove_blocking(queue_id) {
+            Ok(()) => Swept::Leftover(row.id),
+            Err(e) => Swept::Failed(e.to_string()),
+        },
+        Ok(Some(_)) => Swept::Kept,
+        Ok(None) => match dir.read_blocking(queue_id, MAX_HELD_FILE) {
+            Ok(None) => Swept::Kept,
+            Ok(Some(_)) => match dir.remove_blocking(queue_id) {
+                Ok(()) => Swept::Orphan,
+                Err(e) => Swept::Failed(e.to_string()),
+            },
+            Err(postern_queue::SpoolError::Corrupt { reason, .. }) => match dir.move_to_corrupt_blocking(name) {
+                Ok(dest) => Swept::Corrupt(reason, dest.display().to_string()),
+                Err(e) => Swept::Failed(e.to_string()),
+            },
+            Err(e) => Swept::Failed(e.to_string()),
+        },
+        Err(e) => Swept::Failed(e.to_string()),
     }
 }
 

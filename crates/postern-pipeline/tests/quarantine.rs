@@ -71,6 +71,9 @@ impl QuarantineStore for BrokenStore {
     fn held(&self, id: i64) -> postern_store::Result<Option<HeldMessage>> {
         self.0.held(id)
     }
+    fn held_by_queue_id(&self, queue_id: &str) -> postern_store::Result<Option<HeldMessage>> {
+        self.0.held_by_queue_id(queue_id)
+    }
     fn list_held(&self, s: &Scope, f: &QuarantineFilter, p: Page) -> postern_store::Result<Paged<HeldMessage>> {
         self.0.list_held(s, f, p)
     }
@@ -415,4 +418,117 @@ async fn abuse_reports_one_at_once_then_one_summary_per_window() {
     assert!(body.contains("covers 3 messages"), "{body}");
     assert_eq!(body.matches("- 20").count(), 2, "the two not attached are listed:\n{body}");
     assert!(s.delivered().is_empty(), "reports are not the held messages");
+}
+
+/// The spool's messages at this moment, as the start-up recovery sees them.
+fn in_spool(spool: &Spool) -> impl Fn(QueueId) -> bool + Send + Sync {
+    let messages = spool.recover().unwrap().messages;
+    move |id| messages.contains(&id)
+}
+
+#[tokio::test]
+async fn recovery_settles_interrupted_releases_and_orphan_files_once() {
+    let s = Setup::new();
+    let q = s.quarantine();
+    let files = QuarantineDir::open(&s.dir.path().join("quarantine")).unwrap();
+    let mut ids = Vec::new();
+    let mut queue_ids = Vec::new();
+    for _ in 0..3 {
+        let sub = spam(account(QuarantineReaction::Reject, false));
+        queue_ids.push(sub.envelope.queue_id);
+        s.pipeline(&q).process(sub).await;
+        ids.push(s.store.held_by_queue_id(&queue_ids.last().unwrap().to_string()).unwrap().unwrap().id);
+    }
+    let (spooled, unspooled, released) = (ids[0], ids[1], ids[2]);
+    // A crash after spooling, before `finish_release`: claimed, in the spool, file still held.
+    s.store.claim_release(spooled, "root").unwrap().unwrap();
+    let file = files.read_blocking(queue_ids[0], 1 << 20).unwrap().unwrap();
+    postern_core::Enqueue::enqueue(&s.spool, file.envelope.clone(), file.head.clone(), file.message.clone())
+        .await
+        .unwrap();
+    // A crash after the claim, before spooling.
+    s.store.claim_release(unspooled, "root").unwrap().unwrap();
+    // A crash after `finish_release`, before the file went.
+    q.release(released, "root").await.unwrap();
+    let kept = files.read_blocking(queue_ids[0], 1 << 20).unwrap().unwrap();
+    let mut leftover_envelope = kept.envelope.clone();
+    leftover_envelope.queue_id = queue_ids[2];
+    files.write_blocking(&leftover_envelope, &kept.head, &kept.message).unwrap();
+    // A crash between a held file and its row, and two unreadable files with no row.
+    let orphan = QueueId::generate();
+    files.write_blocking(&envelope(orphan, None), b"", b"Subject: x\r\n\r\nbody\r\n").unwrap();
+    let damaged = QueueId::generate();
+    std::fs::write(s.dir.path().join("quarantine/held").join(damaged.to_string()), b"POSTERN-HELD 1 garbage").unwrap();
+    std::fs::write(s.dir.path().join("quarantine/held/not-a-queue-id"), b"x").unwrap();
+    let mut before = s.delivered();
+    before.sort();
+    let mut want_spooled = vec![queue_ids[0], queue_ids[2]];
+    want_spooled.sort();
+    assert_eq!(before, want_spooled, "the interrupted release and the finished one are in the spool");
+    s.events.0.lock().unwrap().clear();
+    s.samples.0.lock().unwrap().clear();
+
+    let done = q.recover(&in_spool(&s.spool)).await.unwrap();
+    assert_eq!(done.finished, [spooled]);
+    assert_eq!(done.held_again, [unspooled]);
+    assert_eq!(done.orphans_removed, [orphan.to_string()]);
+    assert_eq!(done.leftovers_removed, [queue_ids[2].to_string()]);
+    let mut corrupt = done.corrupt.clone();
+    corrupt.sort();
+    let mut want = vec![damaged.to_string(), "not-a-queue-id".to_string()];
+    want.sort();
+    assert_eq!(corrupt, want);
+    let state = |id| s.store.held(id).unwrap().unwrap().state;
+    assert_eq!(
+        (state(spooled), state(unspooled), state(released)),
+        (HeldState::Released, HeldState::Held, HeldState::Released)
+    );
+    let unspooled_row = s.store.held(unspooled).unwrap().unwrap();
+    assert_eq!(unspooled_row.released_by, None, "the claim is undone");
+    let mut left: Vec<String> = std::fs::read_dir(s.dir.path().join("quarantine/held"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, [queue_ids[1].to_string()], "only the message held again keeps its file");
+    let mut moved: Vec<String> = std::fs::read_dir(s.dir.path().join("quarantine/corrupt"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    moved.sort();
+    assert_eq!(moved, want, "unreadable files are kept aside, not deleted");
+    assert_eq!(s.delivered().len(), 2, "nothing spooled by the recovery");
+    let mut actions = s.actions();
+    actions.sort();
+    assert_eq!(actions, ["release_undone", "released by root"]);
+    let samples = s.samples.0.lock().unwrap().clone();
+    assert_eq!(samples.len(), 1, "the finished release is a ham sample");
+    assert_eq!((samples[0].0, samples[0].2.as_slice()), (Label::Ham, file.message.as_slice()));
+
+    // Twice changes nothing.
+    let again = q.recover(&in_spool(&s.spool)).await.unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(
+        (state(spooled), state(unspooled), state(released)),
+        (HeldState::Released, HeldState::Held, HeldState::Released)
+    );
+    assert_eq!((s.held_files(), s.delivered().len(), s.actions().len()), (1, 2, 2));
+
+    // The message held again can be released, once.
+    assert_eq!(q.release(unspooled, "root").await.unwrap(), queue_ids[1]);
+    assert_eq!(s.delivered().len(), 3);
+    assert!(q.recover(&in_spool(&s.spool)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn recovery_leaves_held_rows_and_their_files_alone() {
+    let s = Setup::new();
+    let q = s.quarantine();
+    s.pipeline(&q).process(spam(account(QuarantineReaction::Accept, false))).await;
+    let row = s.rows()[0].clone();
+    s.store.request_release(row.id, "admin", None).unwrap();
+    let done = q.recover(&in_spool(&s.spool)).await.unwrap();
+    assert!(done.is_empty(), "{done:?}");
+    assert_eq!((s.held_files(), s.rows()[0].state), (1, HeldState::Held));
+    assert!(q.content(row.id).await.is_ok());
 }

@@ -3,6 +3,8 @@
 //! ```text
 //! <root>/incoming/<id>   being written; removed at start (never acknowledged)
 //! <root>/held/<id>       durable: the message as the pipeline held it
+//! <root>/corrupt/<name>  a held file with no row that failed verification (found by the
+//!                        start-up recovery); kept for an administrator, never released
 //! ```
 //!
 //! In: the envelope (with its owner), our headers and the message as received. Out: a
@@ -52,7 +54,11 @@ pub struct QuarantineDir {
 struct Dirs {
     incoming: PathBuf,
     held: PathBuf,
+    corrupt: PathBuf,
 }
+
+/// The most files [`QuarantineDir::list_blocking`] returns in one call.
+pub const MAX_LISTED: usize = 1_000_000;
 
 type Result<T> = std::result::Result<T, SpoolError>;
 
@@ -71,7 +77,8 @@ impl QuarantineDir {
     pub fn open(root: &Path) -> Result<QuarantineDir> {
         let incoming = root.join("incoming");
         let held = root.join("held");
-        for dir in [&incoming, &held] {
+        let corrupt = root.join("corrupt");
+        for dir in [&incoming, &held, &corrupt] {
             fs::DirBuilder::new().recursive(true).create(dir).map_err(io_err("create", dir))?;
         }
         for entry in fs::read_dir(&incoming).map_err(io_err("list", &incoming))? {
@@ -80,7 +87,7 @@ impl QuarantineDir {
         }
         sync_dir(&incoming)?;
         sync_dir(root)?;
-        Ok(QuarantineDir { inner: Arc::new(Dirs { incoming, held }) })
+        Ok(QuarantineDir { inner: Arc::new(Dirs { incoming, held, corrupt }) })
     }
 
     fn path(&self, id: QueueId) -> PathBuf {
@@ -150,6 +157,34 @@ impl QuarantineDir {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_err("remove", &path)(e)),
         }
+    }
+
+    /// The names of the files in `held/` (normally queue ids), at most [`MAX_LISTED`],
+    /// in no particular order. Blocking.
+    pub fn list_blocking(&self) -> Result<Vec<String>> {
+        let held = &self.inner.held;
+        let mut names = Vec::new();
+        for entry in fs::read_dir(held).map_err(io_err("list", held))?.take(MAX_LISTED) {
+            let entry = entry.map_err(io_err("list", held))?;
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+        Ok(names)
+    }
+
+    /// Moves the file `name` of `held/` to `corrupt/` (a free name: `<name>.1`, ... when
+    /// taken), for an administrator to look at; it is never released. Blocking.
+    pub fn move_to_corrupt_blocking(&self, name: &str) -> Result<PathBuf> {
+        let from = self.inner.held.join(name);
+        let mut dest = self.inner.corrupt.join(name);
+        let mut n = 1;
+        while dest.exists() {
+            dest = self.inner.corrupt.join(format!("{name}.{n}"));
+            n += 1;
+        }
+        fs::rename(&from, &dest).map_err(io_err("rename", &dest))?;
+        sync_dir(&self.inner.corrupt)?;
+        sync_dir(&self.inner.held)?;
+        Ok(dest)
     }
 
     /// Whether the message's file is there.
@@ -255,6 +290,26 @@ mod tests {
         }
         fs::write(&path, b"POSTERN-HELD 1 99999999999999999999 1 1 0\n").unwrap();
         assert!(q.read_blocking(env.queue_id, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn lists_and_moves_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = QuarantineDir::open(dir.path()).unwrap();
+        let env = envelope();
+        q.write_blocking(&env, b"", b"body").unwrap();
+        fs::write(dir.path().join("held").join("junk"), b"x").unwrap();
+        let mut names = q.list_blocking().unwrap();
+        names.sort();
+        let mut want = vec![env.queue_id.to_string(), "junk".to_string()];
+        want.sort();
+        assert_eq!(names, want);
+        assert_eq!(q.move_to_corrupt_blocking("junk").unwrap(), dir.path().join("corrupt").join("junk"));
+        fs::write(dir.path().join("held").join("junk"), b"y").unwrap();
+        assert_eq!(q.move_to_corrupt_blocking("junk").unwrap(), dir.path().join("corrupt").join("junk.1"));
+        assert_eq!(q.list_blocking().unwrap(), vec![env.queue_id.to_string()]);
+        assert_eq!(fs::read(dir.path().join("corrupt").join("junk")).unwrap(), b"x", "kept, not overwritten");
+        assert!(q.move_to_corrupt_blocking("missing").is_err());
     }
 
     #[test]

@@ -15,7 +15,10 @@
 //! held | released ──claim_delete / claim_expired──> purging ──forget──> (row gone)
 //! ```
 //!
-//! A `releasing` row is never purged or deleted; a `purging` row is never released.
+//! A `releasing` row is never purged or deleted; a `purging` row is never released. A
+//! `releasing` row left by a crash is settled at start-up by the quarantine's recovery
+//! (`postern-pipeline`): `finish_release` when the spool has the message, else
+//! `abort_release`.
 
 use postern_core::CheckRecord;
 use serde::{Deserialize, Serialize};
@@ -124,6 +127,8 @@ pub trait QuarantineStore: Send + Sync + 'static {
     /// A new row, `held`. Conflict: a row with this queue id exists.
     fn hold(&self, new: &NewHeld) -> Result<HeldMessage>;
     fn held(&self, id: i64) -> Result<Option<HeldMessage>>;
+    /// The row of a queue id (start-up recovery: is this file on disk anyone's?).
+    fn held_by_queue_id(&self, queue_id: &str) -> Result<Option<HeldMessage>>;
     /// Newest first. A message with no domain (trusted networks) is seen only with
     /// [`Scope::All`].
     fn list_held(&self, scope: &Scope, filter: &QuarantineFilter, page: Page) -> Result<Paged<HeldMessage>>;

@@ -1,5 +1,5 @@
 //! `postern serve`: config -> data directory -> TLS -> spool recovery -> store (and DKIM
-//! keys) -> listeners, then run until SIGTERM or Ctrl-C, and shut down without losing an
+//! keys) -> quarantine recovery -> listeners, then run until SIGTERM or Ctrl-C, and shut down without losing an
 //! acknowledged message. SIGHUP reloads the configuration (`reload`).
 
 use std::net::SocketAddr;
@@ -143,6 +143,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         Some(Arc::clone(&system_mail)),
         Arc::clone(&scorer_trainer) as Arc<dyn postern_core::Trainer>,
     )?;
+    recover_quarantine(&quarantine, &recovery).await;
     let pipeline = postern_pipeline::Pipeline::new(Arc::new(queue.clone()), Arc::clone(&events_sink))
         .with_dkim(Some(Arc::clone(&signer)))
         .with_counters(policy.limits().cloned(), policy.locks().cloned())
@@ -514,6 +515,26 @@ fn engine_scanners(engines: &postern_config::Engines) -> Vec<Arc<dyn postern_pip
         scanners.push(Arc::new(ClamavScanner::new(engine)));
     }
     scanners
+}
+
+/// Settles what a crash left in the quarantine, against the recovered spool: before the
+/// queue delivers, the listeners hold or the admin API releases anything. A failure is
+/// logged and the server starts (what was left stays for the next start).
+async fn recover_quarantine(quarantine: &postern_pipeline::Quarantine, spool: &postern_queue::Recovery) {
+    let messages = &spool.messages;
+    let spooled = |id: postern_core::QueueId| messages.binary_search(&id).is_ok();
+    match quarantine.recover(&spooled).await {
+        Ok(done) if done.is_empty() => {}
+        Ok(done) => tracing::info!(
+            releases_finished = done.finished.len(),
+            held_again = done.held_again.len(),
+            orphans_removed = done.orphans_removed.len(),
+            leftovers_removed = done.leftovers_removed.len(),
+            corrupt = done.corrupt.len(),
+            "quarantine recovered"
+        ),
+        Err(e) => tracing::error!(error = %e, "quarantine recovery failed; tried again at the next start"),
+    }
 }
 
 /// The quarantine: held messages' bytes under `<data_dir>/quarantine`, their rows in the

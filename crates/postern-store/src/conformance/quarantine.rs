@@ -49,6 +49,8 @@ pub fn hold_get_and_conflict(store: &dyn QuarantineStore) {
     assert_eq!((held.released_by.as_deref(), held.confirmed_by.as_deref()), (None, None));
     assert_eq!(ok(store.held(held.id), "get"), Some(held.clone()));
     assert_eq!(ok(store.held(held.id + 100), "missing"), None);
+    assert_eq!(ok(store.held_by_queue_id("Q1"), "by queue id"), Some(held.clone()));
+    assert_eq!(ok(store.held_by_queue_id("Q2"), "by a missing queue id"), None);
     conflict(store.hold(&new), "the same queue id twice");
 }
 

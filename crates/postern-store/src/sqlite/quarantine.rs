@@ -189,6 +189,11 @@ impl QuarantineStore for SqliteStore {
         get(&self.conn(), id)
     }
 
+    fn held_by_queue_id(&self, queue_id: &str) -> Result<Option<HeldMessage>> {
+        let sql = format!("SELECT {COLUMNS} FROM quarantine WHERE queue_id = ?1");
+        self.conn().query_row(&sql, [queue_id], read).optional()?.map(decode).transpose()
+    }
+
     fn list_held(&self, scope: &Scope, filter: &QuarantineFilter, page: Page) -> Result<Paged<HeldMessage>> {
         let mut f = Filter::default();
         f.scope("domain", scope);
