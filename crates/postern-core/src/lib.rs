@@ -29,10 +29,10 @@ pub mod pipeline;
 pub mod queue_id;
 pub mod reply;
 pub mod sink;
-#[cfg(any(test, feature = "test-support"))]
-pub mod test_support;
 pub mod system_mail;
 pub mod tenancy;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod training;
 pub mod verdict;
 

@@ -10,8 +10,7 @@ use postern_core::tenancy::{Account, AccountSettings, QuarantineReaction};
 use postern_core::test_support::{self, client, owner};
 use postern_core::{
     BoxFuture, Disposition, Envelope, Event, EventKind, EventSink, Label, MessagePipeline, QueueId, Recipient, Reply,
-    Submission,
-    SystemMail, SystemMailer, Trainer,
+    Submission, SystemMail, SystemMailer, Trainer,
 };
 use postern_pipeline::{AbuseReports, Pipeline, Quarantine, QuarantineError};
 use postern_queue::{QuarantineDir, Spool};

@@ -206,7 +206,10 @@ mod tests {
         settings.limits.connections_per_day = day;
         settings.limits.connections_per_week = week;
         settings.limits.connections_per_month = month;
-        Account { settings, ..postern_core::test_support::account_of(1, "example.com", AccountKind::User, "a@example.com") }
+        Account {
+            settings,
+            ..postern_core::test_support::account_of(1, "example.com", AccountKind::User, "a@example.com")
+        }
     }
 
     fn embedded(dir: &tempfile::TempDir) -> (Limits, Arc<ManualClock>) {

@@ -2,8 +2,8 @@
 
 use std::fs;
 
-use postern_core::{Envelope, QueueId};
 use postern_core::test_support::{self, client};
+use postern_core::{Envelope, QueueId};
 use postern_queue::Spool;
 
 fn envelope() -> Envelope {

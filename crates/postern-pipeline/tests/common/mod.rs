@@ -71,7 +71,6 @@ pub use postern_core::test_support::account;
 pub fn submission(account: Option<Account>, text: &str) -> Submission {
     let message = format!("From: alice@example.com\r\nSubject: t\r\n\r\n{text}\r\n");
     let owner = owner(account.as_ref().map(|a| a.id), account.as_ref().map(|a| a.domain.as_str()), "alice@example.com");
-    let envelope =
-        Envelope { owner: Some(owner), ..envelope(Some("alice@example.com"), &["bob@remote.example"]) };
+    let envelope = Envelope { owner: Some(owner), ..envelope(Some("alice@example.com"), &["bob@remote.example"]) };
     postern_core::test_support::submission(account, envelope, message)
 }
