@@ -182,11 +182,15 @@ mod tests {
             rule: "NEW_DOMAIN".into(),
             part: Some("young.test registered 2026-07-01T11:00:00Z".into()),
         });
-        assert_eq!(decide(&[young.clone()], now, 24), blocked);
+        assert_eq!(decide(std::slice::from_ref(&young), now, 24), blocked);
         assert_eq!(decide(&[old.clone(), young.clone()], now, 24), blocked);
         assert_eq!(decide(&[unknown.clone(), young.clone()], now, 24), blocked, "a young one blocks whatever else");
-        assert_eq!(decide(&[young.clone()], now, 1), ScanResult::Clean { score: None }, "an hour old is old enough");
-        assert_eq!(decide(&[old.clone()], now, 8760), ScanResult::Clean { score: None }, "exactly a year");
+        assert_eq!(
+            decide(std::slice::from_ref(&young), now, 1),
+            ScanResult::Clean { score: None },
+            "an hour old is old enough"
+        );
+        assert_eq!(decide(std::slice::from_ref(&old), now, 8760), ScanResult::Clean { score: None }, "exactly a year");
         assert_eq!(decide(&[], now, 24), ScanResult::Clean { score: None });
         assert_eq!(
             decide(&[old, unknown], now, 24),
