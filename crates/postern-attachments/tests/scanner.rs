@@ -4,8 +4,8 @@
 mod fixtures;
 
 use postern_attachments::{AttachmentScanner, Bounds};
-use postern_core::tenancy::{Account, AccountKind, AccountSettings, LockState};
-use postern_core::{Address, BodyType, ClientInfo, Envelope, QueueId, Recipient};
+use postern_core::tenancy::{Account, AccountSettings};
+use postern_core::test_support::envelope;
 use postern_pipeline::{Block, BlockKind, ScanInput, ScanResult, Scanner, Setting};
 
 fn account(macros: bool, dangerous: bool, encrypted: bool) -> Account {
@@ -13,47 +13,11 @@ fn account(macros: bool, dangerous: bool, encrypted: bool) -> Account {
     settings.checks.block_macros = macros;
     settings.checks.block_dangerous_attachments = dangerous;
     settings.checks.block_encrypted_archives = encrypted;
-    Account {
-        id: 7,
-        domain: "example.com".into(),
-        kind: AccountKind::User,
-        name: "alice@example.com".into(),
-        has_password: true,
-        settings,
-        lock: LockState::default(),
-        created_at_ms: 0,
-        updated_at_ms: 0,
-    }
-}
-
-fn envelope() -> Envelope {
-    Envelope {
-        queue_id: QueueId::generate(),
-        received_at_ms: 0,
-        sender: Address::parse("alice@example.com", false).ok(),
-        recipients: vec![Recipient {
-            address: Address::parse("bob@remote.example", false).expect("address"),
-            notify: None,
-            orcpt: None,
-        }],
-        body: BodyType::SevenBit,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        client: ClientInfo {
-            ip: "127.0.0.1".parse().expect("ip"),
-            port: 1,
-            listener: "submission".into(),
-            helo: None,
-            tls: None,
-        },
-        size: 0,
-        owner: None,
-    }
+    postern_core::test_support::account(settings)
 }
 
 async fn scan(scanner: &AttachmentScanner, account: &Account, message: &[u8]) -> ScanResult {
-    let envelope = envelope();
+    let envelope = envelope(Some("alice@example.com"), &["bob@remote.example"]);
     let input = ScanInput { envelope: &envelope, account: Some(account), message };
     scanner.scan(&input).await
 }

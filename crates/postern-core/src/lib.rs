@@ -17,6 +17,8 @@
 //! - [`live`]: [`Live`], a value a configuration reload replaces while tasks read it.
 //! - [`system_mail`]: [`SystemMailer`], the one way mail we write ourselves is sent.
 //! - [`training`]: [`Trainer`], where administrators' ham and spam samples go.
+//! - `test_support` (feature `test-support`, tests only): builders of accounts, envelopes and
+//!   submissions for other crates' tests.
 
 pub mod address;
 pub mod dkim;
@@ -29,6 +31,8 @@ pub mod reply;
 pub mod sink;
 pub mod system_mail;
 pub mod tenancy;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod training;
 pub mod verdict;
 

@@ -129,31 +129,13 @@ fn stamp(at: &DateTime<Utc>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use postern_core::{Address, ClientInfo, QueueId};
+    use postern_core::test_support::{self, client};
     use postern_policy::domain_age::Source;
 
     use super::*;
 
     fn envelope(sender: Option<&str>) -> Envelope {
-        Envelope {
-            queue_id: QueueId::generate(),
-            received_at_ms: 0,
-            sender: sender.map(|s| Address::parse(s, true).unwrap()),
-            recipients: Vec::new(),
-            body: Default::default(),
-            smtputf8: false,
-            ret: None,
-            envid: None,
-            client: ClientInfo {
-                ip: std::net::Ipv4Addr::LOCALHOST.into(),
-                port: 0,
-                listener: "submission".into(),
-                helo: None,
-                tls: None,
-            },
-            size: 0,
-            owner: None,
-        }
+        Envelope { client: client("127.0.0.1:0", "submission"), ..test_support::envelope(sender, &[]) }
     }
 
     fn at(text: &str) -> DateTime<Utc> {

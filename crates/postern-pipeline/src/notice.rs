@@ -61,24 +61,14 @@ fn notice(account: &Account, to: &Address, text: &str, what: &str, last_from: Op
 
 #[cfg(test)]
 mod tests {
-    use postern_core::tenancy::{AccountKind, AccountSettings, LockState};
+    use postern_core::tenancy::AccountSettings;
 
     use super::*;
 
     fn account() -> Account {
         let mut settings = AccountSettings::default();
         settings.lock.template = "Spam was sent.\nCall 555-0100.".into();
-        Account {
-            id: 1,
-            domain: "example.com".into(),
-            kind: AccountKind::User,
-            name: "alice@example.com".into(),
-            has_password: true,
-            settings,
-            lock: LockState::default(),
-            created_at_ms: 0,
-            updated_at_ms: 0,
-        }
+        Account { id: 1, ..postern_core::test_support::account(settings) }
     }
 
     #[test]

@@ -6,10 +6,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use postern_core::tenancy::{Account, AccountKind, AccountSettings, LockState, QuarantineReaction};
+use postern_core::tenancy::{Account, AccountSettings, QuarantineReaction};
+use postern_core::test_support::{self, client, owner};
 use postern_core::{
-    Address, BodyType, BoxFuture, ClientInfo, Disposition, Envelope, Event, EventKind, EventSink, Label,
-    MessagePipeline, Owner, QueueId, Recipient, Reply, Submission, SystemMail, SystemMailer, Trainer,
+    BoxFuture, Disposition, Envelope, Event, EventKind, EventSink, Label, MessagePipeline, QueueId, Recipient, Reply,
+    Submission, SystemMail, SystemMailer, Trainer,
 };
 use postern_pipeline::{AbuseReports, Pipeline, Quarantine, QuarantineError};
 use postern_queue::{QuarantineDir, Spool};
@@ -173,67 +174,28 @@ impl Setup {
 }
 
 fn account(reaction: QuarantineReaction, monitor: bool) -> Account {
-    Account {
-        id: 7,
-        domain: "example.com".into(),
-        kind: AccountKind::User,
-        name: "alice@example.com".into(),
-        has_password: true,
-        settings: AccountSettings {
-            quarantine_reaction: reaction,
-            monitor_only: monitor,
-            ..AccountSettings::default()
-        },
-        lock: LockState::default(),
-        created_at_ms: 0,
-        updated_at_ms: 0,
-    }
+    test_support::account(AccountSettings {
+        quarantine_reaction: reaction,
+        monitor_only: monitor,
+        ..AccountSettings::default()
+    })
 }
 
 fn envelope(queue_id: QueueId, account: Option<&Account>) -> Envelope {
+    let owner = owner(account.map(|a| a.id), account.map(|a| a.domain.as_str()), "alice@example.com");
     Envelope {
         queue_id,
         received_at_ms: postern_core::event::now_ms(),
-        sender: Some(Address::parse("alice@example.com", false).unwrap()),
-        recipients: ["bob@remote.example", "carol@remote.example"]
-            .iter()
-            .map(|r| Recipient { address: Address::parse(r, false).unwrap(), notify: None, orcpt: None })
-            .collect(),
-        body: BodyType::SevenBit,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        client: ClientInfo {
-            ip: "192.0.2.10".parse().unwrap(),
-            port: 1,
-            listener: "submission".into(),
-            helo: None,
-            tls: None,
-        },
-        size: 0,
-        owner: Some(Owner {
-            account_id: account.map(|a| a.id),
-            account: "alice@example.com".into(),
-            domain: account.map(|a| a.domain.clone()),
-            identity: "alice@example.com".into(),
-            auth_user: None,
-        }),
+        client: client("192.0.2.10:1", "submission"),
+        owner: Some(owner),
+        ..test_support::envelope(Some("alice@example.com"), &["bob@remote.example", "carol@remote.example"])
     }
 }
 
 fn spam(account: Account) -> Submission {
     let message =
-        format!("From: alice@example.com\r\nSubject: =?utf-8?q?Cheap=07_pills?=\r\n\r\nBuy now\r\n{GTUBE}\r\n")
-            .into_bytes();
-    Submission {
-        session: 1,
-        hostname: "mx.test".into(),
-        envelope: envelope(QueueId::generate(), Some(&account)),
-        account: Some(account),
-        head: "Received: from test\r\n".into(),
-        message,
-        message_id: None,
-    }
+        format!("From: alice@example.com\r\nSubject: =?utf-8?q?Cheap=07_pills?=\r\n\r\nBuy now\r\n{GTUBE}\r\n");
+    test_support::submission(Some(account.clone()), envelope(QueueId::generate(), Some(&account)), message)
 }
 
 #[tokio::test]

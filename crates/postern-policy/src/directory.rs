@@ -287,21 +287,8 @@ impl Directory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use postern_core::tenancy::AccountSettings;
 
-    pub(crate) fn account(id: i64, domain: &str, kind: AccountKind, name: &str) -> Account {
-        Account {
-            id,
-            domain: domain.into(),
-            kind,
-            name: name.into(),
-            has_password: kind != AccountKind::Ip,
-            settings: AccountSettings::for_kind(kind),
-            lock: LockState::default(),
-            created_at_ms: 0,
-            updated_at_ms: 0,
-        }
-    }
+    pub(crate) use postern_core::test_support::account_of as account;
 
     #[test]
     fn longest_prefix_wins() {

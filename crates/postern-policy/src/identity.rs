@@ -125,7 +125,8 @@ pub fn strip(entry: &AccountEntry, message: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::directory::compile_identity_regex;
-    use postern_core::tenancy::{Account, AccountKind, AccountSettings, Identification, LockState};
+    use postern_core::tenancy::{Account, AccountKind, AccountSettings, Identification};
+    use postern_core::test_support::account_of;
 
     fn entry(method: IdentificationMethod, headers: &[&str], regex: Option<&str>, strip: bool) -> AccountEntry {
         let mut settings = AccountSettings::for_kind(AccountKind::Ip);
@@ -136,17 +137,7 @@ mod tests {
             strip,
         };
         AccountEntry {
-            account: Account {
-                id: 1,
-                domain: "example.com".into(),
-                kind: AccountKind::Ip,
-                name: "192.0.2.0/24".into(),
-                has_password: false,
-                settings,
-                lock: LockState::default(),
-                created_at_ms: 0,
-                updated_at_ms: 0,
-            },
+            account: Account { settings, ..account_of(1, "example.com", AccountKind::Ip, "192.0.2.0/24") },
             password_hash: None,
             identity_regex: regex.map(|r| compile_identity_regex(r).unwrap()),
         }

@@ -191,7 +191,7 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use postern_core::BoxFuture;
-    use postern_core::tenancy::{AccountKind, AccountSettings, LockState};
+    use postern_core::tenancy::{AccountKind, AccountSettings};
     use postern_counters::conformance::{ManualClock, START_MS};
     use postern_counters::embedded::EmbeddedCounters;
     use postern_counters::{CounterError, Result};
@@ -207,15 +207,8 @@ mod tests {
         settings.limits.connections_per_week = week;
         settings.limits.connections_per_month = month;
         Account {
-            id: 1,
-            domain: "example.com".into(),
-            kind: AccountKind::User,
-            name: "a@example.com".into(),
-            has_password: true,
             settings,
-            lock: LockState::default(),
-            created_at_ms: 0,
-            updated_at_ms: 0,
+            ..postern_core::test_support::account_of(1, "example.com", AccountKind::User, "a@example.com")
         }
     }
 

@@ -197,20 +197,10 @@ pub fn ip_verdict(verdict: IpVerdict, sender: &Address, domain: &str) -> Verdict
 #[cfg(test)]
 mod tests {
     use super::*;
-    use postern_core::tenancy::{AccountSettings, LockState, SenderSecurity};
+    use postern_core::tenancy::{LockState, SenderSecurity};
 
     fn account(kind: AccountKind, name: &str) -> Account {
-        Account {
-            id: 1,
-            domain: "example.com".into(),
-            kind,
-            name: name.into(),
-            has_password: true,
-            settings: AccountSettings::for_kind(kind),
-            lock: LockState::default(),
-            created_at_ms: 0,
-            updated_at_ms: 0,
-        }
+        Account { has_password: true, ..postern_core::test_support::account_of(1, "example.com", kind, name) }
     }
 
     fn addr(text: &str) -> Address {

@@ -7,26 +7,14 @@
 
 use std::time::Instant;
 
-use postern_core::{Address, BodyType, ClientInfo, Envelope, QueueId, Recipient};
+use postern_core::Envelope;
+use postern_core::test_support::{self, client};
 use postern_queue::Spool;
 
 fn envelope() -> Envelope {
     Envelope {
-        queue_id: QueueId::generate(),
-        received_at_ms: 0,
-        sender: Address::parse("bench@example.com", false).ok(),
-        recipients: vec![Recipient {
-            address: Address::parse("sink@example.net", false).expect("valid"),
-            notify: None,
-            orcpt: None,
-        }],
-        body: BodyType::SevenBit,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        client: ClientInfo { ip: [127, 0, 0, 1].into(), port: 1, listener: "smtp".into(), helo: None, tls: None },
-        size: 0,
-        owner: None,
+        client: client("127.0.0.1:1", "smtp"),
+        ..test_support::envelope(Some("bench@example.com"), &["sink@example.net"])
     }
 }
 

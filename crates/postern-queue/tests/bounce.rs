@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::process::Command;
 
-use postern_core::{Address, BodyType, ClientInfo, DsnRet, Envelope, Notify, QueueId, Recipient};
+use postern_core::test_support::{self, client, recipient};
+use postern_core::{BodyType, DsnRet, Envelope, Notify, QueueId, Recipient};
 use postern_queue::bounce::{DsnAction, DsnInput, DsnRecipient, build_dsn, wants_dsn};
 use serde_json::{Value, json};
 
@@ -13,33 +14,14 @@ const NOW_MS: i64 = 1_700_000_000_000; // Tue, 14 Nov 2023 22:13:20 +0000
 const ORIGINAL: &[u8] = b"From: Alice <alice@example.com>\r\nTo: bob@example.net\r\nSubject: hello\r\n\
 Message-ID: <m1@example.com>\r\n\r\nfirst body line\r\nBODY-MARKER\r\n";
 
-fn address(text: &str) -> Address {
-    Address::parse(text, true).unwrap()
-}
-
-fn recipient(text: &str) -> Recipient {
-    Recipient { address: address(text), notify: None, orcpt: None }
-}
-
 fn envelope(sender: Option<&str>, ret: Option<DsnRet>) -> Envelope {
     Envelope {
         queue_id: QueueId::parse("0123456789ABCDEF0123").unwrap(),
         received_at_ms: NOW_MS - 3_600_000,
-        sender: sender.map(address),
-        recipients: vec![recipient("bob@example.net")],
-        body: BodyType::SevenBit,
-        smtputf8: false,
         ret,
-        envid: None,
-        client: ClientInfo {
-            ip: "192.0.2.7".parse().unwrap(),
-            port: 40000,
-            listener: "submission".into(),
-            helo: None,
-            tls: None,
-        },
+        client: client("192.0.2.7:40000", "submission"),
         size: ORIGINAL.len() as u64,
-        owner: None,
+        ..test_support::envelope(sender, &["bob@example.net"])
     }
 }
 

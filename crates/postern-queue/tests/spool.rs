@@ -2,32 +2,16 @@
 
 use std::fs;
 
-use postern_core::{Address, BodyType, ClientInfo, Envelope, QueueId, Recipient};
+use postern_core::test_support::{self, client};
+use postern_core::{Envelope, QueueId};
 use postern_queue::Spool;
 
 fn envelope() -> Envelope {
     Envelope {
-        queue_id: QueueId::generate(),
         received_at_ms: 1,
-        sender: Some(Address::parse("a@example.com", false).unwrap()),
-        recipients: vec![Recipient {
-            address: Address::parse("b@example.net", false).unwrap(),
-            notify: None,
-            orcpt: None,
-        }],
-        body: BodyType::SevenBit,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        client: ClientInfo {
-            ip: "127.0.0.1".parse().unwrap(),
-            port: 1,
-            listener: "smtp".into(),
-            helo: None,
-            tls: None,
-        },
+        client: client("127.0.0.1:1", "smtp"),
         size: 10,
-        owner: None,
+        ..test_support::envelope(Some("a@example.com"), &["b@example.net"])
     }
 }
 

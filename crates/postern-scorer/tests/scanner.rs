@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use postern_core::tenancy::{Account, AccountKind, AccountSettings, LockState};
-use postern_core::{Address, BodyType, ClientInfo, Envelope, QueueId, Recipient};
+use postern_core::tenancy::{Account, AccountSettings};
+use postern_core::test_support::{account, envelope};
 use postern_pipeline::{ScanInput, ScanResult, Scanner};
 use postern_scorer::{Analyzer, Models, ScorerScanner, TrainingMinimum};
 
@@ -26,48 +26,8 @@ fn scanner() -> ScorerScanner {
     ScorerScanner::new(Arc::new(Analyzer::default()), Arc::new(models))
 }
 
-fn account(settings: AccountSettings) -> Account {
-    Account {
-        id: 7,
-        domain: "example.com".into(),
-        kind: AccountKind::User,
-        name: "alice@example.com".into(),
-        has_password: true,
-        settings,
-        lock: LockState::default(),
-        created_at_ms: 0,
-        updated_at_ms: 0,
-    }
-}
-
-fn envelope() -> Envelope {
-    Envelope {
-        queue_id: QueueId::generate(),
-        received_at_ms: 0,
-        sender: Address::parse("alice@example.com", false).ok(),
-        recipients: vec![Recipient {
-            address: Address::parse("bob@remote.example", false).expect("address"),
-            notify: None,
-            orcpt: None,
-        }],
-        body: BodyType::SevenBit,
-        smtputf8: false,
-        ret: None,
-        envid: None,
-        client: ClientInfo {
-            ip: "127.0.0.1".parse().expect("ip"),
-            port: 1,
-            listener: "submission".into(),
-            helo: None,
-            tls: None,
-        },
-        size: 0,
-        owner: None,
-    }
-}
-
 async fn scan(account: Option<&Account>, message: &[u8]) -> ScanResult {
-    let envelope = envelope();
+    let envelope = envelope(Some("alice@example.com"), &["bob@remote.example"]);
     let input = ScanInput { envelope: &envelope, account, message };
     scanner().scan(&input).await
 }

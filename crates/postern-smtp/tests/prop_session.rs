@@ -18,7 +18,8 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use postern_config::{ConnectionPolicy, Limits, ListenerKind};
-use postern_core::tenancy::{Account, AccountKind, AccountSettings, Domain, LockState, SenderSecurity};
+use postern_core::tenancy::{AccountKind, Domain, SenderSecurity};
+use postern_core::test_support::account_of;
 use postern_core::{BoxFuture, Event, EventSink};
 use postern_policy::{Directory, DirectoryIndex, GuardConfig, RelayPolicy, password};
 use postern_queue::Spool;
@@ -56,17 +57,7 @@ fn policy() -> RelayPolicy {
         created_at_ms: 0,
         updated_at_ms: 0,
     };
-    let alice = Account {
-        id: 1,
-        domain: "example.com".into(),
-        kind: AccountKind::User,
-        name: USER.into(),
-        has_password: true,
-        settings: AccountSettings::for_kind(AccountKind::User),
-        lock: LockState::default(),
-        created_at_ms: 0,
-        updated_at_ms: 0,
-    };
+    let alice = account_of(1, "example.com", AccountKind::User, USER);
     let index = DirectoryIndex::build(vec![domain], vec![(alice, Some(hash))]);
     RelayPolicy::new(vec!["127.0.0.0/8".parse().unwrap()])
         .with_directory(Arc::new(Directory::new(index)))

@@ -10,9 +10,8 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::{Options, start};
-use postern_core::tenancy::{
-    Account, AccountKind, AccountSettings, Domain, IdentificationMethod, LockState, SenderSecurity,
-};
+use postern_core::tenancy::{Account, AccountKind, Domain, IdentificationMethod, SenderSecurity};
+use postern_core::test_support::account_of as account;
 use postern_core::{EventKind, Owner};
 use postern_policy::{Directory, DirectoryIndex, GuardConfig, RelayPolicy, password};
 
@@ -24,20 +23,6 @@ fn domain(name: &str, enabled: bool) -> Domain {
         filter_enabled: enabled,
         sender_security: SenderSecurity::default(),
         abuse_contact: None,
-        created_at_ms: 0,
-        updated_at_ms: 0,
-    }
-}
-
-fn account(id: i64, domain: &str, kind: AccountKind, name: &str) -> Account {
-    Account {
-        id,
-        domain: domain.into(),
-        kind,
-        name: name.into(),
-        has_password: kind != AccountKind::Ip,
-        settings: AccountSettings::for_kind(kind),
-        lock: LockState::default(),
         created_at_ms: 0,
         updated_at_ms: 0,
     }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use common::{Options, start};
 use postern_core::EventKind;
 use postern_core::dkim::DkimAlgorithm;
-use postern_core::tenancy::{Account, AccountKind, AccountSettings, Domain, IdentificationMethod, LockState};
+use postern_core::tenancy::{Account, AccountKind, AccountSettings, Domain, IdentificationMethod};
+use postern_core::test_support::account_of;
 use postern_dkim::{KeyPair, KeyRing, Signer, SigningKey};
 use postern_policy::{Directory, DirectoryIndex, RelayPolicy};
 
@@ -33,17 +34,7 @@ fn policy(selector: Option<&str>) -> RelayPolicy {
     settings.identification.headers = vec!["X-Client-ID".into()];
     settings.identification.strip = true;
     settings.dkim_selector = selector.map(str::to_string);
-    let account = Account {
-        id: 1,
-        domain: "example.com".into(),
-        kind: AccountKind::Ip,
-        name: "10.9.0.0/16".into(),
-        has_password: false,
-        settings,
-        lock: LockState::default(),
-        created_at_ms: 0,
-        updated_at_ms: 0,
-    };
+    let account = Account { settings, ..account_of(1, "example.com", AccountKind::Ip, "10.9.0.0/16") };
     let index = DirectoryIndex::build(vec![domain("example.com")], vec![(account, None)]);
     RelayPolicy::new(vec!["127.0.0.0/8".parse().unwrap()]).with_directory(Arc::new(Directory::new(index)))
 }

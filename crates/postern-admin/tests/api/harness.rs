@@ -15,9 +15,8 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use postern_admin::{AdminState, DkimAdmin, IpAccountRules, new_token_secret, router};
 use postern_core::tenancy::Role;
-use postern_core::{
-    Address, BodyType, BoxFuture, ClientInfo, Enqueue, Envelope, Event, EventSink, Owner, QueueId, Recipient,
-};
+use postern_core::test_support;
+use postern_core::{BoxFuture, Enqueue, Envelope, Event, EventSink, QueueId, Recipient};
 use postern_dkim::{LookupFailed, MasterKey, TxtLookup};
 use postern_policy::ClientBlocks;
 use postern_policy::guard::{AuthGuard, GuardConfig};
@@ -260,35 +259,7 @@ impl Api {
     /// Queues a message owned by `account_id` of `domain`, sent from `sender`.
     pub async fn queue_message(&self, account_id: i64, domain: &str, sender: &str) -> QueueId {
         let body = b"Subject: test\r\n\r\nhello\r\n".to_vec();
-        let envelope = Envelope {
-            queue_id: QueueId::generate(),
-            received_at_ms: postern_core::event::now_ms(),
-            sender: Some(Address::parse(sender, false).expect("sender")),
-            recipients: vec![Recipient {
-                address: Address::parse("someone@destination.test", false).expect("recipient"),
-                notify: None,
-                orcpt: None,
-            }],
-            body: BodyType::SevenBit,
-            smtputf8: false,
-            ret: None,
-            envid: None,
-            client: ClientInfo {
-                ip: "192.0.2.1".parse().expect("ip"),
-                port: 40000,
-                listener: "submission".into(),
-                helo: None,
-                tls: None,
-            },
-            size: body.len() as u64,
-            owner: Some(Owner {
-                account_id: Some(account_id),
-                account: sender.into(),
-                domain: Some(domain.into()),
-                identity: sender.into(),
-                auth_user: None,
-            }),
-        };
+        let envelope = owned_envelope(account_id, domain, sender, body.len());
         let id = envelope.queue_id;
         self.queue.enqueue(envelope, Vec::new(), body).await.expect("queued");
         id
@@ -298,43 +269,10 @@ impl Api {
     /// pipeline does; returns its quarantine id.
     pub async fn hold_message(&self, account_id: i64, domain: &str, sender: &str) -> i64 {
         let message = format!("From: {sender}\r\nSubject: pills for {domain}\r\n\r\nBuy \x07now\r\n").into_bytes();
-        let envelope = Envelope {
-            queue_id: QueueId::generate(),
-            received_at_ms: postern_core::event::now_ms(),
-            sender: Some(Address::parse(sender, false).expect("sender")),
-            recipients: vec![Recipient {
-                address: Address::parse("someone@destination.test", false).expect("recipient"),
-                notify: None,
-                orcpt: None,
-            }],
-            body: BodyType::SevenBit,
-            smtputf8: false,
-            ret: None,
-            envid: None,
-            client: ClientInfo {
-                ip: "192.0.2.1".parse().expect("ip"),
-                port: 40000,
-                listener: "submission".into(),
-                helo: None,
-                tls: None,
-            },
-            size: message.len() as u64,
-            owner: Some(Owner {
-                account_id: Some(account_id),
-                account: sender.into(),
-                domain: Some(domain.into()),
-                identity: sender.into(),
-                auth_user: None,
-            }),
-        };
+        let envelope = owned_envelope(account_id, domain, sender, message.len());
         let submission = postern_core::Submission {
-            session: 1,
             hostname: "postern.test".into(),
-            account: None,
-            envelope,
-            head: "Received: from test\r\n".into(),
-            message: message.clone(),
-            message_id: None,
+            ..test_support::submission(None, envelope, message.clone())
         };
         let checks = [postern_core::CheckRecord {
             stage: "content".into(),
@@ -347,5 +285,17 @@ impl Api {
         }];
         let held = self.quarantine.hold(&submission, b"Received: from test\r\n", &message, "GTUBE", &checks, "reject");
         held.await.expect("held").id
+    }
+}
+
+/// A message from `sender` to `someone@destination.test`, received now, owned by
+/// `account_id` of `domain`.
+fn owned_envelope(account_id: i64, domain: &str, sender: &str, size: usize) -> Envelope {
+    Envelope {
+        received_at_ms: postern_core::event::now_ms(),
+        client: test_support::client("192.0.2.1:40000", "submission"),
+        size: size as u64,
+        owner: Some(test_support::owner(Some(account_id), Some(domain), sender)),
+        ..test_support::envelope(Some(sender), &["someone@destination.test"])
     }
 }

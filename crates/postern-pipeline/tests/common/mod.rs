@@ -4,11 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use postern_core::tenancy::{Account, AccountKind, AccountSettings, LockState};
-use postern_core::{
-    Address, BodyType, BoxFuture, CheckRecord, ClientInfo, Disposition, Envelope, Event, EventKind, EventSink, Owner,
-    QueueId, Recipient, Submission,
-};
+use postern_core::tenancy::Account;
+use postern_core::test_support::{envelope, owner};
+use postern_core::{BoxFuture, CheckRecord, Disposition, Envelope, Event, EventKind, EventSink, Submission};
 use postern_pipeline::Pipeline;
 use postern_queue::Spool;
 
@@ -68,57 +66,11 @@ impl Setup {
     }
 }
 
-pub fn account(settings: AccountSettings) -> Account {
-    Account {
-        id: 7,
-        domain: "example.com".into(),
-        kind: AccountKind::User,
-        name: "alice@example.com".into(),
-        has_password: true,
-        settings,
-        lock: LockState::default(),
-        created_at_ms: 0,
-        updated_at_ms: 0,
-    }
-}
+pub use postern_core::test_support::account;
 
 pub fn submission(account: Option<Account>, text: &str) -> Submission {
-    let message = format!("From: alice@example.com\r\nSubject: t\r\n\r\n{text}\r\n").into_bytes();
-    Submission {
-        session: 1,
-        hostname: "mx.test".into(),
-        envelope: Envelope {
-            queue_id: QueueId::generate(),
-            received_at_ms: 0,
-            sender: Some(Address::parse("alice@example.com", false).unwrap()),
-            recipients: vec![Recipient {
-                address: Address::parse("bob@remote.example", false).unwrap(),
-                notify: None,
-                orcpt: None,
-            }],
-            body: BodyType::SevenBit,
-            smtputf8: false,
-            ret: None,
-            envid: None,
-            client: ClientInfo {
-                ip: "127.0.0.1".parse().unwrap(),
-                port: 1,
-                listener: "submission".into(),
-                helo: None,
-                tls: None,
-            },
-            size: 0,
-            owner: Some(Owner {
-                account_id: account.as_ref().map(|a| a.id),
-                account: "alice@example.com".into(),
-                domain: account.as_ref().map(|a| a.domain.clone()),
-                identity: "alice@example.com".into(),
-                auth_user: None,
-            }),
-        },
-        account,
-        head: "Received: from test\r\n".into(),
-        message,
-        message_id: None,
-    }
+    let message = format!("From: alice@example.com\r\nSubject: t\r\n\r\n{text}\r\n");
+    let owner = owner(account.as_ref().map(|a| a.id), account.as_ref().map(|a| a.domain.as_str()), "alice@example.com");
+    let envelope = Envelope { owner: Some(owner), ..envelope(Some("alice@example.com"), &["bob@remote.example"]) };
+    postern_core::test_support::submission(account, envelope, message)
 }
