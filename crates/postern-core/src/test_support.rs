@@ -10,9 +10,22 @@
 use std::net::SocketAddr;
 
 use crate::tenancy::{Account, AccountKind, AccountSettings, LockState};
-use crate::{Address, BodyType, ClientInfo, Envelope, Owner, QueueId, Recipient, Submission};
+use crate::{
+    Address, BodyType, BoxFuture, ClientInfo, Envelope, Event, EventSink, Owner, QueueId, Recipient, Submission,
+};
 
 /// `alice@example.com`, user account 7 of `example.com`, with `settings`.
+/// An event sink that keeps every event in memory, in order.
+#[derive(Default)]
+pub struct Collected(pub std::sync::Mutex<Vec<Event>>);
+
+impl EventSink for Collected {
+    fn emit(&self, event: Event) -> BoxFuture<'_, ()> {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(event);
+        Box::pin(async {})
+    }
+}
+
 pub fn account(settings: AccountSettings) -> Account {
     Account { settings, has_password: true, ..account_of(7, "example.com", AccountKind::User, "alice@example.com") }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use postern_core::tenancy::{Account, AccountSettings, QuarantineReaction};
 use postern_core::test_support::{self, client, owner};
 use postern_core::{
-    BoxFuture, Disposition, Envelope, Event, EventKind, EventSink, Label, MessagePipeline, QueueId, Recipient, Reply,
-    Submission, SystemMail, SystemMailer, Trainer,
+    BoxFuture, Disposition, Envelope, EventKind, Label, MessagePipeline, QueueId, Recipient, Reply, Submission,
+    SystemMail, SystemMailer, Trainer,
 };
 use postern_pipeline::{AbuseReports, Pipeline, Quarantine, QuarantineError};
 use postern_queue::{QuarantineDir, Spool};
@@ -20,15 +20,7 @@ use postern_store::{
 
 const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
 
-#[derive(Default)]
-struct Collected(Mutex<Vec<Event>>);
-
-impl EventSink for Collected {
-    fn emit(&self, event: Event) -> BoxFuture<'_, ()> {
-        self.0.lock().unwrap().push(event);
-        Box::pin(async {})
-    }
-}
+use postern_core::test_support::Collected;
 
 #[derive(Default)]
 struct Samples(Mutex<Vec<(Label, String, Vec<u8>)>>);

@@ -2,23 +2,15 @@
 //! a real spool in a temporary directory, an account and a submission.
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use postern_core::tenancy::Account;
 use postern_core::test_support::{envelope, owner};
-use postern_core::{BoxFuture, CheckRecord, Disposition, Envelope, Event, EventKind, EventSink, Submission};
+use postern_core::{CheckRecord, Disposition, Envelope, EventKind, Submission};
 use postern_pipeline::Pipeline;
 use postern_queue::Spool;
 
-#[derive(Default)]
-pub struct Collected(pub Mutex<Vec<Event>>);
-
-impl EventSink for Collected {
-    fn emit(&self, event: Event) -> BoxFuture<'_, ()> {
-        self.0.lock().unwrap().push(event);
-        Box::pin(async {})
-    }
-}
+pub use postern_core::test_support::Collected;
 
 pub struct Setup {
     _dir: tempfile::TempDir,

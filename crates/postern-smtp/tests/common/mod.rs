@@ -4,10 +4,10 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use postern_config::{Limits, ListenerKind};
-use postern_core::{BoxFuture, Envelope, Event, EventKind, EventSink};
+use postern_core::{Envelope, EventKind};
 use postern_policy::RelayPolicy;
 use postern_queue::Spool;
 use postern_smtp::{ListenerContext, Protection, Services, handle_connection};
@@ -19,15 +19,7 @@ pub const HOST: &str = "mx.test.example";
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-#[derive(Default)]
-pub struct Collected(pub Mutex<Vec<Event>>);
-
-impl EventSink for Collected {
-    fn emit(&self, event: Event) -> BoxFuture<'_, ()> {
-        self.0.lock().unwrap().push(event);
-        Box::pin(async {})
-    }
-}
+pub use postern_core::test_support::Collected;
 
 pub struct Options {
     pub kind: ListenerKind,
