@@ -223,7 +223,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
                 TcpListener::bind(addr).await.with_context(|| format!("admin.address: cannot listen on {addr}"))?;
             let local = socket.local_addr().unwrap_or(addr);
             write_private(&config.data_dir.join("admin.url"), format!("http://{local}\n").as_bytes())?;
-            let router = postern_admin::router(postern_admin::AdminState {
+            let router = postern_admin::router(postern_admin::AdminState::new(postern_admin::Ops {
                 queue: queue.clone(),
                 directory: Arc::clone(&directory_store),
                 on_change,
@@ -236,7 +236,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
                 system_mail: Some(Arc::clone(&system_mail)),
                 quarantine: Some(Arc::clone(&quarantine)),
                 scorer: Some(Arc::clone(&scorer_trainer)),
-            });
+            }));
             Some((socket, router, local))
         }
         None => None,
