@@ -1,5 +1,5 @@
-//! The admin REST API under `/api/v1` (JSON, bearer tokens, roles), `/health`, and the
-//! OpenAPI document at `/api/v1/openapi.json`. The CLI (`postern ...`) is its client.
+//! The admin REST API under `/api/v1` (JSON, bearer tokens, roles), `/health`, `/metrics`,
+//! and the OpenAPI document at `/api/v1/openapi.json`. The CLI (`postern ...`) is its client.
 //!
 //! In: HTTP requests. Out: JSON answers over the directory (domains, accounts, identities,
 //! tokens, list rules) and the queue manager. Every change to domains, accounts, identity
@@ -33,6 +33,8 @@
 //!   and where the installation's samples stand.
 //! - [`status`]: the server's status (superadmin): queue size, events stored and dropped.
 //! - [`openapi`]: the OpenAPI 3.1 document.
+//! - [`health`]: `/health`, the spool, the store, Redis and the engines asked at once.
+//! - [`metrics`]: `/metrics`, Prometheus text behind `[metrics]` (allowed peers or a token).
 
 mod accounts;
 mod auth;
@@ -43,11 +45,13 @@ mod dkim_dns;
 mod domains;
 mod error;
 mod extract;
+pub mod health;
 mod identities;
 mod inbound;
 mod ip_rules;
 mod limits;
 mod lock_notice;
+pub mod metrics;
 mod openapi;
 mod quarantine;
 mod queue;
@@ -98,6 +102,10 @@ pub struct AdminState {
     pub quarantine: Option<Arc<postern_pipeline::Quarantine>>,
     /// The built-in scorer's training; `None`: the training endpoints answer 503.
     pub scorer: Option<Arc<postern_scorer::ScorerTrainer>>,
+    /// What `/health` asks; `None`: it answers `ok` without checks.
+    pub health: Option<Arc<health::Health>>,
+    /// What `/metrics` serves; `None`: it answers 404.
+    pub metrics: Option<Arc<metrics::MetricsEndpoint>>,
 }
 
 impl AdminState {
@@ -174,7 +182,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
-        .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/health", get(health::show))
+        .route("/metrics", get(metrics::show))
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(method_not_allowed)

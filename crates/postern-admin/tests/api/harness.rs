@@ -188,6 +188,8 @@ impl Api {
             system_mail: Some(Arc::new(queue.system_mailer())),
             quarantine: Some(Arc::clone(&quarantine)),
             scorer: Some(Arc::clone(&scorer)),
+            health: None,
+            metrics: None,
         };
         let api = Api {
             router: router(state),
