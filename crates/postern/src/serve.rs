@@ -1,6 +1,8 @@
 //! `postern serve`: config -> data directory -> TLS -> spool recovery -> store (and DKIM
 //! keys) -> quarantine recovery -> listeners, then run until SIGTERM or Ctrl-C, and shut down without losing an
-//! acknowledged message. SIGHUP reloads the configuration (`reload`).
+//! acknowledged message. SIGHUP reloads the configuration (`reload`). Every event passes
+//! the metrics tee (`postern_metrics::MetricsSink`) on its way to the log and the store;
+//! the admin listener serves `/metrics` and `/health` (`health.rs` builds its checks).
 
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
@@ -136,7 +138,6 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     // The built-in scorer: the shipped model, plus the installation's samples once they
     // reach the minimum. The trainer is where quarantine decisions and training files go.
     let scorer_trainer = scorer(scorer_store, config.scorer)?;
-    // The message pipeline between the end of DATA and the spool (postern-pipeline).
     // Abuse reports go out through the system mailer, to the domains' abuse contacts;
     // a release is a ham sample and a confirmation a spam sample for the scorer.
     let quarantine = open_quarantine(
@@ -149,6 +150,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         Arc::clone(&scorer_trainer) as Arc<dyn postern_core::Trainer>,
     )?;
     recover_quarantine(&quarantine, &recovery).await;
+    // The message pipeline between the end of DATA and the spool (postern-pipeline).
     let pipeline = postern_pipeline::Pipeline::new(Arc::new(queue.clone()), Arc::clone(&events_sink))
         .with_dkim(Some(Arc::clone(&signer)))
         .with_counters(policy.limits().cloned(), policy.locks().cloned())
