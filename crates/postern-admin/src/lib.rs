@@ -1,5 +1,5 @@
-//! The admin REST API under `/api/v1` (JSON, bearer tokens, roles), `/health`, and the
-//! OpenAPI document at `/api/v1/openapi.json`. The CLI (`postern ...`) is its client.
+//! The admin REST API under `/api/v1` (JSON, bearer tokens, roles), `/health`, `/metrics`,
+//! and the OpenAPI document at `/api/v1/openapi.json`. The CLI (`postern ...`) is its client.
 //!
 //! The API is a thin adapter over the operations layer ([`postern_ops`]): a handler
 //! parses its input strictly ([`extract`]), calls the operation with the [`Caller`] its
@@ -39,6 +39,8 @@
 //!   and where the installation's samples stand.
 //! - [`status`]: the server's status (superadmin): queue size, events stored and dropped.
 //! - [`openapi`]: the OpenAPI 3.1 document.
+//! - [`health`]: `/health`, the spool, the store, Redis and the engines asked at once.
+//! - [`metrics`]: `/metrics`, Prometheus text behind `[metrics]` (allowed peers or a token).
 
 mod accounts;
 mod auth;
@@ -49,10 +51,12 @@ mod dkim_dns;
 mod domains;
 mod error;
 mod extract;
+pub mod health;
 mod identities;
 mod inbound;
 mod limits;
 mod lock_notice;
+pub mod metrics;
 mod openapi;
 mod quarantine;
 mod queue;
@@ -74,16 +78,35 @@ pub use postern_ops::{Caller, DkimAdmin, IpAccountRules, Ops};
 /// What handlers are given: the operations' context ([`Ops`]), shared with every other
 /// front end. Handlers reach its parts through `Deref` (`state.queue`).
 #[derive(Clone)]
-pub struct AdminState(Arc<Ops>);
+pub struct AdminState {
+    ops: Arc<Ops>,
+    /// What `/health` asks; `None`: it answers `ok` without checks.
+    pub health: Option<Arc<health::Health>>,
+    /// What `/metrics` serves; `None`: it answers 404.
+    pub metrics: Option<Arc<metrics::MetricsEndpoint>>,
+}
 
 impl AdminState {
+    /// The API over `ops`, without `/health` checks or `/metrics`.
     pub fn new(ops: Ops) -> AdminState {
-        AdminState(Arc::new(ops))
+        AdminState { ops: Arc::new(ops), health: None, metrics: None }
+    }
+
+    /// `/health` asks `health`.
+    pub fn with_health(mut self, health: Option<Arc<health::Health>>) -> AdminState {
+        self.health = health;
+        self
+    }
+
+    /// `/metrics` serves `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<Arc<metrics::MetricsEndpoint>>) -> AdminState {
+        self.metrics = metrics;
+        self
     }
 
     /// The operations' context, for calls into [`postern_ops`].
     pub fn ops(&self) -> &Ops {
-        &self.0
+        &self.ops
     }
 }
 
@@ -91,7 +114,7 @@ impl std::ops::Deref for AdminState {
     type Target = Ops;
 
     fn deref(&self) -> &Ops {
-        &self.0
+        &self.ops
     }
 }
 
@@ -148,7 +171,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
-        .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/health", get(health::show))
+        .route("/metrics", get(metrics::show))
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(method_not_allowed)
