@@ -22,6 +22,14 @@ use crate::ApiError;
         crate::domains::show,
         crate::domains::update,
         crate::domains::delete,
+        crate::rules::list,
+        crate::rules::create,
+        crate::rules::show,
+        crate::rules::delete,
+        crate::inbound::list,
+        crate::inbound::create,
+        crate::inbound::show,
+        crate::inbound::delete,
     ),
     components(schemas(ApiError))
 )]
@@ -34,10 +42,9 @@ pub async fn document() -> Json<Value> {
 /// The whole document.
 pub fn spec() -> Value {
     let mut paths = Map::new();
-    let groups = [whoami_paths(), account_paths(), identity_paths(), limit_paths(), rule_paths(), token_paths()];
-    let more = [queue_paths(), dkim_paths(), delegation_paths(), client_block_paths(), inbound_paths()];
-    let more = more.into_iter().chain([quarantine_paths()]);
-    let more = more.chain([training_paths()]);
+    let groups = [whoami_paths(), account_paths(), identity_paths(), limit_paths(), token_paths()];
+    let more = [queue_paths(), dkim_paths(), delegation_paths(), client_block_paths()];
+    let more = more.into_iter().chain([quarantine_paths(), training_paths()]);
     for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
             paths.extend(group);
@@ -233,80 +240,6 @@ fn limit_paths() -> Value {
     })
 }
 
-fn rule_paths() -> Value {
-    let list = list_params(vec![
-        query("domain", json!({"type": "string"}), "the rules of this domain"),
-        query("global", json!({"type": "boolean"}), "true: only global rules; false: only domains' rules"),
-        query("kind", rule_kind(), "what the rule matches"),
-        query("action", rule_action(), "what the rule does"),
-        query("value", json!({"type": "string"}), "substring of the value"),
-    ]);
-    json!({
-        "/rules": {
-            "get": operation("List block and allow list rules (a domain admin: its domains' only, no global ones)",
-                list, None, json!({"200": answer("rules", paged("ListRule"))})),
-            "post": operation("Create a rule (without a domain: a global rule, superadmin only)", vec![],
-                Some(body("NewListRule")), json!({"201": answer("created", schema("ListRule")),
-                    "403": error("a global rule by a domain admin"), "404": error("no such domain"),
-                    "409": error("a rule of this kind and value exists in this list")}))
-        },
-        "/rules/{id}": {
-            "get": operation("Show a rule", vec![id_param()], None, json!({
-                "200": answer("the rule", schema("ListRule")), "404": error("no such rule")})),
-            "delete": operation("Delete a rule", vec![id_param()], None, json!({
-                "200": answer("deleted", schema("Deleted")), "404": error("no such rule")}))
-        }
-    })
-}
-
-fn rule_kind() -> Value {
-    json!({"type": "string", "enum": ["ip", "network", "sender", "recipient", "sender_domain"]})
-}
-
-fn rule_action() -> Value {
-    json!({"type": "string", "enum": ["reject", "discard", "allow"]})
-}
-
-fn inbound_paths() -> Value {
-    let name = || path_param("name", json!({"type": "string"}));
-    json!({
-        "/inbound-domains": {
-            "get": operation("List inbound relay domains (a domain admin: those named like its domains)",
-                list_params(vec![]), None, json!({"200": answer("inbound domains", paged("InboundDomain"))})),
-            "post": operation("Add an inbound relay domain: mail to it is accepted from anyone and delivered to \
-                its internal server (superadmin)", vec![], Some(body("NewInboundDomain")), json!({
-                    "201": answer("added", schema("InboundDomain")), "403": error("not a superadmin"),
-                    "409": error("exists already")}))
-        },
-        "/inbound-domains/{name}": {
-            "get": operation("Show an inbound relay domain", vec![name()], None, json!({
-                "200": answer("the inbound domain", schema("InboundDomain")), "404": error("no such inbound domain")})),
-            "delete": operation("Remove an inbound relay domain (superadmin)", vec![name()], None, json!({
-                "200": answer("deleted", schema("Deleted")), "403": error("not a superadmin"),
-                "404": error("no such inbound domain")}))
-        }
-    })
-}
-
-fn inbound_schemas() -> Value {
-    let tls = json!({"type": "string", "enum": ["none", "starttls", "implicit"]});
-    json!({
-        "InboundDomain": {"type": "object", "properties": {
-            "name": {"type": "string", "description": "matched exactly against a recipient's domain (not its subdomains)"},
-            "host": {"type": "string"}, "port": {"type": "integer"}, "tls": tls,
-            "require_tls": {"type": "boolean"}, "comment": {"type": "string"}, "created_at_ms": {"type": "integer"}}},
-        "NewInboundDomain": {"type": "object", "required": ["name", "host"], "additionalProperties": false,
-            "properties": {
-                "name": {"type": "string", "description": "a domain name; stored lower-case without a trailing dot"},
-                "host": {"type": "string", "description": "the internal server: a host name or an IP address"},
-                "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 25},
-                "tls": {"type": "string", "enum": ["none", "starttls", "implicit"], "default": "starttls",
-                    "description": "starttls: when offered (the certificate is not verified)"},
-                "require_tls": {"type": "boolean", "description": "default: true for implicit, false otherwise"},
-                "comment": {"type": "string", "maxLength": 500}}}
-    })
-}
-
 fn token_paths() -> Value {
     json!({
         "/tokens": {
@@ -476,8 +409,7 @@ fn dkim_paths() -> Value {
 fn schemas() -> Value {
     let mut all = Map::new();
     let groups = [common_schemas(), account_schemas(), settings_schemas(), token_schemas()];
-    let more = [rule_schemas(), dkim_schemas(), block_schemas(), inbound_schemas(), quarantine_schemas()];
-    let more = more.into_iter().chain([training_schemas()]);
+    let more = [dkim_schemas(), block_schemas(), quarantine_schemas(), training_schemas()];
     for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
             all.extend(group);
@@ -592,26 +524,6 @@ fn settings_schemas() -> Value {
                 "spam_threshold": {"type": "number", "minimum": 0.5, "maximum": 50.0, "default": 5.0,
                     "description": "the built-in scorer's threshold: a score this high or higher is spam"}})),
             "monitor_only": flag}))
-    })
-}
-
-fn rule_schemas() -> Value {
-    let value = "ip: an address; network: a CIDR, or an IPv4 address with a dotted mask (192.0.2.0/255.255.255.0, \
-        stored as CIDR); sender, recipient: an address; sender_domain: a domain (exact, not its subdomains)";
-    json!({
-        "ListRule": {"type": "object", "properties": {
-            "id": {"type": "integer"},
-            "domain": {"type": ["string", "null"], "description": "null: a global rule"},
-            "kind": rule_kind(), "value": {"type": "string", "description": "canonical"},
-            "action": rule_action(), "comment": {"type": "string"}, "created_at_ms": {"type": "integer"}}},
-        "NewListRule": {"type": "object", "required": ["kind", "value", "action"], "additionalProperties": false,
-            "properties": {
-                "domain": {"type": ["string", "null"], "description": "absent or null: a global rule (superadmin)"},
-                "kind": rule_kind(), "value": {"type": "string", "description": value},
-                "action": {"type": "string", "enum": ["reject", "discard", "allow"],
-                    "description": "reject: 554 5.7.1; discard: 250 and dropped; allow: skips checks (seed 004), \
-                        never permits relaying"},
-                "comment": {"type": "string", "maxLength": 500}}}
     })
 }
 

@@ -20,6 +20,7 @@
 //! - [`domains`]: customer domains.
 //! - [`ip_rules`]: which `ip` account ranges a caller may use.
 //! - [`dkim`]: what the DKIM operations need.
+//! - [`rules`]: the block and allow lists; [`inbound`]: inbound relay domains.
 //!
 //! # Writing an operation
 //! ```text
@@ -34,8 +35,12 @@ pub mod caller;
 pub mod dkim;
 pub mod domains;
 pub mod error;
+pub mod inbound;
 pub mod ip_rules;
 pub mod page;
+pub mod rules;
+#[cfg(test)]
+mod test_ops;
 
 use std::sync::Arc;
 
