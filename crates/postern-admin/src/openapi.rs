@@ -30,6 +30,14 @@ use crate::ApiError;
         crate::inbound::create,
         crate::inbound::show,
         crate::inbound::delete,
+        crate::dkim::list_all,
+        crate::dkim::list,
+        crate::dkim::create,
+        crate::dkim::show,
+        crate::dkim::delete,
+        crate::dkim_dns::records,
+        crate::dkim_dns::check_dns,
+        crate::dkim_dns::rotate,
     ),
     components(schemas(ApiError))
 )]
@@ -43,7 +51,7 @@ pub async fn document() -> Json<Value> {
 pub fn spec() -> Value {
     let mut paths = Map::new();
     let groups = [whoami_paths(), account_paths(), identity_paths(), limit_paths(), token_paths()];
-    let more = [queue_paths(), dkim_paths(), delegation_paths(), client_block_paths()];
+    let more = [queue_paths(), delegation_paths(), client_block_paths()];
     let more = more.into_iter().chain([quarantine_paths(), training_paths()]);
     for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
@@ -357,59 +365,12 @@ fn queue_paths() -> Value {
     })
 }
 
-fn dkim_paths() -> Value {
-    let name = || path_param("name", json!({"type": "string"}));
-    let selector = || path_param("selector", json!({"type": "string"}));
-    let unavailable = || error("DKIM is not available on this server");
-    let no_domain = || error("no such domain");
-    json!({
-        "/dkim": {
-            "get": operation("List DKIM keys (a domain admin: its domains')",
-                list_params(vec![query("domain", json!({"type": "string"}), "the keys of this domain")]), None,
-                json!({"200": answer("keys", paged("DkimKey")), "503": unavailable()}))
-        },
-        "/domains/{name}/dkim/keys": {
-            "get": operation("List a domain's DKIM keys", list_params(vec![name()]), None, json!({
-                "200": answer("keys", paged("DkimKey")), "404": no_domain(), "503": unavailable()})),
-            "post": operation("Generate (RSA-2048 default, or Ed25519) or import a DKIM key; it is pending until rotated in",
-                vec![name()], Some(body("NewDkimKey")), json!({"201": answer("created", schema("DkimKey")),
-                    "404": no_domain(), "409": error("the selector exists, or the domain has 10 keys"),
-                    "503": unavailable()}))
-        },
-        "/domains/{name}/dkim/keys/{selector}": {
-            "get": operation("Show a DKIM key and its DNS record", vec![name(), selector()], None, json!({
-                "200": answer("the key", schema("DkimKey")), "404": error("no such domain or key"),
-                "503": unavailable()})),
-            "delete": operation("Remove a DKIM key (the active one only with force=true)",
-                vec![name(), selector(), query("force", json!({"type": "boolean"}), "also the active key")], None,
-                json!({"200": answer("deleted", schema("Deleted")), "404": error("no such domain or key"),
-                    "409": error("the key is active"), "503": unavailable()}))
-        },
-        "/domains/{name}/dkim/dns": {
-            "get": operation("The TXT records to publish: every key but the retired", vec![name()], None, json!({
-                "200": answer("records", schema("DkimRecords")), "404": no_domain(), "503": unavailable()}))
-        },
-        "/domains/{name}/dkim/check": {
-            "get": operation("Check in DNS that the records are published",
-                vec![name(), query("selector", json!({"type": "string"}), "only this key")], None, json!({
-                "200": answer("results", schema("DkimCheck")), "404": error("no such domain or key"),
-                "503": unavailable()}))
-        },
-        "/domains/{name}/dkim/rotate": {
-            "post": operation("Make a key the signing key of its algorithm; the previous one retires after grace_secs",
-                vec![name()], Some(body("DkimRotate")), json!({"200": answer("rotated", schema("DkimRotation")),
-                    "404": error("no such domain or key"), "409": error("already active, or not published in DNS"),
-                    "503": unavailable()}))
-        }
-    })
-}
-
 // ---- schemas ----
 
 fn schemas() -> Value {
     let mut all = Map::new();
     let groups = [common_schemas(), account_schemas(), settings_schemas(), token_schemas()];
-    let more = [dkim_schemas(), block_schemas(), quarantine_schemas(), training_schemas()];
+    let more = [block_schemas(), quarantine_schemas(), training_schemas()];
     for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
             all.extend(group);
@@ -542,46 +503,6 @@ fn token_schemas() -> Value {
         "WhoAmI": {"type": "object", "properties": {
             "token_id": {"type": "integer"}, "name": {"type": "string"}, "role": role,
             "domains": {"type": "array", "items": {"type": "string"}}}}
-    })
-}
-
-fn dkim_schemas() -> Value {
-    let algorithm = json!({"type": "string", "enum": ["rsa", "ed25519"]});
-    let state = json!({"type": "string", "enum": ["pending", "active", "retiring", "retired"],
-        "description": "pending: to publish, not signing; active: signs; retiring: replaced, still published until \
-            retire_at_ms; retired: grace over, remove the record"});
-    let record = json!({"type": "object", "properties": {
-        "name": {"type": "string", "description": "<selector>._domainkey.<domain>"}, "type": {"const": "TXT"},
-        "value": {"type": "string"},
-        "strings": {"type": "array", "items": {"type": "string", "maxLength": 255}, "description": "the value in DNS strings"},
-        "zone_line": {"type": "string"}}});
-    json!({
-        "DkimKey": {"type": "object", "properties": {
-            "domain": {"type": "string"}, "selector": {"type": "string"}, "algorithm": algorithm, "state": state,
-            "public_key": {"type": "string", "description": "the p= value; the private key is never returned"},
-            "created_at_ms": {"type": "integer"}, "activated_at_ms": {"type": "integer"},
-            "retire_at_ms": {"type": "integer"}, "dns": record}},
-        "NewDkimKey": {"type": "object", "required": ["selector"], "additionalProperties": false, "properties": {
-            "selector": {"type": "string", "pattern": "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},
-            "algorithm": {"type": "string", "enum": ["rsa", "ed25519"], "default": "rsa"},
-            "bits": {"type": "integer", "minimum": 2048, "maximum": 4096, "description": "RSA only; default 2048"},
-            "private_key_pem": {"type": "string", "writeOnly": true,
-                "description": "import this key (PKCS#1 or PKCS#8 PEM, RSA or Ed25519) instead of generating one"}}},
-        "DkimRecords": {"type": "object", "properties": {"domain": {"type": "string"}, "records": {"type": "array",
-            "items": {"type": "object", "properties": {"selector": {"type": "string"}, "algorithm": algorithm,
-                "state": state, "name": {"type": "string"}, "type": {"const": "TXT"}, "value": {"type": "string"},
-                "strings": {"type": "array", "items": {"type": "string"}}, "zone_line": {"type": "string"}}}}}},
-        "DkimCheck": {"type": "object", "properties": {"domain": {"type": "string"},
-            "all_published": {"type": "boolean"}, "results": {"type": "array", "items": {"type": "object", "properties": {
-                "selector": {"type": "string"}, "state": state, "name": {"type": "string"},
-                "status": {"type": "string", "enum": ["published", "missing", "mismatched", "error"]},
-                "detail": {"type": "string"}, "found": {"type": "array", "items": {"type": "string"}}}}}}},
-        "DkimRotate": {"type": "object", "required": ["selector"], "additionalProperties": false, "properties": {
-            "selector": {"type": "string"},
-            "grace_secs": {"type": "integer", "minimum": 0, "maximum": 7776000, "default": 604800},
-            "force": {"type": "boolean", "default": false, "description": "skip the DNS check"}}},
-        "DkimRotation": {"type": "object", "properties": {"activated": schema("DkimKey"),
-            "retiring": {"type": "array", "items": schema("DkimKey")}}}
     })
 }
 

@@ -19,7 +19,8 @@
 //! - [`caller`]: who asks; [`error`]: what went wrong; [`page`]: paging.
 //! - [`domains`]: customer domains.
 //! - [`ip_rules`]: which `ip` account ranges a caller may use.
-//! - [`dkim`]: what the DKIM operations need.
+//! - [`dkim`]: DKIM keys per domain and what their operations need ([`DkimAdmin`]);
+//!   [`dkim_dns`]: their DNS records, the DNS check, rotation.
 //! - [`rules`]: the block and allow lists; [`inbound`]: inbound relay domains.
 //!
 //! # Writing an operation
@@ -33,6 +34,7 @@
 
 pub mod caller;
 pub mod dkim;
+pub mod dkim_dns;
 pub mod domains;
 pub mod error;
 pub mod inbound;
