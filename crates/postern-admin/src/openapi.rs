@@ -38,6 +38,14 @@ use crate::ApiError;
         crate::dkim_dns::records,
         crate::dkim_dns::check_dns,
         crate::dkim_dns::rotate,
+        crate::queue::list,
+        crate::queue::retry_all,
+        crate::queue::show,
+        crate::queue::delete,
+        crate::queue::content,
+        crate::queue::retry,
+        crate::queue::hold,
+        crate::queue::release,
     ),
     components(schemas(ApiError))
 )]
@@ -51,7 +59,7 @@ pub async fn document() -> Json<Value> {
 pub fn spec() -> Value {
     let mut paths = Map::new();
     let groups = [whoami_paths(), account_paths(), identity_paths(), limit_paths(), token_paths()];
-    let more = [queue_paths(), delegation_paths(), client_block_paths()];
+    let more = [status_paths(), delegation_paths(), client_block_paths()];
     let more = more.into_iter().chain([quarantine_paths(), training_paths()]);
     for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
@@ -322,46 +330,13 @@ fn block_schemas() -> Value {
     })
 }
 
-fn queue_paths() -> Value {
-    let id = || path_param("id", json!({"type": "string", "pattern": "^[0-9A-F]{20}$"}));
-    let action = |summary: &str| {
-        json!({"post": operation(summary, vec![id()], None, json!({
-            "200": answer("done", schema("QueueResult")), "404": error("no such message, or not in a state that allows this")}))})
-    };
-    let states = json!({"type": "string", "enum": ["incoming", "active", "deferred", "held"]});
-    let list = vec![
-        query("sender", json!({"type": "string"}), "envelope sender"),
-        query("recipient", json!({"type": "string"}), "one of the recipients"),
-        query("domain", json!({"type": "string"}), "the sender's or a recipient's domain"),
-        query("state", states, "queue state"),
-        query("limit", json!({"type": "integer", "minimum": 0}), "at most this many; 0 or absent: 1000"),
-    ];
+fn status_paths() -> Value {
     json!({
-        "/queue": {"get": operation("List queued messages (a domain admin: its own)", list, None, json!({
-            "200": answer("messages", json!({"type": "array", "items": schema("QueueEntry")}))}))},
-        "/queue/retry": {"post": operation("Retry every message not on hold now (a domain admin: its own)", vec![],
-            None, json!({"200": answer("count", json!({"type": "object", "properties": {"retried": {"type": "integer"}}}))}))},
-        "/queue/{id}": {
-            "get": operation("Show one message", vec![id()], None, json!({
-                "200": answer("the message", schema("QueueEntry")), "404": error("no such message")})),
-            "delete": operation("Delete one message (no DSN)", vec![id()], None, json!({
-                "200": answer("deleted", schema("QueueResult")), "404": error("no such message, or being tried")}))
-        },
-        "/queue/{id}/content": {
-            "get": operation("A message's content as spooled (headers and body), at most 10 MiB: \
-                X-Postern-Message-Size gives the whole size, X-Postern-Truncated says whether it was cut",
-                vec![id()], None, json!({
-                "200": {"description": "the message", "content": {"message/rfc822": {"schema": {"type": "string"}}}},
-                "404": error("no such message")}))
-        },
         "/status": {
             "get": operation("The server's status (superadmin): version, queue size, events stored, \
                 stored after a retry, dropped and waiting", vec![], None, json!({
                 "200": answer("status", schema("Status")), "403": error("not a superadmin")}))
-        },
-        "/queue/{id}/retry": action("Retry one message now"),
-        "/queue/{id}/hold": action("Hold one message"),
-        "/queue/{id}/release": action("Release a held message")
+        }
     })
 }
 
@@ -390,21 +365,12 @@ fn common_schemas() -> Value {
             "by": {"type": "string", "enum": ["administrator", "automatic"], "description": "who set the lock"},
             "reason": {"type": "string"}, "since_ms": {"type": "integer"},
             "until_ms": {"type": "integer"}, "automatic_unlocks": {"type": "integer"}}},
-        "QueueResult": {"type": "object", "properties": {"queue_id": {"type": "string"}, "result": {"type": "string"}}},
         "Status": {"type": "object", "properties": {
             "version": {"type": "string"},
             "queue": {"type": "object", "properties": {"messages": {"type": "integer"}}},
             "events": {"type": "object", "properties": {
                 "stored": {"type": "integer"}, "retried": {"type": "integer"}, "dropped": {"type": "integer"},
-                "waiting": {"type": "integer"}, "failures": {"type": "integer"}}}}},
-        "QueueEntry": {"type": "object", "properties": {
-            "queue_id": {"type": "string"}, "sender": {"type": "string"}, "size": {"type": "integer"},
-            "received_at_ms": {"type": "integer"},
-            "state": {"type": "string", "enum": ["incoming", "active", "deferred", "held"]},
-            "attempts": {"type": "integer"}, "next_attempt_ms": {"type": "integer"},
-            "recipients": {"type": "array", "items": {"type": "object", "properties": {
-                "address": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "delivered", "bounced"]},
-                "reply": {"type": "string"}}}}}}
+                "waiting": {"type": "integer"}, "failures": {"type": "integer"}}}}}
     })
 }
 

@@ -22,6 +22,7 @@
 //! - [`dkim`]: DKIM keys per domain and what their operations need ([`DkimAdmin`]);
 //!   [`dkim_dns`]: their DNS records, the DNS check, rotation.
 //! - [`rules`]: the block and allow lists; [`inbound`]: inbound relay domains.
+//! - [`queue`]: queue tools.
 //!
 //! # Writing an operation
 //! ```text
@@ -40,6 +41,7 @@ pub mod error;
 pub mod inbound;
 pub mod ip_rules;
 pub mod page;
+pub mod queue;
 pub mod rules;
 #[cfg(test)]
 mod test_ops;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use postern_core::tenancy::{Role, SenderSecurity};
-use postern_core::test_support::Collected;
-use postern_core::{BoxFuture, Envelope, Recipient};
+use postern_core::test_support::{self, Collected};
+use postern_core::{BoxFuture, Envelope, QueueId, Recipient};
 use postern_dkim::{LookupFailed, MasterKey, TxtLookup};
 use postern_pipeline::Quarantine;
 use postern_queue::{Job, QueueManager, RcptResult, SchedulerConfig, Spool, Transport};
@@ -103,6 +103,25 @@ impl TestOps {
             };
             self.store.create_domain(&new).expect("domain");
         }
+    }
+
+    /// Queues a message of `domain`'s account 1, sent from `sender`.
+    pub async fn queue_message(&self, domain: &str, sender: &str) -> QueueId {
+        let body = b"Subject: test\r\n\r\nhello\r\n".to_vec();
+        let envelope = owned_envelope(domain, sender, body.len());
+        let id = envelope.queue_id;
+        postern_core::Enqueue::enqueue(&self.ops.queue, envelope, Vec::new(), body).await.expect("queued");
+        id
+    }
+}
+
+fn owned_envelope(domain: &str, sender: &str, size: usize) -> Envelope {
+    Envelope {
+        received_at_ms: postern_core::event::now_ms(),
+        client: test_support::client("192.0.2.1:40000", "submission"),
+        size: size as u64,
+        owner: Some(test_support::owner(Some(1), Some(domain), sender)),
+        ..test_support::envelope(Some(sender), &["someone@destination.test"])
     }
 }
 
