@@ -46,6 +46,15 @@ use crate::ApiError;
         crate::queue::retry,
         crate::queue::hold,
         crate::queue::release,
+        crate::quarantine::list,
+        crate::quarantine::show,
+        crate::quarantine::delete,
+        crate::quarantine::report,
+        crate::quarantine::release,
+        crate::quarantine::confirm,
+        crate::quarantine::request_release,
+        crate::training::show,
+        crate::training::learn,
     ),
     components(schemas(ApiError))
 )]
@@ -60,7 +69,6 @@ pub fn spec() -> Value {
     let mut paths = Map::new();
     let groups = [whoami_paths(), account_paths(), identity_paths(), limit_paths(), token_paths()];
     let more = [status_paths(), delegation_paths(), client_block_paths()];
-    let more = more.into_iter().chain([quarantine_paths(), training_paths()]);
     for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
             paths.extend(group);
@@ -345,7 +353,7 @@ fn status_paths() -> Value {
 fn schemas() -> Value {
     let mut all = Map::new();
     let groups = [common_schemas(), account_schemas(), settings_schemas(), token_schemas()];
-    let more = [block_schemas(), quarantine_schemas(), training_schemas()];
+    let more = [block_schemas()];
     for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
             all.extend(group);
@@ -469,137 +477,6 @@ fn token_schemas() -> Value {
         "WhoAmI": {"type": "object", "properties": {
             "token_id": {"type": "integer"}, "name": {"type": "string"}, "role": role,
             "domains": {"type": "array", "items": {"type": "string"}}}}
-    })
-}
-
-fn quarantine_paths() -> Value {
-    let states = json!({"type": "string", "enum": ["held", "releasing", "released", "purging"]});
-    let filters = vec![
-        query("domain", json!({"type": "string"}), "the account's domain"),
-        query("account", json!({"type": "string"}), "the account's name (exact)"),
-        query("identity", json!({"type": "string"}), "part of the identity"),
-        query("sender", json!({"type": "string"}), "part of the envelope sender"),
-        query("recipient", json!({"type": "string"}), "part of a recipient"),
-        query("rule", json!({"type": "string"}), "the rule that found spam (exact)"),
-        query("since_ms", json!({"type": "integer"}), "held at or after (Unix ms)"),
-        query("until_ms", json!({"type": "integer"}), "held before (Unix ms)"),
-        query("state", states, "held, releasing, released or purging"),
-    ];
-    let done = |summary: &str, extra: Value| {
-        let mut responses = json!({
-            "200": answer("done", schema("QuarantineResult")),
-            "404": error("no such held message (or another tenant's)"),
-            "409": error("not in a state that allows this")});
-        if let (Value::Object(r), Value::Object(extra)) = (&mut responses, extra) {
-            r.extend(extra);
-        }
-        json!({"post": operation(summary, vec![id_param()], None, responses)})
-    };
-    json!({
-        "/quarantine": {"get": operation("List and search held messages, newest first (a domain admin: its \
-            domains' only)", list_params(filters), None, json!({"200": answer("held messages", paged("HeldMessage"))}))},
-        "/quarantine/{id}": {
-            "get": operation("Show a held message: its row, header fields, a sanitised text preview (at most \
-                4000 characters, control characters removed), the verdict trace and the ARF fields",
-                vec![id_param()], None, json!({
-                "200": answer("the message", schema("HeldMessageDetail")), "404": error("no such held message")})),
-            "delete": operation("Delete a held message (not one being released)", vec![id_param()], None, json!({
-                "200": answer("deleted", schema("QuarantineResult")), "404": error("no such held message"),
-                "409": error("being released")}))
-        },
-        "/quarantine/{id}/arf": {"get": operation("The message's RFC 5965 abuse report (ARF), as sent to the \
-            domain's abuse contact", vec![id_param()], None, json!({
-            "200": {"description": "the report", "content": {"message/rfc822": {"schema": {"type": "string"}}}},
-            "404": error("no such held message"), "409": error("released: the bytes are gone")}))},
-        "/quarantine/{id}/release": done("Release (superadmin): spooled for delivery without another scan, \
-            exactly once; a ham sample for training", json!({
-                "403": error("not a superadmin"), "503": error("the spool refused it; it stays held")})),
-        "/quarantine/{id}/confirm": done("Confirm as spam: a spam sample for training; it stays held", json!({})),
-        "/quarantine/{id}/request-release": {"post": operation("Ask a superadmin to release it (shown in list \
-            and show)", vec![id_param()], Some(body("ReleaseRequest")), json!({
-            "200": answer("recorded", schema("QuarantineResult")), "404": error("no such held message"),
-            "409": error("not held")}))}
-    })
-}
-
-fn quarantine_schemas() -> Value {
-    let check = json!({"type": "object", "properties": {
-        "stage": {"type": "string"}, "engine": {"type": "string"}, "rule": {"type": "string"},
-        "result": {"type": "string"}, "score": {"type": "number"}, "micros": {"type": "integer"}}});
-    let held = json!({"type": "object", "properties": {
-        "id": {"type": "integer"}, "queue_id": {"type": "string"}, "account_id": {"type": ["integer", "null"]},
-        "account": {"type": ["string", "null"]}, "identity": {"type": ["string", "null"]},
-        "domain": {"type": ["string", "null"]}, "sender_domain": {"type": ["string", "null"]},
-        "sender": {"type": "string"}, "recipients": {"type": "array", "items": {"type": "string"}},
-        "subject": {"type": "string"}, "rule": {"type": "string"},
-        "checks": {"type": "array", "items": check, "description": "the verdict trace"},
-        "client_ip": {"type": "string"}, "reaction": {"type": "string", "enum": ["reject", "accept"]},
-        "size": {"type": "integer"}, "held_at_ms": {"type": "integer"}, "expires_at_ms": {"type": "integer"},
-        "state": {"type": "string", "enum": ["held", "releasing", "released", "purging"]},
-        "release_requested_by": {"type": ["string", "null"]}, "release_requested_at_ms": {"type": ["integer", "null"]},
-        "release_note": {"type": ["string", "null"]}, "released_by": {"type": ["string", "null"]},
-        "released_at_ms": {"type": ["integer", "null"]}, "confirmed_by": {"type": ["string", "null"]},
-        "confirmed_at_ms": {"type": ["integer", "null"]}}});
-    let mut detail = held.clone();
-    detail["properties"]["headers"] = json!({"type": "array", "items": {"type": "array", "items": {"type": "string"}}});
-    detail["properties"]["preview"] = json!({"type": ["string", "null"]});
-    detail["properties"]["arf"] = json!({"type": ["string", "null"], "description": "the feedback-report fields"});
-    json!({
-        "HeldMessage": held,
-        "HeldMessageDetail": detail,
-        "QuarantineResult": {"type": "object", "properties": {
-            "id": {"type": "integer"}, "result": {"type": "string"}, "queue_id": {"type": "string"},
-            "by": {"type": "string"}}},
-        "ReleaseRequest": {"type": "object", "additionalProperties": false, "properties": {
-            "note": {"type": "string", "maxLength": 500}}}
-    })
-}
-
-fn training_paths() -> Value {
-    let label = json!({"name": "label", "in": "query", "required": true,
-        "schema": {"type": "string", "enum": ["ham", "spam"]}, "description": "what the messages are"});
-    let file = json!({"required": true, "description": "one message, or an mbox (`From ` separators, \
-        `>From ` quoting) of at most 20,000 messages; at most 50 MiB", "content": {
-        "message/rfc822": {"schema": {"type": "string"}}, "application/mbox": {"schema": {"type": "string"}},
-        "application/octet-stream": {"schema": {"type": "string"}}}});
-    let unavailable = || error("the built-in scorer is not available on this server");
-    json!({"/training": {
-        "get": operation("Where the built-in scorer's installation samples stand (superadmin)", vec![], None,
-            json!({"200": answer("the installation's samples", schema("TrainingState")),
-                "403": error("not a superadmin"), "503": unavailable()})),
-        "post": {
-            "summary": "Train the built-in scorer from one message or an mbox (superadmin); messages already \
-                learned with the other label move to this one",
-            "parameters": [label],
-            "requestBody": file,
-            "responses": {
-                "200": answer("what was learned", schema("TrainingResult")),
-                "400": error("a label other than ham or spam, or a body with no message"),
-                "401": error("missing or unknown token"),
-                "403": error("not a superadmin"),
-                "413": error("body larger than 50 MiB or more than 20,000 messages"),
-                "503": unavailable()
-            }
-        }
-    }})
-}
-
-fn training_schemas() -> Value {
-    let installation = json!({"type": "object", "properties": {
-        "ham": {"type": "integer", "description": "ham samples learned"},
-        "spam": {"type": "integer", "description": "spam samples learned"},
-        "minimum": {"type": "object", "properties": {"ham": {"type": "integer"}, "spam": {"type": "integer"}},
-            "description": "samples of each needed before the installation's model takes part ([scorer])"},
-        "in_force": {"type": "boolean", "description": "whether the installation's samples take part"}}});
-    json!({
-        "TrainingState": {"type": "object", "properties": {"installation": installation.clone()}},
-        "TrainingResult": {"type": "object", "properties": {
-            "label": {"type": "string", "enum": ["ham", "spam"]},
-            "messages": {"type": "integer", "description": "messages in the file"},
-            "learned": {"type": "integer", "description": "messages that changed the counts"},
-            "relabelled": {"type": "integer", "description": "of those, learned before with the other label"},
-            "known": {"type": "integer", "description": "already learned with this label"},
-            "installation": installation}}
     })
 }
 

@@ -22,7 +22,8 @@
 //! - [`dkim`]: DKIM keys per domain and what their operations need ([`DkimAdmin`]);
 //!   [`dkim_dns`]: their DNS records, the DNS check, rotation.
 //! - [`rules`]: the block and allow lists; [`inbound`]: inbound relay domains.
-//! - [`queue`]: queue tools.
+//! - [`queue`]: queue tools; [`quarantine`]: held messages; [`training`]: the built-in
+//!   scorer's training.
 //!
 //! # Writing an operation
 //! ```text
@@ -41,10 +42,12 @@ pub mod error;
 pub mod inbound;
 pub mod ip_rules;
 pub mod page;
+pub mod quarantine;
 pub mod queue;
 pub mod rules;
 #[cfg(test)]
 mod test_ops;
+pub mod training;
 
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use postern_core::tenancy::{Role, SenderSecurity};
 use postern_core::test_support::{self, Collected};
-use postern_core::{BoxFuture, Envelope, QueueId, Recipient};
+use postern_core::{BoxFuture, CheckRecord, Envelope, QueueId, Recipient};
 use postern_dkim::{LookupFailed, MasterKey, TxtLookup};
 use postern_pipeline::Quarantine;
 use postern_queue::{Job, QueueManager, RcptResult, SchedulerConfig, Spool, Transport};
@@ -42,6 +42,7 @@ impl TxtLookup for NoDns {
 pub struct TestOps {
     pub ops: Ops,
     pub store: Arc<SqliteStore>,
+    pub quarantine: Arc<Quarantine>,
     _dir: TempDir,
 }
 
@@ -86,10 +87,10 @@ impl TestOps {
             client_blocks: None,
             events: None,
             system_mail: None,
-            quarantine: Some(quarantine),
+            quarantine: Some(Arc::clone(&quarantine)),
             scorer: None,
         };
-        TestOps { ops, store, _dir: dir }
+        TestOps { ops, store, quarantine, _dir: dir }
     }
 
     /// Creates these domains in the store.
@@ -112,6 +113,28 @@ impl TestOps {
         let id = envelope.queue_id;
         postern_core::Enqueue::enqueue(&self.ops.queue, envelope, Vec::new(), body).await.expect("queued");
         id
+    }
+
+    /// Holds a spam message of `domain`'s account, sent from `sender`, as the pipeline
+    /// does; returns its quarantine id.
+    pub async fn hold_message(&self, domain: &str, sender: &str) -> i64 {
+        let message = format!("From: {sender}\r\nSubject: pills\r\n\r\nBuy now\r\n").into_bytes();
+        let envelope = owned_envelope(domain, sender, message.len());
+        let submission = postern_core::Submission {
+            hostname: "postern.test".into(),
+            ..test_support::submission(None, envelope, message.clone())
+        };
+        let checks = [CheckRecord {
+            stage: "content".into(),
+            engine: "gtube".into(),
+            rule: Some("GTUBE".into()),
+            result: "spam".into(),
+            part: None,
+            score: None,
+            micros: 1,
+        }];
+        let held = self.quarantine.hold(&submission, b"Received: from test\r\n", &message, "GTUBE", &checks, "reject");
+        held.await.expect("held").id
     }
 }
 
