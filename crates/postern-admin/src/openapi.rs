@@ -97,13 +97,14 @@ pub fn spec() -> Value {
 
 /// Puts the derived paths and schemas into the document (a derived one wins).
 fn merge_derived(doc: &mut Value) {
-    let derived = match serde_json::to_value(Derived::openapi()) {
+    let mut derived = match serde_json::to_value(Derived::openapi()) {
         Ok(derived) => derived,
         Err(e) => {
             tracing::error!(error = %e, "the derived OpenAPI document does not serialize");
             return;
         }
     };
+    tag_operation_ids(&mut derived);
     // A path's methods join those described by hand; a derived schema replaces its namesake.
     if let (Some(from), Some(into)) = (derived["paths"].as_object(), doc["paths"].as_object_mut()) {
         for (path, methods) in from {
@@ -116,6 +117,19 @@ fn merge_derived(doc: &mut Value) {
     let schemas = &derived["components"]["schemas"];
     if let (Some(from), Some(into)) = (schemas.as_object(), doc["components"]["schemas"].as_object_mut()) {
         into.extend(from.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+}
+
+/// A derived operation's id is its handler's name, which repeats across groups (`list`,
+/// `show`); prefixed with the operation's tag (`rules_list`) it is unique, as OpenAPI
+/// requires.
+fn tag_operation_ids(derived: &mut Value) {
+    let Some(paths) = derived["paths"].as_object_mut() else { return };
+    for op in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|item| item.values_mut()) {
+        let tag = op["tags"][0].as_str().map(str::to_string);
+        if let (Some(tag), Some(id)) = (tag, op["operationId"].as_str()) {
+            op["operationId"] = Value::String(format!("{tag}_{id}"));
+        }
     }
 }
 
@@ -353,8 +367,7 @@ fn status_paths() -> Value {
 fn schemas() -> Value {
     let mut all = Map::new();
     let groups = [common_schemas(), account_schemas(), settings_schemas(), token_schemas()];
-    let more = [block_schemas()];
-    for group in groups.into_iter().chain(more) {
+    for group in groups.into_iter().chain([block_schemas()]) {
         if let Value::Object(group) = group {
             all.extend(group);
         }
@@ -506,5 +519,47 @@ mod tests {
         // Hand-written groups are still there, next to the derived ones.
         assert!(doc["paths"]["/accounts"]["get"].is_object());
         assert!(doc["paths"]["/domains/{name}"]["patch"].is_object());
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = spec();
+        let mut seen = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if let Some(id) = op["operationId"].as_str() {
+                    assert!(seen.insert(id.to_string()), "{method} {path}: {id} is used twice");
+                }
+            }
+        }
+        assert!(seen.contains("rules_list") && seen.contains("queue_release") && seen.contains("quarantine_release"));
+    }
+
+    #[test]
+    fn non_json_answers_and_enums_are_described() {
+        let doc = spec();
+        let paths = &doc["paths"];
+        let content = &paths["/queue/{id}/content"]["get"]["responses"]["200"];
+        assert!(content["content"]["message/rfc822"].is_object(), "{content}");
+        assert!(content["headers"]["X-Postern-Truncated"].is_object(), "{content}");
+        assert!(paths["/quarantine/{id}/arf"]["get"]["responses"]["200"]["content"]["message/rfc822"].is_object());
+        let training = &paths["/training"]["post"];
+        assert!(training["requestBody"]["content"]["application/mbox"].is_object(), "{training}");
+        let label = &training["parameters"][0];
+        assert_eq!((label["name"].as_str(), label["required"].as_bool()), (Some("label"), Some(true)));
+        assert_eq!(label["schema"]["enum"], json!(["ham", "spam"]));
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["QueueEntry"]["properties"]["state"]["enum"],
+            json!(["incoming", "active", "deferred", "held"])
+        );
+        let kinds = json!(["ip", "network", "sender", "recipient", "sender_domain"]);
+        assert_eq!(schemas["ListKind"]["enum"], kinds);
+        assert_eq!(schemas["DkimKeyState"]["enum"], json!(["pending", "active", "retiring", "retired"]));
+        assert_eq!(schemas["RuleCreate"]["required"], json!(["kind", "value", "action"]));
+        assert_eq!(schemas["InboundCreate"]["additionalProperties"], json!(false));
+        assert!(schemas["DkimKeyCreate"]["properties"]["private_key_pem"]["writeOnly"].as_bool().unwrap_or(false));
+        // A held message's detail is its row and more: every row field is in it.
+        assert_eq!(schemas["HeldMessageDetail"]["allOf"][0]["$ref"], "#/components/schemas/HeldMessage");
     }
 }
