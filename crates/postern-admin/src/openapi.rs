@@ -22,6 +22,39 @@ use crate::ApiError;
         crate::domains::show,
         crate::domains::update,
         crate::domains::delete,
+        crate::rules::list,
+        crate::rules::create,
+        crate::rules::show,
+        crate::rules::delete,
+        crate::inbound::list,
+        crate::inbound::create,
+        crate::inbound::show,
+        crate::inbound::delete,
+        crate::dkim::list_all,
+        crate::dkim::list,
+        crate::dkim::create,
+        crate::dkim::show,
+        crate::dkim::delete,
+        crate::dkim_dns::records,
+        crate::dkim_dns::check_dns,
+        crate::dkim_dns::rotate,
+        crate::queue::list,
+        crate::queue::retry_all,
+        crate::queue::show,
+        crate::queue::delete,
+        crate::queue::content,
+        crate::queue::retry,
+        crate::queue::hold,
+        crate::queue::release,
+        crate::quarantine::list,
+        crate::quarantine::show,
+        crate::quarantine::delete,
+        crate::quarantine::report,
+        crate::quarantine::release,
+        crate::quarantine::confirm,
+        crate::quarantine::request_release,
+        crate::training::show,
+        crate::training::learn,
     ),
     components(schemas(ApiError))
 )]
@@ -34,10 +67,8 @@ pub async fn document() -> Json<Value> {
 /// The whole document.
 pub fn spec() -> Value {
     let mut paths = Map::new();
-    let groups = [whoami_paths(), account_paths(), identity_paths(), limit_paths(), rule_paths(), token_paths()];
-    let more = [queue_paths(), dkim_paths(), delegation_paths(), client_block_paths(), inbound_paths()];
-    let more = more.into_iter().chain([quarantine_paths()]);
-    let more = more.chain([training_paths()]);
+    let groups = [whoami_paths(), account_paths(), identity_paths(), limit_paths(), token_paths()];
+    let more = [status_paths(), delegation_paths(), client_block_paths()];
     for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
             paths.extend(group);
@@ -66,13 +97,14 @@ pub fn spec() -> Value {
 
 /// Puts the derived paths and schemas into the document (a derived one wins).
 fn merge_derived(doc: &mut Value) {
-    let derived = match serde_json::to_value(Derived::openapi()) {
+    let mut derived = match serde_json::to_value(Derived::openapi()) {
         Ok(derived) => derived,
         Err(e) => {
             tracing::error!(error = %e, "the derived OpenAPI document does not serialize");
             return;
         }
     };
+    tag_operation_ids(&mut derived);
     // A path's methods join those described by hand; a derived schema replaces its namesake.
     if let (Some(from), Some(into)) = (derived["paths"].as_object(), doc["paths"].as_object_mut()) {
         for (path, methods) in from {
@@ -85,6 +117,19 @@ fn merge_derived(doc: &mut Value) {
     let schemas = &derived["components"]["schemas"];
     if let (Some(from), Some(into)) = (schemas.as_object(), doc["components"]["schemas"].as_object_mut()) {
         into.extend(from.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+}
+
+/// A derived operation's id is its handler's name, which repeats across groups (`list`,
+/// `show`); prefixed with the operation's tag (`rules_list`) it is unique, as OpenAPI
+/// requires.
+fn tag_operation_ids(derived: &mut Value) {
+    let Some(paths) = derived["paths"].as_object_mut() else { return };
+    for op in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|item| item.values_mut()) {
+        let tag = op["tags"][0].as_str().map(str::to_string);
+        if let (Some(tag), Some(id)) = (tag, op["operationId"].as_str()) {
+            op["operationId"] = Value::String(format!("{tag}_{id}"));
+        }
     }
 }
 
@@ -233,80 +278,6 @@ fn limit_paths() -> Value {
     })
 }
 
-fn rule_paths() -> Value {
-    let list = list_params(vec![
-        query("domain", json!({"type": "string"}), "the rules of this domain"),
-        query("global", json!({"type": "boolean"}), "true: only global rules; false: only domains' rules"),
-        query("kind", rule_kind(), "what the rule matches"),
-        query("action", rule_action(), "what the rule does"),
-        query("value", json!({"type": "string"}), "substring of the value"),
-    ]);
-    json!({
-        "/rules": {
-            "get": operation("List block and allow list rules (a domain admin: its domains' only, no global ones)",
-                list, None, json!({"200": answer("rules", paged("ListRule"))})),
-            "post": operation("Create a rule (without a domain: a global rule, superadmin only)", vec![],
-                Some(body("NewListRule")), json!({"201": answer("created", schema("ListRule")),
-                    "403": error("a global rule by a domain admin"), "404": error("no such domain"),
-                    "409": error("a rule of this kind and value exists in this list")}))
-        },
-        "/rules/{id}": {
-            "get": operation("Show a rule", vec![id_param()], None, json!({
-                "200": answer("the rule", schema("ListRule")), "404": error("no such rule")})),
-            "delete": operation("Delete a rule", vec![id_param()], None, json!({
-                "200": answer("deleted", schema("Deleted")), "404": error("no such rule")}))
-        }
-    })
-}
-
-fn rule_kind() -> Value {
-    json!({"type": "string", "enum": ["ip", "network", "sender", "recipient", "sender_domain"]})
-}
-
-fn rule_action() -> Value {
-    json!({"type": "string", "enum": ["reject", "discard", "allow"]})
-}
-
-fn inbound_paths() -> Value {
-    let name = || path_param("name", json!({"type": "string"}));
-    json!({
-        "/inbound-domains": {
-            "get": operation("List inbound relay domains (a domain admin: those named like its domains)",
-                list_params(vec![]), None, json!({"200": answer("inbound domains", paged("InboundDomain"))})),
-            "post": operation("Add an inbound relay domain: mail to it is accepted from anyone and delivered to \
-                its internal server (superadmin)", vec![], Some(body("NewInboundDomain")), json!({
-                    "201": answer("added", schema("InboundDomain")), "403": error("not a superadmin"),
-                    "409": error("exists already")}))
-        },
-        "/inbound-domains/{name}": {
-            "get": operation("Show an inbound relay domain", vec![name()], None, json!({
-                "200": answer("the inbound domain", schema("InboundDomain")), "404": error("no such inbound domain")})),
-            "delete": operation("Remove an inbound relay domain (superadmin)", vec![name()], None, json!({
-                "200": answer("deleted", schema("Deleted")), "403": error("not a superadmin"),
-                "404": error("no such inbound domain")}))
-        }
-    })
-}
-
-fn inbound_schemas() -> Value {
-    let tls = json!({"type": "string", "enum": ["none", "starttls", "implicit"]});
-    json!({
-        "InboundDomain": {"type": "object", "properties": {
-            "name": {"type": "string", "description": "matched exactly against a recipient's domain (not its subdomains)"},
-            "host": {"type": "string"}, "port": {"type": "integer"}, "tls": tls,
-            "require_tls": {"type": "boolean"}, "comment": {"type": "string"}, "created_at_ms": {"type": "integer"}}},
-        "NewInboundDomain": {"type": "object", "required": ["name", "host"], "additionalProperties": false,
-            "properties": {
-                "name": {"type": "string", "description": "a domain name; stored lower-case without a trailing dot"},
-                "host": {"type": "string", "description": "the internal server: a host name or an IP address"},
-                "port": {"type": "integer", "minimum": 1, "maximum": 65535, "default": 25},
-                "tls": {"type": "string", "enum": ["none", "starttls", "implicit"], "default": "starttls",
-                    "description": "starttls: when offered (the certificate is not verified)"},
-                "require_tls": {"type": "boolean", "description": "default: true for implicit, false otherwise"},
-                "comment": {"type": "string", "maxLength": 500}}}
-    })
-}
-
 fn token_paths() -> Value {
     json!({
         "/tokens": {
@@ -381,92 +352,12 @@ fn block_schemas() -> Value {
     })
 }
 
-fn queue_paths() -> Value {
-    let id = || path_param("id", json!({"type": "string", "pattern": "^[0-9A-F]{20}$"}));
-    let action = |summary: &str| {
-        json!({"post": operation(summary, vec![id()], None, json!({
-            "200": answer("done", schema("QueueResult")), "404": error("no such message, or not in a state that allows this")}))})
-    };
-    let states = json!({"type": "string", "enum": ["incoming", "active", "deferred", "held"]});
-    let list = vec![
-        query("sender", json!({"type": "string"}), "envelope sender"),
-        query("recipient", json!({"type": "string"}), "one of the recipients"),
-        query("domain", json!({"type": "string"}), "the sender's or a recipient's domain"),
-        query("state", states, "queue state"),
-        query("limit", json!({"type": "integer", "minimum": 0}), "at most this many; 0 or absent: 1000"),
-    ];
+fn status_paths() -> Value {
     json!({
-        "/queue": {"get": operation("List queued messages (a domain admin: its own)", list, None, json!({
-            "200": answer("messages", json!({"type": "array", "items": schema("QueueEntry")}))}))},
-        "/queue/retry": {"post": operation("Retry every message not on hold now (a domain admin: its own)", vec![],
-            None, json!({"200": answer("count", json!({"type": "object", "properties": {"retried": {"type": "integer"}}}))}))},
-        "/queue/{id}": {
-            "get": operation("Show one message", vec![id()], None, json!({
-                "200": answer("the message", schema("QueueEntry")), "404": error("no such message")})),
-            "delete": operation("Delete one message (no DSN)", vec![id()], None, json!({
-                "200": answer("deleted", schema("QueueResult")), "404": error("no such message, or being tried")}))
-        },
-        "/queue/{id}/content": {
-            "get": operation("A message's content as spooled (headers and body), at most 10 MiB: \
-                X-Postern-Message-Size gives the whole size, X-Postern-Truncated says whether it was cut",
-                vec![id()], None, json!({
-                "200": {"description": "the message", "content": {"message/rfc822": {"schema": {"type": "string"}}}},
-                "404": error("no such message")}))
-        },
         "/status": {
             "get": operation("The server's status (superadmin): version, queue size, events stored, \
                 stored after a retry, dropped and waiting", vec![], None, json!({
                 "200": answer("status", schema("Status")), "403": error("not a superadmin")}))
-        },
-        "/queue/{id}/retry": action("Retry one message now"),
-        "/queue/{id}/hold": action("Hold one message"),
-        "/queue/{id}/release": action("Release a held message")
-    })
-}
-
-fn dkim_paths() -> Value {
-    let name = || path_param("name", json!({"type": "string"}));
-    let selector = || path_param("selector", json!({"type": "string"}));
-    let unavailable = || error("DKIM is not available on this server");
-    let no_domain = || error("no such domain");
-    json!({
-        "/dkim": {
-            "get": operation("List DKIM keys (a domain admin: its domains')",
-                list_params(vec![query("domain", json!({"type": "string"}), "the keys of this domain")]), None,
-                json!({"200": answer("keys", paged("DkimKey")), "503": unavailable()}))
-        },
-        "/domains/{name}/dkim/keys": {
-            "get": operation("List a domain's DKIM keys", list_params(vec![name()]), None, json!({
-                "200": answer("keys", paged("DkimKey")), "404": no_domain(), "503": unavailable()})),
-            "post": operation("Generate (RSA-2048 default, or Ed25519) or import a DKIM key; it is pending until rotated in",
-                vec![name()], Some(body("NewDkimKey")), json!({"201": answer("created", schema("DkimKey")),
-                    "404": no_domain(), "409": error("the selector exists, or the domain has 10 keys"),
-                    "503": unavailable()}))
-        },
-        "/domains/{name}/dkim/keys/{selector}": {
-            "get": operation("Show a DKIM key and its DNS record", vec![name(), selector()], None, json!({
-                "200": answer("the key", schema("DkimKey")), "404": error("no such domain or key"),
-                "503": unavailable()})),
-            "delete": operation("Remove a DKIM key (the active one only with force=true)",
-                vec![name(), selector(), query("force", json!({"type": "boolean"}), "also the active key")], None,
-                json!({"200": answer("deleted", schema("Deleted")), "404": error("no such domain or key"),
-                    "409": error("the key is active"), "503": unavailable()}))
-        },
-        "/domains/{name}/dkim/dns": {
-            "get": operation("The TXT records to publish: every key but the retired", vec![name()], None, json!({
-                "200": answer("records", schema("DkimRecords")), "404": no_domain(), "503": unavailable()}))
-        },
-        "/domains/{name}/dkim/check": {
-            "get": operation("Check in DNS that the records are published",
-                vec![name(), query("selector", json!({"type": "string"}), "only this key")], None, json!({
-                "200": answer("results", schema("DkimCheck")), "404": error("no such domain or key"),
-                "503": unavailable()}))
-        },
-        "/domains/{name}/dkim/rotate": {
-            "post": operation("Make a key the signing key of its algorithm; the previous one retires after grace_secs",
-                vec![name()], Some(body("DkimRotate")), json!({"200": answer("rotated", schema("DkimRotation")),
-                    "404": error("no such domain or key"), "409": error("already active, or not published in DNS"),
-                    "503": unavailable()}))
         }
     })
 }
@@ -476,9 +367,7 @@ fn dkim_paths() -> Value {
 fn schemas() -> Value {
     let mut all = Map::new();
     let groups = [common_schemas(), account_schemas(), settings_schemas(), token_schemas()];
-    let more = [rule_schemas(), dkim_schemas(), block_schemas(), inbound_schemas(), quarantine_schemas()];
-    let more = more.into_iter().chain([training_schemas()]);
-    for group in groups.into_iter().chain(more) {
+    for group in groups.into_iter().chain([block_schemas()]) {
         if let Value::Object(group) = group {
             all.extend(group);
         }
@@ -497,21 +386,12 @@ fn common_schemas() -> Value {
             "by": {"type": "string", "enum": ["administrator", "automatic"], "description": "who set the lock"},
             "reason": {"type": "string"}, "since_ms": {"type": "integer"},
             "until_ms": {"type": "integer"}, "automatic_unlocks": {"type": "integer"}}},
-        "QueueResult": {"type": "object", "properties": {"queue_id": {"type": "string"}, "result": {"type": "string"}}},
         "Status": {"type": "object", "properties": {
             "version": {"type": "string"},
             "queue": {"type": "object", "properties": {"messages": {"type": "integer"}}},
             "events": {"type": "object", "properties": {
                 "stored": {"type": "integer"}, "retried": {"type": "integer"}, "dropped": {"type": "integer"},
-                "waiting": {"type": "integer"}, "failures": {"type": "integer"}}}}},
-        "QueueEntry": {"type": "object", "properties": {
-            "queue_id": {"type": "string"}, "sender": {"type": "string"}, "size": {"type": "integer"},
-            "received_at_ms": {"type": "integer"},
-            "state": {"type": "string", "enum": ["incoming", "active", "deferred", "held"]},
-            "attempts": {"type": "integer"}, "next_attempt_ms": {"type": "integer"},
-            "recipients": {"type": "array", "items": {"type": "object", "properties": {
-                "address": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "delivered", "bounced"]},
-                "reply": {"type": "string"}}}}}}
+                "waiting": {"type": "integer"}, "failures": {"type": "integer"}}}}}
     })
 }
 
@@ -595,26 +475,6 @@ fn settings_schemas() -> Value {
     })
 }
 
-fn rule_schemas() -> Value {
-    let value = "ip: an address; network: a CIDR, or an IPv4 address with a dotted mask (192.0.2.0/255.255.255.0, \
-        stored as CIDR); sender, recipient: an address; sender_domain: a domain (exact, not its subdomains)";
-    json!({
-        "ListRule": {"type": "object", "properties": {
-            "id": {"type": "integer"},
-            "domain": {"type": ["string", "null"], "description": "null: a global rule"},
-            "kind": rule_kind(), "value": {"type": "string", "description": "canonical"},
-            "action": rule_action(), "comment": {"type": "string"}, "created_at_ms": {"type": "integer"}}},
-        "NewListRule": {"type": "object", "required": ["kind", "value", "action"], "additionalProperties": false,
-            "properties": {
-                "domain": {"type": ["string", "null"], "description": "absent or null: a global rule (superadmin)"},
-                "kind": rule_kind(), "value": {"type": "string", "description": value},
-                "action": {"type": "string", "enum": ["reject", "discard", "allow"],
-                    "description": "reject: 554 5.7.1; discard: 250 and dropped; allow: skips checks (seed 004), \
-                        never permits relaying"},
-                "comment": {"type": "string", "maxLength": 500}}}
-    })
-}
-
 fn token_schemas() -> Value {
     let role = json!({"type": "string", "enum": ["superadmin", "domain_admin"],
         "description": "domain_admin is the one spelling in answers; domain-admin is accepted on input"});
@@ -630,177 +490,6 @@ fn token_schemas() -> Value {
         "WhoAmI": {"type": "object", "properties": {
             "token_id": {"type": "integer"}, "name": {"type": "string"}, "role": role,
             "domains": {"type": "array", "items": {"type": "string"}}}}
-    })
-}
-
-fn dkim_schemas() -> Value {
-    let algorithm = json!({"type": "string", "enum": ["rsa", "ed25519"]});
-    let state = json!({"type": "string", "enum": ["pending", "active", "retiring", "retired"],
-        "description": "pending: to publish, not signing; active: signs; retiring: replaced, still published until \
-            retire_at_ms; retired: grace over, remove the record"});
-    let record = json!({"type": "object", "properties": {
-        "name": {"type": "string", "description": "<selector>._domainkey.<domain>"}, "type": {"const": "TXT"},
-        "value": {"type": "string"},
-        "strings": {"type": "array", "items": {"type": "string", "maxLength": 255}, "description": "the value in DNS strings"},
-        "zone_line": {"type": "string"}}});
-    json!({
-        "DkimKey": {"type": "object", "properties": {
-            "domain": {"type": "string"}, "selector": {"type": "string"}, "algorithm": algorithm, "state": state,
-            "public_key": {"type": "string", "description": "the p= value; the private key is never returned"},
-            "created_at_ms": {"type": "integer"}, "activated_at_ms": {"type": "integer"},
-            "retire_at_ms": {"type": "integer"}, "dns": record}},
-        "NewDkimKey": {"type": "object", "required": ["selector"], "additionalProperties": false, "properties": {
-            "selector": {"type": "string", "pattern": "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"},
-            "algorithm": {"type": "string", "enum": ["rsa", "ed25519"], "default": "rsa"},
-            "bits": {"type": "integer", "minimum": 2048, "maximum": 4096, "description": "RSA only; default 2048"},
-            "private_key_pem": {"type": "string", "writeOnly": true,
-                "description": "import this key (PKCS#1 or PKCS#8 PEM, RSA or Ed25519) instead of generating one"}}},
-        "DkimRecords": {"type": "object", "properties": {"domain": {"type": "string"}, "records": {"type": "array",
-            "items": {"type": "object", "properties": {"selector": {"type": "string"}, "algorithm": algorithm,
-                "state": state, "name": {"type": "string"}, "type": {"const": "TXT"}, "value": {"type": "string"},
-                "strings": {"type": "array", "items": {"type": "string"}}, "zone_line": {"type": "string"}}}}}},
-        "DkimCheck": {"type": "object", "properties": {"domain": {"type": "string"},
-            "all_published": {"type": "boolean"}, "results": {"type": "array", "items": {"type": "object", "properties": {
-                "selector": {"type": "string"}, "state": state, "name": {"type": "string"},
-                "status": {"type": "string", "enum": ["published", "missing", "mismatched", "error"]},
-                "detail": {"type": "string"}, "found": {"type": "array", "items": {"type": "string"}}}}}}},
-        "DkimRotate": {"type": "object", "required": ["selector"], "additionalProperties": false, "properties": {
-            "selector": {"type": "string"},
-            "grace_secs": {"type": "integer", "minimum": 0, "maximum": 7776000, "default": 604800},
-            "force": {"type": "boolean", "default": false, "description": "skip the DNS check"}}},
-        "DkimRotation": {"type": "object", "properties": {"activated": schema("DkimKey"),
-            "retiring": {"type": "array", "items": schema("DkimKey")}}}
-    })
-}
-
-fn quarantine_paths() -> Value {
-    let states = json!({"type": "string", "enum": ["held", "releasing", "released", "purging"]});
-    let filters = vec![
-        query("domain", json!({"type": "string"}), "the account's domain"),
-        query("account", json!({"type": "string"}), "the account's name (exact)"),
-        query("identity", json!({"type": "string"}), "part of the identity"),
-        query("sender", json!({"type": "string"}), "part of the envelope sender"),
-        query("recipient", json!({"type": "string"}), "part of a recipient"),
-        query("rule", json!({"type": "string"}), "the rule that found spam (exact)"),
-        query("since_ms", json!({"type": "integer"}), "held at or after (Unix ms)"),
-        query("until_ms", json!({"type": "integer"}), "held before (Unix ms)"),
-        query("state", states, "held, releasing, released or purging"),
-    ];
-    let done = |summary: &str, extra: Value| {
-        let mut responses = json!({
-            "200": answer("done", schema("QuarantineResult")),
-            "404": error("no such held message (or another tenant's)"),
-            "409": error("not in a state that allows this")});
-        if let (Value::Object(r), Value::Object(extra)) = (&mut responses, extra) {
-            r.extend(extra);
-        }
-        json!({"post": operation(summary, vec![id_param()], None, responses)})
-    };
-    json!({
-        "/quarantine": {"get": operation("List and search held messages, newest first (a domain admin: its \
-            domains' only)", list_params(filters), None, json!({"200": answer("held messages", paged("HeldMessage"))}))},
-        "/quarantine/{id}": {
-            "get": operation("Show a held message: its row, header fields, a sanitised text preview (at most \
-                4000 characters, control characters removed), the verdict trace and the ARF fields",
-                vec![id_param()], None, json!({
-                "200": answer("the message", schema("HeldMessageDetail")), "404": error("no such held message")})),
-            "delete": operation("Delete a held message (not one being released)", vec![id_param()], None, json!({
-                "200": answer("deleted", schema("QuarantineResult")), "404": error("no such held message"),
-                "409": error("being released")}))
-        },
-        "/quarantine/{id}/arf": {"get": operation("The message's RFC 5965 abuse report (ARF), as sent to the \
-            domain's abuse contact", vec![id_param()], None, json!({
-            "200": {"description": "the report", "content": {"message/rfc822": {"schema": {"type": "string"}}}},
-            "404": error("no such held message"), "409": error("released: the bytes are gone")}))},
-        "/quarantine/{id}/release": done("Release (superadmin): spooled for delivery without another scan, \
-            exactly once; a ham sample for training", json!({
-                "403": error("not a superadmin"), "503": error("the spool refused it; it stays held")})),
-        "/quarantine/{id}/confirm": done("Confirm as spam: a spam sample for training; it stays held", json!({})),
-        "/quarantine/{id}/request-release": {"post": operation("Ask a superadmin to release it (shown in list \
-            and show)", vec![id_param()], Some(body("ReleaseRequest")), json!({
-            "200": answer("recorded", schema("QuarantineResult")), "404": error("no such held message"),
-            "409": error("not held")}))}
-    })
-}
-
-fn quarantine_schemas() -> Value {
-    let check = json!({"type": "object", "properties": {
-        "stage": {"type": "string"}, "engine": {"type": "string"}, "rule": {"type": "string"},
-        "result": {"type": "string"}, "score": {"type": "number"}, "micros": {"type": "integer"}}});
-    let held = json!({"type": "object", "properties": {
-        "id": {"type": "integer"}, "queue_id": {"type": "string"}, "account_id": {"type": ["integer", "null"]},
-        "account": {"type": ["string", "null"]}, "identity": {"type": ["string", "null"]},
-        "domain": {"type": ["string", "null"]}, "sender_domain": {"type": ["string", "null"]},
-        "sender": {"type": "string"}, "recipients": {"type": "array", "items": {"type": "string"}},
-        "subject": {"type": "string"}, "rule": {"type": "string"},
-        "checks": {"type": "array", "items": check, "description": "the verdict trace"},
-        "client_ip": {"type": "string"}, "reaction": {"type": "string", "enum": ["reject", "accept"]},
-        "size": {"type": "integer"}, "held_at_ms": {"type": "integer"}, "expires_at_ms": {"type": "integer"},
-        "state": {"type": "string", "enum": ["held", "releasing", "released", "purging"]},
-        "release_requested_by": {"type": ["string", "null"]}, "release_requested_at_ms": {"type": ["integer", "null"]},
-        "release_note": {"type": ["string", "null"]}, "released_by": {"type": ["string", "null"]},
-        "released_at_ms": {"type": ["integer", "null"]}, "confirmed_by": {"type": ["string", "null"]},
-        "confirmed_at_ms": {"type": ["integer", "null"]}}});
-    let mut detail = held.clone();
-    detail["properties"]["headers"] = json!({"type": "array", "items": {"type": "array", "items": {"type": "string"}}});
-    detail["properties"]["preview"] = json!({"type": ["string", "null"]});
-    detail["properties"]["arf"] = json!({"type": ["string", "null"], "description": "the feedback-report fields"});
-    json!({
-        "HeldMessage": held,
-        "HeldMessageDetail": detail,
-        "QuarantineResult": {"type": "object", "properties": {
-            "id": {"type": "integer"}, "result": {"type": "string"}, "queue_id": {"type": "string"},
-            "by": {"type": "string"}}},
-        "ReleaseRequest": {"type": "object", "additionalProperties": false, "properties": {
-            "note": {"type": "string", "maxLength": 500}}}
-    })
-}
-
-fn training_paths() -> Value {
-    let label = json!({"name": "label", "in": "query", "required": true,
-        "schema": {"type": "string", "enum": ["ham", "spam"]}, "description": "what the messages are"});
-    let file = json!({"required": true, "description": "one message, or an mbox (`From ` separators, \
-        `>From ` quoting) of at most 20,000 messages; at most 50 MiB", "content": {
-        "message/rfc822": {"schema": {"type": "string"}}, "application/mbox": {"schema": {"type": "string"}},
-        "application/octet-stream": {"schema": {"type": "string"}}}});
-    let unavailable = || error("the built-in scorer is not available on this server");
-    json!({"/training": {
-        "get": operation("Where the built-in scorer's installation samples stand (superadmin)", vec![], None,
-            json!({"200": answer("the installation's samples", schema("TrainingState")),
-                "403": error("not a superadmin"), "503": unavailable()})),
-        "post": {
-            "summary": "Train the built-in scorer from one message or an mbox (superadmin); messages already \
-                learned with the other label move to this one",
-            "parameters": [label],
-            "requestBody": file,
-            "responses": {
-                "200": answer("what was learned", schema("TrainingResult")),
-                "400": error("a label other than ham or spam, or a body with no message"),
-                "401": error("missing or unknown token"),
-                "403": error("not a superadmin"),
-                "413": error("body larger than 50 MiB or more than 20,000 messages"),
-                "503": unavailable()
-            }
-        }
-    }})
-}
-
-fn training_schemas() -> Value {
-    let installation = json!({"type": "object", "properties": {
-        "ham": {"type": "integer", "description": "ham samples learned"},
-        "spam": {"type": "integer", "description": "spam samples learned"},
-        "minimum": {"type": "object", "properties": {"ham": {"type": "integer"}, "spam": {"type": "integer"}},
-            "description": "samples of each needed before the installation's model takes part ([scorer])"},
-        "in_force": {"type": "boolean", "description": "whether the installation's samples take part"}}});
-    json!({
-        "TrainingState": {"type": "object", "properties": {"installation": installation.clone()}},
-        "TrainingResult": {"type": "object", "properties": {
-            "label": {"type": "string", "enum": ["ham", "spam"]},
-            "messages": {"type": "integer", "description": "messages in the file"},
-            "learned": {"type": "integer", "description": "messages that changed the counts"},
-            "relabelled": {"type": "integer", "description": "of those, learned before with the other label"},
-            "known": {"type": "integer", "description": "already learned with this label"},
-            "installation": installation}}
     })
 }
 
@@ -830,5 +519,47 @@ mod tests {
         // Hand-written groups are still there, next to the derived ones.
         assert!(doc["paths"]["/accounts"]["get"].is_object());
         assert!(doc["paths"]["/domains/{name}"]["patch"].is_object());
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = spec();
+        let mut seen = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if let Some(id) = op["operationId"].as_str() {
+                    assert!(seen.insert(id.to_string()), "{method} {path}: {id} is used twice");
+                }
+            }
+        }
+        assert!(seen.contains("rules_list") && seen.contains("queue_release") && seen.contains("quarantine_release"));
+    }
+
+    #[test]
+    fn non_json_answers_and_enums_are_described() {
+        let doc = spec();
+        let paths = &doc["paths"];
+        let content = &paths["/queue/{id}/content"]["get"]["responses"]["200"];
+        assert!(content["content"]["message/rfc822"].is_object(), "{content}");
+        assert!(content["headers"]["X-Postern-Truncated"].is_object(), "{content}");
+        assert!(paths["/quarantine/{id}/arf"]["get"]["responses"]["200"]["content"]["message/rfc822"].is_object());
+        let training = &paths["/training"]["post"];
+        assert!(training["requestBody"]["content"]["application/mbox"].is_object(), "{training}");
+        let label = &training["parameters"][0];
+        assert_eq!((label["name"].as_str(), label["required"].as_bool()), (Some("label"), Some(true)));
+        assert_eq!(label["schema"]["enum"], json!(["ham", "spam"]));
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["QueueEntry"]["properties"]["state"]["enum"],
+            json!(["incoming", "active", "deferred", "held"])
+        );
+        let kinds = json!(["ip", "network", "sender", "recipient", "sender_domain"]);
+        assert_eq!(schemas["ListKind"]["enum"], kinds);
+        assert_eq!(schemas["DkimKeyState"]["enum"], json!(["pending", "active", "retiring", "retired"]));
+        assert_eq!(schemas["RuleCreate"]["required"], json!(["kind", "value", "action"]));
+        assert_eq!(schemas["InboundCreate"]["additionalProperties"], json!(false));
+        assert!(schemas["DkimKeyCreate"]["properties"]["private_key_pem"]["writeOnly"].as_bool().unwrap_or(false));
+        // A held message's detail is its row and more: every row field is in it.
+        assert_eq!(schemas["HeldMessageDetail"]["allOf"][0]["$ref"], "#/components/schemas/HeldMessage");
     }
 }

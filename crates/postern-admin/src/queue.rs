@@ -1,152 +1,125 @@
-//! Queue tools: list (with filters), show, retry (one or all), hold, release, delete, and
-//! a message's content (headers and body as spooled, at most [`MAX_CONTENT`] bytes).
-//!
-//! A domain admin sees only the messages that belong to its domains (the account's or the
-//! sender's domain, [`Envelope::belongs_to_any`]); any other message is "no such message"
-//! and absent from lists, and "retry all" retries only its own.
-//!
-//! [`Envelope::belongs_to_any`]: postern_core::Envelope::belongs_to_any
+//! Queue tools: the JSON adapter over [`postern_ops::queue`] — list (with filters), show,
+//! retry (one or all), hold, release, delete, and a message's content, answered as
+//! `message/rfc822` (at most [`postern_ops::queue::MAX_CONTENT`] bytes:
+//! `X-Postern-Message-Size` gives the whole size, `X-Postern-Truncated` says whether it
+//! was cut). Who sees which message lives in the operations.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderName, header};
 use axum::response::{IntoResponse, Response};
-use postern_core::QueueId;
-use postern_queue::{QueueEntry, QueueFilter, QueueManager};
-use serde_json::{Value, json};
+use postern_ops::queue::{self, QueueAction, QueueQuery, QueueResult, QueueRetried};
+use postern_queue::QueueEntry;
 
 use crate::auth::Caller;
 use crate::extract::{ApiQuery, PathParam};
-use crate::{AdminState, ApiError, blocking};
+use crate::{AdminState, ApiError};
 
-const STATES: [&str; 4] = ["incoming", "active", "deferred", "held"];
-
-fn no_message() -> ApiError {
-    ApiError::not_found("no such message")
-}
-
-/// The queue id in a path, if such a message is queued and the caller may see it.
-async fn visible_message(queue: &QueueManager, caller: &Caller, text: &str) -> Result<QueueId, ApiError> {
-    let id = QueueId::parse(text).ok_or_else(no_message)?;
-    let Some(domains) = caller.domains().map(<[String]>::to_vec) else { return Ok(id) };
-    let queue = queue.clone();
-    let envelope = blocking(move || queue.envelope(id)).await?;
-    match envelope {
-        Some(e) if e.belongs_to_any(&domains) => Ok(id),
-        _ => Err(no_message()),
-    }
-}
-
+/// List queued messages (a domain admin: its own).
+#[utoipa::path(get, path = "/queue", tag = "queue", params(QueueQuery),
+    responses((status = 200, description = "messages", body = Vec<QueueEntry>),
+        (status = 400, description = "bad input: the field is named", body = ApiError)))]
 pub async fn list(
     State(state): State<AdminState>,
     caller: Caller,
-    ApiQuery(mut filter): ApiQuery<QueueFilter>,
+    ApiQuery(q): ApiQuery<QueueQuery>,
 ) -> Result<Json<Vec<QueueEntry>>, ApiError> {
-    if let Some(s) = &filter.state
-        && !STATES.contains(&s.as_str())
-    {
-        return Err(ApiError::bad_field("state", format!("{s:?} is not one of {}", STATES.join(", "))));
-    }
-    filter.scope = caller.domains().map(<[String]>::to_vec);
-    let queue = state.queue.clone();
-    Ok(Json(blocking(move || queue.list(&filter)).await?))
+    Ok(Json(queue::list(&state, &caller, q).await?))
 }
 
+/// Show one message.
+#[utoipa::path(get, path = "/queue/{id}", tag = "queue", params(("id" = String, Path, pattern = "^[0-9A-F]{20}$")),
+    responses((status = 200, description = "the message", body = QueueEntry),
+        (status = 404, description = "no such message (also another tenant's)", body = ApiError)))]
 pub async fn show(
     State(state): State<AdminState>,
     caller: Caller,
     PathParam(id): PathParam,
 ) -> Result<Json<QueueEntry>, ApiError> {
-    let id = visible_message(&state.queue, &caller, &id).await?;
-    let queue = state.queue.clone();
-    blocking(move || queue.show(id)).await?.map(Json).ok_or_else(no_message)
+    Ok(Json(queue::show(&state, &caller, &id).await?))
 }
 
-/// The most of a message's bytes `/queue/{id}/content` returns; a longer message is cut
-/// there and the answer says so (`X-Postern-Truncated: true`, `X-Postern-Message-Size`).
-pub const MAX_CONTENT: usize = 10 * 1024 * 1024;
-
-/// The message as spooled (our `Received:` and DKIM headers included), as
-/// `message/rfc822`. A domain admin sees only its own domains' messages (404 otherwise).
+/// A message's content as spooled (headers and body), at most 10 MiB:
+/// X-Postern-Message-Size gives the whole size, X-Postern-Truncated says whether it was cut.
+#[utoipa::path(get, path = "/queue/{id}/content", tag = "queue", params(("id" = String, Path, pattern = "^[0-9A-F]{20}$")),
+    responses((status = 200, description = "the message", content_type = "message/rfc822", body = String,
+            headers(("X-Postern-Message-Size" = u64, description = "the whole message's size in bytes"),
+                ("X-Postern-Truncated" = bool, description = "whether the content was cut at 10 MiB"))),
+        (status = 404, description = "no such message (also another tenant's)", body = ApiError)))]
 pub async fn content(
     State(state): State<AdminState>,
     caller: Caller,
     PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
-    let id = visible_message(&state.queue, &caller, &id).await?;
-    let queue = state.queue.clone();
-    let (_, mut bytes) = blocking(move || queue.content(id)).await?.ok_or_else(no_message)?;
-    let size = bytes.len();
-    let truncated = size > MAX_CONTENT;
-    bytes.truncate(MAX_CONTENT);
+    let content = queue::content(&state, &caller, &id).await?;
     let headers = [
         (header::CONTENT_TYPE, "message/rfc822".to_string()),
-        (HeaderName::from_static("x-postern-message-size"), size.to_string()),
-        (HeaderName::from_static("x-postern-truncated"), truncated.to_string()),
+        (HeaderName::from_static("x-postern-message-size"), content.size.to_string()),
+        (HeaderName::from_static("x-postern-truncated"), content.truncated.to_string()),
     ];
-    Ok((headers, bytes).into_response())
+    Ok((headers, content.bytes).into_response())
 }
 
 async fn act(
     state: AdminState,
     caller: Caller,
     id: String,
-    what: &'static str,
-    f: fn(&QueueManager, QueueId) -> bool,
-) -> Result<Json<Value>, ApiError> {
-    let id = visible_message(&state.queue, &caller, &id).await?;
-    let queue = state.queue.clone();
-    if blocking(move || f(&queue, id)).await? {
-        Ok(Json(json!({"queue_id": id.to_string(), "result": what})))
-    } else {
-        Err(ApiError::not_found("no such message, or not in a state that allows this"))
-    }
+    action: QueueAction,
+) -> Result<Json<QueueResult>, ApiError> {
+    Ok(Json(queue::act(&state, &caller, &id, action).await?))
 }
 
+/// Retry one message now.
+#[utoipa::path(post, path = "/queue/{id}/retry", tag = "queue", params(("id" = String, Path, pattern = "^[0-9A-F]{20}$")),
+    responses((status = 200, description = "done", body = QueueResult),
+        (status = 404, description = "no such message, or not in a state that allows this", body = ApiError)))]
 pub async fn retry(
     State(state): State<AdminState>,
     caller: Caller,
     PathParam(id): PathParam,
-) -> Result<Json<Value>, ApiError> {
-    act(state, caller, id, "retry scheduled", |q, id| q.retry(id)).await
+) -> Result<Json<QueueResult>, ApiError> {
+    act(state, caller, id, QueueAction::Retry).await
 }
 
+/// Hold one message.
+#[utoipa::path(post, path = "/queue/{id}/hold", tag = "queue", params(("id" = String, Path, pattern = "^[0-9A-F]{20}$")),
+    responses((status = 200, description = "done", body = QueueResult),
+        (status = 404, description = "no such message, or not in a state that allows this", body = ApiError)))]
 pub async fn hold(
     State(state): State<AdminState>,
     caller: Caller,
     PathParam(id): PathParam,
-) -> Result<Json<Value>, ApiError> {
-    act(state, caller, id, "held", |q, id| q.hold(id)).await
+) -> Result<Json<QueueResult>, ApiError> {
+    act(state, caller, id, QueueAction::Hold).await
 }
 
+/// Release a held message.
+#[utoipa::path(post, path = "/queue/{id}/release", tag = "queue", params(("id" = String, Path, pattern = "^[0-9A-F]{20}$")),
+    responses((status = 200, description = "done", body = QueueResult),
+        (status = 404, description = "no such message, or not in a state that allows this", body = ApiError)))]
 pub async fn release(
     State(state): State<AdminState>,
     caller: Caller,
     PathParam(id): PathParam,
-) -> Result<Json<Value>, ApiError> {
-    act(state, caller, id, "released", |q, id| q.release(id)).await
+) -> Result<Json<QueueResult>, ApiError> {
+    act(state, caller, id, QueueAction::Release).await
 }
 
+/// Delete one message (no DSN).
+#[utoipa::path(delete, path = "/queue/{id}", tag = "queue", params(("id" = String, Path, pattern = "^[0-9A-F]{20}$")),
+    responses((status = 200, description = "deleted", body = QueueResult),
+        (status = 404, description = "no such message, or being tried", body = ApiError)))]
 pub async fn delete(
     State(state): State<AdminState>,
     caller: Caller,
     PathParam(id): PathParam,
-) -> Result<Json<Value>, ApiError> {
-    act(state, caller, id, "deleted", |q, id| q.delete(id)).await
+) -> Result<Json<QueueResult>, ApiError> {
+    act(state, caller, id, QueueAction::Delete).await
 }
 
-/// Every message not on hold is due now; a domain admin's only.
-pub async fn retry_all(State(state): State<AdminState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    let queue = state.queue.clone();
-    let n = match caller.domains().map(<[String]>::to_vec) {
-        None => blocking(move || queue.retry_all()).await?,
-        Some(domains) => {
-            blocking(move || {
-                let filter = QueueFilter { scope: Some(domains), limit: usize::MAX, ..QueueFilter::default() };
-                queue.list(&filter).iter().filter(|e| e.state != "held").filter(|e| queue.retry(e.queue_id)).count()
-            })
-            .await?
-        }
-    };
-    Ok(Json(json!({"retried": n})))
+/// Retry every message not on hold now (a domain admin: its own).
+#[utoipa::path(post, path = "/queue/retry", tag = "queue",
+    responses((status = 200, description = "how many were made due", body = QueueRetried)))]
+pub async fn retry_all(State(state): State<AdminState>, caller: Caller) -> Result<Json<QueueRetried>, ApiError> {
+    Ok(Json(queue::retry_all(&state, &caller).await?))
 }

@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The signing algorithm of a key: `rsa-sha256` (RFC 6376) or `ed25519-sha256` (RFC 8463).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DkimAlgorithm {
     Rsa,
@@ -37,7 +37,9 @@ impl DkimAlgorithm {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Where a key is in its life. pending: to publish, not signing; active: signs; retiring:
+/// replaced, still published until `retire_at_ms`; retired: grace over, remove the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DkimKeyState {
     Pending,

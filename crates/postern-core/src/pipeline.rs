@@ -66,7 +66,7 @@ pub struct Outcome {
 }
 
 /// One check's verdict in the message's trace (the `checked` event).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CheckRecord {
     /// The stage: `account`, `content`, `disposition`, `dkim`.
     pub stage: String,

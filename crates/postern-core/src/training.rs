@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::BoxFuture;
 
 /// What an administrator said a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Label {
     Ham,

@@ -34,7 +34,9 @@ pub trait TxtLookup: Send + Sync {
     fn txt<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Vec<String>, LookupFailed>>;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What DNS has for a key: its record (published), nothing (missing), another key
+/// (mismatched), or no answer (error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckStatus {
     Published,
@@ -54,7 +56,8 @@ impl CheckStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What the check of one key's record found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct CheckResult {
     pub status: CheckStatus,
     /// What was found and, unless published, what to do.

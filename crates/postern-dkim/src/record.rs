@@ -16,12 +16,14 @@ use serde::Serialize;
 /// The longest character-string in a TXT record (RFC 1035 §3.3).
 pub const MAX_STRING: usize = 255;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The TXT record that publishes a key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DnsRecord {
     /// `<selector>._domainkey.<domain>`, without the final dot.
     pub name: String,
     /// `TXT`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^TXT$")]
     pub kind: &'static str,
     /// The whole value, as a verifier sees it once the strings are joined.
     pub value: String,

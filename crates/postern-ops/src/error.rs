@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Conflict,
     /// The part this operation needs is not configured or not running.
     Unavailable,
+    /// The input is larger than the operation takes; `field` names it.
+    TooLarge,
     /// Something failed on our side; the detail is in the log.
     Internal,
 }
@@ -65,6 +67,11 @@ impl OpError {
 
     pub fn conflict(message: impl Into<String>) -> OpError {
         OpError::new(ErrorKind::Conflict, message)
+    }
+
+    /// The input is larger than the operation takes.
+    pub fn too_large(field: &str, message: impl Into<String>) -> OpError {
+        OpError::new(ErrorKind::TooLarge, message).with_field(field)
     }
 
     /// The part is not configured or not running, e.g. "the quarantine is not enabled".

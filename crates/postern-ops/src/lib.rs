@@ -19,7 +19,11 @@
 //! - [`caller`]: who asks; [`error`]: what went wrong; [`page`]: paging.
 //! - [`domains`]: customer domains.
 //! - [`ip_rules`]: which `ip` account ranges a caller may use.
-//! - [`dkim`]: what the DKIM operations need.
+//! - [`dkim`]: DKIM keys per domain and what their operations need ([`DkimAdmin`]);
+//!   [`dkim_dns`]: their DNS records, the DNS check, rotation.
+//! - [`rules`]: the block and allow lists; [`inbound`]: inbound relay domains.
+//! - [`queue`]: queue tools; [`quarantine`]: held messages; [`training`]: the built-in
+//!   scorer's training.
 //!
 //! # Writing an operation
 //! ```text
@@ -32,10 +36,18 @@
 
 pub mod caller;
 pub mod dkim;
+pub mod dkim_dns;
 pub mod domains;
 pub mod error;
+pub mod inbound;
 pub mod ip_rules;
 pub mod page;
+pub mod quarantine;
+pub mod queue;
+pub mod rules;
+#[cfg(test)]
+mod test_ops;
+pub mod training;
 
 use std::sync::Arc;
 

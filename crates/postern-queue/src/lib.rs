@@ -32,7 +32,9 @@ pub mod system_mail;
 pub mod transport;
 
 pub use quarantine::{HeldFile, QuarantineDir};
-pub use scheduler::{QueueCounts, QueueEntry, QueueFilter, QueueManager, SchedulerConfig};
+pub use scheduler::{
+    QUEUE_STATES, QueueCounts, QueueEntry, QueueFilter, QueueManager, SchedulerConfig, queue_state_schema,
+};
 pub use spool::{Recovery, Spool, SpoolError};
 pub use state::{DeliveryState, RcptStatus};
 pub use system_mail::{SpoolMailer, SystemMailWriter};

@@ -37,21 +37,36 @@ pub struct SchedulerConfig {
     pub delay_warning: Option<Duration>,
 }
 
+/// What [`QueueEntry::state`] may be, in the order queue tools name them.
+pub const QUEUE_STATES: [&str; 4] = ["incoming", "active", "deferred", "held"];
+
 /// A message as queue tools see it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct QueueEntry {
+    #[schema(value_type = String, pattern = "^[0-9A-F]{20}$")]
     pub queue_id: QueueId,
     pub sender: String,
     pub size: u64,
     pub received_at_ms: i64,
     /// `active`, `deferred`, `held` or `incoming` (never tried).
+    #[schema(schema_with = queue_state_schema)]
     pub state: &'static str,
     pub attempts: u32,
     pub next_attempt_ms: i64,
     pub recipients: Vec<QueueRecipient>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+/// The OpenAPI schema of a queue state: a string, one of [`QUEUE_STATES`].
+pub fn queue_state_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(QUEUE_STATES))
+        .description(Some("The queue state: incoming (never tried), active, deferred or held."))
+        .build()
+}
+
+/// One recipient of a queued message and where its delivery stands.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct QueueRecipient {
     pub address: String,
     pub status: RcptStatus,

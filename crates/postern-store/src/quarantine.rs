@@ -27,7 +27,7 @@ use crate::Result;
 use crate::directory::{Page, Paged, Scope};
 
 /// Where a held message is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HeldState {
     /// On disk, waiting for a decision or its expiry.
@@ -58,7 +58,7 @@ impl HeldState {
 }
 
 /// A message being held, as the pipeline describes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NewHeld {
     /// The message's queue id (its file name on disk, and its id once released).
     pub queue_id: String,
@@ -79,6 +79,7 @@ pub struct NewHeld {
     pub checks: Vec<CheckRecord>,
     pub client_ip: String,
     /// What the client heard: `reject` or `accept`.
+    #[schema(schema_with = reaction_schema)]
     pub reaction: String,
     pub size: u64,
     pub held_at_ms: i64,
@@ -86,8 +87,17 @@ pub struct NewHeld {
     pub expires_at_ms: i64,
 }
 
+/// The OpenAPI schema of [`NewHeld::reaction`].
+fn reaction_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["reject", "accept"]))
+        .description(Some("What the client heard: `reject` or `accept`."))
+        .build()
+}
+
 /// One row of the index.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HeldMessage {
     pub id: i64,
     #[serde(flatten)]

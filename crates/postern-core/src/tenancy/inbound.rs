@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 /// How the connection to the internal server is secured (as a relay host's `tls`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InboundTls {
     /// Plaintext only.
@@ -36,7 +36,7 @@ impl InboundTls {
 }
 
 /// One inbound relay domain and the internal server its mail goes to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InboundDomain {
     /// Normalized domain name; matched exactly against a recipient's domain.
     pub name: String,

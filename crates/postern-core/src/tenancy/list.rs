@@ -11,7 +11,7 @@ use super::account::parse_network;
 use super::domain::normalize_domain;
 
 /// What a list rule matches (seed 004's criteria).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ListKind {
     /// One client address.
@@ -68,8 +68,9 @@ impl ListKind {
     }
 }
 
-/// What happens to a message a rule matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// What happens to a message a rule matches. reject: 554 5.7.1; discard: 250 and dropped;
+/// allow: skips checks (seed 004), never permits relaying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ListAction {
     /// Block: `554 5.7.1`, the client learns it.
@@ -92,9 +93,10 @@ impl ListAction {
 
 /// One rule of a block or allow list: global (`domain` is `None`, superadmin only) or a
 /// customer domain's (applies to that domain's mail).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ListRule {
     pub id: i64,
+    /// `null`: a global rule.
     pub domain: Option<String>,
     pub kind: ListKind,
     /// Canonical for the kind ([`ListKind::canonical`]).
