@@ -13,7 +13,7 @@
 //! other tenants (404), and a refused overlap naming another tenant's range (only a
 //! superadmin sees which account it overlaps).
 //!
-//! [`settings`]: crate::settings
+//! [`settings`]: postern_ops::settings
 
 use axum::Json;
 use axum::extract::State;
@@ -32,8 +32,9 @@ use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::extract::{ApiJson, ApiQuery, PathParam, object_id, page};
-use crate::{AdminState, ApiError, blocking, settings};
+use crate::{AdminState, ApiError, blocking};
 use postern_ops::ip_rules::{IpCaller, IpRefusal};
+use postern_ops::settings;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -30,7 +30,6 @@
 //! - [`inbound`]: inbound relay domains and their internal servers (superadmin).
 //! - [`dkim`], [`dkim_dns`]: DKIM keys per domain (generate, import, list, remove), their
 //!   DNS records, the DNS check, and rotation.
-//! - [`settings`]: account settings: partial objects merged and checked.
 //! - [`queue`]: queue tools: list, show, retry, hold, release, delete, a message's content.
 //! - [`lock_notice`]: the notice of a lock an administrator sets, through the system mailer.
 //! - [`quarantine`]: held messages: list, show (headers, preview, verdict trace, ARF),
@@ -57,7 +56,6 @@ mod openapi;
 mod quarantine;
 mod queue;
 mod rules;
-mod settings;
 mod status;
 mod tokens;
 mod training;

@@ -16,8 +16,10 @@
 //! the field), and store failures leaking detail ([`OpError::internal`]).
 //!
 //! # Layout
-//! - [`caller`]: who asks; [`error`]: what went wrong; [`page`]: paging.
+//! - [`caller`]: who asks; [`error`]: what went wrong; [`page`]: paging;
+//!   [`object`]: ids of objects, and what deleting one answers.
 //! - [`domains`]: customer domains.
+//! - [`settings`]: account settings: partial objects merged and checked.
 //! - [`ip_rules`]: which `ip` account ranges a caller may use.
 //! - [`dkim`]: what the DKIM operations need.
 //!
@@ -35,7 +37,9 @@ pub mod dkim;
 pub mod domains;
 pub mod error;
 pub mod ip_rules;
+pub mod object;
 pub mod page;
+pub mod settings;
 
 use std::sync::Arc;
 
