@@ -31,7 +31,6 @@
 //! - [`dkim`], [`dkim_dns`]: DKIM keys per domain (generate, import, list, remove), their
 //!   DNS records, the DNS check, and rotation.
 //! - [`queue`]: queue tools: list, show, retry, hold, release, delete, a message's content.
-//! - [`lock_notice`]: the notice of a lock an administrator sets, through the system mailer.
 //! - [`quarantine`]: held messages: list, show (headers, preview, verdict trace, ARF),
 //!   the ARF report, release (superadmin), delete, confirm, request release.
 //! - [`training`]: training the built-in scorer from a message or an mbox (superadmin),
@@ -51,7 +50,6 @@ mod extract;
 mod identities;
 mod inbound;
 mod limits;
-mod lock_notice;
 mod openapi;
 mod quarantine;
 mod queue;

@@ -11,11 +11,11 @@ use postern_core::tenancy::Account;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::accounts::visible_account;
 use crate::auth::Caller;
 use crate::extract::{ApiJson, PathParam};
-use crate::identities::visible_identity;
 use crate::{AdminState, ApiError};
+use postern_ops::accounts::visible_account;
+use postern_ops::identities::{name_allowed, visible_identity};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,7 +99,7 @@ pub async fn spam_event(
         Some(i) if i.is_empty() || i.len() > 320 || i.chars().any(char::is_control) => {
             return Err(ApiError::bad_field("identity", "an identity is 1 to 320 characters"));
         }
-        Some(i) if !crate::identities::name_allowed(&caller, i) => {
+        Some(i) if !name_allowed(&caller, i) => {
             let error = "an identity that is an address must be an address of one of your domains";
             return Err(ApiError::new(StatusCode::FORBIDDEN, error).with_field("identity"));
         }

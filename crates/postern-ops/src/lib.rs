@@ -19,7 +19,11 @@
 //! - [`caller`]: who asks; [`error`]: what went wrong; [`page`]: paging;
 //!   [`object`]: ids of objects, and what deleting one answers.
 //! - [`domains`]: customer domains.
-//! - [`settings`]: account settings: partial objects merged and checked.
+//! - [`accounts`]: outgoing accounts; [`account_rules`]: their names, passwords and the
+//!   `ip` ranges a caller may use; [`settings`]: account settings, partial objects merged
+//!   and checked.
+//! - [`identities`]: the senders behind accounts, and locking them.
+//! - [`lock_notice`]: the notice of a lock an administrator sets, through the system mailer.
 //! - [`ip_rules`]: which `ip` account ranges a caller may use.
 //! - [`dkim`]: what the DKIM operations need.
 //!
@@ -32,14 +36,20 @@
 //! work (store, spool, password hashing) runs through [`Ops::directory`] or [`blocking`].
 //! After a change the policy must see, call [`Ops::changed`] before returning.
 
+pub mod account_rules;
+pub mod accounts;
 pub mod caller;
 pub mod dkim;
 pub mod domains;
 pub mod error;
+pub mod identities;
 pub mod ip_rules;
+pub mod lock_notice;
 pub mod object;
 pub mod page;
 pub mod settings;
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 
