@@ -32,6 +32,10 @@ use crate::ApiError;
         crate::identities::show,
         crate::identities::update,
         crate::identities::delete,
+        crate::tokens::whoami,
+        crate::tokens::list,
+        crate::tokens::create,
+        crate::tokens::delete,
     ),
     components(schemas(ApiError))
 )]
@@ -44,7 +48,7 @@ pub async fn document() -> Json<Value> {
 /// The whole document.
 pub fn spec() -> Value {
     let mut paths = Map::new();
-    let groups = [whoami_paths(), limit_paths(), rule_paths(), token_paths()];
+    let groups = [limit_paths(), rule_paths()];
     let more = [queue_paths(), dkim_paths(), delegation_paths(), client_block_paths(), inbound_paths()];
     let more = more.into_iter().chain([quarantine_paths()]);
     let more = more.chain([training_paths()]);
@@ -160,11 +164,6 @@ fn list_params(filters: Vec<Value>) -> Vec<Value> {
 
 // ---- paths ----
 
-fn whoami_paths() -> Value {
-    json!({"/whoami": {"get": operation("The caller's token: id, name, role, domains", vec![], None,
-        json!({"200": answer("the caller", schema("WhoAmI"))}))}})
-}
-
 fn limit_paths() -> Value {
     let unavailable = error("counters are not available on this server");
     json!({
@@ -257,23 +256,6 @@ fn inbound_schemas() -> Value {
                     "description": "starttls: when offered (the certificate is not verified)"},
                 "require_tls": {"type": "boolean", "description": "default: true for implicit, false otherwise"},
                 "comment": {"type": "string", "maxLength": 500}}}
-    })
-}
-
-fn token_paths() -> Value {
-    json!({
-        "/tokens": {
-            "get": operation("List API tokens (superadmin)", list_params(vec![]), None, json!({
-                "200": answer("tokens", paged("ApiToken")), "403": error("not a superadmin")})),
-            "post": operation("Create an API token; the secret is shown only here (superadmin)", vec![],
-                Some(body("NewToken")), json!({"201": answer("created", schema("NewTokenAnswer")),
-                    "403": error("not a superadmin"), "404": error("no such domain")}))
-        },
-        "/tokens/{id}": {
-            "delete": operation("Delete an API token (superadmin; not the caller's own)", vec![id_param()], None,
-                json!({"200": answer("deleted", schema("Deleted")), "403": error("not a superadmin"),
-                    "404": error("no such token"), "409": error("the caller's own token")}))
-        }
     })
 }
 
@@ -428,7 +410,7 @@ fn dkim_paths() -> Value {
 
 fn schemas() -> Value {
     let mut all = Map::new();
-    let groups = [common_schemas(), account_schemas(), token_schemas()];
+    let groups = [common_schemas(), account_schemas()];
     let more = [rule_schemas(), dkim_schemas(), block_schemas(), inbound_schemas(), quarantine_schemas()];
     let more = more.into_iter().chain([training_schemas()]);
     for group in groups.into_iter().chain(more) {
@@ -498,24 +480,6 @@ fn rule_schemas() -> Value {
                     "description": "reject: 554 5.7.1; discard: 250 and dropped; allow: skips checks (seed 004), \
                         never permits relaying"},
                 "comment": {"type": "string", "maxLength": 500}}}
-    })
-}
-
-fn token_schemas() -> Value {
-    let role = json!({"type": "string", "enum": ["superadmin", "domain_admin"],
-        "description": "domain_admin is the one spelling in answers; domain-admin is accepted on input"});
-    json!({
-        "ApiToken": {"type": "object", "properties": {
-            "id": {"type": "integer"}, "name": {"type": "string"}, "role": role,
-            "domains": {"type": "array", "items": {"type": "string"}}, "created_at_ms": {"type": "integer"}}},
-        "NewToken": {"type": "object", "required": ["name", "role"], "additionalProperties": false, "properties": {
-            "name": {"type": "string"}, "role": role,
-            "domains": {"type": "array", "items": {"type": "string"}, "description": "domain_admin: at least one existing domain"}}},
-        "NewTokenAnswer": {"type": "object", "properties": {
-            "token": schema("ApiToken"), "secret": {"type": "string", "description": "pst_...; shown only here"}}},
-        "WhoAmI": {"type": "object", "properties": {
-            "token_id": {"type": "integer"}, "name": {"type": "string"}, "role": role,
-            "domains": {"type": "array", "items": {"type": "string"}}}}
     })
 }
 

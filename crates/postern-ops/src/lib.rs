@@ -24,6 +24,7 @@
 //!   and checked.
 //! - [`identities`]: the senders behind accounts, and locking them.
 //! - [`lock_notice`]: the notice of a lock an administrator sets, through the system mailer.
+//! - [`tokens`]: API tokens and who the caller is; [`token_secret`]: their secrets.
 //! - [`ip_rules`]: which `ip` account ranges a caller may use.
 //! - [`dkim`]: what the DKIM operations need.
 //!
@@ -50,6 +51,8 @@ pub mod page;
 pub mod settings;
 #[cfg(test)]
 mod testing;
+pub mod token_secret;
+pub mod tokens;
 
 use std::sync::Arc;
 
