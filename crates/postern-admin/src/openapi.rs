@@ -36,6 +36,11 @@ use crate::ApiError;
         crate::tokens::list,
         crate::tokens::create,
         crate::tokens::delete,
+        crate::delegations::list,
+        crate::delegations::create,
+        crate::delegations::delete,
+        crate::client_blocks::list,
+        crate::client_blocks::lift,
     ),
     components(schemas(ApiError))
 )]
@@ -49,7 +54,7 @@ pub async fn document() -> Json<Value> {
 pub fn spec() -> Value {
     let mut paths = Map::new();
     let groups = [limit_paths(), rule_paths()];
-    let more = [queue_paths(), dkim_paths(), delegation_paths(), client_block_paths(), inbound_paths()];
+    let more = [queue_paths(), dkim_paths(), inbound_paths()];
     let more = more.into_iter().chain([quarantine_paths()]);
     let more = more.chain([training_paths()]);
     for group in groups.into_iter().chain(more) {
@@ -259,63 +264,6 @@ fn inbound_schemas() -> Value {
     })
 }
 
-fn delegation_paths() -> Value {
-    let name = || path_param("name", json!({"type": "string"}));
-    json!({
-        "/domains/{name}/ip-ranges": {
-            "get": operation("IP ranges delegated to a domain (a domain admin: its own domains)",
-                list_params(vec![name()]), None, json!({"200": answer("delegations", paged("IpDelegation")),
-                    "404": error("no such domain")})),
-            "post": operation("Delegate an IP range to a domain (superadmin): its domain admins may create ip \
-                accounts inside it", vec![name()], Some(body("NewIpDelegation")), json!({
-                    "201": answer("delegated", schema("IpDelegation")), "403": error("not a superadmin"),
-                    "404": error("no such domain"), "409": error("overlaps another delegation")}))
-        },
-        "/domains/{name}/ip-ranges/{id}": {
-            "delete": operation("Remove a delegated range (superadmin); the ip accounts inside it stay",
-                vec![name(), id_param()], None, json!({"200": answer("deleted", schema("Deleted")),
-                    "403": error("not a superadmin"), "404": error("no such domain or delegation")}))
-        }
-    })
-}
-
-fn client_block_paths() -> Value {
-    let unavailable = error("client blocks are not available on this server");
-    json!({
-        "/client-blocks": {
-            "get": operation("Clients blocked now: AUTH failures and the listeners' daily blocks (superadmin)",
-                vec![], None, json!({"200": answer("blocks", schema("ClientBlocks")),
-                    "403": error("not a superadmin"), "503": unavailable.clone()}))
-        },
-        "/client-blocks/{ip}": {
-            "delete": operation("Lift every block of a client address (superadmin)",
-                vec![path_param("ip", json!({"type": "string"}))], None, json!({
-                    "200": answer("lifted", schema("LiftedBlocks")), "403": error("not a superadmin"),
-                    "404": error("not an address, or not blocked"), "503": unavailable}))
-        }
-    })
-}
-
-fn block_schemas() -> Value {
-    let block = json!({"type": "object", "properties": {
-        "client": {"type": "string", "description": "an IPv4 address or an IPv6 /64"},
-        "kind": {"type": "string", "enum": ["auth_failures", "daily"]},
-        "listener": {"type": "string"}, "reason": {"type": "string"}, "until_ms": {"type": "integer"}}});
-    json!({
-        "IpDelegation": {"type": "object", "properties": {
-            "id": {"type": "integer"}, "domain": {"type": "string"}, "range": {"type": "string"},
-            "comment": {"type": "string"}, "created_at_ms": {"type": "integer"}}},
-        "NewIpDelegation": {"type": "object", "required": ["range"], "additionalProperties": false, "properties": {
-            "range": {"type": "string", "description": "an address or CIDR range"},
-            "comment": {"type": "string", "maxLength": 200}}},
-        "ClientBlock": block,
-        "ClientBlocks": {"type": "object", "properties": {
-            "items": {"type": "array", "items": schema("ClientBlock")}, "total": {"type": "integer"}}},
-        "LiftedBlocks": {"type": "object", "properties": {
-            "client": {"type": "string"}, "lifted": {"type": "array", "items": schema("ClientBlock")}}}
-    })
-}
-
 fn queue_paths() -> Value {
     let id = || path_param("id", json!({"type": "string", "pattern": "^[0-9A-F]{20}$"}));
     let action = |summary: &str| {
@@ -411,7 +359,7 @@ fn dkim_paths() -> Value {
 fn schemas() -> Value {
     let mut all = Map::new();
     let groups = [common_schemas(), account_schemas()];
-    let more = [rule_schemas(), dkim_schemas(), block_schemas(), inbound_schemas(), quarantine_schemas()];
+    let more = [rule_schemas(), dkim_schemas(), inbound_schemas(), quarantine_schemas()];
     let more = more.into_iter().chain([training_schemas()]);
     for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {

@@ -25,7 +25,9 @@
 //! - [`identities`]: the senders behind accounts, and locking them.
 //! - [`lock_notice`]: the notice of a lock an administrator sets, through the system mailer.
 //! - [`tokens`]: API tokens and who the caller is; [`token_secret`]: their secrets.
-//! - [`ip_rules`]: which `ip` account ranges a caller may use.
+//! - [`delegations`]: IP ranges a superadmin delegates to a domain; [`ip_rules`]: which
+//!   `ip` account ranges a caller may use.
+//! - [`client_blocks`]: AUTH failure and daily client blocks, listed and lifted.
 //! - [`dkim`]: what the DKIM operations need.
 //!
 //! # Writing an operation
@@ -40,6 +42,8 @@
 pub mod account_rules;
 pub mod accounts;
 pub mod caller;
+pub mod client_blocks;
+pub mod delegations;
 pub mod dkim;
 pub mod domains;
 pub mod error;
