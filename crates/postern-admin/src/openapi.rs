@@ -41,6 +41,10 @@ use crate::ApiError;
         crate::delegations::delete,
         crate::client_blocks::list,
         crate::client_blocks::lift,
+        crate::limits::account_counters,
+        crate::limits::identity_counters,
+        crate::limits::spam_event,
+        crate::status::show,
     ),
     components(schemas(ApiError))
 )]
@@ -53,7 +57,7 @@ pub async fn document() -> Json<Value> {
 /// The whole document.
 pub fn spec() -> Value {
     let mut paths = Map::new();
-    let groups = [limit_paths(), rule_paths()];
+    let groups = [rule_paths()];
     let more = [queue_paths(), dkim_paths(), inbound_paths()];
     let more = more.into_iter().chain([quarantine_paths()]);
     let more = more.chain([training_paths()]);
@@ -169,27 +173,6 @@ fn list_params(filters: Vec<Value>) -> Vec<Value> {
 
 // ---- paths ----
 
-fn limit_paths() -> Value {
-    let unavailable = error("counters are not available on this server");
-    json!({
-        "/accounts/{id}/counters": {
-            "get": operation("Live counter values of an account: its limits, spam count and lock", vec![id_param()],
-                None, json!({"200": answer("counters", schema("Counters")), "404": error("no such account"),
-                    "503": unavailable}))
-        },
-        "/identities/{id}/counters": {
-            "get": operation("Live counter values of an identity", vec![id_param()], None,
-                json!({"200": answer("counters", schema("Counters")), "404": error("no such identity"),
-                    "503": unavailable}))
-        },
-        "/spam-events": {
-            "post": operation("Report a spam message of an account (and identity); may lock them", vec![],
-                Some(body("SpamEvent")), json!({"201": answer("counted", schema("SpamOutcome")),
-                    "404": error("no such account"), "503": unavailable}))
-        }
-    })
-}
-
 fn rule_paths() -> Value {
     let list = list_params(vec![
         query("domain", json!({"type": "string"}), "the rules of this domain"),
@@ -296,11 +279,6 @@ fn queue_paths() -> Value {
                 "200": {"description": "the message", "content": {"message/rfc822": {"schema": {"type": "string"}}}},
                 "404": error("no such message")}))
         },
-        "/status": {
-            "get": operation("The server's status (superadmin): version, queue size, events stored, \
-                stored after a retry, dropped and waiting", vec![], None, json!({
-                "200": answer("status", schema("Status")), "403": error("not a superadmin")}))
-        },
         "/queue/{id}/retry": action("Retry one message now"),
         "/queue/{id}/hold": action("Hold one message"),
         "/queue/{id}/release": action("Release a held message")
@@ -358,7 +336,7 @@ fn dkim_paths() -> Value {
 
 fn schemas() -> Value {
     let mut all = Map::new();
-    let groups = [common_schemas(), account_schemas()];
+    let groups = [common_schemas()];
     let more = [rule_schemas(), dkim_schemas(), inbound_schemas(), quarantine_schemas()];
     let more = more.into_iter().chain([training_schemas()]);
     for group in groups.into_iter().chain(more) {
@@ -374,12 +352,6 @@ fn common_schemas() -> Value {
         "Error": {"type": "object", "required": ["error"], "properties": {
             "error": {"type": "string"}, "field": {"type": "string", "description": "e.g. settings.limits.max_hops"}}},
         "QueueResult": {"type": "object", "properties": {"queue_id": {"type": "string"}, "result": {"type": "string"}}},
-        "Status": {"type": "object", "properties": {
-            "version": {"type": "string"},
-            "queue": {"type": "object", "properties": {"messages": {"type": "integer"}}},
-            "events": {"type": "object", "properties": {
-                "stored": {"type": "integer"}, "retried": {"type": "integer"}, "dropped": {"type": "integer"},
-                "waiting": {"type": "integer"}, "failures": {"type": "integer"}}}}},
         "QueueEntry": {"type": "object", "properties": {
             "queue_id": {"type": "string"}, "sender": {"type": "string"}, "size": {"type": "integer"},
             "received_at_ms": {"type": "integer"},
@@ -388,26 +360,6 @@ fn common_schemas() -> Value {
             "recipients": {"type": "array", "items": {"type": "object", "properties": {
                 "address": {"type": "string"}, "status": {"type": "string", "enum": ["pending", "delivered", "bounced"]},
                 "reply": {"type": "string"}}}}}}
-    })
-}
-
-fn account_schemas() -> Value {
-    json!({
-        "Counters": {"type": "object", "properties": {
-            "counters": {"type": "array", "items": {"type": "object", "properties": {
-                "name": {"type": "string"}, "count": {"type": "integer"},
-                "limit": {"type": "integer", "description": "0: no limit"},
-                "counted": {"type": "boolean", "description": "a counter counts only while its limit is set"}}}},
-            "note": {"type": "string"},
-            "spam": {"type": "object", "properties": {"count": {"type": "integer"},
-                "threshold": {"type": "integer"}, "window_secs": {"type": "integer"}}},
-            "lock": {"$ref": "#/components/schemas/LockState"}}},
-        "SpamEvent": {"type": "object", "required": ["account_id"], "additionalProperties": false, "properties": {
-            "account_id": {"type": "integer", "format": "int64"}, "identity": {"type": "string"}}},
-        "SpamOutcome": {"type": "object", "properties": {
-            "account_id": {"type": "integer"}, "identity": {"type": ["string", "null"]},
-            "account_count": {"type": "integer"}, "identity_count": {"type": "integer"},
-            "account_locked": {"type": "boolean"}, "identity_locked": {"type": "boolean"}}}
     })
 }
 
@@ -628,5 +580,41 @@ mod tests {
         // Hand-written groups are still there, next to the derived ones.
         assert!(doc["paths"]["/rules"]["get"].is_object());
         assert!(doc["paths"]["/domains/{name}"]["patch"].is_object());
+    }
+
+    #[test]
+    fn derived_schemas_keep_the_constraints_of_the_settings() {
+        let doc = spec();
+        let schemas = &doc["components"]["schemas"];
+        let range = |schema: &str, field: &str| {
+            let property = &schemas[schema]["properties"][field];
+            (property["minimum"].as_f64(), property["maximum"].as_f64())
+        };
+        assert_eq!(range("ContentChecks", "new_domain_min_age_hours"), (Some(1.0), Some(8760.0)));
+        assert_eq!(range("ContentChecks", "spam_threshold"), (Some(0.5), Some(50.0)));
+        assert_eq!(range("Archive", "retention_days"), (Some(1.0), Some(3650.0)));
+        assert_eq!(range("LockSettings", "timeout_minutes"), (Some(0.0), Some(10080.0)));
+        assert_eq!(schemas["ContentChecks"]["properties"]["block_encrypted_archives"]["default"], true);
+        assert_eq!(schemas["AccountSettings"]["additionalProperties"], false, "unknown settings are refused");
+        assert_eq!(schemas["AccountKind"]["enum"], json!(["ip", "user", "domain"]));
+        assert_eq!(schemas["Role"]["enum"], json!(["superadmin", "domain_admin"]));
+        assert_eq!(schemas["AccountCreate"]["properties"]["password"]["writeOnly"], true);
+        assert_eq!(schemas["AccountCreate"]["required"], json!(["domain", "kind"]));
+        let accounts = &doc["paths"]["/accounts"]["get"]["parameters"];
+        let names: Vec<&str> = accounts.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["domain", "kind", "name", "locked", "limit", "offset"]);
+    }
+
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = spec();
+        let mut seen = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if let Some(id) = op["operationId"].as_str() {
+                    assert!(seen.insert(id.to_string()), "{method} {path}: operationId {id} is used twice");
+                }
+            }
+        }
     }
 }

@@ -25,6 +25,8 @@
 //! - [`identities`]: the senders behind accounts, and locking them.
 //! - [`lock_notice`]: the notice of a lock an administrator sets, through the system mailer.
 //! - [`tokens`]: API tokens and who the caller is; [`token_secret`]: their secrets.
+//! - [`limits`]: live counter values of accounts and identities, and spam events.
+//! - [`status`]: the server's status (queue size, event counts).
 //! - [`delegations`]: IP ranges a superadmin delegates to a domain; [`ip_rules`]: which
 //!   `ip` account ranges a caller may use.
 //! - [`client_blocks`]: AUTH failure and daily client blocks, listed and lifted.
@@ -49,10 +51,12 @@ pub mod domains;
 pub mod error;
 pub mod identities;
 pub mod ip_rules;
+pub mod limits;
 pub mod lock_notice;
 pub mod object;
 pub mod page;
 pub mod settings;
+pub mod status;
 #[cfg(test)]
 mod testing;
 pub mod token_secret;

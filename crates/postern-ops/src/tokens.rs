@@ -44,7 +44,8 @@ pub struct TokenCreate {
     pub domains: Vec<String>,
 }
 
-/// A created token and its secret. No `Debug`: it holds the secret.
+/// A created token and its secret.
+// No `Debug`: it holds the secret.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenCreated {
     /// `pst_...`; shown only here.
