@@ -57,10 +57,11 @@ pub mod object;
 pub mod page;
 pub mod settings;
 pub mod status;
-#[cfg(test)]
-mod testing;
 pub mod token_secret;
 pub mod tokens;
+
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 
