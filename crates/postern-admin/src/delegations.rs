@@ -1,88 +1,64 @@
-//! `/domains/{name}/ip-ranges`: the IP ranges a superadmin delegated to a domain (SPEC.md
-//! §1). A domain admin may create `ip` accounts only inside them ([`ip_rules`]).
-//!
-//! Only a superadmin delegates or removes a range (403 for a domain admin on its own
-//! domain); a domain admin lists its own domains' ranges. Another tenant's domain is 404,
-//! exactly like a domain that does not exist. Removing a delegation leaves the ip accounts
-//! inside it as they are (a superadmin removes those on purpose, not by side effect).
-//!
-//! [`ip_rules`]: crate::ip_rules
+//! `/domains/{name}/ip-ranges`: the JSON adapter over [`postern_ops::delegations`] (the
+//! IP ranges a superadmin delegates to a domain). The rules live there.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use postern_core::tenancy::{IpDelegation, parse_network};
-use postern_store::{NewDelegation, Paged};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use postern_core::tenancy::IpDelegation;
+use postern_ops::delegations::{self, DelegationCreate, DelegationQuery};
+use postern_ops::object::Deleted;
+use postern_store::Paged;
 
 use crate::auth::Caller;
-use crate::domains::visible_domain;
-use crate::extract::{ApiJson, ApiQuery, PathPair, PathParam, object_id, page};
+use crate::extract::{ApiJson, ApiQuery, PathPair, PathParam};
 use crate::{AdminState, ApiError};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DelegationQuery {
-    #[serde(default)]
-    limit: u32,
-    #[serde(default)]
-    offset: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewDelegationBody {
-    range: String,
-    #[serde(default)]
-    comment: Option<String>,
-}
-
+/// IP ranges delegated to a domain (a domain admin: its own domains).
+#[utoipa::path(get, path = "/domains/{name}/ip-ranges",
+    tag = "ip-ranges",
+    params(("name" = String, Path), DelegationQuery),
+    responses((status = 200, description = "the delegations", body = Paged<IpDelegation>),
+        (status = 400, description = "bad input: the field is named", body = ApiError),
+        (status = 404, description = "no such domain (also for another tenant's)", body = ApiError)))]
 pub async fn list(
     State(state): State<AdminState>,
     caller: Caller,
     PathParam(name): PathParam,
     ApiQuery(q): ApiQuery<DelegationQuery>,
 ) -> Result<Json<Paged<IpDelegation>>, ApiError> {
-    let page = page(q.limit, q.offset)?;
-    let domain = visible_domain(&state, &caller, &name).await?.name;
-    Ok(Json(state.directory(move |d| d.list_delegations(&caller.scope, Some(&domain), page)).await?))
+    Ok(Json(delegations::list(&state, &caller, &name, q).await?))
 }
 
+/// Delegate an IP range to a domain (superadmin): its domain admins may create ip accounts
+/// inside it.
+#[utoipa::path(post, path = "/domains/{name}/ip-ranges",
+    tag = "ip-ranges", params(("name" = String, Path)),
+    request_body = DelegationCreate,
+    responses((status = 201, description = "delegated", body = IpDelegation),
+        (status = 400, description = "bad input: the field is named", body = ApiError),
+        (status = 403, description = "not a superadmin", body = ApiError),
+        (status = 404, description = "no such domain (also for another tenant's)", body = ApiError),
+        (status = 409, description = "overlaps another delegation", body = ApiError)))]
 pub async fn create(
     State(state): State<AdminState>,
     caller: Caller,
     PathParam(name): PathParam,
-    ApiJson(body): ApiJson<NewDelegationBody>,
+    ApiJson(body): ApiJson<DelegationCreate>,
 ) -> Result<(StatusCode, Json<IpDelegation>), ApiError> {
-    let domain = visible_domain(&state, &caller, &name).await?.name;
-    caller.require_superadmin("delegate IP ranges")?;
-    let range = parse_network(&body.range)
-        .ok_or_else(|| ApiError::bad_field("range", format!("{:?} is not an IP address or CIDR range", body.range)))?;
-    let comment = body.comment.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
-    if comment.as_ref().is_some_and(|c| c.len() > 200 || c.chars().any(char::is_control)) {
-        return Err(ApiError::bad_field("comment", "a comment is at most 200 characters, one line"));
-    }
-    let new = NewDelegation { domain, range: range.to_string(), comment };
-    let delegation = state.directory(move |d| d.create_delegation(&new)).await?;
-    Ok((StatusCode::CREATED, Json(delegation)))
+    Ok((StatusCode::CREATED, Json(delegations::create(&state, &caller, &name, body).await?)))
 }
 
+/// Remove a delegated range (superadmin); the ip accounts inside it stay.
+#[utoipa::path(delete, path = "/domains/{name}/ip-ranges/{id}",
+    tag = "ip-ranges",
+    params(("name" = String, Path), ("id" = i64, Path)),
+    responses((status = 200, description = "deleted", body = Deleted),
+        (status = 403, description = "not a superadmin", body = ApiError),
+        (status = 404, description = "no such domain or delegation (also for another tenant's)", body = ApiError)))]
 pub async fn delete(
     State(state): State<AdminState>,
     caller: Caller,
     PathPair(name, id): PathPair,
-) -> Result<Json<Value>, ApiError> {
-    let domain = visible_domain(&state, &caller, &name).await?.name;
-    let no_such = || ApiError::not_found("no such delegated range");
-    let id = object_id(&id, "delegated range")?;
-    let found = state.directory(move |d| d.delegation(id)).await?;
-    if found.is_none_or(|d| d.domain != domain) {
-        return Err(no_such());
-    }
-    caller.require_superadmin("remove delegated IP ranges")?;
-    if !state.directory(move |d| d.delete_delegation(id)).await? {
-        return Err(no_such());
-    }
-    Ok(Json(json!({"id": id, "result": "deleted"})))
+) -> Result<Json<Deleted>, ApiError> {
+    Ok(Json(delegations::delete(&state, &caller, &name, &id).await?))
 }

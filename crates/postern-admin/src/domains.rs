@@ -70,8 +70,3 @@ pub async fn delete(
 ) -> Result<Json<DomainDeleted>, ApiError> {
     Ok(Json(domains::delete(&state, &caller, &name).await?))
 }
-
-/// The domain named in a path, if it exists and the caller may see it; otherwise 404.
-pub async fn visible_domain(state: &AdminState, caller: &Caller, text: &str) -> Result<Domain, ApiError> {
-    Ok(domains::visible_domain(state, caller, text).await?)
-}

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
-use postern_store::Page;
+use postern_ops::error::field_name;
 use serde::de::DeserializeOwned;
 
 use crate::ApiError;
@@ -93,35 +93,6 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     })
 }
 
-/// The field an error is about: serde_path_to_error's path, completed with the name in
-/// "missing field `x`" and "duplicate field `x`" (which serde reports on the parent).
-/// `root` stands for the whole input (a syntax error, or not an object at all).
-pub fn field_name(path: &str, message: &str, root: &str) -> String {
-    let path = if path == "." || path == "?" { "" } else { path };
-    let named = ["missing field `", "duplicate field `"]
-        .iter()
-        .find_map(|prefix| message.split(prefix).nth(1))
-        .and_then(|rest| rest.split('`').next());
-    let field = match (path, named) {
-        ("", Some(name)) => name.to_string(),
-        (path, Some(name)) => format!("{path}.{name}"),
-        ("", None) => root.to_string(),
-        (path, None) => path.to_string(),
-    };
-    if field.starts_with('[') { root.to_string() } else { field.chars().take(128).collect() }
-}
-
-/// The `limit` and `offset` query parameters of a list. `limit` 0 means 100.
-pub fn page(limit: u32, offset: u64) -> Result<Page, ApiError> {
-    if limit > 1000 {
-        return Err(ApiError::bad_field("limit", "at most 1000 items per page"));
-    }
-    if offset > i64::MAX as u64 {
-        return Err(ApiError::bad_field("offset", "offset is too large"));
-    }
-    Ok(Page { limit, offset })
-}
-
 /// The one path parameter of a route, as text. A segment that does not decode is a
 /// missing object, like any other unknown id.
 pub struct PathParam(pub String);
@@ -152,13 +123,10 @@ impl<S: Send + Sync> FromRequestParts<S> for PathPair {
     }
 }
 
-/// A numeric object id from a path: anything else is "no such `what`".
+/// A numeric object id from a path: anything else is "no such `what`"
+/// ([`postern_ops::object::object_id`]).
 pub fn object_id(text: &str, what: &str) -> Result<i64, ApiError> {
-    let digits = !text.is_empty() && text.len() <= 18 && text.bytes().all(|b| b.is_ascii_digit());
-    match digits.then(|| text.parse::<i64>().ok()).flatten() {
-        Some(id) => Ok(id),
-        None => Err(ApiError::not_found(&format!("no such {what}"))),
-    }
+    Ok(postern_ops::object::object_id(text, what)?)
 }
 
 #[cfg(test)]

@@ -30,9 +30,7 @@
 //! - [`inbound`]: inbound relay domains and their internal servers (superadmin).
 //! - [`dkim`], [`dkim_dns`]: DKIM keys per domain (generate, import, list, remove), their
 //!   DNS records, the DNS check, and rotation.
-//! - [`settings`]: account settings: partial objects merged and checked.
 //! - [`queue`]: queue tools: list, show, retry, hold, release, delete, a message's content.
-//! - [`lock_notice`]: the notice of a lock an administrator sets, through the system mailer.
 //! - [`quarantine`]: held messages: list, show (headers, preview, verdict trace, ARF),
 //!   the ARF report, release (superadmin), delete, confirm, request release.
 //! - [`training`]: training the built-in scorer from a message or an mbox (superadmin),
@@ -55,13 +53,11 @@ pub mod health;
 mod identities;
 mod inbound;
 mod limits;
-mod lock_notice;
 pub mod metrics;
 mod openapi;
 mod quarantine;
 mod queue;
 mod rules;
-mod settings;
 mod status;
 mod tokens;
 mod training;
@@ -116,11 +112,6 @@ impl std::ops::Deref for AdminState {
     fn deref(&self) -> &Ops {
         &self.ops
     }
-}
-
-/// Runs blocking work (store, spool, password hashing) off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)
 }
 
 pub fn router(state: AdminState) -> Router {

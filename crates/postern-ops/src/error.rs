@@ -111,6 +111,25 @@ impl From<StoreError> for OpError {
     }
 }
 
+/// The field a deserialization error is about: serde_path_to_error's `path`, completed with
+/// the name in "missing field `x`" and "duplicate field `x`" (which serde reports on the
+/// parent). `root` stands for the whole input (a syntax error, or not an object at all).
+/// At most 128 characters, since it is echoed back.
+pub fn field_name(path: &str, message: &str, root: &str) -> String {
+    let path = if path == "." || path == "?" { "" } else { path };
+    let named = ["missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|prefix| message.split(prefix).nth(1))
+        .and_then(|rest| rest.split('`').next());
+    let field = match (path, named) {
+        ("", Some(name)) => name.to_string(),
+        (path, Some(name)) => format!("{path}.{name}"),
+        ("", None) => root.to_string(),
+        (path, None) => path.to_string(),
+    };
+    if field.starts_with('[') { root.to_string() } else { field.chars().take(128).collect() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,14 +16,25 @@
 //! the field), and store failures leaking detail ([`OpError::internal`]).
 //!
 //! # Layout
-//! - [`caller`]: who asks; [`error`]: what went wrong; [`page`]: paging.
+//! - [`caller`]: who asks; [`error`]: what went wrong; [`page`]: paging;
+//!   [`object`]: ids of objects, and what deleting one answers.
 //! - [`domains`]: customer domains.
-//! - [`ip_rules`]: which `ip` account ranges a caller may use.
 //! - [`dkim`]: DKIM keys per domain and what their operations need ([`DkimAdmin`]);
 //!   [`dkim_dns`]: their DNS records, the DNS check, rotation.
 //! - [`rules`]: the block and allow lists; [`inbound`]: inbound relay domains.
 //! - [`queue`]: queue tools; [`quarantine`]: held messages; [`training`]: the built-in
 //!   scorer's training.
+//! - [`accounts`]: outgoing accounts; [`account_rules`]: their names, passwords and the
+//!   `ip` ranges a caller may use; [`settings`]: account settings, partial objects merged
+//!   and checked.
+//! - [`identities`]: the senders behind accounts, and locking them.
+//! - [`lock_notice`]: the notice of a lock an administrator sets, through the system mailer.
+//! - [`tokens`]: API tokens and who the caller is; [`token_secret`]: their secrets.
+//! - [`limits`]: live counter values of accounts and identities, and spam events.
+//! - [`status`]: the server's status (queue size, event counts).
+//! - [`delegations`]: IP ranges a superadmin delegates to a domain; [`ip_rules`]: which
+//!   `ip` account ranges a caller may use.
+//! - [`client_blocks`]: AUTH failure and daily client blocks, listed and lifted.
 //!
 //! # Writing an operation
 //! ```text
@@ -34,20 +45,35 @@
 //! work (store, spool, password hashing) runs through [`Ops::directory`] or [`blocking`].
 //! After a change the policy must see, call [`Ops::changed`] before returning.
 
+pub mod account_rules;
+pub mod accounts;
 pub mod caller;
+pub mod client_blocks;
+pub mod delegations;
 pub mod dkim;
 pub mod dkim_dns;
 pub mod domains;
 pub mod error;
+pub mod identities;
 pub mod inbound;
 pub mod ip_rules;
+pub mod limits;
+pub mod lock_notice;
+pub mod object;
 pub mod page;
 pub mod quarantine;
 pub mod queue;
 pub mod rules;
+pub mod settings;
+pub mod status;
 #[cfg(test)]
 mod test_ops;
+pub mod token_secret;
+pub mod tokens;
 pub mod training;
+
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 

@@ -23,7 +23,8 @@ pub struct ListenerBlocks {
 }
 
 /// Which block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum BlockKind {
     /// Too many failed AUTHs within `auth.failure_window`: no AUTH until it ends.
     AuthFailures,
@@ -42,12 +43,13 @@ impl BlockKind {
 }
 
 /// A client blocked now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct ClientBlock {
     /// An IPv4 address, or an IPv6 /64 for AUTH failure blocks (one host's allocation).
     pub client: String,
     pub kind: BlockKind,
     /// The listener of a daily block.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub listener: Option<String>,
     pub reason: String,
     /// When the block ends by itself (milliseconds since the epoch).

@@ -42,7 +42,7 @@ pub struct EventStats {
 }
 
 /// A snapshot of [`EventStats`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct EventCounts {
     /// Events written to the store (retried ones included).
     pub stored: u64,

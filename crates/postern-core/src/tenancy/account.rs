@@ -10,7 +10,7 @@ use super::lock::LockState;
 use super::settings::AccountSettings;
 
 /// The three kinds of outgoing account (SPEC.md §1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AccountKind {
     /// An address or CIDR range; no password; longest prefix wins.
@@ -33,11 +33,12 @@ impl AccountKind {
 
 /// An outgoing account. `name` says what it is: the CIDR (`ip`), the address (`user`) or
 /// the domain name (`domain`). The password hash never leaves the store in this type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Account {
     pub id: i64,
     pub domain: String,
     pub kind: AccountKind,
+    /// CIDR (`ip`), address (`user`) or the domain (`domain`).
     pub name: String,
     /// Whether a password is set (`user` and `domain` accounts need one to authenticate).
     pub has_password: bool,

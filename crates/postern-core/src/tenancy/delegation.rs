@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// One range delegated to one domain. Delegations never overlap each other (in any
 /// domain): an address is delegated to one customer at most.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IpDelegation {
     pub id: i64,
     pub domain: String,

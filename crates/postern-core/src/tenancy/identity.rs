@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::lock::LockState;
 
 /// One sender behind an account, registered on first sight.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Identity {
     pub id: i64,
     pub account_id: i64,

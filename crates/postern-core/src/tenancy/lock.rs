@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Who set a lock. The SMTP reply says which: an administrator's lock is not the
 /// automatic spam lock and must not read like one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LockKind {
     /// Set by hand through the API or the CLI; lifted only by hand.
@@ -21,7 +21,7 @@ pub const ADMINISTRATOR_LOCK_REASON: &str = "locked by administrator";
 
 /// Whether an account (or identity) may send now. Set by hand through the API, or by the
 /// automatic lock (issue on limits and locks).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LockState {
     pub locked: bool,

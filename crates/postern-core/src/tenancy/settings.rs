@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::account::AccountKind;
 
 /// Every per-account setting of SPEC.md §1–§3.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(default)]
 pub struct AccountSettings {
     pub identification: Identification,
     /// `ip` accounts: a client from the range may AUTH as a `user`/`domain` account and is
@@ -23,6 +24,7 @@ pub struct AccountSettings {
     /// The DKIM selector to sign with, when it names an active key of the signing domain;
     /// `None` (or a key that is not active): the domain's active keys (docs/DKIM.md).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
     pub dkim_selector: Option<String>,
     pub checks: ContentChecks,
     /// *beyond*: log what limits and checks would refuse, refuse nothing.
@@ -59,15 +61,19 @@ impl AccountSettings {
 }
 
 /// How the identity behind an account is found (SPEC.md §1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(default)]
 pub struct Identification {
     pub method: IdentificationMethod,
-    /// `header`: the first of these present is used (e.g. `X-Client-ID`, `X-AuthUser`).
+    /// `header`: the first of these present is used (e.g. `X-Client-ID`, `X-AuthUser`);
+    /// at most 32 names of at most 64 characters.
+    #[schema(max_items = 32)]
     pub headers: Vec<String>,
     /// `header`: extract the identity from the value; group 1 if the regex has one, else
     /// the whole match. No match: the envelope sender.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 1024)]
     pub regex: Option<String>,
     /// `header`: remove the listed headers before the message is queued.
     pub strip: bool,
@@ -79,7 +85,7 @@ impl Default for Identification {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentificationMethod {
     /// The AUTH user name (falls back to the envelope sender when there was no AUTH).
@@ -92,7 +98,7 @@ pub enum IdentificationMethod {
 }
 
 /// What the client hears when its message is quarantined as spam.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QuarantineReaction {
     /// `550 5.7.1`: the sender learns it.
@@ -102,10 +108,14 @@ pub enum QuarantineReaction {
     Accept,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Message archiving for the account's outgoing mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(default)]
 pub struct Archive {
     pub enabled: bool,
+    /// Days an archived copy is kept.
+    #[schema(minimum = 1, maximum = 3650)]
     pub retention_days: u32,
 }
 
@@ -116,8 +126,9 @@ impl Default for Archive {
 }
 
 /// Automatic locking (SPEC.md §3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(default)]
 pub struct LockSettings {
     /// Lock the account when it sends more than `spam_threshold` spam messages within
     /// `spam_window_secs`.
@@ -128,10 +139,13 @@ pub struct LockSettings {
     pub spam_window_secs: u64,
     /// An automatic lock ends by itself after this many minutes (at most one week);
     /// 0: it stays until unlocked by hand.
+    #[schema(minimum = 0, maximum = 10080)]
     pub timeout_minutes: u32,
     /// After this many automatic unlocks the next lock stays until unlocked by hand.
     pub max_automatic_unlocks: u32,
-    /// The text of the `550 5.7.1` reply and of the notice sent to the sender.
+    /// The text of the `550 5.7.1` reply and of the notice sent to the sender: 1 to 512
+    /// printable ASCII characters.
+    #[schema(min_length = 1, max_length = 512)]
     pub template: String,
 }
 
@@ -150,8 +164,9 @@ impl Default for LockSettings {
 }
 
 /// Per-account limits (SPEC.md §3). 0 means "off" (or "the listener's limit").
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(default)]
 pub struct AccountLimits {
     pub connections_per_minute: u64,
     pub connections_per_hour: u64,
@@ -166,8 +181,9 @@ pub struct AccountLimits {
 }
 
 /// Content checks (SPEC.md §5), switched per account.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
+#[schema(default)]
 pub struct ContentChecks {
     pub spam: bool,
     /// Attachments with macros (OLE2 VBA, OOXML `vbaProject.bin`, XLM sheets), also inside
@@ -183,9 +199,11 @@ pub struct ContentChecks {
     pub block_new_domains: bool,
     /// With `block_new_domains`: a sender domain registered less than this many hours ago
     /// is blocked. Validated to [`NEW_DOMAIN_HOURS_RANGE`].
+    #[schema(minimum = 1, maximum = 8760)]
     pub new_domain_min_age_hours: u32,
     /// The built-in scorer's threshold: a message scoring this or more is spam
     /// (docs/SCORING.md). Validated to [`SPAM_THRESHOLD_RANGE`], so never NaN.
+    #[schema(minimum = 0.5, maximum = 50.0)]
     pub spam_threshold: f64,
 }
 

@@ -2,8 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// An admin API role (SPEC.md §1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// An admin API role (SPEC.md §1). `domain_admin` is the one spelling in answers;
+/// `domain-admin` is accepted on input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Sees and manages everything.
@@ -15,7 +16,7 @@ pub enum Role {
 }
 
 /// An API token as listed: the secret is shown once, at creation, and stored as a hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiToken {
     pub id: i64,
     pub name: String,

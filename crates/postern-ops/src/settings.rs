@@ -1,4 +1,5 @@
-//! Account settings from the API. A request carries a partial JSON object; it is merged
+//! Account settings as an administrator changes them. A request carries a partial JSON
+//! object (any front end's: the JSON API passes the request's `settings`); it is merged
 //! over a base (the kind's defaults when creating, the current settings when editing),
 //! deserialized strictly into [`AccountSettings`] (unknown fields refused), then checked
 //! for what serde cannot see.
@@ -10,8 +11,8 @@
 use postern_core::tenancy::{AccountSettings, IdentificationMethod};
 use serde_json::Value;
 
-use crate::ApiError;
-use crate::extract::field_name;
+use crate::error::field_name;
+use crate::{OpError, Result};
 
 /// The compiled size allowed for an identification regex.
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -41,70 +42,70 @@ pub fn merge(base: &mut Value, patch: Value) {
 }
 
 /// The settings `patch` (the request's `settings` object) makes of `base`, checked.
-pub fn apply(base: &AccountSettings, patch: Value) -> Result<AccountSettings, ApiError> {
+pub fn apply(base: &AccountSettings, patch: Value) -> Result<AccountSettings> {
     if !patch.is_object() {
-        return Err(ApiError::bad_field("settings", "settings is an object of the fields to change"));
+        return Err(OpError::bad_field("settings", "settings is an object of the fields to change"));
     }
-    let mut merged = serde_json::to_value(base).map_err(ApiError::internal)?;
+    let mut merged = serde_json::to_value(base).map_err(OpError::internal)?;
     merge(&mut merged, patch);
     let settings: AccountSettings = serde_path_to_error::deserialize(merged).map_err(|e| {
         let text = e.inner().to_string();
         let field = field_name(&e.path().to_string(), &text, "");
         let field = if field.is_empty() { "settings".to_string() } else { format!("settings.{field}") };
-        ApiError::bad_field(&field, text)
+        OpError::bad_field(&field, text)
     })?;
     validate(&settings)?;
     Ok(settings)
 }
 
 /// What serde cannot check. Errors name the field under `settings.`.
-pub fn validate(s: &AccountSettings) -> Result<(), ApiError> {
+pub fn validate(s: &AccountSettings) -> Result<()> {
     let id = &s.identification;
     if let Some(regex) = &id.regex {
-        check_regex(regex).map_err(|e| ApiError::bad_field("settings.identification.regex", e))?;
+        check_regex(regex).map_err(|e| OpError::bad_field("settings.identification.regex", e))?;
     }
     if id.headers.len() > MOST_HEADERS {
-        return Err(ApiError::bad_field("settings.identification.headers", format!("at most {MOST_HEADERS} headers")));
+        return Err(OpError::bad_field("settings.identification.headers", format!("at most {MOST_HEADERS} headers")));
     }
     for (i, name) in id.headers.iter().enumerate() {
         if !is_header_name(name) {
-            return Err(ApiError::bad_field(
+            return Err(OpError::bad_field(
                 &format!("settings.identification.headers[{i}]"),
                 format!("a header field name is 1 to {LONGEST_HEADER_NAME} printable ASCII characters without ':'"),
             ));
         }
     }
     if id.method == IdentificationMethod::Header && id.headers.is_empty() {
-        return Err(ApiError::bad_field(
+        return Err(OpError::bad_field(
             "settings.identification.headers",
             "identification by header needs at least one header name",
         ));
     }
     if s.lock.timeout_minutes > LONGEST_LOCK_MINUTES {
-        return Err(ApiError::bad_field(
+        return Err(OpError::bad_field(
             "settings.lock.timeout_minutes",
             format!("at most {LONGEST_LOCK_MINUTES} minutes (one week)"),
         ));
     }
     if !is_reply_text(&s.lock.template) {
-        return Err(ApiError::bad_field(
+        return Err(OpError::bad_field(
             "settings.lock.template",
             format!("1 to {LONGEST_TEMPLATE} printable ASCII characters (it becomes an SMTP reply)"),
         ));
     }
     if !(1..=3650).contains(&s.archive.retention_days) {
-        return Err(ApiError::bad_field("settings.archive.retention_days", "from 1 to 3650 days"));
+        return Err(OpError::bad_field("settings.archive.retention_days", "from 1 to 3650 days"));
     }
     if !postern_core::tenancy::SPAM_THRESHOLD_RANGE.contains(&s.checks.spam_threshold) {
         let range = postern_core::tenancy::SPAM_THRESHOLD_RANGE;
-        return Err(ApiError::bad_field(
+        return Err(OpError::bad_field(
             "settings.checks.spam_threshold",
             format!("a score from {} to {}", range.start(), range.end()),
         ));
     }
     if !postern_core::tenancy::NEW_DOMAIN_HOURS_RANGE.contains(&s.checks.new_domain_min_age_hours) {
         let range = postern_core::tenancy::NEW_DOMAIN_HOURS_RANGE;
-        return Err(ApiError::bad_field(
+        return Err(OpError::bad_field(
             "settings.checks.new_domain_min_age_hours",
             format!("from {} to {} hours", range.start(), range.end()),
         ));
@@ -112,7 +113,7 @@ pub fn validate(s: &AccountSettings) -> Result<(), ApiError> {
     if let Some(selector) = &s.dkim_selector
         && !is_dns_label(selector)
     {
-        return Err(ApiError::bad_field(
+        return Err(OpError::bad_field(
             "settings.dkim_selector",
             "a DKIM selector is one DNS label: 1 to 63 letters, digits or hyphens, not starting or ending with a hyphen",
         ));

@@ -1,4 +1,4 @@
-//! The notice of a lock an administrator sets through the API (or the CLI over it), sent
+//! The notice of a lock an administrator sets (through any front end), sent
 //! like the automatic lock's notice: through the system mailer (From the postmaster,
 //! copies to the external postmasters, the null sender), with the administrator's wording.
 //!
@@ -23,7 +23,7 @@ use postern_core::tenancy::{Account, AccountKind, Identity, LockKind, LockState}
 use postern_core::{Address, Owner};
 use postern_pipeline::notice::{Locked, administrator_lock_notice};
 
-use crate::AdminState;
+use crate::Ops;
 
 /// Whether `before` -> `after` is a new administrator's lock.
 pub(crate) fn newly_locked(before: &LockState, after: &LockState) -> bool {
@@ -31,7 +31,7 @@ pub(crate) fn newly_locked(before: &LockState, after: &LockState) -> bool {
 }
 
 /// The notice that `account` is locked.
-pub(crate) async fn account_locked(state: &AdminState, account: &Account) {
+pub(crate) async fn account_locked(ops: &Ops, account: &Account) {
     let to = match account.kind {
         AccountKind::User => Address::parse(&account.name, true).ok(),
         AccountKind::Ip | AccountKind::Domain => Address::parse(&format!("postmaster@{}", account.domain), true).ok(),
@@ -40,11 +40,11 @@ pub(crate) async fn account_locked(state: &AdminState, account: &Account) {
         tracing::warn!(account = account.name.as_str(), "account locked by an administrator: no address to notify");
         return;
     };
-    send(state, account, administrator_lock_notice(account, &to, Locked::Account), &to).await;
+    send(ops, account, administrator_lock_notice(account, &to, Locked::Account), &to).await;
 }
 
 /// The notice that `identity` (of `account`) is locked.
-pub(crate) async fn identity_locked(state: &AdminState, account: &Account, identity: &Identity) {
+pub(crate) async fn identity_locked(ops: &Ops, account: &Account, identity: &Identity) {
     let Some(to) = identity_address(&identity.name) else {
         tracing::info!(
             identity = identity.name.as_str(),
@@ -53,11 +53,11 @@ pub(crate) async fn identity_locked(state: &AdminState, account: &Account, ident
         return;
     };
     let mail = administrator_lock_notice(account, &to, Locked::Identity(&identity.name));
-    send(state, account, mail, &to).await;
+    send(ops, account, mail, &to).await;
 }
 
-async fn send(state: &AdminState, account: &Account, mail: postern_core::SystemMail, to: &Address) {
-    let Some(mailer) = &state.system_mail else {
+async fn send(ops: &Ops, account: &Account, mail: postern_core::SystemMail, to: &Address) {
+    let Some(mailer) = &ops.system_mail else {
         tracing::warn!(to = %to, "no system mailer: lock notice not sent");
         return;
     };
