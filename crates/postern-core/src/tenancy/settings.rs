@@ -102,16 +102,21 @@ pub enum QuarantineReaction {
     Accept,
 }
 
+/// The archive of the account's outgoing mail (SPEC.md §6).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Archive {
+    /// Keep a copy of every message as delivered (after signing) before `250`.
     pub enabled: bool,
+    /// Copies are purged this many days after Postern received them (not the `Date:`).
     pub retention_days: u32,
+    /// A legal hold: nothing of the account's archive is purged while it is on.
+    pub legal_hold: bool,
 }
 
 impl Default for Archive {
     fn default() -> Archive {
-        Archive { enabled: false, retention_days: 90 }
+        Archive { enabled: false, retention_days: 90, legal_hold: false }
     }
 }
 
