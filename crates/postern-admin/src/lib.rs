@@ -31,10 +31,12 @@
 //!   the ARF report, release (superadmin), delete, confirm, request release.
 //! - [`training`]: training the built-in scorer from a message or an mbox (superadmin),
 //!   and where the installation's samples stand.
+//! - [`archive`]: the archive: search, show, the `.eml`, mbox and zip exports (streamed).
 //! - [`status`]: the server's status (superadmin): queue size, events stored and dropped.
 //! - [`openapi`]: the OpenAPI 3.1 document.
 
 mod accounts;
+mod archive;
 mod auth;
 mod client_blocks;
 mod delegations;
@@ -98,6 +100,8 @@ pub struct AdminState {
     pub quarantine: Option<Arc<postern_pipeline::Quarantine>>,
     /// The built-in scorer's training; `None`: the training endpoints answer 503.
     pub scorer: Option<Arc<postern_scorer::ScorerTrainer>>,
+    /// Copies of archived accounts' messages; `None`: the archive endpoints answer 503.
+    pub archive: Option<postern_archive::Archive>,
 }
 
 impl AdminState {
@@ -169,6 +173,10 @@ pub fn router(state: AdminState) -> Router {
         .route("/quarantine/{id}/confirm", post(quarantine::confirm))
         .route("/quarantine/{id}/request-release", post(quarantine::request_release))
         .route("/training", get(training::show).post(training::learn))
+        .route("/archive", get(archive::search))
+        .route("/archive/export", get(archive::export))
+        .route("/archive/{id}", get(archive::show))
+        .route("/archive/{id}/message", get(archive::message))
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .route("/openapi.json", get(openapi::document))

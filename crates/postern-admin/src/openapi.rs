@@ -16,7 +16,7 @@ pub fn spec() -> Value {
         [whoami_paths(), domain_paths(), account_paths(), identity_paths(), limit_paths(), rule_paths(), token_paths()];
     let more = [queue_paths(), dkim_paths(), delegation_paths(), client_block_paths(), inbound_paths()];
     let more = more.into_iter().chain([quarantine_paths()]);
-    let more = more.chain([training_paths()]);
+    let more = more.chain([training_paths(), archive_paths()]);
     for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
             paths.extend(group);
@@ -457,7 +457,7 @@ fn schemas() -> Value {
     let mut all = Map::new();
     let groups = [common_schemas(), domain_schemas(), account_schemas(), settings_schemas(), token_schemas()];
     let more = [rule_schemas(), dkim_schemas(), block_schemas(), inbound_schemas(), quarantine_schemas()];
-    let more = more.into_iter().chain([training_schemas()]);
+    let more = more.into_iter().chain([training_schemas(), archive_schemas()]);
     for group in groups.into_iter().chain(more) {
         if let Value::Object(group) = group {
             all.extend(group);
@@ -572,7 +572,9 @@ fn settings_schemas() -> Value {
                 "regex": {"type": "string", "maxLength": 1024}, "strip": flag})),
             "allow_reauthentication": flag, "allow_foreign_sender_domains": flag,
             "quarantine_reaction": {"type": "string", "enum": ["reject", "accept"]},
-            "archive": object(json!({"enabled": flag, "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650}})),
+            "archive": object(json!({"enabled": flag, "retention_days": {"type": "integer", "minimum": 1, "maximum": 3650,
+                "description": "days from Postern's receive time"},
+                "legal_hold": {"type": "boolean", "default": false, "description": "nothing is purged while on"}})),
             "lock": object(json!({
                 "automatic": flag, "lock_identities": flag, "spam_threshold": int, "spam_window_secs": int,
                 "timeout_minutes": {"type": "integer", "minimum": 0, "maximum": 10080},
@@ -802,4 +804,61 @@ fn training_schemas() -> Value {
             "known": {"type": "integer", "description": "already learned with this label"},
             "installation": installation}}
     })
+}
+
+fn archive_paths() -> Value {
+    let text = |d: &str| json!({"type": "string", "description": d});
+    let filters = || {
+        vec![
+            query("domain", json!({"type": "string"}), "the account's domain or the sender's domain"),
+            query("account", json!({"type": "string"}), "the account's name (exact)"),
+            query("account_id", json!({"type": "integer"}), "the account's id"),
+            query("identity", json!({"type": "string"}), "part of the identity"),
+            query("sender", json!({"type": "string"}), "part of the envelope sender"),
+            query("recipient", json!({"type": "string"}), "part of a recipient"),
+            query("subject", json!({"type": "string"}), "part of the subject"),
+            query("message_id", json!({"type": "string"}), "the Message-ID, with or without <>"),
+            query("queue_id", json!({"type": "string"}), "the queue id"),
+            query("text", json!({"type": "string"}), "words in the subject or text body, all required; \
+                word* for a prefix; no search syntax"),
+            query("since", json!({"type": "string"}), "received at or after: RFC 3339 or Unix ms"),
+            query("until", json!({"type": "string"}), "received before: RFC 3339 or Unix ms"),
+        ]
+    };
+    let mut export = filters();
+    export.push(query("format", json!({"type": "string", "enum": ["mbox", "zip"], "default": "mbox"}), "mboxrd, \
+        or a zip of <id>.eml files and manifest.json (file, sha256, size and the index fields of each)"));
+    let missing = || error("no such archived message (or another tenant's)");
+    json!({
+        "/archive": {"get": operation("Search the archive, newest first (a domain admin: copies of its \
+            domains' accounts or senders only)", list_params(filters()), None, json!({
+            "200": answer("archived messages", paged("ArchivedMessage")),
+            "400": error("an invalid filter; `field` names it"), "503": error("no archive on this server")}))},
+        "/archive/export": {"get": operation("Export the search result, streamed", export, None, json!({
+            "200": {"description": "the export; X-Postern-Archive-Count: the copies matching at the start",
+                "content": {"application/mbox": {"schema": text("mboxrd")},
+                    "application/zip": {"schema": text("zip")}}},
+            "400": error("an invalid filter; `field` names it"), "404": error("no archived message matches")}))},
+        "/archive/{id}": {"get": operation("Show an archived message's index row and its file's state",
+            vec![id_param()], None, json!({"200": answer("the row", schema("ArchivedMessageDetail")),
+                "404": missing()}))},
+        "/archive/{id}/message": {"get": operation("The message as delivered (.eml)", vec![id_param()], None,
+            json!({"200": {"description": "the message", "content": {"message/rfc822": {"schema": text("message")}}},
+                "404": missing(), "410": error("the copy's file is missing or damaged")}))}
+    })
+}
+
+fn archive_schemas() -> Value {
+    let entry = json!({"type": "object", "properties": {
+        "id": {"type": "integer"}, "queue_id": {"type": "string"},
+        "received_at_ms": {"type": "integer", "description": "Postern's receive time; retention counts from it"},
+        "account_id": {"type": "integer"}, "account": {"type": "string"}, "domain": {"type": "string"},
+        "identity": {"type": "string"}, "sender": {"type": "string"}, "sender_domain": {"type": ["string", "null"]},
+        "recipients": {"type": "array", "items": {"type": "string"}}, "subject": {"type": "string"},
+        "message_id": {"type": ["string", "null"]}, "size": {"type": "integer"},
+        "sha256": {"type": "string", "description": "of the message as delivered"},
+        "file": {"type": "string", "description": "the copy, relative to the archive directory"}}});
+    let mut detail = entry.clone();
+    detail["properties"]["file_state"] = json!({"type": "string", "enum": ["present", "missing", "unreadable"]});
+    json!({"ArchivedMessage": entry, "ArchivedMessageDetail": detail})
 }
