@@ -819,15 +819,23 @@ fn archive_paths() -> Value {
             query("subject", json!({"type": "string"}), "part of the subject"),
             query("message_id", json!({"type": "string"}), "the Message-ID, with or without <>"),
             query("queue_id", json!({"type": "string"}), "the queue id"),
-            query("text", json!({"type": "string"}), "words in the subject or text body, all required; \
-                word* for a prefix; no search syntax"),
+            query(
+                "text",
+                json!({"type": "string"}),
+                "words in the subject or text body, all required; \
+                word* for a prefix; no search syntax",
+            ),
             query("since", json!({"type": "string"}), "received at or after: RFC 3339 or Unix ms"),
             query("until", json!({"type": "string"}), "received before: RFC 3339 or Unix ms"),
         ]
     };
     let mut export = filters();
-    export.push(query("format", json!({"type": "string", "enum": ["mbox", "zip"], "default": "mbox"}), "mboxrd, \
-        or a zip of <id>.eml files and manifest.json (file, sha256, size and the index fields of each)"));
+    export.push(query(
+        "format",
+        json!({"type": "string", "enum": ["mbox", "zip"], "default": "mbox"}),
+        "mboxrd, \
+        or a zip of <id>.eml files and manifest.json (file, sha256, size and the index fields of each)",
+    ));
     let missing = || error("no such archived message (or another tenant's)");
     json!({
         "/archive": {"get": operation("Search the archive, newest first (a domain admin: copies of its \

@@ -153,9 +153,8 @@ impl Archive {
 }
 
 fn file_options(ms: i64) -> SimpleFileOptions {
-    let options = SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .unix_permissions(0o644);
+    let options =
+        SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated).unix_permissions(0o644);
     let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else { return options };
     use chrono::{Datelike, Timelike};
     let (Ok(year), Ok(month), Ok(day)) = (u16::try_from(t.year()), u8::try_from(t.month()), u8::try_from(t.day()))

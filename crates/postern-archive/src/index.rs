@@ -125,7 +125,10 @@ pub(crate) fn insert(conn: &mut Connection, new: &NewRow<'_>) -> Result<i64> {
         ],
     )?;
     let id = tx.last_insert_rowid();
-    tx.execute("INSERT INTO messages_text (rowid, subject, body) VALUES (?1, ?2, ?3)", params![id, e.subject, new.body_text])?;
+    tx.execute(
+        "INSERT INTO messages_text (rowid, subject, body) VALUES (?1, ?2, ?3)",
+        params![id, e.subject, new.body_text],
+    )?;
     tx.commit()?;
     Ok(id)
 }

@@ -126,9 +126,8 @@ impl Archive {
                     "SELECT id, file, account FROM messages WHERE account_id = ?1 AND received_at_ms < ?2
                         ORDER BY received_at_ms, id LIMIT ?3",
                 )?;
-                let rows = stmt.query_map([account_id, cutoff, i64::from(batch)], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?;
+                let rows =
+                    stmt.query_map([account_id, cutoff, i64::from(batch)], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
                 rows.collect::<rusqlite::Result<_>>()?
             };
             let mut gone = Vec::with_capacity(rows.len());

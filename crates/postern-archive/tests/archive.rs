@@ -122,7 +122,9 @@ fn search_by_every_field_newest_first() {
 #[test]
 fn full_text_over_subject_and_body_takes_no_syntax_from_the_caller() {
     let (_dir, archive) = open();
-    let a = archive.store(&copy(&Msg { subject: "Quarterly report", body: "see the lighthouse", ..Msg::default() })).unwrap();
+    let a = archive
+        .store(&copy(&Msg { subject: "Quarterly report", body: "see the lighthouse", ..Msg::default() }))
+        .unwrap();
     let b = archive.store(&copy(&Msg { subject: "Résumé", body: "Café au lait OR NOT", ..Msg::default() })).unwrap();
     let t = |text: &str| ids(&archive, Filter { text: Some(text.into()), ..Filter::default() }, None);
     assert_eq!(t("lighthouse"), [a.id]);
@@ -148,12 +150,14 @@ fn full_text_over_subject_and_body_takes_no_syntax_from_the_caller() {
 #[test]
 fn a_domain_admin_sees_its_account_domain_and_its_sender_domain_only() {
     let (_dir, archive) = open();
-    let own = archive.store(&copy(&Msg { domain: "a.example", sender: "x@elsewhere.example", ..Msg::default() })).unwrap();
+    let own =
+        archive.store(&copy(&Msg { domain: "a.example", sender: "x@elsewhere.example", ..Msg::default() })).unwrap();
     let sent_as = archive
         .store(&copy(&Msg { account_id: 2, domain: "ip.example", sender: "y@a.example", ..Msg::default() }))
         .unwrap();
-    let other =
-        archive.store(&copy(&Msg { account_id: 3, domain: "z.example", sender: "z@z.example", ..Msg::default() })).unwrap();
+    let other = archive
+        .store(&copy(&Msg { account_id: 3, domain: "z.example", sender: "z@z.example", ..Msg::default() }))
+        .unwrap();
     let scope = vec!["a.example".to_string()];
     let s = |filter: Filter| ids(&archive, filter, Some(&scope));
     assert_eq!(s(Filter::default()), [sent_as.id, own.id]);

@@ -11,8 +11,8 @@ use std::time::Instant;
 use postern_core::event::now_ms;
 use postern_core::tenancy::ContentChecks;
 use postern_core::{
-    Archiver, BoxFuture, CheckRecord, Disposition, Enqueue, Event, EventKind, EventSink, MessagePipeline, Outcome, QueueId,
-    Reply, Stage, Submission, SystemMailer,
+    Archiver, BoxFuture, CheckRecord, Disposition, Enqueue, Event, EventKind, EventSink, MessagePipeline, Outcome,
+    QueueId, Reply, Stage, Submission, SystemMailer,
 };
 use postern_dkim::Signer;
 use postern_policy::{Limits, Locks};

@@ -280,11 +280,8 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         (config.quarantine.lifetime / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60));
     let purge = tokio::spawn(Arc::clone(&quarantine).purge_every(purge_every));
     crate::archive::verify_in_background(archive.clone());
-    let archive_purge = tokio::spawn(crate::archive::purge_every(
-        archive,
-        Arc::clone(&directory),
-        crate::archive::PURGE_EVERY,
-    ));
+    let archive_purge =
+        tokio::spawn(crate::archive::purge_every(archive, Arc::clone(&directory), crate::archive::PURGE_EVERY));
     let queue_task = tokio::spawn({
         let queue = queue.clone();
         let shutdown = shutdown.clone();

@@ -297,7 +297,9 @@ impl Api {
     /// Archives a message of `account_id` of `domain`, sent from `sender`, as the pipeline
     /// does; returns its archive id.
     pub fn archive_message(&self, account_id: i64, domain: &str, sender: &str, subject: &str) -> i64 {
-        let message = format!("From: {sender}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@{domain}>\r\n\r\nbody of {subject}\r\n");
+        let message = format!(
+            "From: {sender}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@{domain}>\r\n\r\nbody of {subject}\r\n"
+        );
         let copy = postern_core::ArchiveCopy {
             envelope: owned_envelope(account_id, domain, sender, message.len()),
             head: Arc::new(b"Received: from test\r\n".to_vec()),

@@ -164,7 +164,14 @@ pub fn run(args: ArchiveArgs) -> Result<()> {
     Ok(())
 }
 
-fn export(api: &ApiClient, filter: &FilterArgs, format: Format, out: &Path, force: bool, shown: bool) -> Result<String> {
+fn export(
+    api: &ApiClient,
+    filter: &FilterArgs,
+    format: Format,
+    out: &Path,
+    force: bool,
+    shown: bool,
+) -> Result<String> {
     if out.exists() && !force {
         bail!("{} exists; use --force to replace it", out.display());
     }
