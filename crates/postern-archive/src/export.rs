@@ -204,7 +204,7 @@ pub(crate) fn write_mbox_message(out: &mut impl Write, entry: &Entry, message: &
     };
     let date = chrono::DateTime::from_timestamp_millis(entry.received_at_ms)
         .map_or_else(|| "Thu Jan  1 00:00:00 1970".into(), |t| t.format("%a %b %e %H:%M:%S %Y").to_string());
-    write!(out, "From {sender} {date}\n")?;
+    writeln!(out, "From {sender} {date}")?;
     for line in message.split_inclusive(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\n").unwrap_or(line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
