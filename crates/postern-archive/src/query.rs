@@ -188,6 +188,17 @@ fn check(filter: &Filter) -> Result<()> {
     Ok(())
 }
 
+/// An SQLite error of a search: one the full-text engine raised about the query is the
+/// caller's `text` (a 400), anything else the index's.
+pub(crate) fn explain(e: rusqlite::Error) -> ArchiveError {
+    match &e {
+        rusqlite::Error::SqliteFailure(_, Some(message)) if message.contains("fts5") => {
+            bad("text", "the words cannot be searched for; use letters and digits")
+        }
+        _ => ArchiveError::Index(e),
+    }
+}
+
 fn bad(field: &'static str, reason: impl Into<String>) -> ArchiveError {
     ArchiveError::BadQuery { field, reason: reason.into() }
 }
@@ -233,6 +244,16 @@ mod tests {
             assert!(matches!(fts_query(bad), Err(ArchiveError::BadQuery { field: "text", .. })), "{bad:?}");
         }
         assert!(fts_query(&"x".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn fts_errors_are_the_callers_text() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE VIRTUAL TABLE t USING fts5 (a)").unwrap();
+        let e = conn.query_row("SELECT COUNT(*) FROM t WHERE t MATCH 'a AND'", [], |r| r.get::<_, i64>(0)).unwrap_err();
+        assert!(matches!(explain(e), ArchiveError::BadQuery { field: "text", .. }));
+        let e = conn.query_row("SELECT nope FROM t", [], |r| r.get::<_, i64>(0)).unwrap_err();
+        assert!(matches!(explain(e), ArchiveError::Index(_)));
     }
 
     #[test]

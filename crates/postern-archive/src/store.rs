@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::files::{FileState, Files, hex};
 use crate::index::{self, COLUMNS, Entry, NewRow};
-use crate::query::{Filter, Page, Paged, conditions};
+use crate::query::{Filter, Page, Paged, conditions, explain};
 use crate::{ArchiveError, Result, text};
 
 /// A cheap, cloneable handle on the archive directory.
@@ -147,10 +147,9 @@ impl Archive {
     pub fn search(&self, filter: &Filter, scope: Option<&[String]>, page: Page) -> Result<Paged<Entry>> {
         let c = conditions(filter, scope)?;
         let conn = self.reader();
-        let total: i64 =
-            conn.query_row(&format!("SELECT COUNT(*) FROM messages{}", c.sql()), params_from_iter(&c.params), |r| {
-                r.get(0)
-            })?;
+        let total: i64 = conn
+            .query_row(&format!("SELECT COUNT(*) FROM messages{}", c.sql()), params_from_iter(&c.params), |r| r.get(0))
+            .map_err(explain)?;
         let limit = page.effective_limit();
         let offset = i64::try_from(page.offset).unwrap_or(i64::MAX);
         let sql = format!(
@@ -165,7 +164,7 @@ impl Archive {
     pub fn count(&self, filter: &Filter, scope: Option<&[String]>) -> Result<u64> {
         let c = conditions(filter, scope)?;
         let sql = format!("SELECT COUNT(*) FROM messages{}", c.sql());
-        let n: i64 = self.reader().query_row(&sql, params_from_iter(&c.params), |r| r.get(0))?;
+        let n: i64 = self.reader().query_row(&sql, params_from_iter(&c.params), |r| r.get(0)).map_err(explain)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -240,10 +239,10 @@ impl Archive {
 
 pub(crate) fn query(conn: &Connection, sql: &str, params: &[rusqlite::types::Value]) -> Result<Vec<Entry>> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params_from_iter(params), index::read)?;
+    let rows = stmt.query_map(params_from_iter(params), index::read).map_err(explain)?;
     let mut out = Vec::new();
     for row in rows {
-        out.push(index::decode(row?)?);
+        out.push(index::decode(row.map_err(explain)?)?);
     }
     Ok(out)
 }
