@@ -89,6 +89,14 @@ pub enum EventKind {
         remote: Option<String>,
         attempt: u32,
         destination: String,
+        /// How long the attempt took (connection, transaction); absent for an expiry
+        /// (nothing was tried) and in older events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<u64>,
+        /// When the message was received and spooled (Unix ms), for the end-to-end latency;
+        /// absent in older events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queued_at_ms: Option<i64>,
     },
     /// A delivery status notification we queued (bounce, delay warning, relayed notice).
     Dsn {

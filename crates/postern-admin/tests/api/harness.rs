@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use postern_admin::{AdminState, DkimAdmin, IpAccountRules, new_token_secret, router};
+use postern_admin::{AdminState, DkimAdmin, IpAccountRules, Ops, new_token_secret, router};
 use postern_core::tenancy::Role;
 use postern_core::test_support;
 use postern_core::{BoxFuture, Enqueue, Envelope, Event, EventSink, QueueId, Recipient};
@@ -166,7 +166,7 @@ impl Api {
             .expect("scorer"),
         );
         let archive = postern_archive::Archive::open(&dir.path().join("archive")).expect("archive").0;
-        let state = AdminState {
+        let state = AdminState::new(Ops {
             queue: queue.clone(),
             directory: Arc::clone(&store) as Arc<dyn DirectoryStore>,
             on_change: Arc::new(move |change: &DirectoryChange| {
@@ -192,7 +192,7 @@ impl Api {
             quarantine: Some(Arc::clone(&quarantine)),
             scorer: Some(Arc::clone(&scorer)),
             archive: Some(archive.clone()),
-        };
+        });
         let api = Api {
             router: router(state),
             store,
