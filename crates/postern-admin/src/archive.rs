@@ -1,160 +1,41 @@
-//! The archive (SPEC.md §6): copies of archived accounts' outgoing messages, searched,
-//! shown, downloaded one by one (`.eml`) and exported (mbox or zip with a manifest).
-//!
-//! In: filters from the query string, a row id from the path. Out: JSON rows
-//! ([`postern_archive::Entry`], with the state of the copy's file in `show`), the message
-//! as `message/rfc822`, and exports streamed as the archive writes them: a blocking
-//! thread writes through a bounded channel into the response body, so neither side holds
-//! more than a few chunks (a slow reader slows the export down; a reader that goes away
-//! stops it).
-//!
-//! A domain admin sees only copies whose account domain or sender domain is one of its
-//! domains: any other copy is "no such archived message", like a missing one; a search or
-//! an export finds nothing else whatever its filters. An export that matches nothing is
-//! the same 404 for everyone. Search input that is not valid (a `text` without a word, a
-//! time that is not a time) is a 400 naming the parameter, never a 500.
+//! `/archive`: the JSON adapter over [`postern_ops::archive`] (search, show, the `.eml`,
+//! exports). The rules — the tenant scope, validation — live there; what is HTTP-only is
+//! here: the export is streamed as the archive writes it, a blocking thread writing through
+//! a bounded channel into the response body, so neither side holds more than a few chunks
+//! (a slow reader slows the export down; a reader that goes away stops it; a failure ends
+//! the body in an error, never in a short file that looks whole).
 
 use std::io::{self, Write};
 
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderName, StatusCode, header};
+use axum::http::{HeaderName, header};
 use axum::response::{IntoResponse, Response};
-use postern_archive::{Archive, ArchiveError, Entry, ExportFormat, FileState, Filter, Page, Paged};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use postern_ops::archive::{self, ArchiveQuery, ArchivedMessage, Entry, Paged};
 
 use crate::auth::Caller;
-use crate::extract::{ApiQuery, PathParam, object_id, page};
-use crate::{AdminState, ApiError, blocking};
+use crate::extract::{ApiQuery, PathParam};
+use crate::{AdminState, ApiError};
 
 /// Chunks of an export in flight between the writing thread and the response.
 const CHANNEL_CHUNKS: usize = 8;
 const CHUNK: usize = 64 * 1024;
-
-/// The search parameters (also those of an export, with `format`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ArchiveQuery {
-    domain: Option<String>,
-    account: Option<String>,
-    account_id: Option<i64>,
-    identity: Option<String>,
-    sender: Option<String>,
-    recipient: Option<String>,
-    subject: Option<String>,
-    message_id: Option<String>,
-    queue_id: Option<String>,
-    text: Option<String>,
-    /// Received at or after: RFC 3339 or Unix milliseconds.
-    since: Option<String>,
-    /// Received before: RFC 3339 or Unix milliseconds.
-    until: Option<String>,
-    #[serde(default)]
-    limit: u32,
-    #[serde(default)]
-    offset: u64,
-    /// Exports only: `mbox` or `zip`.
-    format: Option<String>,
-}
-
-fn no_copy() -> ApiError {
-    ApiError::not_found("no such archived message")
-}
-
-fn service(state: &AdminState) -> Result<Archive, ApiError> {
-    state.archive.clone().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the archive is not available"))
-}
-
-fn failed(e: ArchiveError) -> ApiError {
-    match e {
-        ArchiveError::BadQuery { field, reason } => ApiError::bad_field(field, reason),
-        ArchiveError::Missing { .. } => ApiError::new(StatusCode::GONE, "the archived copy's file is missing"),
-        ArchiveError::Corrupt { .. } => {
-            ApiError::new(StatusCode::GONE, "the archived copy is damaged (it does not match its SHA-256)")
-        }
-        other => ApiError::internal(other),
-    }
-}
-
-/// A time parameter: Unix milliseconds, or RFC 3339.
-fn time(field: &'static str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
-    let Some(text) = text else { return Ok(None) };
-    if let Ok(ms) = text.parse::<i64>() {
-        return Ok(Some(ms));
-    }
-    chrono::DateTime::parse_from_rfc3339(text).map(|t| Some(t.timestamp_millis())).map_err(|_| {
-        ApiError::bad_field(field, "a time is Unix milliseconds or RFC 3339, such as 2025-01-31T00:00:00Z")
-    })
-}
-
-fn filter(q: ArchiveQuery) -> Result<Filter, ApiError> {
-    Ok(Filter {
-        since_ms: time("since", q.since.as_deref())?,
-        until_ms: time("until", q.until.as_deref())?,
-        domain: q.domain,
-        account: q.account,
-        account_id: q.account_id,
-        identity: q.identity,
-        sender: q.sender,
-        recipient: q.recipient,
-        subject: q.subject,
-        message_id: q.message_id,
-        queue_id: q.queue_id,
-        text: q.text,
-    })
-}
-
-fn scope(caller: &Caller) -> Option<Vec<String>> {
-    caller.domains().map(<[String]>::to_vec)
-}
-
-/// The row in a path, if the caller may see it (the same 404 otherwise).
-async fn visible(archive: &Archive, caller: &Caller, text: &str) -> Result<Entry, ApiError> {
-    let id = object_id(text, "archived message")?;
-    let found = archive.clone();
-    let entry = blocking(move || found.get(id)).await?.map_err(failed)?.ok_or_else(no_copy)?;
-    let allowed = match caller.domains() {
-        None => true,
-        Some(domains) => domains.iter().any(|d| *d == entry.domain || Some(d) == entry.sender_domain.as_ref()),
-    };
-    if allowed { Ok(entry) } else { Err(no_copy()) }
-}
 
 pub async fn search(
     State(state): State<AdminState>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ArchiveQuery>,
 ) -> Result<Json<Paged<Entry>>, ApiError> {
-    let archive = service(&state)?;
-    if q.format.is_some() {
-        return Err(ApiError::bad_field("format", "format is for exports (/archive/export)"));
-    }
-    let page = page(q.limit, q.offset)?;
-    let page = Page { limit: page.limit, offset: page.offset };
-    let filter = filter(q)?;
-    let scope = scope(&caller);
-    let found = blocking(move || archive.search(&filter, scope.as_deref(), page)).await?;
-    Ok(Json(found.map_err(failed)?))
+    Ok(Json(archive::search(&state, &caller, q).await?))
 }
 
-/// The row, and whether its file is there.
 pub async fn show(
     State(state): State<AdminState>,
     caller: Caller,
     PathParam(id): PathParam,
-) -> Result<Json<Value>, ApiError> {
-    let archive = service(&state)?;
-    let entry = visible(&archive, &caller, &id).await?;
-    let mut answer = serde_json::to_value(&entry).map_err(ApiError::internal)?;
-    let (checked, row) = (archive.clone(), entry.clone());
-    let file_state = blocking(move || checked.file_state(&row)).await?;
-    if file_state != FileState::Present {
-        tracing::warn!(id = entry.id, file = entry.file.as_str(), ?file_state, "archived copy not readable");
-    }
-    answer["file_state"] = json!(file_state);
-    Ok(Json(answer))
+) -> Result<Json<ArchivedMessage>, ApiError> {
+    Ok(Json(archive::show(&state, &caller, &id).await?))
 }
 
 /// The message as delivered (`.eml`).
@@ -163,10 +44,7 @@ pub async fn message(
     caller: Caller,
     PathParam(id): PathParam,
 ) -> Result<Response, ApiError> {
-    let archive = service(&state)?;
-    let entry = visible(&archive, &caller, &id).await?;
-    let id = entry.id;
-    let bytes = blocking(move || archive.read(&entry)).await?.map_err(failed)?;
+    let (id, bytes) = archive::message(&state, &caller, &id).await?;
     let headers = [
         (header::CONTENT_TYPE, "message/rfc822".to_string()),
         (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{id}.eml\"")),
@@ -178,30 +56,19 @@ pub async fn message(
 pub async fn export(
     State(state): State<AdminState>,
     caller: Caller,
-    ApiQuery(mut q): ApiQuery<ArchiveQuery>,
+    ApiQuery(q): ApiQuery<ArchiveQuery>,
 ) -> Result<Response, ApiError> {
-    let archive = service(&state)?;
-    if q.limit != 0 || q.offset != 0 {
-        return Err(ApiError::bad_field("limit", "an export takes the whole result; narrow it with the filters"));
-    }
-    let format = q.format.take().unwrap_or_else(|| "mbox".into());
-    let format = ExportFormat::parse(&format).ok_or_else(|| ApiError::bad_field("format", "mbox or zip"))?;
-    let filter = filter(q)?;
-    let scope = scope(&caller);
-    // Checked (and counted) before the body starts, so a bad filter is still a 400.
-    let (counting, f, s) = (archive.clone(), filter.clone(), scope.clone());
-    let count = blocking(move || counting.count(&f, s.as_deref())).await?.map_err(failed)?;
-    if count == 0 {
-        return Err(ApiError::not_found("no archived message matches"));
-    }
+    let export = archive::export(&state, &caller, q).await?;
+    let (format, count) = (export.format, export.count);
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
     let who = caller.name.clone();
     tokio::task::spawn_blocking(move || {
         let mut out = ChannelWriter { tx: tx.clone(), buffer: Vec::with_capacity(CHUNK) };
-        match archive.export(format, &filter, scope.as_deref(), &mut out).and_then(|summary| {
-            out.flush().map_err(|e| ArchiveError::Export(e.to_string()))?;
+        let written = export.write(&mut out).and_then(|summary| {
+            out.flush().map_err(|e| postern_archive::ArchiveError::Export(e.to_string()))?;
             Ok(summary)
-        }) {
+        });
+        match written {
             Ok(summary) => tracing::info!(
                 by = who.as_str(),
                 format = format.extension(),
@@ -211,8 +78,6 @@ pub async fn export(
             ),
             Err(e) => {
                 tracing::warn!(by = who.as_str(), error = %e, "archive export stopped");
-                // The body ends in an error: the client sees an incomplete transfer, not a
-                // short file that looks whole.
                 let _ = tx.blocking_send(Err(io::Error::other("export stopped")));
             }
         }

@@ -37,7 +37,8 @@
 //!   the ARF report, release (superadmin), delete, confirm, request release.
 //! - [`training`]: training the built-in scorer from a message or an mbox (superadmin),
 //!   and where the installation's samples stand.
-//! - [`archive`]: the archive: search, show, the `.eml`, mbox and zip exports (streamed).
+//! - [`archive`]: the archive over [`postern_ops::archive`]: search, show, the `.eml`, and
+//!   mbox and zip exports streamed into the body.
 //! - [`status`]: the server's status (superadmin): queue size, events stored and dropped.
 //! - [`openapi`]: the OpenAPI 3.1 document.
 //! - [`health`]: `/health`, the spool, the store, Redis and the engines asked at once.

@@ -852,7 +852,7 @@ fn archive_paths() -> Value {
                 "404": missing()}))},
         "/archive/{id}/message": {"get": operation("The message as delivered (.eml)", vec![id_param()], None,
             json!({"200": {"description": "the message", "content": {"message/rfc822": {"schema": text("message")}}},
-                "404": missing(), "410": error("the copy's file is missing or damaged")}))}
+                "404": missing(), "409": error("the copy's file is missing or damaged")}))}
     })
 }
 

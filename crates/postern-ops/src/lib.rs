@@ -20,6 +20,7 @@
 //! - [`domains`]: customer domains.
 //! - [`ip_rules`]: which `ip` account ranges a caller may use.
 //! - [`dkim`]: what the DKIM operations need.
+//! - [`archive`]: the archive: search, show, read a copy, prepare an export.
 //!
 //! # Writing an operation
 //! ```text
@@ -30,6 +31,7 @@
 //! work (store, spool, password hashing) runs through [`Ops::directory`] or [`blocking`].
 //! After a change the policy must see, call [`Ops::changed`] before returning.
 
+pub mod archive;
 pub mod caller;
 pub mod dkim;
 pub mod domains;

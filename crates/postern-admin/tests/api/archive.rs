@@ -32,11 +32,11 @@ async fn search_show_and_download() {
     assert_eq!(eml.status, 200);
     assert!(eml.text.starts_with("Received: from test\r\nFrom: alice@a.example\r\n"), "{}", eml.text);
     assert_eq!(format!("{:x}", Sha256::digest(eml.text.as_bytes())), shown["sha256"].as_str().unwrap());
-    // The file gone: show says so, the download is 410, nothing panics.
+    // The file gone: show says so, the download is 409, nothing panics.
     std::fs::remove_file(api.archive.root().join(shown["file"].as_str().unwrap())).unwrap();
     let shown = api.ok("GET", &format!("/archive/{a}"), None, 200).await;
     assert_eq!(shown["file_state"], "missing");
-    assert_eq!(api.root("GET", &format!("/archive/{a}/message"), None).await.status, 410);
+    assert_eq!(api.root("GET", &format!("/archive/{a}/message"), None).await.status, 409);
     assert_eq!(api.root("GET", "/archive/999", None).await.status, 404);
     assert_eq!(api.root("GET", "/archive/x1", None).await.status, 404);
 }
