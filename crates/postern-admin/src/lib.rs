@@ -35,12 +35,15 @@
 //!   the ARF report, release (superadmin), delete, confirm, request release.
 //! - [`training`]: training the built-in scorer from a message or an mbox (superadmin),
 //!   and where the installation's samples stand.
+//! - [`archive`]: the archive over [`postern_ops::archive`]: search, show, the `.eml`, and
+//!   mbox and zip exports streamed into the body.
 //! - [`status`]: the server's status (superadmin): queue size, events stored and dropped.
 //! - [`openapi`]: the OpenAPI 3.1 document.
 //! - [`health`]: `/health`, the spool, the store, Redis and the engines asked at once.
 //! - [`metrics`]: `/metrics`, Prometheus text behind `[metrics]` (allowed peers or a token).
 
 mod accounts;
+mod archive;
 mod auth;
 mod client_blocks;
 mod delegations;
@@ -157,6 +160,10 @@ pub fn router(state: AdminState) -> Router {
         .route("/quarantine/{id}/confirm", post(quarantine::confirm))
         .route("/quarantine/{id}/request-release", post(quarantine::request_release))
         .route("/training", get(training::show).post(training::learn))
+        .route("/archive", get(archive::search))
+        .route("/archive/export", get(archive::export))
+        .route("/archive/{id}", get(archive::show))
+        .route("/archive/{id}/message", get(archive::message))
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .route("/openapi.json", get(openapi::document))

@@ -76,6 +76,10 @@ use crate::ApiError;
         crate::limits::identity_counters,
         crate::limits::spam_event,
         crate::status::show,
+        crate::archive::search,
+        crate::archive::export,
+        crate::archive::show,
+        crate::archive::message,
     ),
     modifiers(&Bearer),
     components(schemas(ApiError))

@@ -1,6 +1,8 @@
 //! Shared types that describe a message's journey through Postern. Nothing here does I/O.
 //!
 //! # Layout
+//! - [`archive`]: [`Archiver`], where the pipeline puts a copy of an archived account's
+//!   message before it is spooled.
 //! - [`address`]: RFC 5321 mailbox and path syntax (the strict parser every verb uses).
 //! - [`envelope`]: what the SMTP session learned about a message: sender, recipients,
 //!   DSN parameters, the client and its TLS state.
@@ -21,6 +23,7 @@
 //!   submissions for other crates' tests.
 
 pub mod address;
+pub mod archive;
 pub mod dkim;
 pub mod envelope;
 pub mod event;
@@ -37,6 +40,7 @@ pub mod training;
 pub mod verdict;
 
 pub use address::{Address, AddressError, Domain};
+pub use archive::{ArchiveCopy, Archiver};
 pub use envelope::{BodyType, ClientInfo, DsnRet, Envelope, INBOUND_RELAY_ACCOUNT, Notify, Owner, Recipient, TlsInfo};
 pub use event::{Event, EventKind, Stage};
 pub use live::Live;

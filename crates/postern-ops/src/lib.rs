@@ -35,6 +35,7 @@
 //! - [`delegations`]: IP ranges a superadmin delegates to a domain; [`ip_rules`]: which
 //!   `ip` account ranges a caller may use.
 //! - [`client_blocks`]: AUTH failure and daily client blocks, listed and lifted.
+//! - [`archive`]: the archive: search, show, read a copy, prepare an export.
 //!
 //! # Writing an operation
 //! ```text
@@ -47,6 +48,7 @@
 
 pub mod account_rules;
 pub mod accounts;
+pub mod archive;
 pub mod caller;
 pub mod client_blocks;
 pub mod delegations;
@@ -114,6 +116,8 @@ pub struct Ops {
     pub quarantine: Option<Arc<postern_pipeline::Quarantine>>,
     /// The built-in scorer's training; `None`: the training operations are unavailable.
     pub scorer: Option<Arc<postern_scorer::ScorerTrainer>>,
+    /// Copies of archived accounts' messages; `None`: the archive operations are unavailable.
+    pub archive: Option<postern_archive::Archive>,
 }
 
 impl Ops {

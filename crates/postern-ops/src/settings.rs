@@ -229,6 +229,16 @@ mod tests {
     }
 
     #[test]
+    fn the_archive_takes_a_legal_hold_and_keeps_the_rest() {
+        let base = AccountSettings::default();
+        let on = apply(&base, json!({"archive": {"enabled": true, "retention_days": 30}})).unwrap();
+        let held = apply(&on, json!({"archive": {"legal_hold": true}})).unwrap();
+        assert!(held.archive.legal_hold && held.archive.enabled);
+        assert_eq!(held.archive.retention_days, 30);
+        assert_eq!(field_of(json!({"archive": {"legal_hold": "yes"}})), "settings.archive.legal_hold");
+    }
+
+    #[test]
     fn header_identification_with_headers_is_fine() {
         let base = AccountSettings::for_kind(AccountKind::Ip);
         let s = apply(

@@ -89,6 +89,7 @@ impl TestOps {
             system_mail: None,
             quarantine: Some(Arc::clone(&quarantine)),
             scorer: None,
+            archive: None,
         };
         TestOps { ops, store, quarantine, _dir: dir }
     }

@@ -70,6 +70,7 @@ impl TestOps {
             system_mail: None,
             quarantine: None,
             scorer: None,
+            archive: None,
         };
         TestOps { ops, _dir: dir }
     }

@@ -21,7 +21,9 @@
 //!    a lock sends a notice, `notice.rs`), reject; (discard is decided earlier, by block
 //!    list rules in the session);
 //! 5. **DKIM signing** (`sign.rs`) over the final bytes;
-//! 6. **archive**: an empty slot, reserved for a later issue (no setting, nothing runs);
+//! 6. **archive** (`archive.rs`): for an account with `archive.enabled`, a copy of the
+//!    signed message through the [`Archiver`](postern_core::Archiver), durable before the
+//!    spool write; a failed copy is `451 4.3.0` and nothing is spooled;
 //! 7. **spool**: `250` only once the spool says the message is durable.
 //!
 //! Every check adds a [`CheckRecord`](postern_core::CheckRecord) (stage, engine, rule,
@@ -45,9 +47,11 @@
 //! - `arf.rs`: the RFC 5965 abuse report of a held message; `abuse.rs`:
 //!   [`AbuseReports`], at most one report per account per window to the abuse contact.
 //! - `sign.rs`: DKIM signing on a blocking thread.
+//! - `archive.rs`: stage 6, the archive copy before the spool.
 
 mod abuse;
 mod account;
+mod archive;
 pub mod arf;
 mod disposition;
 mod domain_age;

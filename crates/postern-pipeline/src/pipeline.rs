@@ -11,8 +11,8 @@ use std::time::Instant;
 use postern_core::event::now_ms;
 use postern_core::tenancy::ContentChecks;
 use postern_core::{
-    BoxFuture, CheckRecord, Disposition, Enqueue, Event, EventKind, EventSink, MessagePipeline, Outcome, QueueId,
-    Reply, Stage, Submission, SystemMailer,
+    Archiver, BoxFuture, CheckRecord, Disposition, Enqueue, Event, EventKind, EventSink, MessagePipeline, Outcome,
+    QueueId, Reply, Stage, Submission, SystemMailer,
 };
 use postern_dkim::Signer;
 use postern_policy::{Limits, Locks};
@@ -30,6 +30,8 @@ pub struct Pipeline {
     scanners: Vec<Arc<dyn Scanner>>,
     /// Lock notices go out through it; `None`: none are sent.
     pub(crate) system_mail: Option<Arc<dyn SystemMailer>>,
+    /// Copies of archived accounts' messages; `None`: such a message gets `451 4.3.0`.
+    pub(crate) archiver: Option<Arc<dyn Archiver>>,
 }
 
 impl Pipeline {
@@ -44,6 +46,7 @@ impl Pipeline {
             locks: None,
             system_mail: None,
             quarantine: None,
+            archiver: None,
             scanners: vec![Arc::new(GtubeScanner)],
         }
     }
@@ -71,6 +74,12 @@ impl Pipeline {
     /// Where spam is held; without it spam cannot be held (see `disposition.rs`).
     pub fn with_quarantine(mut self, quarantine: Option<Arc<crate::quarantine::Quarantine>>) -> Pipeline {
         self.quarantine = quarantine;
+        self
+    }
+
+    /// Where copies go for accounts with `archive.enabled` (stage 6, `archive.rs`).
+    pub fn with_archiver(mut self, archiver: Option<Arc<dyn Archiver>>) -> Pipeline {
+        self.archiver = archiver;
         self
     }
 
@@ -103,8 +112,7 @@ impl Pipeline {
         // 5. DKIM signing.
         let (head, message) = (std::mem::take(&mut sub.head), std::mem::take(&mut sub.message));
         let (head, message) = self.dkim_sign(&sub, head, message, &mut trace).await;
-        // 6. Archive: a slot reserved for a later issue; nothing runs here yet.
-        // 7. Spool.
+        // 6. Archive (the account's `archive.enabled`) and 7. spool.
         self.spool(sub, head, message, trace).await
     }
 
@@ -183,11 +191,22 @@ impl Pipeline {
         Ok(None)
     }
 
-    async fn spool(&self, sub: Submission, head: String, message: Vec<u8>, trace: Vec<CheckRecord>) -> Outcome {
+    /// Stages 6 and 7: the archive copy first (when the account keeps one), then the spool;
+    /// `250` only once both are durable.
+    async fn spool(&self, sub: Submission, head: String, message: Vec<u8>, mut trace: Vec<CheckRecord>) -> Outcome {
         let size = (head.len() + message.len()) as u64;
         let mut envelope = sub.envelope.clone();
         envelope.size = size;
         envelope.received_at_ms = now_ms();
+        let (head, message) = if Self::archives(&sub) {
+            let (head, message, archived) = self.archive(&sub, &envelope, head.into_bytes(), message, &mut trace).await;
+            if let Err(reply) = archived {
+                return self.not_spooled(&sub, reply, "archive write failed", trace).await;
+            }
+            (head, message)
+        } else {
+            (head.into_bytes(), message)
+        };
         let owner = envelope.owner.as_ref();
         let queued = EventKind::Queued {
             size,
@@ -202,25 +221,28 @@ impl Pipeline {
             identity: owner.map(|o| o.identity.clone()),
         };
         let queue_id = envelope.queue_id;
-        match self.spool.enqueue(envelope, head.into_bytes(), message).await {
+        match self.spool.enqueue(envelope, head, message).await {
             Ok(()) => {
                 let reply = Reply::new(250, "2.0.0", format!("Ok: queued as {queue_id}"));
                 let outcome = self.finish(&sub, Outcome { disposition: Disposition::Deliver, reply }, trace).await;
                 self.emit(&sub, Some(queue_id), queued).await;
                 outcome
             }
-            Err(reply) => {
-                let kind = EventKind::Refused {
-                    stage: Stage::Queue,
-                    reply: reply.summary(),
-                    reason: "spool write failed".into(),
-                    sender: None,
-                    recipient: None,
-                };
-                self.emit(&sub, None, kind).await;
-                self.finish(&sub, Outcome { disposition: Disposition::Reject, reply }, trace).await
-            }
+            Err(reply) => self.not_spooled(&sub, reply, "spool write failed", trace).await,
         }
+    }
+
+    /// The message could not be made durable (`reason`): refused with the 4xx `reply`.
+    async fn not_spooled(&self, sub: &Submission, reply: Reply, reason: &str, trace: Vec<CheckRecord>) -> Outcome {
+        let kind = EventKind::Refused {
+            stage: Stage::Queue,
+            reply: reply.summary(),
+            reason: reason.into(),
+            sender: None,
+            recipient: None,
+        };
+        self.emit(sub, None, kind).await;
+        self.finish(sub, Outcome { disposition: Disposition::Reject, reply }, trace).await
     }
 
     /// Records the verdict trace (one `checked` event) and returns the outcome.

@@ -13,7 +13,9 @@
 //! - `config_file`: file + flags -> a checked `Config` (serve, reload, `check-config`).
 //! - `reload`: `SIGHUP`: read the file again, apply what can change live, name the rest.
 //! - `memory`: how glibc's allocator gives memory back (set once at start-up).
+//! - `archive`: the archive at start-up (recovery, a background check) and its purge task.
 
+mod archive;
 mod cli;
 mod config_file;
 mod directory;

@@ -1,5 +1,5 @@
 //! `postern serve`: config -> data directory -> TLS -> spool recovery -> store (and DKIM
-//! keys) -> quarantine recovery -> listeners, then run until SIGTERM or Ctrl-C, and shut down without losing an
+//! keys) -> quarantine and archive recovery -> listeners, then run until SIGTERM or Ctrl-C, and shut down without losing an
 //! acknowledged message. SIGHUP reloads the configuration (`reload`). Every event passes
 //! the metrics tee (`postern_metrics::MetricsSink`) on its way to the log and the store;
 //! the admin listener serves `/metrics` and `/health` (`health.rs` builds its checks).
@@ -150,12 +150,15 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         Arc::clone(&scorer_trainer) as Arc<dyn postern_core::Trainer>,
     )?;
     recover_quarantine(&quarantine, &recovery).await;
+    // Copies of archived accounts' messages, made before their 250 (`archive.rs`).
+    let archive = crate::archive::open(&config.data_dir)?;
     // The message pipeline between the end of DATA and the spool (postern-pipeline).
     let pipeline = postern_pipeline::Pipeline::new(Arc::new(queue.clone()), Arc::clone(&events_sink))
         .with_dkim(Some(Arc::clone(&signer)))
         .with_counters(policy.limits().cloned(), policy.locks().cloned())
         .with_system_mail(Some(Arc::clone(&system_mail)))
         .with_quarantine(Some(Arc::clone(&quarantine)))
+        .with_archiver(Some(Arc::new(archive.clone()) as Arc<dyn postern_core::Archiver>))
         .with_scanner(scorer_scanner(&scorer_trainer))
         .with_scanner(attachment_scanner(&config.attachments));
     let engines = engine_scanners(&config.engines);
@@ -247,6 +250,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
                 system_mail: Some(Arc::clone(&system_mail)),
                 quarantine: Some(Arc::clone(&quarantine)),
                 scorer: Some(Arc::clone(&scorer_trainer)),
+                archive: Some(archive.clone()),
             })
             .with_health(Some(Arc::new(postern_admin::health::Health::new(crate::health::checks(
                 &health_spool,
@@ -301,6 +305,9 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let purge_every =
         (config.quarantine.lifetime / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60));
     let purge = tokio::spawn(Arc::clone(&quarantine).purge_every(purge_every));
+    crate::archive::verify_in_background(archive.clone());
+    let archive_purge =
+        tokio::spawn(crate::archive::purge_every(archive, Arc::clone(&directory), crate::archive::PURGE_EVERY));
     let queue_task = tokio::spawn({
         let queue = queue.clone();
         let shutdown = shutdown.clone();
@@ -319,6 +326,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     });
     let left = postern_smtp::serve(listeners, services, config.limits.max_connections, grace).await;
     purge.abort();
+    archive_purge.abort();
     let _ = queue_task.await;
     if let Some(task) = admin_task {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;

@@ -84,7 +84,7 @@ impl TxtLookup for FakeDns {
 }
 
 pub struct Api {
-    router: Router,
+    pub router: Router,
     pub store: Arc<SqliteStore>,
     pub queue: QueueManager,
     /// How often `on_change` was called.
@@ -100,6 +100,8 @@ pub struct Api {
     pub quarantine: Arc<postern_pipeline::Quarantine>,
     /// The AUTH failure blocks the client-block endpoints list and lift.
     pub guard: Arc<AuthGuard>,
+    /// The archive (a real one over the temporary directory).
+    pub archive: postern_archive::Archive,
     _dir: TempDir,
 }
 
@@ -163,6 +165,7 @@ impl Api {
             )
             .expect("scorer"),
         );
+        let archive = postern_archive::Archive::open(&dir.path().join("archive")).expect("archive").0;
         let state = AdminState::new(Ops {
             queue: queue.clone(),
             directory: Arc::clone(&store) as Arc<dyn DirectoryStore>,
@@ -188,6 +191,7 @@ impl Api {
             system_mail: Some(Arc::new(queue.system_mailer())),
             quarantine: Some(Arc::clone(&quarantine)),
             scorer: Some(Arc::clone(&scorer)),
+            archive: Some(archive.clone()),
         });
         let api = Api {
             router: router(state),
@@ -199,6 +203,7 @@ impl Api {
             dkim_reloads,
             quarantine,
             guard,
+            archive,
             _dir: dir,
         };
         let root = api.token("root", Role::Superadmin, &[]);
@@ -285,6 +290,23 @@ impl Api {
         }];
         let held = self.quarantine.hold(&submission, b"Received: from test\r\n", &message, "GTUBE", &checks, "reject");
         held.await.expect("held").id
+    }
+}
+
+impl Api {
+    /// Archives a message of `account_id` of `domain`, sent from `sender`, as the pipeline
+    /// does; returns its archive id.
+    pub fn archive_message(&self, account_id: i64, domain: &str, sender: &str, subject: &str) -> i64 {
+        let message = format!(
+            "From: {sender}\r\nSubject: {subject}\r\nMessage-ID: <{subject}@{domain}>\r\n\r\nbody of {subject}\r\n"
+        );
+        let copy = postern_core::ArchiveCopy {
+            envelope: owned_envelope(account_id, domain, sender, message.len()),
+            head: Arc::new(b"Received: from test\r\n".to_vec()),
+            message: Arc::new(message.into_bytes()),
+            message_id: Some(format!("<{subject}@{domain}>")),
+        };
+        self.archive.store(&copy).expect("archived").id
     }
 }
 

@@ -31,6 +31,8 @@ struct Target {
     delegation: i64,
     /// The id of a held (quarantined) message of the domain.
     held: i64,
+    /// The id of an archived copy of one of the domain's messages.
+    archived: i64,
 }
 
 struct Case {
@@ -153,6 +155,14 @@ const FOREIGN: &[Case] = &[
         (format!("/quarantine/{}/request-release", t.held), Some(json!({"note": "please"})))
     }),
     case("DELETE", "/quarantine/{id}", 404, |t| (format!("/quarantine/{}", t.held), None)),
+    case("GET", "/archive", 200, |_| ("/archive".into(), None)),
+    case("GET", "/archive", 200, |t| (format!("/archive?domain={}", t.domain), None)),
+    case("GET", "/archive", 200, |t| (format!("/archive?account_id={}", t.ip_account), None)),
+    case("GET", "/archive", 200, |t| (format!("/archive?sender=sender@{}&text=archived", t.domain), None)),
+    case("GET", "/archive/{id}", 404, |t| (format!("/archive/{}", t.archived), None)),
+    case("GET", "/archive/{id}/message", 404, |t| (format!("/archive/{}/message", t.archived), None)),
+    case("GET", "/archive/export", 404, |t| (format!("/archive/export?format=mbox&domain={}", t.domain), None)),
+    case("GET", "/archive/export", 404, |t| (format!("/archive/export?format=zip&account_id={}", t.ip_account), None)),
     case("GET", "/status", 403, |_| ("/status".into(), None)),
     case("GET", "/training", 403, |_| ("/training".into(), None)),
     case("POST", "/training", 403, |_| ("/training?label=spam".into(), None)),
@@ -273,6 +283,10 @@ const OWN: &[Case] = &[
     case("POST", "/quarantine/{id}/confirm", 200, |t| (format!("/quarantine/{}/confirm", t.held), None)),
     case("POST", "/quarantine/{id}/release", 403, |t| (format!("/quarantine/{}/release", t.held), None)),
     case("DELETE", "/quarantine/{id}", 200, |t| (format!("/quarantine/{}", t.held), None)),
+    case("GET", "/archive", 200, |_| ("/archive".into(), None)),
+    case("GET", "/archive/{id}", 200, |t| (format!("/archive/{}", t.archived), None)),
+    case("GET", "/archive/{id}/message", 200, |t| (format!("/archive/{}/message", t.archived), None)),
+    case("GET", "/archive/export", 200, |_| ("/archive/export?format=zip".into(), None)),
     case("GET", "/training", 403, |_| ("/training".into(), None)),
     case("POST", "/training", 403, |_| ("/training?label=ham".into(), None)),
 ];
@@ -293,6 +307,7 @@ async fn tenant(api: &Api, domain: &str, network: &str, delegated: &str) -> (Tar
         api.ok("POST", "/identities", Some(&json!({"account_id": ip_account, "name": "client-1"})), 201).await;
     let message = api.queue_message(ip_account, domain, &format!("sender@{domain}")).await;
     let held = api.hold_message(ip_account, domain, &format!("sender@{domain}")).await;
+    let archived = api.archive_message(ip_account, domain, &format!("sender@{domain}"), "archived");
     let body = json!({"domain": domain, "kind": "network", "value": network, "action": "reject"});
     let rule = api.ok("POST", "/rules", Some(&body), 201).await;
     let key = json!({"selector": "s1", "algorithm": "ed25519"});
@@ -311,6 +326,7 @@ async fn tenant(api: &Api, domain: &str, network: &str, delegated: &str) -> (Tar
         selector: "s1".into(),
         delegation: delegation["id"].as_i64().expect("id"),
         held,
+        archived,
     };
     (target, token["secret"].as_str().expect("secret").to_string())
 }
@@ -328,6 +344,7 @@ fn ghost() -> Target {
         selector: "s1".into(),
         delegation: 987_654_326,
         held: 987_654_327,
+        archived: 987_654_328,
     }
 }
 
@@ -443,7 +460,7 @@ async fn lists_show_only_the_callers_domains() {
     tenant(&api, "b.example", "198.51.100.0/28", "203.0.113.128/25").await;
     api.ok("POST", "/rules", Some(&json!({"kind": "ip", "value": "203.0.113.7", "action": "reject"})), 201).await;
     let a = Some(a_secret.as_str());
-    for path in ["/domains", "/accounts", "/identities", "/rules", "/dkim", "/inbound-domains"] {
+    for path in ["/domains", "/accounts", "/identities", "/rules", "/dkim", "/inbound-domains", "/archive"] {
         let list = api.call(a, "GET", path, None).await;
         let items = list.json["items"].as_array().expect("items");
         assert!(!items.is_empty(), "{path}");

@@ -108,20 +108,23 @@ pub enum QuarantineReaction {
     Accept,
 }
 
-/// Message archiving for the account's outgoing mail.
+/// The archive of the account's outgoing mail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 #[schema(default)]
 pub struct Archive {
+    /// Keep a copy of every message as delivered (after signing) before `250`.
     pub enabled: bool,
-    /// Days an archived copy is kept.
+    /// Copies are purged this many days after Postern received them (not the `Date:`).
     #[schema(minimum = 1, maximum = 3650)]
     pub retention_days: u32,
+    /// A legal hold: nothing of the account's archive is purged while it is on.
+    pub legal_hold: bool,
 }
 
 impl Default for Archive {
     fn default() -> Archive {
-        Archive { enabled: false, retention_days: 90 }
+        Archive { enabled: false, retention_days: 90, legal_hold: false }
     }
 }
 

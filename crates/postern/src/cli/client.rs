@@ -139,6 +139,22 @@ impl ApiClient {
         }
         Err(api_error(status, &serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
+
+    /// A GET whose answer is streamed (an archive export, a message): the value of
+    /// `X-Postern-Archive-Count` and a reader of the body, not held in memory.
+    pub fn get_stream(&self, path: &str) -> Result<(Option<String>, impl std::io::Read + use<>)> {
+        let url = format!("{}/api/v1{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
+        let response = self.agent.get(&url).header("Authorization", &auth).call();
+        let mut response = response.with_context(|| format!("cannot reach {url}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let bytes = response.body_mut().with_config().limit(1 << 20).read_to_vec().unwrap_or_default();
+            return Err(api_error(status, &serde_json::from_slice(&bytes).unwrap_or(Value::Null)));
+        }
+        let count = response.headers().get("x-postern-archive-count").and_then(|v| v.to_str().ok()).map(str::to_string);
+        Ok((count, response.into_body().into_reader()))
+    }
 }
 
 /// `STATUS: FIELD: MESSAGE` from an error answer.

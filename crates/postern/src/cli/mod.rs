@@ -7,12 +7,13 @@
 //! - `setting`: `KEY=VALUE` edits into nested JSON (`account set`, `domain set`).
 //! - `password`: new passwords from a prompt or stdin, never argv.
 //! - `queue`, `domain`, `account`, `identity`, `token`, `rule`, `dkim`, `client_block`,
-//!   `status`, `inbound_domain`, `quarantine`: the subcommands; `ip_range` is `domain ip-range`.
+//!   `status`, `inbound_domain`, `quarantine`, `archive`: the subcommands; `ip_range` is `domain ip-range`.
 //! - `train`: the built-in scorer trained from eml and mbox files.
 //! - `generate`: `completions` and `man`, generated from this definition.
 //! - `progress`: spinners and bars on stderr, only when it is a terminal.
 
 pub mod account;
+pub mod archive;
 pub mod client;
 pub mod client_block;
 pub mod dkim;
@@ -85,6 +86,8 @@ pub enum Command {
     Quarantine(quarantine::QuarantineArgs),
     /// Train the built-in scorer from eml or mbox files: --ham or --spam (superadmin).
     Train(train::TrainArgs),
+    /// Archived copies of outgoing mail: search, show, export (mbox or zip).
+    Archive(archive::ArchiveArgs),
     /// Print the shell completion script: bash, zsh, fish, elvish or powershell.
     Completions(generate::CompletionsArgs),
     /// Print the manual page postern(1), or write every page into a directory (--out).
@@ -108,6 +111,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::InboundDomain(args) => inbound_domain::run(args),
         Command::Quarantine(args) => quarantine::run(args),
         Command::Train(args) => train::run(args),
+        Command::Archive(args) => archive::run(args),
         Command::Completions(args) => generate::completions(args),
         Command::Man(args) => generate::man(args),
     }

@@ -1,0 +1,196 @@
+//! The archive's operations (SPEC.md §6): search archived copies, show one (its index row
+//! and the state of its file), read one as delivered, and prepare an export (validated and
+//! counted; the front end streams it, see `postern_archive::Archive::export`).
+//!
+//! In: the caller, filters ([`ArchiveQuery`], parsed strictly), a row id as text. Out:
+//! [`Entry`] rows, [`ArchivedMessage`], the message bytes, an [`Export`] to run.
+//!
+//! A domain admin sees only copies whose account domain or sender domain is one of its
+//! domains: any other copy is "no such archived message", exactly as a missing one, and
+//! searches and exports never include it whatever their filters. An export that matches
+//! nothing is the same `NotFound` for everyone. Invalid filters (a `text` without a word,
+//! a time that is not a time) are `BadInput` naming the parameter; a copy whose file is
+//! missing or damaged is a `Conflict` saying so (the row tells the story).
+
+use postern_archive::{Archive, ArchiveError, ExportFormat, FileState, Filter, Page};
+use serde::{Deserialize, Serialize};
+
+pub use postern_archive::{Entry, Paged};
+
+use crate::{Caller, OpError, Ops, Result, blocking};
+
+/// The search parameters (those of an export too, with `format`).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ArchiveQuery {
+    /// The account's domain or the sender's domain.
+    pub domain: Option<String>,
+    /// The account's name (exact).
+    pub account: Option<String>,
+    pub account_id: Option<i64>,
+    /// Part of the identity.
+    pub identity: Option<String>,
+    /// Part of the envelope sender.
+    pub sender: Option<String>,
+    /// Part of a recipient.
+    pub recipient: Option<String>,
+    /// Part of the subject.
+    pub subject: Option<String>,
+    /// The Message-ID, with or without `<>`.
+    pub message_id: Option<String>,
+    pub queue_id: Option<String>,
+    /// Words in the subject or the text body, all required; `word*` for a prefix; no
+    /// search syntax.
+    pub text: Option<String>,
+    /// Received at or after: RFC 3339 or Unix milliseconds.
+    pub since: Option<String>,
+    /// Received before: RFC 3339 or Unix milliseconds.
+    pub until: Option<String>,
+    #[serde(default)]
+    pub limit: u32,
+    #[serde(default)]
+    pub offset: u64,
+    /// Exports only: `mbox` (default, mboxrd) or `zip` (`<id>.eml` files and
+    /// `manifest.json` with each file's SHA-256, size and index fields).
+    #[param(pattern = "^(mbox|zip)$")]
+    pub format: Option<String>,
+}
+
+/// One copy's row and whether its file is there.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ArchivedMessage {
+    #[serde(flatten)]
+    pub entry: Entry,
+    pub file_state: FileState,
+}
+
+/// A validated export: run [`Export::write`] on a blocking thread.
+pub struct Export {
+    archive: Archive,
+    pub format: ExportFormat,
+    filter: Filter,
+    scope: Option<Vec<String>>,
+    /// The copies matching when it was prepared.
+    pub count: u64,
+}
+
+impl Export {
+    /// Writes the export to `out` (blocking).
+    pub fn write<W: std::io::Write>(&self, out: W) -> postern_archive::Result<postern_archive::ExportSummary> {
+        self.archive.export(self.format, &self.filter, self.scope.as_deref(), out)
+    }
+}
+
+fn service(ops: &Ops) -> Result<Archive> {
+    ops.archive.clone().ok_or_else(|| OpError::unavailable("the archive is not available"))
+}
+
+fn no_copy() -> OpError {
+    OpError::not_found("no such archived message")
+}
+
+fn failed(e: ArchiveError) -> OpError {
+    match e {
+        ArchiveError::BadQuery { field, reason } => OpError::bad_field(field, reason),
+        ArchiveError::Missing { .. } => OpError::conflict("the archived copy's file is missing"),
+        ArchiveError::Corrupt { .. } => {
+            OpError::conflict("the archived copy is damaged (it does not match its SHA-256)")
+        }
+        other => OpError::internal(other),
+    }
+}
+
+/// A time parameter: Unix milliseconds, or RFC 3339.
+fn time(field: &'static str, text: Option<&str>) -> Result<Option<i64>> {
+    let Some(text) = text else { return Ok(None) };
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(Some(ms));
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| Some(t.timestamp_millis()))
+        .map_err(|_| OpError::bad_field(field, "a time is Unix milliseconds or RFC 3339, such as 2025-01-31T00:00:00Z"))
+}
+
+fn filter(q: ArchiveQuery) -> Result<Filter> {
+    Ok(Filter {
+        since_ms: time("since", q.since.as_deref())?,
+        until_ms: time("until", q.until.as_deref())?,
+        domain: q.domain,
+        account: q.account,
+        account_id: q.account_id,
+        identity: q.identity,
+        sender: q.sender,
+        recipient: q.recipient,
+        subject: q.subject,
+        message_id: q.message_id,
+        queue_id: q.queue_id,
+        text: q.text,
+    })
+}
+
+fn scope(caller: &Caller) -> Option<Vec<String>> {
+    caller.domains().map(<[String]>::to_vec)
+}
+
+/// The row a path names, if the caller may see it (the same `NotFound` otherwise).
+async fn visible(archive: &Archive, caller: &Caller, text: &str) -> Result<Entry> {
+    let digits = !text.is_empty() && text.len() <= 18 && text.bytes().all(|b| b.is_ascii_digit());
+    let id = digits.then(|| text.parse::<i64>().ok()).flatten().ok_or_else(no_copy)?;
+    let found = archive.clone();
+    let entry = blocking(move || found.get(id)).await?.map_err(failed)?.ok_or_else(no_copy)?;
+    let allowed = match caller.domains() {
+        None => true,
+        Some(domains) => domains.iter().any(|d| *d == entry.domain || Some(d) == entry.sender_domain.as_ref()),
+    };
+    if allowed { Ok(entry) } else { Err(no_copy()) }
+}
+
+/// Search, newest first.
+pub async fn search(ops: &Ops, caller: &Caller, q: ArchiveQuery) -> Result<Paged<Entry>> {
+    let archive = service(ops)?;
+    if q.format.is_some() {
+        return Err(OpError::bad_field("format", "format is for exports"));
+    }
+    let page = crate::page::page(q.limit, q.offset)?;
+    let page = Page { limit: page.limit, offset: page.offset };
+    let (filter, scope) = (filter(q)?, scope(caller));
+    blocking(move || archive.search(&filter, scope.as_deref(), page)).await?.map_err(failed)
+}
+
+pub async fn show(ops: &Ops, caller: &Caller, id: &str) -> Result<ArchivedMessage> {
+    let archive = service(ops)?;
+    let entry = visible(&archive, caller, id).await?;
+    let row = entry.clone();
+    let file_state = blocking(move || archive.file_state(&row)).await?;
+    if file_state != FileState::Present {
+        tracing::warn!(id = entry.id, file = entry.file.as_str(), ?file_state, "archived copy not readable");
+    }
+    Ok(ArchivedMessage { entry, file_state })
+}
+
+/// The message as delivered, checked against its SHA-256: its id and bytes.
+pub async fn message(ops: &Ops, caller: &Caller, id: &str) -> Result<(i64, Vec<u8>)> {
+    let archive = service(ops)?;
+    let entry = visible(&archive, caller, id).await?;
+    let id = entry.id;
+    Ok((id, blocking(move || archive.read(&entry)).await?.map_err(failed)?))
+}
+
+/// An export of the search result, checked and counted before anything is written (so a
+/// bad filter is still an error the caller sees whole). An export takes no page.
+pub async fn export(ops: &Ops, caller: &Caller, mut q: ArchiveQuery) -> Result<Export> {
+    let archive = service(ops)?;
+    if q.limit != 0 || q.offset != 0 {
+        return Err(OpError::bad_field("limit", "an export takes the whole result; narrow it with the filters"));
+    }
+    let format = q.format.take().unwrap_or_else(|| "mbox".into());
+    let format = ExportFormat::parse(&format).ok_or_else(|| OpError::bad_field("format", "mbox or zip"))?;
+    let (filter, scope) = (filter(q)?, scope(caller));
+    let (counting, f, s) = (archive.clone(), filter.clone(), scope.clone());
+    let count = blocking(move || counting.count(&f, s.as_deref())).await?.map_err(failed)?;
+    if count == 0 {
+        return Err(OpError::not_found("no archived message matches"));
+    }
+    Ok(Export { archive, format, filter, scope, count })
+}
