@@ -194,13 +194,14 @@ impl MessageKey {
     }
 }
 
-/// A Message-ID as rows index it: trimmed, without its angle brackets; `None` when empty
-/// or longer than 998 characters.
+/// A Message-ID as rows index it: trimmed, without its angle brackets, lower case (two
+/// Message-IDs differing only in case are taken as one); `None` when empty or longer
+/// than 998 characters.
 pub fn message_key(text: &str) -> Option<String> {
     let text = text.trim();
     let bare = text.strip_prefix('<').unwrap_or(text);
     let bare = bare.strip_suffix('>').unwrap_or(bare).trim();
-    (!bare.is_empty() && bare.chars().count() <= 998).then(|| bare.to_string())
+    (!bare.is_empty() && bare.chars().count() <= 998).then(|| bare.to_lowercase())
 }
 
 /// A message's row and its events in order.
@@ -283,7 +284,7 @@ mod tests {
         assert_eq!(MessageKey::parse(&q.to_string()), Some(MessageKey::QueueId(q)));
         assert_eq!(MessageKey::parse(&q.to_string().to_lowercase()), Some(MessageKey::QueueId(q)));
         assert_eq!(MessageKey::parse("123"), Some(MessageKey::Row(123)));
-        assert_eq!(MessageKey::parse("<a.b@c>"), Some(MessageKey::MessageId("a.b@c".into())));
+        assert_eq!(MessageKey::parse("<a.B@c>"), Some(MessageKey::MessageId("a.b@c".into())));
         assert_eq!(MessageKey::parse(" a@c "), Some(MessageKey::MessageId("a@c".into())));
         assert_eq!(MessageKey::parse("<>"), None);
         assert_eq!(MessageKey::parse(&"x".repeat(1000)), None);
