@@ -2,8 +2,9 @@
 //! message's timeline of events ([`LogSearch`]).
 //!
 //! In: a caller's [`Scope`] and a [`LogQuery`] (filters, a time range, a page size and a
-//! cursor), or a [`MessageKey`]. Out: [`LogPage`]s of [`LogMessage`]s, newest activity first,
-//! and [`Timeline`]s. The rows are written by the event store in the same transaction as
+//! cursor), or a [`MessageKey`]. Out: [`LogPage`]s of [`LogMessage`]s, newest first,
+//! and [`Timeline`]s. A row is found by the time its message arrived (its first event) and
+//! shows its current status and last activity. The rows are written by the event store in the same transaction as
 //! the events (`sqlite/log_ingest.rs`), so a search never reads the event log.
 //!
 //! What a row is: a message with a queue id (received, quarantined, rejected at the end of
@@ -38,9 +39,9 @@ pub const MAX_STEPS: usize = 1000;
 pub struct LogQuery {
     /// The account's domain or the sender's domain.
     pub domain: Option<String>,
-    /// Rows with activity at or after this time (Unix ms): the last event is not older.
+    /// Messages that arrived (first event) at or after this time (Unix ms).
     pub since_ms: Option<i64>,
-    /// Rows with activity at or before this time: the first event is not newer.
+    /// Messages that arrived at or before this time.
     pub until_ms: Option<i64>,
     /// The envelope sender (the whole address).
     pub sender: Option<String>,
@@ -75,29 +76,30 @@ impl LogQuery {
     }
 }
 
-/// Where a page ended: the last row's (last activity, id). Pages are ordered by both,
-/// newest first, so that a page never repeats or skips a row that did not change.
+/// Where a page ended: the last row's (arrival, id). Pages are ordered by both, newest
+/// first; neither changes once a row is made, so a page never repeats or skips a row
+/// while later events change the rows' status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogCursor {
-    pub last_at_ms: i64,
+    pub first_at_ms: i64,
     pub id: i64,
 }
 
 impl LogCursor {
-    /// `LAST_AT_MS.ID`, both decimal, as [`std::fmt::Display`] writes it.
+    /// `FIRST_AT_MS.ID`, both decimal, as [`std::fmt::Display`] writes it.
     pub fn parse(text: &str) -> Option<LogCursor> {
         let (at, id) = text.split_once('.')?;
         let digits = |s: &str| !s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(at) || !digits(id) {
             return None;
         }
-        Some(LogCursor { last_at_ms: at.parse().ok()?, id: id.parse().ok()? })
+        Some(LogCursor { first_at_ms: at.parse().ok()?, id: id.parse().ok()? })
     }
 }
 
 impl std::fmt::Display for LogCursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.last_at_ms, self.id)
+        write!(f, "{}.{}", self.first_at_ms, self.id)
     }
 }
 
@@ -254,14 +256,15 @@ pub struct Purged {
 
 /// Log search over the summary rows and the event log, one trait for every backend.
 pub trait LogSearch: Send + Sync + 'static {
-    /// One page of rows in `scope` matching `query`, newest activity first.
+    /// One page of rows in `scope` matching `query`, newest arrival first.
     fn search(&self, scope: &Scope, query: &LogQuery) -> Result<LogPage>;
 
     /// The row `key` names and its events, or `None` when there is none in `scope`.
     fn timeline(&self, scope: &Scope, key: &MessageKey) -> Result<Option<Timeline>>;
 
-    /// Removes up to `batch` events and up to `batch` rows whose activity ended before
-    /// `before_ms`, in one short transaction. Callers repeat while a count equals `batch`.
+    /// Removes up to `batch` events older than `before_ms` and up to `batch` rows of
+    /// messages that arrived before it, in one short transaction. Callers repeat while a
+    /// count equals `batch`.
     fn purge_batch(&self, before_ms: i64, batch: u32) -> Result<Purged>;
 }
 
@@ -271,7 +274,7 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_anything_else() {
-        let c = LogCursor { last_at_ms: 1_700_000_000_123, id: 42 };
+        let c = LogCursor { first_at_ms: 1_700_000_000_123, id: 42 };
         assert_eq!(LogCursor::parse(&c.to_string()), Some(c));
         for bad in ["", "1", "1.", ".1", "-1.2", "1.2.3", "1.x", "99999999999999999999.1", "1 .2"] {
             assert_eq!(LogCursor::parse(bad), None, "{bad:?}");

@@ -218,9 +218,10 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         // One row per message (or refusal without a queue id), kept by the event store in
         // the events' transaction (src/sqlite/log_ingest.rs); `phase` is how far it got,
         // `status` what log search shows (src/log_state.rs). Texts searched exactly are
-        // stored lower case. Rows are ordered by (last_at_ms, id), newest first. The
-        // session index finds a message's connection events for its timeline (session
-        // numbers restart with the process: lookups are bounded by time).
+        // stored lower case. Rows are found and ordered by (first_at_ms, id), the arrival,
+        // which later events do not change: a delivery rewrites the row, never an index
+        // entry. The session index finds a message's connection events for its timeline
+        // (session numbers restart with the process: lookups are bounded by time).
         "CREATE TABLE messages (
         id INTEGER PRIMARY KEY,
         queue_id TEXT,
@@ -252,10 +253,10 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         attempts INTEGER NOT NULL DEFAULT 0
     );
     CREATE UNIQUE INDEX messages_queue_id ON messages(queue_id) WHERE queue_id IS NOT NULL;
-    CREATE INDEX messages_account_domain ON messages(account_domain, last_at_ms);
-    CREATE INDEX messages_sender_domain ON messages(sender_domain, last_at_ms);
-    CREATE INDEX messages_last_at ON messages(last_at_ms);
-    CREATE INDEX messages_sender ON messages(sender, last_at_ms);
+    CREATE INDEX messages_account_domain ON messages(account_domain, first_at_ms);
+    CREATE INDEX messages_sender_domain ON messages(sender_domain, first_at_ms);
+    CREATE INDEX messages_first_at ON messages(first_at_ms);
+    CREATE INDEX messages_sender ON messages(sender, first_at_ms);
     CREATE INDEX messages_message_key ON messages(message_key) WHERE message_key IS NOT NULL;
     CREATE INDEX messages_unadopted ON messages(session, client_ip) WHERE queue_id IS NULL;
     CREATE TABLE message_recipients (

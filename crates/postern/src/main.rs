@@ -9,6 +9,8 @@
 //! - `dkim`: the DKIM master key, the signer's keys loaded from the store, their reload.
 //! - `events`: the event sink sessions write to: a log line, and a row in the store.
 //! - `logging`: the `tracing` subscriber (text or JSON on stdout).
+//! - `log_retention`: events and log search rows past `log.retention_days` removed in
+//!   small batches, at start and every ten minutes.
 //! - `config_file`: file + flags -> a checked `Config` (serve, reload, `check-config`).
 //! - `reload`: `SIGHUP`: read the file again, apply what can change live, name the rest.
 //! - `memory`: how glibc's allocator gives memory back (set once at start-up).
@@ -19,6 +21,7 @@ mod directory;
 mod dkim;
 mod domain_age;
 mod events;
+mod log_retention;
 mod logging;
 mod memory;
 mod reload;

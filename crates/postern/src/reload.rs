@@ -74,6 +74,8 @@ pub struct Reloader {
     pub postmaster: Arc<Live<postern_core::system_mail::Postmaster>>,
     /// The sender domain age lookup: its files are read again on every reload.
     pub domain_age: Arc<postern_policy::domain_age::DomainAge>,
+    /// `log.retention_days`, read by the log retention purge before each run.
+    pub log_retention: Arc<Live<u32>>,
 }
 
 /// Installs the SIGHUP handler (at once, so that a SIGHUP never stops the server) and
@@ -163,6 +165,9 @@ impl Reloader {
         }
         if new.postmaster != old.postmaster {
             self.postmaster.store(new.postmaster.clone());
+        }
+        if new.log.retention_days != old.log.retention_days {
+            self.log_retention.store(new.log.retention_days);
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! `postern serve`: config -> data directory -> TLS -> spool recovery -> store (and DKIM
 //! keys) -> quarantine recovery -> listeners, then run until SIGTERM or Ctrl-C, and shut down without losing an
-//! acknowledged message. SIGHUP reloads the configuration (`reload`).
+//! acknowledged message. SIGHUP reloads the configuration (`reload`). Background tasks:
+//! the quarantine's purge, the log's retention purge (`log_retention`), memory trimming.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
@@ -76,6 +77,8 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let master_key = dkim::master_key(&config.data_dir)?;
     let signer = Arc::new(Signer::new(dkim::load(dkim_store.as_ref(), &master_key).context("DKIM keys")?));
     let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
+    let log_store: Arc<dyn postern_store::LogSearch> = store.clone();
+    let log_retention = Arc::new(postern_core::Live::new(config.log.retention_days));
     let events = Arc::new(EventLog::new(EventWriter::with_identities(store, Arc::clone(&directory_store), 4096)));
     let shutdown = CancellationToken::new();
     let directory_for_routes = Arc::clone(&directory);
@@ -203,6 +206,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         tls: tls.acceptor.clone(),
         postmaster: queue.postmaster(),
         domain_age,
+        log_retention: Arc::clone(&log_retention),
     }))
     .context("SIGHUP handler")?;
     let admin = match config.admin {
@@ -275,6 +279,13 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let purge_every =
         (config.quarantine.lifetime / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60));
     let purge = tokio::spawn(Arc::clone(&quarantine).purge_every(purge_every));
+    // Events and log search rows past `log.retention_days`: now and every ten minutes.
+    let retention = tokio::spawn(crate::log_retention::purge_every(
+        Arc::clone(&log_store),
+        log_retention,
+        crate::log_retention::EVERY,
+        shutdown.clone(),
+    ));
     let queue_task = tokio::spawn({
         let queue = queue.clone();
         let shutdown = shutdown.clone();
@@ -291,6 +302,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     });
     let left = postern_smtp::serve(listeners, services, config.limits.max_connections, grace).await;
     purge.abort();
+    retention.abort();
     let _ = queue_task.await;
     if let Some(task) = admin_task {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;

@@ -147,26 +147,35 @@ struct Change<'a> {
 }
 
 /// The row of queue id `q` (made when `create` and there is none), changed as `change`
-/// says. Returns the row id, or `None` when there was no row to update.
+/// says. Returns the row id, or `None` when there was no row to update. Only an event
+/// with facts (or one older than the row) writes indexed columns; the others rewrite the
+/// row alone.
 fn touch(tx: &Transaction<'_>, q: QueueId, e: &Event, change: Change<'_>, create: bool) -> Result<Option<i64>> {
     let queue_id = q.to_string();
     let found = tx
         .prepare_cached(
-            "SELECT id, phase, pending, deferred, delivered, bounced, expired FROM messages WHERE queue_id = ?1",
+            "SELECT id, phase, first_at_ms, pending, deferred, delivered, bounced, expired
+             FROM messages WHERE queue_id = ?1",
         )?
         .query_row([&queue_id], |r| {
             let counts = RecipientCounts {
-                pending: r.get(2)?,
-                deferred: r.get(3)?,
-                delivered: r.get(4)?,
-                bounced: r.get(5)?,
-                expired: r.get(6)?,
+                pending: r.get(3)?,
+                deferred: r.get(4)?,
+                delivered: r.get(5)?,
+                bounced: r.get(6)?,
+                expired: r.get(7)?,
             };
-            Ok((r.get::<_, i64>(0)?, Phase::parse(&r.get::<_, String>(1)?), counts))
+            Ok((r.get::<_, i64>(0)?, Phase::parse(&r.get::<_, String>(1)?), r.get::<_, i64>(2)?, counts))
         })
         .optional()?;
     let (id, phase, mut counts) = match found {
-        Some(row) => row,
+        Some((id, phase, first_at_ms, counts)) => {
+            if e.at_ms < first_at_ms {
+                // An event older than the row (the scheduler's, stored first): rare.
+                tx.prepare_cached("UPDATE messages SET first_at_ms = ?2 WHERE id = ?1")?.execute(params![id, e.at_ms])?;
+            }
+            (id, phase, counts)
+        }
         None if create => {
             tx.prepare_cached(
                 "INSERT INTO messages (queue_id, first_at_ms, last_at_ms, session, client_ip, phase, status)
@@ -178,38 +187,22 @@ fn touch(tx: &Transaction<'_>, q: QueueId, e: &Event, change: Change<'_>, create
         None => return Ok(None),
     };
     if let Some(facts) = &change.facts {
-        let mut add = tx.prepare_cached(
-            "INSERT OR IGNORE INTO message_recipients (message, recipient, state, attempt) VALUES (?1, ?2, 'pending', 0)",
-        )?;
-        for recipient in facts.recipients.iter().take(MAX_RECIPIENTS) {
-            if add.execute(params![id, recipient.to_lowercase()])? > 0 {
-                counts.pending += 1;
-            }
-        }
+        write_facts(tx, id, e, facts, &mut counts)?;
     }
     if let Some((recipient, state, attempt)) = change.delivery {
         deliver(tx, id, &recipient.to_lowercase(), state, attempt, &mut counts)?;
     }
     let phase = change.happened.map_or(phase, |h| log_state::next_phase(phase, h));
     let status = log_state::status(phase, &counts);
-    let f = change.facts.unwrap_or_default();
     tx.prepare_cached(
-        "UPDATE messages SET
-            first_at_ms = min(first_at_ms, ?2), last_at_ms = max(last_at_ms, ?2),
-            session = CASE WHEN session = 0 THEN ?3 ELSE session END,
-            phase = ?4, status = ?5, pending = ?6, deferred = ?7, delivered = ?8, bounced = ?9, expired = ?10,
-            sender = COALESCE(?11, sender), size = COALESCE(?12, size), message_id = COALESCE(?13, message_id),
-            message_key = COALESCE(?14, message_key), subject = COALESCE(?15, subject),
-            account = COALESCE(?16, account), account_domain = COALESCE(?17, account_domain),
-            sender_domain = COALESCE(?18, sender_domain), identity = COALESCE(?19, identity),
-            rule = COALESCE(?20, rule), reply = COALESCE(?21, reply), attempts = max(attempts, COALESCE(?22, 0)),
-            recipient_count = ?23
+        "UPDATE messages SET last_at_ms = max(last_at_ms, ?2), phase = ?3, status = ?4,
+            pending = ?5, deferred = ?6, delivered = ?7, bounced = ?8, expired = ?9, recipient_count = ?10,
+            rule = COALESCE(?11, rule), reply = COALESCE(?12, reply), attempts = max(attempts, COALESCE(?13, 0))
          WHERE id = ?1",
     )?
     .execute(params![
         id,
         e.at_ms,
-        e.session as i64,
         phase.name(),
         status.name(),
         counts.pending,
@@ -217,6 +210,36 @@ fn touch(tx: &Transaction<'_>, q: QueueId, e: &Event, change: Change<'_>, create
         counts.delivered,
         counts.bounced,
         counts.expired,
+        counts.pending + counts.deferred + counts.delivered + counts.bounced + counts.expired,
+        change.rule.map(|r| bounded(&r, MAX_TEXT)),
+        change.reply.map(|r| bounded(r, MAX_TEXT)),
+        change.attempt,
+    ])?;
+    Ok(Some(id))
+}
+
+/// The envelope and attribution an event gives, and its recipients (`pending` until a
+/// delivery says otherwise).
+fn write_facts(tx: &Transaction<'_>, id: i64, e: &Event, f: &Facts<'_>, counts: &mut RecipientCounts) -> Result<()> {
+    let mut add = tx.prepare_cached(
+        "INSERT OR IGNORE INTO message_recipients (message, recipient, state, attempt) VALUES (?1, ?2, 'pending', 0)",
+    )?;
+    for recipient in f.recipients.iter().take(MAX_RECIPIENTS) {
+        if add.execute(params![id, recipient.to_lowercase()])? > 0 {
+            counts.pending += 1;
+        }
+    }
+    tx.prepare_cached(
+        "UPDATE messages SET session = CASE WHEN session = 0 THEN ?2 ELSE session END,
+            sender = COALESCE(?3, sender), size = COALESCE(?4, size), message_id = COALESCE(?5, message_id),
+            message_key = COALESCE(?6, message_key), subject = COALESCE(?7, subject),
+            account = COALESCE(?8, account), account_domain = COALESCE(?9, account_domain),
+            sender_domain = COALESCE(?10, sender_domain), identity = COALESCE(?11, identity)
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        e.session as i64,
         f.sender.map(str::to_lowercase),
         f.size.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
         f.message_id.map(|m| bounded(m, 998)),
@@ -226,12 +249,8 @@ fn touch(tx: &Transaction<'_>, q: QueueId, e: &Event, change: Change<'_>, create
         f.domain.map(domain),
         f.sender_domain.map(domain),
         f.identity,
-        change.rule.map(|r| bounded(&r, MAX_TEXT)),
-        change.reply.map(|r| bounded(r, MAX_TEXT)),
-        change.attempt,
-        counts.pending + counts.deferred + counts.delivered + counts.bounced + counts.expired,
     ])?;
-    Ok(Some(id))
+    Ok(())
 }
 
 /// One recipient's delivery result, unless a later attempt's is already recorded; the

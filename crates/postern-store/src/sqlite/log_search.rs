@@ -3,8 +3,7 @@
 //! In: a [`Scope`] and a [`LogQuery`]. Out: one [`LogPage`], newest activity first. How a
 //! search finds its rows fast: the most selective filter given picks the index walked
 //! (queue id, Message-ID, recipient, sender), else the domain (or a domain admin's
-//! domains) walks two indexes, (account domain, last activity) and (sender domain, last
-//! activity), each newest first and stopped at one page, merged; else the time index.
+//! domains) walks two indexes, (account domain, arrival) and (sender domain, arrival), each newest first and stopped at one page, merged; else the arrival index.
 //! Every other filter, the scope, the time range and the cursor are conditions on the
 //! rows walked. Every value is a bound parameter.
 
@@ -27,7 +26,7 @@ pub(super) const COLUMNS: &str = "id, queue_id, first_at_ms, last_at_ms, status,
     (SELECT group_concat(recipient, char(10)) FROM
         (SELECT recipient FROM message_recipients WHERE message = messages.id LIMIT 20))";
 
-const ORDER: &str = "ORDER BY last_at_ms DESC, id DESC";
+const ORDER: &str = "ORDER BY first_at_ms DESC, id DESC";
 
 impl SqliteStore {
     pub(super) fn search_rows(&self, scope: &Scope, q: &LogQuery) -> Result<LogPage> {
@@ -69,7 +68,7 @@ impl SqliteStore {
         let rows = stmt.query_map(params_from_iter(params), read_row)?;
         let items = rows.collect::<rusqlite::Result<Vec<_>>>()?;
         let next = (items.len() == limit as usize)
-            .then(|| items.last().map(|m| LogCursor { last_at_ms: m.last_at_ms, id: m.id }.to_string()))
+            .then(|| items.last().map(|m| LogCursor { first_at_ms: m.first_at_ms, id: m.id }.to_string()))
             .flatten();
         Ok(LogPage { items, limit, next })
     }
@@ -84,7 +83,7 @@ impl SqliteStore {
         // Their recipients go with them (ON DELETE CASCADE).
         let messages = tx.execute(
             "DELETE FROM messages WHERE id IN
-                (SELECT id FROM messages WHERE last_at_ms < ?1 ORDER BY last_at_ms LIMIT ?2)",
+                (SELECT id FROM messages WHERE first_at_ms < ?1 ORDER BY first_at_ms LIMIT ?2)",
             params![before_ms, batch],
         )?;
         tx.commit()?;
@@ -144,14 +143,14 @@ fn conditions(scope: &Scope, q: &LogQuery) -> Filter {
         f.clause("(account_domain = ? OR sender_domain = ?)", [d.clone(), d]);
     }
     if let Some(since) = q.since_ms {
-        f.clause("last_at_ms >= ?", [Value::Integer(since)]);
+        f.clause("first_at_ms >= ?", [Value::Integer(since)]);
     }
     if let Some(until) = q.until_ms {
         f.clause("first_at_ms <= ?", [Value::Integer(until)]);
     }
     if let Some(c) = q.before {
-        let (at, id) = (Value::Integer(c.last_at_ms), Value::Integer(c.id));
-        f.clause("last_at_ms <= ? AND (last_at_ms < ? OR id < ?)", [at.clone(), at, id]);
+        let (at, id) = (Value::Integer(c.first_at_ms), Value::Integer(c.id));
+        f.clause("first_at_ms <= ? AND (first_at_ms < ? OR id < ?)", [at.clone(), at, id]);
     }
     if let Some(id) = q.queue_id {
         f.equals("queue_id", id.to_string());

@@ -75,7 +75,7 @@ fn find(conn: &Connection, scope: &Scope, key: &MessageKey) -> Result<Option<Log
         values.extend(lower.iter().cloned());
         values.extend(lower);
     }
-    sql.push_str(" ORDER BY last_at_ms DESC, id DESC LIMIT 1");
+    sql.push_str(" ORDER BY first_at_ms DESC, id DESC LIMIT 1");
     let mut stmt = conn.prepare_cached(&sql)?;
     Ok(stmt.query_row(rusqlite::params_from_iter(values), read_row).optional()?)
 }
