@@ -37,6 +37,8 @@ python3 -c "import cryptography" 2>/dev/null || python3 -m pip install --quiet c
 python3 -c "import yaml" 2>/dev/null || python3 -m pip install --quiet pyyaml
 python3 -c "import dkim" 2>/dev/null || python3 -m pip install --quiet dkimpy
 python3 -c "import nacl" 2>/dev/null || python3 -m pip install --quiet pynacl
+# The metrics test reads /metrics with Prometheus's own text parser.
+python3 -c "import prometheus_client" 2>/dev/null || python3 -m pip install --quiet prometheus-client
 # olevba confirms that the attachment tests' macro fixtures hold macros.
 command -v olevba >/dev/null 2>&1 || python3 -m pip install --quiet oletools
 

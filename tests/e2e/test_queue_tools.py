@@ -138,7 +138,7 @@ def test_api_requires_the_token(postern):
     spec = json.loads(urllib.request.urlopen(f"{url}/api/v1/openapi.json", timeout=5).read())
     assert spec["openapi"].startswith("3.") and "/queue/{id}/hold" in spec["paths"]
     health = json.loads(urllib.request.urlopen(f"{url}/health", timeout=5).read())
-    assert health == {"status": "ok"}
+    assert health["status"] == "ok" and set(health["checks"]) == {"spool", "store"}, health
     bad = urllib.request.Request(f"{url}/api/v1/queue?colour=red", headers={"Authorization": f"Bearer {token}"})
     try:
         urllib.request.urlopen(bad, timeout=5)

@@ -32,8 +32,8 @@ use serde_json::{Value, json};
 
 use crate::auth::Caller;
 use crate::extract::{ApiJson, ApiQuery, PathParam, object_id, page};
-use crate::ip_rules::{IpCaller, IpRefusal};
 use crate::{AdminState, ApiError, blocking, settings};
+use postern_ops::ip_rules::{IpCaller, IpRefusal};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -11,8 +11,6 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use postern_core::tenancy::{ApiToken, Role};
-use postern_store::Scope;
 use sha2::{Digest, Sha256};
 
 use crate::{AdminState, ApiError};
@@ -21,47 +19,13 @@ use crate::{AdminState, ApiError};
 pub const SECRET_PREFIX: &str = "pst_";
 const LONGEST_SECRET: usize = 256;
 
-/// Who is asking: put in the request's extensions by [`require_token`].
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub token_id: i64,
-    pub name: String,
-    pub role: Role,
-    pub scope: Scope,
-}
-
-impl Caller {
-    fn of(token: ApiToken) -> Caller {
-        let scope = match token.role {
-            Role::Superadmin => Scope::All,
-            Role::DomainAdmin => Scope::Domains(token.domains),
-        };
-        Caller { token_id: token.id, name: token.name, role: token.role, scope }
-    }
-
-    pub fn is_superadmin(&self) -> bool {
-        self.role == Role::Superadmin
-    }
-
-    /// 403 unless the caller is a superadmin.
-    pub fn require_superadmin(&self, action: &str) -> Result<(), ApiError> {
-        if self.is_superadmin() { Ok(()) } else { Err(ApiError::superadmin_only(action)) }
-    }
-
-    /// The domains a domain admin may see; `None` for a superadmin (everything).
-    pub fn domains(&self) -> Option<&[String]> {
-        match &self.scope {
-            Scope::All => None,
-            Scope::Domains(list) => Some(list),
-        }
-    }
-}
+pub use postern_ops::Caller;
 
 /// Handlers take the caller as an argument; a route outside the token check has none.
-impl<S: Send + Sync> FromRequestParts<S> for Caller {
+impl FromRequestParts<AdminState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Caller, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, _state: &AdminState) -> Result<Caller, ApiError> {
         parts.extensions.get::<Caller>().cloned().ok_or_else(ApiError::unauthorized)
     }
 }
@@ -83,7 +47,7 @@ pub async fn require_token(State(state): State<AdminState>, mut request: Request
             next.run(request).await
         }
         Ok(None) => ApiError::unauthorized().into_response(),
-        Err(e) => e.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 

@@ -10,16 +10,14 @@
 //! key that signs by mistake (409 unless `force`), and key generation blocking the async
 //! threads (it runs on a blocking thread: RSA takes a while).
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use postern_core::dkim::{DkimAlgorithm, DkimKey, DkimKeyState, valid_selector};
 use postern_core::event::now_ms;
 use postern_core::tenancy::normalize_domain;
-use postern_dkim::{DnsRecord, KeyIdentity, KeyPair, MasterKey, TxtLookup, dns_record};
-use postern_store::{DkimStore, NewDkimKey, Paged};
+use postern_dkim::{DnsRecord, KeyIdentity, KeyPair, dns_record};
+use postern_store::{NewDkimKey, Paged};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -28,35 +26,7 @@ use crate::domains::visible_domain;
 use crate::extract::{ApiJson, ApiQuery, PathPair, PathParam, page};
 use crate::{AdminState, ApiError, blocking};
 
-/// What the DKIM endpoints need: the keys, the master key that seals new ones, the
-/// resolver that checks DNS, and the hook that reloads the signer.
-#[derive(Clone)]
-pub struct DkimAdmin {
-    pub store: Arc<dyn DkimStore>,
-    pub master_key: Arc<MasterKey>,
-    pub dns: Arc<dyn TxtLookup>,
-    /// Called after the set of active keys changed (rotation, removal), on a blocking
-    /// thread, before the answer is sent: the signer uses the change from then on.
-    pub on_change: Arc<dyn Fn() + Send + Sync>,
-}
-
-impl DkimAdmin {
-    /// Runs a blocking store call off the async threads.
-    pub(crate) async fn store<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&dyn DkimStore) -> postern_store::Result<T> + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let store = Arc::clone(&self.store);
-        blocking(move || f(store.as_ref())).await?.map_err(ApiError::from)
-    }
-
-    pub(crate) async fn changed(&self) {
-        let on_change = Arc::clone(&self.on_change);
-        if let Err(e) = tokio::task::spawn_blocking(move || on_change()).await {
-            tracing::error!(error = %e, "DKIM key reload failed");
-        }
-    }
-}
+pub use postern_ops::DkimAdmin;
 
 /// A key as the API shows it: its state now (`retired` once a retiring key's grace period
 /// is over) and the DNS record that publishes it. Never the private key.

@@ -5,12 +5,16 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use postern_ops::{ErrorKind, OpError};
 use postern_store::StoreError;
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+/// The body of every error answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ApiError {
     #[serde(skip)]
+    #[schema(ignore)]
     pub status: StatusCode,
     pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -81,6 +85,20 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(text) => ApiError::not_found(&text),
             other => ApiError::internal(other),
         }
+    }
+}
+
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> ApiError {
+        let status = match e.kind {
+            ErrorKind::BadInput => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError { status, error: e.message, field: e.field }
     }
 }
 

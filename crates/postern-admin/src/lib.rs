@@ -1,9 +1,15 @@
-//! The admin REST API under `/api/v1` (JSON, bearer tokens, roles), `/health`, and the
-//! OpenAPI document at `/api/v1/openapi.json`. The CLI (`postern ...`) is its client.
+//! The admin REST API under `/api/v1` (JSON, bearer tokens, roles), `/health`, `/metrics`,
+//! and the OpenAPI document at `/api/v1/openapi.json`. The CLI (`postern ...`) is its client.
+//!
+//! The API is a thin adapter over the operations layer ([`postern_ops`]): a handler
+//! parses its input strictly ([`extract`]), calls the operation with the [`Caller`] its
+//! token stands for, and turns the typed result into JSON and an [`postern_ops::OpError`]
+//! into an [`ApiError`] with its HTTP status. The OpenAPI document is derived from the
+//! handlers' `#[utoipa::path]` annotations and the operations' types ([`openapi`]).
 //!
 //! In: HTTP requests. Out: JSON answers over the directory (domains, accounts, identities,
 //! tokens, list rules) and the queue manager. Every change to domains, accounts, identity
-//! locks or rules calls [`AdminState::on_change`] with what changed, so that the SMTP policy
+//! locks or rules calls [`Ops::on_change`] with what changed, so that the SMTP policy
 //! updates its in-memory index before the answer goes out.
 //!
 //! Defends against: requests without a known token (401, never saying why), a domain admin
@@ -17,7 +23,7 @@
 //! - [`extract`]: strict JSON bodies, query strings and path ids.
 //! - [`error`]: [`ApiError`], the one JSON error shape.
 //! - [`domains`], [`accounts`], [`identities`], [`tokens`]: the tenancy endpoints.
-//! - [`delegations`]: IP ranges a superadmin delegates to a domain; [`ip_rules`]: which
+//! - [`delegations`]: IP ranges a superadmin delegates to a domain; [`postern_ops::ip_rules`]: which
 //!   `ip` account ranges a caller may use (delegation, prefix limit, protected ranges).
 //! - [`client_blocks`]: AUTH failure and daily client blocks, listed and lifted.
 //! - [`rules`]: the block and allow lists, global (superadmin) and per domain.
@@ -31,8 +37,11 @@
 //!   the ARF report, release (superadmin), delete, confirm, request release.
 //! - [`training`]: training the built-in scorer from a message or an mbox (superadmin),
 //!   and where the installation's samples stand.
+//! - [`log`]: log search and a message's timeline.
 //! - [`status`]: the server's status (superadmin): queue size, events stored and dropped.
 //! - [`openapi`]: the OpenAPI 3.1 document.
+//! - [`health`]: `/health`, the spool, the store, Redis and the engines asked at once.
+//! - [`metrics`]: `/metrics`, Prometheus text behind `[metrics]` (allowed peers or a token).
 
 mod accounts;
 mod auth;
@@ -43,11 +52,13 @@ mod dkim_dns;
 mod domains;
 mod error;
 mod extract;
+pub mod health;
 mod identities;
 mod inbound;
-mod ip_rules;
 mod limits;
 mod lock_notice;
+mod log;
+pub mod metrics;
 mod openapi;
 mod quarantine;
 mod queue;
@@ -61,63 +72,51 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
-use postern_queue::QueueManager;
-use postern_store::{DirectoryChange, DirectoryStore};
 
-pub use auth::{Caller, new_token_secret, secret_hash, try_new_token_secret};
-pub use dkim::DkimAdmin;
+pub use auth::{new_token_secret, secret_hash, try_new_token_secret};
 pub use error::ApiError;
-pub use ip_rules::IpAccountRules;
+pub use postern_ops::{Caller, DkimAdmin, IpAccountRules, Ops};
 
-/// What handlers are given.
+/// What handlers are given: the operations' context ([`Ops`]), shared with every other
+/// front end. Handlers reach its parts through `Deref` (`state.queue`).
 #[derive(Clone)]
 pub struct AdminState {
-    pub queue: QueueManager,
-    /// Domains, accounts, identities and API tokens.
-    pub directory: Arc<dyn DirectoryStore>,
-    /// Called with what changed after every successful change of a domain, an account, an
-    /// identity's lock or a rule, on a blocking thread (`spawn_blocking`), before the answer
-    /// is sent.
-    pub on_change: Arc<dyn Fn(&DirectoryChange) + Send + Sync>,
-    /// Live counter values; `None`: the counters endpoints answer 503.
-    pub limits: Option<Arc<postern_policy::Limits>>,
-    /// Spam events and locks; `None`: the spam-event endpoint answers 503.
-    pub locks: Option<Arc<postern_policy::Locks>>,
-    /// DKIM keys, the master key, the DNS check; `None`: the DKIM endpoints answer 503.
-    pub dkim: Option<DkimAdmin>,
-    /// What limits `ip` account ranges: the trusted networks, the listeners' own
-    /// addresses, the widest range a domain admin may use (plain values from the config).
-    pub ip_rules: IpAccountRules,
-    /// The AUTH failure and daily client blocks; `None`: those endpoints answer 503.
-    pub client_blocks: Option<Arc<postern_policy::ClientBlocks>>,
-    /// The event writer's counts for `/status`; `None`: not reported.
-    pub events: Option<Arc<postern_store::EventStats>>,
-    /// Lock notices of administrators' locks go out through it; `None`: none are sent.
-    pub system_mail: Option<Arc<dyn postern_core::SystemMailer>>,
-    /// Held messages; `None`: the quarantine endpoints answer 503.
-    pub quarantine: Option<Arc<postern_pipeline::Quarantine>>,
-    /// The built-in scorer's training; `None`: the training endpoints answer 503.
-    pub scorer: Option<Arc<postern_scorer::ScorerTrainer>>,
+    ops: Arc<Ops>,
+    /// What `/health` asks; `None`: it answers `ok` without checks.
+    pub health: Option<Arc<health::Health>>,
+    /// What `/metrics` serves; `None`: it answers 404.
+    pub metrics: Option<Arc<metrics::MetricsEndpoint>>,
 }
 
 impl AdminState {
-    /// Runs a blocking directory call off the async threads.
-    async fn directory<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&dyn DirectoryStore) -> postern_store::Result<T> + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let directory = Arc::clone(&self.directory);
-        blocking(move || f(directory.as_ref())).await?.map_err(ApiError::from)
+    /// The API over `ops`, without `/health` checks or `/metrics`.
+    pub fn new(ops: Ops) -> AdminState {
+        AdminState { ops: Arc::new(ops), health: None, metrics: None }
     }
 
-    /// Runs `on_change` off the async threads (it may reload from the store) and waits for
-    /// it, so that the answer goes out once the SMTP policy sees the change. A panic in it
-    /// is logged; the change itself is done.
-    async fn changed(&self, change: DirectoryChange) {
-        let on_change = Arc::clone(&self.on_change);
-        if let Err(e) = tokio::task::spawn_blocking(move || on_change(&change)).await {
-            tracing::error!(error = %e, "directory change hook failed");
-        }
+    /// `/health` asks `health`.
+    pub fn with_health(mut self, health: Option<Arc<health::Health>>) -> AdminState {
+        self.health = health;
+        self
+    }
+
+    /// `/metrics` serves `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<Arc<metrics::MetricsEndpoint>>) -> AdminState {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The operations' context, for calls into [`postern_ops`].
+    pub fn ops(&self) -> &Ops {
+        &self.ops
+    }
+}
+
+impl std::ops::Deref for AdminState {
+    type Target = Ops;
+
+    fn deref(&self) -> &Ops {
+        &self.ops
     }
 }
 
@@ -169,12 +168,15 @@ pub fn router(state: AdminState) -> Router {
         .route("/quarantine/{id}/confirm", post(quarantine::confirm))
         .route("/quarantine/{id}/request-release", post(quarantine::request_release))
         .route("/training", get(training::show).post(training::learn))
+        .route("/log", get(log::search))
+        .route("/log/{key}", get(log::show))
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .route("/openapi.json", get(openapi::document))
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
-        .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/health", get(health::show))
+        .route("/metrics", get(metrics::show))
         .nest("/api/v1", api)
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .method_not_allowed_fallback(method_not_allowed)

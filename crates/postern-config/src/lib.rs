@@ -14,6 +14,7 @@
 //! - [`domain_age`]: `[domain_age]`, where the age of a sender's domain comes from.
 //! - [`connection_policy`]: each listener's connection and protocol policy (SPEC.md §4).
 //! - [`attachments`]: the `[attachments]` section (the attachment checks' bounds).
+//! - [`metrics`]: the `[metrics]` section (who may read `/metrics`).
 //! - [`postmaster`]: the `[postmaster]` section (system mail's sender, external postmasters).
 //! - [`error`]: [`ConfigError`] and how a TOML parse error becomes one line.
 
@@ -23,6 +24,7 @@ mod delivery;
 mod domain_age;
 mod engines;
 mod error;
+mod metrics;
 mod postmaster;
 mod raw;
 mod validate;
@@ -37,6 +39,7 @@ pub use domain_age::DomainAgeConfig;
 pub use engines::{ClamavConfig, ClamdAddress, EngineConfig, EngineFailure, Engines, RspamdConfig, SpamassassinConfig};
 pub use error::ConfigError;
 use ipnet::IpNet;
+pub use metrics::MetricsConfig;
 
 /// The fully validated configuration. Every field has a value.
 #[derive(Debug, Clone)]
@@ -70,6 +73,8 @@ pub struct Config {
     pub domain_age: DomainAgeConfig,
     /// How far the attachment checks look into a message (`[attachments]`).
     pub attachments: AttachmentsConfig,
+    /// Who may read `/metrics` (`[metrics]`).
+    pub metrics: MetricsConfig,
 }
 
 /// The attachment checks' bounds (`[attachments]`): how deep containers are opened, how

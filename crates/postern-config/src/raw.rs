@@ -45,6 +45,8 @@ pub struct RawConfig {
     pub domain_age: crate::domain_age::RawDomainAge,
     #[serde(default)]
     pub attachments: crate::attachments::RawAttachments,
+    #[serde(default)]
+    pub metrics: crate::metrics::RawMetrics,
 }
 
 #[derive(Debug, Default, Deserialize)]

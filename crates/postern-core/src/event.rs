@@ -100,6 +100,14 @@ pub enum EventKind {
         remote: Option<String>,
         attempt: u32,
         destination: String,
+        /// How long the attempt took (connection, transaction); absent for an expiry
+        /// (nothing was tried) and in older events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<u64>,
+        /// When the message was received and spooled (Unix ms), for the end-to-end latency;
+        /// absent in older events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queued_at_ms: Option<i64>,
     },
     /// A delivery status notification we queued (bounce, delay warning, relayed notice).
     Dsn {
@@ -203,13 +211,13 @@ pub fn printable_line(text: &str, max: usize) -> Option<String> {
         if c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
             continue;
         }
-        if space && count + 1 < max {
+        if count >= max || (space && count + 2 > max) {
+            break;
+        }
+        if space {
             out.push(' ');
             count += 1;
-        }
-        space = false;
-        if count >= max {
-            break;
+            space = false;
         }
         out.push(c);
         count += 1;

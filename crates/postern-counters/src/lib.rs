@@ -120,4 +120,9 @@ pub trait Counters: Send + Sync + 'static {
     fn reset(&self, key: &str) -> BoxFuture<'_, Result<()>>;
     /// Makes what was counted so far durable (the embedded backend; a no-op for Redis).
     fn flush(&self) -> BoxFuture<'_, Result<()>>;
+    /// Whether the backend answers now (the health check). The embedded backend always
+    /// does.
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }

@@ -321,6 +321,15 @@ impl Counters for RedisCounters {
     fn flush(&self) -> BoxFuture<'_, Result<()>> {
         Box::pin(std::future::ready(Ok(())))
     }
+
+    /// `PING`, answered `PONG` within the call timeout.
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            let mut connection = self.connection.clone();
+            let pong: String = bounded(::redis::cmd("PING").query_async(&mut connection)).await?;
+            if pong == "PONG" { Ok(()) } else { Err(CounterError::Backend("redis: PING not answered PONG".into())) }
+        })
+    }
 }
 
 /// Awaits one Redis call for at most [`CALL_TIMEOUT`].

@@ -165,8 +165,10 @@ async fn redis_going_away_is_an_error_and_coming_back_is_used_again() {
     let url = format!("redis://127.0.0.1:{}", relay.port);
     let counters = RedisCounters::connect(&url, &prefix, clock).await.unwrap();
     assert_eq!(counters.add("k", HOUR, 1).await.unwrap(), 1);
+    counters.ping().await.expect("the health check's PING");
 
     relay.cut().await;
+    assert!(matches!(counters.ping().await, Err(CounterError::Backend(_))), "PING fails while Redis is gone");
     for _ in 0..3 {
         let started = Instant::now();
         let result = counters.add("k", HOUR, 1).await;
@@ -187,5 +189,6 @@ async fn redis_going_away_is_an_error_and_coming_back_is_used_again() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(counters.add("k", HOUR, 1).await.unwrap(), 2);
+    counters.ping().await.expect("PING again once it is back");
     counters.delete_all().await.unwrap();
 }

@@ -180,4 +180,10 @@ pub trait Scanner: Send + Sync + 'static {
     fn setting(&self) -> Option<Setting> {
         None
     }
+
+    /// The health check's question to the engine behind this check (its cheapest: a
+    /// ping), `Err` with a short reason; `None`: nothing to ask (the check runs in-process).
+    fn ping(&self) -> Option<BoxFuture<'_, Result<(), String>>> {
+        None
+    }
 }

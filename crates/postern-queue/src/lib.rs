@@ -32,7 +32,7 @@ pub mod system_mail;
 pub mod transport;
 
 pub use quarantine::{HeldFile, QuarantineDir};
-pub use scheduler::{QueueEntry, QueueFilter, QueueManager, SchedulerConfig};
+pub use scheduler::{QueueCounts, QueueEntry, QueueFilter, QueueManager, SchedulerConfig};
 pub use spool::{Recovery, Spool, SpoolError};
 pub use state::{DeliveryState, RcptStatus};
 pub use system_mail::{SpoolMailer, SystemMailWriter};

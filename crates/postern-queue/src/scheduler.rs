@@ -307,7 +307,9 @@ impl QueueManager {
                 async move {
                     let _permit = permits.acquire_owned().await.ok();
                     let destination = job.destination.clone();
-                    (destination, self.inner.transport.deliver(job).await)
+                    let started = std::time::Instant::now();
+                    let results = self.inner.transport.deliver(job).await;
+                    (destination, results, started.elapsed())
                 }
             });
             results = futures_util::future::join_all(attempts).await;
@@ -316,7 +318,7 @@ impl QueueManager {
         let now = now_ms();
         let mut bounced = Vec::new();
         let mut relayed = Vec::new();
-        for (destination, group) in &results {
+        for (destination, group, took) in &results {
             for r in group {
                 let Some(slot) = state.recipients.get_mut(r.index) else { continue };
                 let status = match r.outcome {
@@ -325,7 +327,7 @@ impl QueueManager {
                     Outcome::Deferred => RcptStatus::Pending,
                 };
                 *slot = RcptState { status, reply: Some(r.reply.clone()), remote: r.remote.clone() };
-                self.delivery_event(id, &envelope, r, state.attempts, destination).await;
+                self.delivery_event(id, &envelope, r, state.attempts, destination, Some(*took)).await;
                 match r.outcome {
                     Outcome::Bounced => bounced.push(self.dsn_recipient(&envelope, r, DsnAction::Failed, now, None)),
                     Outcome::Delivered if !r.dsn_passed_on => {
@@ -351,7 +353,7 @@ impl QueueManager {
                 };
                 state.recipients[i].status = RcptStatus::Bounced;
                 state.recipients[i].reply = Some(reply);
-                self.delivery_event(id, &envelope, &r, state.attempts, "expired").await;
+                self.delivery_event(id, &envelope, &r, state.attempts, "expired", None).await;
                 bounced.push(self.dsn_recipient(&envelope, &r, DsnAction::Failed, now, None));
             }
         }
@@ -370,8 +372,9 @@ impl QueueManager {
             state.delay_warned = true;
             let until = envelope.received_at_ms + lifetime_ms;
             // Every pending recipient was tried just now: report the status it got.
-            let status_of =
-                |i: usize| results.iter().flat_map(|(_, group)| group).find(|r| r.index == i).map(|r| r.status.clone());
+            let status_of = |i: usize| {
+                results.iter().flat_map(|(_, group, _)| group).find(|r| r.index == i).map(|r| r.status.clone())
+            };
             let delayed: Vec<DsnRecipient> = state
                 .pending()
                 .map(|i| {
@@ -431,7 +434,16 @@ impl QueueManager {
         }
     }
 
-    async fn delivery_event(&self, id: QueueId, envelope: &Envelope, r: &RcptResult, attempt: u32, destination: &str) {
+    /// One recipient's result; `took`: the attempt's duration (`None`: nothing was tried).
+    async fn delivery_event(
+        &self,
+        id: QueueId,
+        envelope: &Envelope,
+        r: &RcptResult,
+        attempt: u32,
+        destination: &str,
+        took: Option<Duration>,
+    ) {
         let result = match (r.outcome, destination) {
             (_, "expired") => "expired",
             (Outcome::Delivered, _) => "delivered",
@@ -446,6 +458,9 @@ impl QueueManager {
             remote: r.remote.clone(),
             attempt,
             destination: destination.to_string(),
+            duration_ms: took.map(|d| d.as_millis().min(u128::from(u64::MAX)) as u64),
+            // Zero: an envelope that never had its receive time set.
+            queued_at_ms: Some(envelope.received_at_ms).filter(|&t| t > 0),
         };
         let event = Event { at_ms: now_ms(), session: 0, client_ip: envelope.client.ip, queue_id: Some(id), kind };
         self.inner.events.emit(event).await;
@@ -560,6 +575,23 @@ impl QueueManager {
     /// How many messages the queue holds now.
     pub fn queued(&self) -> usize {
         self.lock().entries.len()
+    }
+
+    /// How many messages are in each state now (as [`QueueEntry::state`] names them), from
+    /// the index alone: no spool file is read, so a metrics scrape may call it often.
+    pub fn counts_by_state(&self) -> QueueCounts {
+        let index = self.lock();
+        let mut counts = QueueCounts::default();
+        for e in index.entries.values() {
+            let slot = match (e.held, e.active, e.tried) {
+                (true, _, _) => &mut counts.held,
+                (false, true, _) => &mut counts.active,
+                (false, false, true) => &mut counts.deferred,
+                (false, false, false) => &mut counts.incoming,
+            };
+            *slot += 1;
+        }
+        counts
     }
 
     fn entry_of(&self, id: QueueId, entry: Entry, envelope: &Envelope) -> QueueEntry {
@@ -683,6 +715,19 @@ fn lifetime_text(lifetime: Duration) -> String {
         .find(|(size, _)| secs >= *size && secs.is_multiple_of(*size))
         .map_or((secs, "second"), |(size, unit)| (secs / size, unit));
     format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Messages per state ([`QueueManager::counts_by_state`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Never tried yet.
+    pub incoming: u64,
+    /// Being tried now.
+    pub active: u64,
+    /// Tried, waiting for the next attempt.
+    pub deferred: u64,
+    /// Held by an administrator.
+    pub held: u64,
 }
 
 /// Filters for [`QueueManager::list`]; every given field must match.

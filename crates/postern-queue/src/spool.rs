@@ -73,6 +73,8 @@ struct Dirs {
     queue: PathBuf,
     corrupt: PathBuf,
     queue_dir: File,
+    /// Names each health probe file apart (concurrent probes never collide).
+    probes: std::sync::atomic::AtomicU64,
 }
 
 impl Spool {
@@ -86,7 +88,7 @@ impl Spool {
         }
         let queue_dir = File::open(&queue).map_err(io_err("open", &queue))?;
         File::open(root).and_then(|d| d.sync_all()).map_err(io_err("fsync", root))?;
-        let dirs = Dirs { root: root.to_path_buf(), incoming, queue, corrupt, queue_dir };
+        let dirs = Dirs { root: root.to_path_buf(), incoming, queue, corrupt, queue_dir, probes: Default::default() };
         Ok(Spool { inner: Arc::new(dirs) })
     }
 
@@ -143,6 +145,29 @@ impl Spool {
             let _ = fs::remove_file(&dest);
         }
         result
+    }
+
+    /// The health check: writes a small probe file where messages are written
+    /// (`incoming/`), fsyncs and removes it. `Err`: the spool cannot take a message now
+    /// (the directory is gone or not writable, the disk is full). Blocking: call from a
+    /// blocking thread. A probe left by a crash is removed at the next start like any
+    /// incomplete file.
+    pub fn probe_blocking(&self) -> Result<()> {
+        let n = self.inner.probes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = self.inner.incoming.join(format!(".probe-{}-{n}", std::process::id()));
+        let written = (|| {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io_err("create", &path))?;
+            f.write_all(b"postern health probe\n").map_err(io_err("write", &path))?;
+            f.sync_all().map_err(io_err("fsync", &path))
+        })();
+        let removed = fs::remove_file(&path);
+        written?;
+        removed.map_err(io_err("remove", &path))
     }
 
     /// Reads and verifies one queued message.

@@ -101,3 +101,17 @@ fn concurrent_grouped_writes_all_land() {
     let r = spool.recover().unwrap();
     assert_eq!(r.messages.len(), ids.len());
 }
+
+#[test]
+fn the_health_probe_leaves_nothing_and_fails_when_the_spool_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path()).unwrap();
+    spool.probe_blocking().unwrap();
+    spool.probe_blocking().unwrap();
+    assert_eq!(fs::read_dir(dir.path().join("incoming")).unwrap().count(), 0, "no probe file left behind");
+    // Where messages are written is no longer a directory.
+    fs::remove_dir(dir.path().join("incoming")).unwrap();
+    fs::write(dir.path().join("incoming"), b"").unwrap();
+    let err = spool.probe_blocking().unwrap_err();
+    assert!(err.to_string().starts_with("create "), "{err}");
+}

@@ -31,6 +31,6 @@ pub mod session;
 mod verbs;
 
 pub use budget::MemoryBudget;
-pub use context::{ListenerContext, Services};
+pub use context::{ListenerContext, OpenSession, OpenSessions, Services};
 pub use protection::Protection;
 pub use server::{Listener, handle_connection, serve};

@@ -121,6 +121,8 @@ pub async fn handle_connection<S>(
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let shutdown = services.shutdown.clone();
+    // Counted until this function returns or its task is dropped, whatever ends it.
+    let _open = services.open_sessions.enter();
     let mut session = Session::new(Arc::clone(&context), services, id, peer);
     session.connected().await;
     let reason = if context.kind == ListenerKind::Smtps {

@@ -226,6 +226,7 @@ fn run(chunks: Vec<Vec<u8>>) -> (Vec<u8>, Vec<Vec<u8>>) {
             events: Arc::new(Discard),
             memory: postern_smtp::MemoryBudget::new(Limits::default().max_data_in_flight),
             shutdown: CancellationToken::new(),
+            open_sessions: Default::default(),
         });
         let (client, server) = tokio::io::duplex(1 << 16);
         let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();

@@ -1,6 +1,7 @@
 //! Scripted sessions for what a message may cost: the memory budget of messages in flight
 //! (`452 4.3.1` beyond it, the session kept in step), the deadline of the whole DATA phase
-//! and BDAT transfer (`421 4.4.2`), and the 998-octet line limit (`550 5.6.0`).
+//! and BDAT transfer (`421 4.4.2`), the 998-octet line limit (`550 5.6.0`), and the count
+//! of open sessions (the metrics' gauge), which a session that ends or is cut leaves.
 
 mod common;
 
@@ -160,4 +161,21 @@ async fn lines_over_998_octets_are_refused_at_the_end_of_data() {
     c.expect("550 5.6.0 Error: message has a line of 1500 octets*").await;
     assert_eq!(c.spooled().len(), 1, "only the message with 998-octet lines");
     assert_eq!(c.refusals().len(), 3);
+}
+
+#[tokio::test]
+async fn a_session_is_counted_open_until_it_ends_or_is_cut() {
+    let mut c = start(Options::default()).await;
+    assert_eq!(c.open_sessions.count(), 1);
+    c.cmd("QUIT", "221 2.0.0 Bye\r\n").await;
+    c.expect_closed().await;
+    (&mut c.task).await.unwrap();
+    assert_eq!(c.open_sessions.count(), 0, "ended");
+
+    let c = start(Options::default()).await;
+    let open = Arc::clone(&c.open_sessions);
+    assert_eq!(open.count(), 1);
+    c.task.abort();
+    let _ = c.task.await;
+    assert_eq!(open.count(), 0, "its task dropped without a disconnect");
 }

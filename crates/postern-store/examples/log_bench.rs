@@ -204,6 +204,8 @@ impl Generator {
                     remote: Some("mx.r.example [203.0.113.5]".into()),
                     attempt,
                     destination: "r.example".into(),
+                    duration_ms: Some(150 + u64::from(attempt) * 100),
+                    queued_at_ms: None,
                 };
                 ev(at, 0, &ip, Some(q), kind)
             };

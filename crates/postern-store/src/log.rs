@@ -104,7 +104,7 @@ impl std::fmt::Display for LogCursor {
 }
 
 /// How many recipients are where.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct RecipientCounts {
     /// Queued, not tried yet.
     pub pending: u32,
@@ -115,7 +115,7 @@ pub struct RecipientCounts {
 }
 
 /// One row: a message, or a refusal that never got a queue id.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LogMessage {
     /// The row's id (a refusal without a queue id is shown by it).
     pub id: i64,
@@ -162,7 +162,7 @@ pub struct LogMessage {
 }
 
 /// One page of a search.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LogPage {
     pub items: Vec<LogMessage>,
     pub limit: u32,
@@ -207,7 +207,7 @@ pub fn message_key(text: &str) -> Option<String> {
 }
 
 /// A message's row and its events in order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Timeline {
     pub message: LogMessage,
     pub steps: Vec<TimelineStep>,
@@ -216,7 +216,7 @@ pub struct Timeline {
 }
 
 /// One event of a timeline.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TimelineStep {
     pub event_id: i64,
     pub at_ms: i64,
@@ -234,7 +234,8 @@ pub struct TimelineStep {
     /// For `delivery`: how long the attempt took, when the event says.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
-    /// The event's fields (`event` names the kind).
+    /// The event's fields (`event` names the kind), as the event log stores them.
+    #[schema(value_type = Object)]
     pub event: StepEvent,
 }
 

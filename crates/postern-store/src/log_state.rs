@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::log::RecipientCounts;
 
 /// A row's status, as searched and shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     Received,

@@ -69,6 +69,8 @@ mod tests {
             remote: Some("mx.example.net [192.0.2.7]".into()),
             attempt: 2,
             destination: "example.net".into(),
+            duration_ms: Some(1234),
+            queued_at_ms: None,
         };
         assert_eq!(
             summary(&kind, Some(1234)),

@@ -64,7 +64,7 @@ fn log(e: &Event) {
         EventKind::Disconnect { messages, duration_ms, reason } => {
             tracing::info!(event = "disconnect", session, %client, messages, duration_ms, reason = reason.as_str());
         }
-        EventKind::Delivery { recipient, result, status, reply, remote, attempt, destination } => {
+        EventKind::Delivery { recipient, result, status, reply, remote, attempt, destination, duration_ms, .. } => {
             tracing::info!(
                 event = "delivery",
                 queue_id,
@@ -74,7 +74,8 @@ fn log(e: &Event) {
                 reply = reply.as_str(),
                 remote = remote.as_deref().unwrap_or(""),
                 attempt,
-                destination = destination.as_str()
+                destination = destination.as_str(),
+                duration_ms = duration_ms.unwrap_or(0)
             );
         }
         EventKind::Dsn { dsn_queue_id, action, to, recipients } => {

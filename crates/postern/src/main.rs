@@ -8,6 +8,7 @@
 //! - `tls`: the server certificate: load it, or generate a self-signed one on first start.
 //! - `dkim`: the DKIM master key, the signer's keys loaded from the store, their reload.
 //! - `events`: the event sink sessions write to: a log line, and a row in the store.
+//! - `health`: the checks behind `/health` (spool, store, Redis, engines).
 //! - `logging`: the `tracing` subscriber (text or JSON on stdout).
 //! - `log_retention`: events and log search rows past `log.retention_days` removed in
 //!   small batches, at start and every ten minutes.
@@ -21,6 +22,7 @@ mod directory;
 mod dkim;
 mod domain_age;
 mod events;
+mod health;
 mod log_retention;
 mod logging;
 mod memory;

@@ -4,7 +4,8 @@
 //! A valid one is applied as far as it can be while running (`reload_plan`): the trusted
 //! networks (policy), each listener's settings (the next connection reads them; open
 //! sessions keep theirs), delivery (a new `Delivery` behind [`LiveTransport`]) and
-//! `[postmaster]` (the system mailer reads it for each message); `[domain_age]` and its
+//! `[postmaster]` (the system mailer reads it for each message), `[metrics]` (read by each
+//! request to `/metrics`); `[domain_age]` and its
 //! files (the feed, the bootstrap) are read again on every SIGHUP, changed or not. Every
 //! changed setting that needs a restart is logged by name, one warning each.
 
@@ -74,6 +75,8 @@ pub struct Reloader {
     pub postmaster: Arc<Live<postern_core::system_mail::Postmaster>>,
     /// The sender domain age lookup: its files are read again on every reload.
     pub domain_age: Arc<postern_policy::domain_age::DomainAge>,
+    /// `[metrics]`, read by `/metrics` for each request.
+    pub metrics_access: Arc<Live<postern_config::MetricsConfig>>,
     /// `log.retention_days`, read by the log retention purge before each run.
     pub log_retention: Arc<Live<u32>>,
 }
@@ -165,6 +168,9 @@ impl Reloader {
         }
         if new.postmaster != old.postmaster {
             self.postmaster.store(new.postmaster.clone());
+        }
+        if new.metrics != old.metrics {
+            self.metrics_access.store(new.metrics.clone());
         }
         if new.log.retention_days != old.log.retention_days {
             self.log_retention.store(new.log.retention_days);

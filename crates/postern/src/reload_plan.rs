@@ -6,8 +6,8 @@
 //! `shutdown_timeout`), each listener's options and connection policy (not its
 //! `max_connections`), and delivery's routes, relay hosts, rules,
 //! MX overrides, port and timeouts, `[postmaster]` (the system mail's sender and
-//! copies), `log.retention_days` (the next purge uses it), and `[domain_age]` (its files
-//! are read again on every reload, changed or not).
+//! copies), `[metrics]` (who may read `/metrics`), `log.retention_days` (the next purge
+//! uses it), and `[domain_age]` (its files are read again on every reload, changed or not).
 //! Everything else (host name, data directory, listener
 //! and admin addresses, TLS files, the log's format and level, counters, AUTH throttling, the quarantine's
 //! lifetime, the scheduler's concurrency and retry schedule, DNS servers, the engines
@@ -142,6 +142,7 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
     );
     check("delivery.dns_servers", da.dns_servers != db.dns_servers);
     check("postmaster", a.postmaster != b.postmaster);
+    check("metrics", a.metrics != b.metrics);
     check(
         "delivery routes (relay_host, relay_hosts, default_route, rules)",
         (&da.relay_hosts, da.default_route, &da.rules) != (&db.relay_hosts, db.default_route, &db.rules),
@@ -324,5 +325,15 @@ mod tests {
         assert_eq!((e.attachments.max_depth, e.attachments.max_entries), (5, 1000));
         assert!(diff(&old, &e).is_empty());
         assert_eq!(diff(&e, &new), ["attachments"]);
+    }
+
+    #[test]
+    fn the_metrics_section_changes_live() {
+        let old = config("");
+        let new = config("[metrics]\nallow = [\"10.0.0.0/8\"]\ntoken = \"0123456789abcdef\"\n");
+        let e = effective(&old, &new);
+        assert_eq!(diff(&old, &e), ["metrics"]);
+        assert!(diff(&e, &new).is_empty(), "nothing waits for a restart");
+        assert_eq!(e.metrics.allow.len(), 1);
     }
 }

@@ -1,7 +1,10 @@
 //! `postern serve`: config -> data directory -> TLS -> spool recovery -> store (and DKIM
 //! keys) -> quarantine recovery -> listeners, then run until SIGTERM or Ctrl-C, and shut down without losing an
-//! acknowledged message. SIGHUP reloads the configuration (`reload`). Background tasks:
-//! the quarantine's purge, the log's retention purge (`log_retention`), memory trimming.
+//! acknowledged message. SIGHUP reloads the configuration (`reload`). Every event passes
+//! the metrics tee (`postern_metrics::MetricsSink`) on its way to the log and the store;
+//! the admin listener serves `/metrics` and `/health` (`health.rs` builds its checks).
+//! Background tasks: the quarantine's purge, the log's retention purge (`log_retention`),
+//! memory trimming.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
@@ -77,9 +80,15 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let master_key = dkim::master_key(&config.data_dir)?;
     let signer = Arc::new(Signer::new(dkim::load(dkim_store.as_ref(), &master_key).context("DKIM keys")?));
     let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
+    let health_store = Arc::clone(&store);
     let log_store: Arc<dyn postern_store::LogSearch> = store.clone();
     let log_retention = Arc::new(postern_core::Live::new(config.log.retention_days));
     let events = Arc::new(EventLog::new(EventWriter::with_identities(store, Arc::clone(&directory_store), 4096)));
+    // Every event is counted for /metrics, then logged and stored.
+    let metrics = Arc::new(postern_metrics::Metrics::new());
+    let events_sink: Arc<dyn postern_core::EventSink> =
+        Arc::new(postern_metrics::MetricsSink::new(Arc::clone(&metrics), Arc::clone(&events) as _));
+    let health_spool = spool.clone();
     let shutdown = CancellationToken::new();
     let directory_for_routes = Arc::clone(&directory);
     let inbound: postern_deliver::InboundLookup =
@@ -92,7 +101,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let queue = QueueManager::new(
         spool,
         Arc::clone(&transport) as Arc<dyn postern_queue::Transport>,
-        Arc::clone(&events) as Arc<dyn postern_core::EventSink>,
+        Arc::clone(&events_sink),
         SchedulerConfig {
             hostname: config.hostname.clone(),
             concurrency: d.concurrency,
@@ -133,8 +142,6 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     // The built-in scorer: the shipped model, plus the installation's samples once they
     // reach the minimum. The trainer is where quarantine decisions and training files go.
     let scorer_trainer = scorer(scorer_store, config.scorer)?;
-    // The message pipeline between the end of DATA and the spool (postern-pipeline).
-    let events_sink = Arc::clone(&events) as Arc<dyn postern_core::EventSink>;
     // Abuse reports go out through the system mailer, to the domains' abuse contacts;
     // a release is a ham sample and a confirmation a spam sample for the scorer.
     let quarantine = open_quarantine(
@@ -147,6 +154,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         Arc::clone(&scorer_trainer) as Arc<dyn postern_core::Trainer>,
     )?;
     recover_quarantine(&quarantine, &recovery).await;
+    // The message pipeline between the end of DATA and the spool (postern-pipeline).
     let pipeline = postern_pipeline::Pipeline::new(Arc::new(queue.clone()), Arc::clone(&events_sink))
         .with_dkim(Some(Arc::clone(&signer)))
         .with_counters(policy.limits().cloned(), policy.locks().cloned())
@@ -154,7 +162,8 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         .with_quarantine(Some(Arc::clone(&quarantine)))
         .with_scanner(scorer_scanner(&scorer_trainer))
         .with_scanner(attachment_scanner(&config.attachments));
-    let pipeline = engine_scanners(&config.engines).into_iter().fold(pipeline, |p, s| p.with_scanner(s));
+    let engines = engine_scanners(&config.engines);
+    let pipeline = engines.iter().cloned().fold(pipeline, |p, s| p.with_scanner(s));
     // Always wired: it looks anything up only for accounts with checks.block_new_domains.
     let domain_age = crate::domain_age::start(&config.domain_age)?;
     let pipeline = pipeline.with_scanner(Arc::new(postern_pipeline::DomainAgeScanner::new(Arc::clone(&domain_age))));
@@ -164,6 +173,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         events: events_sink,
         memory: postern_smtp::MemoryBudget::new(config.limits.max_data_in_flight),
         shutdown: shutdown.clone(),
+        open_sessions: Default::default(),
     });
 
     // One resolver (delivery.dns_servers) for every listener's DNS checks, when any has one.
@@ -195,6 +205,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     // SIGHUP reloads the configuration; it never stops the server.
+    let metrics_access = Arc::new(postern_core::Live::new(config.metrics.clone()));
     reload::on_sighup(Arc::new(reload::Reloader {
         file,
         overrides,
@@ -206,6 +217,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         tls: tls.acceptor.clone(),
         postmaster: queue.postmaster(),
         domain_age,
+        metrics_access: Arc::clone(&metrics_access),
         log_retention: Arc::clone(&log_retention),
     }))
     .context("SIGHUP handler")?;
@@ -227,7 +239,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
                 TcpListener::bind(addr).await.with_context(|| format!("admin.address: cannot listen on {addr}"))?;
             let local = socket.local_addr().unwrap_or(addr);
             write_private(&config.data_dir.join("admin.url"), format!("http://{local}\n").as_bytes())?;
-            let router = postern_admin::router(postern_admin::AdminState {
+            let state = postern_admin::AdminState::new(postern_admin::Ops {
                 queue: queue.clone(),
                 directory: Arc::clone(&directory_store),
                 on_change,
@@ -240,7 +252,23 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
                 system_mail: Some(Arc::clone(&system_mail)),
                 quarantine: Some(Arc::clone(&quarantine)),
                 scorer: Some(Arc::clone(&scorer_trainer)),
-            });
+                log: Some(Arc::clone(&log_store)),
+            })
+            .with_health(Some(Arc::new(postern_admin::health::Health::new(crate::health::checks(
+                &health_spool,
+                &health_store,
+                matches!(config.counters, CountersConfig::Redis { .. }).then(|| Arc::clone(&counters)),
+                &engines,
+            )))))
+            .with_metrics(Some(Arc::new(postern_admin::metrics::MetricsEndpoint {
+                metrics: Arc::clone(&metrics),
+                access: Arc::clone(&metrics_access),
+                open_sessions: {
+                    let open = Arc::clone(&services.open_sessions);
+                    Arc::new(move || open.count())
+                },
+            })));
+            let router = postern_admin::router(state);
             Some((socket, router, local))
         }
         None => None,
@@ -295,7 +323,9 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let stop = async move { shutdown.cancelled().await };
-            if let Err(e) = axum::serve(socket, router).with_graceful_shutdown(stop).await {
+            // With each request's peer address: `[metrics] allow` is checked against it.
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(e) = axum::serve(socket, service).with_graceful_shutdown(stop).await {
                 tracing::error!(error = %e, "admin API stopped");
             }
         })

@@ -13,7 +13,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use postern_admin::{AdminState, DkimAdmin, IpAccountRules, new_token_secret, router};
+use postern_admin::{AdminState, DkimAdmin, IpAccountRules, Ops, new_token_secret, router};
 use postern_core::tenancy::Role;
 use postern_core::test_support;
 use postern_core::{BoxFuture, Enqueue, Envelope, Event, EventSink, QueueId, Recipient};
@@ -163,7 +163,7 @@ impl Api {
             )
             .expect("scorer"),
         );
-        let state = AdminState {
+        let state = AdminState::new(Ops {
             queue: queue.clone(),
             directory: Arc::clone(&store) as Arc<dyn DirectoryStore>,
             on_change: Arc::new(move |change: &DirectoryChange| {
@@ -188,7 +188,8 @@ impl Api {
             system_mail: Some(Arc::new(queue.system_mailer())),
             quarantine: Some(Arc::clone(&quarantine)),
             scorer: Some(Arc::clone(&scorer)),
-        };
+            log: Some(Arc::clone(&store) as Arc<dyn postern_store::LogSearch>),
+        });
         let api = Api {
             router: router(state),
             store,
@@ -263,6 +264,35 @@ impl Api {
         let id = envelope.queue_id;
         self.queue.enqueue(envelope, Vec::new(), body).await.expect("queued");
         id
+    }
+
+    /// Logs message `id` of `domain` from `sender` as the pipeline would (its `checked` and
+    /// `queued` events), so that log search finds it under `domain`.
+    pub fn log_message(&self, id: QueueId, domain: &str, sender: &str) {
+        use postern_core::{Disposition, Event, EventKind};
+        use postern_store::EventStore;
+        let event = |kind| Event {
+            at_ms: postern_core::event::now_ms(),
+            session: 1,
+            client_ip: "192.0.2.1".parse().expect("ip"),
+            queue_id: Some(id),
+            kind,
+        };
+        let queued = EventKind::Queued {
+            size: 10,
+            sender: sender.into(),
+            recipients: vec![format!("rcpt@{domain}")],
+            tls: None,
+            message_id: Some(format!("<{id}@{domain}>")),
+            account: Some("192.0.2.0/28".into()),
+            account_id: None,
+            domain: Some(domain.into()),
+            sender_domain: sender.rsplit_once('@').map(|(_, d)| d.to_string()),
+            identity: Some(sender.into()),
+            subject: Some(format!("hello from {domain}")),
+        };
+        let checked = EventKind::Checked { disposition: Disposition::Deliver, checks: Vec::new(), message: None };
+        self.store.append(&[event(checked), event(queued)]).expect("logged");
     }
 
     /// Holds a spam message owned by `account_id` of `domain`, sent from `sender`, as the

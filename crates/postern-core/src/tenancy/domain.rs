@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::account::parse_network;
 
 /// A customer domain. The outgoing filter is off until a superadmin turns it on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Domain {
     /// Lower-case ASCII (A-labels for IDNs), no trailing dot.
     pub name: String,
@@ -22,7 +22,7 @@ pub struct Domain {
 
 /// Seed 003: who may send as this domain, checked for every session whatever its
 /// attribution. Off by default.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SenderSecurity {
     /// When not empty, only these addresses (lower-case) may be envelope senders.
@@ -30,6 +30,7 @@ pub struct SenderSecurity {
     pub ip_check: IpCheck,
     /// Used by [`IpCheck::Allowlist`]. Addresses or CIDR ranges (`192.0.2.7` is `/32`).
     #[serde(deserialize_with = "networks")]
+    #[schema(value_type = Vec<String>)]
     pub allowed_ips: Vec<IpNet>,
 }
 
@@ -49,7 +50,7 @@ fn networks<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<IpN
 }
 
 /// What the connecting IP must satisfy to send as the domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum IpCheck {
     #[default]

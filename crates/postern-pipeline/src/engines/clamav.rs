@@ -76,6 +76,11 @@ impl Scanner for ClamavScanner {
     fn setting(&self) -> Option<Setting> {
         Some(Setting::ClamAv)
     }
+
+    fn ping(&self) -> Option<BoxFuture<'_, Result<(), String>>> {
+        let engine = &self.settings;
+        Some(Box::pin(super::ping::clamd(&engine.address, engine.timeout)))
+    }
 }
 
 /// What clamd found.

@@ -12,10 +12,12 @@
 //! - this file: [`EngineSettings`] and the bounded exchange both spam engines use;
 //! - `http.rs`: the HTTP/1.1 reply Rspamd sends, parsed;
 //! - `rspamd.rs`: [`RspamdScanner`]; `spamd.rs`: [`SpamdScanner`];
-//! - `clamav.rs`: [`ClamavScanner`], with its own exchange (chunks out, a NUL-ended line back).
+//! - `clamav.rs`: [`ClamavScanner`], with its own exchange (chunks out, a NUL-ended line back);
+//! - `ping.rs`: each engine's ping, for the health check.
 
 mod clamav;
 mod http;
+mod ping;
 mod rspamd;
 mod spamd;
 

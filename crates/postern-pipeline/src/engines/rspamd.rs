@@ -73,6 +73,11 @@ impl Scanner for RspamdScanner {
     fn setting(&self) -> Option<Setting> {
         Some(Setting::Spam)
     }
+
+    fn ping(&self) -> Option<BoxFuture<'_, Result<(), String>>> {
+        let engine = &self.settings.engine;
+        Some(Box::pin(super::ping::rspamd(&engine.address, engine.timeout)))
+    }
 }
 
 /// The request line and headers; the message follows as the body.

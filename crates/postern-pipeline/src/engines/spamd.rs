@@ -69,6 +69,11 @@ impl Scanner for SpamdScanner {
     fn setting(&self) -> Option<Setting> {
         Some(Setting::Spam)
     }
+
+    fn ping(&self) -> Option<BoxFuture<'_, Result<(), String>>> {
+        let engine = &self.settings.engine;
+        Some(Box::pin(super::ping::spamd(&engine.address, engine.timeout)))
+    }
 }
 
 /// spamd reads the user name up to the first white space: the account's name with each

@@ -67,6 +67,8 @@ pub struct Client {
     pub spool_dir: tempfile::TempDir,
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<()>,
+    /// The server's count of open sessions.
+    pub open_sessions: Arc<postern_smtp::OpenSessions>,
 }
 
 pub async fn start(opts: Options) -> Client {
@@ -94,7 +96,9 @@ pub async fn connect(opts: Options) -> Client {
         events: events.clone(),
         memory: opts.memory.unwrap_or_else(|| postern_smtp::MemoryBudget::new(opts.limits.max_data_in_flight)),
         shutdown: shutdown.clone(),
+        open_sessions: Default::default(),
     });
+    let open_sessions = Arc::clone(&services.open_sessions);
     let context = Arc::new(ListenerContext {
         kind: opts.kind,
         hostname: HOST.to_string(),
@@ -113,7 +117,7 @@ pub async fn connect(opts: Options) -> Client {
     let peer = opts.peer;
     let task = tokio::spawn(async move { handle_connection(server, peer, context, services, 1).await });
     let io: Box<dyn Io> = Box::new(client);
-    Client { io: Some(BufReader::new(io)), events, spool, spool_dir, shutdown, task }
+    Client { io: Some(BufReader::new(io)), events, spool, spool_dir, shutdown, task, open_sessions }
 }
 
 impl Client {

@@ -90,6 +90,8 @@ fn delivery(at: i64, q: QueueId, recipient: &str, result: &str, attempt: u32) ->
         remote: Some("mx.example.net [192.0.2.99]".into()),
         attempt,
         destination: "example.net".into(),
+        duration_ms: Some(40),
+        queued_at_ms: None,
     };
     ev(at, 0, Some(q), kind)
 }
@@ -147,6 +149,7 @@ pub fn a_message_is_one_row_through_its_life(store: &dyn LogBackend) {
     assert_eq!(kinds, ["connect", "checked", "queued", "disconnect", "delivery", "delivery"]);
     assert_eq!(t.steps[1].decided_by, None, "nothing refused it");
     assert!(t.steps[5].summary.contains("delivered to bob@example.net"), "{:?}", t.steps[5]);
+    assert_eq!(t.steps[5].duration_ms, Some(40), "the attempt's duration");
     let by_message_id = MessageKey::MessageId("alice.client.example.1@mua.example".into());
     let same = ok(store.timeline(&Scope::All, &by_message_id), "timeline").expect("by Message-ID");
     assert_eq!(same.message.id, r.id);

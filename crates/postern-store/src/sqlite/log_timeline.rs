@@ -134,8 +134,11 @@ fn step(event_id: i64, data: &str) -> TimelineStep {
     let value: serde_json::Value = serde_json::from_str(data).unwrap_or(serde_json::Value::Null);
     let field = |name: &str| value.get(name);
     let kind_name = field("event").and_then(|v| v.as_str()).unwrap_or("unknown").to_string();
-    let duration_ms = (kind_name == "delivery").then(|| field("duration_ms").and_then(|v| v.as_u64())).flatten();
     let parsed = serde_json::from_value::<postern_core::Event>(value.clone()).ok();
+    let duration_ms = match parsed.as_ref().map(|e| &e.kind) {
+        Some(postern_core::EventKind::Delivery { duration_ms, .. }) => *duration_ms,
+        _ => None,
+    };
     let (summary, decided_by) = match &parsed {
         Some(e) => {
             let decided = match &e.kind {

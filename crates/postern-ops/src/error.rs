@@ -1,0 +1,120 @@
+//! The one error of an operation: what went wrong ([`ErrorKind`]), a text meant for the
+//! caller and, for bad input, the offending field. Front ends map the kind to their own
+//! terms (the JSON API to an HTTP status, the web panel to a message next to the field).
+//!
+//! Defends against: store detail reaching a caller. A store failure that is the caller's
+//! mistake keeps its text (conflict, not found); any other failure is logged here and
+//! becomes [`ErrorKind::Internal`] with a generic text.
+
+use postern_store::StoreError;
+
+/// What kind of failure, independent of any protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The input is wrong; `field` names where.
+    BadInput,
+    /// No such object, or one the caller may not see (the two are never told apart).
+    NotFound,
+    /// An action reserved to the superadmin, on an object the caller may see.
+    Forbidden,
+    /// The change clashes with what exists.
+    Conflict,
+    /// The part this operation needs is not configured or not running.
+    Unavailable,
+    /// Something failed on our side; the detail is in the log.
+    Internal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+pub type Result<T, E = OpError> = std::result::Result<T, E>;
+
+impl OpError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> OpError {
+        OpError { kind, message: message.into(), field: None }
+    }
+
+    /// Names the offending field.
+    pub fn with_field(mut self, field: impl Into<String>) -> OpError {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn not_found(what: &str) -> OpError {
+        OpError::new(ErrorKind::NotFound, what)
+    }
+
+    /// An action reserved to the superadmin, on an object the caller may see.
+    pub fn superadmin_only(action: &str) -> OpError {
+        OpError::new(ErrorKind::Forbidden, format!("only a superadmin may {action}"))
+    }
+
+    /// Refused for a reason the caller may know (e.g. a range outside its delegations).
+    pub fn forbidden(message: impl Into<String>) -> OpError {
+        OpError::new(ErrorKind::Forbidden, message)
+    }
+
+    pub fn bad_field(field: &str, message: impl Into<String>) -> OpError {
+        OpError::new(ErrorKind::BadInput, message).with_field(field)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> OpError {
+        OpError::new(ErrorKind::Conflict, message)
+    }
+
+    /// The part is not configured or not running, e.g. "the quarantine is not enabled".
+    pub fn unavailable(message: impl Into<String>) -> OpError {
+        OpError::new(ErrorKind::Unavailable, message)
+    }
+
+    /// Something failed on our side: the detail goes to the log, never to the caller.
+    pub fn internal(detail: impl std::fmt::Display) -> OpError {
+        tracing::error!(error = %detail, "admin operation failed");
+        OpError::new(ErrorKind::Internal, "internal error; see the server log")
+    }
+}
+
+impl std::fmt::Display for OpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{field}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for OpError {}
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> OpError {
+        match e {
+            StoreError::Conflict(text) => OpError::conflict(text),
+            // Names another account: only a caller that knows it is a superadmin says more.
+            StoreError::RangeOverlap { range, .. } => {
+                OpError::conflict(format!("{range} overlaps another account's range")).with_field("name")
+            }
+            StoreError::NotFound(text) => OpError::not_found(&text),
+            other => OpError::internal(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_detail_never_reaches_the_caller() {
+        let e = OpError::from(StoreError::Conflict("name taken".into()));
+        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Conflict, "name taken"));
+        let e = OpError::internal("disk I/O error at /var/lib/postern/postern.db");
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert!(!e.message.contains("/var/lib"), "{e}");
+        assert_eq!(OpError::bad_field("name", "empty").to_string(), "name: empty");
+    }
+}
