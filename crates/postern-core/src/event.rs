@@ -280,7 +280,8 @@ mod tests {
         let queued = r#"{"at_ms":1,"session":2,"client_ip":"192.0.2.1","event":"queued","size":3,"sender":"a@b","recipients":["c@d"]}"#;
         let e: Event = serde_json::from_str(queued).unwrap();
         assert!(matches!(e.kind, EventKind::Queued { subject: None, .. }));
-        let checked = r#"{"at_ms":1,"session":2,"client_ip":"192.0.2.1","event":"checked","disposition":"reject","checks":[]}"#;
+        let checked =
+            r#"{"at_ms":1,"session":2,"client_ip":"192.0.2.1","event":"checked","disposition":"reject","checks":[]}"#;
         let e: Event = serde_json::from_str(checked).unwrap();
         assert!(matches!(e.kind, EventKind::Checked { message: None, .. }));
         let text = serde_json::to_string(&e).unwrap();

@@ -118,9 +118,10 @@ pub fn checked(q: LogSearchQuery, now_ms: i64) -> Result<LogQuery> {
     let client_ip = q.client_ip.as_deref().map(|ip| {
         ip.trim().parse().map_err(|_| OpError::bad_field("client_ip", format!("{ip:?} is not an IP address")))
     });
-    let before = q.before.as_deref().map(|c| {
-        LogCursor::parse(c).ok_or_else(|| OpError::bad_field("before", "not a cursor from a page's next"))
-    });
+    let before = q
+        .before
+        .as_deref()
+        .map(|c| LogCursor::parse(c).ok_or_else(|| OpError::bad_field("before", "not a cursor from a page's next")));
     if let Some(m) = &q.message_id
         && message_key(m).is_none()
     {
@@ -148,9 +149,9 @@ pub fn checked(q: LogSearchQuery, now_ms: i64) -> Result<LogQuery> {
 
 /// An RFC 3339 time as Unix milliseconds.
 fn time(field: &str, text: &str) -> Result<i64> {
-    chrono::DateTime::parse_from_rfc3339(text.trim())
-        .map(|t| t.timestamp_millis())
-        .map_err(|_| OpError::bad_field(field, format!("{text:?} is not an RFC 3339 time such as 2025-01-31T00:00:00Z")))
+    chrono::DateTime::parse_from_rfc3339(text.trim()).map(|t| t.timestamp_millis()).map_err(|_| {
+        OpError::bad_field(field, format!("{text:?} is not an RFC 3339 time such as 2025-01-31T00:00:00Z"))
+    })
 }
 
 /// A text filter: not empty, at most [`MAX_FILTER`] characters, no control characters.
@@ -206,8 +207,11 @@ mod tests {
         let q = || LogSearchQuery::default();
         assert_eq!(field(LogSearchQuery { limit: 501, ..q() }).as_deref(), Some("limit"));
         assert_eq!(field(LogSearchQuery { since: Some("yesterday".into()), ..q() }).as_deref(), Some("since"));
-        let backwards =
-            LogSearchQuery { since: Some("2026-01-02T00:00:00Z".into()), until: Some("2026-01-01T00:00:00Z".into()), ..q() };
+        let backwards = LogSearchQuery {
+            since: Some("2026-01-02T00:00:00Z".into()),
+            until: Some("2026-01-01T00:00:00Z".into()),
+            ..q()
+        };
         assert_eq!(field(backwards).as_deref(), Some("until"));
         assert_eq!(field(LogSearchQuery { domain: Some("not a domain".into()), ..q() }).as_deref(), Some("domain"));
         assert_eq!(field(LogSearchQuery { status: Some("lost".into()), ..q() }).as_deref(), Some("status"));

@@ -119,9 +119,20 @@ impl Generator {
         let rcpts: Vec<String> =
             (0..1 + r.below(4)).map(|i| format!("rcpt{}@r{:03}.example", r.below(100_000) + i, r.below(500))).collect();
         out.push(ev(at, session, &ip, None, EventKind::Connect { client_port: 40_000, listener: "smtp".into() }));
-        out.push(ev(at + 5, session, &ip, None, EventKind::Tls { version: "TLSv1.3".into(), cipher: "TLS13_AES_256_GCM_SHA384".into() }));
+        out.push(ev(
+            at + 5,
+            session,
+            &ip,
+            None,
+            EventKind::Tls { version: "TLSv1.3".into(), cipher: "TLS13_AES_256_GCM_SHA384".into() },
+        ));
         let user = format!("relay@{account_domain}");
-        let auth = EventKind::Auth { mechanism: "PLAIN".into(), user: user.clone(), result: "success".into(), detail: user.clone() };
+        let auth = EventKind::Auth {
+            mechanism: "PLAIN".into(),
+            user: user.clone(),
+            result: "success".into(),
+            detail: user.clone(),
+        };
         out.push(ev(at + 8, session, &ip, None, auth));
         let q = QueueId::generate();
         let facts = MessageFacts {
@@ -152,7 +163,13 @@ impl Generator {
             return;
         }
         if roll < 4 {
-            let held = EventKind::Quarantine { action: "held".into(), id: n as i64, by: None, domain: Some(account_domain.clone()), detail: Some("rule GTUBE".into()) };
+            let held = EventKind::Quarantine {
+                action: "held".into(),
+                id: n as i64,
+                by: None,
+                domain: Some(account_domain.clone()),
+                detail: Some("rule GTUBE".into()),
+            };
             out.push(ev(at + 20, 0, &ip, Some(q), held));
             let refused = EventKind::Refused {
                 stage: Stage::Data,
@@ -164,14 +181,24 @@ impl Generator {
                 domain: Some(account_domain),
             };
             out.push(ev(at + 21, session, &ip, None, refused));
-            let checked = EventKind::Checked { disposition: Disposition::Quarantine, checks: checks("spam", Some("GTUBE")), message: Some(Box::new(facts)) };
+            let checked = EventKind::Checked {
+                disposition: Disposition::Quarantine,
+                checks: checks("spam", Some("GTUBE")),
+                message: Some(Box::new(facts)),
+            };
             out.push(ev(at + 22, session, &ip, Some(q), checked));
             out.push(ev(at + 25, session, &ip, None, disconnect(at)));
             return;
         }
-        let checked = EventKind::Checked { disposition: Disposition::Deliver, checks: checks("pass", None), message: None };
+        let checked =
+            EventKind::Checked { disposition: Disposition::Deliver, checks: checks("pass", None), message: None };
         out.push(ev(at + 20, session, &ip, Some(q), checked));
-        let dkim = EventKind::Dkim { result: "signed".into(), domain: Some(account_domain.clone()), selectors: vec!["s1".into()], reason: None };
+        let dkim = EventKind::Dkim {
+            result: "signed".into(),
+            domain: Some(account_domain.clone()),
+            selectors: vec!["s1".into()],
+            reason: None,
+        };
         out.push(ev(at + 21, session, &ip, Some(q), dkim));
         let queued = EventKind::Queued {
             size: facts.size,
@@ -213,7 +240,12 @@ impl Generator {
             match fate {
                 0 => {
                     self.defer(delivery(first, "bounced", 1));
-                    let dsn = EventKind::Dsn { dsn_queue_id: QueueId::generate().to_string(), action: "failed".into(), to: facts.sender.clone(), recipients: vec![rcpt.clone()] };
+                    let dsn = EventKind::Dsn {
+                        dsn_queue_id: QueueId::generate().to_string(),
+                        action: "failed".into(),
+                        to: facts.sender.clone(),
+                        recipients: vec![rcpt.clone()],
+                    };
                     self.defer(ev(first + 1, 0, &ip, Some(q), dsn));
                 }
                 1..=5 => {
@@ -223,7 +255,7 @@ impl Generator {
                 _ => self.defer(delivery(first, "delivered", 1)),
             }
         }
-        if n % self.sample_every == 0 {
+        if n.is_multiple_of(self.sample_every) {
             self.sample.push(q);
         }
     }
@@ -253,7 +285,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = Arc::new(SqliteStore::open(&path)?);
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     let writer = EventWriter::start(Arc::clone(&store) as Arc<dyn EventStore>, 4096);
-    let mut generator = Generator { rng: Rng(0x9E37_79B9_7F4A_7C15), later: BinaryHeap::new(), seq: 0, sample: Vec::new(), sample_every: (messages / 200).max(1) };
+    let mut generator = Generator {
+        rng: Rng(0x9E37_79B9_7F4A_7C15),
+        later: BinaryHeap::new(),
+        seq: 0,
+        sample: Vec::new(),
+        sample_every: (messages / 200).max(1),
+    };
     let span = 30 * DAY_MS;
     let started = Instant::now();
     let cpu_before = cpu_seconds();
@@ -268,8 +306,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 writer.send(e).await;
                 total += 1;
             }
-            if n % 100_000 == 0 && n > 0 {
-                eprintln!("{n} messages, {total} events, {:.0} events/s", total as f64 / started.elapsed().as_secs_f64());
+            if n.is_multiple_of(100_000) && n > 0 {
+                eprintln!(
+                    "{n} messages, {total} events, {:.0} events/s",
+                    total as f64 / started.elapsed().as_secs_f64()
+                );
             }
         }
         generator.due(i64::MAX, &mut batch);
@@ -290,14 +331,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         counts.dropped,
         total as f64 / cpu
     );
-    let size: u64 = ["", "-wal"].iter().filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok()).map(|m| m.len()).sum();
+    let size: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok())
+        .map(|m| m.len())
+        .sum();
     println!("store file: {:.2} GB", size as f64 / 1e9);
 
     let mut rng = Rng(42);
-    let mut search = |scope: &dyn Fn(&str) -> Scope, status: Option<MessageStatus>| -> Result<(f64, f64, f64), Box<dyn std::error::Error>> {
+    let mut search = |scope: &dyn Fn(&str) -> Scope,
+                      status: Option<MessageStatus>|
+     -> Result<(f64, f64, f64), Box<dyn std::error::Error>> {
         let (mut times, mut rows) = (Vec::new(), 0.0);
         for _ in 0..50 {
-            let domain = if rng.percent(50) { format!("d{:02}.example", rng.below(50)) } else { format!("c{:02}.example", rng.below(50)) };
+            let domain = if rng.percent(50) {
+                format!("d{:02}.example", rng.below(50))
+            } else {
+                format!("c{:02}.example", rng.below(50))
+            };
             let day = rng.below(30) as i64;
             let query = LogQuery {
                 domain: Some(domain.clone()),
@@ -316,9 +367,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Ok((m, p95, rows / 50.0))
     };
     let (m, p95, rows) = search(&|_| Scope::All, None)?;
-    println!("search, one domain and one day, first page of 50 (superadmin): median {m:.2} ms, p95 {p95:.2} ms, {rows:.0} rows a page");
+    println!(
+        "search, one domain and one day, first page of 50 (superadmin): median {m:.2} ms, p95 {p95:.2} ms, {rows:.0} rows a page"
+    );
     let (m, p95, rows) = search(&|d| Scope::Domains(vec![d.to_string()]), Some(MessageStatus::Delivered))?;
-    println!("search, same with a domain admin's scope and status=delivered: median {m:.2} ms, p95 {p95:.2} ms, {rows:.0} rows a page");
+    println!(
+        "search, same with a domain admin's scope and status=delivered: median {m:.2} ms, p95 {p95:.2} ms, {rows:.0} rows a page"
+    );
     let mut times = Vec::new();
     let mut steps = 0;
     for i in 0..200 {
@@ -329,7 +384,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         steps += timeline.steps.len();
     }
     let (m, p95) = median(times);
-    println!("timeline of one message (200 messages): median {m:.2} ms, p95 {p95:.2} ms, {:.1} steps each", steps as f64 / 200.0);
+    println!(
+        "timeline of one message (200 messages): median {m:.2} ms, p95 {p95:.2} ms, {:.1} steps each",
+        steps as f64 / 200.0
+    );
     drop(store);
     if std::env::var("KEEP").as_deref() != Ok("1") {
         for suffix in ["", "-wal", "-shm"] {

@@ -244,7 +244,7 @@ pub struct TimelineStep {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum StepEvent {
-    Known(postern_core::EventKind),
+    Known(Box<postern_core::EventKind>),
     Stored(serde_json::Value),
 }
 

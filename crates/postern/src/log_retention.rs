@@ -37,8 +37,14 @@ pub async fn purge_every(
         let cutoff = postern_core::event::now_ms() - i64::from(days) * DAY_MS;
         match purge(Arc::clone(&store), cutoff, &shutdown).await {
             Ok(p) if p == Purged::default() => {}
-            Ok(p) => tracing::info!(events = p.events, messages = p.messages, retention_days = days, "log retention: purged"),
-            Err(e) => tracing::error!(error = e.as_str(), retention_days = days, "log retention: purge failed; tried again later"),
+            Ok(p) => {
+                tracing::info!(events = p.events, messages = p.messages, retention_days = days, "log retention: purged")
+            }
+            Err(e) => tracing::error!(
+                error = e.as_str(),
+                retention_days = days,
+                "log retention: purge failed; tried again later"
+            ),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

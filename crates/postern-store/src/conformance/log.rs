@@ -44,7 +44,8 @@ fn check(result: &str, rule: Option<&str>) -> CheckRecord {
 
 fn checked(at: i64, session: u64, q: QueueId, disposition: Disposition, facts: Option<MessageFacts>) -> Event {
     let result = if disposition == Disposition::Deliver { "pass" } else { "spam" };
-    let kind = EventKind::Checked { disposition, checks: vec![check(result, Some("GTUBE"))], message: facts.map(Box::new) };
+    let kind =
+        EventKind::Checked { disposition, checks: vec![check(result, Some("GTUBE"))], message: facts.map(Box::new) };
     ev(at, session, Some(q), kind)
 }
 
@@ -135,7 +136,10 @@ pub fn a_message_is_one_row_through_its_life(store: &dyn LogBackend) {
     let r = row(store, q);
     assert_eq!((r.status, r.recipient_count, r.counts.pending), (MessageStatus::Queued, 1, 1));
     assert_eq!(r.sender.as_deref(), Some("alice@client.example"), "stored lower case");
-    assert_eq!((r.account_domain.as_deref(), r.sender_domain.as_deref()), (Some("customer.example"), Some("client.example")));
+    assert_eq!(
+        (r.account_domain.as_deref(), r.sender_domain.as_deref()),
+        (Some("customer.example"), Some("client.example"))
+    );
     assert_eq!(r.subject.as_deref(), Some("Report for Alice@Client.example"));
     ok(store.append(&[delivery(T0 + 1000, q, "bob@example.net", "deferred", 1)]), "append");
     assert_eq!(row(store, q).status, MessageStatus::Deferred);
@@ -226,12 +230,18 @@ pub fn refusals_are_rows_and_the_pipelines_is_adopted(store: &dyn LogBackend) {
     assert_eq!(rejected.len(), 2, "the rcpt refusal and the message: {rejected:?}");
     let rcpt = all(store, &Scope::All, LogQuery { stage: Some(Stage::Rcpt), ..LogQuery::default() });
     assert_eq!(rcpt.len(), 1);
-    assert_eq!((rcpt[0].queue_id.as_deref(), rcpt[0].recipients.as_slice()), (None, &["w@example.net".to_string()][..]));
+    assert_eq!(
+        (rcpt[0].queue_id.as_deref(), rcpt[0].recipients.as_slice()),
+        (None, &["w@example.net".to_string()][..])
+    );
     assert_eq!(rcpt[0].rule.as_deref(), Some("relay access denied"));
     let by_rcpt = all(store, &Scope::All, LogQuery { recipient: Some("W@example.net".into()), ..LogQuery::default() });
     assert_eq!(by_rcpt.len(), 1);
     let message = row(store, q);
-    assert_eq!((message.status, message.stage.as_deref(), message.rule.as_deref()), (MessageStatus::Rejected, Some("data"), Some("GTUBE")));
+    assert_eq!(
+        (message.status, message.stage.as_deref(), message.rule.as_deref()),
+        (MessageStatus::Rejected, Some("data"), Some("GTUBE"))
+    );
     assert_eq!((message.first_at_ms, message.reply.as_deref()), (T0 + 5, Some("554 5.7.1 no")));
     assert_eq!(message.subject, f.subject);
     let t = ok(store.timeline(&Scope::All, &MessageKey::QueueId(q)), "timeline").expect("timeline");
@@ -245,20 +255,24 @@ pub fn refusals_are_rows_and_the_pipelines_is_adopted(store: &dyn LogBackend) {
 /// Quarantined, released and delivered; quarantined and deleted; discarded; a partial
 /// delivery; an expired one; a DSN with a row under the bounced message's domains.
 pub fn quarantine_discards_partial_deliveries_and_dsns(store: &dyn LogBackend) {
-    let (held, gone, dropped, partial) = (QueueId::generate(), QueueId::generate(), QueueId::generate(), QueueId::generate());
+    let (held, gone, dropped, partial) =
+        (QueueId::generate(), QueueId::generate(), QueueId::generate(), QueueId::generate());
     let f = facts("a@client.example", "customer.example", &["x@example.net"]);
     let quarantine = |at: i64, q: QueueId, action: &str| {
         let kind = EventKind::Quarantine { action: action.into(), id: 1, by: None, domain: None, detail: None };
         ev(at, 0, Some(q), kind)
     };
     let refusal = |at: i64| refused(at, 4, Stage::Data, "a@client.example", None, Some("customer.example"));
-    ok(store.append(&[
-        quarantine(T0, held, "held"),
-        refusal(T0 + 1),
-        checked(T0 + 2, 4, held, Disposition::Quarantine, Some(f.clone())),
-        refusal(T0 + 3),
-        checked(T0 + 4, 4, gone, Disposition::Quarantine, Some(f.clone())),
-    ]), "append");
+    ok(
+        store.append(&[
+            quarantine(T0, held, "held"),
+            refusal(T0 + 1),
+            checked(T0 + 2, 4, held, Disposition::Quarantine, Some(f.clone())),
+            refusal(T0 + 3),
+            checked(T0 + 4, 4, gone, Disposition::Quarantine, Some(f.clone())),
+        ]),
+        "append",
+    );
     assert_eq!(row(store, held).status, MessageStatus::Quarantined);
     ok(store.append(&[quarantine(T0 + 10, held, "released"), quarantine(T0 + 11, gone, "deleted")]), "append");
     assert_eq!((row(store, held).status, row(store, gone).status), (MessageStatus::Queued, MessageStatus::Discarded));
@@ -275,13 +289,16 @@ pub fn quarantine_discards_partial_deliveries_and_dsns(store: &dyn LogBackend) {
     };
     let two = facts("a@client.example", "customer.example", &["x@example.net", "y@example.org"]);
     let dsn = QueueId::generate();
-    ok(store.append(&[
-        ev(T0 + 30, 5, Some(dropped), kind),
-        checked(T0 + 40, 6, partial, Disposition::Deliver, None),
-        queued(T0 + 41, 6, partial, &two),
-        delivery(T0 + 50, partial, "x@example.net", "delivered", 1),
-        delivery(T0 + 50, partial, "y@example.org", "deferred", 1),
-    ]), "append");
+    ok(
+        store.append(&[
+            ev(T0 + 30, 5, Some(dropped), kind),
+            checked(T0 + 40, 6, partial, Disposition::Deliver, None),
+            queued(T0 + 41, 6, partial, &two),
+            delivery(T0 + 50, partial, "x@example.net", "delivered", 1),
+            delivery(T0 + 50, partial, "y@example.org", "deferred", 1),
+        ]),
+        "append",
+    );
     let d = row(store, dropped);
     assert_eq!((d.status, d.rule.as_deref()), (MessageStatus::Discarded, Some("list rule 42")));
     assert_eq!(row(store, partial).status, MessageStatus::Deferred);
@@ -291,22 +308,35 @@ pub fn quarantine_discards_partial_deliveries_and_dsns(store: &dyn LogBackend) {
         to: "a@client.example".into(),
         recipients: vec!["y@example.org".into()],
     };
-    ok(store.append(&[
-        delivery(T0 + 90, partial, "y@example.org", "deferred", 2),
-        delivery(T0 + 90, partial, "y@example.org", "expired", 2),
-        ev(T0 + 91, 0, Some(partial), dsn_event),
-        delivery(T0 + 92, dsn, "a@client.example", "delivered", 1),
-    ]), "append");
+    ok(
+        store.append(&[
+            delivery(T0 + 90, partial, "y@example.org", "deferred", 2),
+            delivery(T0 + 90, partial, "y@example.org", "expired", 2),
+            ev(T0 + 91, 0, Some(partial), dsn_event),
+            delivery(T0 + 92, dsn, "a@client.example", "delivered", 1),
+        ]),
+        "append",
+    );
     let p = row(store, partial);
     assert_eq!((p.status, p.counts.delivered, p.counts.expired), (MessageStatus::Expired, 1, 1), "{p:?}");
     let n = row(store, dsn);
-    assert_eq!((n.status, n.sender.as_deref(), n.account_domain.as_deref()), (MessageStatus::Delivered, Some(""), Some("customer.example")));
-    let found = all(store, &domains(&["client.example"]), LogQuery { status: Some(MessageStatus::Delivered), ..LogQuery::default() });
+    assert_eq!(
+        (n.status, n.sender.as_deref(), n.account_domain.as_deref()),
+        (MessageStatus::Delivered, Some(""), Some("customer.example"))
+    );
+    let found = all(
+        store,
+        &domains(&["client.example"]),
+        LogQuery { status: Some(MessageStatus::Delivered), ..LogQuery::default() },
+    );
     assert!(found.iter().any(|m| m.id == n.id), "the DSN is shown to the sender domain's tenant too");
     // Out of order: the scheduler's delivery stored before the session's events.
     let early = QueueId::generate();
     ok(store.append(&[delivery(T0 + 100, early, "x@example.net", "delivered", 1)]), "append");
-    ok(store.append(&[checked(T0 + 99, 8, early, Disposition::Deliver, None), queued(T0 + 99, 8, early, &f)]), "append");
+    ok(
+        store.append(&[checked(T0 + 99, 8, early, Disposition::Deliver, None), queued(T0 + 99, 8, early, &f)]),
+        "append",
+    );
     let e = row(store, early);
     assert_eq!((e.status, e.session, e.first_at_ms), (MessageStatus::Delivered, 8, T0 + 99));
 }
@@ -340,7 +370,11 @@ pub fn filters_time_ranges_and_pages(store: &dyn LogBackend) {
     assert_eq!(all(store, &Scope::All, range).len(), 3);
     let subject = LogQuery { subject: Some("INVOICE".into()), ..LogQuery::default() };
     assert_eq!(all(store, &Scope::All, subject).len(), 4);
-    let ip = LogQuery { client_ip: Some(IP.parse().expect("ip")), identity: Some("U3@client.example".into()), ..LogQuery::default() };
+    let ip = LogQuery {
+        client_ip: Some(IP.parse().expect("ip")),
+        identity: Some("U3@client.example".into()),
+        ..LogQuery::default()
+    };
     assert_eq!(all(store, &Scope::All, ip).len(), 1);
     let rule = LogQuery { rule: Some("gtube".into()), ..LogQuery::default() };
     assert!(all(store, &Scope::All, rule).is_empty(), "nothing decided a delivered message");
@@ -351,12 +385,15 @@ pub fn purge_takes_only_what_is_older(store: &dyn LogBackend) {
     let old = QueueId::generate();
     let new = QueueId::generate();
     let f = facts("a@client.example", "customer.example", &["x@example.net"]);
-    ok(store.append(&[
-        connect(T0, 1),
-        checked(T0, 1, old, Disposition::Deliver, None),
-        queued(T0, 1, old, &f),
-        queued(T0 + 10_000, 2, new, &f),
-    ]), "append");
+    ok(
+        store.append(&[
+            connect(T0, 1),
+            checked(T0, 1, old, Disposition::Deliver, None),
+            queued(T0, 1, old, &f),
+            queued(T0 + 10_000, 2, new, &f),
+        ]),
+        "append",
+    );
     let first = ok(store.purge_batch(T0 + 5_000, 2), "purge");
     assert_eq!((first.events, first.messages), (2, 1));
     let second = ok(store.purge_batch(T0 + 5_000, 2), "purge");

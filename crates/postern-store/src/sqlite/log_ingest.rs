@@ -46,7 +46,21 @@ pub(super) fn record(tx: &Transaction<'_>, event_id: i64, e: &Event) -> Result<(
             };
             touch(tx, q, e, change, true).map(drop)
         }
-        (EventKind::Queued { sender, recipients, size, message_id, subject, account, domain, sender_domain, identity, .. }, Some(q)) => {
+        (
+            EventKind::Queued {
+                sender,
+                recipients,
+                size,
+                message_id,
+                subject,
+                account,
+                domain,
+                sender_domain,
+                identity,
+                ..
+            },
+            Some(q),
+        ) => {
             let facts = Facts {
                 sender: Some(sender),
                 recipients,
@@ -172,7 +186,8 @@ fn touch(tx: &Transaction<'_>, q: QueueId, e: &Event, change: Change<'_>, create
         Some((id, phase, first_at_ms, counts)) => {
             if e.at_ms < first_at_ms {
                 // An event older than the row (the scheduler's, stored first): rare.
-                tx.prepare_cached("UPDATE messages SET first_at_ms = ?2 WHERE id = ?1")?.execute(params![id, e.at_ms])?;
+                tx.prepare_cached("UPDATE messages SET first_at_ms = ?2 WHERE id = ?1")?
+                    .execute(params![id, e.at_ms])?;
             }
             (id, phase, counts)
         }
@@ -353,8 +368,10 @@ fn adopt_refusal(tx: &Transaction<'_>, q: QueueId, e: &Event) -> Result<()> {
         .optional()?;
     let Some(refusal) = refusal else { return Ok(()) };
     let queue_id = q.to_string();
-    let exists: Option<i64> =
-        tx.prepare_cached("SELECT id FROM messages WHERE queue_id = ?1")?.query_row([&queue_id], |r| r.get(0)).optional()?;
+    let exists: Option<i64> = tx
+        .prepare_cached("SELECT id FROM messages WHERE queue_id = ?1")?
+        .query_row([&queue_id], |r| r.get(0))
+        .optional()?;
     match exists {
         None => {
             tx.prepare_cached("UPDATE messages SET queue_id = ?2, phase = 'new' WHERE id = ?1")?

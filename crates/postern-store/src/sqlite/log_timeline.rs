@@ -19,7 +19,9 @@ use super::SqliteStore;
 use super::log_search::{COLUMNS, read_row};
 use crate::Result;
 use crate::directory::Scope;
-use crate::log::{LogMessage, LogPage, LogQuery, LogSearch, MAX_STEPS, MessageKey, Purged, StepEvent, Timeline, TimelineStep};
+use crate::log::{
+    LogMessage, LogPage, LogQuery, LogSearch, MAX_STEPS, MessageKey, Purged, StepEvent, Timeline, TimelineStep,
+};
 use crate::log_state::{deciding_check, describe_check};
 
 /// The most connection events read for one session.
@@ -39,7 +41,8 @@ impl LogSearch for SqliteStore {
             conn.query_row("SELECT refused_event FROM messages WHERE id = ?1", [message.id], |r| r.get(0))?;
         let mut rows = Vec::new();
         if let Some(q) = &message.queue_id {
-            let mut stmt = conn.prepare_cached("SELECT id, data FROM events WHERE queue_id = ?1 ORDER BY id LIMIT ?2")?;
+            let mut stmt =
+                conn.prepare_cached("SELECT id, data FROM events WHERE queue_id = ?1 ORDER BY id LIMIT ?2")?;
             let found = stmt.query_map(params![q, MAX_STEPS as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows = found.collect::<rusqlite::Result<Vec<(i64, String)>>>()?;
         }
@@ -60,8 +63,12 @@ impl LogSearch for SqliteStore {
 /// The row `key` names, if it is in `scope` (for a Message-ID: the newest such row).
 fn find(conn: &Connection, scope: &Scope, key: &MessageKey) -> Result<Option<LogMessage>> {
     let (mut sql, mut values): (String, Vec<rusqlite::types::Value>) = match key {
-        MessageKey::QueueId(q) => (format!("SELECT {COLUMNS} FROM messages WHERE queue_id = ?"), vec![q.to_string().into()]),
-        MessageKey::MessageId(m) => (format!("SELECT {COLUMNS} FROM messages WHERE message_key = ?"), vec![m.clone().into()]),
+        MessageKey::QueueId(q) => {
+            (format!("SELECT {COLUMNS} FROM messages WHERE queue_id = ?"), vec![q.to_string().into()])
+        }
+        MessageKey::MessageId(m) => {
+            (format!("SELECT {COLUMNS} FROM messages WHERE message_key = ?"), vec![m.clone().into()])
+        }
         MessageKey::Row(id) => (format!("SELECT {COLUMNS} FROM messages WHERE id = ?"), vec![(*id).into()]),
     };
     if let Scope::Domains(list) = scope {
@@ -162,7 +169,7 @@ fn step(event_id: i64, data: &str) -> TimelineStep {
         decided_by,
         duration_ms,
         event: match parsed {
-            Some(e) => StepEvent::Known(e.kind),
+            Some(e) => StepEvent::Known(Box::new(e.kind)),
             None => StepEvent::Stored(value),
         },
     }

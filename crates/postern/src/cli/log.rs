@@ -22,7 +22,7 @@ pub struct LogArgs {
 #[derive(Subcommand, Debug)]
 pub enum LogCommand {
     /// Search messages and refusals, newest first (default: the last hour).
-    Search(SearchArgs),
+    Search(Box<SearchArgs>),
     /// Show a message's row and timeline, by queue id, Message-ID or row id.
     Show {
         /// A queue id, a Message-ID (angle brackets optional) or a row id (a refusal).
@@ -216,7 +216,10 @@ mod tests {
         let text = table(&page);
         assert!(text.contains("0123456789ABCDEF0123  delivered"), "{text}");
         assert!(text.contains("c@d.example (+2)"), "{text}");
-        assert!(text.contains("#8") && text.contains("rejected (rcpt)") && text.contains("relay access denied"), "{text}");
+        assert!(
+            text.contains("#8") && text.contains("rejected (rcpt)") && text.contains("relay access denied"),
+            "{text}"
+        );
         assert!(text.ends_with("-- 2 message(s); more with --before 1000.8\n"), "{text}");
     }
 
