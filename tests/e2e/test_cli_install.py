@@ -28,7 +28,8 @@ from conftest import postern_bin
 # Every top-level subcommand (clap's `help` aside). A new one must be added here, and so
 # gets checked in the completions and the manual page.
 SUBCOMMANDS = ["serve", "check-config", "status", "queue", "domain", "account", "identity", "token", "rule",
-               "dkim", "client-block", "inbound-domain", "quarantine", "train", "archive", "completions", "man"]
+               "dkim", "client-block", "inbound-domain", "quarantine", "log", "train", "archive", "completions",
+               "man"]
 
 
 def run(*args: str, **kwargs) -> subprocess.CompletedProcess:

@@ -37,6 +37,7 @@
 //!   and where the installation's samples stand.
 //! - [`archive`]: the archive over [`postern_ops::archive`]: search, show, the `.eml`, and
 //!   mbox and zip exports streamed into the body.
+//! - [`log`]: log search and a message's timeline.
 //! - [`status`]: the server's status (superadmin): queue size, events stored and dropped.
 //! - [`openapi`]: the OpenAPI 3.1 document.
 //! - [`health`]: `/health`, the spool, the store, Redis and the engines asked at once.
@@ -56,6 +57,7 @@ pub mod health;
 mod identities;
 mod inbound;
 mod limits;
+mod log;
 pub mod metrics;
 mod openapi;
 mod quarantine;
@@ -164,6 +166,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/archive/export", get(archive::export))
         .route("/archive/{id}", get(archive::show))
         .route("/archive/{id}/message", get(archive::message))
+        .route("/log", get(log::search))
+        .route("/log/{key}", get(log::show))
         .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .route("/openapi.json", get(openapi::document))

@@ -80,6 +80,8 @@ use crate::ApiError;
         crate::archive::export,
         crate::archive::show,
         crate::archive::message,
+        crate::log::search,
+        crate::log::show,
     ),
     modifiers(&Bearer),
     components(schemas(ApiError))

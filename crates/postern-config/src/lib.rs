@@ -169,6 +169,13 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A `tracing` filter directive such as `info` or `postern_smtp=debug,info`.
     pub level: String,
+    /// How long log search keeps events and message rows, in days (1 to 3650; default
+    /// [`LogConfig::DEFAULT_RETENTION_DAYS`]). Changes on `SIGHUP`.
+    pub retention_days: u32,
+}
+
+impl LogConfig {
+    pub const DEFAULT_RETENTION_DAYS: u32 = 30;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

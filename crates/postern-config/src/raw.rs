@@ -98,6 +98,7 @@ pub struct RawAdmin {
 pub struct RawLog {
     pub format: Option<String>,
     pub level: Option<String>,
+    pub retention_days: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -55,6 +55,11 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     if level.is_empty() || level.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ConfigError::key("log.level", "must be a filter such as \"info\""));
     }
+    let retention_days = match raw.log.retention_days {
+        None => LogConfig::DEFAULT_RETENTION_DAYS,
+        Some(days @ 1..=3650) => days as u32,
+        Some(days) => return Err(ConfigError::key("log.retention_days", format!("{days} is not between 1 and 3650"))),
+    };
 
     let tls = match (raw.tls.certificate, raw.tls.private_key) {
         (None, None) => None,
@@ -136,7 +141,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         data_dir,
         trusted_networks,
         relay_host,
-        log: LogConfig { format, level },
+        log: LogConfig { format, level, retention_days },
         tls,
         limits,
         listeners,

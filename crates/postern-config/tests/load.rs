@@ -120,3 +120,18 @@ fn example_file_shows_the_attachment_defaults() {
     let c = load(&text).1.unwrap();
     assert_eq!(c.attachments, postern_config::AttachmentsConfig::default());
 }
+
+#[test]
+fn the_log_retention_is_read_and_checked() {
+    assert_eq!(load("").1.unwrap().log.retention_days, 30, "the default");
+    for days in [1, 90, 3650] {
+        assert_eq!(load(&format!("[log]\nretention_days = {days}\n")).1.unwrap().log.retention_days, days);
+    }
+    for bad in ["0", "3651", "-1"] {
+        let (path, r) = load(&format!("[log]\nretention_days = {bad}\n"));
+        let msg = r.unwrap_err().to_string();
+        assert_eq!(msg, format!("{path}:2: log.retention_days: {bad} is not between 1 and 3650"), "{bad}");
+    }
+    let (path, r) = load("[log]\nretention_days = 1.5\n");
+    assert!(r.unwrap_err().to_string().starts_with(&format!("{path}:2: log.retention_days: invalid type")));
+}

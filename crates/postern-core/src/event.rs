@@ -44,6 +44,13 @@ pub enum EventKind {
         sender: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recipient: Option<String>,
+        /// The session's account (as `queued` names it) and its domain, when the session
+        /// was attributed to one, so that a refusal is found under the account's domain;
+        /// absent in older events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
     },
     Queued {
         size: u64,
@@ -64,6 +71,10 @@ pub enum EventKind {
         sender_domain: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         identity: Option<String>,
+        /// The decoded `Subject:`, one printable line of at most [`MAX_SUBJECT`] characters;
+        /// absent when the message has none, and in older events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subject: Option<String>,
     },
     /// An AUTH exchange: `result` is `success`, `failure` or `blocked`; `detail` names the
     /// account on success and the reason otherwise. Never the password.
@@ -122,6 +133,11 @@ pub enum EventKind {
     Checked {
         disposition: crate::Disposition,
         checks: Vec<crate::CheckRecord>,
+        /// The envelope and attribution of a message that was *not* queued (rejected,
+        /// quarantined, discarded), which no `queued` event describes; absent for a queued
+        /// message and in older events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<Box<MessageFacts>>,
     },
     /// A message a block list rule discards: the client was told `250`, nothing was spooled.
     Discarded {
@@ -156,6 +172,57 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
     },
+}
+
+/// What a `queued` event says of a message, for a message the pipeline did not queue
+/// (carried by its `checked` event).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MessageFacts {
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_domain: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+}
+
+/// The most characters of a subject in events.
+pub const MAX_SUBJECT: usize = 300;
+
+/// A header value as events carry it: control and bidirectional-override characters
+/// removed, runs of white space (folding included) as one space, at most `max` characters.
+/// `None` when nothing printable is left.
+pub fn printable_line(text: &str, max: usize) -> Option<String> {
+    let (mut out, mut count, mut space) = (String::new(), 0, false);
+    for c in text.chars() {
+        if c.is_whitespace() {
+            space = !out.is_empty();
+            continue;
+        }
+        if c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+            continue;
+        }
+        if count >= max || (space && count + 2 > max) {
+            break;
+        }
+        if space {
+            out.push(' ');
+            count += 1;
+            space = false;
+        }
+        out.push(c);
+        count += 1;
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,4 +260,31 @@ impl EventKind {
 
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_line_folds_white_space_and_drops_controls() {
+        assert_eq!(printable_line("  Hello,\r\n\t world \u{7}\u{202e}!  ", 100).as_deref(), Some("Hello, world !"));
+        assert_eq!(printable_line("\r\n \u{0}", 100), None);
+        assert_eq!(printable_line("abcdef", 3).as_deref(), Some("abc"));
+        assert_eq!(printable_line("ab cd", 3).as_deref(), Some("ab"), "never a trailing space");
+        assert_eq!(printable_line(&"é".repeat(500), MAX_SUBJECT).map(|s| s.chars().count()), Some(MAX_SUBJECT));
+    }
+
+    #[test]
+    fn older_events_without_the_new_fields_still_read() {
+        let queued = r#"{"at_ms":1,"session":2,"client_ip":"192.0.2.1","event":"queued","size":3,"sender":"a@b","recipients":["c@d"]}"#;
+        let e: Event = serde_json::from_str(queued).unwrap();
+        assert!(matches!(e.kind, EventKind::Queued { subject: None, .. }));
+        let checked =
+            r#"{"at_ms":1,"session":2,"client_ip":"192.0.2.1","event":"checked","disposition":"reject","checks":[]}"#;
+        let e: Event = serde_json::from_str(checked).unwrap();
+        assert!(matches!(e.kind, EventKind::Checked { message: None, .. }));
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(!text.contains("message"), "absent facts are not written: {text}");
+    }
 }

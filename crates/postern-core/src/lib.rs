@@ -42,7 +42,7 @@ pub mod verdict;
 pub use address::{Address, AddressError, Domain};
 pub use archive::{ArchiveCopy, Archiver};
 pub use envelope::{BodyType, ClientInfo, DsnRet, Envelope, INBOUND_RELAY_ACCOUNT, Notify, Owner, Recipient, TlsInfo};
-pub use event::{Event, EventKind, Stage};
+pub use event::{Event, EventKind, MessageFacts, Stage};
 pub use live::Live;
 pub use pipeline::{CheckRecord, Disposition, MessagePipeline, Outcome, Submission};
 pub use queue_id::QueueId;

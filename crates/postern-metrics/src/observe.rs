@@ -41,7 +41,7 @@ impl Metrics {
             EventKind::Dkim { result, .. } => {
                 self.dkim.get_or_create(&ResultLabel { result: self.values.admit(result) }).inc();
             }
-            EventKind::Checked { disposition, checks } => {
+            EventKind::Checked { disposition, checks, .. } => {
                 self.received.inc();
                 if *disposition == Disposition::Quarantine {
                     self.quarantined.inc();

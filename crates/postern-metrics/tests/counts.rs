@@ -25,11 +25,13 @@ fn refused(stage: Stage, reason: &str) -> Event {
         reason: reason.into(),
         sender: None,
         recipient: None,
+        account: None,
+        domain: None,
     })
 }
 
 fn checked(disposition: Disposition, checks: Vec<CheckRecord>) -> Event {
-    event(EventKind::Checked { disposition, checks })
+    event(EventKind::Checked { disposition, checks, message: None })
 }
 
 fn check(engine: &str, result: &str, micros: u64) -> CheckRecord {
@@ -70,6 +72,7 @@ fn queued() -> Event {
         domain: None,
         sender_domain: None,
         identity: None,
+        subject: None,
     })
 }
 

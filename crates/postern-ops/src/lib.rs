@@ -36,6 +36,7 @@
 //!   `ip` account ranges a caller may use.
 //! - [`client_blocks`]: AUTH failure and daily client blocks, listed and lifted.
 //! - [`archive`]: the archive: search, show, read a copy, prepare an export.
+//! - [`log`]: log search and a message's timeline.
 //!
 //! # Writing an operation
 //! ```text
@@ -61,6 +62,7 @@ pub mod inbound;
 pub mod ip_rules;
 pub mod limits;
 pub mod lock_notice;
+pub mod log;
 pub mod object;
 pub mod page;
 pub mod quarantine;
@@ -118,6 +120,8 @@ pub struct Ops {
     pub scorer: Option<Arc<postern_scorer::ScorerTrainer>>,
     /// Copies of archived accounts' messages; `None`: the archive operations are unavailable.
     pub archive: Option<postern_archive::Archive>,
+    /// Log search over the store's message rows and events; `None`: unavailable.
+    pub log: Option<Arc<dyn postern_store::LogSearch>>,
 }
 
 impl Ops {

@@ -90,6 +90,7 @@ impl TestOps {
             quarantine: Some(Arc::clone(&quarantine)),
             scorer: None,
             archive: None,
+            log: None,
         };
         TestOps { ops, store, quarantine, _dir: dir }
     }

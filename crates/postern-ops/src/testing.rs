@@ -71,6 +71,7 @@ impl TestOps {
             quarantine: None,
             scorer: None,
             archive: None,
+            log: None,
         };
         TestOps { ops, _dir: dir }
     }

@@ -11,8 +11,8 @@ use std::time::Instant;
 use postern_core::event::now_ms;
 use postern_core::tenancy::ContentChecks;
 use postern_core::{
-    Archiver, BoxFuture, CheckRecord, Disposition, Enqueue, Event, EventKind, EventSink, MessagePipeline, Outcome,
-    QueueId, Reply, Stage, Submission, SystemMailer,
+    Archiver, BoxFuture, CheckRecord, Disposition, Enqueue, Event, EventKind, EventSink, MessageFacts, MessagePipeline,
+    Outcome, QueueId, Reply, Stage, Submission, SystemMailer,
 };
 use postern_dkim::Signer;
 use postern_policy::{Limits, Locks};
@@ -201,13 +201,15 @@ impl Pipeline {
         let (head, message) = if Self::archives(&sub) {
             let (head, message, archived) = self.archive(&sub, &envelope, head.into_bytes(), message, &mut trace).await;
             if let Err(reply) = archived {
-                return self.not_spooled(&sub, reply, "archive write failed", trace).await;
+                let facts = MessageFacts { size, subject: subject(&message), ..facts(&sub) };
+                return self.not_spooled(&sub, reply, "archive write failed", trace, facts).await;
             }
             (head, message)
         } else {
             (head.into_bytes(), message)
         };
         let owner = envelope.owner.as_ref();
+        let subject = subject(&message);
         let queued = EventKind::Queued {
             size,
             sender: envelope.sender_display(),
@@ -219,6 +221,7 @@ impl Pipeline {
             domain: owner.and_then(|o| o.domain.clone()),
             sender_domain: envelope.sender_domain(),
             identity: owner.map(|o| o.identity.clone()),
+            subject: subject.clone(),
         };
         let queue_id = envelope.queue_id;
         match self.spool.enqueue(envelope, head, message).await {
@@ -228,26 +231,53 @@ impl Pipeline {
                 self.emit(&sub, Some(queue_id), queued).await;
                 outcome
             }
-            Err(reply) => self.not_spooled(&sub, reply, "spool write failed", trace).await,
+            Err(reply) => {
+                // The bytes went to the spool, which refused them: size and subject as queued.
+                let message = MessageFacts { size, subject, ..facts(&sub) };
+                self.not_spooled(&sub, reply, "spool write failed", trace, message).await
+            }
         }
     }
 
-    /// The message could not be made durable (`reason`): refused with the 4xx `reply`.
-    async fn not_spooled(&self, sub: &Submission, reply: Reply, reason: &str, trace: Vec<CheckRecord>) -> Outcome {
+    /// The message could not be made durable (`reason`): refused with the 4xx `reply`; its
+    /// `checked` event carries its envelope, as for every message that is not queued.
+    async fn not_spooled(
+        &self,
+        sub: &Submission,
+        reply: Reply,
+        reason: &str,
+        trace: Vec<CheckRecord>,
+        message: MessageFacts,
+    ) -> Outcome {
+        let (account, domain) = attribution(sub);
         let kind = EventKind::Refused {
             stage: Stage::Queue,
             reply: reply.summary(),
             reason: reason.into(),
             sender: None,
             recipient: None,
+            account,
+            domain,
         };
         self.emit(sub, None, kind).await;
-        self.finish(sub, Outcome { disposition: Disposition::Reject, reply }, trace).await
+        self.checked(sub, Outcome { disposition: Disposition::Reject, reply }, trace, Some(message)).await
     }
 
-    /// Records the verdict trace (one `checked` event) and returns the outcome.
+    /// Records the verdict trace (one `checked` event) and returns the outcome. A message
+    /// that is not queued has no `queued` event: its `checked` event carries its envelope.
     async fn finish(&self, sub: &Submission, outcome: Outcome, checks: Vec<CheckRecord>) -> Outcome {
-        let kind = EventKind::Checked { disposition: outcome.disposition, checks };
+        let message = (outcome.disposition != Disposition::Deliver).then(|| facts(sub));
+        self.checked(sub, outcome, checks, message).await
+    }
+
+    async fn checked(
+        &self,
+        sub: &Submission,
+        outcome: Outcome,
+        checks: Vec<CheckRecord>,
+        message: Option<MessageFacts>,
+    ) -> Outcome {
+        let kind = EventKind::Checked { disposition: outcome.disposition, checks, message: message.map(Box::new) };
         self.emit(sub, Some(sub.envelope.queue_id), kind).await;
         outcome
     }
@@ -259,12 +289,15 @@ impl Pipeline {
 
     /// A refusal at the end of data, with the transaction's sender.
     pub(crate) async fn refused(&self, sub: &Submission, reply: &Reply, reason: &str) {
+        let (account, domain) = attribution(sub);
         let kind = EventKind::Refused {
             stage: Stage::Data,
             reply: reply.summary(),
             reason: reason.to_string(),
             sender: Some(sub.envelope.sender.as_ref().map(|a| a.to_string()).unwrap_or_default()),
             recipient: None,
+            account,
+            domain,
         };
         self.emit(sub, None, kind).await;
     }
@@ -345,6 +378,35 @@ pub(crate) fn record(stage: &str, engine: &str, rule: Option<&str>, result: &str
         score: None,
         part: None,
         micros: started.elapsed().as_micros().min(u128::from(u64::MAX)) as u64,
+    }
+}
+
+/// The message's decoded `Subject:` for events (see [`postern_core::event::printable_line`]).
+pub(crate) fn subject(message: &[u8]) -> Option<String> {
+    let parsed = mail_parser::MessageParser::new().parse_headers(message)?;
+    postern_core::event::printable_line(parsed.subject()?, postern_core::event::MAX_SUBJECT)
+}
+
+/// The submission's account and its domain, as a refusal names them.
+fn attribution(sub: &Submission) -> (Option<String>, Option<String>) {
+    let owner = sub.envelope.owner.as_ref();
+    (owner.map(|o| o.account.clone()), owner.and_then(|o| o.domain.clone()))
+}
+
+/// What the `queued` event would have said of a message that is not queued.
+fn facts(sub: &Submission) -> MessageFacts {
+    let envelope = &sub.envelope;
+    let owner = envelope.owner.as_ref();
+    MessageFacts {
+        sender: envelope.sender_display(),
+        recipients: envelope.recipients.iter().map(|r| r.address.to_string()).collect(),
+        size: (sub.head.len() + sub.message.len()) as u64,
+        message_id: sub.message_id.clone(),
+        subject: subject(&sub.message),
+        account: owner.map(|o| o.account.clone()),
+        domain: owner.and_then(|o| o.domain.clone()),
+        sender_domain: envelope.sender_domain(),
+        identity: owner.map(|o| o.identity.clone()),
     }
 }
 

@@ -128,6 +128,8 @@ impl Session {
             reason: format!("would refuse (monitor): {reason}"),
             sender,
             recipient,
+            account: None,
+            domain: None,
         };
         self.emit(self.tx.as_ref().map(|tx| tx.queue_id), kind).await;
     }
@@ -286,9 +288,23 @@ impl Session {
 
     /// Records an event. A refusal never carries a queue id: the id a transaction gets at
     /// MAIL names a message only once it is queued (the `queued`, `discarded` and later
-    /// events), and searching a queue id must not find what was never queued.
+    /// events), and searching a queue id must not find what was never queued. It carries
+    /// the session's account instead, so that log search finds it under that account's
+    /// domain.
     pub(crate) async fn emit(&self, queue_id: Option<QueueId>, kind: EventKind) {
-        let queue_id = if matches!(kind, EventKind::Refused { .. }) { None } else { queue_id };
+        let (queue_id, kind) = match kind {
+            EventKind::Refused { stage, reply, reason, sender, recipient, account: None, domain: None } => {
+                let (account, domain) = match &self.attribution {
+                    Attribution::Account { entry, .. } => {
+                        (Some(entry.account.name.clone()), Some(entry.account.domain.clone()))
+                    }
+                    _ => (None, None),
+                };
+                (None, EventKind::Refused { stage, reply, reason, sender, recipient, account, domain })
+            }
+            EventKind::Refused { .. } => (None, kind),
+            other => (queue_id, other),
+        };
         let event = Event { at_ms: now_ms(), session: self.id, client_ip: self.client.ip, queue_id, kind };
         self.services.events.emit(event).await;
     }
@@ -296,7 +312,8 @@ impl Session {
     /// Records a refusal with the transaction's sender and the recipient it concerns.
     pub(crate) async fn refused(&self, stage: Stage, reply: &Reply, reason: &str, recipient: Option<String>) {
         let sender = self.tx.as_ref().map(|tx| tx.sender.as_ref().map(|a| a.to_string()).unwrap_or_default());
-        let kind = EventKind::Refused { stage, reply: reply.summary(), reason: reason.to_string(), sender, recipient };
+        let (reply, reason) = (reply.summary(), reason.to_string());
+        let kind = EventKind::Refused { stage, reply, reason, sender, recipient, account: None, domain: None };
         self.emit(self.tx.as_ref().map(|tx| tx.queue_id), kind).await;
     }
 }

@@ -223,7 +223,7 @@ async fn every_message_leaves_its_verdict_trace_through_the_pipeline() {
         .unwrap()
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::Checked { disposition, checks } => Some((
+            EventKind::Checked { disposition, checks, .. } => Some((
                 e.queue_id.map(|q| q.to_string()),
                 *disposition,
                 checks

@@ -292,6 +292,7 @@ mod tests {
                 domain: Some("example.com".into()),
                 sender_domain: Some("example.com".into()),
                 identity: identity.map(Into::into),
+                subject: None,
             },
         }
     }

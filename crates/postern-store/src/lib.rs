@@ -10,6 +10,10 @@
 //!   writes events in batches so that sessions never wait on a database transaction.
 //! - [`event_retry`]: the writer's bounded retry buffer and its counts (stored, retried,
 //!   dropped) when the store refuses a batch.
+//! - [`log`]: the [`LogSearch`] trait: one summary row per message (or refusal), kept as
+//!   events are stored; search by domain, time and filters; a message's timeline;
+//!   retention. [`log_state`]: the statuses and their transitions (pure); `log_steps`: a
+//!   timeline step's one-line summary.
 //! - [`quarantine`]: the [`QuarantineStore`] trait: the index of held messages and the
 //!   atomic claims of their state machine (held, releasing, released, purging).
 //! - [`conformance`]: the one [`DirectoryStore`] and [`DkimStore`] test suite every backend
@@ -25,6 +29,9 @@ pub mod directory;
 pub mod dkim;
 pub mod event_retry;
 pub mod events;
+pub mod log;
+pub mod log_state;
+mod log_steps;
 mod migrations;
 pub mod quarantine;
 pub mod scorer;
@@ -38,6 +45,10 @@ pub use directory::{
 pub use dkim::{Activation, DkimStore, NewDkimKey, SealedDkimKey};
 pub use event_retry::{EventCounts, EventStats, RetryPolicy};
 pub use events::{EventQuery, EventStore, EventWriter, StoredEvent};
+pub use log::{
+    LogCursor, LogMessage, LogPage, LogQuery, LogSearch, MessageKey, MessageStatus, Purged, RecipientCounts, StepEvent,
+    Timeline, TimelineStep,
+};
 pub use quarantine::{HeldMessage, HeldState, NewHeld, QuarantineFilter, QuarantineStore};
 pub use scorer::{Learned, ScorerCounts, ScorerStore};
 pub use sqlite::SqliteStore;

@@ -212,6 +212,63 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     );
     INSERT INTO scorer_totals (id, ham, spam) VALUES (1, 0, 0);",
     ),
+    (
+        10,
+        "log search",
+        // One row per message (or refusal without a queue id), kept by the event store in
+        // the events' transaction (src/sqlite/log_ingest.rs); `phase` is how far it got,
+        // `status` what log search shows (src/log_state.rs). Texts searched exactly are
+        // stored lower case. Rows are found and ordered by (first_at_ms, id), the arrival,
+        // which later events do not change: a delivery rewrites the row, never an index
+        // entry. The session index finds a message's connection events for its timeline
+        // (session numbers restart with the process: lookups are bounded by time).
+        "CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        queue_id TEXT,
+        refused_event INTEGER,
+        first_at_ms INTEGER NOT NULL,
+        last_at_ms INTEGER NOT NULL,
+        session INTEGER NOT NULL,
+        client_ip TEXT NOT NULL,
+        account TEXT,
+        account_domain TEXT,
+        sender_domain TEXT,
+        identity TEXT,
+        sender TEXT,
+        message_id TEXT,
+        message_key TEXT,
+        subject TEXT,
+        size INTEGER,
+        phase TEXT NOT NULL,
+        status TEXT NOT NULL,
+        stage TEXT,
+        rule TEXT,
+        reply TEXT,
+        recipient_count INTEGER NOT NULL DEFAULT 0,
+        pending INTEGER NOT NULL DEFAULT 0,
+        deferred INTEGER NOT NULL DEFAULT 0,
+        delivered INTEGER NOT NULL DEFAULT 0,
+        bounced INTEGER NOT NULL DEFAULT 0,
+        expired INTEGER NOT NULL DEFAULT 0,
+        attempts INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX messages_queue_id ON messages(queue_id) WHERE queue_id IS NOT NULL;
+    CREATE INDEX messages_account_domain ON messages(account_domain, first_at_ms);
+    CREATE INDEX messages_sender_domain ON messages(sender_domain, first_at_ms);
+    CREATE INDEX messages_first_at ON messages(first_at_ms);
+    CREATE INDEX messages_sender ON messages(sender, first_at_ms);
+    CREATE INDEX messages_message_key ON messages(message_key) WHERE message_key IS NOT NULL;
+    CREATE INDEX messages_unadopted ON messages(session, client_ip) WHERE queue_id IS NULL;
+    CREATE TABLE message_recipients (
+        message INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        recipient TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        PRIMARY KEY (message, recipient)
+    ) WITHOUT ROWID;
+    CREATE INDEX message_recipients_recipient ON message_recipients(recipient);
+    CREATE INDEX events_session ON events(session, client_ip, at_ms) WHERE queue_id IS NULL AND session != 0;",
+    ),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<()> {

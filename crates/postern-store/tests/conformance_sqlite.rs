@@ -1,4 +1,4 @@
-//! The directory and DKIM conformance suites against the embedded SQLite backend, one fresh database
+//! The directory, DKIM, quarantine and log search conformance suites against the embedded SQLite backend, one fresh database
 //! file per case.
 
 use std::cell::Cell;
@@ -43,4 +43,17 @@ fn sqlite_passes_the_quarantine_conformance_suite() {
     };
     conformance::run_quarantine(&make);
     assert_eq!(made.get(), conformance::QUARANTINE_CASES.len(), "one fresh store per case");
+}
+
+#[test]
+fn sqlite_passes_the_log_search_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Cell::new(0);
+    let make = || -> Box<dyn conformance::LogBackend> {
+        made.set(made.get() + 1);
+        let path = dir.path().join(format!("log-{}.db", made.get()));
+        Box::new(SqliteStore::open(&path).unwrap())
+    };
+    conformance::run_log(&make);
+    assert_eq!(made.get(), conformance::LOG_CASES.len(), "one fresh store per case");
 }

@@ -41,10 +41,11 @@ fn log(e: &Event) {
         EventKind::Tls { version, cipher } => {
             tracing::info!(event = "tls", session, %client, version = version.as_str(), cipher = cipher.as_str());
         }
-        EventKind::Refused { stage, reply, reason, sender, recipient } => {
+        EventKind::Refused { stage, reply, reason, sender, recipient, account, .. } => {
             tracing::info!(
                 event = "refused", session, %client, stage = ?stage, reply = reply.as_str(), reason = reason.as_str(),
-                sender = sender.as_deref().unwrap_or(""), recipient = recipient.as_deref().unwrap_or("")
+                sender = sender.as_deref().unwrap_or(""), recipient = recipient.as_deref().unwrap_or(""),
+                account = account.as_deref().unwrap_or("")
             );
         }
         EventKind::Queued { size, sender, recipients, tls, message_id, account, identity, .. } => {
@@ -94,7 +95,7 @@ fn log(e: &Event) {
                 reason = reason.as_deref().unwrap_or("")
             );
         }
-        EventKind::Checked { disposition, checks } => {
+        EventKind::Checked { disposition, checks, .. } => {
             let trace: Vec<String> = checks
                 .iter()
                 .map(|c| {

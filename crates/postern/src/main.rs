@@ -10,6 +10,8 @@
 //! - `events`: the event sink sessions write to: a log line, and a row in the store.
 //! - `health`: the checks behind `/health` (spool, store, Redis, engines).
 //! - `logging`: the `tracing` subscriber (text or JSON on stdout).
+//! - `log_retention`: events and log search rows past `log.retention_days` removed in
+//!   small batches, at start and every ten minutes.
 //! - `config_file`: file + flags -> a checked `Config` (serve, reload, `check-config`).
 //! - `reload`: `SIGHUP`: read the file again, apply what can change live, name the rest.
 //! - `memory`: how glibc's allocator gives memory back (set once at start-up).
@@ -23,6 +25,7 @@ mod dkim;
 mod domain_age;
 mod events;
 mod health;
+mod log_retention;
 mod logging;
 mod memory;
 mod reload;

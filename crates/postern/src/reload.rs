@@ -77,6 +77,8 @@ pub struct Reloader {
     pub domain_age: Arc<postern_policy::domain_age::DomainAge>,
     /// `[metrics]`, read by `/metrics` for each request.
     pub metrics_access: Arc<Live<postern_config::MetricsConfig>>,
+    /// `log.retention_days`, read by the log retention purge before each run.
+    pub log_retention: Arc<Live<u32>>,
 }
 
 /// Installs the SIGHUP handler (at once, so that a SIGHUP never stops the server) and
@@ -169,6 +171,9 @@ impl Reloader {
         }
         if new.metrics != old.metrics {
             self.metrics_access.store(new.metrics.clone());
+        }
+        if new.log.retention_days != old.log.retention_days {
+            self.log_retention.store(new.log.retention_days);
         }
         Ok(())
     }

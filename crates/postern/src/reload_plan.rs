@@ -6,9 +6,10 @@
 //! `shutdown_timeout`), each listener's options and connection policy (not its
 //! `max_connections`), and delivery's routes, relay hosts, rules,
 //! MX overrides, port and timeouts, `[postmaster]` (the system mail's sender and
-//! copies), `[metrics]` (who may read `/metrics`), and `[domain_age]` (its files are read again on every reload, changed or not).
+//! copies), `[metrics]` (who may read `/metrics`), `log.retention_days` (the next purge
+//! uses it), and `[domain_age]` (its files are read again on every reload, changed or not).
 //! Everything else (host name, data directory, listener
-//! and admin addresses, TLS files, logging, counters, AUTH throttling, the quarantine's
+//! and admin addresses, TLS files, the log's format and level, counters, AUTH throttling, the quarantine's
 //! lifetime, the scheduler's concurrency and retry schedule, DNS servers, the engines
 //! `[rspamd]`, `[spamassassin]` and `[clamav]`, the scorer's training minimum `[scorer]`, the
 //! attachment checks' bounds `[attachments]`) needs a restart: [`effective`] keeps the
@@ -23,7 +24,8 @@ pub fn effective(old: &Config, new: &Config) -> Config {
     let mut e = new.clone();
     e.hostname = old.hostname.clone();
     e.data_dir = old.data_dir.clone();
-    e.log = old.log.clone();
+    // The log's format and filter are set up once; its retention is read by each purge.
+    e.log = postern_config::LogConfig { retention_days: new.log.retention_days, ..old.log.clone() };
     e.tls = old.tls.clone();
     e.admin = old.admin;
     e.counters = old.counters.clone();
@@ -86,7 +88,8 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
     check("banner", a.banner != b.banner);
     check("data_dir", a.data_dir != b.data_dir);
     check("trusted_networks", a.trusted_networks != b.trusted_networks);
-    check("log", a.log != b.log);
+    check("log (format, level)", (a.log.format, &a.log.level) != (b.log.format, &b.log.level));
+    check("log.retention_days", a.log.retention_days != b.log.retention_days);
     check("tls", a.tls != b.tls);
     check("admin.address", a.admin != b.admin);
     check("counters", a.counters != b.counters);
@@ -237,6 +240,16 @@ mod tests {
         assert_eq!(e.postmaster.external.len(), 1);
         let named = config("[postmaster]\naddress = \"noreply@ops.example\"\n");
         assert_eq!(effective(&old, &named).postmaster.address.to_string(), "noreply@ops.example");
+    }
+
+    #[test]
+    fn the_log_retention_changes_live_and_the_log_format_does_not() {
+        let old = config("");
+        let new = config("[log]\nretention_days = 7\nformat = \"json\"\n");
+        let e = effective(&old, &new);
+        assert_eq!(diff(&old, &e), ["log.retention_days"]);
+        assert_eq!(diff(&e, &new), ["log (format, level)"]);
+        assert_eq!((e.log.retention_days, e.log.format), (7, postern_config::LogFormat::Text));
     }
 
     #[test]

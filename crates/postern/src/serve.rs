@@ -3,6 +3,8 @@
 //! acknowledged message. SIGHUP reloads the configuration (`reload`). Every event passes
 //! the metrics tee (`postern_metrics::MetricsSink`) on its way to the log and the store;
 //! the admin listener serves `/metrics` and `/health` (`health.rs` builds its checks).
+//! Background tasks: the quarantine's purge, the log's retention purge (`log_retention`),
+//! memory trimming.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
@@ -79,6 +81,8 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let signer = Arc::new(Signer::new(dkim::load(dkim_store.as_ref(), &master_key).context("DKIM keys")?));
     let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
     let health_store = Arc::clone(&store);
+    let log_store: Arc<dyn postern_store::LogSearch> = store.clone();
+    let log_retention = Arc::new(postern_core::Live::new(config.log.retention_days));
     let events = Arc::new(EventLog::new(EventWriter::with_identities(store, Arc::clone(&directory_store), 4096)));
     // Every event is counted for /metrics, then logged and stored.
     let metrics = Arc::new(postern_metrics::Metrics::new());
@@ -217,6 +221,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         postmaster: queue.postmaster(),
         domain_age,
         metrics_access: Arc::clone(&metrics_access),
+        log_retention: Arc::clone(&log_retention),
     }))
     .context("SIGHUP handler")?;
     let admin = match config.admin {
@@ -251,6 +256,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
                 quarantine: Some(Arc::clone(&quarantine)),
                 scorer: Some(Arc::clone(&scorer_trainer)),
                 archive: Some(archive.clone()),
+                log: Some(Arc::clone(&log_store)),
             })
             .with_health(Some(Arc::new(postern_admin::health::Health::new(crate::health::checks(
                 &health_spool,
@@ -308,6 +314,13 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     crate::archive::verify_in_background(archive.clone());
     let archive_purge =
         tokio::spawn(crate::archive::purge_every(archive, Arc::clone(&directory), crate::archive::PURGE_EVERY));
+    // Events and log search rows past `log.retention_days`: now and every ten minutes.
+    let retention = tokio::spawn(crate::log_retention::purge_every(
+        Arc::clone(&log_store),
+        log_retention,
+        crate::log_retention::EVERY,
+        shutdown.clone(),
+    ));
     let queue_task = tokio::spawn({
         let queue = queue.clone();
         let shutdown = shutdown.clone();
@@ -327,6 +340,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let left = postern_smtp::serve(listeners, services, config.limits.max_connections, grace).await;
     purge.abort();
     archive_purge.abort();
+    retention.abort();
     let _ = queue_task.await;
     if let Some(task) = admin_task {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;

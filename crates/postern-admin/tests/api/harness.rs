@@ -192,6 +192,7 @@ impl Api {
             quarantine: Some(Arc::clone(&quarantine)),
             scorer: Some(Arc::clone(&scorer)),
             archive: Some(archive.clone()),
+            log: Some(Arc::clone(&store) as Arc<dyn postern_store::LogSearch>),
         });
         let api = Api {
             router: router(state),
@@ -268,6 +269,35 @@ impl Api {
         let id = envelope.queue_id;
         self.queue.enqueue(envelope, Vec::new(), body).await.expect("queued");
         id
+    }
+
+    /// Logs message `id` of `domain` from `sender` as the pipeline would (its `checked` and
+    /// `queued` events), so that log search finds it under `domain`.
+    pub fn log_message(&self, id: QueueId, domain: &str, sender: &str) {
+        use postern_core::{Disposition, Event, EventKind};
+        use postern_store::EventStore;
+        let event = |kind| Event {
+            at_ms: postern_core::event::now_ms(),
+            session: 1,
+            client_ip: "192.0.2.1".parse().expect("ip"),
+            queue_id: Some(id),
+            kind,
+        };
+        let queued = EventKind::Queued {
+            size: 10,
+            sender: sender.into(),
+            recipients: vec![format!("rcpt@{domain}")],
+            tls: None,
+            message_id: Some(format!("<{id}@{domain}>")),
+            account: Some("192.0.2.0/28".into()),
+            account_id: None,
+            domain: Some(domain.into()),
+            sender_domain: sender.rsplit_once('@').map(|(_, d)| d.to_string()),
+            identity: Some(sender.into()),
+            subject: Some(format!("hello from {domain}")),
+        };
+        let checked = EventKind::Checked { disposition: Disposition::Deliver, checks: Vec::new(), message: None };
+        self.store.append(&[event(checked), event(queued)]).expect("logged");
     }
 
     /// Holds a spam message owned by `account_id` of `domain`, sent from `sender`, as the

@@ -166,6 +166,13 @@ const FOREIGN: &[Case] = &[
     case("GET", "/status", 403, |_| ("/status".into(), None)),
     case("GET", "/training", 403, |_| ("/training".into(), None)),
     case("POST", "/training", 403, |_| ("/training?label=spam".into(), None)),
+    case("GET", "/log", 200, |_| ("/log".into(), None)),
+    case("GET", "/log", 200, |t| (format!("/log?domain={}", t.domain), None)),
+    case("GET", "/log", 200, |t| (format!("/log?queue_id={}", t.message), None)),
+    case("GET", "/log", 200, |t| (format!("/log?message_id=%3C{}@{}%3E", t.message, t.domain), None)),
+    case("GET", "/log", 200, |t| (format!("/log?sender=sender@{}", t.domain), None)),
+    case("GET", "/log/{key}", 404, |t| (format!("/log/{}", t.message), None)),
+    case("GET", "/log/{key}", 404, |t| (format!("/log/%3C{}@{}%3E", t.message, t.domain), None)),
 ];
 
 /// A's token on A's own objects, in this order (deletions last).
@@ -289,6 +296,8 @@ const OWN: &[Case] = &[
     case("GET", "/archive/export", 200, |_| ("/archive/export?format=zip".into(), None)),
     case("GET", "/training", 403, |_| ("/training".into(), None)),
     case("POST", "/training", 403, |_| ("/training?label=ham".into(), None)),
+    case("GET", "/log", 200, |t| (format!("/log?domain={}", t.domain), None)),
+    case("GET", "/log/{key}", 200, |t| (format!("/log/{}", t.message), None)),
 ];
 
 /// Builds one tenant: domain, an IP range delegated to it, an ip and a user account, an
@@ -306,6 +315,7 @@ async fn tenant(api: &Api, domain: &str, network: &str, delegated: &str) -> (Tar
     let identity =
         api.ok("POST", "/identities", Some(&json!({"account_id": ip_account, "name": "client-1"})), 201).await;
     let message = api.queue_message(ip_account, domain, &format!("sender@{domain}")).await;
+    api.log_message(message, domain, &format!("sender@{domain}"));
     let held = api.hold_message(ip_account, domain, &format!("sender@{domain}")).await;
     let archived = api.archive_message(ip_account, domain, &format!("sender@{domain}"), "archived");
     let body = json!({"domain": domain, "kind": "network", "value": network, "action": "reject"});
@@ -474,4 +484,9 @@ async fn lists_show_only_the_callers_domains() {
     let messages = queue.json.as_array().expect("messages");
     assert_eq!(messages.len(), 1);
     assert_eq!(messages[0]["sender"], "sender@a.example");
+    let log = api.call(a, "GET", "/log", None).await;
+    let rows = log.json["items"].as_array().expect("rows");
+    assert_eq!(rows.len(), 1, "{}", log.text);
+    assert_eq!((&rows[0]["account_domain"], &rows[0]["status"]), (&json!("a.example"), &json!("queued")));
+    assert_eq!(api.ok("GET", "/log", None, 200).await["items"].as_array().map(Vec::len), Some(2), "the superadmin");
 }

@@ -40,7 +40,7 @@ impl Setup {
     pub fn trace(&self) -> (Disposition, Vec<CheckRecord>) {
         let events = self.events.0.lock().unwrap();
         let found = events.iter().find_map(|e| match &e.kind {
-            EventKind::Checked { disposition, checks } => Some((*disposition, checks.clone())),
+            EventKind::Checked { disposition, checks, .. } => Some((*disposition, checks.clone())),
             _ => None,
         });
         found.expect("a checked event")

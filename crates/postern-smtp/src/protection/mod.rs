@@ -110,6 +110,8 @@ impl Session {
             reason,
             sender,
             recipient: refusal.recipient,
+            account: None,
+            domain: None,
         };
         self.emit(queue_id, kind).await;
         if monitored {

@@ -63,6 +63,8 @@ impl Session {
                 reason: format!("{reason} ({})", self.attribution.describe()),
                 sender: Some(sender.as_ref().map(|a| a.to_string()).unwrap_or_default()),
                 recipient: None,
+                account: None,
+                domain: None,
             };
             self.emit(Some(queue_id), kind).await;
             return reply;

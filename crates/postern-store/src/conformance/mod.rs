@@ -1,4 +1,5 @@
-//! The one test suite every [`DirectoryStore`] and [`DkimStore`] backend must pass, written
+//! The one test suite every [`DirectoryStore`], [`DkimStore`], quarantine and log search
+//! ([`LogBackend`]) backend must pass, written
 //! only against the traits: SQLite runs it in `tests/conformance_sqlite.rs`, PostgreSQL will run it unchanged.
 //!
 //! In: a function that makes a fresh, empty store; each case gets its own. Out: a panic
@@ -13,6 +14,7 @@ use postern_core::tenancy::{Account, AccountKind, AccountSettings, Domain, Ident
 use crate::directory::{DirectoryStore, NewAccount, NewDomain, Page, Paged};
 use crate::dkim::DkimStore;
 use crate::{Result, StoreError};
+pub use log::LogBackend;
 
 mod accounts;
 mod delegations;
@@ -20,6 +22,7 @@ mod dkim;
 mod domains;
 mod identities;
 mod inbound;
+mod log;
 mod quarantine;
 mod ranges;
 mod rules;
@@ -188,6 +191,28 @@ pub const QUARANTINE_CASES: &[(&str, QuarantineCase)] = &[
 /// Runs every quarantine case, each on a fresh store from `make`.
 pub fn run_quarantine(make: &dyn Fn() -> Box<dyn crate::quarantine::QuarantineStore>) {
     for (name, case) in QUARANTINE_CASES {
+        eprintln!("conformance: {name}");
+        let store = make();
+        case(store.as_ref());
+    }
+}
+
+/// One log search case: gets a fresh, empty store.
+pub type LogCase = fn(&dyn LogBackend);
+
+/// Every log search case, with its name.
+pub const LOG_CASES: &[(&str, LogCase)] = &[
+    ("log::a_message_is_one_row_through_its_life", log::a_message_is_one_row_through_its_life),
+    ("log::scopes_are_walls_and_both_domains_find_a_message", log::scopes_are_walls_and_both_domains_find_a_message),
+    ("log::refusals_are_rows_and_the_pipelines_is_adopted", log::refusals_are_rows_and_the_pipelines_is_adopted),
+    ("log::quarantine_discards_partial_deliveries_and_dsns", log::quarantine_discards_partial_deliveries_and_dsns),
+    ("log::filters_time_ranges_and_pages", log::filters_time_ranges_and_pages),
+    ("log::purge_takes_only_what_is_older", log::purge_takes_only_what_is_older),
+];
+
+/// Runs every log search case, each on a fresh store from `make`.
+pub fn run_log(make: &dyn Fn() -> Box<dyn LogBackend>) {
+    for (name, case) in LOG_CASES {
         eprintln!("conformance: {name}");
         let store = make();
         case(store.as_ref());

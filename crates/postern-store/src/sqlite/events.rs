@@ -1,9 +1,9 @@
 //! [`EventStore`] for [`SqliteStore`]: the `events` table.
 //!
-//! In: batches of [`Event`]s from the event writer. Out: [`StoredEvent`]s for log search.
-//! A `queued` or `discarded` event is stored with the account's domain and the sender's
-//! domain in their own indexed columns (lower-cased), so that each message is found under
-//! both.
+//! In: batches of [`Event`]s from the event writer. Out: [`StoredEvent`]s. A `queued` or
+//! `discarded` event is stored with the account's domain and the sender's domain in their
+//! own indexed columns (lower-cased), so that each message is found under both. In the
+//! same transaction, each event updates its message's log search row (`log_ingest`).
 
 use postern_core::{Event, EventKind};
 use rusqlite::params_from_iter;
@@ -46,6 +46,7 @@ impl EventStore for SqliteStore {
                     domain,
                     sender_domain
                 ])?;
+                super::log_ingest::record(&tx, tx.last_insert_rowid(), e)?;
             }
         }
         tx.commit()?;
@@ -109,6 +110,7 @@ mod tests {
             domain: domain.map(Into::into),
             sender_domain: sender_domain.map(Into::into),
             identity: None,
+            subject: None,
         }
     }
 
@@ -133,6 +135,8 @@ mod tests {
                         reason: "r".into(),
                         sender: None,
                         recipient: Some("a@b".into()),
+                        account: None,
+                        domain: None,
                     },
                 ),
             ])

@@ -62,6 +62,19 @@ impl Filter {
         self
     }
 
+    /// A condition built at run time from this crate's column names and `?` marks only
+    /// (e.g. `IN (?, ?)` for a list); every value is in `params`.
+    pub fn owned_clause(&mut self, clause: String, params: impl IntoIterator<Item = Value>) -> &mut Self {
+        self.clauses.push(clause);
+        self.params.extend(params);
+        self
+    }
+
+    /// The conditions, for a query that combines them with others.
+    pub fn clauses(&self) -> &[String] {
+        &self.clauses
+    }
+
     /// ` WHERE a AND b`, or nothing.
     pub fn sql(&self) -> String {
         if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }

@@ -4,7 +4,9 @@
 //! connection behind a mutex; callers from async code use `spawn_blocking`.
 //!
 //! # Layout
-//! - `events`: the event log ([`EventStore`](crate::EventStore)).
+//! - `events`: the event log ([`EventStore`](crate::EventStore)); `log_ingest` keeps the
+//!   log search rows in the events' transaction, `log_search` and `log_timeline` read them
+//!   ([`LogSearch`](crate::LogSearch)) on a second, read-only connection.
 //! - `directory`: [`DirectoryStore`](crate::DirectoryStore), delegating to one file per
 //!   table: `domains`, `accounts`, `identities`, `tokens`, `rules`, `delegations`, `inbound`.
 //! - `dkim`: [`DkimStore`](crate::DkimStore): the `dkim_keys` table.
@@ -28,6 +30,9 @@ mod events;
 mod filter;
 mod identities;
 mod inbound;
+mod log_ingest;
+mod log_search;
+mod log_timeline;
 mod quarantine;
 mod rules;
 mod scorer;
@@ -35,6 +40,9 @@ mod tokens;
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// A second, read-only connection for log search: a long search never holds the
+    /// writer's lock (WAL readers do not block the writer).
+    reader: Mutex<Connection>,
 }
 
 impl SqliteStore {
@@ -46,7 +54,10 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrations::apply(&mut conn)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let reader = Connection::open_with_flags(path, flags)?;
+        reader.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(SqliteStore { conn: Mutex::new(conn), reader: Mutex::new(reader) })
     }
 
     pub fn schema_version(&self) -> Result<i64> {
@@ -62,6 +73,11 @@ impl SqliteStore {
     /// open transaction rolls back when dropped), so a poisoned lock is simply taken.
     fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The read-only connection (log search).
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -166,6 +182,9 @@ mod tests {
                      DROP TABLE scorer_samples;
                      DROP TABLE scorer_tokens;
                      DROP TABLE scorer_totals;
+                     DROP TABLE message_recipients;
+                     DROP TABLE messages;
+                     DROP INDEX events_session;
                      DELETE FROM schema_migrations WHERE version >= 5;",
                 )
                 .unwrap();

@@ -7,7 +7,8 @@
 //! - `setting`: `KEY=VALUE` edits into nested JSON (`account set`, `domain set`).
 //! - `password`: new passwords from a prompt or stdin, never argv.
 //! - `queue`, `domain`, `account`, `identity`, `token`, `rule`, `dkim`, `client_block`,
-//!   `status`, `inbound_domain`, `quarantine`, `archive`: the subcommands; `ip_range` is `domain ip-range`.
+//!   `status`, `inbound_domain`, `quarantine`, `archive`, `log`: the subcommands; `ip_range` is
+//!   `domain ip-range`.
 //! - `train`: the built-in scorer trained from eml and mbox files.
 //! - `generate`: `completions` and `man`, generated from this definition.
 //! - `progress`: spinners and bars on stderr, only when it is a terminal.
@@ -22,6 +23,7 @@ pub mod generate;
 pub mod identity;
 pub mod inbound_domain;
 pub mod ip_range;
+pub mod log;
 pub mod output;
 pub mod password;
 pub mod progress;
@@ -84,6 +86,8 @@ pub enum Command {
     InboundDomain(inbound_domain::InboundDomainArgs),
     /// Held (quarantined) spam: list, show, arf, release (superadmin), delete, confirm, request-release.
     Quarantine(quarantine::QuarantineArgs),
+    /// Log search: messages and refusals by domain, time and filters; a message's timeline.
+    Log(log::LogArgs),
     /// Train the built-in scorer from eml or mbox files: --ham or --spam (superadmin).
     Train(train::TrainArgs),
     /// Archived copies of outgoing mail: search, show, export (mbox or zip).
@@ -110,6 +114,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::ClientBlock(args) => client_block::run(args),
         Command::InboundDomain(args) => inbound_domain::run(args),
         Command::Quarantine(args) => quarantine::run(args),
+        Command::Log(args) => log::run(args),
         Command::Train(args) => train::run(args),
         Command::Archive(args) => archive::run(args),
         Command::Completions(args) => generate::completions(args),

@@ -1,0 +1,176 @@
+//! [`LogSearch`] for [`SqliteStore`]: a message's timeline, and the trait's glue.
+//!
+//! In: a [`MessageKey`] and the caller's [`Scope`]. Out: the row and its events in order:
+//! every event with its queue id (checks, DKIM, spooling, deliveries, DSNs, quarantine),
+//! and its SMTP session's connection events (connect, TLS, AUTH, connection-level
+//! refusals, disconnect) with the refusal the row was made from. The session's events are
+//! found by (session, client address) from the session's `connect` at or before the
+//! message to its `disconnect` (session numbers restart with the process: the window
+//! tells one session from an earlier one with the same number). Other transactions of the
+//! same session are rows of their own and are left out.
+//!
+//! Defends against: a row outside the scope (`None`, as if there were none), unbounded
+//! reads (at most [`MAX_STEPS`] events, [`MAX_SESSION_EVENTS`] of the session), and events
+//! this version cannot read (given as stored).
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::SqliteStore;
+use super::log_search::{COLUMNS, read_row};
+use crate::Result;
+use crate::directory::Scope;
+use crate::log::{
+    LogMessage, LogPage, LogQuery, LogSearch, MAX_STEPS, MessageKey, Purged, StepEvent, Timeline, TimelineStep,
+};
+use crate::log_state::{deciding_check, describe_check};
+
+/// The most connection events read for one session.
+const MAX_SESSION_EVENTS: usize = 500;
+/// Connection-level refusals (not of one transaction): shown in every timeline of the session.
+const SESSION_STAGES: &[&str] = &["connect", "helo", "tls", "auth", "command"];
+
+impl LogSearch for SqliteStore {
+    fn search(&self, scope: &Scope, query: &LogQuery) -> Result<LogPage> {
+        self.search_rows(scope, query)
+    }
+
+    fn timeline(&self, scope: &Scope, key: &MessageKey) -> Result<Option<Timeline>> {
+        let conn = self.reader();
+        let Some(message) = find(&conn, scope, key)? else { return Ok(None) };
+        let refused_event: Option<i64> =
+            conn.query_row("SELECT refused_event FROM messages WHERE id = ?1", [message.id], |r| r.get(0))?;
+        let mut rows = Vec::new();
+        if let Some(q) = &message.queue_id {
+            let mut stmt =
+                conn.prepare_cached("SELECT id, data FROM events WHERE queue_id = ?1 ORDER BY id LIMIT ?2")?;
+            let found = stmt.query_map(params![q, MAX_STEPS as i64 + 1], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows = found.collect::<rusqlite::Result<Vec<(i64, String)>>>()?;
+        }
+        rows.extend(session_events(&conn, &message, refused_event)?);
+        let mut steps: Vec<TimelineStep> = rows.iter().map(|(id, data)| step(*id, data)).collect();
+        steps.sort_by_key(|s| (s.at_ms, s.event_id));
+        steps.dedup_by_key(|s| s.event_id);
+        let truncated = steps.len() > MAX_STEPS;
+        steps.truncate(MAX_STEPS);
+        Ok(Some(Timeline { message, steps, truncated }))
+    }
+
+    fn purge_batch(&self, before_ms: i64, batch: u32) -> Result<Purged> {
+        self.purge_rows(before_ms, batch)
+    }
+}
+
+/// The row `key` names, if it is in `scope` (for a Message-ID: the newest such row).
+fn find(conn: &Connection, scope: &Scope, key: &MessageKey) -> Result<Option<LogMessage>> {
+    let (mut sql, mut values): (String, Vec<rusqlite::types::Value>) = match key {
+        MessageKey::QueueId(q) => {
+            (format!("SELECT {COLUMNS} FROM messages WHERE queue_id = ?"), vec![q.to_string().into()])
+        }
+        MessageKey::MessageId(m) => {
+            (format!("SELECT {COLUMNS} FROM messages WHERE message_key = ?"), vec![m.clone().into()])
+        }
+        MessageKey::Row(id) => (format!("SELECT {COLUMNS} FROM messages WHERE id = ?"), vec![(*id).into()]),
+    };
+    if let Scope::Domains(list) = scope {
+        if list.is_empty() {
+            return Ok(None);
+        }
+        let marks = vec!["?"; list.len()].join(", ");
+        sql.push_str(&format!(" AND (account_domain IN ({marks}) OR sender_domain IN ({marks}))"));
+        let lower: Vec<rusqlite::types::Value> =
+            list.iter().map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase().into()).collect();
+        values.extend(lower.iter().cloned());
+        values.extend(lower);
+    }
+    sql.push_str(" ORDER BY first_at_ms DESC, id DESC LIMIT 1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    Ok(stmt.query_row(rusqlite::params_from_iter(values), read_row).optional()?)
+}
+
+/// The connection events of the message's session, and the refusal the row was made from.
+fn session_events(conn: &Connection, m: &LogMessage, refused_event: Option<i64>) -> Result<Vec<(i64, String)>> {
+    let mut out = Vec::new();
+    if let Some(id) = refused_event {
+        let found = conn
+            .prepare_cached("SELECT id, data FROM events WHERE id = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        out.extend(found);
+    }
+    if m.session == 0 {
+        return Ok(out);
+    }
+    let session = i64::try_from(m.session).unwrap_or(i64::MAX);
+    let connected: Option<i64> = conn
+        .prepare_cached(
+            "SELECT at_ms FROM events WHERE session = ?1 AND client_ip = ?2 AND queue_id IS NULL AND session != 0
+                AND at_ms <= ?3 AND kind = 'connect' ORDER BY at_ms DESC LIMIT 1",
+        )?
+        .query_row(params![session, m.client_ip, m.first_at_ms], |r| r.get(0))
+        .optional()?;
+    let Some(connected) = connected else { return Ok(out) };
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, kind, data, json_extract(data, '$.stage') FROM events
+         WHERE session = ?1 AND client_ip = ?2 AND queue_id IS NULL AND session != 0 AND at_ms >= ?3
+         ORDER BY at_ms, id LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![session, m.client_ip, connected, MAX_SESSION_EVENTS as i64], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, Option<String>>(3)?))
+    })?;
+    let mut seen_connect = false;
+    for row in rows {
+        let (id, kind, data, stage) = row?;
+        match kind.as_str() {
+            "connect" if seen_connect => break,
+            "connect" => seen_connect = true,
+            "refused" if !stage.as_deref().is_some_and(|s| SESSION_STAGES.contains(&s)) => continue,
+            "refused" | "tls" | "auth" | "disconnect" => {}
+            _ => continue,
+        }
+        let last = kind == "disconnect";
+        out.push((id, data));
+        if last {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// One stored event as a step.
+fn step(event_id: i64, data: &str) -> TimelineStep {
+    let value: serde_json::Value = serde_json::from_str(data).unwrap_or(serde_json::Value::Null);
+    let field = |name: &str| value.get(name);
+    let kind_name = field("event").and_then(|v| v.as_str()).unwrap_or("unknown").to_string();
+    let parsed = serde_json::from_value::<postern_core::Event>(value.clone()).ok();
+    let duration_ms = match parsed.as_ref().map(|e| &e.kind) {
+        Some(postern_core::EventKind::Delivery { duration_ms, .. }) => *duration_ms,
+        _ => None,
+    };
+    let (summary, decided_by) = match &parsed {
+        Some(e) => {
+            let decided = match &e.kind {
+                postern_core::EventKind::Checked { disposition, checks, .. } => {
+                    deciding_check(*disposition, checks).map(describe_check)
+                }
+                _ => None,
+            };
+            (crate::log_steps::summary(&e.kind, duration_ms), decided)
+        }
+        None => (format!("{kind_name} (not readable by this version)"), None),
+    };
+    TimelineStep {
+        event_id,
+        at_ms: field("at_ms").and_then(|v| v.as_i64()).unwrap_or(0),
+        session: field("session").and_then(|v| v.as_u64()).unwrap_or(0),
+        client_ip: field("client_ip").and_then(|v| v.as_str()).unwrap_or("").to_string(),
+        queue_id: field("queue_id").and_then(|v| v.as_str()).map(str::to_string),
+        kind: kind_name,
+        summary,
+        decided_by,
+        duration_ms,
+        event: match parsed {
+            Some(e) => StepEvent::Known(Box::new(e.kind)),
+            None => StepEvent::Stored(value),
+        },
+    }
+}
