@@ -109,6 +109,11 @@ impl AdminState {
     pub fn ops(&self) -> &Ops {
         &self.ops
     }
+
+    /// The operations' context, shared (the web panel runs on the same one).
+    pub fn shared_ops(&self) -> Arc<Ops> {
+        Arc::clone(&self.ops)
+    }
 }
 
 impl std::ops::Deref for AdminState {

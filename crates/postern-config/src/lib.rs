@@ -15,6 +15,7 @@
 //! - [`connection_policy`]: each listener's connection and protocol policy (SPEC.md §4).
 //! - [`attachments`]: the `[attachments]` section (the attachment checks' bounds).
 //! - [`metrics`]: the `[metrics]` section (who may read `/metrics`).
+//! - [`panel`]: the `[panel]` section (how long a web panel login lasts).
 //! - [`postmaster`]: the `[postmaster]` section (system mail's sender, external postmasters).
 //! - [`error`]: [`ConfigError`] and how a TOML parse error becomes one line.
 
@@ -25,6 +26,7 @@ mod domain_age;
 mod engines;
 mod error;
 mod metrics;
+mod panel;
 mod postmaster;
 mod raw;
 mod validate;
@@ -40,6 +42,7 @@ pub use engines::{ClamavConfig, ClamdAddress, EngineConfig, EngineFailure, Engin
 pub use error::ConfigError;
 use ipnet::IpNet;
 pub use metrics::MetricsConfig;
+pub use panel::PanelConfig;
 
 /// The fully validated configuration. Every field has a value.
 #[derive(Debug, Clone)]
@@ -75,6 +78,8 @@ pub struct Config {
     pub attachments: AttachmentsConfig,
     /// Who may read `/metrics` (`[metrics]`).
     pub metrics: MetricsConfig,
+    /// How long a web panel login lasts (`[panel]`).
+    pub panel: PanelConfig,
 }
 
 /// The attachment checks' bounds (`[attachments]`): how deep containers are opened, how

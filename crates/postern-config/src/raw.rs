@@ -47,6 +47,8 @@ pub struct RawConfig {
     pub attachments: crate::attachments::RawAttachments,
     #[serde(default)]
     pub metrics: crate::metrics::RawMetrics,
+    #[serde(default)]
+    pub panel: crate::panel::RawPanel,
 }
 
 #[derive(Debug, Default, Deserialize)]

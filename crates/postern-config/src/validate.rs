@@ -106,6 +106,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     let domain_age = crate::domain_age::validate(raw.domain_age)?;
     let attachments = crate::attachments::validate(raw.attachments)?;
     let metrics = crate::metrics::validate(raw.metrics)?;
+    let panel = crate::panel::validate(raw.panel)?;
     let (admin_key, admin_text) = match (&flags.admin, raw.admin.address.as_deref()) {
         (Some(f), _) => ("--admin".to_string(), f.as_str()),
         (None, Some(a)) => ("admin.address".to_string(), a),
@@ -157,6 +158,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         domain_age,
         attachments,
         metrics,
+        panel,
     })
 }
 

@@ -23,6 +23,10 @@ pub enum ErrorKind {
     Unavailable,
     /// The input is larger than the operation takes; `field` names it.
     TooLarge,
+    /// The caller could not be identified (a wrong user name or password).
+    Unauthenticated,
+    /// Too many failed attempts: refused for a while, whatever the input.
+    Throttled,
     /// Something failed on our side; the detail is in the log.
     Internal,
 }

@@ -30,6 +30,8 @@
 //! - [`identities`]: the senders behind accounts, and locking them.
 //! - [`lock_notice`]: the notice of a lock an administrator sets, through the system mailer.
 //! - [`tokens`]: API tokens and who the caller is; [`token_secret`]: their secrets.
+//! - [`admin_users`]: the web panel's users; [`panel_auth`]: their logins, sessions and
+//!   the login throttle.
 //! - [`limits`]: live counter values of accounts and identities, and spam events.
 //! - [`status`]: the server's status (queue size, event counts).
 //! - [`delegations`]: IP ranges a superadmin delegates to a domain; [`ip_rules`]: which
@@ -49,6 +51,7 @@
 
 pub mod account_rules;
 pub mod accounts;
+pub mod admin_users;
 pub mod archive;
 pub mod caller;
 pub mod client_blocks;
@@ -65,6 +68,7 @@ pub mod lock_notice;
 pub mod log;
 pub mod object;
 pub mod page;
+pub mod panel_auth;
 pub mod quarantine;
 pub mod queue;
 pub mod rules;
@@ -122,6 +126,9 @@ pub struct Ops {
     pub archive: Option<postern_archive::Archive>,
     /// Log search over the store's message rows and events; `None`: unavailable.
     pub log: Option<Arc<dyn postern_store::LogSearch>>,
+    /// The web panel's users, sessions and login throttle; `None`: no panel logins and
+    /// no admin user operations.
+    pub panel: Option<Arc<panel_auth::PanelAuth>>,
 }
 
 impl Ops {

@@ -91,6 +91,7 @@ impl TestOps {
             scorer: None,
             archive: None,
             log: None,
+            panel: None,
         };
         TestOps { ops, store, quarantine, _dir: dir }
     }

@@ -59,7 +59,7 @@ impl TestOps {
         let queue = QueueManager::new(spool, Arc::new(DeferAll), Arc::new(Collected::default()), config).unwrap();
         let ops = Ops {
             queue,
-            directory: store as Arc<dyn DirectoryStore>,
+            directory: Arc::clone(&store) as Arc<dyn DirectoryStore>,
             on_change: Arc::new(|_| {}),
             limits: None,
             locks: None,
@@ -72,6 +72,13 @@ impl TestOps {
             scorer: None,
             archive: None,
             log: None,
+            panel: Some(Arc::new(crate::panel_auth::PanelAuth::new(
+                store as Arc<dyn postern_store::AdminUserStore>,
+                crate::panel_auth::SessionRules {
+                    idle: Duration::from_secs(3600),
+                    lifetime: Duration::from_secs(12 * 3600),
+                },
+            ))),
         };
         TestOps { ops, _dir: dir }
     }

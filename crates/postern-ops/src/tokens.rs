@@ -105,7 +105,7 @@ pub async fn delete(ops: &Ops, caller: &Caller, id: &str) -> Result<Deleted> {
 
 /// A domain admin's domains: at least one, each existing, normalized, without repeats.
 /// A superadmin sees every domain and takes none.
-async fn token_domains(ops: &Ops, role: Role, given: Vec<String>) -> Result<Vec<String>> {
+pub(crate) async fn token_domains(ops: &Ops, role: Role, given: Vec<String>) -> Result<Vec<String>> {
     if role == Role::Superadmin {
         if !given.is_empty() {
             return Err(OpError::bad_field("domains", "a superadmin token sees every domain; give no domains"));

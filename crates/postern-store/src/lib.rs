@@ -24,6 +24,7 @@
 //! - [`scorer`]: the [`ScorerStore`] trait: the built-in scorer's training samples.
 //! - `migrations`: versioned schema changes, applied in order at open.
 
+pub mod admin_users;
 pub mod conformance;
 pub mod directory;
 pub mod dkim;
@@ -37,6 +38,7 @@ pub mod quarantine;
 pub mod scorer;
 pub mod sqlite;
 
+pub use admin_users::{AdminSession, AdminUserChange, AdminUserStore, NewAdminSession, NewAdminUser};
 pub use directory::{
     AccountChange, AccountFilter, AccountRecord, DirectoryChange, DirectorySnapshot, DirectoryStore, DomainChange,
     DomainFilter, IdentityFilter, IdentityLock, NewAccount, NewDelegation, NewDomain, NewInboundDomain, NewRule,

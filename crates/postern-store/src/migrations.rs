@@ -269,6 +269,28 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX message_recipients_recipient ON message_recipients(recipient);
     CREATE INDEX events_session ON events(session, client_ip, at_ms) WHERE queue_id IS NULL AND session != 0;",
     ),
+    (
+        11,
+        "admin_users",
+        "CREATE TABLE admin_users (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        role TEXT NOT NULL,
+        domains TEXT NOT NULL,
+        password_hash TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        last_login_ms INTEGER
+    );
+    CREATE TABLE admin_sessions (
+        secret_hash TEXT PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES admin_users(id) ON DELETE CASCADE,
+        csrf TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        last_seen_ms INTEGER NOT NULL,
+        expires_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX admin_sessions_user ON admin_sessions(user_id);",
+    ),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<()> {

@@ -57,3 +57,16 @@ fn sqlite_passes_the_log_search_conformance_suite() {
     conformance::run_log(&make);
     assert_eq!(made.get(), conformance::LOG_CASES.len(), "one fresh store per case");
 }
+
+#[test]
+fn sqlite_passes_the_admin_users_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Cell::new(0);
+    let make = || -> Box<dyn postern_store::AdminUserStore> {
+        made.set(made.get() + 1);
+        let path = dir.path().join(format!("admin-users-{}.db", made.get()));
+        Box::new(SqliteStore::open(&path).unwrap())
+    };
+    conformance::run_admin_users(&make);
+    assert_eq!(made.get(), conformance::ADMIN_USER_CASES.len(), "one fresh store per case");
+}

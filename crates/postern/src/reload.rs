@@ -79,6 +79,8 @@ pub struct Reloader {
     pub metrics_access: Arc<Live<postern_config::MetricsConfig>>,
     /// `log.retention_days`, read by the log retention purge before each run.
     pub log_retention: Arc<Live<u32>>,
+    /// The web panel's session rules (`[panel]`).
+    pub panel: Arc<postern_ops::panel_auth::PanelAuth>,
 }
 
 /// Installs the SIGHUP handler (at once, so that a SIGHUP never stops the server) and
@@ -171,6 +173,9 @@ impl Reloader {
         }
         if new.metrics != old.metrics {
             self.metrics_access.store(new.metrics.clone());
+        }
+        if new.panel != old.panel {
+            self.panel.set_rules(crate::serve::session_rules(&new.panel));
         }
         if new.log.retention_days != old.log.retention_days {
             self.log_retention.store(new.log.retention_days);

@@ -82,6 +82,10 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
     let health_store = Arc::clone(&store);
     let log_store: Arc<dyn postern_store::LogSearch> = store.clone();
+    let panel_auth = Arc::new(postern_ops::panel_auth::PanelAuth::new(
+        store.clone() as Arc<dyn postern_store::AdminUserStore>,
+        session_rules(&config.panel),
+    ));
     let log_retention = Arc::new(postern_core::Live::new(config.log.retention_days));
     let events = Arc::new(EventLog::new(EventWriter::with_identities(store, Arc::clone(&directory_store), 4096)));
     // Every event is counted for /metrics, then logged and stored.
@@ -222,11 +226,13 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         domain_age,
         metrics_access: Arc::clone(&metrics_access),
         log_retention: Arc::clone(&log_retention),
+        panel: Arc::clone(&panel_auth),
     }))
     .context("SIGHUP handler")?;
     let admin = match config.admin {
         Some(addr) => {
             admin_token(&config.data_dir, directory_store.as_ref())?;
+            first_panel_user(&config.data_dir, panel_auth.users.as_ref())?;
             let dkim_reload = dkim::reloader(Arc::clone(&dkim_store), Arc::clone(&master_key), signer);
             let dkim_admin =
                 dkim::admin(dkim_store, master_key, Arc::clone(&dkim_reload), &config.delivery.dns_servers)?;
@@ -257,6 +263,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
                 scorer: Some(Arc::clone(&scorer_trainer)),
                 archive: Some(archive.clone()),
                 log: Some(Arc::clone(&log_store)),
+                panel: Some(Arc::clone(&panel_auth)),
             })
             .with_health(Some(Arc::new(postern_admin::health::Health::new(crate::health::checks(
                 &health_spool,
@@ -279,6 +286,10 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     };
     print_summary(&config, &bound, &tls, &recovery);
     if let Some((_, _, local)) = &admin {
+        println!(
+            "web panel: http://{local}/ (user admin; first password in {}/admin-password)",
+            config.data_dir.display()
+        );
         println!("admin API: http://{local}/api/v1 (token: {}/admin-token)", config.data_dir.display());
         println!(
             "manage it: postern domain add example.com --enable --data-dir {}   (see postern --help)",
@@ -502,6 +513,26 @@ fn admin_token(data_dir: &std::path::Path, store: &dyn DirectoryStore) -> Result
     let (secret, hash) = postern_admin::try_new_token_secret().map_err(|e| anyhow::anyhow!("random token: {e}"))?;
     register_superadmin(store, hash)?;
     write_private(&path, format!("{secret}\n").as_bytes())
+}
+
+/// On first start (no panel user yet): the superadmin `admin` with a random password,
+/// written to `admin-password` in the data directory (mode 0600) and printed there only.
+/// Delete the file once the password is changed.
+fn first_panel_user(data_dir: &std::path::Path, users: &dyn postern_store::AdminUserStore) -> Result<()> {
+    match postern_ops::panel_auth::first_superadmin(users) {
+        Ok(Some((name, password))) => {
+            let path = data_dir.join("admin-password");
+            write_private(&path, format!("{password}\n").as_bytes())?;
+            tracing::warn!(user = %name, file = %path.display(), "web panel superadmin created; change its password");
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => Err(anyhow::anyhow!("web panel superadmin: {e}")),
+    }
+}
+
+pub fn session_rules(c: &postern_config::PanelConfig) -> postern_ops::panel_auth::SessionRules {
+    postern_ops::panel_auth::SessionRules { idle: c.session_idle, lifetime: c.session_lifetime }
 }
 
 fn register_superadmin(store: &dyn DirectoryStore, secret_hash: String) -> Result<()> {

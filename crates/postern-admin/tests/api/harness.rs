@@ -193,6 +193,13 @@ impl Api {
             scorer: Some(Arc::clone(&scorer)),
             archive: Some(archive.clone()),
             log: Some(Arc::clone(&store) as Arc<dyn postern_store::LogSearch>),
+            panel: Some(Arc::new(postern_ops::panel_auth::PanelAuth::new(
+                Arc::clone(&store) as Arc<dyn postern_store::AdminUserStore>,
+                postern_ops::panel_auth::SessionRules {
+                    idle: std::time::Duration::from_secs(3600),
+                    lifetime: std::time::Duration::from_secs(12 * 3600),
+                },
+            ))),
         });
         let api = Api {
             router: router(state),

@@ -39,4 +39,4 @@ pub use settings::{
     AccountLimits, AccountSettings, Archive, ContentChecks, Identification, IdentificationMethod, LockSettings,
     NEW_DOMAIN_HOURS_RANGE, QuarantineReaction, SPAM_THRESHOLD_RANGE,
 };
-pub use token::{ApiToken, Role};
+pub use token::{AdminUser, ApiToken, Role};

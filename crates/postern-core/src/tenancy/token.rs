@@ -25,3 +25,19 @@ pub struct ApiToken {
     pub domains: Vec<String>,
     pub created_at_ms: i64,
 }
+
+/// A user of the web admin panel, as listed: the password is stored as an argon2id hash
+/// and never shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AdminUser {
+    pub id: i64,
+    /// The login name: 1 to 64 characters of letters, digits and `.-_@`.
+    pub name: String,
+    pub role: Role,
+    /// `domain_admin`: the domains it may see.
+    pub domains: Vec<String>,
+    pub created_at_ms: i64,
+    /// The last successful login, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_login_ms: Option<i64>,
+}

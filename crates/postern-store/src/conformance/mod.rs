@@ -17,6 +17,7 @@ use crate::{Result, StoreError};
 pub use log::LogBackend;
 
 mod accounts;
+mod admin_users;
 mod delegations;
 mod dkim;
 mod domains;
@@ -213,6 +214,23 @@ pub const LOG_CASES: &[(&str, LogCase)] = &[
 /// Runs every log search case, each on a fresh store from `make`.
 pub fn run_log(make: &dyn Fn() -> Box<dyn LogBackend>) {
     for (name, case) in LOG_CASES {
+        eprintln!("conformance: {name}");
+        let store = make();
+        case(store.as_ref());
+    }
+}
+
+/// One panel users case.
+pub type AdminUserCase = fn(&dyn crate::admin_users::AdminUserStore);
+
+/// Every panel users case, with its name.
+pub const ADMIN_USER_CASES: &[(&str, AdminUserCase)] = &[
+    ("admin_users::users_create_find_change_delete", admin_users::users_create_find_change_delete),
+    ("admin_users::sessions_end_by_time_change_and_deletion", admin_users::sessions_end_by_time_change_and_deletion),
+];
+
+pub fn run_admin_users(make: &dyn Fn() -> Box<dyn crate::admin_users::AdminUserStore>) {
+    for (name, case) in ADMIN_USER_CASES {
         eprintln!("conformance: {name}");
         let store = make();
         case(store.as_ref());

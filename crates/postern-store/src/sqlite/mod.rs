@@ -12,6 +12,8 @@
 //! - `dkim`: [`DkimStore`](crate::DkimStore): the `dkim_keys` table.
 //! - `quarantine`: [`QuarantineStore`](crate::QuarantineStore): the `quarantine` table.
 //! - `scorer`: [`ScorerStore`](crate::ScorerStore): the scorer's training samples.
+//! - `admin_users`: [`AdminUserStore`](crate::AdminUserStore): the web panel's users and
+//!   sessions.
 //! - `filter`: the WHERE clause and paging shared by every list.
 
 use std::path::Path;
@@ -22,6 +24,7 @@ use rusqlite::Connection;
 use crate::{Result, migrations};
 
 mod accounts;
+mod admin_users;
 mod delegations;
 mod directory;
 mod dkim;
