@@ -18,6 +18,9 @@ command -v adduser >/dev/null 2>&1 || apt_packages+=(adduser)
 # The shells whose generated completion scripts are syntax-checked.
 command -v zsh >/dev/null 2>&1 || apt_packages+=(zsh)
 command -v fish >/dev/null 2>&1 || apt_packages+=(fish)
+# The web panel's browser tests: Debian's Chromium and its driver (never a downloaded browser).
+command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
 
 if [ ${#apt_packages[@]} -gt 0 ]; then
     sudo=""
@@ -39,6 +42,8 @@ python3 -c "import dkim" 2>/dev/null || python3 -m pip install --quiet dkimpy
 python3 -c "import nacl" 2>/dev/null || python3 -m pip install --quiet pynacl
 # The metrics test reads /metrics with Prometheus's own text parser.
 python3 -c "import prometheus_client" 2>/dev/null || python3 -m pip install --quiet prometheus-client
+# The web panel's browser tests drive Chromium with Selenium.
+python3 -c "import selenium" 2>/dev/null || python3 -m pip install --quiet selenium
 # olevba confirms that the attachment tests' macro fixtures hold macros.
 command -v olevba >/dev/null 2>&1 || python3 -m pip install --quiet oletools
 

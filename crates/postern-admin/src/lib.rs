@@ -1,5 +1,7 @@
 //! The admin REST API under `/api/v1` (JSON, bearer tokens, roles), `/health`, `/metrics`,
 //! and the OpenAPI document at `/api/v1/openapi.json`. The CLI (`postern ...`) is its client.
+//! The web panel ([`postern_panel`]) is served beside it at `/`, on the same operations; an
+//! unknown path outside `/api/` gets the panel's HTML 404.
 //!
 //! The API is a thin adapter over the operations layer ([`postern_ops`]): a handler
 //! parses its input strictly ([`extract`]), calls the operation with the [`Caller`] its
@@ -177,13 +179,25 @@ pub fn router(state: AdminState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .route("/openapi.json", get(openapi::document))
         .method_not_allowed_fallback(method_not_allowed);
+    let panel = postern_panel::router(postern_panel::PanelState { ops: state.shared_ops(), secure_cookies: false });
     Router::new()
         .route("/health", get(health::show))
         .route("/metrics", get(metrics::show))
         .nest("/api/v1", api)
-        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .merge(panel)
+        .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// An unknown path: a JSON error under `/api/`, the panel's page elsewhere (a browser).
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        ApiError::not_found("no such endpoint").into_response()
+    } else {
+        postern_panel::PanelError::not_found().into_response()
+    }
 }
 
 async fn method_not_allowed() -> ApiError {

@@ -9,6 +9,7 @@ mod harness;
 mod inbound;
 mod isolation;
 mod lock_notices;
+mod panel;
 mod rules;
 mod status;
 mod tenancy;

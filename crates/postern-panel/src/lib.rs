@@ -1,0 +1,86 @@
+//! The web admin panel at `/` on the admin listener: server-rendered HTML pages over the
+//! operations layer ([`postern_ops`]), for a provider's support team (superadmins) and its
+//! customers' domain admins.
+//!
+//! In: an [`Ops`] context shared with the JSON API, and browser requests. Out: HTML pages,
+//! redirects after every successful form post (post/redirect/get), and one stylesheet.
+//! Pages hold no logic of their own: every read and every change is an operation, called
+//! with the logged-in user's [`Caller`](postern_ops::Caller), so scope, role and
+//! validation are exactly the API's.
+//!
+//! Defends against: cross-site request forgery (every form carries the session's token,
+//! checked by [`session::Form`]; cross-site posts are refused by their `Sec-Fetch-Site`
+//! and `Origin` headers; the session cookie is `SameSite=Strict`), script injection
+//! (askama escapes every value by default; no message HTML is ever rendered as HTML; the
+//! Content-Security-Policy allows no inline script and no other origin), session theft
+//! (`HttpOnly` cookie, `Secure` over TLS, server-side idle and absolute expiry),
+//! clickjacking (`frame-ancestors 'none'`), open redirects after login (only local paths),
+//! and a domain admin reaching another tenant's objects (the operations answer 404).
+//!
+//! # Layout
+//! - [`session`]: the session cookie, the logged-in [`session::Session`], and forms with
+//!   their CSRF check.
+//! - [`error`]: [`error::PanelError`], an operation's error as an HTML page.
+//! - `chrome`: what every page shows around its content (menu, user, logout form).
+//! - `login`: log in and out, change one's own password.
+//! - `dashboard`: the start page.
+//! - `assets`: the stylesheet, compiled into the binary.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use postern_ops::Ops;
+
+mod assets;
+mod chrome;
+mod dashboard;
+pub mod error;
+mod login;
+pub mod session;
+
+pub use chrome::Chrome;
+pub use error::PanelError;
+pub use session::{Form, Session};
+
+/// What the panel's handlers are given.
+#[derive(Clone)]
+pub struct PanelState {
+    pub ops: Arc<Ops>,
+    /// Session cookies carry `Secure` (the admin listener is served over TLS).
+    pub secure_cookies: bool,
+}
+
+/// The panel's routes (no fallback: the caller's router has one).
+pub fn router<S>(state: PanelState) -> Router<S> {
+    Router::new()
+        .route("/", get(dashboard::show))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/password", get(login::password_form).post(login::password_submit))
+        .route("/static/{file}", get(assets::file))
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// The Content-Security-Policy of every panel answer: our own styles and scripts only, no
+/// inline script, no frames, forms post only here.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; \
+                       form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
