@@ -87,12 +87,14 @@ pub struct AdminState {
     pub health: Option<Arc<health::Health>>,
     /// What `/metrics` serves; `None`: it answers 404.
     pub metrics: Option<Arc<metrics::MetricsEndpoint>>,
+    /// Served over TLS: the web panel's session cookie is `Secure`.
+    pub tls: bool,
 }
 
 impl AdminState {
     /// The API over `ops`, without `/health` checks or `/metrics`.
     pub fn new(ops: Ops) -> AdminState {
-        AdminState { ops: Arc::new(ops), health: None, metrics: None }
+        AdminState { ops: Arc::new(ops), health: None, metrics: None, tls: false }
     }
 
     /// `/health` asks `health`.
@@ -104,6 +106,12 @@ impl AdminState {
     /// `/metrics` serves `metrics`.
     pub fn with_metrics(mut self, metrics: Option<Arc<metrics::MetricsEndpoint>>) -> AdminState {
         self.metrics = metrics;
+        self
+    }
+
+    /// Served over TLS (the panel's cookies are then `Secure`).
+    pub fn with_tls(mut self, tls: bool) -> AdminState {
+        self.tls = tls;
         self
     }
 
@@ -179,7 +187,7 @@ pub fn router(state: AdminState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .route("/openapi.json", get(openapi::document))
         .method_not_allowed_fallback(method_not_allowed);
-    let panel = postern_panel::router(postern_panel::PanelState { ops: state.shared_ops(), secure_cookies: false });
+    let panel = postern_panel::router(postern_panel::PanelState { ops: state.shared_ops(), secure_cookies: state.tls });
     Router::new()
         .route("/health", get(health::show))
         .route("/metrics", get(metrics::show))
