@@ -17,6 +17,8 @@ pub const MENU: &[MenuItem] = &[
     MenuItem { path: "/", label: "Dashboard", superadmin: false },
     MenuItem { path: "/domains", label: "Domains", superadmin: false },
     MenuItem { path: "/queue", label: "Queue", superadmin: false },
+    MenuItem { path: "/admin-users", label: "Admin users", superadmin: true },
+    MenuItem { path: "/tokens", label: "API tokens", superadmin: true },
 ];
 
 pub struct Chrome {

@@ -27,6 +27,7 @@
 //! - `domains`: domain settings (filter, abuse contact, sender security, DKIM keys and
 //!   their DNS, block and allow lists, delegated IP ranges) and the lists at `/rules`.
 //! - `queue`: the queue: list, one message, retry, hold, release, delete, retry all.
+//! - `users`: the panel's users and the API tokens (superadmin).
 //! - `view`: what list and form pages share: paging, a refused form's state, times.
 //! - `assets`: the stylesheet, compiled into the binary.
 
@@ -48,6 +49,7 @@ pub mod error;
 mod login;
 mod queue;
 pub mod session;
+mod users;
 mod view;
 
 pub use chrome::Chrome;
@@ -91,6 +93,11 @@ pub fn router<S>(state: PanelState) -> Router<S> {
         .route("/queue/{id}/hold", post(queue::hold))
         .route("/queue/{id}/release", post(queue::release))
         .route("/queue/{id}/delete", post(queue::delete))
+        .route("/admin-users", get(users::list).post(users::create))
+        .route("/admin-users/{id}", get(users::show).post(users::update))
+        .route("/admin-users/{id}/delete", post(users::delete))
+        .route("/tokens", get(users::tokens_list).post(users::tokens_create))
+        .route("/tokens/{id}/delete", post(users::tokens_delete))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }

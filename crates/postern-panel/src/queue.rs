@@ -98,7 +98,8 @@ pub struct ListQuery {
 pub async fn list(State(state): State<PanelState>, session: Session, Query(q): Query<ListQuery>) -> Response {
     let page = page_number(q.page.as_deref());
     let text = |v: &Option<String>| v.as_deref().unwrap_or("").trim().to_string();
-    let (sender, recipient, domain, queue_state) = (text(&q.sender), text(&q.recipient), text(&q.domain), text(&q.state));
+    let (sender, recipient, domain, queue_state) =
+        (text(&q.sender), text(&q.recipient), text(&q.domain), text(&q.state));
     let given = |v: &String| Some(v.clone()).filter(|v| !v.is_empty());
     let skip = offset_of(page) as usize;
     let query = QueueQuery {
@@ -116,7 +117,8 @@ pub async fn list(State(state): State<PanelState>, session: Session, Query(q): Q
     let entries: Vec<QueueEntry> = entries.drain(skip.min(entries.len())..).collect();
     let more = entries.len() > PER_PAGE as usize;
     let rows: Vec<Row> = entries.into_iter().take(PER_PAGE as usize).map(row).collect();
-    let filters = [("sender", sender.as_str()), ("recipient", &recipient), ("domain", &domain), ("state", &queue_state)];
+    let filters =
+        [("sender", sender.as_str()), ("recipient", &recipient), ("domain", &domain), ("state", &queue_state)];
     let page = QueuePage {
         chrome: Chrome::new(&session, "/queue").with_notice(q.done.as_deref()),
         pager: Pager::new("/queue", &filters, page, rows.len(), None, more),
@@ -187,7 +189,11 @@ async fn message_page(
         recipients: e
             .recipients
             .into_iter()
-            .map(|r| RecipientRow { address: r.address, status: status_name(r.status), reply: r.reply.unwrap_or_default() })
+            .map(|r| RecipientRow {
+                address: r.address,
+                status: status_name(r.status),
+                reply: r.reply.unwrap_or_default(),
+            })
             .collect(),
         headers,
         error: None,

@@ -95,7 +95,8 @@ impl FormState {
     /// `sender_security.allowed_ips`).
     pub fn on(&self, name: &str) -> Option<&str> {
         let field = self.field.as_deref()?;
-        let rest = field.strip_prefix(name).or_else(|| field.rsplit_once('.').and_then(|(_, f)| f.strip_prefix(name)))?;
+        let rest =
+            field.strip_prefix(name).or_else(|| field.rsplit_once('.').and_then(|(_, f)| f.strip_prefix(name)))?;
         (rest.is_empty() || rest.starts_with('[')).then_some(self.message.as_deref()).flatten()
     }
 

@@ -19,7 +19,11 @@ pub struct RangeForm {
     comment: String,
 }
 
-pub async fn create_range(State(state): State<PanelState>, Path(name): Path<String>, form: Form<RangeForm>) -> Response {
+pub async fn create_range(
+    State(state): State<PanelState>,
+    Path(name): Path<String>,
+    form: Form<RangeForm>,
+) -> Response {
     let Form { session, data } = form;
     let comment = Some(data.comment.clone()).filter(|c| !c.trim().is_empty());
     let input = DelegationCreate { range: data.range.clone(), comment };

@@ -73,7 +73,8 @@ pub struct RulesQuery {
 async fn load(state: &PanelState, session: &Session, q: &RulesQuery) -> Result<RulesPage, PanelError> {
     let page = page_number(q.page.as_deref());
     let text = |v: &Option<String>| v.as_deref().unwrap_or("").trim().to_string();
-    let (domain, scope, kind, action, value) = (text(&q.domain), text(&q.scope), text(&q.kind), text(&q.action), text(&q.value));
+    let (domain, scope, kind, action, value) =
+        (text(&q.domain), text(&q.scope), text(&q.kind), text(&q.action), text(&q.value));
     let query = RuleQuery {
         domain: Some(domain.clone()).filter(|d| !d.is_empty()),
         global: match scope.as_str() {
@@ -88,7 +89,8 @@ async fn load(state: &PanelState, session: &Session, q: &RulesQuery) -> Result<R
         offset: offset_of(page),
     };
     let list = rules::list(&state.ops, &session.caller, query).await?;
-    let filters = [("domain", domain.as_str()), ("scope", &scope), ("kind", &kind), ("action", &action), ("value", &value)];
+    let filters =
+        [("domain", domain.as_str()), ("scope", &scope), ("kind", &kind), ("action", &action), ("value", &value)];
     let pager = Pager::of("/rules", &filters, page, &list);
     Ok(RulesPage {
         chrome: Chrome::new(session, "/domains").with_notice(q.done.as_deref()),
@@ -189,7 +191,11 @@ pub struct RuleDeleteForm {
     back: String,
 }
 
-pub async fn delete_rule(State(state): State<PanelState>, Path(id): Path<String>, form: Form<RuleDeleteForm>) -> Response {
+pub async fn delete_rule(
+    State(state): State<PanelState>,
+    Path(id): Path<String>,
+    form: Form<RuleDeleteForm>,
+) -> Response {
     let Form { session, data } = form;
     let id = match postern_ops::object::object_id(&id, "rule") {
         Ok(id) => id,

@@ -165,16 +165,18 @@ impl DomainPage {
         let (ops, caller) = (&state.ops, &session.caller);
         let domain = domains::show(ops, caller, name).await?;
         let name = domain.name.clone();
-        let (keys, dkim_unavailable) = match dkim::list(ops, caller, &name, DomainKeyQuery { limit: 1000, offset: 0 }).await {
-            Ok(list) => (Some(list.items.into_iter().map(key_row).collect()), String::new()),
-            Err(e) if e.kind == ErrorKind::Unavailable => (None, e.message),
-            Err(e) => return Err(e.into()),
-        };
+        let (keys, dkim_unavailable) =
+            match dkim::list(ops, caller, &name, DomainKeyQuery { limit: 1000, offset: 0 }).await {
+                Ok(list) => (Some(list.items.into_iter().map(key_row).collect()), String::new()),
+                Err(e) if e.kind == ErrorKind::Unavailable => (None, e.message),
+                Err(e) => return Err(e.into()),
+            };
         let check = match check && keys.is_some() {
             true => Some(check_view(dkim_dns::check_dns(ops, caller, &name, DkimCheckQuery::default()).await?)),
             false => None,
         };
-        let q = RuleQuery { domain: Some(name.clone()), limit: PER_PAGE, offset: offset_of(page), ..Default::default() };
+        let q =
+            RuleQuery { domain: Some(name.clone()), limit: PER_PAGE, offset: offset_of(page), ..Default::default() };
         let rule_list = rules::list(ops, caller, q).await?;
         let rules_pager = Pager::of(&format!("/domains/{name}"), &[], page, &rule_list);
         let ranges = delegations::list(ops, caller, &name, DelegationQuery { limit: 1000, offset: 0 }).await?;
@@ -332,7 +334,9 @@ pub async fn update_filter(
     let patch = DomainPatch { filter_enabled: Some(data.filter_enabled), ..DomainPatch::default() };
     match domains::update(&state.ops, &session.caller, &name, patch).await {
         Ok(d) => back(&d.name, "saved", "settings"),
-        Err(e) => refused(&state, &session, &name, e, |p, e| p.states.filter = FormState::refused(FILTER_FIELDS, e)).await,
+        Err(e) => {
+            refused(&state, &session, &name, e, |p, e| p.states.filter = FormState::refused(FILTER_FIELDS, e)).await
+        }
     }
 }
 
@@ -342,7 +346,11 @@ pub struct AbuseForm {
     abuse_contact: String,
 }
 
-pub async fn update_abuse(State(state): State<PanelState>, Path(name): Path<String>, form: Form<AbuseForm>) -> Response {
+pub async fn update_abuse(
+    State(state): State<PanelState>,
+    Path(name): Path<String>,
+    form: Form<AbuseForm>,
+) -> Response {
     let Form { session, data } = form;
     let contact = Some(data.abuse_contact.trim().to_string()).filter(|c| !c.is_empty());
     let patch = DomainPatch { abuse_contact: Some(contact), ..DomainPatch::default() };
@@ -380,7 +388,11 @@ fn security(data: &SenderForm) -> Result<SenderSecurity, OpError> {
             })
         })
         .collect::<Result<Vec<_>, OpError>>()?;
-    Ok(SenderSecurity { allowed_senders: items(&data.allowed_senders, MOST_LINES), ip_check: data.ip_check, allowed_ips })
+    Ok(SenderSecurity {
+        allowed_senders: items(&data.allowed_senders, MOST_LINES),
+        ip_check: data.ip_check,
+        allowed_ips,
+    })
 }
 
 pub async fn update_sender(
