@@ -156,7 +156,7 @@ pub fn size(bytes: u64) -> String {
 /// Lines or comma-separated items of a text field, trimmed, without empty ones; at most
 /// `most` (the operation refuses longer lists with its own message).
 pub fn items(text: &str, most: usize) -> Vec<String> {
-    text.split(|c: char| c == ',' || c == '\n' || c == '\r' || c == ' ' || c == '\t')
+    text.split([',', '\n', '\r', ' ', '\t'])
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .take(most)
