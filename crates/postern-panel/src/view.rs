@@ -111,7 +111,7 @@ impl FormState {
 }
 
 /// What to do with an operation's error after a form post: show the form again with the
-/// message (bad input, a conflict, a named field that does not exist), or an error page
+/// message (bad input 400, a conflict 409, a named field that does not exist 404), or an error page
 /// (another tenant's or a missing object is the 404 page, a superadmin's action 403).
 pub enum Refusal {
     Form(StatusCode, OpError),
@@ -123,9 +123,10 @@ impl Refusal {
         match e.kind {
             ErrorKind::BadInput | ErrorKind::TooLarge => Refusal::Form(StatusCode::BAD_REQUEST, e),
             ErrorKind::Conflict => Refusal::Form(StatusCode::CONFLICT, e),
-            // "no such domain" for a domain the user typed (a user's or token's domains):
-            // the form again. Never for the object the page is about (no field).
-            ErrorKind::NotFound if e.field.is_some() => Refusal::Form(StatusCode::BAD_REQUEST, e),
+            // "no such domain" for a domain the user typed (a user's, a token's or a rule's):
+            // the form again, still a 404 (another tenant's domain answers exactly like one
+            // that does not exist). Never for the object the page is about (no field).
+            ErrorKind::NotFound if e.field.is_some() => Refusal::Form(StatusCode::NOT_FOUND, e),
             _ => Refusal::Page(PanelError::from(e)),
         }
     }
