@@ -10,12 +10,14 @@ import ssl
 import urllib.error
 import urllib.request
 
+from conftest import wait_for
 from panel import Browser, browser, first_password, panel_url  # noqa: F401 (the browser fixture)
 
 
 def test_first_start_login_dashboard_and_logout(postern, browser):  # noqa: F811
     server = postern()
-    assert any("web panel: http://" in line for line in server.stdout), server.stdout
+    # Printed after the line the harness waits for: the reader thread may not have it yet.
+    wait_for(lambda: any("web panel: http://" in line for line in server.stdout), "the web panel line")
     assert (server.data_dir / "admin-password").stat().st_mode & 0o777 == 0o600
     b: Browser = browser(server)
     b.open("/password")

@@ -13,7 +13,13 @@ pub struct MenuItem {
 }
 
 /// The menu, in the seeds' order.
-pub const MENU: &[MenuItem] = &[MenuItem { path: "/", label: "Dashboard", superadmin: false }];
+pub const MENU: &[MenuItem] = &[
+    MenuItem { path: "/", label: "Dashboard", superadmin: false },
+    MenuItem { path: "/domains", label: "Domains", superadmin: false },
+    MenuItem { path: "/queue", label: "Queue", superadmin: false },
+    MenuItem { path: "/admin-users", label: "Admin users", superadmin: true },
+    MenuItem { path: "/tokens", label: "API tokens", superadmin: true },
+];
 
 pub struct Chrome {
     pub user: String,
@@ -63,6 +69,7 @@ fn notice(code: &str) -> Option<&'static str> {
         "retried" => "Queued for a new attempt.",
         "held" => "Held.",
         "password" => "Password changed.",
+        "rotated" => "Rotated: the new key signs from now on.",
         _ => return None,
     })
 }

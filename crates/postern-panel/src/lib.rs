@@ -24,6 +24,11 @@
 //! - `chrome`: what every page shows around its content (menu, user, logout form).
 //! - `login`: log in and out, change one's own password.
 //! - `dashboard`: the start page.
+//! - `domains`: domain settings (filter, abuse contact, sender security, DKIM keys and
+//!   their DNS, block and allow lists, delegated IP ranges) and the lists at `/rules`.
+//! - `queue`: the queue: list, one message, retry, hold, release, delete, retry all.
+//! - `users`: the panel's users and the API tokens (superadmin).
+//! - `view`: what list and form pages share: paging, a refused form's state, times.
 //! - `assets`: the stylesheet, compiled into the binary.
 
 use std::sync::Arc;
@@ -39,9 +44,13 @@ use postern_ops::Ops;
 mod assets;
 mod chrome;
 mod dashboard;
+mod domains;
 pub mod error;
 mod login;
+mod queue;
 pub mod session;
+mod users;
+mod view;
 
 pub use chrome::Chrome;
 pub use error::PanelError;
@@ -63,6 +72,32 @@ pub fn router<S>(state: PanelState) -> Router<S> {
         .route("/logout", post(login::logout))
         .route("/password", get(login::password_form).post(login::password_submit))
         .route("/static/{file}", get(assets::file))
+        .route("/domains", get(domains::list).post(domains::create))
+        .route("/domains/{name}", get(domains::show))
+        .route("/domains/{name}/filter", post(domains::update_filter))
+        .route("/domains/{name}/abuse-contact", post(domains::update_abuse))
+        .route("/domains/{name}/sender-security", post(domains::update_sender))
+        .route("/domains/{name}/delete", post(domains::delete))
+        .route("/domains/{name}/dkim", post(domains::create_key))
+        .route("/domains/{name}/dkim/rotate", post(domains::rotate))
+        .route("/domains/{name}/dkim/{selector}/delete", post(domains::delete_key))
+        .route("/domains/{name}/rules", post(domains::create_domain_rule))
+        .route("/domains/{name}/ip-ranges", post(domains::create_range))
+        .route("/domains/{name}/ip-ranges/{id}/delete", post(domains::delete_range))
+        .route("/rules", get(domains::rules_page).post(domains::create_rule))
+        .route("/rules/{id}/delete", post(domains::delete_rule))
+        .route("/queue", get(queue::list))
+        .route("/queue/retry", post(queue::retry_all))
+        .route("/queue/{id}", get(queue::show))
+        .route("/queue/{id}/retry", post(queue::retry))
+        .route("/queue/{id}/hold", post(queue::hold))
+        .route("/queue/{id}/release", post(queue::release))
+        .route("/queue/{id}/delete", post(queue::delete))
+        .route("/admin-users", get(users::list).post(users::create))
+        .route("/admin-users/{id}", get(users::show).post(users::update))
+        .route("/admin-users/{id}/delete", post(users::delete))
+        .route("/tokens", get(users::tokens_list).post(users::tokens_create))
+        .route("/tokens/{id}/delete", post(users::tokens_delete))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }
