@@ -13,7 +13,11 @@ pub struct MenuItem {
 }
 
 /// The menu, in the seeds' order.
-pub const MENU: &[MenuItem] = &[MenuItem { path: "/", label: "Dashboard", superadmin: false }];
+pub const MENU: &[MenuItem] = &[
+    MenuItem { path: "/", label: "Dashboard", superadmin: false },
+    MenuItem { path: "/accounts", label: "Accounts", superadmin: false },
+    MenuItem { path: "/identities", label: "Identities", superadmin: false },
+];
 
 pub struct Chrome {
     pub user: String,
