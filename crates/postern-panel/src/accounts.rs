@@ -184,13 +184,17 @@ pub async fn list(State(state): State<PanelState>, session: Session, Query(q): Q
         Ok(d) => d,
         Err(e) => return PanelError::from(e).into_response(),
     };
-    let (items, total) = match accounts::list(&state.ops, caller, query).await {
-        Ok(p) => (p.items, p.total),
-        Err(e) if e.kind == ErrorKind::BadInput => {
-            error = Some(e.to_string());
-            (Vec::new(), 0)
+    let (items, total) = if error.is_some() {
+        (Vec::new(), 0)
+    } else {
+        match accounts::list(&state.ops, caller, query).await {
+            Ok(p) => (p.items, p.total),
+            Err(e) if e.kind == ErrorKind::BadInput => {
+                error = Some(e.to_string());
+                (Vec::new(), 0)
+            }
+            Err(e) => return PanelError::from(e).into_response(),
         }
-        Err(e) => return PanelError::from(e).into_response(),
     };
     let mut rows = Vec::with_capacity(items.len());
     for a in &items {

@@ -8,7 +8,7 @@ use crate::harness::Api;
 
 /// A browser's cookie jar, just enough for the panel's two cookies.
 #[derive(Default)]
-struct Jar {
+pub(crate) struct Jar {
     cookies: Vec<(String, String)>,
 }
 
@@ -29,19 +29,19 @@ impl Jar {
         self.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.cookies.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 }
 
-async fn get(api: &Api, jar: &mut Jar, path: &str) -> (StatusCode, HeaderMap, String) {
+pub(crate) async fn get(api: &Api, jar: &mut Jar, path: &str) -> (StatusCode, HeaderMap, String) {
     let request = Request::get(path).header(header::COOKIE, jar.header()).body(Body::empty()).unwrap();
     let answer = api.send_raw(request).await;
     jar.take(&answer.1);
     answer
 }
 
-async fn post(
+pub(crate) async fn post(
     api: &Api,
     jar: &mut Jar,
     path: &str,
@@ -62,13 +62,13 @@ async fn post(
 }
 
 /// The value of hidden field `name` in a page.
-fn hidden(page: &str, name: &str) -> String {
+pub(crate) fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = page.find(&marker).unwrap_or_else(|| panic!("no field {name} in {page}")) + marker.len();
     page[start..].split('"').next().unwrap().to_string()
 }
 
-fn location(headers: &HeaderMap) -> &str {
+pub(crate) fn location(headers: &HeaderMap) -> &str {
     headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
