@@ -10,9 +10,9 @@
 //! handlers' `#[utoipa::path]` annotations and the operations' types ([`openapi`]).
 //!
 //! In: HTTP requests. Out: JSON answers over the directory (domains, accounts, identities,
-//! tokens, list rules) and the queue manager. Every change to domains, accounts, identity
-//! locks or rules calls [`Ops::on_change`] with what changed, so that the SMTP policy
-//! updates its in-memory index before the answer goes out.
+//! tokens, web panel users, list rules) and the queue manager. Every change to domains,
+//! accounts, identity locks or rules calls [`Ops::on_change`] with what changed, so that
+//! the SMTP policy updates its in-memory index before the answer goes out.
 //!
 //! Defends against: requests without a known token (401, never saying why), a domain admin
 //! reaching another tenant's objects (404 as if they did not exist, on every endpoint),
@@ -25,6 +25,7 @@
 //! - [`extract`]: strict JSON bodies, query strings and path ids.
 //! - [`error`]: [`ApiError`], the one JSON error shape.
 //! - [`domains`], [`accounts`], [`identities`], [`tokens`]: the tenancy endpoints.
+//! - [`admin_users`]: the web panel's users (superadmin); never their password hashes.
 //! - [`delegations`]: IP ranges a superadmin delegates to a domain; [`postern_ops::ip_rules`]: which
 //!   `ip` account ranges a caller may use (delegation, prefix limit, protected ranges).
 //! - [`client_blocks`]: AUTH failure and daily client blocks, listed and lifted.
@@ -46,6 +47,7 @@
 //! - [`metrics`]: `/metrics`, Prometheus text behind `[metrics]` (allowed peers or a token).
 
 mod accounts;
+mod admin_users;
 mod archive;
 mod auth;
 mod client_blocks;
@@ -162,6 +164,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/client-blocks/{ip}", delete(client_blocks::lift))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::delete))
+        .route("/admin-users", get(admin_users::list).post(admin_users::create))
+        .route("/admin-users/{id}", get(admin_users::show).patch(admin_users::update).delete(admin_users::delete))
         .route("/queue", get(queue::list))
         .route("/queue/retry", post(queue::retry_all))
         .route("/queue/{id}", get(queue::show).delete(queue::delete))
