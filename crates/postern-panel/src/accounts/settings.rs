@@ -509,8 +509,7 @@ mod tests {
 
     #[test]
     fn every_setting_has_a_field() {
-        let mut full = AccountSettings::default();
-        full.dkim_selector = Some("s1".into());
+        let mut full = AccountSettings { dkim_selector: Some("s1".into()), ..AccountSettings::default() };
         full.identification.regex = Some("x".into());
         let mut paths = Vec::new();
         leaves(&serde_json::to_value(&full).unwrap(), "", &mut paths);
