@@ -113,7 +113,6 @@ def test_seed_howto_in_the_panel_then_the_tenant_walls(postern, browser, sink): 
     assert b.path == "/accounts/new"
     b.click("#kind-user")
     b.fill({"user": "alice@example.com", "user_password": PASSWORD, "domain": "example.com"}, "#account-add")
-    b.driver.execute_script("window.scrollTo(0, 0)")
     b.shot("account-add")
     b.submit("#add")
     m = re.fullmatch(r"/accounts/(\d+)\?done=created", b.path)
