@@ -15,6 +15,8 @@ pub struct MenuItem {
 /// The menu, in the seeds' order.
 pub const MENU: &[MenuItem] = &[
     MenuItem { path: "/", label: "Dashboard", superadmin: false },
+    MenuItem { path: "/accounts", label: "Accounts", superadmin: false },
+    MenuItem { path: "/identities", label: "Identities", superadmin: false },
     MenuItem { path: "/domains", label: "Domains", superadmin: false },
     MenuItem { path: "/queue", label: "Queue", superadmin: false },
     MenuItem { path: "/admin-users", label: "Admin users", superadmin: true },

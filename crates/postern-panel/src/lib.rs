@@ -29,6 +29,11 @@
 //! - `queue`: the queue: list, one message, retry, hold, release, delete, retry all.
 //! - `users`: the panel's users and the API tokens (superadmin).
 //! - `view`: what list and form pages share: paging, a refused form's state, times.
+//! - `accounts`: Outgoing > Manage accounts (list, add, one page per account with every
+//!   setting, counters, lock, unlock, delete).
+//! - `identities`: Outgoing > Manage identities (list, lock, unlock).
+//! - `forms`: a refusal shown next to its form field; checkboxes.
+//! - `pager`: list paging (50 a page) and times in lists.
 //! - `assets`: the stylesheet, compiled into the binary.
 
 use std::sync::Arc;
@@ -41,12 +46,16 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use postern_ops::Ops;
 
+mod accounts;
 mod assets;
 mod chrome;
 mod dashboard;
 mod domains;
 pub mod error;
+mod forms;
+mod identities;
 mod login;
+mod pager;
 mod queue;
 pub mod session;
 mod users;
@@ -71,6 +80,15 @@ pub fn router<S>(state: PanelState) -> Router<S> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/password", get(login::password_form).post(login::password_submit))
+        .route("/accounts", get(accounts::list).post(accounts::create))
+        .route("/accounts/new", get(accounts::new_form))
+        .route("/accounts/{id}", get(accounts::show).post(accounts::save))
+        .route("/accounts/{id}/lock", post(accounts::lock))
+        .route("/accounts/{id}/unlock", post(accounts::unlock))
+        .route("/accounts/{id}/delete", post(accounts::delete))
+        .route("/identities", get(identities::list))
+        .route("/identities/{id}/lock", post(identities::lock))
+        .route("/identities/{id}/unlock", post(identities::unlock))
         .route("/static/{file}", get(assets::file))
         .route("/domains", get(domains::list).post(domains::create))
         .route("/domains/{name}", get(domains::show))

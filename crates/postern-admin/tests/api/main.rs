@@ -11,6 +11,7 @@ mod inbound;
 mod isolation;
 mod lock_notices;
 mod panel;
+mod panel_accounts;
 mod panel_domains;
 mod rules;
 mod status;
