@@ -13,7 +13,12 @@ pub struct MenuItem {
 }
 
 /// The menu, in the seeds' order.
-pub const MENU: &[MenuItem] = &[MenuItem { path: "/", label: "Dashboard", superadmin: false }];
+pub const MENU: &[MenuItem] = &[
+    MenuItem { path: "/", label: "Dashboard", superadmin: false },
+    MenuItem { path: "/quarantine", label: "Quarantine", superadmin: false },
+    MenuItem { path: "/log", label: "Log search", superadmin: false },
+    MenuItem { path: "/archive", label: "Archive", superadmin: false },
+];
 
 pub struct Chrome {
     pub user: String,
@@ -60,6 +65,7 @@ fn notice(code: &str) -> Option<&'static str> {
         "unlocked" => "Unlocked.",
         "released" => "Released.",
         "requested" => "Release requested.",
+        "confirmed" => "Confirmed as spam.",
         "retried" => "Queued for a new attempt.",
         "held" => "Held.",
         "password" => "Password changed.",

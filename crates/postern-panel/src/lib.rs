@@ -24,6 +24,10 @@
 //! - `chrome`: what every page shows around its content (menu, user, logout form).
 //! - `login`: log in and out, change one's own password.
 //! - `dashboard`: the start page.
+//! - `quarantine`: held messages, their detail and actions.
+//! - `log`: log search and a message's timeline.
+//! - `archive`: archive search, a copy's view, exports.
+//! - `format`: how the message pages write times, sizes and lists, and read filters.
 //! - `assets`: the stylesheet, compiled into the binary.
 
 use std::sync::Arc;
@@ -36,11 +40,15 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use postern_ops::Ops;
 
+mod archive;
 mod assets;
 mod chrome;
 mod dashboard;
 pub mod error;
+mod format;
+mod log;
 mod login;
+mod quarantine;
 pub mod session;
 
 pub use chrome::Chrome;
@@ -62,6 +70,19 @@ pub fn router<S>(state: PanelState) -> Router<S> {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/password", get(login::password_form).post(login::password_submit))
+        .route("/quarantine", get(quarantine::list))
+        .route("/quarantine/{id}", get(quarantine::show))
+        .route("/quarantine/{id}/arf", get(quarantine::report))
+        .route("/quarantine/{id}/release", post(quarantine::release))
+        .route("/quarantine/{id}/request-release", post(quarantine::request_release))
+        .route("/quarantine/{id}/confirm", post(quarantine::confirm))
+        .route("/quarantine/{id}/delete", post(quarantine::delete))
+        .route("/log", get(log::search))
+        .route("/log/{key}", get(log::timeline))
+        .route("/archive", get(archive::search))
+        .route("/archive/export", get(archive::export))
+        .route("/archive/{id}", get(archive::show))
+        .route("/archive/{id}/message", get(archive::message))
         .route("/static/{file}", get(assets::file))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
