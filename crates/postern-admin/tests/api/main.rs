@@ -10,6 +10,7 @@ mod inbound;
 mod isolation;
 mod lock_notices;
 mod panel;
+mod panel_messages;
 mod rules;
 mod status;
 mod tenancy;
