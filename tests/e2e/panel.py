@@ -47,10 +47,12 @@ class Browser:
         options.binary_location = CHROMIUM
         for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                     "--disable-dev-shm-usage", "--window-size=1280,900", f"--user-data-dir={self.profile}"):
+                     "--disable-dev-shm-usage", "--window-size=1280,900", f"--user-data-dir={self.profile}",
+                     # The panel over TLS uses the server's self-signed certificate.
+                     "--ignore-certificate-errors"):
             options.add_argument(flag)
         self.driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-        self.driver.set_page_load_timeout(30)
+        self.driver.set_page_load_timeout(60)
 
     # -- navigation ---------------------------------------------------------------------
 
@@ -115,7 +117,7 @@ class Browser:
         """Clicks a submit button and waits for the next page."""
         old = self.driver.find_element(By.TAG_NAME, "html")
         self.find(css).click()
-        WebDriverWait(self.driver, 20).until(expected_conditions.staleness_of(old))
+        WebDriverWait(self.driver, 60).until(expected_conditions.staleness_of(old))
         return self
 
     def login(self, name: str, password: str) -> "Browser":

@@ -27,9 +27,9 @@ from conftest import postern_bin
 
 # Every top-level subcommand (clap's `help` aside). A new one must be added here, and so
 # gets checked in the completions and the manual page.
-SUBCOMMANDS = ["serve", "check-config", "status", "queue", "domain", "account", "identity", "token", "rule",
-               "dkim", "client-block", "inbound-domain", "quarantine", "log", "train", "archive", "completions",
-               "man"]
+SUBCOMMANDS = ["serve", "check-config", "status", "queue", "domain", "account", "identity", "token",
+               "admin-user", "rule", "dkim", "client-block", "inbound-domain", "quarantine", "log", "train",
+               "archive", "completions", "man"]
 
 
 def run(*args: str, **kwargs) -> subprocess.CompletedProcess:

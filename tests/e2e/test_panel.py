@@ -5,6 +5,8 @@ page asked for before login reached after it, logout, and the pages' security he
 
 from __future__ import annotations
 
+import http.client
+import ssl
 import urllib.error
 import urllib.request
 
@@ -56,3 +58,26 @@ def test_pages_forbid_framing_and_foreign_scripts(postern):
         raise AssertionError("404 expected")
     except urllib.error.HTTPError as e:
         assert e.code == 404 and e.headers["Content-Type"].startswith("text/html")
+
+
+def test_the_panel_over_tls_has_secure_cookies(postern, browser):  # noqa: F811
+    server = postern(config="[admin]\ntls = true\n")
+    url = panel_url(server)
+    assert url.startswith("https://"), url
+    assert any(f"web panel: {url}/" in line for line in server.stdout), server.stdout
+    unverified = ssl.create_default_context()
+    unverified.check_hostname = False
+    unverified.verify_mode = ssl.CERT_NONE
+    with urllib.request.urlopen(url + "/login", timeout=10, context=unverified) as resp:
+        assert "; Secure" in resp.headers["Set-Cookie"], resp.headers["Set-Cookie"]
+    plain = "http://" + url.split("://", 1)[1]
+    try:
+        urllib.request.urlopen(plain + "/login", timeout=10)
+        raise AssertionError("plain HTTP must not be served")
+    except (urllib.error.URLError, http.client.HTTPException, ConnectionError, OSError):
+        pass  # a TLS alert, not an HTTP answer
+    b: Browser = browser(server)
+    b.login("admin", first_password(server))
+    assert b.title.startswith("Dashboard"), b.title
+    cookie = b.driver.get_cookie("postern_session")
+    assert cookie["secure"] and cookie["httpOnly"] and cookie["sameSite"] == "Strict", cookie

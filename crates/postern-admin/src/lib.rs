@@ -10,9 +10,9 @@
 //! handlers' `#[utoipa::path]` annotations and the operations' types ([`openapi`]).
 //!
 //! In: HTTP requests. Out: JSON answers over the directory (domains, accounts, identities,
-//! tokens, list rules) and the queue manager. Every change to domains, accounts, identity
-//! locks or rules calls [`Ops::on_change`] with what changed, so that the SMTP policy
-//! updates its in-memory index before the answer goes out.
+//! tokens, web panel users, list rules) and the queue manager. Every change to domains,
+//! accounts, identity locks or rules calls [`Ops::on_change`] with what changed, so that
+//! the SMTP policy updates its in-memory index before the answer goes out.
 //!
 //! Defends against: requests without a known token (401, never saying why), a domain admin
 //! reaching another tenant's objects (404 as if they did not exist, on every endpoint),
@@ -25,6 +25,7 @@
 //! - [`extract`]: strict JSON bodies, query strings and path ids.
 //! - [`error`]: [`ApiError`], the one JSON error shape.
 //! - [`domains`], [`accounts`], [`identities`], [`tokens`]: the tenancy endpoints.
+//! - [`admin_users`]: the web panel's users (superadmin); never their password hashes.
 //! - [`delegations`]: IP ranges a superadmin delegates to a domain; [`postern_ops::ip_rules`]: which
 //!   `ip` account ranges a caller may use (delegation, prefix limit, protected ranges).
 //! - [`client_blocks`]: AUTH failure and daily client blocks, listed and lifted.
@@ -46,6 +47,7 @@
 //! - [`metrics`]: `/metrics`, Prometheus text behind `[metrics]` (allowed peers or a token).
 
 mod accounts;
+mod admin_users;
 mod archive;
 mod auth;
 mod client_blocks;
@@ -87,12 +89,14 @@ pub struct AdminState {
     pub health: Option<Arc<health::Health>>,
     /// What `/metrics` serves; `None`: it answers 404.
     pub metrics: Option<Arc<metrics::MetricsEndpoint>>,
+    /// Served over TLS: the web panel's session cookie is `Secure`.
+    pub tls: bool,
 }
 
 impl AdminState {
     /// The API over `ops`, without `/health` checks or `/metrics`.
     pub fn new(ops: Ops) -> AdminState {
-        AdminState { ops: Arc::new(ops), health: None, metrics: None }
+        AdminState { ops: Arc::new(ops), health: None, metrics: None, tls: false }
     }
 
     /// `/health` asks `health`.
@@ -104,6 +108,12 @@ impl AdminState {
     /// `/metrics` serves `metrics`.
     pub fn with_metrics(mut self, metrics: Option<Arc<metrics::MetricsEndpoint>>) -> AdminState {
         self.metrics = metrics;
+        self
+    }
+
+    /// Served over TLS (the panel's cookies are then `Secure`).
+    pub fn with_tls(mut self, tls: bool) -> AdminState {
+        self.tls = tls;
         self
     }
 
@@ -154,6 +164,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/client-blocks/{ip}", delete(client_blocks::lift))
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", delete(tokens::delete))
+        .route("/admin-users", get(admin_users::list).post(admin_users::create))
+        .route("/admin-users/{id}", get(admin_users::show).patch(admin_users::update).delete(admin_users::delete))
         .route("/queue", get(queue::list))
         .route("/queue/retry", post(queue::retry_all))
         .route("/queue/{id}", get(queue::show).delete(queue::delete))
@@ -179,7 +191,7 @@ pub fn router(state: AdminState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::require_token))
         .route("/openapi.json", get(openapi::document))
         .method_not_allowed_fallback(method_not_allowed);
-    let panel = postern_panel::router(postern_panel::PanelState { ops: state.shared_ops(), secure_cookies: false });
+    let panel = postern_panel::router(postern_panel::PanelState { ops: state.shared_ops(), secure_cookies: state.tls });
     Router::new()
         .route("/health", get(health::show))
         .route("/metrics", get(metrics::show))

@@ -67,6 +67,11 @@ use crate::ApiError;
         crate::tokens::list,
         crate::tokens::create,
         crate::tokens::delete,
+        crate::admin_users::list,
+        crate::admin_users::create,
+        crate::admin_users::show,
+        crate::admin_users::update,
+        crate::admin_users::delete,
         crate::delegations::list,
         crate::delegations::create,
         crate::delegations::delete,
@@ -188,6 +193,30 @@ mod tests {
         let accounts = &doc["paths"]["/accounts"]["get"]["parameters"];
         let names: Vec<&str> = accounts.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["domain", "kind", "name", "locked", "limit", "offset"]);
+    }
+
+    #[test]
+    fn passwords_are_write_only_and_panel_users_show_no_hash() {
+        let doc = spec();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let mut seen = 0;
+        for (name, schema) in schemas {
+            let Some(properties) = schema["properties"].as_object() else { continue };
+            // `has_password` (an account's) is an answer, not a secret.
+            for (field, property) in properties.iter().filter(|(field, _)| *field == "password") {
+                assert_eq!(property["writeOnly"], true, "{name}.{field} must be writeOnly: {property}");
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3, "AccountCreate, AdminUserCreate and AdminUserUpdate have passwords");
+        assert_eq!(schemas["AdminUserCreate"]["properties"]["password"]["writeOnly"], true);
+        assert_eq!(schemas["AdminUserUpdate"]["properties"]["password"]["writeOnly"], true);
+        let user = schemas["AdminUser"]["properties"].as_object().unwrap();
+        assert!(user.keys().all(|k| !k.contains("password") && !k.contains("hash")), "{user:?}");
+        let ops = &doc["paths"]["/admin-users/{id}"];
+        let ids: Vec<&str> =
+            ["get", "patch", "delete"].iter().map(|m| ops[m]["operationId"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["admin_users_show", "admin_users_update", "admin_users_delete"]);
     }
 
     #[test]

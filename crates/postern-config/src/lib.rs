@@ -61,6 +61,9 @@ pub struct Config {
     pub delivery: Delivery,
     /// The admin API listener (`None`: off).
     pub admin: Option<SocketAddr>,
+    /// `admin.tls`: the admin listener (API and web panel) speaks HTTPS with the server's
+    /// certificate; the panel's session cookie is then `Secure`.
+    pub admin_tls: bool,
     /// What a domain admin's ip accounts may be (`[admin] domain_admin_widest_*`).
     pub ip_accounts: IpAccountLimits,
     pub auth: AuthConfig,

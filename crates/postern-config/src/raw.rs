@@ -93,6 +93,8 @@ pub struct RawAdmin {
     /// The widest ip account range a domain admin may create (prefix lengths).
     pub domain_admin_widest_ipv4: Option<u64>,
     pub domain_admin_widest_ipv6: Option<u64>,
+    /// Serve the API and the web panel over TLS (the server's certificate).
+    pub tls: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

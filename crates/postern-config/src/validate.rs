@@ -148,6 +148,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         listeners,
         delivery,
         admin,
+        admin_tls: raw.admin.tls.unwrap_or(false),
         ip_accounts,
         auth,
         counters,

@@ -6,6 +6,7 @@
 //! - `cli`: the command line (clap); `cli/` holds the API client and one file per client subcommand.
 //! - `serve`: start-up, the running gateway, graceful shutdown.
 //! - `tls`: the server certificate: load it, or generate a self-signed one on first start.
+//! - `admin_tls`: the admin listener (API and web panel) over TLS (`admin.tls`).
 //! - `dkim`: the DKIM master key, the signer's keys loaded from the store, their reload.
 //! - `events`: the event sink sessions write to: a log line, and a row in the store.
 //! - `health`: the checks behind `/health` (spool, store, Redis, engines).
@@ -17,6 +18,7 @@
 //! - `memory`: how glibc's allocator gives memory back (set once at start-up).
 //! - `archive`: the archive at start-up (recovery, a background check) and its purge task.
 
+mod admin_tls;
 mod archive;
 mod cli;
 mod config_file;

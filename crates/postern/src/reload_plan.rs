@@ -28,6 +28,7 @@ pub fn effective(old: &Config, new: &Config) -> Config {
     e.log = postern_config::LogConfig { retention_days: new.log.retention_days, ..old.log.clone() };
     e.tls = old.tls.clone();
     e.admin = old.admin;
+    e.admin_tls = old.admin_tls;
     e.counters = old.counters.clone();
     e.quarantine = old.quarantine;
     // The scorer's models are built with the minimum at start-up.
@@ -92,6 +93,7 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
     check("log.retention_days", a.log.retention_days != b.log.retention_days);
     check("tls", a.tls != b.tls);
     check("admin.address", a.admin != b.admin);
+    check("admin.tls", a.admin_tls != b.admin_tls);
     check("counters", a.counters != b.counters);
     check("quarantine.lifetime_days", a.quarantine != b.quarantine);
     check("scorer (min_ham, min_spam)", a.scorer != b.scorer);

@@ -247,7 +247,8 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
             let socket =
                 TcpListener::bind(addr).await.with_context(|| format!("admin.address: cannot listen on {addr}"))?;
             let local = socket.local_addr().unwrap_or(addr);
-            write_private(&config.data_dir.join("admin.url"), format!("http://{local}\n").as_bytes())?;
+            let scheme = if config.admin_tls { "https" } else { "http" };
+            write_private(&config.data_dir.join("admin.url"), format!("{scheme}://{local}\n").as_bytes())?;
             let state = postern_admin::AdminState::new(postern_admin::Ops {
                 queue: queue.clone(),
                 directory: Arc::clone(&directory_store),
@@ -271,6 +272,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
                 matches!(config.counters, CountersConfig::Redis { .. }).then(|| Arc::clone(&counters)),
                 &engines,
             )))))
+            .with_tls(config.admin_tls)
             .with_metrics(Some(Arc::new(postern_admin::metrics::MetricsEndpoint {
                 metrics: Arc::clone(&metrics),
                 access: Arc::clone(&metrics_access),
@@ -286,11 +288,12 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     };
     print_summary(&config, &bound, &tls, &recovery);
     if let Some((_, _, local)) = &admin {
+        let scheme = if config.admin_tls { "https" } else { "http" };
         println!(
-            "web panel: http://{local}/ (user admin; first password in {}/admin-password)",
+            "web panel: {scheme}://{local}/ (user admin; first password in {}/admin-password)",
             config.data_dir.display()
         );
-        println!("admin API: http://{local}/api/v1 (token: {}/admin-token)", config.data_dir.display());
+        println!("admin API: {scheme}://{local}/api/v1 (token: {}/admin-token)", config.data_dir.display());
         println!(
             "manage it: postern domain add example.com --enable --data-dir {}   (see postern --help)",
             config.data_dir.display()
@@ -337,13 +340,23 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         let shutdown = shutdown.clone();
         async move { queue.run(shutdown, grace).await }
     });
+    let admin_tls = config.admin_tls.then(|| tls.acceptor.clone());
     let admin_task = admin.map(|(socket, router, _)| {
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
+            use axum::serve::ListenerExt;
             let stop = async move { shutdown.cancelled().await };
             // With each request's peer address: `[metrics] allow` is checked against it.
             let service = router.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(socket, service).with_graceful_shutdown(stop).await {
+            let served = match admin_tls {
+                Some(acceptor) => match crate::admin_tls::TlsListener::new(socket, acceptor) {
+                    // `tap_io` only so that axum hands the peer address to `ConnectInfo`.
+                    Ok(listener) => axum::serve(listener.tap_io(|_| {}), service).with_graceful_shutdown(stop).await,
+                    Err(e) => Err(e),
+                },
+                None => axum::serve(socket, service).with_graceful_shutdown(stop).await,
+            };
+            if let Err(e) = served {
                 tracing::error!(error = %e, "admin API stopped");
             }
         })

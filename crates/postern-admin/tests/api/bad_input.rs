@@ -145,6 +145,24 @@ async fn bad_input_is_a_4xx_naming_the_field() {
         row("POST", "/tokens", r#"{"name":"x","role":"god"}"#, 400, Some("role")),
         row("POST", "/tokens", r#"{"name":"x","role":"domain_admin","domains":"example.com"}"#, 400, Some("domains")),
         row("POST", "/tokens", r#"{"name":"","role":"superadmin"}"#, 400, Some("name")),
+        row("POST", "/admin-users", r#"{"name":"x","password":"a long password","role":"god"}"#, 400, Some("role")),
+        row(
+            "POST",
+            "/admin-users",
+            r#"{"name":"x","password":"a long password","role":"superadmin","colour":1}"#,
+            400,
+            Some("colour"),
+        ),
+        row("POST", "/admin-users", r#"{"name":"x","role":"superadmin"}"#, 400, Some("password")),
+        row(
+            "POST",
+            "/admin-users",
+            r#"{"name":"x","password":12345678901,"role":"superadmin"}"#,
+            400,
+            Some("password"),
+        ),
+        row("PATCH", "/admin-users/1", r#"{"password_hash":"$argon2id$"}"#, 400, Some("password_hash")),
+        row("PATCH", "/admin-users/1", r#"{"domains":"example.com"}"#, 400, Some("domains")),
         row("POST", "/rules", r#"{"kind":"robot","value":"192.0.2.1","action":"reject"}"#, 400, Some("kind")),
         row("POST", "/rules", r#"{"kind":"ip","value":"192.0.2.1","action":"block"}"#, 400, Some("action")),
         row("POST", "/rules", r#"{"kind":"ip","action":"reject"}"#, 400, Some("value")),
@@ -193,6 +211,8 @@ async fn bad_input_is_a_4xx_naming_the_field() {
         row("GET", "/accounts?offset=-3", "", 400, Some("offset")),
         row("GET", "/identities?account_id=x", "", 400, Some("account_id")),
         row("GET", "/tokens?limit=1&limit=2", "", 400, Some("limit")),
+        row("GET", "/admin-users?limit=5000", "", 400, Some("limit")),
+        row("GET", "/admin-users?name=x", "", 400, Some("name")),
         row("GET", "/rules?kind=robot", "", 400, Some("kind")),
         row("GET", "/rules?action=maybe", "", 400, Some("action")),
         row("GET", "/rules?global=perhaps", "", 400, Some("global")),
@@ -257,6 +277,8 @@ async fn bad_input_is_a_4xx_naming_the_field() {
         row("PATCH", "/accounts/1.5", r#"{"locked":true}"#, 404, None),
         row("GET", "/identities/%FF", "", 404, None),
         row("DELETE", "/tokens/x", "", 404, None),
+        row("GET", "/admin-users/x", "", 404, None),
+        row("PUT", "/admin-users/1", "", 405, None),
         row("GET", "/rules/abc", "", 404, None),
         row("DELETE", "/rules/-1", "", 404, None),
         row("PATCH", "/rules/1", r#"{"action":"allow"}"#, 405, None),
@@ -298,6 +320,7 @@ async fn bad_input_is_a_4xx_naming_the_field() {
     assert_eq!(api.ok("GET", "/accounts", None, 200).await["total"], 1);
     assert_eq!(api.ok("GET", "/rules", None, 200).await["total"], 0);
     assert_eq!(api.ok("GET", "/dkim", None, 200).await["total"], 0);
+    assert_eq!(api.ok("GET", "/admin-users", None, 200).await["total"], 0);
 }
 
 /// Random mutations of valid bodies: never a 5xx, always a JSON answer.

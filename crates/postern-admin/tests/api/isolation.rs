@@ -33,6 +33,8 @@ struct Target {
     held: i64,
     /// The id of an archived copy of one of the domain's messages.
     archived: i64,
+    /// The id of a web panel user, domain admin of the domain.
+    admin_user: i64,
 }
 
 struct Case {
@@ -119,6 +121,17 @@ const FOREIGN: &[Case] = &[
         ("/tokens".into(), Some(json!({"name": "mine now", "role": "domain_admin", "domains": [t.domain]})))
     }),
     case("DELETE", "/tokens/{id}", 403, |t| (format!("/tokens/{}", t.token), None)),
+    case("GET", "/admin-users", 403, |_| ("/admin-users".into(), None)),
+    case("POST", "/admin-users", 403, |t| {
+        let body =
+            json!({"name": "mine-now", "password": "a long password", "role": "domain_admin", "domains": [t.domain]});
+        ("/admin-users".into(), Some(body))
+    }),
+    case("GET", "/admin-users/{id}", 403, |t| (format!("/admin-users/{}", t.admin_user), None)),
+    case("PATCH", "/admin-users/{id}", 403, |t| {
+        (format!("/admin-users/{}", t.admin_user), Some(json!({"password": "taken over now"})))
+    }),
+    case("DELETE", "/admin-users/{id}", 403, |t| (format!("/admin-users/{}", t.admin_user), None)),
     case("GET", "/dkim", 200, |_| ("/dkim".into(), None)),
     case("GET", "/dkim", 200, |t| (format!("/dkim?domain={}", t.domain), None)),
     case("GET", "/domains/{name}/dkim/keys", 404, |t| (format!("/domains/{}/dkim/keys", t.domain), None)),
@@ -272,6 +285,18 @@ const OWN: &[Case] = &[
         ("/tokens".into(), Some(json!({"name": "another", "role": "domain_admin", "domains": [t.domain]})))
     }),
     case("DELETE", "/tokens/{id}", 403, |t| (format!("/tokens/{}", t.token), None)),
+    // Panel users are the superadmin's, even the domain's own.
+    case("GET", "/admin-users", 403, |_| ("/admin-users".into(), None)),
+    case("POST", "/admin-users", 403, |t| {
+        let body =
+            json!({"name": "another", "password": "a long password", "role": "domain_admin", "domains": [t.domain]});
+        ("/admin-users".into(), Some(body))
+    }),
+    case("GET", "/admin-users/{id}", 403, |t| (format!("/admin-users/{}", t.admin_user), None)),
+    case("PATCH", "/admin-users/{id}", 403, |t| {
+        (format!("/admin-users/{}", t.admin_user), Some(json!({"role": "superadmin"})))
+    }),
+    case("DELETE", "/admin-users/{id}", 403, |t| (format!("/admin-users/{}", t.admin_user), None)),
     case("GET", "/queue", 200, |_| ("/queue".into(), None)),
     case("GET", "/queue/{id}", 200, |t| (format!("/queue/{}", t.message), None)),
     case("GET", "/queue/{id}/content", 200, |t| (format!("/queue/{}/content", t.message), None)),
@@ -325,6 +350,9 @@ async fn tenant(api: &Api, domain: &str, network: &str, delegated: &str) -> (Tar
     api.ok("POST", "/inbound-domains", Some(&json!({"name": domain, "host": "10.0.0.25"})), 201).await;
     let body = json!({"name": format!("admin of {domain}"), "role": "domain_admin", "domains": [domain]});
     let token = api.ok("POST", "/tokens", Some(&body), 201).await;
+    let body = json!({"name": format!("support@{domain}"), "password": "a long password", "role": "domain_admin",
+        "domains": [domain]});
+    let admin_user = api.ok("POST", "/admin-users", Some(&body), 201).await;
     let target = Target {
         domain: domain.into(),
         ip_account,
@@ -337,6 +365,7 @@ async fn tenant(api: &Api, domain: &str, network: &str, delegated: &str) -> (Tar
         delegation: delegation["id"].as_i64().expect("id"),
         held,
         archived,
+        admin_user: admin_user["id"].as_i64().expect("id"),
     };
     (target, token["secret"].as_str().expect("secret").to_string())
 }
@@ -355,6 +384,7 @@ fn ghost() -> Target {
         delegation: 987_654_326,
         held: 987_654_327,
         archived: 987_654_328,
+        admin_user: 987_654_329,
     }
 }
 
@@ -431,6 +461,9 @@ async fn every_endpoint_keeps_tenants_apart() {
     assert_eq!(api.ok("GET", &format!("/identities/{}", foreign.identity), None, 200).await["lock"]["locked"], false);
     assert_eq!(api.ok("GET", &format!("/queue/{}", foreign.message), None, 200).await["state"], "incoming");
     assert_eq!(api.ok("GET", "/tokens", None, 200).await["total"], 3);
+    let panel_user = api.ok("GET", &format!("/admin-users/{}", foreign.admin_user), None, 200).await;
+    assert_eq!((&panel_user["role"], &panel_user["domains"]), (&json!("domain_admin"), &json!(["b.example"])));
+    assert_eq!(api.ok("GET", "/admin-users", None, 200).await["total"], 2, "A created no panel user");
     assert_eq!(api.ok("GET", &format!("/rules/{}", foreign.rule), None, 200).await["action"], "reject");
     let key = api.ok("GET", &format!("/domains/b.example/dkim/keys/{}", foreign.selector), None, 200).await;
     assert_eq!(key["state"], "pending", "B's key was neither rotated nor removed");

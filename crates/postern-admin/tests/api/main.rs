@@ -1,6 +1,7 @@
 //! The admin API end to end, in process: real SQLite directory, real queue manager, the
 //! real router driven with `tower::ServiceExt::oneshot`.
 
+mod admin_users;
 mod archive;
 mod bad_input;
 mod crud;

@@ -91,7 +91,7 @@ mod tests {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "postern", &mut script);
             let script = String::from_utf8(script).unwrap();
-            for name in ["serve", "queue", "check-config", "completions", "man"] {
+            for name in ["serve", "queue", "check-config", "admin-user", "completions", "man"] {
                 assert!(script.contains(name), "{shell}: {name}");
             }
         }

@@ -6,14 +6,15 @@
 //! - `output`: tables, one-object views, UTC times, `--json`.
 //! - `setting`: `KEY=VALUE` edits into nested JSON (`account set`, `domain set`).
 //! - `password`: new passwords from a prompt or stdin, never argv.
-//! - `queue`, `domain`, `account`, `identity`, `token`, `rule`, `dkim`, `client_block`,
-//!   `status`, `inbound_domain`, `quarantine`, `archive`, `log`: the subcommands; `ip_range` is
-//!   `domain ip-range`.
+//! - `queue`, `domain`, `account`, `identity`, `token`, `admin_user`, `rule`, `dkim`,
+//!   `client_block`, `status`, `inbound_domain`, `quarantine`, `archive`, `log`: the
+//!   subcommands; `ip_range` is `domain ip-range`.
 //! - `train`: the built-in scorer trained from eml and mbox files.
 //! - `generate`: `completions` and `man`, generated from this definition.
 //! - `progress`: spinners and bars on stderr, only when it is a terminal.
 
 pub mod account;
+pub mod admin_user;
 pub mod archive;
 pub mod client;
 pub mod client_block;
@@ -76,6 +77,8 @@ pub enum Command {
     Identity(identity::IdentityArgs),
     /// Admin API tokens for superadmins and domain admins.
     Token(token::TokenArgs),
+    /// Web panel users: list, add, passwd, set (role, domains), delete (superadmin).
+    AdminUser(admin_user::AdminUserArgs),
     /// Block and allow lists: reject, discard or allow by IP, network, sender, recipient, sender domain.
     Rule(rule::RuleArgs),
     /// DKIM keys: generate, import, list, show-dns, check, rotate, remove.
@@ -109,6 +112,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
         Command::Account(args) => account::run(args),
         Command::Identity(args) => identity::run(args),
         Command::Token(args) => token::run(args),
+        Command::AdminUser(args) => admin_user::run(args),
         Command::Rule(args) => rule::run(args),
         Command::Dkim(args) => dkim::run(args),
         Command::ClientBlock(args) => client_block::run(args),
@@ -188,11 +192,20 @@ mod tests {
 
     #[test]
     fn no_argument_takes_a_password() {
-        let mut cli = Cli::command();
-        let account = cli.find_subcommand_mut("account").unwrap();
-        for add in account.find_subcommand_mut("add").unwrap().get_subcommands() {
-            assert!(add.get_arguments().all(|a| !a.get_id().as_str().contains("password")), "{}", add.get_name());
+        fn walk(command: &clap::Command, path: &str, seen: &mut usize) {
+            let path = format!("{path} {}", command.get_name());
+            for arg in command.get_arguments().filter(|a| a.get_id().as_str().contains("password")) {
+                // A switch (`--password-stdin`) says where the password comes from; none holds one.
+                assert!(!arg.get_action().takes_values(), "{path} --{}", arg.get_id());
+                *seen += 1;
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &path, seen);
+            }
         }
+        let mut seen = 0;
+        walk(&Cli::command(), "", &mut seen);
+        assert_eq!(seen, 2, "admin-user add and passwd take --password-stdin");
     }
 
     #[test]

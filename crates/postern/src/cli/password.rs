@@ -1,7 +1,7 @@
-//! Where a new account password comes from: never argv (visible to every user of the
-//! machine through `ps` and `/proc`). On a terminal it is asked twice without echo; from a
-//! pipe or file it is the first line of stdin (`echo secret | postern account add user
-//! a@example.com`). Defends against: echoing the secret, a typo going unnoticed (the two
+//! Where a new account or admin user password comes from: never argv (visible to every
+//! user of the machine through `ps` and `/proc`). On a terminal it is asked twice without
+//! echo; from a pipe or file (or with `--password-stdin`) it is the first line of stdin
+//! (`echo secret | postern account add user a@example.com`). Defends against: echoing the secret, a typo going unnoticed (the two
 //! entries must match), unbounded input (one line of at most [`MAX_LEN`] octets), an empty
 //! password. The line end is removed, any other white space is part of the password.
 
@@ -14,8 +14,14 @@ pub const MAX_LEN: usize = 1024;
 
 /// Reads a new password for `whose` (named in the prompt).
 pub fn read_new(whose: &str) -> Result<String> {
+    read(whose, false)
+}
+
+/// Reads a new password for `whose`: with `stdin_only` (`--password-stdin`) the first line
+/// of stdin even when it is a terminal, else as [`read_new`].
+pub fn read(whose: &str, stdin_only: bool) -> Result<String> {
     let stdin = std::io::stdin();
-    let password = if stdin.is_terminal() {
+    let password = if stdin.is_terminal() && !stdin_only {
         let first =
             rpassword::prompt_password(format!("New password for {whose}: ")).context("reading the password")?;
         let again = rpassword::prompt_password("Repeat it: ").context("reading the password")?;

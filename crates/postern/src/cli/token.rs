@@ -59,7 +59,7 @@ pub enum RoleArg {
 }
 
 impl RoleArg {
-    fn api_name(self) -> &'static str {
+    pub fn api_name(self) -> &'static str {
         match self {
             RoleArg::Superadmin => "superadmin",
             RoleArg::DomainAdmin => "domain_admin",
