@@ -10,12 +10,14 @@ import ssl
 import urllib.error
 import urllib.request
 
+from conftest import wait_for
 from panel import Browser, browser, first_password, panel_url  # noqa: F401 (the browser fixture)
 
 
 def test_first_start_login_dashboard_and_logout(postern, browser):  # noqa: F811
     server = postern()
-    assert any("web panel: http://" in line for line in server.stdout), server.stdout
+    # The `web panel:` line follows the `spool:` line the fixture waits for.
+    wait_for(lambda: any("web panel: http://" in line for line in server.stdout), "the web panel line")
     assert (server.data_dir / "admin-password").stat().st_mode & 0o777 == 0o600
     b: Browser = browser(server)
     b.open("/password")
@@ -64,7 +66,7 @@ def test_the_panel_over_tls_has_secure_cookies(postern, browser):  # noqa: F811
     server = postern(config="[admin]\ntls = true\n")
     url = panel_url(server)
     assert url.startswith("https://"), url
-    assert any(f"web panel: {url}/" in line for line in server.stdout), server.stdout
+    wait_for(lambda: any(f"web panel: {url}/" in line for line in server.stdout), "the web panel line")
     unverified = ssl.create_default_context()
     unverified.check_hostname = False
     unverified.verify_mode = ssl.CERT_NONE
