@@ -24,7 +24,6 @@ Screenshots: quarantine, quarantine-message, log, timeline, archive, archive-mes
 from __future__ import annotations
 
 import mailbox
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -32,7 +31,6 @@ import urllib.request
 import uuid
 import zipfile
 from email.message import Message
-from pathlib import Path
 
 import pytest
 from selenium.common.exceptions import NoAlertPresentException
@@ -242,7 +240,7 @@ def test_the_log_search_finds_a_message_and_opens_its_timeline(world, browser): 
     assert "client_ip" in b.find("#filter-error").text
 
 
-def test_the_archive_finds_shows_and_exports_a_message(world, browser):  # noqa: F811
+def test_the_archive_finds_shows_and_exports_a_message(world, browser, tmp_path):  # noqa: F811
     server, api, dest = world
     word = f"lighthouse{uuid.uuid4().hex[:6]}"
     queue_id = send(server, f"app@{CUSTOMER}", plain("Archived letter", f"app@{CUSTOMER}",
@@ -266,7 +264,8 @@ def test_the_archive_finds_shows_and_exports_a_message(world, browser):  # noqa:
 
     # The export form, downloaded by Chromium into a folder of the test's.
     b.driver.back()
-    downloads = Path(tempfile.mkdtemp(prefix="postern-downloads-"))
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
     b.driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     b.fill({"format": "mbox"}, "#export").click("#export-button")
     mbox_path = wait_for(lambda: next((p for p in downloads.glob("*.mbox")), None), "the mbox downloaded", 30)
@@ -288,9 +287,6 @@ def test_the_archive_finds_shows_and_exports_a_message(world, browser):  # noqa:
         names = z.namelist()
         assert "manifest.json" in names and f"{archived}.eml" in names, names
         assert word.encode() in z.read(f"{archived}.eml")
-    for p in downloads.iterdir():
-        p.unlink()
-    downloads.rmdir()
 
 
 def test_payloads_in_a_message_stay_text_on_every_page(world, browser):  # noqa: F811
