@@ -132,7 +132,10 @@ class Browser:
         """A screenshot of the whole page (the window grown to the page's height)."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         height = self.driver.execute_script("return document.documentElement.scrollHeight")
-        self.driver.set_window_size(1280, max(700, min(int(height), 6000)))
+        # The window's own bars take part of its height: add them, so the whole page shows.
+        bars = self.driver.execute_script("return Math.max(0, window.outerHeight - window.innerHeight)")
+        self.driver.set_window_size(1280, max(700, min(int(height) + int(bars), 6000)))
+        self.driver.execute_script("window.scrollTo(0, 0)")
         path = SCREENSHOTS / f"{name}.png"
         self.driver.save_screenshot(str(path))
         self.driver.set_window_size(1280, 900)

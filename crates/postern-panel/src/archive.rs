@@ -24,12 +24,11 @@ use serde::Deserialize;
 
 use crate::chrome::Chrome;
 use crate::error::render;
-use crate::format::{self, Pager, given};
+use crate::format::{self, given};
 use crate::session::Session;
+use crate::view::{self, PER_PAGE, Pager};
 use crate::{PanelError, PanelState};
 
-/// Rows per page.
-const PER_PAGE: u32 = 50;
 /// Recipients a list row names.
 const SHOWN_RECIPIENTS: usize = 3;
 
@@ -48,7 +47,7 @@ pub struct Filters {
     text: String,
     since: String,
     until: String,
-    offset: String,
+    page: String,
     /// Exports only: `mbox` or `zip`.
     format: String,
 }
@@ -86,7 +85,7 @@ impl Filters {
             since: format::rfc3339(&self.since),
             until: format::rfc3339(&self.until),
             limit: if export { 0 } else { PER_PAGE },
-            offset: if export { 0 } else { format::offset(&self.offset) },
+            offset: if export { 0 } else { view::offset_of(view::page_number(Some(&self.page))) },
             format: if export { Some(given(&self.format).unwrap_or_else(|| "mbox".into())) } else { None },
         }
     }
@@ -108,13 +107,13 @@ impl Row {
     fn of(e: &Entry) -> Row {
         Row {
             id: e.id,
-            received: format::when(e.received_at_ms),
+            received: view::when(e.received_at_ms),
             account: e.account.clone(),
             identity: e.identity.clone(),
             sender: if e.sender.is_empty() { "<>".into() } else { e.sender.clone() },
             recipients: format::addresses(&e.recipients, e.recipients.len(), SHOWN_RECIPIENTS),
             subject: e.subject.clone(),
-            size: format::size(e.size),
+            size: view::size(e.size),
         }
     }
 }
@@ -135,15 +134,18 @@ struct SearchPage {
 pub async fn search(State(state): State<PanelState>, session: Session, Query(filters): Query<Filters>) -> Response {
     let chrome = Chrome::new(&session, "/archive");
     let domains = session.caller.domains().map(<[String]>::to_vec).unwrap_or_default();
+    let page_number = view::page_number(given(&filters.page).as_deref());
     let (rows, pager, error, status) = match archive::search(&state.ops, &session.caller, filters.query(false)).await {
-        Ok(page) => {
-            let pager = Pager::new("/archive", &filters.pairs(), page.offset, page.items.len(), page.total, PER_PAGE);
-            (page.items.iter().map(Row::of).collect(), pager, None, StatusCode::OK)
+        Ok(list) => {
+            // The archive's own `Paged`: the same fields as the store's.
+            let more = view::offset_of(page_number) + (list.items.len() as u64) < list.total;
+            let pager = Pager::new("/archive", &filters.pairs(), page_number, list.items.len(), Some(list.total), more);
+            (list.items.iter().map(Row::of).collect(), pager, None, StatusCode::OK)
         }
         Err(e) => match PanelError::from(e) {
             // A filter the operation refuses is said on the form.
             e if e.status == StatusCode::BAD_REQUEST => {
-                (Vec::new(), Pager::new("/archive", &[], 0, 0, 0, PER_PAGE), Some(e.message), e.status)
+                (Vec::new(), Pager::new("/archive", &[], 1, 0, None, false), Some(e.message), e.status)
             }
             e => return e.into_response(),
         },
@@ -174,7 +176,7 @@ fn facts(e: &Entry, file_state: FileState) -> Vec<(&'static str, String)> {
         FileState::Unreadable => "unreadable",
     };
     vec![
-        ("Received", format::when(e.received_at_ms)),
+        ("Received", view::when(e.received_at_ms)),
         ("Queue id", e.queue_id.clone()),
         ("Message-ID", e.message_id.clone().unwrap_or_default()),
         ("Domain", e.domain.clone()),
@@ -183,7 +185,7 @@ fn facts(e: &Entry, file_state: FileState) -> Vec<(&'static str, String)> {
         ("Envelope sender", if e.sender.is_empty() { "<>".into() } else { e.sender.clone() }),
         ("Sender domain", e.sender_domain.clone().unwrap_or_default()),
         ("Recipients", e.recipients.join(", ")),
-        ("Size", format::size(e.size)),
+        ("Size", view::size(e.size)),
         ("SHA-256", e.sha256.clone()),
         ("File", file.to_string()),
     ]
@@ -258,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_search_pages_and_an_export_takes_the_whole_result() {
-        let f = Filters { text: "invoice".into(), offset: "50".into(), sender: " ".into(), ..Filters::default() };
+        let f = Filters { text: "invoice".into(), page: "2".into(), sender: " ".into(), ..Filters::default() };
         let q = f.query(false);
         assert_eq!((q.text.as_deref(), q.sender, q.limit, q.offset, q.format), (Some("invoice"), None, 50, 50, None));
         let e = Filters { format: "zip".into(), ..f }.query(true);

@@ -18,6 +18,10 @@ pub const MENU: &[MenuItem] = &[
     MenuItem { path: "/quarantine", label: "Quarantine", superadmin: false },
     MenuItem { path: "/log", label: "Log search", superadmin: false },
     MenuItem { path: "/archive", label: "Archive", superadmin: false },
+    MenuItem { path: "/domains", label: "Domains", superadmin: false },
+    MenuItem { path: "/queue", label: "Queue", superadmin: false },
+    MenuItem { path: "/admin-users", label: "Admin users", superadmin: true },
+    MenuItem { path: "/tokens", label: "API tokens", superadmin: true },
 ];
 
 pub struct Chrome {
@@ -69,6 +73,7 @@ fn notice(code: &str) -> Option<&'static str> {
         "retried" => "Queued for a new attempt.",
         "held" => "Held.",
         "password" => "Password changed.",
+        "rotated" => "Rotated: the new key signs from now on.",
         _ => return None,
     })
 }

@@ -1,6 +1,7 @@
-//! How the message pages (quarantine, log search, archive) write values and read their
-//! filters: times in UTC, sizes, lists cut short, the query-string filters of a list (an
-//! empty field is no filter) and the links of its pager.
+//! What the message pages (quarantine, log search, archive) add to [`crate::view`]: times to
+//! the millisecond, address lists cut short, and their filters — an empty field is no
+//! filter, a browser's `datetime-local` value is a UTC time, and links carry the filters
+//! percent-encoded.
 //!
 //! In: values of the operations' results, the text of a GET query string. Out: strings for
 //! the templates (askama escapes them there) and query strings that are always
@@ -8,40 +9,20 @@
 
 use chrono::{DateTime, NaiveDateTime};
 
-/// A time as pages show it: `2025-01-31 10:00:05` (UTC).
-pub fn when(ms: i64) -> String {
-    match DateTime::from_timestamp_millis(ms) {
-        Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
-        None => ms.to_string(),
-    }
-}
+use crate::view::when;
 
-/// A time to the millisecond, for steps that follow each other closely.
+/// A time to the millisecond, for steps that follow each other closely:
+/// `2026-12-06 09:00:20.123 UTC`.
 pub fn when_precise(ms: i64) -> String {
     match DateTime::from_timestamp_millis(ms) {
-        Some(t) => t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
-        None => ms.to_string(),
+        Some(t) => t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
+        None => "-".to_string(),
     }
 }
 
 /// An optional time; empty when there is none.
 pub fn when_opt(ms: Option<i64>) -> String {
     ms.map(when).unwrap_or_default()
-}
-
-/// Octets as people read them: `512 B`, `1.5 KiB`, `2.0 MiB`.
-pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 3] = ["KiB", "MiB", "GiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// The first `shown` addresses, and how many more there are: `a@x, b@x and 3 more`.
@@ -91,56 +72,15 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
     if text.is_empty() { text } else { format!("?{text}") }
 }
 
-/// The rows a page shows and the links to its neighbours (offset paging).
-pub struct Pager {
-    /// 1-based, for "51–100 of 312".
-    pub first: u64,
-    pub last: u64,
-    pub total: u64,
-    pub previous: Option<String>,
-    pub next: Option<String>,
-}
-
-impl Pager {
-    /// `path` and its filters, `shown` rows from `offset` of `total`, `per_page` a page.
-    pub fn new(path: &str, filters: &[(&str, &str)], offset: u64, shown: usize, total: u64, per_page: u32) -> Pager {
-        let link = |offset: u64| {
-            let offset = offset.to_string();
-            let mut pairs = filters.to_vec();
-            if offset != "0" {
-                pairs.push(("offset", &offset));
-            }
-            format!("{path}{}", query(&pairs))
-        };
-        let end = offset + shown as u64;
-        Pager {
-            first: if shown == 0 { 0 } else { offset + 1 },
-            last: end,
-            total,
-            previous: (offset > 0).then(|| link(offset.saturating_sub(u64::from(per_page)))),
-            next: (end < total && shown > 0).then(|| link(end)),
-        }
-    }
-}
-
-/// A page's `offset` parameter: digits, else the first page.
-pub fn offset(text: &str) -> u64 {
-    text.trim().parse().unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn times_sizes_and_lists_read_well() {
-        assert_eq!(when(1_767_225_600_000), "2026-01-01 00:00:00");
-        assert_eq!(when_precise(1_767_225_600_123), "2026-01-01 00:00:00.123");
+    fn times_and_lists_read_well() {
+        assert_eq!(when_precise(1_767_225_600_123), "2026-01-01 00:00:00.123 UTC");
+        assert_eq!(when_opt(Some(1_767_225_600_000)), "2026-01-01 00:00:00 UTC");
         assert_eq!(when_opt(None), "");
-        assert_eq!(
-            (size(512), size(1536), size(3 * 1024 * 1024)),
-            ("512 B".into(), "1.5 KiB".into(), "3.0 MiB".into())
-        );
         let list = ["a@x".to_string(), "b@x".to_string(), "c@x".to_string()];
         assert_eq!(addresses(&list, 3, 2), "a@x, b@x and 1 more");
         assert_eq!(addresses(&list[..2], 25, 5), "a@x, b@x and 23 more");
@@ -164,12 +104,5 @@ mod tests {
             "?sender=a%26b%3Dc%40x&q=%3C%22x%22%3E"
         );
         assert_eq!(query(&[("a", " ")]), "");
-        let p = Pager::new("/quarantine", &[("rule", "GTUBE")], 50, 50, 120, 50);
-        assert_eq!((p.first, p.last, p.total), (51, 100, 120));
-        assert_eq!(p.previous.as_deref(), Some("/quarantine?rule=GTUBE"));
-        assert_eq!(p.next.as_deref(), Some("/quarantine?rule=GTUBE&offset=100"));
-        let last = Pager::new("/quarantine", &[], 100, 20, 120, 50);
-        assert_eq!((last.next, last.previous.as_deref()), (None, Some("/quarantine?offset=50")));
-        assert_eq!(offset("x"), 0);
     }
 }

@@ -27,7 +27,12 @@
 //! - `quarantine`: held messages, their detail and actions.
 //! - `log`: log search and a message's timeline.
 //! - `archive`: archive search, a copy's view, exports.
-//! - `format`: how the message pages write times, sizes and lists, and read filters.
+//! - `format`: what the message pages add to `view`: precise times, address lists, filters.
+//! - `domains`: domain settings (filter, abuse contact, sender security, DKIM keys and
+//!   their DNS, block and allow lists, delegated IP ranges) and the lists at `/rules`.
+//! - `queue`: the queue: list, one message, retry, hold, release, delete, retry all.
+//! - `users`: the panel's users and the API tokens (superadmin).
+//! - `view`: what list and form pages share: paging, a refused form's state, times.
 //! - `assets`: the stylesheet, compiled into the binary.
 
 use std::sync::Arc;
@@ -44,12 +49,16 @@ mod archive;
 mod assets;
 mod chrome;
 mod dashboard;
+mod domains;
 pub mod error;
 mod format;
 mod log;
 mod login;
 mod quarantine;
+mod queue;
 pub mod session;
+mod users;
+mod view;
 
 pub use chrome::Chrome;
 pub use error::PanelError;
@@ -84,6 +93,32 @@ pub fn router<S>(state: PanelState) -> Router<S> {
         .route("/archive/{id}", get(archive::show))
         .route("/archive/{id}/message", get(archive::message))
         .route("/static/{file}", get(assets::file))
+        .route("/domains", get(domains::list).post(domains::create))
+        .route("/domains/{name}", get(domains::show))
+        .route("/domains/{name}/filter", post(domains::update_filter))
+        .route("/domains/{name}/abuse-contact", post(domains::update_abuse))
+        .route("/domains/{name}/sender-security", post(domains::update_sender))
+        .route("/domains/{name}/delete", post(domains::delete))
+        .route("/domains/{name}/dkim", post(domains::create_key))
+        .route("/domains/{name}/dkim/rotate", post(domains::rotate))
+        .route("/domains/{name}/dkim/{selector}/delete", post(domains::delete_key))
+        .route("/domains/{name}/rules", post(domains::create_domain_rule))
+        .route("/domains/{name}/ip-ranges", post(domains::create_range))
+        .route("/domains/{name}/ip-ranges/{id}/delete", post(domains::delete_range))
+        .route("/rules", get(domains::rules_page).post(domains::create_rule))
+        .route("/rules/{id}/delete", post(domains::delete_rule))
+        .route("/queue", get(queue::list))
+        .route("/queue/retry", post(queue::retry_all))
+        .route("/queue/{id}", get(queue::show))
+        .route("/queue/{id}/retry", post(queue::retry))
+        .route("/queue/{id}/hold", post(queue::hold))
+        .route("/queue/{id}/release", post(queue::release))
+        .route("/queue/{id}/delete", post(queue::delete))
+        .route("/admin-users", get(users::list).post(users::create))
+        .route("/admin-users/{id}", get(users::show).post(users::update))
+        .route("/admin-users/{id}/delete", post(users::delete))
+        .route("/tokens", get(users::tokens_list).post(users::tokens_create))
+        .route("/tokens/{id}/delete", post(users::tokens_delete))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }

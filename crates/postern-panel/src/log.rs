@@ -24,10 +24,9 @@ use crate::chrome::Chrome;
 use crate::error::render;
 use crate::format::{self, given};
 use crate::session::Session;
+use crate::view::{self, PER_PAGE};
 use crate::{PanelError, PanelState};
 
-/// Rows per page.
-const PER_PAGE: u32 = 50;
 /// Recipients a list row names.
 const SHOWN_RECIPIENTS: usize = 3;
 /// Where a refusal can happen (the operation checks the name).
@@ -137,7 +136,7 @@ impl Row {
     fn of(m: &LogMessage) -> Row {
         Row {
             key: m.queue_id.clone().unwrap_or_else(|| m.id.to_string()),
-            arrived: format::when(m.first_at_ms),
+            arrived: view::when(m.first_at_ms),
             status: m.status.name(),
             status_class: status_class(m.status),
             stage: m.stage.clone().unwrap_or_default(),
@@ -224,15 +223,15 @@ fn facts(m: &LogMessage) -> Vec<(&'static str, String)> {
     vec![
         ("Queue id", m.queue_id.clone().unwrap_or_default()),
         ("Message-ID", m.message_id.clone().unwrap_or_default()),
-        ("Arrived", format::when(m.first_at_ms)),
-        ("Last activity", format::when(m.last_at_ms)),
+        ("Arrived", view::when(m.first_at_ms)),
+        ("Last activity", view::when(m.last_at_ms)),
         ("Account", m.account.clone().unwrap_or_default()),
         ("Account domain", m.account_domain.clone().unwrap_or_default()),
         ("Sender domain", m.sender_domain.clone().unwrap_or_default()),
         ("Identity", m.identity.clone().unwrap_or_default()),
         ("Client IP", m.client_ip.clone()),
         ("Recipients", format::addresses(&m.recipients, m.recipient_count as usize, m.recipients.len())),
-        ("Size", m.size.map(format::size).unwrap_or_default()),
+        ("Size", m.size.map(view::size).unwrap_or_default()),
         (
             "Recipients by state",
             format!(

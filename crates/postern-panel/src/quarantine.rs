@@ -24,12 +24,11 @@ use serde::Deserialize;
 
 use crate::chrome::Chrome;
 use crate::error::render;
-use crate::format::{self, Pager, given};
+use crate::format::{self, given};
 use crate::session::{Form, Session};
+use crate::view::{self, PER_PAGE, Pager};
 use crate::{PanelError, PanelState};
 
-/// Rows per page.
-const PER_PAGE: u32 = 50;
 /// Recipients a list row names.
 const SHOWN_RECIPIENTS: usize = 3;
 
@@ -46,7 +45,7 @@ pub struct Filters {
     since: String,
     until: String,
     state: String,
-    offset: String,
+    page: String,
     done: String,
 }
 
@@ -80,7 +79,7 @@ impl Filters {
             until_ms,
             state: given(&self.state),
             limit: PER_PAGE,
-            offset: format::offset(&self.offset),
+            offset: view::offset_of(view::page_number(Some(&self.page))),
         })
     }
 }
@@ -114,7 +113,7 @@ impl Row {
         let message = &m.message;
         Row {
             id: m.id,
-            held_at: format::when(message.held_at_ms),
+            held_at: view::when(message.held_at_ms),
             state: m.state.name(),
             state_class: state_class(m.state),
             release_requested: m.release_requested_by.is_some() && m.state == HeldState::Held,
@@ -124,7 +123,7 @@ impl Row {
             subject: message.subject.clone(),
             rule: message.rule.clone(),
             reaction: message.reaction.clone(),
-            size: format::size(message.size),
+            size: view::size(message.size),
         }
     }
 }
@@ -149,15 +148,15 @@ pub async fn list(State(state): State<PanelState>, session: Session, Query(filte
         Ok(q) => quarantine::list(&state.ops, &session.caller, q).await.map_err(PanelError::from),
         Err(e) => Err(PanelError::new(StatusCode::BAD_REQUEST, e)),
     };
+    let page_number = view::page_number(given(&filters.page).as_deref());
     let (rows, pager, error, status) = match found {
-        Ok(page) => {
-            let pager =
-                Pager::new("/quarantine", &filters.pairs(), page.offset, page.items.len(), page.total, PER_PAGE);
-            (page.items.iter().map(Row::of).collect(), pager, None, StatusCode::OK)
+        Ok(list) => {
+            let pager = Pager::of("/quarantine", &filters.pairs(), page_number, &list);
+            (list.items.iter().map(Row::of).collect(), pager, None, StatusCode::OK)
         }
         // A filter the operation refuses is said on the form; anything else is the error page.
         Err(e) if e.status == StatusCode::BAD_REQUEST => {
-            (Vec::new(), Pager::new("/quarantine", &[], 0, 0, 0, PER_PAGE), Some(e.message), e.status)
+            (Vec::new(), Pager::new("/quarantine", &[], 1, 0, None, false), Some(e.message), e.status)
         }
         Err(e) => return e.into_response(),
     };
@@ -207,9 +206,9 @@ fn facts(m: &HeldMessage) -> Vec<(&'static str, String)> {
         ("Client IP", message.client_ip.clone()),
         ("Rule", message.rule.clone()),
         ("Client heard", message.reaction.clone()),
-        ("Size", format::size(message.size)),
-        ("Held at", format::when(message.held_at_ms)),
-        ("Expires at", format::when(message.expires_at_ms)),
+        ("Size", view::size(message.size)),
+        ("Held at", view::when(message.held_at_ms)),
+        ("Expires at", view::when(message.expires_at_ms)),
     ];
     if let Some(by) = &m.release_requested_by {
         facts.push(("Release requested by", by.clone()));
@@ -365,7 +364,7 @@ mod tests {
 
     #[test]
     fn empty_filters_are_no_filters_and_times_are_checked() {
-        let q = Filters { sender: " ".into(), rule: "GTUBE".into(), offset: "50".into(), ..Filters::default() };
+        let q = Filters { sender: " ".into(), rule: "GTUBE".into(), page: "2".into(), ..Filters::default() };
         let q = q.query().unwrap();
         assert_eq!((q.sender, q.rule.as_deref(), q.offset, q.limit), (None, Some("GTUBE"), 50, PER_PAGE));
         let bad = Filters { since: "last week".into(), ..Filters::default() };

@@ -11,6 +11,7 @@ mod inbound;
 mod isolation;
 mod lock_notices;
 mod panel;
+mod panel_domains;
 mod panel_messages;
 mod rules;
 mod status;

@@ -8,12 +8,12 @@ use crate::harness::Api;
 
 /// A browser's cookie jar, just enough for the panel's two cookies.
 #[derive(Default)]
-struct Jar {
-    cookies: Vec<(String, String)>,
+pub(crate) struct Jar {
+    pub(crate) cookies: Vec<(String, String)>,
 }
 
 impl Jar {
-    fn take(&mut self, headers: &HeaderMap) {
+    pub(crate) fn take(&mut self, headers: &HeaderMap) {
         for value in headers.get_all(header::SET_COOKIE) {
             let text = value.to_str().unwrap();
             let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
@@ -25,23 +25,23 @@ impl Jar {
         }
     }
 
-    fn header(&self) -> String {
+    pub(crate) fn header(&self) -> String {
         self.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.cookies.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 }
 
-async fn get(api: &Api, jar: &mut Jar, path: &str) -> (StatusCode, HeaderMap, String) {
+pub(crate) async fn get(api: &Api, jar: &mut Jar, path: &str) -> (StatusCode, HeaderMap, String) {
     let request = Request::get(path).header(header::COOKIE, jar.header()).body(Body::empty()).unwrap();
     let answer = api.send_raw(request).await;
     jar.take(&answer.1);
     answer
 }
 
-async fn post(
+pub(crate) async fn post(
     api: &Api,
     jar: &mut Jar,
     path: &str,
@@ -62,18 +62,18 @@ async fn post(
 }
 
 /// The value of hidden field `name` in a page.
-fn hidden(page: &str, name: &str) -> String {
+pub(crate) fn hidden(page: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = page.find(&marker).unwrap_or_else(|| panic!("no field {name} in {page}")) + marker.len();
     page[start..].split('"').next().unwrap().to_string()
 }
 
-fn location(headers: &HeaderMap) -> &str {
+pub(crate) fn location(headers: &HeaderMap) -> &str {
     headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
 /// Logs in as the first superadmin; returns the jar with its session.
-async fn logged_in(api: &Api) -> Jar {
+pub(crate) async fn logged_in(api: &Api) -> Jar {
     let (_, password) = postern_ops::panel_auth::first_superadmin(api.store.as_ref()).unwrap().unwrap();
     let mut jar = Jar::default();
     let (_, _, page) = get(api, &mut jar, "/login").await;
