@@ -66,7 +66,7 @@ def test_the_panel_over_tls_has_secure_cookies(postern, browser):  # noqa: F811
     server = postern(config="[admin]\ntls = true\n")
     url = panel_url(server)
     assert url.startswith("https://"), url
-    assert any(f"web panel: {url}/" in line for line in server.stdout), server.stdout
+    wait_for(lambda: any(f"web panel: {url}/" in line for line in server.stdout), "the web panel line")
     unverified = ssl.create_default_context()
     unverified.check_hostname = False
     unverified.verify_mode = ssl.CERT_NONE
