@@ -138,7 +138,7 @@ def submit_confirmed(b: Browser, css: str) -> None:
     b.click(css)
     WebDriverWait(b.driver, 10).until(expected_conditions.alert_is_present())
     b.driver.switch_to.alert.accept()
-    WebDriverWait(b.driver, 60).until(expected_conditions.staleness_of(old))
+    b.wait_replaced(old)
 
 
 def no_alert(b: Browser) -> bool:
