@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 REPO = Path(__file__).resolve().parents[2]
@@ -117,8 +116,24 @@ class Browser:
         """Clicks a submit button and waits for the next page."""
         old = self.driver.find_element(By.TAG_NAME, "html")
         self.find(css).click()
-        WebDriverWait(self.driver, 60).until(expected_conditions.staleness_of(old))
+        self.wait_replaced(old)
         return self
+
+    def wait_replaced(self, old) -> None:
+        """Waits until `old` (an element of the page before) belongs to no document: the next
+        page is there. Chromium, asked in the middle of the navigation, may say so with a
+        generic error ("does not belong to the document") instead of a stale element."""
+        def replaced(_driver) -> bool:
+            try:
+                old.is_enabled()
+                return False
+            except StaleElementReferenceException:
+                return True
+            except WebDriverException as e:
+                if "does not belong to the document" in str(e):
+                    return True
+                raise
+        WebDriverWait(self.driver, 60).until(replaced)
 
     def login(self, name: str, password: str) -> "Browser":
         self.open("/login")

@@ -1,14 +1,12 @@
 //! `/archive`: the JSON adapter over [`postern_ops::archive`] (search, show, the `.eml`,
 //! exports). The rules — the tenant scope, validation — live there; what is HTTP-only is
-//! here: the export is streamed as the archive writes it, a blocking thread writing through
-//! a bounded channel into the response body, so neither side holds more than a few chunks
-//! (a slow reader slows the export down; a reader that goes away stops it; a failure ends
-//! the body in an error, never in a short file that looks whole).
-
-use std::io::{self, Write};
+//! here: the export is streamed into the response body as the archive writes it
+//! ([`postern_ops::archive::Export::stream`]: a bounded channel, so a slow reader slows the
+//! export down, a reader that goes away stops it, and a failure ends the body in an error,
+//! never in a short file that looks whole).
 
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderName, header};
 use axum::response::{IntoResponse, Response};
@@ -17,10 +15,6 @@ use postern_ops::archive::{self, ArchiveQuery, ArchivedMessage, Entry, Paged};
 use crate::auth::Caller;
 use crate::extract::{ApiQuery, PathParam};
 use crate::{AdminState, ApiError};
-
-/// Chunks of an export in flight between the writing thread and the response.
-const CHANNEL_CHUNKS: usize = 8;
-const CHUNK: usize = 64 * 1024;
 
 /// Search the archive, newest first (a domain admin: copies of its domains' accounts or
 /// senders only).
@@ -79,28 +73,7 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let export = archive::export(&state, &caller, q).await?;
     let (format, count) = (export.format, export.count);
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
-    let who = caller.name.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut out = ChannelWriter { tx: tx.clone(), buffer: Vec::with_capacity(CHUNK) };
-        let written = export.write(&mut out).and_then(|summary| {
-            out.flush().map_err(|e| postern_archive::ArchiveError::Export(e.to_string()))?;
-            Ok(summary)
-        });
-        match written {
-            Ok(summary) => tracing::info!(
-                by = who.as_str(),
-                format = format.extension(),
-                exported = summary.exported,
-                skipped = summary.skipped,
-                "archive export"
-            ),
-            Err(e) => {
-                tracing::warn!(by = who.as_str(), error = %e, "archive export stopped");
-                let _ = tx.blocking_send(Err(io::Error::other("export stopped")));
-            }
-        }
-    });
+    let rx = export.stream(caller.name.clone());
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
     let headers = [
         (header::CONTENT_TYPE, format.content_type().to_string()),
@@ -108,35 +81,4 @@ pub async fn export(
         (HeaderName::from_static("x-postern-archive-count"), count.to_string()),
     ];
     Ok((headers, Body::from_stream(stream)).into_response())
-}
-
-/// A [`Write`] into the response body: chunks of 64 KiB through the bounded channel; a
-/// reader that went away is a broken pipe, which stops the export.
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
-    buffer: Vec<u8>,
-}
-
-impl ChannelWriter {
-    fn send(&mut self) -> io::Result<()> {
-        if self.buffer.is_empty() {
-            return Ok(());
-        }
-        let chunk = Bytes::from(std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK)));
-        self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
-    }
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buffer.extend_from_slice(data);
-        if self.buffer.len() >= CHUNK {
-            self.send()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.send()
-    }
 }

@@ -1,9 +1,11 @@
 //! The archive's operations (SPEC.md §6): search archived copies, show one (its index row
-//! and the state of its file), read one as delivered, and prepare an export (validated and
-//! counted; the front end streams it, see `postern_archive::Archive::export`).
+//! and the state of its file), view one (its header fields and a sanitised text preview,
+//! for the web panel), read one as delivered, and prepare an export (validated and
+//! counted; the front end streams it with [`Export::stream`]).
 //!
 //! In: the caller, filters ([`ArchiveQuery`], parsed strictly), a row id as text. Out:
-//! [`Entry`] rows, [`ArchivedMessage`], the message bytes, an [`Export`] to run.
+//! [`Entry`] rows, [`ArchivedMessage`], [`ArchivedView`], the message bytes, an [`Export`]
+//! to run.
 //!
 //! A domain admin sees only copies whose account domain or sender domain is one of its
 //! domains: any other copy is "no such archived message", exactly as a missing one, and
@@ -11,6 +13,8 @@
 //! nothing is the same `NotFound` for everyone. Invalid filters (a `text` without a word,
 //! a time that is not a time) are `BadInput` naming the parameter; a copy whose file is
 //! missing or damaged is a `Conflict` saying so (the row tells the story).
+
+use std::io::{self, Write};
 
 use postern_archive::{Archive, ArchiveError, ExportFormat, FileState, Filter, Page};
 use serde::{Deserialize, Serialize};
@@ -65,7 +69,21 @@ pub struct ArchivedMessage {
     pub file_state: FileState,
 }
 
-/// A validated export: run [`Export::write`] on a blocking thread.
+/// What a person sees of a copy: its row, its header fields (sanitised, at most 200) and a
+/// text preview (the text part, or the HTML part converted to text; at most
+/// [`crate::quarantine::PREVIEW_CHARS`] characters, control characters removed). A copy
+/// whose file cannot be read has no headers and no preview, and `problem` says why.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ArchivedView {
+    #[serde(flatten)]
+    pub message: ArchivedMessage,
+    #[schema(value_type = Vec<Vec<String>>)]
+    pub headers: Vec<(String, String)>,
+    pub preview: Option<String>,
+    pub problem: Option<String>,
+}
+
+/// A validated export: run [`Export::write`] on a blocking thread, or [`Export::stream`].
 pub struct Export {
     archive: Archive,
     pub format: ExportFormat,
@@ -79,6 +97,74 @@ impl Export {
     /// Writes the export to `out` (blocking).
     pub fn write<W: std::io::Write>(&self, out: W) -> postern_archive::Result<postern_archive::ExportSummary> {
         self.archive.export(self.format, &self.filter, self.scope.as_deref(), out)
+    }
+}
+
+/// Chunks of a streamed export in flight between the writing thread and the reader.
+const STREAM_CHUNKS: usize = 8;
+/// The size of a streamed export's chunks.
+const STREAM_CHUNK: usize = 64 * 1024;
+
+impl Export {
+    /// Runs the export on a blocking thread, writing 64 KiB chunks into a bounded channel,
+    /// so neither side holds more than a few chunks: a slow reader slows the export down, a
+    /// reader that drops the receiver stops it, and a failure ends the stream in an error
+    /// (never in a short file that looks whole). `by` names the caller in the log line.
+    pub fn stream(self, by: String) -> tokio::sync::mpsc::Receiver<io::Result<Vec<u8>>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(STREAM_CHUNKS);
+        let format = self.format;
+        tokio::task::spawn_blocking(move || {
+            let mut out = ChannelWriter { tx: tx.clone(), buffer: Vec::with_capacity(STREAM_CHUNK) };
+            let written = self.write(&mut out).and_then(|summary| {
+                out.flush().map_err(|e| ArchiveError::Export(e.to_string()))?;
+                Ok(summary)
+            });
+            match written {
+                Ok(summary) => tracing::info!(
+                    by = by.as_str(),
+                    format = format.extension(),
+                    exported = summary.exported,
+                    skipped = summary.skipped,
+                    "archive export"
+                ),
+                Err(e) => {
+                    tracing::warn!(by = by.as_str(), error = %e, "archive export stopped");
+                    let _ = tx.blocking_send(Err(io::Error::other("export stopped")));
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// A [`Write`] into the channel of [`Export::stream`]: a receiver that went away is a
+/// broken pipe, which stops the export.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<io::Result<Vec<u8>>>,
+    buffer: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(STREAM_CHUNK));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= STREAM_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
     }
 }
 
@@ -167,6 +253,25 @@ pub async fn show(ops: &Ops, caller: &Caller, id: &str) -> Result<ArchivedMessag
         tracing::warn!(id = entry.id, file = entry.file.as_str(), ?file_state, "archived copy not readable");
     }
     Ok(ArchivedMessage { entry, file_state })
+}
+
+/// The row, its header fields and a text preview; never the message's HTML as such.
+pub async fn view(ops: &Ops, caller: &Caller, id: &str) -> Result<ArchivedView> {
+    let archive = service(ops)?;
+    let message = show(ops, caller, id).await?;
+    let entry = message.entry.clone();
+    let read = blocking(move || archive.read(&entry)).await?;
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        Err(e @ (ArchiveError::Missing { .. } | ArchiveError::Corrupt { .. })) => {
+            let problem = failed(e).message;
+            return Ok(ArchivedView { message, headers: Vec::new(), preview: None, problem: Some(problem) });
+        }
+        Err(e) => return Err(failed(e)),
+    };
+    let (headers, preview) =
+        blocking(move || postern_pipeline::quarantine::preview(&bytes, crate::quarantine::PREVIEW_CHARS)).await?;
+    Ok(ArchivedView { message, headers, preview: Some(preview), problem: None })
 }
 
 /// The message as delivered, checked against its SHA-256: its id and bytes.

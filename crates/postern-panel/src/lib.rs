@@ -24,6 +24,10 @@
 //! - `chrome`: what every page shows around its content (menu, user, logout form).
 //! - `login`: log in and out, change one's own password.
 //! - `dashboard`: the start page.
+//! - `quarantine`: held messages, their detail and actions.
+//! - `log`: log search and a message's timeline.
+//! - `archive`: archive search, a copy's view, exports.
+//! - `format`: what the message pages add to `view`: precise times, address lists, filters.
 //! - `domains`: domain settings (filter, abuse contact, sender security, DKIM keys and
 //!   their DNS, block and allow lists, delegated IP ranges) and the lists at `/rules`.
 //! - `queue`: the queue: list, one message, retry, hold, release, delete, retry all.
@@ -47,15 +51,19 @@ use axum::routing::{get, post};
 use postern_ops::Ops;
 
 mod accounts;
+mod archive;
 mod assets;
 mod chrome;
 mod dashboard;
 mod domains;
 pub mod error;
+mod format;
 mod forms;
 mod identities;
+mod log;
 mod login;
 mod pager;
+mod quarantine;
 mod queue;
 pub mod session;
 mod users;
@@ -89,6 +97,19 @@ pub fn router<S>(state: PanelState) -> Router<S> {
         .route("/identities", get(identities::list))
         .route("/identities/{id}/lock", post(identities::lock))
         .route("/identities/{id}/unlock", post(identities::unlock))
+        .route("/quarantine", get(quarantine::list))
+        .route("/quarantine/{id}", get(quarantine::show))
+        .route("/quarantine/{id}/arf", get(quarantine::report))
+        .route("/quarantine/{id}/release", post(quarantine::release))
+        .route("/quarantine/{id}/request-release", post(quarantine::request_release))
+        .route("/quarantine/{id}/confirm", post(quarantine::confirm))
+        .route("/quarantine/{id}/delete", post(quarantine::delete))
+        .route("/log", get(log::search))
+        .route("/log/{key}", get(log::timeline))
+        .route("/archive", get(archive::search))
+        .route("/archive/export", get(archive::export))
+        .route("/archive/{id}", get(archive::show))
+        .route("/archive/{id}/message", get(archive::message))
         .route("/static/{file}", get(assets::file))
         .route("/domains", get(domains::list).post(domains::create))
         .route("/domains/{name}", get(domains::show))

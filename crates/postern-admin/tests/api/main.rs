@@ -13,6 +13,7 @@ mod lock_notices;
 mod panel;
 mod panel_accounts;
 mod panel_domains;
+mod panel_messages;
 mod rules;
 mod status;
 mod tenancy;
