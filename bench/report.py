@@ -123,6 +123,20 @@ def main():
     md.append("Postfix's acceptance is held back towards its delivery rate by `in_flow_delay` "
               "(default 1 s), so for Postfix this is not a pure acceptance figure.\n")
 
+    if any(r["setup"] == "baseline" for r in rows):
+        md.append("## Postern against the baseline binary (`BASELINE_BIN`), interleaved\n")
+        md.append("| size | sessions | Postern | baseline | Postern/baseline | Postern/Postfix | "
+                  "baseline/Postfix |")
+        md.append("|---|---:|---:|---:|---:|---:|---:|")
+        for key in cases:
+            size, sessions, _ = key
+            p, _, _ = e2e(key, "postern")
+            b, _, _ = e2e(key, "baseline")
+            x, _, _ = e2e(key, "postfix")
+            md.append(f"| {size_name(size)} | {sessions} | {fmt(p)} | {fmt(b)} | {ratio(p, b)} | "
+                      f"{ratio(p, x)} | {ratio(b, x)} |")
+        md.append("")
+
     summary = "\n".join(md)
     print(summary)
 

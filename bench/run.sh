@@ -28,6 +28,9 @@
 #   PF_PROCESS_LIMIT [100]   Postfix default_process_limit
 #   POSTERN_BIN              use this binary instead of `cargo build --release -p postern`
 #   POSTERN_EXTRA_ARGS [""]  extra arguments for `postern serve`
+#   BASELINE_BIN             a second Postern binary (e.g. a build before a change): adds the
+#                            setup 'baseline', run like 'postern' and interleaved with it, and
+#                            the ratio Postern/baseline to the report
 #   CHECKS [default]         default: the clients are a trusted network (GTUBE and the
 #                            built-in scorer run); all: an ip account for 127.0.0.1 with
 #                            every built-in content check on (scorer, macros, dangerous
@@ -47,6 +50,7 @@ SESSIONS=${SESSIONS:-"10 50"}
 MSGS_SMALL=${MSGS_SMALL:-5000}
 MSGS_LARGE=${MSGS_LARGE:-2000}
 SETUPS=${SETUPS:-"ceiling postern postfix"}
+if [[ -n ${BASELINE_BIN:-} && $SETUPS != *baseline* ]]; then SETUPS="$SETUPS baseline"; fi
 SOURCE_OPTS=${SOURCE_OPTS:-}
 WARMUP=${WARMUP:-500}
 TIMEOUT=${TIMEOUT:-180}
@@ -247,10 +251,12 @@ if [[ $CHECKS == all ]]; then
 fi
 ALL_CHECKS=(--set checks.spam=true --set checks.block_macros=true --set checks.block_dangerous_attachments=true
     --set checks.block_encrypted_archives=true --set checks.block_new_domains=true)
-start_postern() { # A fresh instance (empty data dir) for every measurement.
+start_postern() { # [binary] A fresh instance (empty data dir) for every measurement.
     POSTERN_RUN=$((POSTERN_RUN + 1))
     rm -rf "$TMP/postern-data"
-    "${POSTERN_CMD[@]}" >"$TMP/postern.log" 2>&1 &
+    local -a cmd=("${POSTERN_CMD[@]}")
+    [[ -n ${1:-} ]] && cmd[0]=$1
+    "${cmd[@]}" >"$TMP/postern.log" 2>&1 &
     POSTERN_PID=$!
     local deadline=$((SECONDS + 30))
     until grep -q "^listening: smtp 127.0.0.1:$POSTERN_PORT" "$TMP/postern.log" 2>/dev/null; do
@@ -259,7 +265,7 @@ start_postern() { # A fresh instance (empty data dir) for every measurement.
         sleep 0.05
     done
     if [[ $CHECKS == all ]]; then # the clients become an ip account with every check on
-        local cli=("${POSTERN_BIN:-postern}")
+        local cli=("${1:-${POSTERN_BIN:-postern}}")
         "${cli[@]}" domain add "${FROM#*@}" --enable --data-dir "$TMP/postern-data" >>"$TMP/postern-cli.log" 2>&1 ||
             die "postern domain add failed: $(tail -n 3 "$TMP/postern-cli.log")"
         "${cli[@]}" account add ip --domain "${FROM#*@}" 127.0.0.1 --cover-trusted "${ALL_CHECKS[@]}" \
@@ -300,6 +306,7 @@ measure() { # setup rep size sessions messages -> appends to RESULTS, prints a l
     case $setup in
         ceiling) port=$SINK_PORT ;;
         postern) port=$POSTERN_PORT; start_postern ;;
+        baseline) port=$POSTERN_PORT; start_postern "$BASELINE_BIN" ;;
         postfix) port=$PF_PORT ;;
     esac
     local -a cmd
@@ -307,7 +314,7 @@ measure() { # setup rep size sessions messages -> appends to RESULTS, prints a l
     echo "== $setup rep=$rep size=$size sessions=$sessions: ${cmd[*]}" >>"$TMP/source.log"
     run_measure "$messages" "${cmd[@]}" || true
     line=$(cat "$TMP/measure.out")
-    [[ $setup == postern ]] && finish_postern
+    [[ $setup == postern || $setup == baseline ]] && finish_postern
     [[ -n $line ]] || die "measure.py failed for $setup"
     local status rate delivered baseline accept_s done_s source_rc busy_before
     eval "$line" # status= rate= delivered= baseline= source_rc= accept_s= done_s= busy_before=
@@ -377,6 +384,7 @@ FOOTER=$TMP/footer.md
     echo
     echo "- machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(df -hT "$TMP" | awk 'NR==2 {print $2 " on " $1}') (spools and queues)"
     echo "- Postfix $(postconf -h mail_version) (Debian); Postern ${POSTERN_BIN:+$POSTERN_BIN, }repo at $postern_rev when the benchmark started"
+    [[ -n ${BASELINE_BIN:-} ]] && echo "- baseline: $BASELINE_BIN (setup 'baseline', run like 'postern', interleaved)"
     echo "- $REPS repetitions; cases interleaved (ceiling, Postern, Postfix) within each repetition; measuring took ${elapsed} s"
     echo "- load average (1, 5, 15 min) before: $load_before; after: $load_after (includes the benchmark's own processes)"
     echo "- before each run the script waited (at most ${QUIET_WAIT} s) for at most ${MAX_BUSY}% of the CPUs to be busy; the % it last saw is in the per-run table; $busy_runs run(s) started above it"
