@@ -188,6 +188,8 @@ mod tests {
                      DROP TABLE message_recipients;
                      DROP TABLE messages;
                      DROP INDEX events_session;
+                     DROP TABLE admin_sessions;
+                     DROP TABLE admin_users;
                      DELETE FROM schema_migrations WHERE version >= 5;",
                 )
                 .unwrap();
