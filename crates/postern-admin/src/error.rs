@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use postern_ops::{ErrorKind, OpError};
+use postern_ops::OpError;
 use postern_store::StoreError;
 use serde::Serialize;
 
@@ -90,17 +90,7 @@ impl From<StoreError> for ApiError {
 
 impl From<OpError> for ApiError {
     fn from(e: OpError) -> ApiError {
-        let status = match e.kind {
-            ErrorKind::BadInput => StatusCode::BAD_REQUEST,
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-            ErrorKind::Conflict => StatusCode::CONFLICT,
-            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
-            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         ApiError { status, error: e.message, field: e.field }
     }
 }

@@ -31,6 +31,23 @@ pub enum ErrorKind {
     Internal,
 }
 
+impl ErrorKind {
+    /// The HTTP status both web front ends (the JSON API and the panel) answer with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::BadInput => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::TooLarge => 413,
+            ErrorKind::Unauthenticated => 401,
+            ErrorKind::Throttled => 429,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpError {
     pub kind: ErrorKind,

@@ -8,7 +8,7 @@
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use postern_ops::{ErrorKind, OpError};
+use postern_ops::OpError;
 
 #[derive(Debug, Clone)]
 pub struct PanelError {
@@ -44,17 +44,7 @@ impl PanelError {
 
 impl From<OpError> for PanelError {
     fn from(e: OpError) -> PanelError {
-        let status = match e.kind {
-            ErrorKind::BadInput => StatusCode::BAD_REQUEST,
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
-            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-            ErrorKind::Conflict => StatusCode::CONFLICT,
-            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
-            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+        let status = StatusCode::from_u16(e.kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         PanelError::new(status, e.to_string())
     }
 }

@@ -11,7 +11,7 @@ use askama::Template;
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use postern_ops::{ErrorKind, admin_users, panel_auth};
+use postern_ops::{admin_users, panel_auth};
 use serde::Deserialize;
 
 use crate::chrome::Chrome;
@@ -124,11 +124,7 @@ pub async fn submit(State(state): State<PanelState>, request: Request) -> Respon
             response
         }
         Err(e) => {
-            let status = match e.kind {
-                ErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
-                ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
-                _ => PanelError::from(e.clone()).status,
-            };
+            let status = PanelError::from(e.clone()).status;
             login_page(&state, &headers, status, &form.next, &form.name, Some(e.message), None)
         }
     }
