@@ -49,7 +49,13 @@ enum Msg {
     Stop,
 }
 
-const BATCH: usize = 512;
+/// The most events in one batch (one transaction).
+const BATCH: usize = 1024;
+/// How long the writer lets a batch fill after its first event. A transaction's cost is
+/// mostly its commit (the pages it wrote go to the WAL, and later through a checkpoint),
+/// so a relay that sends a few events at a time would otherwise pay a commit for each
+/// few; events become searchable this much later.
+const LINGER: Duration = Duration::from_millis(50);
 
 pub struct EventWriter {
     tx: mpsc::Sender<Msg>,
@@ -165,8 +171,9 @@ fn run(
 }
 
 /// Fills `batch` with up to [`BATCH`] events. Waits for the first one, or, when `wait` is
-/// given (events wait for a retry), at most that long. Returns true on `Stop` or when
-/// every sender is gone.
+/// given (events wait for a retry), at most that long; then, unless events wait for a
+/// retry, lets the batch fill for [`LINGER`]. Returns true on `Stop` or when every sender
+/// is gone.
 fn receive(rx: &mut mpsc::Receiver<Msg>, batch: &mut Vec<Event>, wait: Option<Duration>) -> bool {
     match wait {
         None => match rx.blocking_recv() {
@@ -193,6 +200,19 @@ fn receive(rx: &mut mpsc::Receiver<Msg>, batch: &mut Vec<Event>, wait: Option<Du
             }
         }
     }
+    if drain(rx, batch) {
+        return true;
+    }
+    if wait.is_none() && batch.len() < BATCH {
+        std::thread::sleep(LINGER);
+        return drain(rx, batch);
+    }
+    false
+}
+
+/// Adds what is waiting to `batch`, up to [`BATCH`]. True on `Stop` or when every sender
+/// is gone.
+fn drain(rx: &mut mpsc::Receiver<Msg>, batch: &mut Vec<Event>) -> bool {
     while batch.len() < BATCH {
         match rx.try_recv() {
             Ok(Msg::Event(e)) => batch.push(*e),

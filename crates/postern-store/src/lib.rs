@@ -48,8 +48,8 @@ pub use dkim::{Activation, DkimStore, NewDkimKey, SealedDkimKey};
 pub use event_retry::{EventCounts, EventStats, RetryPolicy};
 pub use events::{EventQuery, EventStore, EventWriter, StoredEvent};
 pub use log::{
-    LogCursor, LogMessage, LogPage, LogQuery, LogSearch, MessageKey, MessageStatus, Purged, RecipientCounts, StepEvent,
-    Timeline, TimelineStep,
+    HourCounts, LogCursor, LogMessage, LogPage, LogQuery, LogSearch, MessageKey, MessageStatus, Purged,
+    RecipientCounts, SenderCount, SenderKind, StepEvent, Timeline, TimelineStep,
 };
 pub use quarantine::{HeldMessage, HeldState, NewHeld, QuarantineFilter, QuarantineStore};
 pub use scorer::{Learned, ScorerCounts, ScorerStore};

@@ -255,8 +255,70 @@ pub struct Purged {
     pub messages: u64,
 }
 
+/// What happened in one hour, counted as the events are stored (the dashboard's charts).
+/// Messages: `received` (queued for delivery), `refused` (refused transactions and
+/// messages), `quarantined`, `discarded`, `checked` (went through the content checks) and
+/// `spam` (of those, judged spam or blocked by a check). Recipients: `delivered`,
+/// `deferred` (attempts), `bounced` (bounced or expired).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct HourCounts {
+    /// The hour's start (Unix ms).
+    pub hour_ms: i64,
+    pub received: u64,
+    pub refused: u64,
+    pub quarantined: u64,
+    pub discarded: u64,
+    pub checked: u64,
+    pub spam: u64,
+    pub delivered: u64,
+    pub deferred: u64,
+    pub bounced: u64,
+}
+
+impl HourCounts {
+    pub const HOUR_MS: i64 = 3_600_000;
+
+    /// Adds `other`'s counts (not its hour).
+    pub fn add(&mut self, other: &HourCounts) {
+        self.received += other.received;
+        self.refused += other.refused;
+        self.quarantined += other.quarantined;
+        self.discarded += other.discarded;
+        self.checked += other.checked;
+        self.spam += other.spam;
+        self.delivered += other.delivered;
+        self.deferred += other.deferred;
+        self.bounced += other.bounced;
+    }
+}
+
+/// Who sent: an account or an identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SenderKind {
+    Account,
+    Identity,
+}
+
+/// One of the top senders: a name and how many messages arrived from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct SenderCount {
+    pub name: String,
+    pub messages: u64,
+}
+
+/// The most messages a top-senders count reads: beyond it, the count is of the newest.
+pub const MAX_TOP_SENDERS_ROWS: u32 = 200_000;
+
 /// Log search over the summary rows and the event log, one trait for every backend.
 pub trait LogSearch: Send + Sync + 'static {
+    /// Every hour in `[from_ms, to_ms)` that had activity in `scope`, oldest first. A
+    /// domain admin's hours count what was under its domains (account's or sender's).
+    fn hourly(&self, scope: &Scope, from_ms: i64, to_ms: i64) -> Result<Vec<HourCounts>>;
+
+    /// The `limit` accounts or identities with the most messages arrived since `since_ms`
+    /// in `scope`, most first (counted over at most [`MAX_TOP_SENDERS_ROWS`] messages).
+    fn top_senders(&self, scope: &Scope, since_ms: i64, by: SenderKind, limit: u32) -> Result<Vec<SenderCount>>;
+
     /// One page of rows in `scope` matching `query`, newest arrival first.
     fn search(&self, scope: &Scope, query: &LogQuery) -> Result<LogPage>;
 

@@ -291,6 +291,31 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ) WITHOUT ROWID;
     CREATE INDEX admin_sessions_user ON admin_sessions(user_id);",
     ),
+    (
+        12,
+        "message_hours",
+        // The dashboard's counts per hour, written once per key and batch of events
+        // (sqlite/log_ingest.rs): one row per (hour, account domain, sender domain), '' when
+        // a message has none, and one total row per hour under ('*', '*'), which no domain
+        // can be. A domain admin's hours sum the rows of its domains.
+        "CREATE TABLE message_hours (
+        hour INTEGER NOT NULL,
+        account_domain TEXT NOT NULL,
+        sender_domain TEXT NOT NULL,
+        received INTEGER NOT NULL DEFAULT 0,
+        refused INTEGER NOT NULL DEFAULT 0,
+        quarantined INTEGER NOT NULL DEFAULT 0,
+        discarded INTEGER NOT NULL DEFAULT 0,
+        checked INTEGER NOT NULL DEFAULT 0,
+        spam INTEGER NOT NULL DEFAULT 0,
+        delivered INTEGER NOT NULL DEFAULT 0,
+        deferred INTEGER NOT NULL DEFAULT 0,
+        bounced INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (hour, account_domain, sender_domain)
+    ) WITHOUT ROWID;
+    CREATE INDEX message_hours_account ON message_hours(account_domain, hour);
+    CREATE INDEX message_hours_sender ON message_hours(sender_domain, hour);",
+    ),
 ];
 
 pub fn apply(conn: &mut Connection) -> Result<()> {

@@ -403,3 +403,76 @@ pub fn purge_takes_only_what_is_older(store: &dyn LogBackend) {
     assert_eq!(left.iter().map(|m| m.queue_id.clone()).collect::<Vec<_>>(), vec![Some(new.to_string())]);
     assert!(ok(store.timeline(&Scope::All, &MessageKey::QueueId(old)), "timeline").is_none());
 }
+
+/// The dashboard's hours: each event counted in its hour, under its message's domains, the
+/// same whether the events came in one batch or many; a domain admin's hours count only
+/// its domains' messages (once each, even under both of its domains); top senders by
+/// account and identity, scoped the same way.
+pub fn hours_and_top_senders_count_what_happened(store: &dyn LogBackend) {
+    let hour = crate::log::HourCounts::HOUR_MS;
+    let base = (T0 / hour + 1) * hour; // an hour's start
+    let (a, b, c) = (QueueId::generate(), QueueId::generate(), QueueId::generate());
+    let fa = facts("alice@shop.example", "shop.example", &["x@dest.example", "y@dest.example"]);
+    let fb = facts("bob@other.example", "other.example", &["z@dest.example"]);
+    // Both of one admin's domains: the account's and the sender's.
+    let fc = facts("carol@shop-mail.example", "shop.example", &["w@dest.example"]);
+    // First batch: a's life in hour 0, b quarantined in hour 0, a refusal at RCPT.
+    ok(
+        store.append(&[
+            checked(base + 10, 1, a, Disposition::Deliver, Some(fa.clone())),
+            queued(base + 11, 1, a, &fa),
+            checked(base + 20, 2, b, Disposition::Quarantine, Some(fb.clone())),
+            refused(base + 30, 3, Stage::Rcpt, "mallory@shop.example", Some("v@dest.example"), Some("shop.example")),
+        ]),
+        "append",
+    );
+    // Later batches: a delivered to one recipient in hour 0, deferred to the other; then
+    // delivered in hour 1; c's life in hour 1.
+    ok(store.append(&[delivery(base + 100, a, "x@dest.example", "delivered", 1)]), "append");
+    ok(store.append(&[delivery(base + 101, a, "y@dest.example", "deferred", 1)]), "append");
+    ok(
+        store.append(&[
+            delivery(base + hour + 5, a, "y@dest.example", "delivered", 2),
+            checked(base + hour + 6, 4, c, Disposition::Deliver, Some(fc.clone())),
+            queued(base + hour + 7, 4, c, &fc),
+        ]),
+        "append",
+    );
+    let all = ok(store.hourly(&Scope::All, base, base + 2 * hour), "hourly");
+    assert_eq!(all.len(), 2, "{all:?}");
+    let h0 = all[0];
+    assert_eq!(h0.hour_ms, base);
+    assert_eq!((h0.received, h0.refused, h0.quarantined, h0.checked, h0.spam), (1, 1, 1, 2, 1), "{h0:?}");
+    assert_eq!((h0.delivered, h0.deferred, h0.bounced), (1, 1, 0), "{h0:?}");
+    let h1 = all[1];
+    assert_eq!((h1.hour_ms, h1.received, h1.checked, h1.delivered, h1.spam), (base + hour, 1, 1, 1, 0), "{h1:?}");
+    // A range not on hour boundaries takes the hours it touches; an empty one nothing.
+    assert_eq!(ok(store.hourly(&Scope::All, base + 5, base + hour + 1), "hourly").len(), 2);
+    assert!(ok(store.hourly(&Scope::All, base - 5 * hour, base), "hourly").is_empty());
+
+    // shop.example's admin: a (account and sender domain), the refusal, c (once); not b.
+    let shop = ok(store.hourly(&domains(&["SHOP.example.", "shop-mail.example"]), base, base + 2 * hour), "hourly");
+    assert_eq!(shop.len(), 2, "{shop:?}");
+    assert_eq!((shop[0].received, shop[0].refused, shop[0].quarantined, shop[0].delivered), (1, 1, 0, 1), "{shop:?}");
+    assert_eq!((shop[1].received, shop[1].checked, shop[1].delivered), (1, 1, 1), "{shop:?}");
+    // other.example's admin: b only.
+    let other = ok(store.hourly(&domains(&["other.example"]), base, base + 2 * hour), "hourly");
+    assert_eq!(other.len(), 1, "{other:?}");
+    assert_eq!((other[0].quarantined, other[0].spam, other[0].received, other[0].refused), (1, 1, 0, 0));
+    assert!(ok(store.hourly(&domains(&["nobody.example"]), base, base + 2 * hour), "hourly").is_empty());
+    assert!(ok(store.hourly(&Scope::Domains(Vec::new()), base, base + 2 * hour), "hourly").is_empty());
+
+    use crate::log::SenderKind;
+    let top = ok(store.top_senders(&Scope::All, base, SenderKind::Account, 10), "top");
+    let names: Vec<(&str, u64)> = top.iter().map(|s| (s.name.as_str(), s.messages)).collect();
+    assert_eq!(names, [("acct-shop.example", 3), ("acct-other.example", 1)], "{top:?}");
+    let top = ok(store.top_senders(&Scope::All, base, SenderKind::Account, 1), "top");
+    assert_eq!(top.len(), 1);
+    let ids = ok(store.top_senders(&domains(&["other.example"]), base, SenderKind::Identity, 10), "top");
+    let names: Vec<(&str, u64)> = ids.iter().map(|s| (s.name.as_str(), s.messages)).collect();
+    assert_eq!(names, [("bob@other.example", 1)], "{ids:?}");
+    let later = ok(store.top_senders(&domains(&["shop.example"]), base + hour, SenderKind::Identity, 10), "top");
+    let names: Vec<(&str, u64)> = later.iter().map(|s| (s.name.as_str(), s.messages)).collect();
+    assert_eq!(names, [("carol@shop-mail.example", 1)], "{later:?}");
+    assert!(ok(store.top_senders(&domains(&["nobody.example"]), base, SenderKind::Account, 10), "top").is_empty());
+}

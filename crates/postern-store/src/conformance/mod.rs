@@ -209,6 +209,7 @@ pub const LOG_CASES: &[(&str, LogCase)] = &[
     ("log::quarantine_discards_partial_deliveries_and_dsns", log::quarantine_discards_partial_deliveries_and_dsns),
     ("log::filters_time_ranges_and_pages", log::filters_time_ranges_and_pages),
     ("log::purge_takes_only_what_is_older", log::purge_takes_only_what_is_older),
+    ("log::hours_and_top_senders_count_what_happened", log::hours_and_top_senders_count_what_happened),
 ];
 
 /// Runs every log search case, each on a fresh store from `make`.

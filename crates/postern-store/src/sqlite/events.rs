@@ -28,6 +28,7 @@ impl EventStore for SqliteStore {
     fn append(&self, events: &[Event]) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        let mut tally = super::log_ingest::Tally::default();
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO events (at_ms, session, client_ip, queue_id, kind, data, domain, sender_domain)
@@ -46,9 +47,10 @@ impl EventStore for SqliteStore {
                     domain,
                     sender_domain
                 ])?;
-                super::log_ingest::record(&tx, tx.last_insert_rowid(), e)?;
+                super::log_ingest::record(&tx, &mut tally, tx.last_insert_rowid(), e)?;
             }
         }
+        tally.write(&tx)?;
         tx.commit()?;
         Ok(())
     }

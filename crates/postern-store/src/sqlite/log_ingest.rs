@@ -13,12 +13,14 @@
 //! Defends against: events out of order (phases never move back, see `log_state`), rows
 //! growing without bound (texts bounded, at most [`MAX_RECIPIENTS`] recipients a message).
 
+use std::collections::HashMap;
+
 use postern_core::event::{MAX_SUBJECT, printable_line};
 use postern_core::{Disposition, Event, EventKind, MessageFacts, QueueId};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::Result;
-use crate::log::{RecipientCounts, message_key};
+use crate::log::{HourCounts, RecipientCounts, message_key};
 use crate::log_state::{self, Happened, Phase};
 
 /// How long after the pipeline's refusal its `checked` event may come to adopt it.
@@ -28,16 +30,26 @@ const MAX_RECIPIENTS: usize = 10_000;
 /// The most characters of a rule or a reply in a row.
 const MAX_TEXT: usize = 500;
 
-/// Updates the summary for one stored event.
-pub(super) fn record(tx: &Transaction<'_>, event_id: i64, e: &Event) -> Result<()> {
+/// Updates the summary for one stored event, and counts it in `tally`.
+pub(super) fn record(tx: &Transaction<'_>, tally: &mut Tally, event_id: i64, e: &Event) -> Result<()> {
     match (&e.kind, e.queue_id) {
         (EventKind::Refused { reason, .. }, _) if reason.starts_with("would refuse (monitor)") => Ok(()),
-        (EventKind::Refused { .. }, _) => refused(tx, event_id, e),
+        (EventKind::Refused { .. }, _) => refused(tx, tally, event_id, e),
         (EventKind::Checked { disposition, checks, message }, Some(q)) => {
             if *disposition != Disposition::Deliver {
                 adopt_refusal(tx, q, e)?;
             }
             let decided = log_state::deciding_check(*disposition, checks);
+            let facts = message.as_deref();
+            let hour = tally.at(
+                e.at_ms,
+                facts.and_then(|m| m.domain.as_deref()),
+                facts.and_then(|m| m.sender_domain.as_deref()),
+            );
+            hour.checked += 1;
+            hour.quarantined += u64::from(*disposition == Disposition::Quarantine);
+            hour.spam +=
+                u64::from(*disposition != Disposition::Deliver && decided.is_some_and(|c| c.result != "failed"));
             let change = Change {
                 happened: Some(Happened::Checked(*disposition)),
                 facts: message.as_deref().map(Facts::from_message),
@@ -72,6 +84,7 @@ pub(super) fn record(tx: &Transaction<'_>, event_id: i64, e: &Event) -> Result<(
                 sender_domain: sender_domain.as_deref(),
                 identity: identity.as_deref(),
             };
+            tally.at(e.at_ms, domain.as_deref(), sender_domain.as_deref()).received += 1;
             touch(tx, q, e, Change { happened: Some(Happened::Queued), facts: Some(facts), ..Change::default() }, true)
                 .map(drop)
         }
@@ -85,6 +98,7 @@ pub(super) fn record(tx: &Transaction<'_>, event_id: i64, e: &Event) -> Result<(
                 identity: identity.as_deref(),
                 ..Facts::default()
             };
+            tally.at(e.at_ms, domain.as_deref(), sender_domain.as_deref()).discarded += 1;
             let change = Change {
                 happened: Some(Happened::Discarded),
                 facts: Some(facts),
@@ -101,7 +115,16 @@ pub(super) fn record(tx: &Transaction<'_>, event_id: i64, e: &Event) -> Result<(
                 delivery: log_state::recipient_state(result).map(|state| (recipient.as_str(), state, *attempt)),
                 ..Change::default()
             };
-            touch(tx, q, e, change, true).map(drop)
+            let row = touch(tx, q, e, change, true)?;
+            let (account_domain, sender_domain) = row.map(|r| (r.account_domain, r.sender_domain)).unwrap_or_default();
+            let hour = tally.at(e.at_ms, account_domain.as_deref(), sender_domain.as_deref());
+            match result.as_str() {
+                "delivered" => hour.delivered += 1,
+                "deferred" => hour.deferred += 1,
+                "bounced" | "expired" => hour.bounced += 1,
+                _ => {}
+            }
+            Ok(())
         }
         (EventKind::Dsn { dsn_queue_id, to, .. }, Some(q)) => dsn(tx, q, dsn_queue_id, to, e),
         (EventKind::Quarantine { action, .. }, Some(q)) => {
@@ -160,15 +183,21 @@ struct Change<'a> {
     delivery: Option<(&'a str, &'static str, u32)>,
 }
 
+/// A message's row as [`touch`] left it: its id and domains.
+struct Touched {
+    account_domain: Option<String>,
+    sender_domain: Option<String>,
+}
+
 /// The row of queue id `q` (made when `create` and there is none), changed as `change`
-/// says. Returns the row id, or `None` when there was no row to update. Only an event
-/// with facts (or one older than the row) writes indexed columns; the others rewrite the
-/// row alone.
-fn touch(tx: &Transaction<'_>, q: QueueId, e: &Event, change: Change<'_>, create: bool) -> Result<Option<i64>> {
+/// says. Returns the row's domains, or `None` when there was no row to update. Only an
+/// event with facts (or one older than the row) writes indexed columns; the others
+/// rewrite the row alone.
+fn touch(tx: &Transaction<'_>, q: QueueId, e: &Event, change: Change<'_>, create: bool) -> Result<Option<Touched>> {
     let queue_id = q.to_string();
     let found = tx
         .prepare_cached(
-            "SELECT id, phase, first_at_ms, pending, deferred, delivered, bounced, expired
+            "SELECT id, phase, first_at_ms, pending, deferred, delivered, bounced, expired, account_domain, sender_domain
              FROM messages WHERE queue_id = ?1",
         )?
         .query_row([&queue_id], |r| {
@@ -179,17 +208,18 @@ fn touch(tx: &Transaction<'_>, q: QueueId, e: &Event, change: Change<'_>, create
                 bounced: r.get(6)?,
                 expired: r.get(7)?,
             };
-            Ok((r.get::<_, i64>(0)?, Phase::parse(&r.get::<_, String>(1)?), r.get::<_, i64>(2)?, counts))
+            let domains = Touched { account_domain: r.get(8)?, sender_domain: r.get(9)? };
+            Ok((r.get::<_, i64>(0)?, Phase::parse(&r.get::<_, String>(1)?), r.get::<_, i64>(2)?, counts, domains))
         })
         .optional()?;
-    let (id, phase, mut counts) = match found {
-        Some((id, phase, first_at_ms, counts)) => {
+    let (id, phase, mut counts, touched) = match found {
+        Some((id, phase, first_at_ms, counts, touched)) => {
             if e.at_ms < first_at_ms {
                 // An event older than the row (the scheduler's, stored first): rare.
                 tx.prepare_cached("UPDATE messages SET first_at_ms = ?2 WHERE id = ?1")?
                     .execute(params![id, e.at_ms])?;
             }
-            (id, phase, counts)
+            (id, phase, counts, touched)
         }
         None if create => {
             tx.prepare_cached(
@@ -197,7 +227,12 @@ fn touch(tx: &Transaction<'_>, q: QueueId, e: &Event, change: Change<'_>, create
                  VALUES (?1, ?2, ?2, ?3, ?4, 'new', 'received')",
             )?
             .execute(params![queue_id, e.at_ms, e.session as i64, e.client_ip.to_string()])?;
-            (tx.last_insert_rowid(), Phase::New, RecipientCounts::default())
+            (
+                tx.last_insert_rowid(),
+                Phase::New,
+                RecipientCounts::default(),
+                Touched { account_domain: None, sender_domain: None },
+            )
         }
         None => return Ok(None),
     };
@@ -230,7 +265,7 @@ fn touch(tx: &Transaction<'_>, q: QueueId, e: &Event, change: Change<'_>, create
         change.reply.map(|r| bounded(r, MAX_TEXT)),
         change.attempt,
     ])?;
-    Ok(Some(id))
+    Ok(Some(touched))
 }
 
 /// The envelope and attribution an event gives, and its recipients (`pending` until a
@@ -318,13 +353,14 @@ fn count_of<'a>(counts: &'a mut RecipientCounts, state: &str) -> Option<&'a mut 
 }
 
 /// A refusal without a queue id: a row of its own, `rejected` at its stage.
-fn refused(tx: &Transaction<'_>, event_id: i64, e: &Event) -> Result<()> {
+fn refused(tx: &Transaction<'_>, tally: &mut Tally, event_id: i64, e: &Event) -> Result<()> {
     let EventKind::Refused { stage, reply, reason, sender, recipient, account, domain: account_domain } = &e.kind
     else {
         return Ok(());
     };
     let sender = sender.as_deref().map(str::to_lowercase);
     let sender_domain = sender.as_deref().and_then(|s| s.rsplit_once('@')).map(|(_, d)| domain(d));
+    tally.at(e.at_ms, account_domain.as_deref(), sender_domain.as_deref()).refused += 1;
     let stage = serde_json::to_value(stage)?.as_str().unwrap_or("").to_string();
     tx.prepare_cached(
         "INSERT INTO messages (refused_event, first_at_ms, last_at_ms, session, client_ip, phase, status, stage,
@@ -416,6 +452,65 @@ fn dsn(tx: &Transaction<'_>, q: QueueId, dsn_queue_id: &str, to: &str, e: &Event
     let change = Change { happened: Some(Happened::Queued), facts: Some(facts), ..Change::default() };
     touch(tx, dsn, &Event { session: 0, ..e.clone() }, change, true).map(drop)
 }
+
+/// A batch's [`HourCounts`] per (hour, account domain, sender domain), written with one
+/// upsert per key when the batch is stored: the counts a relay's thousands of events an
+/// hour add cost a handful of row writes, not one per event.
+#[derive(Default)]
+pub(super) struct Tally(HashMap<(i64, String, String), HourCounts>);
+
+impl Tally {
+    /// The counts of the hour of `at_ms` under these domains (`''` for none).
+    fn at(&mut self, at_ms: i64, account_domain: Option<&str>, sender_domain: Option<&str>) -> &mut HourCounts {
+        let hour = at_ms.div_euclid(HourCounts::HOUR_MS);
+        let key = (hour, account_domain.map(domain).unwrap_or_default(), sender_domain.map(domain).unwrap_or_default());
+        self.0.entry(key).or_insert_with(|| HourCounts { hour_ms: hour * HourCounts::HOUR_MS, ..HourCounts::default() })
+    }
+
+    /// Adds the batch's counts to the stored ones, and each hour's to its total row.
+    pub(super) fn write(self, tx: &Transaction<'_>) -> Result<()> {
+        let mut totals: HashMap<i64, HourCounts> = HashMap::new();
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO message_hours (hour, account_domain, sender_domain, received, refused, quarantined,
+                discarded, checked, spam, delivered, deferred, bounced)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (hour, account_domain, sender_domain) DO UPDATE SET
+                received = received + excluded.received, refused = refused + excluded.refused,
+                quarantined = quarantined + excluded.quarantined, discarded = discarded + excluded.discarded,
+                checked = checked + excluded.checked, spam = spam + excluded.spam,
+                delivered = delivered + excluded.delivered, deferred = deferred + excluded.deferred,
+                bounced = bounced + excluded.bounced",
+        )?;
+        let mut put = |hour: i64, account_domain: &str, sender_domain: &str, c: &HourCounts| {
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            upsert.execute(params![
+                hour,
+                account_domain,
+                sender_domain,
+                n(c.received),
+                n(c.refused),
+                n(c.quarantined),
+                n(c.discarded),
+                n(c.checked),
+                n(c.spam),
+                n(c.delivered),
+                n(c.deferred),
+                n(c.bounced),
+            ])
+        };
+        for ((hour, account_domain, sender_domain), counts) in &self.0 {
+            put(*hour, account_domain, sender_domain, counts)?;
+            totals.entry(*hour).or_default().add(counts);
+        }
+        for (hour, counts) in &totals {
+            put(*hour, TOTAL, TOTAL, counts)?;
+        }
+        Ok(())
+    }
+}
+
+/// The domains of an hour's total row: no domain is `*`.
+pub(super) const TOTAL: &str = "*";
 
 fn domain(d: &str) -> String {
     d.trim().trim_end_matches('.').to_ascii_lowercase()

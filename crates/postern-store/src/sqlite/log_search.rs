@@ -86,6 +86,12 @@ impl SqliteStore {
                 (SELECT id FROM messages WHERE first_at_ms < ?1 ORDER BY first_at_ms LIMIT ?2)",
             params![before_ms, batch],
         )?;
+        // The hours' counts go with the hours (a batch of hours: a few rows each).
+        tx.execute(
+            "DELETE FROM message_hours WHERE hour IN
+                (SELECT DISTINCT hour FROM message_hours WHERE hour < ?1 ORDER BY hour LIMIT ?2)",
+            params![before_ms.div_euclid(crate::log::HourCounts::HOUR_MS), batch.div_ceil(100).max(1)],
+        )?;
         tx.commit()?;
         Ok(Purged { events: events as u64, messages: messages as u64 })
     }

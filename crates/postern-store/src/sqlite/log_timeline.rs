@@ -20,7 +20,8 @@ use super::log_search::{COLUMNS, read_row};
 use crate::Result;
 use crate::directory::Scope;
 use crate::log::{
-    LogMessage, LogPage, LogQuery, LogSearch, MAX_STEPS, MessageKey, Purged, StepEvent, Timeline, TimelineStep,
+    HourCounts, LogMessage, LogPage, LogQuery, LogSearch, MAX_STEPS, MessageKey, Purged, SenderCount, SenderKind,
+    StepEvent, Timeline, TimelineStep,
 };
 use crate::log_state::{deciding_check, describe_check};
 
@@ -30,6 +31,14 @@ const MAX_SESSION_EVENTS: usize = 500;
 const SESSION_STAGES: &[&str] = &["connect", "helo", "tls", "auth", "command"];
 
 impl LogSearch for SqliteStore {
+    fn hourly(&self, scope: &Scope, from_ms: i64, to_ms: i64) -> Result<Vec<HourCounts>> {
+        self.hourly_counts(scope, from_ms, to_ms)
+    }
+
+    fn top_senders(&self, scope: &Scope, since_ms: i64, by: SenderKind, limit: u32) -> Result<Vec<SenderCount>> {
+        self.top_sender_counts(scope, since_ms, by, limit)
+    }
+
     fn search(&self, scope: &Scope, query: &LogQuery) -> Result<LogPage> {
         self.search_rows(scope, query)
     }

@@ -35,6 +35,7 @@ mod identities;
 mod inbound;
 mod log_ingest;
 mod log_search;
+mod log_stats;
 mod log_timeline;
 mod quarantine;
 mod rules;
@@ -190,6 +191,7 @@ mod tests {
                      DROP INDEX events_session;
                      DROP TABLE admin_sessions;
                      DROP TABLE admin_users;
+                     DROP TABLE message_hours;
                      DELETE FROM schema_migrations WHERE version >= 5;",
                 )
                 .unwrap();
