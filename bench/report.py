@@ -3,7 +3,7 @@
 
 usage: report.py RESULTS_TSV HEADER_MD FOOTER_MD OUT_MD
 RESULTS_TSV columns: rep size sessions messages setup status rate delivered accept_s done_s
-  busy_before
+  busy_before cpu_ms (Postern's CPU time over the run; empty for other setups)
 Prints the summary tables to stdout and writes HEADER + tables + per-run data + FOOTER
 to OUT_MD.
 """
@@ -21,6 +21,10 @@ def fmt(x):
 
 def ratio(a, b):
     return "—" if a is None or b is None or b == 0 else f"{a / b:.2f}"
+
+
+def cpu_text(r):
+    return "" if r["cpu_ms"] is None else f"{r['cpu_ms']:.0f}"
 
 
 def size_name(n):
@@ -41,7 +45,8 @@ def main():
                 dict(rep=int(p[0]), size=int(p[1]), sessions=int(p[2]), messages=int(p[3]),
                      setup=p[4], status=p[5], rate=float(p[6]), delivered=int(p[7]),
                      accept_s=float(p[8]), done_s=float(p[9]),
-                     busy=p[10] if len(p) > 10 else "")
+                     busy=p[10] if len(p) > 10 else "",
+                     cpu_ms=float(p[11]) if len(p) > 11 and p[11] else None)
             )
     cases = []
     by = defaultdict(list)
@@ -67,6 +72,13 @@ def main():
         if not runs:
             return None
         return statistics.median(r["messages"] / r["accept_s"] for r in runs)
+
+    def cpu(key, setup):
+        """Median CPU µs per message of the runs that measured it."""
+        runs = [r for r in by.get(key + (setup,), []) if r["status"] in OK and r["cpu_ms"] is not None]
+        if not runs:
+            return None
+        return statistics.median(r["cpu_ms"] * 1000 / r["messages"] for r in runs)
 
     md = []
     md.append("## Results: end to end (messages/s until the sink has every message)\n")
@@ -136,19 +148,30 @@ def main():
             md.append(f"| {size_name(size)} | {sessions} | {fmt(p)} | {fmt(b)} | {ratio(p, b)} | "
                       f"{ratio(p, x)} | {ratio(b, x)} |")
         md.append("")
+        md.append("CPU time per message (the instance's user + system time over the run, start-up and "
+                  "the event batches after the last delivery included, divided by the run's messages; "
+                  "medians): unlike the rates, other work on the machine does not inflate it.\n")
+        md.append("| size | sessions | Postern µs/msg | baseline µs/msg | Postern/baseline |")
+        md.append("|---|---:|---:|---:|---:|")
+        for key in cases:
+            size, sessions, _ = key
+            p, b = cpu(key, "postern"), cpu(key, "baseline")
+            md.append(f"| {size_name(size)} | {sessions} | {fmt(p)} | {fmt(b)} | {ratio(p, b)} |")
+        md.append("")
 
     summary = "\n".join(md)
     print(summary)
 
     per_run = ["## Every run\n",
                "| rep | size | sessions | messages | setup | status | msg/s | delivered | "
-               "accept s | done s | CPU busy before % |",
-               "|---:|---|---:|---:|---|---|---:|---:|---:|---:|---:|"]
+               "accept s | done s | CPU busy before % | Postern CPU ms |",
+               "|---:|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         per_run.append(
             f"| {r['rep']} | {size_name(r['size'])} | {r['sessions']} | {r['messages']:,} | "
             f"{r['setup']} | {r['status']} | {r['rate']:,.0f} | {r['delivered']:,} | "
-            f"{r['accept_s']:.3f} | {r['done_s']:.3f} | {r['busy']} |"
+            f"{r['accept_s']:.3f} | {r['done_s']:.3f} | {r['busy']} | "
+            f"{cpu_text(r)} |"
         )
     with open(header) as f:
         head = f.read()

@@ -30,7 +30,9 @@
 #   POSTERN_EXTRA_ARGS [""]  extra arguments for `postern serve`
 #   BASELINE_BIN             a second Postern binary (e.g. a build before a change): adds the
 #                            setup 'baseline', run like 'postern' and interleaved with it, and
-#                            the ratio Postern/baseline to the report
+#                            the ratio Postern/baseline to the report, in messages/s and in
+#                            CPU time per message (the instance's user + system time over the
+#                            run, which other work on the machine does not inflate)
 #   CHECKS [default]         default: the clients are a trusted network (GTUBE and the
 #                            built-in scorer run); all: an ip account for 127.0.0.1 with
 #                            every built-in content check on (scorer, macros, dangerous
@@ -273,7 +275,16 @@ start_postern() { # [binary] A fresh instance (empty data dir) for every measure
             die "postern account add ip failed: $(tail -n 3 "$TMP/postern-cli.log")"
     fi
 }
+# CPU time (user + system, ms) the running Postern has used so far: read after a run, it is
+# the instance's whole cost of the run (start-up included), whatever else the machine did.
+postern_cpu_ms() {
+    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print int(($12 + $13) * 1000 / hz) }' \
+        "/proc/$POSTERN_PID/stat" 2>/dev/null || echo ""
+}
 finish_postern() {
+    # Events still waiting for their batch are part of the run's cost.
+    sleep 0.5
+    POSTERN_CPU_MS=$(postern_cpu_ms)
     stop_postern
     cat "$TMP/postern.log" >>"$TMP/postern-all.log"
     rm -rf "$TMP/postern-data"
@@ -281,7 +292,7 @@ finish_postern() {
 
 # ---------------------------------------------------------------- one measurement
 RESULTS=$TMP/results.tsv
-printf 'rep\tsize\tsessions\tmessages\tsetup\tstatus\trate\tdelivered\taccept_s\tdone_s\tbusy_before\n' >"$RESULTS"
+printf 'rep\tsize\tsessions\tmessages\tsetup\tstatus\trate\tdelivered\taccept_s\tdone_s\tbusy_before\tcpu_ms\n' >"$RESULTS"
 EXPECTED_SINK=0 # messages the sink should have so far (warm-ups and deliveries)
 
 sink_count() { tail -c 200 "$COUNT_FILE" | tr '\r' '\n' | grep -o 'mesg=[0-9]*' | tail -n 1 | cut -d= -f2; }
@@ -314,6 +325,7 @@ measure() { # setup rep size sessions messages -> appends to RESULTS, prints a l
     echo "== $setup rep=$rep size=$size sessions=$sessions: ${cmd[*]}" >>"$TMP/source.log"
     run_measure "$messages" "${cmd[@]}" || true
     line=$(cat "$TMP/measure.out")
+    POSTERN_CPU_MS=
     [[ $setup == postern || $setup == baseline ]] && finish_postern
     [[ -n $line ]] || die "measure.py failed for $setup"
     local status rate delivered baseline accept_s done_s source_rc busy_before
@@ -323,10 +335,11 @@ measure() { # setup rep size sessions messages -> appends to RESULTS, prints a l
             "(a late or duplicate delivery from an earlier run)"
     fi
     local after_run=$((baseline + delivered))
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$sessions" "$messages" \
-        "$setup" "$status" "$rate" "$delivered" "$accept_s" "$done_s" "$busy_before" >>"$RESULTS"
-    log "$(printf '%-8s rep %s %6s B x %2s sessions: %-12s %8s msg/s  (delivered %s/%s, accepted in %ss, smtp-source rc %s, CPU busy before %s%%)' \
-        "$setup" "$rep" "$size" "$sessions" "$status" "$rate" "$delivered" "$messages" "$accept_s" "$source_rc" "$busy_before")"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$sessions" "$messages" \
+        "$setup" "$status" "$rate" "$delivered" "$accept_s" "$done_s" "$busy_before" "$POSTERN_CPU_MS" >>"$RESULTS"
+    log "$(printf '%-8s rep %s %6s B x %2s sessions: %-12s %8s msg/s  (delivered %s/%s, accepted in %ss, smtp-source rc %s, CPU busy before %s%%%s)' \
+        "$setup" "$rep" "$size" "$sessions" "$status" "$rate" "$delivered" "$messages" "$accept_s" "$source_rc" "$busy_before" \
+        "${POSTERN_CPU_MS:+, Postern used $POSTERN_CPU_MS ms of CPU}")"
     if [[ $source_rc != 0 ]]; then
         log "smtp-source reported errors; last lines of its output:"; tail -n 3 "$TMP/source.log" >&2
     fi
