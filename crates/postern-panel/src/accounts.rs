@@ -34,8 +34,8 @@ use serde::Deserialize;
 use crate::chrome::Chrome;
 use crate::error::render;
 use crate::forms::{FieldError, checked};
-use crate::pager::{PER_PAGE, Pager, offset, page_number, when};
 use crate::session::{Form, Session};
+use crate::view::{PER_PAGE, Pager, offset_of, page_number, when};
 use crate::{PanelError, PanelState};
 
 /// The most domains a domain select offers; past it the field is typed in.
@@ -181,7 +181,7 @@ pub async fn list(State(state): State<PanelState>, session: Session, Query(q): Q
         name: nonempty(&q.name),
         locked,
         limit: PER_PAGE,
-        offset: offset(page),
+        offset: offset_of(page),
     };
     let (domains, domains_complete) = match visible_domains(&state, caller).await {
         Ok(d) => d,
@@ -212,7 +212,8 @@ pub async fn list(State(state): State<PanelState>, session: Session, Query(q): Q
         });
     }
     let filters = [("domain", q.domain.as_str()), ("kind", &q.kind), ("name", &q.name), ("locked", &q.locked)];
-    let pager = Pager::new("/accounts", &filters, page, rows.len(), total);
+    let more = offset_of(page) + (rows.len() as u64) < total;
+    let pager = Pager::new("/accounts", &filters, page, rows.len(), Some(total), more);
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let chrome = Chrome::new(&session, "/accounts").with_notice(q.done.as_deref());
     let page = ListPage { chrome, q, domains, domains_complete, rows, pager, error };

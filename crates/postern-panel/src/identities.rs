@@ -23,8 +23,8 @@ use serde::Deserialize;
 use crate::accounts::{lock_text, visible_domains};
 use crate::chrome::Chrome;
 use crate::error::render;
-use crate::pager::{PER_PAGE, Pager, link, offset, page_number, when};
 use crate::session::{Form, Session, local_path};
+use crate::view::{PER_PAGE, Pager, link, offset_of, page_number, when};
 use crate::{PanelError, PanelState};
 
 #[derive(Deserialize, Default)]
@@ -98,7 +98,7 @@ pub async fn list(State(state): State<PanelState>, session: Session, Query(q): Q
         name: nonempty(&q.name),
         locked,
         limit: PER_PAGE,
-        offset: offset(page),
+        offset: offset_of(page),
     };
     let (domains, domains_complete) = match visible_domains(&state, caller).await {
         Ok(d) => d,
@@ -137,7 +137,8 @@ pub async fn list(State(state): State<PanelState>, session: Session, Query(q): Q
         })
         .collect::<Vec<_>>();
     let filters = [("account", q.account.as_str()), ("domain", &q.domain), ("name", &q.name), ("locked", &q.locked)];
-    let pager = Pager::new("/identities", &filters, page, rows.len(), total);
+    let more = offset_of(page) + (rows.len() as u64) < total;
+    let pager = Pager::new("/identities", &filters, page, rows.len(), Some(total), more);
     let number = page.to_string();
     let mut here = filters.to_vec();
     if page > 1 {

@@ -32,12 +32,12 @@
 //!   their DNS, block and allow lists, delegated IP ranges) and the lists at `/rules`.
 //! - `queue`: the queue: list, one message, retry, hold, release, delete, retry all.
 //! - `users`: the panel's users and the API tokens (superadmin).
-//! - `view`: what list and form pages share: paging, a refused form's state, times.
+//! - `view`: what list and form pages share: paging (50 a page, one pager template),
+//!   a refused form's state, times.
 //! - `accounts`: Outgoing > Manage accounts (list, add, one page per account with every
 //!   setting, counters, lock, unlock, delete).
 //! - `identities`: Outgoing > Manage identities (list, lock, unlock).
 //! - `forms`: a refusal shown next to its form field; checkboxes.
-//! - `pager`: list paging (50 a page) and times in lists.
 //! - `assets`: the stylesheet, compiled into the binary.
 
 use std::sync::Arc;
@@ -62,7 +62,6 @@ mod forms;
 mod identities;
 mod log;
 mod login;
-mod pager;
 mod quarantine;
 mod queue;
 pub mod session;

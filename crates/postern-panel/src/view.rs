@@ -45,24 +45,21 @@ impl Pager {
     /// `path` with `filters` (empty values left out), on page `page` showing `shown` rows
     /// of which `more` says whether another page follows.
     pub fn new(path: &str, filters: &[(&str, &str)], page: u64, shown: usize, total: Option<u64>, more: bool) -> Pager {
-        let link = |number: u64| {
-            let mut query = form_urlencoded::Serializer::new(String::new());
-            for (k, v) in filters.iter().filter(|(_, v)| !v.is_empty()) {
-                query.append_pair(k, v);
-            }
+        let to_page = |number: u64| {
+            let text = number.to_string();
+            let mut pairs = filters.to_vec();
             if number > 1 {
-                query.append_pair("page", &number.to_string());
+                pairs.push(("page", &text));
             }
-            let query = query.finish();
-            if query.is_empty() { path.to_string() } else { format!("{path}?{query}") }
+            link(path, &pairs)
         };
         let first = if shown == 0 { 0 } else { offset_of(page) + 1 };
         Pager {
             first,
             last: if shown == 0 { 0 } else { offset_of(page) + shown as u64 },
             total,
-            previous: (page > 1).then(|| link(page - 1)),
-            next: (more && page < LAST_PAGE).then(|| link(page + 1)),
+            previous: (page > 1).then(|| to_page(page - 1)),
+            next: (more && page < LAST_PAGE).then(|| to_page(page + 1)),
         }
     }
 
@@ -71,6 +68,17 @@ impl Pager {
         let more = offset_of(page) + (list.items.len() as u64) < list.total;
         Pager::new(path, filters, page, list.items.len(), Some(list.total), more)
     }
+}
+
+/// `path` with the non-empty `pairs` as its query string (URL-encoded; the template
+/// HTML-escapes the whole).
+pub fn link(path: &str, pairs: &[(&str, &str)]) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs.iter().filter(|(_, v)| !v.is_empty()) {
+        query.append_pair(name, value);
+    }
+    let query = query.finish();
+    if query.is_empty() { path.to_string() } else { format!("{path}?{query}") }
 }
 
 /// An operation's refusal of a form, shown next to the field it names.
@@ -137,11 +145,11 @@ pub fn with_status(status: StatusCode, page: Response) -> Response {
     if page.status() == StatusCode::OK { (status, page).into_response() } else { page }
 }
 
-/// A time as `2026-12-06 09:00:20 UTC`.
+/// A time as `2026-12-06 09:00:20 UTC`; "—" for none (0 or before) and for times out of range.
 pub fn when(ms: i64) -> String {
-    match chrono::DateTime::from_timestamp_millis(ms) {
+    match chrono::DateTime::from_timestamp_millis(ms).filter(|_| ms > 0) {
         Some(t) => t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        None => "-".to_string(),
+        None => "—".to_string(),
     }
 }
 
@@ -181,6 +189,16 @@ mod tests {
         assert_eq!(p.next.as_deref(), Some("/queue?sender=a+b%40x.example&page=3"));
         let empty = Pager::new("/queue", &[], 1, 0, Some(0), false);
         assert_eq!((empty.first, empty.last, empty.previous, empty.next), (0, 0, None, None));
+        let list = postern_store::Paged { items: vec![(); 30], total: 230, limit: PER_PAGE, offset: 200 };
+        let last = Pager::of("/accounts", &[("name", "x&y=\"z")], 5, &list);
+        assert_eq!((last.first, last.last, last.total, last.next), (201, 230, Some(230), None));
+        assert_eq!(last.previous.as_deref(), Some("/accounts?name=x%26y%3D%22z&page=4"));
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(when(0), "—");
+        assert_eq!(when(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
     }
 
     #[test]

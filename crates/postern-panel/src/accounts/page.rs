@@ -26,8 +26,8 @@ use super::{counter_label, kind_label, lock_text};
 use crate::chrome::Chrome;
 use crate::error::render;
 use crate::forms::{FieldError, NoFields};
-use crate::pager::when;
 use crate::session::{Form, Session};
+use crate::view::when;
 use crate::{PanelError, PanelState};
 
 struct CounterView {

@@ -167,7 +167,13 @@ pub(super) fn list(conn: &Connection, scope: &Scope, filter: &AccountFilter, pag
     if let Some(locked) = filter.locked {
         f.locked("lock", locked);
     }
-    paged(conn, ListQuery { columns: COLUMNS, from: "accounts", order: "id", filter: &f }, page, read, decode_account)
+    paged(
+        conn,
+        ListQuery { columns: COLUMNS, from: "accounts", count_from: None, order: "id", filter: &f },
+        page,
+        read,
+        decode_account,
+    )
 }
 
 /// Every account by id, with its password hash, for the snapshot.

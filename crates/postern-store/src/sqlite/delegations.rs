@@ -71,7 +71,13 @@ pub(super) fn list(conn: &Connection, scope: &Scope, domain: Option<&str>, page:
     if let Some(domain) = domain {
         f.equals("domain", domain.to_owned());
     }
-    paged(conn, ListQuery { columns: COLUMNS, from: "ip_delegations", order: "id", filter: &f }, page, read, Ok)
+    paged(
+        conn,
+        ListQuery { columns: COLUMNS, from: "ip_delegations", count_from: None, order: "id", filter: &f },
+        page,
+        read,
+        Ok,
+    )
 }
 
 pub(super) fn delete(conn: &Connection, id: i64) -> Result<bool> {

@@ -177,7 +177,8 @@ impl DkimStore for SqliteStore {
         if let Some(domain) = domain {
             f.equals("domain", domain.to_string());
         }
-        let query = ListQuery { columns: COLUMNS, from: "dkim_keys", order: "domain, selector", filter: &f };
+        let query =
+            ListQuery { columns: COLUMNS, from: "dkim_keys", count_from: None, order: "domain, selector", filter: &f };
         paged(&self.conn(), query, page, read, decode)
     }
 

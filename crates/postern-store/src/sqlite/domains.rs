@@ -89,7 +89,13 @@ pub(super) fn list(conn: &Connection, scope: &Scope, filter: &DomainFilter, page
     if let Some(enabled) = filter.filter_enabled {
         f.equals("filter_enabled", enabled);
     }
-    paged(conn, ListQuery { columns: COLUMNS, from: "domains", order: "name", filter: &f }, page, read, decode)
+    paged(
+        conn,
+        ListQuery { columns: COLUMNS, from: "domains", count_from: None, order: "name", filter: &f },
+        page,
+        read,
+        decode,
+    )
 }
 
 /// Every domain by name, for the snapshot.

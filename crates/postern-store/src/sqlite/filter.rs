@@ -89,6 +89,9 @@ impl Filter {
 pub(super) struct ListQuery<'a> {
     pub columns: &'static str,
     pub from: &'static str,
+    /// What the count reads instead of `from`, when a join only adds columns (a count over
+    /// one table does not visit every joined row).
+    pub count_from: Option<&'static str>,
     pub order: &'static str,
     pub filter: &'a Filter,
 }
@@ -103,7 +106,7 @@ pub(super) fn paged<R, T>(
     decode: impl Fn(R) -> Result<T>,
 ) -> Result<Paged<T>> {
     let filter = query.filter;
-    let count_sql = format!("SELECT COUNT(*) FROM {}{}", query.from, filter.sql());
+    let count_sql = format!("SELECT COUNT(*) FROM {}{}", query.count_from.unwrap_or(query.from), filter.sql());
     let total: i64 = conn.query_row(&count_sql, params_from_iter(filter.params()), |r| r.get(0))?;
     let limit = page.effective_limit();
     let offset = i64::try_from(page.offset).unwrap_or(i64::MAX);

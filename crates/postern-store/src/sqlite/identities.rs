@@ -132,7 +132,12 @@ pub(super) fn list(conn: &Connection, scope: &Scope, filter: &IdentityFilter, pa
     if let Some(locked) = filter.locked {
         f.locked("i.lock", locked);
     }
-    paged(conn, ListQuery { columns: COLUMNS, from: FROM, order: "i.id", filter: &f }, page, read, decode)
+    // Without a condition on the account, every identity has one (a foreign key, deleted
+    // with it): count the identities alone, not the join (40 ms at 100,000 of them).
+    let needs_account = !matches!(scope, Scope::All) || filter.domain.is_some();
+    let count_from = (!needs_account).then_some("identities i");
+    let query = ListQuery { columns: COLUMNS, from: FROM, count_from, order: "i.id", filter: &f };
+    paged(conn, query, page, read, decode)
 }
 
 pub(super) fn update_lock(conn: &Connection, id: i64, lock: &LockState) -> Result<Option<Identity>> {

@@ -78,7 +78,13 @@ pub(super) fn get(conn: &Connection, name: &str) -> Result<Option<InboundDomain>
 pub(super) fn list(conn: &Connection, scope: &Scope, page: Page) -> Result<Paged<InboundDomain>> {
     let mut f = Filter::default();
     f.scope("name", scope);
-    paged(conn, ListQuery { columns: COLUMNS, from: "inbound_domains", order: "name", filter: &f }, page, read, decode)
+    paged(
+        conn,
+        ListQuery { columns: COLUMNS, from: "inbound_domains", count_from: None, order: "name", filter: &f },
+        page,
+        read,
+        decode,
+    )
 }
 
 /// Every entry by name, for the snapshot.

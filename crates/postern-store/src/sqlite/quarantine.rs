@@ -224,7 +224,13 @@ impl QuarantineStore for SqliteStore {
         if let Some(state) = filter.state {
             f.equals("state", state.name().to_string());
         }
-        let query = ListQuery { columns: COLUMNS, from: "quarantine", order: "held_at_ms DESC, id DESC", filter: &f };
+        let query = ListQuery {
+            columns: COLUMNS,
+            from: "quarantine",
+            count_from: None,
+            order: "held_at_ms DESC, id DESC",
+            filter: &f,
+        };
         paged(&self.conn(), query, page, read, decode)
     }
 

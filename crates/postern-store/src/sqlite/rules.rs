@@ -121,7 +121,13 @@ pub(super) fn list(conn: &Connection, scope: &Scope, filter: &RuleFilter, page: 
     if let Some(value) = &filter.value {
         f.contains("value", value);
     }
-    paged(conn, ListQuery { columns: COLUMNS, from: "list_rules", order: "id", filter: &f }, page, read, decode)
+    paged(
+        conn,
+        ListQuery { columns: COLUMNS, from: "list_rules", count_from: None, order: "id", filter: &f },
+        page,
+        read,
+        decode,
+    )
 }
 
 /// Every rule by id, for the snapshot.
