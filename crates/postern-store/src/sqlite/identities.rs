@@ -135,10 +135,19 @@ pub(super) fn list(conn: &Connection, scope: &Scope, filter: &IdentityFilter, pa
     paged(conn, ListQuery { columns: COLUMNS, from: FROM, order: "i.id", filter: &f }, page, read, decode)
 }
 
+/// The locked identities in `scope` (the first `limit` by id) and their count, through the
+/// partial index `identities_locked`.
+pub(super) fn locked(conn: &Connection, scope: &Scope, limit: u32) -> Result<Paged<Identity>> {
+    let mut f = Filter::default();
+    f.scope("a.domain", scope).clause("i.locked = 1", []);
+    let page = Page { limit, offset: 0 };
+    paged(conn, ListQuery { columns: COLUMNS, from: FROM, order: "i.id", filter: &f }, page, read, decode)
+}
+
 pub(super) fn update_lock(conn: &Connection, id: i64, lock: &LockState) -> Result<Option<Identity>> {
     let changed = conn.execute(
-        "UPDATE identities SET lock = ?2, lock_kept = ?3 WHERE id = ?1",
-        params![id, serde_json::to_string(lock)?, lock.is_kept()],
+        "UPDATE identities SET lock = ?2, lock_kept = ?3, locked = ?4 WHERE id = ?1",
+        params![id, serde_json::to_string(lock)?, lock.is_kept(), lock.locked],
     )?;
     if changed == 0 { Ok(None) } else { get(conn, id) }
 }

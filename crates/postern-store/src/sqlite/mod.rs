@@ -192,6 +192,10 @@ mod tests {
                      DROP TABLE admin_sessions;
                      DROP TABLE admin_users;
                      DROP TABLE message_hours;
+                     DROP INDEX accounts_locked;
+                     ALTER TABLE accounts DROP COLUMN locked;
+                     DROP INDEX identities_locked;
+                     ALTER TABLE identities DROP COLUMN locked;
                      DELETE FROM schema_migrations WHERE version >= 5;",
                 )
                 .unwrap();
