@@ -43,7 +43,8 @@ pub struct Dashboard {
 /// The messages of the last hours.
 #[derive(Debug, Clone)]
 pub struct Activity {
-    /// The last 24 hours, oldest first; the last is the current hour (so far).
+    /// The last 24 hours, oldest first; the last is the current hour (so far). `refused`
+    /// does not count the quarantined messages (each is in `quarantined`).
     pub day: Vec<HourCounts>,
     /// The last 7 days by hour, oldest first, ending with the current hour.
     pub week: Vec<HourCounts>,
@@ -105,7 +106,12 @@ pub async fn show(ops: &Ops, caller: &Caller, now_ms: i64) -> Result<Dashboard> 
 }
 
 impl Activity {
-    fn new(week: Vec<HourCounts>, top_accounts: Vec<SenderCount>, top_identities: Vec<SenderCount>) -> Activity {
+    /// `week`'s `refused` leave out the quarantined messages: the pipeline logs a refusal
+    /// for each message it holds (naming the rule), which the hour counts count too.
+    fn new(mut week: Vec<HourCounts>, top_accounts: Vec<SenderCount>, top_identities: Vec<SenderCount>) -> Activity {
+        for hour in &mut week {
+            hour.refused = hour.refused.saturating_sub(hour.quarantined);
+        }
         let day = week[week.len().saturating_sub(DAY_HOURS)..].to_vec();
         let mut day_totals = HourCounts { hour_ms: day.first().map_or(0, |h| h.hour_ms), ..HourCounts::default() };
         for hour in &day {
@@ -194,7 +200,7 @@ mod tests {
     }
 
     #[test]
-    fn the_spam_rate_is_of_checked_messages_and_none_without_any() {
+    fn the_spam_rate_is_of_checked_messages_and_held_ones_are_not_refused() {
         let week = every_hour(&[], 0, WEEK_HOURS);
         let quiet = Activity::new(week.clone(), Vec::new(), Vec::new());
         assert_eq!((quiet.day.len(), quiet.spam_rate), (DAY_HOURS, None));
@@ -205,6 +211,12 @@ mod tests {
         let busy = Activity::new(busy, Vec::new(), Vec::new());
         assert_eq!((busy.day_totals.checked, busy.spam_rate), (4, Some(0.25)));
         assert_eq!(busy.day_totals.hour_ms, (WEEK_HOURS - DAY_HOURS) as i64 * H);
+
+        let mut held = every_hour(&[], 0, WEEK_HOURS);
+        held[WEEK_HOURS - 1].refused = 3; // one refusal and the two held messages' own
+        held[WEEK_HOURS - 1].quarantined = 2;
+        let held = Activity::new(held, Vec::new(), Vec::new());
+        assert_eq!((held.day_totals.refused, held.day_totals.quarantined), (1, 2), "a held message is not refused too");
     }
 
     fn message(store: &SqliteStore, at: i64, account: &str, domain: &str, sender: &str, disposition: Disposition) {

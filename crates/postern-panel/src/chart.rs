@@ -14,19 +14,22 @@ use std::fmt::Write;
 const WIDTH: f64 = 720.0;
 /// Room for the value axis on the left.
 const LEFT: f64 = 44.0;
-const RIGHT: f64 = 8.0;
+/// Room on the right, for the last column's label.
+const RIGHT: f64 = 16.0;
 /// Room for the legend on top.
 const TOP: f64 = 26.0;
 /// Room for the hour labels below.
 const BOTTOM: f64 = 22.0;
 /// The plot's height.
 const PLOT: f64 = 160.0;
+/// The width of horizontal bars' drawing (they sit two side by side).
+const BARS_WIDTH: f64 = 480.0;
 /// One horizontal bar's row.
 const ROW: f64 = 22.0;
 /// Room for the names left of horizontal bars.
-const NAMES: f64 = 250.0;
+const NAMES: f64 = 200.0;
 /// The longest name shown whole next to a bar (the tooltip has it all).
-const NAME_CHARS: usize = 36;
+const NAME_CHARS: usize = 30;
 
 /// One kind of count in a stacked column: its name (legend, tooltips) and CSS class.
 #[derive(Debug, Clone, Copy)]
@@ -96,7 +99,7 @@ pub fn columns(title: &str, layers: &[Layer], columns: &[Column], label_every: u
     let bar = (slot * 0.8).max(1.0);
     let y_of = |v: u64| TOP + PLOT - PLOT * v as f64 / top as f64;
 
-    let mut svg = open(title, height, &summary(title, layers, columns));
+    let mut svg = open(title, WIDTH, height, &summary(title, layers, columns));
     // The value axis: 0, half and the top, with grid lines.
     let half = (top >= 2 && top.is_multiple_of(2)).then_some(top / 2);
     for v in [Some(0), half, Some(top)].into_iter().flatten() {
@@ -161,10 +164,10 @@ pub fn columns(title: &str, layers: &[Layer], columns: &[Column], label_every: u
 pub fn bars(title: &str, bars: &[Bar]) -> String {
     let height = ROW * bars.len().max(1) as f64 + 8.0;
     let top = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
-    let room = WIDTH - NAMES - 60.0;
+    let room = BARS_WIDTH - NAMES - 50.0;
     let listed: Vec<String> = bars.iter().map(|b| format!("{} {}", b.name, b.value)).collect();
-    let mut svg =
-        open(title, height, &format!("{title}: {}", if listed.is_empty() { "none".into() } else { listed.join(", ") }));
+    let label = format!("{title}: {}", if listed.is_empty() { "none".into() } else { listed.join(", ") });
+    let mut svg = open(title, BARS_WIDTH, height, &label);
     for (i, bar) in bars.iter().enumerate() {
         let y = 4.0 + ROW * i as f64;
         let width = room * bar.value as f64 / top as f64;
@@ -193,9 +196,9 @@ pub fn bars(title: &str, bars: &[Bar]) -> String {
 }
 
 /// The opening of a chart: an image named by `label`, with `title` as its tooltip.
-fn open(title: &str, height: f64, label: &str) -> String {
+fn open(title: &str, width: f64, height: f64, label: &str) -> String {
     format!(
-        r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{}"><title>{}</title>"#,
+        r#"<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" aria-label="{}"><title>{}</title>"#,
         escape(label),
         escape(title)
     )
@@ -305,7 +308,7 @@ mod tests {
                 Bar { name: long.clone(), value: 5, class: "sent" },
             ],
         );
-        let room = WIDTH - NAMES - 60.0;
+        let room = BARS_WIDTH - NAMES - 50.0;
         assert!(
             svg.contains(&format!(r#"width="{room:.1}""#)) && svg.contains(&format!(r#"width="{:.1}""#, room / 2.0))
         );
