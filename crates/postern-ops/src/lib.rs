@@ -34,6 +34,8 @@
 //!   the login throttle.
 //! - [`limits`]: live counter values of accounts and identities, and spam events.
 //! - [`status`]: the server's status (queue size, event counts).
+//! - [`dashboard`]: the web panel's start page: messages per hour, spam rate, top
+//!   senders, locks, the queue by state.
 //! - [`delegations`]: IP ranges a superadmin delegates to a domain; [`ip_rules`]: which
 //!   `ip` account ranges a caller may use.
 //! - [`client_blocks`]: AUTH failure and daily client blocks, listed and lifted.
@@ -55,6 +57,7 @@ pub mod admin_users;
 pub mod archive;
 pub mod caller;
 pub mod client_blocks;
+pub mod dashboard;
 pub mod delegations;
 pub mod dkim;
 pub mod dkim_dns;

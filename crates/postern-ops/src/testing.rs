@@ -39,6 +39,8 @@ impl Transport for DeferAll {
 
 pub(crate) struct TestOps {
     pub ops: Ops,
+    /// The store behind the directory (and the log, for tests that set `ops.log`).
+    pub store: Arc<SqliteStore>,
     _dir: TempDir,
 }
 
@@ -73,14 +75,14 @@ impl TestOps {
             archive: None,
             log: None,
             panel: Some(Arc::new(crate::panel_auth::PanelAuth::new(
-                store as Arc<dyn postern_store::AdminUserStore>,
+                Arc::clone(&store) as Arc<dyn postern_store::AdminUserStore>,
                 crate::panel_auth::SessionRules {
                     idle: Duration::from_secs(3600),
                     lifetime: Duration::from_secs(12 * 3600),
                 },
             ))),
         };
-        TestOps { ops, _dir: dir }
+        TestOps { ops, store, _dir: dir }
     }
 
     /// A new domain, created by a superadmin.

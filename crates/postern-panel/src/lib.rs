@@ -23,7 +23,8 @@
 //! - [`error`]: [`error::PanelError`], an operation's error as an HTML page.
 //! - `chrome`: what every page shows around its content (menu, user, logout form).
 //! - `login`: log in and out, change one's own password.
-//! - `dashboard`: the start page.
+//! - `dashboard`: the start page: messages per hour, spam rate, top senders, locks, the
+//!   queue by state; `chart`: its charts, SVG drawn here.
 //! - `quarantine`: held messages, their detail and actions.
 //! - `log`: log search and a message's timeline.
 //! - `archive`: archive search, a copy's view, exports.
@@ -53,6 +54,7 @@ use postern_ops::Ops;
 mod accounts;
 mod archive;
 mod assets;
+mod chart;
 mod chrome;
 mod dashboard;
 mod domains;

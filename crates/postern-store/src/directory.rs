@@ -268,6 +268,12 @@ pub trait DirectoryStore: Send + Sync + 'static {
     fn identity_by_name(&self, account_id: i64, name: &str) -> Result<Option<Identity>>;
     fn list_identities(&self, scope: &Scope, filter: &IdentityFilter, page: Page) -> Result<Paged<Identity>>;
     fn update_identity_lock(&self, id: i64, lock: &LockState) -> Result<Option<Identity>>;
+    /// The locked accounts in `scope`, the first `limit` (0: 100) by id, and how many
+    /// there are; without reading every account's lock.
+    fn locked_accounts(&self, scope: &Scope, limit: u32) -> Result<Paged<Account>>;
+    /// The locked identities in `scope` (by their account's domain), as
+    /// [`DirectoryStore::locked_accounts`].
+    fn locked_identities(&self, scope: &Scope, limit: u32) -> Result<Paged<Identity>>;
     fn delete_identity(&self, id: i64) -> Result<bool>;
 
     // API tokens.

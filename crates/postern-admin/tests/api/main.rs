@@ -12,6 +12,7 @@ mod isolation;
 mod lock_notices;
 mod panel;
 mod panel_accounts;
+mod panel_dashboard;
 mod panel_domains;
 mod panel_messages;
 mod rules;

@@ -4,7 +4,7 @@
 use postern_core::tenancy::{AccountKind, LockState};
 
 use super::{FIRST, add_account, add_domain, conflict, keys, not_found, ok, present, sighting};
-use crate::directory::{DirectoryStore, IdentityFilter, Page, Scope};
+use crate::directory::{AccountChange, DirectoryStore, IdentityFilter, Page, Scope};
 
 fn find(store: &dyn DirectoryStore, account_id: i64, name: &str) -> postern_core::tenancy::Identity {
     let filter = IdentityFilter { account_id: Some(account_id), ..IdentityFilter::default() };
@@ -214,4 +214,42 @@ pub fn snapshot_has_kept_identity_locks(store: &dyn DirectoryStore) {
     assert!(ok(store.delete_identity(a.id), "delete a"));
     let kept = ok(store.snapshot(), "snapshot").identity_locks;
     assert_eq!(kept.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), vec!["c@example.com"], "deleted: gone");
+}
+
+/// The locked accounts and identities: listed (the first `limit` by id) and counted, in
+/// scope, and gone from the list once unlocked.
+pub fn locked_accounts_and_identities(store: &dyn DirectoryStore) {
+    add_domain(store, "a.example");
+    add_domain(store, "b.example");
+    let a1 = add_account(store, "a.example", AccountKind::Ip, "192.0.2.0/28");
+    let a2 = add_account(store, "a.example", AccountKind::Ip, "192.0.2.16/28");
+    let a3 = add_account(store, "a.example", AccountKind::Ip, "192.0.2.32/28");
+    let b1 = add_account(store, "b.example", AccountKind::Ip, "198.51.100.0/28");
+    let lock = LockState { locked: true, reason: Some("spam".into()), since_ms: Some(5), ..LockState::default() };
+    for id in [a1.id, a3.id, b1.id] {
+        let change = AccountChange { lock: Some(lock.clone()), ..AccountChange::default() };
+        present(store.update_account(id, &change), "lock account");
+    }
+    let sightings = [sighting(a2.id, "x@a.example", 1), sighting(b1.id, "y@b.example", 1)];
+    ok(store.record_identities(&sightings), "record");
+    for (account, name) in [(a2.id, "x@a.example"), (b1.id, "y@b.example")] {
+        let identity = find(store, account, name);
+        present(store.update_identity_lock(identity.id, &lock), "lock identity");
+    }
+    let all = ok(store.locked_accounts(&Scope::All, 2), "locked accounts");
+    assert_eq!((all.total, keys(&all, |a| a.id)), (3, vec![a1.id, a3.id]), "the first 2 by id, all counted");
+    assert_eq!(all.items[0].lock, lock, "with their lock");
+    let a = Scope::Domains(vec!["a.example".into()]);
+    let mine = ok(store.locked_accounts(&a, 10), "a's locked accounts");
+    assert_eq!((mine.total, keys(&mine, |a| a.id)), (2, vec![a1.id, a3.id]), "only a domain's own");
+    let ids = ok(store.locked_identities(&a, 10), "a's locked identities");
+    assert_eq!((ids.total, keys(&ids, |i| i.name.clone())), (1, vec!["x@a.example".to_string()]));
+    assert_eq!(ok(store.locked_identities(&Scope::All, 10), "locked identities").total, 2);
+    assert_eq!(ok(store.locked_accounts(&Scope::Domains(Vec::new()), 10), "no domains").total, 0);
+
+    let unlock = AccountChange { lock: Some(LockState::default()), ..AccountChange::default() };
+    present(store.update_account(a1.id, &unlock), "unlock account");
+    present(store.update_identity_lock(find(store, a2.id, "x@a.example").id, &LockState::default()), "unlock");
+    assert_eq!(keys(&ok(store.locked_accounts(&a, 10), "after unlock"), |a| a.id), vec![a3.id]);
+    assert_eq!(ok(store.locked_identities(&a, 10), "after unlock").total, 0);
 }

@@ -459,6 +459,9 @@ pub fn hours_and_top_senders_count_what_happened(store: &dyn LogBackend) {
     let other = ok(store.hourly(&domains(&["other.example"]), base, base + 2 * hour), "hourly");
     assert_eq!(other.len(), 1, "{other:?}");
     assert_eq!((other[0].quarantined, other[0].spam, other[0].received, other[0].refused), (1, 1, 0, 0));
+    // A domain's checked messages include its delivered ones (counted by their `queued`
+    // event, which names the domains).
+    assert_eq!((shop[0].checked, other[0].checked), (1, 1), "{shop:?} {other:?}");
     assert!(ok(store.hourly(&domains(&["nobody.example"]), base, base + 2 * hour), "hourly").is_empty());
     assert!(ok(store.hourly(&Scope::Domains(Vec::new()), base, base + 2 * hour), "hourly").is_empty());
 

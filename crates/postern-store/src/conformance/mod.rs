@@ -55,6 +55,7 @@ pub const CASES: &[(&str, Case)] = &[
     ("identities::list_filters_scopes_and_pages", identities::list_filters_scopes_and_pages),
     ("identities::lock_and_delete", identities::lock_and_delete),
     ("identities::snapshot_has_kept_identity_locks", identities::snapshot_has_kept_identity_locks),
+    ("identities::locked_accounts_and_identities", identities::locked_accounts_and_identities),
     ("tokens::create_find_list_delete", tokens::create_find_list_delete),
     ("rules::create_get_and_canonical", rules::create_get_and_canonical),
     ("rules::duplicates_conflict", rules::duplicates_conflict),

@@ -176,6 +176,23 @@ pub(super) fn list(conn: &Connection, scope: &Scope, filter: &AccountFilter, pag
     )
 }
 
+/// The locked accounts in `scope` (the first `limit` by id) and their count, through the
+/// partial index `accounts_locked`.
+pub(super) fn locked(conn: &Connection, scope: &Scope, limit: u32) -> Result<Paged<Account>> {
+    let page = Page { limit, offset: 0 };
+    if matches!(scope, Scope::Domains(list) if list.is_empty()) {
+        // No domain: nothing (and `INDEXED BY` refuses a query that can never match).
+        return Ok(Paged { items: Vec::new(), total: 0, limit: page.effective_limit(), offset: 0 });
+    }
+    let mut f = Filter::default();
+    f.scope("domain", scope).clause("locked = 1", []);
+    paged(conn, ListQuery { columns: COLUMNS, from: LOCKED_FROM, order: "id", filter: &f }, page, read, decode_account)
+}
+
+/// The locked accounts' table, read through its partial index: without `INDEXED BY`,
+/// SQLite walks the whole table in id order to skip the sort.
+pub(super) const LOCKED_FROM: &str = "accounts INDEXED BY accounts_locked";
+
 /// Every account by id, with its password hash, for the snapshot.
 pub(super) fn all(conn: &Connection) -> Result<Vec<AccountRecord>> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM accounts ORDER BY id"))?;
@@ -200,13 +217,15 @@ pub(super) fn update(conn: &mut Connection, id: i64, change: &AccountChange) -> 
     record.account.has_password = record.password_hash.is_some();
     record.account.updated_at_ms = now_ms();
     tx.execute(
-        "UPDATE accounts SET settings = ?2, password_hash = ?3, lock = ?4, updated_at_ms = ?5 WHERE id = ?1",
+        "UPDATE accounts SET settings = ?2, password_hash = ?3, lock = ?4, updated_at_ms = ?5, locked = ?6
+         WHERE id = ?1",
         params![
             id,
             serde_json::to_string(&record.account.settings)?,
             record.password_hash,
             serde_json::to_string(&record.account.lock)?,
-            record.account.updated_at_ms
+            record.account.updated_at_ms,
+            record.account.lock.locked
         ],
     )?;
     tx.commit()?;

@@ -88,6 +88,14 @@ impl DirectoryStore for SqliteStore {
         identities::update_lock(&self.conn(), id, lock)
     }
 
+    fn locked_accounts(&self, scope: &Scope, limit: u32) -> Result<Paged<Account>> {
+        accounts::locked(&self.conn(), scope, limit)
+    }
+
+    fn locked_identities(&self, scope: &Scope, limit: u32) -> Result<Paged<Identity>> {
+        identities::locked(&self.conn(), scope, limit)
+    }
+
     fn delete_identity(&self, id: i64) -> Result<bool> {
         identities::delete(&self.conn(), id)
     }

@@ -140,10 +140,26 @@ pub(super) fn list(conn: &Connection, scope: &Scope, filter: &IdentityFilter, pa
     paged(conn, query, page, read, decode)
 }
 
+/// The locked identities in `scope` (the first `limit` by id) and their count, through the
+/// partial index `identities_locked`.
+pub(super) fn locked(conn: &Connection, scope: &Scope, limit: u32) -> Result<Paged<Identity>> {
+    let page = Page { limit, offset: 0 };
+    if matches!(scope, Scope::Domains(list) if list.is_empty()) {
+        // No domain: nothing (and `INDEXED BY` refuses a query that can never match).
+        return Ok(Paged { items: Vec::new(), total: 0, limit: page.effective_limit(), offset: 0 });
+    }
+    let mut f = Filter::default();
+    f.scope("a.domain", scope).clause("i.locked = 1", []);
+    paged(conn, ListQuery { columns: COLUMNS, from: LOCKED_FROM, order: "i.id", filter: &f }, page, read, decode)
+}
+
+/// [`FROM`] with the identities read through their partial index of locked ones.
+pub(super) const LOCKED_FROM: &str = "identities i INDEXED BY identities_locked JOIN accounts a ON a.id = i.account_id";
+
 pub(super) fn update_lock(conn: &Connection, id: i64, lock: &LockState) -> Result<Option<Identity>> {
     let changed = conn.execute(
-        "UPDATE identities SET lock = ?2, lock_kept = ?3 WHERE id = ?1",
-        params![id, serde_json::to_string(lock)?, lock.is_kept()],
+        "UPDATE identities SET lock = ?2, lock_kept = ?3, locked = ?4 WHERE id = ?1",
+        params![id, serde_json::to_string(lock)?, lock.is_kept(), lock.locked],
     )?;
     if changed == 0 { Ok(None) } else { get(conn, id) }
 }

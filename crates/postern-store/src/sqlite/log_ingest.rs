@@ -41,15 +41,18 @@ pub(super) fn record(tx: &Transaction<'_>, tally: &mut Tally, event_id: i64, e: 
             }
             let decided = log_state::deciding_check(*disposition, checks);
             let facts = message.as_deref();
-            let hour = tally.at(
-                e.at_ms,
-                facts.and_then(|m| m.domain.as_deref()),
-                facts.and_then(|m| m.sender_domain.as_deref()),
-            );
-            hour.checked += 1;
-            hour.quarantined += u64::from(*disposition == Disposition::Quarantine);
-            hour.spam +=
-                u64::from(*disposition != Disposition::Deliver && decided.is_some_and(|c| c.result != "failed"));
+            // A delivered message is counted as checked by its `queued` event, which names
+            // its domains (its `checked` event does not), so that a domain's hours count it.
+            if *disposition != Disposition::Deliver {
+                let hour = tally.at(
+                    e.at_ms,
+                    facts.and_then(|m| m.domain.as_deref()),
+                    facts.and_then(|m| m.sender_domain.as_deref()),
+                );
+                hour.checked += 1;
+                hour.quarantined += u64::from(*disposition == Disposition::Quarantine);
+                hour.spam += u64::from(decided.is_some_and(|c| c.result != "failed"));
+            }
             let change = Change {
                 happened: Some(Happened::Checked(*disposition)),
                 facts: message.as_deref().map(Facts::from_message),
@@ -84,7 +87,11 @@ pub(super) fn record(tx: &Transaction<'_>, tally: &mut Tally, event_id: i64, e: 
                 sender_domain: sender_domain.as_deref(),
                 identity: identity.as_deref(),
             };
-            tally.at(e.at_ms, domain.as_deref(), sender_domain.as_deref()).received += 1;
+            // Every queued message went through the checks first (its `checked` event, with
+            // the disposition `deliver`, is not counted).
+            let hour = tally.at(e.at_ms, domain.as_deref(), sender_domain.as_deref());
+            hour.received += 1;
+            hour.checked += 1;
             touch(tx, q, e, Change { happened: Some(Happened::Queued), facts: Some(facts), ..Change::default() }, true)
                 .map(drop)
         }

@@ -192,6 +192,10 @@ mod tests {
                      DROP TABLE admin_sessions;
                      DROP TABLE admin_users;
                      DROP TABLE message_hours;
+                     DROP INDEX accounts_locked;
+                     ALTER TABLE accounts DROP COLUMN locked;
+                     DROP INDEX identities_locked;
+                     ALTER TABLE identities DROP COLUMN locked;
                      DELETE FROM schema_migrations WHERE version >= 5;",
                 )
                 .unwrap();
@@ -202,5 +206,35 @@ mod tests {
             kept.iter().map(|k| (k.name.as_str(), k.lock.locked)).collect::<Vec<_>>(),
             [("locked@example.com", true)]
         );
+        // Migration 13 finds the locks already stored.
+        let locked = store.locked_identities(&crate::Scope::All, 10).unwrap();
+        assert_eq!(locked.items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["locked@example.com"]);
+    }
+
+    #[test]
+    fn locked_accounts_and_identities_are_read_through_their_partial_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("postern.db")).unwrap();
+        let plan = |sql: &str| -> String {
+            let conn = store.conn();
+            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+            rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("; ")
+        };
+        let accounts = accounts::LOCKED_FROM;
+        for sql in [
+            format!("SELECT COUNT(*) FROM {accounts} WHERE locked = 1"),
+            format!("SELECT id FROM {accounts} WHERE domain IN ('a.example', 'b.example') AND locked = 1 ORDER BY id"),
+            format!("SELECT id FROM {accounts} WHERE locked = 1 ORDER BY id LIMIT 10"),
+            format!("SELECT i.id FROM {} WHERE i.locked = 1 ORDER BY i.id LIMIT 10", identities::LOCKED_FROM),
+        ] {
+            let plan = plan(&sql);
+            assert!(
+                plan.contains("INDEX accounts_locked") || plan.contains("INDEX identities_locked"),
+                "{sql}: {plan}"
+            );
+            // No table is read whole: a scan is of the partial index only.
+            assert!(plan.split("; ").all(|step| !step.starts_with("SCAN") || step.contains("INDEX")), "{sql}: {plan}");
+        }
     }
 }
