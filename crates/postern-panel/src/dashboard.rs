@@ -19,8 +19,8 @@ use crate::accounts::lock_text;
 use crate::chart::{self, Bar, Column, Layer};
 use crate::chrome::Chrome;
 use crate::error::render;
-use crate::pager::link;
 use crate::session::Session;
+use crate::view::link;
 use crate::{PanelError, PanelState};
 
 /// What the hourly charts stack: messages queued for delivery, refused, quarantined.
@@ -215,7 +215,10 @@ fn identities(locked: Locked<Identity>) -> LockList {
         .map(|i| LockRow {
             name: i.name.clone(),
             domain: i.domain.clone(),
-            link: link("/identities", &[("account", &i.account_id.to_string()), ("name", &i.name), ("locked", "yes")]),
+            link: link(
+                "/identities",
+                &[("account", i.account_id.to_string().as_str()), ("name", i.name.as_str()), ("locked", "yes")],
+            ),
             lock: lock_text(&i.lock),
         })
         .collect();

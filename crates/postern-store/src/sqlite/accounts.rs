@@ -186,7 +186,13 @@ pub(super) fn locked(conn: &Connection, scope: &Scope, limit: u32) -> Result<Pag
     }
     let mut f = Filter::default();
     f.scope("domain", scope).clause("locked = 1", []);
-    paged(conn, ListQuery { columns: COLUMNS, from: LOCKED_FROM, order: "id", filter: &f }, page, read, decode_account)
+    paged(
+        conn,
+        ListQuery { columns: COLUMNS, from: LOCKED_FROM, order: "id", filter: &f, count_from: None },
+        page,
+        read,
+        decode_account,
+    )
 }
 
 /// The locked accounts' table, read through its partial index: without `INDEXED BY`,

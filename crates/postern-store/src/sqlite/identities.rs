@@ -150,7 +150,13 @@ pub(super) fn locked(conn: &Connection, scope: &Scope, limit: u32) -> Result<Pag
     }
     let mut f = Filter::default();
     f.scope("a.domain", scope).clause("i.locked = 1", []);
-    paged(conn, ListQuery { columns: COLUMNS, from: LOCKED_FROM, order: "i.id", filter: &f }, page, read, decode)
+    paged(
+        conn,
+        ListQuery { columns: COLUMNS, from: LOCKED_FROM, order: "i.id", filter: &f, count_from: None },
+        page,
+        read,
+        decode,
+    )
 }
 
 /// [`FROM`] with the identities read through their partial index of locked ones.
