@@ -27,8 +27,10 @@ def test_events_refused_by_a_locked_store_are_retried_and_counted(server):
     try:
         with smtplib.SMTP("127.0.0.1", server.ports["smtp"], timeout=10) as c:
             assert c.sendmail("a@example.com", ["b@example.net"], b"Subject: x\r\n\r\ny\r\n") == {}
+        # Two busy waits of 5 s each come first (the identities' sightings, then the events),
+        # and a busy machine stretches them: give the failure time to show.
         wait_for(lambda: any("cannot store events; kept for a retry" in line for line in server.stdout),
-                 "the failed write", timeout=15)
+                 "the failed write", timeout=40)
         line = next(line for line in server.stdout if "cannot store events; kept for a retry" in line)
         assert "dropped_total=0" in line and "waiting=" in line, line
     finally:
