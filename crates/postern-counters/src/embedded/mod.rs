@@ -40,7 +40,8 @@ use postern_core::BoxFuture;
 use self::journal::{FlushError, Journal};
 use self::memory::{Memory, Request, SHARDS};
 use crate::{
-    Acquire, Clock, CounterError, Counters, Decision, MultiDecision, Result, Window, check_key, check_requests,
+    Acquire, Clock, CounterError, Counters, Decision, MultiDecision, Result, Window, check_blob, check_key,
+    check_requests,
 };
 
 /// Tuning of the embedded backend; the defaults suit production.
@@ -220,6 +221,19 @@ impl Counters for EmbeddedCounters {
 
     fn reset(&self, key: &str) -> BoxFuture<'_, Result<()>> {
         let result = check_key(key).map(|()| self.inner.memory.reset(key, &self.inner.journal));
+        Box::pin(ready(result))
+    }
+
+    fn get_blob(&self, key: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
+        let result = check_key(key).map(|()| self.inner.memory.get_blob(key, self.inner.clock.now_ms()));
+        Box::pin(ready(result))
+    }
+
+    fn put_blob(&self, key: &str, value: &[u8], ttl: Duration) -> BoxFuture<'_, Result<()>> {
+        let result = check_blob(key, value, ttl).map(|ttl_ms| {
+            let expires_ms = self.inner.clock.now_ms().saturating_add(ttl_ms);
+            self.inner.memory.put_blob(key, value, expires_ms, &self.inner.journal);
+        });
         Box::pin(ready(result))
     }
 
