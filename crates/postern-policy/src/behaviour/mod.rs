@@ -12,15 +12,18 @@
 //!
 //! "Usual" is the sender's decayed peak of the signal over closed blocks of its window (10
 //! minutes or 1 hour; half-life [`BehaviourSettings::half_life_hours`]): a newsletter
-//! sender's weekly burst is its usual; an office sender's is a handful. A block in which a
-//! signal was flagged is not learned, and after the warm-up a peak grows at most
-//! [`BehaviourSettings::growth`] times per block, so an attacker cannot teach the profile
-//! his burst. During the warm-up (a new sender) there is no usual yet: the threshold is the
+//! sender's weekly burst is its usual; an office sender's is a handful. When acting, a
+//! block in which a signal was flagged is not learned, and after the warm-up a usual moves
+//! only [`BehaviourSettings::learn_rate`] of the way to a higher block, so an attacker
+//! cannot soon teach the profile his burst. During the warm-up the signals of new
+//! recipients are not learned (to an empty profile every recipient is new). In monitor mode everything is learned, without bound: monitor is
+//! how an installation learns its senders before it acts (the recommended first weeks). During the warm-up (a new sender) there is no usual yet: the threshold is the
 //! floor times [`BehaviourSettings::warmup_factor`]. Messages from a client network first
-//! seen less than a day ago are judged with thresholds times
-//! [`BehaviourSettings::new_network_factor`].
+//! seen less than a day ago are judged with the multiple times
+//! [`BehaviourSettings::new_network_factor`] (the floors stay).
 //!
-//! Spam (scores at or above the spam score) is never learned: its usual is none.
+//! Spam is learned like the rest: a newsletter of thousands has a few messages over the
+//! spam score (held by the content checks) every time; an office sender has none.
 //! Not learned per hour of week: the usual is one peak per signal, whatever the hour.
 //!
 //! # Layout
@@ -30,6 +33,7 @@
 mod profile;
 pub mod store;
 
+use profile::Learning;
 pub use profile::{ENCODED_LEN, Profile};
 
 /// What a finding does, per account. Monitor (log only) is the documented recommendation
@@ -57,12 +61,18 @@ pub enum Signal {
     NewRecipients1h = 2,
     NewDomains1h = 3,
     NearSpam1h = 4,
+    /// Spam messages in 10 minutes, counted only when they are at least a tenth of the
+    /// sender's messages then (a newsletter of thousands has a few by chance).
     Spam10m = 5,
     Failures1h = 6,
+    /// The share (in percent) of the last hour's recipients never written to before,
+    /// judged once at least a third of the new-recipient floor of them are new. Its usual is the
+    /// sender's long-run share (decayed sums), not a peak.
+    NewShare1h = 7,
 }
 
 impl Signal {
-    pub const ALL: [Signal; 7] = [
+    pub const ALL: [Signal; 8] = [
         Signal::Recipients10m,
         Signal::Messages1h,
         Signal::NewRecipients1h,
@@ -70,6 +80,7 @@ impl Signal {
         Signal::NearSpam1h,
         Signal::Spam10m,
         Signal::Failures1h,
+        Signal::NewShare1h,
     ];
 
     pub(crate) fn window_minutes(self) -> i64 {
@@ -89,12 +100,13 @@ impl Signal {
             Signal::NearSpam1h => NEAR_SPAM,
             Signal::Spam10m => SPAM,
             Signal::Failures1h => FAILURES,
+            Signal::NewShare1h => NEW_RECIPIENTS,
         }
     }
 
-    /// Whether the sender's usual is learned: spam never is (a usual of spam is none).
-    pub(crate) fn learned(self) -> bool {
-        self != Signal::Spam10m
+    /// Whether the signal counts new recipients (not learned during the warm-up).
+    pub(crate) fn new_recipients(self) -> bool {
+        matches!(self, Signal::NewRecipients1h | Signal::NewDomains1h | Signal::NewShare1h)
     }
 
     /// What is counted, for a reason text.
@@ -107,6 +119,7 @@ impl Signal {
             Signal::NearSpam1h => "messages scoring near the spam threshold",
             Signal::Spam10m => "spam messages",
             Signal::Failures1h => "delivery failures",
+            Signal::NewShare1h => "% of recipients never written to before",
         }
     }
 }
@@ -119,7 +132,7 @@ pub struct BehaviourSettings {
     /// A signal must exceed this many times the sender's usual...
     pub multiple: f32,
     /// ...and its floor (indexed by [`Signal`]).
-    pub floors: [u32; 7],
+    pub floors: [u32; 8],
     /// Half-life of the usual, in hours.
     pub half_life_hours: u32,
     /// A sender is new (warm-up) until it is this old AND sent this many messages.
@@ -127,10 +140,13 @@ pub struct BehaviourSettings {
     pub warmup_messages: u32,
     /// Thresholds times this during the warm-up.
     pub warmup_factor: f32,
-    /// Thresholds times this for a message from a network first seen within a day.
+    /// The multiple times this for a message from a network first seen within a day (the
+    /// floors stay).
     pub new_network_factor: f32,
-    /// A usual grows at most this many times per block after the warm-up.
-    pub growth: f32,
+    /// After the warm-up, when acting, a usual moves this fraction of the way to a
+    /// higher block (per block): slowly, so that an attack kept under the threshold does
+    /// not soon become usual. In monitor mode and during the warm-up, at once.
+    pub learn_rate: f32,
     /// Scores at or above this are near-spam; at or above `spam_score`, spam.
     pub near_spam_score: f32,
     pub spam_score: f32,
@@ -141,14 +157,14 @@ impl Default for BehaviourSettings {
         BehaviourSettings {
             action: BehaviourAction::Monitor,
             multiple: 4.0,
-            //       rcpt/10m msg/1h new/1h dom/1h near/1h spam/10m fail/1h
-            floors: [60, 60, 20, 15, 4, 2, 10],
+            //       rcpt/10m msg/1h new/1h dom/1h near/1h spam/10m fail/1h new%/1h
+            floors: [100, 60, 30, 15, 4, 2, 10, 50],
             half_life_hours: 14 * 24,
             warmup_hours: 72,
             warmup_messages: 20,
             warmup_factor: 4.0,
-            new_network_factor: 0.5,
-            growth: 2.0,
+            new_network_factor: 0.75,
+            learn_rate: 0.1,
             near_spam_score: 4.0,
             spam_score: 5.0,
         }
@@ -210,6 +226,21 @@ impl BehaviourSettings {
         f64::from(self.half_life_hours) * 3_600_000.0
     }
 
+    /// The new recipients in an hour from which their share is judged: a third of the
+    /// new-recipient floor.
+    fn share_min_new(&self) -> u32 {
+        self.floors[Signal::NewRecipients1h as usize] / 3
+    }
+
+    fn learning(&self, warming: bool) -> Learning {
+        let monitor = self.action == BehaviourAction::Monitor;
+        Learning {
+            flagged: monitor,
+            rate: if monitor || warming { 1.0 } else { self.learn_rate },
+            new_recipients: !warming,
+        }
+    }
+
     fn warming_up(&self, profile: &Profile, now_ms: i64) -> bool {
         now_ms.saturating_sub(profile.first_ms) < i64::from(self.warmup_hours) * 3_600_000
             || profile.messages < u64::from(self.warmup_messages)
@@ -218,11 +249,11 @@ impl BehaviourSettings {
     /// The threshold of `signal` for this sender now.
     fn threshold(&self, profile: &Profile, signal: Signal, warming: bool, new_network: bool) -> f32 {
         let floor = self.floors[signal as usize] as f32;
-        let mut t = if warming { floor * self.warmup_factor } else { floor.max(self.multiple * profile.usual(signal)) };
-        if new_network {
-            t *= self.new_network_factor;
+        if warming {
+            return floor * self.warmup_factor;
         }
-        t
+        let multiple = if new_network { self.multiple * self.new_network_factor } else { self.multiple };
+        floor.max(multiple * profile.usual(signal))
     }
 }
 
@@ -240,7 +271,7 @@ pub fn observe(
     }
     let now = message.now_ms;
     let warming = settings.warming_up(profile, now);
-    profile.advance(now, settings.half_life_ms(), settings.growth, warming);
+    profile.advance(now, settings.half_life_ms(), settings.learning(warming));
     let new_network = profile.network_is_new(message.network, now, DAY_MS) && !warming;
     let new_recipients = message.recipients.iter().filter(|&&r| !profile.know(r)).count();
     let new_domains = message.domains.iter().filter(|&&d| !profile.know(d ^ 0x5bd1_e995)).count();
@@ -272,7 +303,7 @@ pub fn failed(
         return None;
     }
     let warming = settings.warming_up(profile, now_ms);
-    profile.advance(now_ms, settings.half_life_ms(), settings.growth, warming);
+    profile.advance(now_ms, settings.half_life_ms(), settings.learning(warming));
     let mut counts = [0u32; profile::COUNTS];
     counts[profile::FAILURES] = n;
     profile.add(now_ms, counts);
@@ -290,7 +321,11 @@ fn judge(
 ) -> Option<Finding> {
     let mut first = None;
     for signal in signals {
-        let value = profile.value(signal, now);
+        let value = match signal {
+            Signal::NewShare1h => profile.new_share(now, settings.share_min_new()),
+            Signal::Spam10m => profile.spam(now),
+            _ => profile.value(signal, now),
+        };
         let threshold = settings.threshold(profile, signal, warming, new_network);
         if (value as f32) <= threshold {
             continue;
@@ -321,9 +356,31 @@ fn finding(
     } else if usual < 0.5 {
         format!("this {whose} usually sends none")
     } else {
-        format!("{:.0}× this {whose}'s usual ({usual:.1})", value as f32 / usual)
+        let ratio = value as f32 / usual;
+        if ratio < 10.0 {
+            format!("{ratio:.1}× this {whose}'s usual ({usual:.1})")
+        } else {
+            format!("{ratio:.0}× this {whose}'s usual ({usual:.1})")
+        }
     };
     let network = if new_network { ", from a network first seen today" } else { "" };
+    if signal == Signal::NewShare1h {
+        let against = if warming {
+            format!("over the {threshold:.0} % allowed to a new {whose}")
+        } else if usual < 1.0 {
+            format!("this {whose}'s usual share is under 1 %")
+        } else {
+            format!("{:.1}× this {whose}'s usual share ({usual:.0} %)", value as f32 / usual)
+        };
+        return Finding {
+            signal,
+            value,
+            usual,
+            threshold,
+            action: settings.action,
+            reason: format!("{value} {} in 1 hour, {against}{network}", signal.noun()),
+        };
+    }
     Finding {
         signal,
         value,

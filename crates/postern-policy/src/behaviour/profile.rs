@@ -41,6 +41,7 @@ pub const ENCODED_LEN: usize = 1
     + 8 * 4
     + MINUTES * (8 + 4 * COUNTS)
     + Signal::ALL.len() * 4
+    + 2 * 4
     + 2 * (8 + 1)
     + NETWORKS * 24
     + 2 * (BLOOM_BYTES + 4);
@@ -99,6 +100,19 @@ impl Bloom {
     }
 }
 
+/// How closed blocks are learned.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Learning {
+    /// Blocks in which the signal was flagged are learned too (monitor mode: monitor is
+    /// how an installation learns its senders).
+    pub(crate) flagged: bool,
+    /// A usual moves this fraction of the way to a higher block (1: at once).
+    pub(crate) rate: f32,
+    /// The signals of new recipients are learned (not during the warm-up: to an empty
+    /// profile every recipient is new).
+    pub(crate) new_recipients: bool,
+}
+
 /// One sender's profile. See the module documentation for what it holds and its bounds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
@@ -109,6 +123,8 @@ pub struct Profile {
     last_ms: i64,
     minutes: [Minute; MINUTES],
     peaks: [f32; Signal::ALL.len()],
+    /// Decayed sums of new recipients and of all recipients (closed hour blocks).
+    share: [f32; 2],
     /// Blocks of 10 minutes and of 1 hour.
     blocks: [Block; 2],
     networks: [Network; NETWORKS],
@@ -125,6 +141,7 @@ impl Profile {
             last_ms: now_ms,
             minutes: [Minute::default(); MINUTES],
             peaks: [0.0; Signal::ALL.len()],
+            share: [0.0; 2],
             blocks: [Block::default(); 2],
             networks: [Network::default(); NETWORKS],
             current: Bloom::default(),
@@ -163,21 +180,21 @@ impl Profile {
 
     /// Closes the blocks that ended before `now_ms` (folding their counts into the peaks)
     /// and decays the peaks to `now_ms`. Call before adding anything at `now_ms`.
-    pub(crate) fn advance(&mut self, now_ms: i64, half_life_ms: f64, growth: f32, learning: bool) {
+    pub(crate) fn advance(&mut self, now_ms: i64, half_life_ms: f64, learning: Learning) {
         let minute = now_ms.div_euclid(60_000);
         for (b, length) in [(0usize, 10i64), (1, 60)] {
             let start = minute - minute.rem_euclid(length);
             let block = self.blocks[b];
             if block.start != start {
                 if block.start != 0 && block.start < start {
-                    self.close(b, block, length, learning, growth);
+                    self.close(b, block, length, learning);
                 }
                 self.blocks[b] = Block { start, flagged: 0 };
             }
         }
         if now_ms > self.peaks_ms && half_life_ms > 0.0 {
             let factor = (-(now_ms - self.peaks_ms) as f64 / half_life_ms).exp2() as f32;
-            for p in &mut self.peaks {
+            for p in self.peaks.iter_mut().chain(self.share.iter_mut()) {
                 *p *= factor;
             }
             self.peaks_ms = now_ms;
@@ -185,17 +202,23 @@ impl Profile {
         self.last_ms = self.last_ms.max(now_ms);
     }
 
-    /// Folds a closed block's totals into the peaks of its signals. After the warm-up
-    /// (`learning` false), a peak grows at most `growth` times (plus one) per block.
-    fn close(&mut self, b: usize, block: Block, length: i64, learning: bool, growth: f32) {
+    /// Folds a closed block's totals into the peaks of its signals.
+    fn close(&mut self, b: usize, block: Block, length: i64, learning: Learning) {
         for signal in Signal::ALL.iter().filter(|s| usize::from(s.window_minutes() == 60) == b) {
             let i = *signal as usize;
-            if block.flagged & (1 << i) != 0 || !signal.learned() {
+            let flagged = block.flagged & (1 << i) != 0;
+            if (flagged && !learning.flagged) || (signal.new_recipients() && !learning.new_recipients) {
+                continue;
+            }
+            if *signal == Signal::NewShare1h {
+                self.share[0] += self.sum(NEW_RECIPIENTS, block.start, block.start + length) as f32;
+                self.share[1] += self.sum(RECIPIENTS, block.start, block.start + length) as f32;
                 continue;
             }
             let total = self.sum(signal.count(), block.start, block.start + length) as f32;
-            let cap = if learning { f32::MAX } else { self.peaks[i] * growth + 1.0 };
-            self.peaks[i] = self.peaks[i].max(total.min(cap));
+            if total > self.peaks[i] {
+                self.peaks[i] += learning.rate.clamp(0.0, 1.0) * (total - self.peaks[i]);
+            }
         }
     }
 
@@ -222,8 +245,46 @@ impl Profile {
         self.sum(signal.count(), minute - signal.window_minutes() + 1, minute + 1)
     }
 
-    /// The sender's usual for the signal: its decayed peak per window.
+    /// The share (percent) of the last hour's recipients that were new, or 0 when fewer
+    /// than `min_new` were.
+    pub(crate) fn new_share(&self, now_ms: i64, min_new: u32) -> u64 {
+        let new = self.value(Signal::NewRecipients1h, now_ms);
+        let all = self.sum_last(RECIPIENTS, now_ms, 60);
+        if new < u64::from(min_new.max(1)) || all == 0 { 0 } else { new * 100 / all }
+    }
+
+    /// Each signal's value now (the share with at least `min_new` new recipients) and
+    /// the sender's usual: for logs, the administrator and the simulation.
+    pub fn signals(&self, now_ms: i64, min_new: u32) -> Vec<(Signal, u64, f32)> {
+        Signal::ALL
+            .iter()
+            .map(|&s| {
+                let value =
+                    if s == Signal::NewShare1h { self.new_share(now_ms, min_new) } else { self.value(s, now_ms) };
+                (s, value, self.usual(s))
+            })
+            .collect()
+    }
+
+    /// Spam messages in the last 10 minutes, or 0 when they are less than a tenth of the
+    /// messages then.
+    pub(crate) fn spam(&self, now_ms: i64) -> u64 {
+        let spam = self.sum_last(SPAM, now_ms, 10);
+        if spam * 10 < self.sum_last(MESSAGES, now_ms, 10) { 0 } else { spam }
+    }
+
+    /// Sum of count `c` over the last `minutes` minutes up to `now_ms`.
+    fn sum_last(&self, c: usize, now_ms: i64, minutes: i64) -> u64 {
+        let minute = now_ms.div_euclid(60_000);
+        self.sum(c, minute - minutes + 1, minute + 1)
+    }
+
+    /// The sender's usual for the signal: its decayed peak per window; for the share of
+    /// new recipients, its long-run share (100 % until 20 recipients were learned).
     pub(crate) fn usual(&self, signal: Signal) -> f32 {
+        if signal == Signal::NewShare1h {
+            return if self.share[1] < 20.0 { 100.0 } else { 100.0 * self.share[0] / self.share[1] };
+        }
         self.peaks[signal as usize]
     }
 
@@ -243,7 +304,7 @@ impl Profile {
             out.extend_from_slice(&m.minute.to_le_bytes());
             m.counts.iter().for_each(|c| out.extend_from_slice(&c.to_le_bytes()));
         }
-        self.peaks.iter().for_each(|p| out.extend_from_slice(&p.to_le_bytes()));
+        self.peaks.iter().chain(&self.share).for_each(|p| out.extend_from_slice(&p.to_le_bytes()));
         for b in &self.blocks {
             out.extend_from_slice(&b.start.to_le_bytes());
             out.push(b.flagged);
@@ -277,7 +338,7 @@ impl Profile {
                 *c = r.u32()?;
             }
         }
-        for peak in &mut p.peaks {
+        for peak in p.peaks.iter_mut().chain(p.share.iter_mut()) {
             let v = f32::from_bits(r.u32()?);
             *peak = if v.is_finite() && v >= 0.0 { v } else { 0.0 };
         }

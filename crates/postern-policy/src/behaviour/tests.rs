@@ -52,10 +52,12 @@ fn a_burst_to_new_recipients_is_found_with_signal_and_ratio() {
     }
     let (i, finding) = found.expect("the burst is found");
     assert!(i < 10, "found after {i} messages");
-    assert_eq!(finding.signal, Signal::NewRecipients1h);
+    assert_eq!(finding.signal, Signal::NewShare1h, "{}", finding.reason);
     assert_eq!(finding.action, BehaviourAction::Monitor);
-    assert!(finding.reason.starts_with(&format!("{} recipients never written to before in 1 hour, ", finding.value)));
-    assert!(finding.reason.contains("× this identity's usual"), "{}", finding.reason);
+    assert_eq!(
+        finding.reason,
+        "100 % of recipients never written to before in 1 hour, this identity's usual share is under 1 %"
+    );
 }
 
 #[test]
@@ -72,8 +74,8 @@ fn quiet_senders_are_not_flagged_for_a_few_messages() {
 }
 
 #[test]
-fn a_learned_burst_is_usual_and_a_flagged_one_is_not_learned() {
-    let settings = BehaviourSettings::default();
+fn a_flagged_burst_is_not_learned_when_acting_and_is_in_monitor_mode() {
+    let settings = acting();
     let mut profile = Profile::new(START_MS);
     let list = hashes("subscriber", 0..200);
     let mut now = office(&settings, &mut profile, START_MS, 4);
@@ -85,28 +87,40 @@ fn a_learned_burst_is_usual_and_a_flagged_one_is_not_learned() {
     now += DAY;
     let list2 = hashes("subscriber-b", 0..200);
     assert!(observe(&settings, &mut profile, &message(&list2, &[], now), "account").is_some());
+
+    let monitor = BehaviourSettings::default();
+    let mut profile = Profile::new(START_MS);
+    let mut now = office(&monitor, &mut profile, START_MS, 4) + DAY;
+    let f = observe(&monitor, &mut profile, &message(&list, &[], now), "account").expect("flagged, logged");
+    assert_eq!(f.action, BehaviourAction::Monitor);
+    now += DAY;
+    assert_eq!(observe(&monitor, &mut profile, &message(&list2, &[], now), "account"), None, "learned in monitor mode");
+}
+
+fn acting() -> BehaviourSettings {
+    BehaviourSettings { action: BehaviourAction::LockIdentity, ..BehaviourSettings::default() }
 }
 
 #[test]
 fn the_usual_grows_during_the_warm_up_and_decays() {
-    let settings = BehaviourSettings::default();
+    let settings = acting();
     let mut profile = Profile::new(START_MS);
     let list = hashes("subscriber", 0..70);
     // During the warm-up, 70 new recipients is under 4 x the floor of 20: learned.
     assert_eq!(observe(&settings, &mut profile, &message(&list, &[], START_MS + MINUTE), "account"), None);
     let now = office(&settings, &mut profile, START_MS + HOUR, 4);
     // Close the newsletter's block.
-    profile.advance(now, settings.half_life_ms(), settings.growth, false);
+    profile.advance(now, settings.half_life_ms(), settings.learning(false));
     let usual = profile.usual(Signal::Recipients10m);
     assert!((50.0..=70.0).contains(&usual), "usual {usual}");
-    profile.advance(now + 14 * DAY, settings.half_life_ms(), settings.growth, false);
+    profile.advance(now + 14 * DAY, settings.half_life_ms(), settings.learning(false));
     let halved = profile.usual(Signal::Recipients10m);
     assert!((usual / 2.0 - halved).abs() < 1.0, "{usual} -> {halved}");
 }
 
 #[test]
 fn spam_and_near_spam_are_counted_apart() {
-    let settings = BehaviourSettings::default();
+    let settings = acting();
     let mut profile = Profile::new(START_MS);
     let now = office(&settings, &mut profile, START_MS, 5) + DAY;
     let to = hashes("contact", 0..1);
@@ -119,7 +133,7 @@ fn spam_and_near_spam_are_counted_apart() {
         }
     }
     let (i, f) = first.expect("spam found");
-    assert_eq!(profile.usual(Signal::Spam10m), 0.0, "spam is never learned as usual");
+    assert!(profile.usual(Signal::Spam10m) < 0.5, "spam under the floor is learned slowly");
     assert_eq!((i, f.signal), (2, Signal::Spam10m), "the third spam message is over the floor of 2");
     assert!(f.reason.contains("this identity usually sends none"), "{}", f.reason);
 }
@@ -136,14 +150,20 @@ fn failures_fed_back_are_judged() {
 }
 
 #[test]
-fn a_new_network_halves_the_thresholds() {
-    let settings = BehaviourSettings::default();
+fn a_new_network_lowers_the_multiple() {
+    let mut settings = BehaviourSettings::default();
+    settings.floors[Signal::Recipients10m as usize] = 5;
     let mut profile = Profile::new(START_MS);
     let now = office(&settings, &mut profile, START_MS, 5) + DAY;
-    let to = hashes("stranger", 0..12);
-    let m = Observation { network: 99, ..message(&to, &[], now) };
-    let f = observe(&settings, &mut profile, &m, "identity").expect("12 new recipients from a new network");
-    assert_eq!(f.signal, Signal::NewRecipients1h);
+    let usual = profile.usual(Signal::Recipients10m);
+    assert!((2.0..=4.0).contains(&usual), "usual {usual}");
+    let contacts = hashes("contact", 0..30);
+    let to = &contacts[..(usual * 3.5) as usize];
+    let known = Observation { network: 7, ..message(to, &[], now) };
+    assert_eq!(observe(&settings, &mut profile.clone(), &known, "identity"), None, "3.5× the usual from a known network (multiple 4)");
+    let new = Observation { network: 99, ..message(to, &[], now) };
+    let f = observe(&settings, &mut profile, &new, "identity").expect("3.5× the usual from a new network (multiple 3)");
+    assert_eq!(f.signal, Signal::Recipients10m);
     assert!(f.reason.ends_with("from a network first seen today"), "{}", f.reason);
 }
 
