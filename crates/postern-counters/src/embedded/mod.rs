@@ -70,7 +70,7 @@ impl Default for EmbeddedOptions {
 /// A look at the backend's state, for tests, benchmarks and the admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbeddedStats {
-    /// Keys with at least one live bucket (or not swept yet).
+    /// Counter keys with at least one live bucket, and blobs (or not swept yet).
     pub keys: usize,
     /// Bytes of changes encoded for the journal since open.
     pub logged_bytes: u64,

@@ -19,7 +19,7 @@
 //! recipients are not learned (to an empty profile every recipient is new). In monitor mode everything is learned, without bound: monitor is
 //! how an installation learns its senders before it acts (the recommended first weeks). During the warm-up (a new sender) there is no usual yet: the threshold is the
 //! floor times [`BehaviourSettings::warmup_factor`]. Messages from a client network first
-//! seen less than a day ago are judged with the multiple times
+//! seen less than a day ago, after AUTH, are judged with the multiple times
 //! [`BehaviourSettings::new_network_factor`] (the floors stay).
 //!
 //! Spam is learned like the rest: a newsletter of thousands has a few messages over the
@@ -178,6 +178,8 @@ pub struct Observation<'a> {
     pub domains: &'a [u64],
     /// Hash of the client's /24 (IPv4) or /48 (IPv6), see [`network_hash`].
     pub network: u64,
+    /// The client authenticated (AUTH). Only then does a new network lower the multiple:
+    /// an `ip` account's clients are its range, whatever /24 they come from.
     pub authenticated: bool,
     pub spam_score: Option<f32>,
     pub now_ms: i64,
@@ -272,7 +274,7 @@ pub fn observe(
     let now = message.now_ms;
     let warming = settings.warming_up(profile, now);
     profile.advance(now, settings.half_life_ms(), settings.learning(warming));
-    let new_network = profile.network_is_new(message.network, now, DAY_MS) && !warming;
+    let new_network = profile.network_is_new(message.network, now, DAY_MS) && message.authenticated && !warming;
     let new_recipients = message.recipients.iter().filter(|&&r| !profile.know(r)).count();
     let new_domains = message.domains.iter().filter(|&&d| !profile.know(d ^ 0x5bd1_e995)).count();
     let score = message.spam_score.unwrap_or(0.0);

@@ -160,8 +160,14 @@ fn a_new_network_lowers_the_multiple() {
     let contacts = hashes("contact", 0..30);
     let to = &contacts[..(usual * 3.5) as usize];
     let known = Observation { network: 7, ..message(to, &[], now) };
-    assert_eq!(observe(&settings, &mut profile.clone(), &known, "identity"), None, "3.5× the usual from a known network (multiple 4)");
+    assert_eq!(
+        observe(&settings, &mut profile.clone(), &known, "identity"),
+        None,
+        "3.5× the usual from a known network (multiple 4)"
+    );
     let new = Observation { network: 99, ..message(to, &[], now) };
+    let unauthenticated = Observation { authenticated: false, ..new };
+    assert_eq!(observe(&settings, &mut profile.clone(), &unauthenticated, "identity"), None, "no AUTH: no new network");
     let f = observe(&settings, &mut profile, &new, "identity").expect("3.5× the usual from a new network (multiple 3)");
     assert_eq!(f.signal, Signal::Recipients10m);
     assert!(f.reason.ends_with("from a network first seen today"), "{}", f.reason);
