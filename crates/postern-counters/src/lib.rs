@@ -18,6 +18,9 @@
 //! Time comes from a [`Clock`] so tests can move it; every node of a cluster must keep
 //! its clock in sync (NTP), as the bucket index is computed from it.
 //!
+//! Beside counters, a backend keeps small blobs with a time to live ([`Counters::put_blob`]),
+//! for state that is not a count (behaviour profiles).
+//!
 //! # Layout
 //! - `lib.rs`: the [`Counters`] trait, its requests and answers, its errors and [`Clock`].
 //! - [`window`]: window and bucket arithmetic and argument checks shared by every backend (pure).
@@ -39,6 +42,20 @@ pub use window::{MAX_REQUESTS, Window, check_key, check_requests};
 /// Sub-buckets per window.
 pub const BUCKETS: u64 = 60;
 
+/// The largest value [`Counters::put_blob`] stores.
+pub const MAX_BLOB_LEN: usize = 32 * 1024;
+/// The longest time a blob is kept.
+const MAX_BLOB_TTL_MS: u128 = 10 * 366 * 86_400_000;
+
+/// Checks a blob's key, length and time to live; the time to live in ms.
+pub fn check_blob(key: &str, value: &[u8], ttl: Duration) -> Result<i64> {
+    check_key(key)?;
+    if value.len() > MAX_BLOB_LEN || ttl.as_millis() == 0 || ttl.as_millis() > MAX_BLOB_TTL_MS {
+        return Err(CounterError::BadBlob);
+    }
+    Ok(ttl.as_millis() as i64)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CounterError {
     #[error("counter backend: {0}")]
@@ -49,6 +66,8 @@ pub enum CounterError {
     BadWindow,
     #[error("at most {MAX_REQUESTS} counters may be acquired at once")]
     TooManyRequests,
+    #[error("a blob holds at most {MAX_BLOB_LEN} bytes, for at most ten years")]
+    BadBlob,
 }
 
 pub type Result<T> = std::result::Result<T, CounterError>;
@@ -118,6 +137,14 @@ pub trait Counters: Send + Sync + 'static {
     fn count(&self, key: &str, window: Duration) -> BoxFuture<'_, Result<u64>>;
     /// Forgets every window of `key` (e.g. an administrator's unlock).
     fn reset(&self, key: &str) -> BoxFuture<'_, Result<()>>;
+    /// The blob stored under `key` by [`Counters::put_blob`], unless it expired. Blobs
+    /// have a key space of their own (a counter and a blob may share a name); [`Counters::reset`]
+    /// does not touch them.
+    fn get_blob(&self, key: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>>>;
+    /// Stores `value` (at most [`MAX_BLOB_LEN`] bytes) under `key` for `ttl` (at least 1 ms,
+    /// at most ten years), replacing what was there; an empty value removes the blob. Small
+    /// state that must survive a restart and be shared by nodes (behaviour profiles).
+    fn put_blob(&self, key: &str, value: &[u8], ttl: Duration) -> BoxFuture<'_, Result<()>>;
     /// Makes what was counted so far durable (the embedded backend; a no-op for Redis).
     fn flush(&self) -> BoxFuture<'_, Result<()>>;
     /// Whether the backend answers now (the health check). The embedded backend always

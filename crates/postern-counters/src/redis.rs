@@ -13,6 +13,8 @@
 //! - `{prefix}:K:windows`: the set of the `W` used with `K`, so that `reset` finds them
 //!   without scanning the key space. (The last `:`-separated part tells the two apart and
 //!   makes the names unambiguous whatever `K` holds.)
+//! - `{prefix}:K:blob`: a blob, as `expires ms (i64 LE) | value`, with a Redis time to live
+//!   of the blob's (the expiry inside is the caller's clock's, the one that counts).
 //!
 //! Defends against a Redis that is down, slow or restarting: every call is bounded by a
 //! 2 s timeout and answers [`CounterError::Backend`] (the policy decides what that means),
@@ -31,7 +33,8 @@ use ::redis::{Client, Script, ScriptInvocation};
 use postern_core::BoxFuture;
 
 use crate::{
-    Acquire, BUCKETS, Clock, CounterError, Counters, Decision, MultiDecision, Result, Window, check_key, check_requests,
+    Acquire, BUCKETS, Clock, CounterError, Counters, Decision, MultiDecision, Result, Window, check_blob, check_key,
+    check_requests,
 };
 
 /// The longest any call may take.
@@ -313,6 +316,42 @@ impl Counters for RedisCounters {
             invocation.key(windows).arg(counts_prefix);
             let mut connection = self.connection.clone();
             let _: i64 = bounded(invocation.invoke_async(&mut connection)).await?;
+            Ok(())
+        })
+    }
+
+    fn get_blob(&self, key: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
+        let checked = check_key(key);
+        let blob_key = format!("{}:{key}:blob", self.prefix);
+        Box::pin(async move {
+            checked?;
+            let mut connection = self.connection.clone();
+            let stored: Option<Vec<u8>> =
+                bounded(::redis::cmd("GET").arg(blob_key).query_async(&mut connection)).await?;
+            let Some(stored) = stored else { return Ok(None) };
+            let Some((expires, value)) = stored.split_first_chunk::<8>() else { return Ok(None) };
+            let live = i64::from_le_bytes(*expires) > self.clock.now_ms();
+            Ok(live.then(|| value.to_vec()))
+        })
+    }
+
+    fn put_blob(&self, key: &str, value: &[u8], ttl: Duration) -> BoxFuture<'_, Result<()>> {
+        let checked = check_blob(key, value, ttl);
+        let blob_key = format!("{}:{key}:blob", self.prefix);
+        let value = value.to_vec();
+        Box::pin(async move {
+            let ttl_ms = checked?;
+            let mut connection = self.connection.clone();
+            if value.is_empty() {
+                let _: i64 = bounded(::redis::cmd("DEL").arg(blob_key).query_async(&mut connection)).await?;
+                return Ok(());
+            }
+            let mut stored = Vec::with_capacity(8 + value.len());
+            stored.extend_from_slice(&self.clock.now_ms().saturating_add(ttl_ms).to_le_bytes());
+            stored.extend_from_slice(&value);
+            let mut set = ::redis::cmd("SET");
+            set.arg(blob_key).arg(stored).arg("PX").arg(ttl_ms);
+            let () = bounded(set.query_async(&mut connection)).await?;
             Ok(())
         })
     }

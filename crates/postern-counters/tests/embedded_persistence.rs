@@ -66,6 +66,33 @@ async fn counts_survive_flush_and_reopen() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_survive_journal_snapshot_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let counters = open(dir.path(), &clock, options(3_600_000, 64 << 20));
+    counters.put_blob("journaled", b"from the journal", HOUR).await.unwrap();
+    counters.put_blob("removed", b"gone", HOUR).await.unwrap();
+    counters.put_blob("removed", b"", HOUR).await.unwrap();
+    counters.put_blob("short", b"expires", MINUTE).await.unwrap();
+    counters.flush().await.unwrap();
+    drop(counters);
+
+    let counters = open(dir.path(), &clock, options(3_600_000, 64 << 20));
+    assert_eq!(counters.get_blob("journaled").await.unwrap(), Some(b"from the journal".to_vec()));
+    assert_eq!(counters.get_blob("removed").await.unwrap(), None);
+    counters.put_blob("snapshotted", b"from the snapshot", HOUR).await.unwrap();
+    counters.compact().await.unwrap();
+    drop(counters);
+
+    clock.advance(Duration::from_secs(120));
+    let counters = open(dir.path(), &clock, options(3_600_000, 64 << 20));
+    assert_eq!(counters.get_blob("journaled").await.unwrap(), Some(b"from the journal".to_vec()));
+    assert_eq!(counters.get_blob("snapshotted").await.unwrap(), Some(b"from the snapshot".to_vec()));
+    assert_eq!(counters.get_blob("short").await.unwrap(), None, "expired while stopped");
+    assert_eq!(counters.sweep_expired(), 0, "an expired blob is not even loaded back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acquire_all_is_journaled_and_a_refusal_is_not() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(START_MS));

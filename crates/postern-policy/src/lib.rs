@@ -17,12 +17,15 @@
 //! - [`sender`]: sender rules: account may send, sender owned, sender security (seed 003).
 //! - [`limits`]: per-account rate limits and quotas over the shared counters.
 //! - [`locks`]: spam events and automatic locks (with timeouts and a maximum of unlocks).
+//! - [`behaviour`]: compromise detection: per-sender behaviour profiles, their usual, and
+//!   findings when a sender jumps far above it (stored as blobs in the counters).
 //! - [`content`]: content checks that need no engine (GTUBE today).
 //! - [`domain_age`]: how old a sender's registrable domain is (a feed, RDAP; cached); unlike
 //!   most of the rest, it does I/O (files, HTTPS), bounded.
 //! - [`identity`]: the identity behind an account, and stripping identification headers.
 //! - [`spf`]: SPF (RFC 7208) for sender security; unlike the rest, it does I/O (DNS lookups).
 
+pub mod behaviour;
 pub mod blocks;
 pub mod client;
 pub mod content;

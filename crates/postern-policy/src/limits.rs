@@ -297,6 +297,12 @@ mod tests {
         fn reset(&self, _: &str) -> BoxFuture<'_, Result<()>> {
             down()
         }
+        fn get_blob(&self, _: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
+            down()
+        }
+        fn put_blob(&self, _: &str, _: &[u8], _: Duration) -> BoxFuture<'_, Result<()>> {
+            down()
+        }
         fn flush(&self) -> BoxFuture<'_, Result<()>> {
             down()
         }

@@ -89,6 +89,9 @@ pub const CASES: &[(&str, Case)] = &[
     ("concurrent_acquires_are_atomic", |c, k| Box::pin(concurrent_acquires_are_atomic(c, k))),
     ("bad_keys_and_windows_are_refused", |c, k| Box::pin(bad_keys_and_windows_are_refused(c, k))),
     ("flush_keeps_counts", |c, k| Box::pin(flush_keeps_counts(c, k))),
+    ("blobs_are_stored_replaced_and_removed", |c, k| Box::pin(blobs_are_stored_replaced_and_removed(c, k))),
+    ("blobs_expire_by_the_clock", |c, k| Box::pin(blobs_expire_by_the_clock(c, k))),
+    ("bad_blobs_are_refused", |c, k| Box::pin(bad_blobs_are_refused(c, k))),
     ("acquire_all_counts_every_request_when_all_fit", |c, k| Box::pin(all::every_request_counted_when_all_fit(c, k))),
     ("acquire_all_counts_nothing_when_one_does_not_fit", |c, k| {
         Box::pin(all::nothing_counted_when_one_does_not_fit(c, k))
@@ -134,6 +137,42 @@ macro_rules! ensure_eq {
             return Err(CaseFailure(format!("{}: expected {:?}, got {:?}", format!($($what)+), expected, actual)));
         }
     }};
+}
+
+async fn blobs_are_stored_replaced_and_removed(c: Arc<dyn Counters>, _clock: Arc<ManualClock>) -> CaseResult {
+    ensure_eq!(c.get_blob("profile").await?, None, "a blob never stored");
+    c.put_blob("profile", b"one", HOUR).await?;
+    ensure_eq!(c.get_blob("profile").await?, Some(b"one".to_vec()), "a stored blob");
+    let big: Vec<u8> = (0..crate::MAX_BLOB_LEN).map(|i| (i % 251) as u8).collect();
+    c.put_blob("profile", &big, HOUR).await?;
+    ensure_eq!(c.get_blob("profile").await?, Some(big.clone()), "a replaced blob of the largest size");
+    c.add("profile", HOUR, 3).await?;
+    c.reset("profile").await?;
+    ensure_eq!(c.get_blob("profile").await?, Some(big), "blobs and counters have their own key spaces");
+    c.put_blob("profile", b"", HOUR).await?;
+    ensure_eq!(c.get_blob("profile").await?, None, "an empty value removes the blob");
+    c.flush().await?;
+    Ok(())
+}
+
+async fn blobs_expire_by_the_clock(c: Arc<dyn Counters>, clock: Arc<ManualClock>) -> CaseResult {
+    c.put_blob("short", b"x", Duration::from_secs(60)).await?;
+    clock.advance(Duration::from_secs(59));
+    ensure_eq!(c.get_blob("short").await?, Some(b"x".to_vec()), "a blob before its time");
+    clock.advance(Duration::from_secs(1));
+    ensure_eq!(c.get_blob("short").await?, None, "a blob at its time");
+    Ok(())
+}
+
+async fn bad_blobs_are_refused(c: Arc<dyn Counters>, _clock: Arc<ManualClock>) -> CaseResult {
+    let too_big = vec![0u8; crate::MAX_BLOB_LEN + 1];
+    ensure_eq!(c.put_blob("big", &too_big, HOUR).await.map_err(kind), Err("BadBlob"), "a blob over the maximum");
+    let zero = c.put_blob("zero", b"x", Duration::ZERO).await.map_err(kind);
+    ensure_eq!(zero, Err("BadBlob"), "a blob without a time to live");
+    ensure_eq!(c.put_blob("", b"x", HOUR).await.map_err(kind), Err("BadKey"), "an empty key");
+    ensure_eq!(c.get_blob("").await.map_err(kind), Err("BadKey"), "get, an empty key");
+    ensure_eq!(c.get_blob("big").await?, None, "nothing was stored");
+    Ok(())
 }
 
 mod all;
@@ -319,6 +358,7 @@ fn kind(e: CounterError) -> &'static str {
         CounterError::BadKey => "BadKey",
         CounterError::BadWindow => "BadWindow",
         CounterError::TooManyRequests => "TooManyRequests",
+        CounterError::BadBlob => "BadBlob",
     }
 }
 

@@ -224,4 +224,8 @@ impl ChangeLog for Journal {
     fn reset(&self, key: &str) {
         self.append(|out| record::encode_reset(out, key));
     }
+
+    fn blob(&self, key: &str, expires_ms: i64, value: &[u8]) {
+        self.append(|out| record::encode_blob(out, key, expires_ms, value));
+    }
 }

@@ -30,7 +30,17 @@ pub(crate) trait ChangeLog {
     fn set(&self, key: &str, window_ms: u64, buckets: &[(i64, u64)]);
     /// Every window of the key is forgotten.
     fn reset(&self, key: &str);
+    /// The key's blob is `value` until `expires_ms` (empty: no blob).
+    fn blob(&self, key: &str, expires_ms: i64, value: &[u8]);
 }
+
+/// A stored blob and when it expires.
+struct Blob {
+    expires_ms: i64,
+    value: Box<[u8]>,
+}
+
+type BlobShard = HashMap<Box<str>, Blob>;
 
 type Shard = HashMap<Box<str>, Vec<Series>>;
 
@@ -120,6 +130,8 @@ fn forget_if_empty(shard: &mut Shard, key: &str) {
 
 pub(crate) struct Memory {
     shards: Box<[Mutex<Shard>]>,
+    /// Blobs, sharded like the counters (their own key space).
+    blobs: Box<[Mutex<BlobShard>]>,
     hasher: RandomState,
     sweep_cursor: AtomicUsize,
 }
@@ -127,7 +139,8 @@ pub(crate) struct Memory {
 impl Memory {
     pub(crate) fn new() -> Memory {
         let shards = (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect();
-        Memory { shards, hasher: RandomState::new(), sweep_cursor: AtomicUsize::new(0) }
+        let blobs = (0..SHARDS).map(|_| Mutex::new(BlobShard::new())).collect();
+        Memory { shards, blobs, hasher: RandomState::new(), sweep_cursor: AtomicUsize::new(0) }
     }
 
     fn shard_index(&self, key: &str) -> usize {
@@ -221,6 +234,27 @@ impl Memory {
         }
     }
 
+    /// The blob of `key`, unless it expired.
+    pub(crate) fn get_blob(&self, key: &str, now_ms: i64) -> Option<Vec<u8>> {
+        let shard = lock(&self.blobs[self.shard_index(key)]);
+        shard.get(key).filter(|b| b.expires_ms > now_ms).map(|b| b.value.to_vec())
+    }
+
+    /// Sets (or, with an empty value, removes) the blob of `key`, logged under the lock.
+    pub(crate) fn put_blob(&self, key: &str, value: &[u8], expires_ms: i64, log: &impl ChangeLog) {
+        let mut shard = lock(&self.blobs[self.shard_index(key)]);
+        Memory::set_blob(&mut shard, key, value, expires_ms);
+        log.blob(key, expires_ms, value);
+    }
+
+    fn set_blob(shard: &mut BlobShard, key: &str, value: &[u8], expires_ms: i64) {
+        if value.is_empty() {
+            shard.remove(key);
+        } else {
+            shard.insert(key.into(), Blob { expires_ms, value: value.into() });
+        }
+    }
+
     /// Replays one persisted record (at open; nothing is logged).
     pub(crate) fn apply(&self, record: &Record<'_>) {
         match record {
@@ -239,6 +273,10 @@ impl Memory {
             }
             Record::Reset { key } => {
                 self.shard(key).remove(*key);
+            }
+            Record::Blob { key, expires_ms, value } => {
+                let mut shard = lock(&self.blobs[self.shard_index(key)]);
+                Memory::set_blob(&mut shard, key, value, *expires_ms);
             }
         }
     }
@@ -259,6 +297,11 @@ impl Memory {
                 !all.is_empty()
             });
             removed += before - shard.len();
+            let mut blobs = lock(&self.blobs[i]);
+            let before = blobs.len();
+            blobs.retain(|_, blob| blob.expires_ms > now_ms);
+            removed += before - blobs.len();
+            drop(blobs);
             if shard.capacity() > 1024 && shard.len() < shard.capacity() / 4 {
                 // Give back what a burst of keys took, once they expired.
                 let keep = shard.len() * 2;
@@ -269,7 +312,8 @@ impl Memory {
     }
 
     pub(crate) fn key_count(&self) -> usize {
-        self.shards.iter().map(|shard| lock(shard).len()).sum()
+        self.shards.iter().map(|shard| lock(shard).len()).sum::<usize>()
+            + self.blobs.iter().map(|shard| lock(shard).len()).sum::<usize>()
     }
 
     /// Appends set records for every live bucket of shard `i` to `out`.
@@ -284,6 +328,11 @@ impl Memory {
                     record::encode_set(out, key, series.window_ms, live);
                 }
             }
+        }
+        drop(shard);
+        let blobs = lock(&self.blobs[i % SHARDS]);
+        for (key, blob) in blobs.iter().filter(|(_, b)| b.expires_ms > now_ms) {
+            record::encode_blob(out, key, blob.expires_ms, &blob.value);
         }
     }
 }
@@ -304,6 +353,9 @@ mod tests {
         fn reset(&self, key: &str) {
             self.0.borrow_mut().push(format!("reset {key}"));
         }
+        fn blob(&self, key: &str, expires_ms: i64, value: &[u8]) {
+            self.0.borrow_mut().push(format!("blob {key} {expires_ms} {value:?}"));
+        }
     }
 
     const MINUTE: u64 = 60_000;
@@ -314,6 +366,7 @@ mod tests {
     impl ChangeLog for NoLog {
         fn set(&self, _key: &str, _window_ms: u64, _buckets: &[(i64, u64)]) {}
         fn reset(&self, _key: &str) {}
+        fn blob(&self, _key: &str, _expires_ms: i64, _value: &[u8]) {}
     }
 
     #[test]

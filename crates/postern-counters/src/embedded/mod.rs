@@ -40,7 +40,8 @@ use postern_core::BoxFuture;
 use self::journal::{FlushError, Journal};
 use self::memory::{Memory, Request, SHARDS};
 use crate::{
-    Acquire, Clock, CounterError, Counters, Decision, MultiDecision, Result, Window, check_key, check_requests,
+    Acquire, Clock, CounterError, Counters, Decision, MultiDecision, Result, Window, check_blob, check_key,
+    check_requests,
 };
 
 /// Tuning of the embedded backend; the defaults suit production.
@@ -69,7 +70,7 @@ impl Default for EmbeddedOptions {
 /// A look at the backend's state, for tests, benchmarks and the admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbeddedStats {
-    /// Keys with at least one live bucket (or not swept yet).
+    /// Counter keys with at least one live bucket, and blobs (or not swept yet).
     pub keys: usize,
     /// Bytes of changes encoded for the journal since open.
     pub logged_bytes: u64,
@@ -220,6 +221,19 @@ impl Counters for EmbeddedCounters {
 
     fn reset(&self, key: &str) -> BoxFuture<'_, Result<()>> {
         let result = check_key(key).map(|()| self.inner.memory.reset(key, &self.inner.journal));
+        Box::pin(ready(result))
+    }
+
+    fn get_blob(&self, key: &str) -> BoxFuture<'_, Result<Option<Vec<u8>>>> {
+        let result = check_key(key).map(|()| self.inner.memory.get_blob(key, self.inner.clock.now_ms()));
+        Box::pin(ready(result))
+    }
+
+    fn put_blob(&self, key: &str, value: &[u8], ttl: Duration) -> BoxFuture<'_, Result<()>> {
+        let result = check_blob(key, value, ttl).map(|ttl_ms| {
+            let expires_ms = self.inner.clock.now_ms().saturating_add(ttl_ms);
+            self.inner.memory.put_blob(key, value, expires_ms, &self.inner.journal);
+        });
         Box::pin(ready(result))
     }
 

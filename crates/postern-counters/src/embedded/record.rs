@@ -9,7 +9,8 @@
 //! Header: `magic (8) | generation u64 LE | crc32(magic, generation) u32 LE`.
 //! Frame: `payload length u32 LE | crc32(payload) u32 LE | payload`.
 //! Payloads: `1 | key len u16 | key | window ms u64 | n u16 | n x (bucket i64, value u64)`
-//! sets each bucket to its value (0 removes it); `2 | key len u16 | key` forgets a key.
+//! sets each bucket to its value (0 removes it); `2 | key len u16 | key` forgets a key;
+//! `3 | key len u16 | key | expires ms i64 | len u32 | bytes` sets a key's blob (empty: none).
 //! Values are absolute, so replaying a record twice, or a journal over a snapshot that
 //! already holds some of its effects, gives the same state.
 
@@ -27,12 +28,25 @@ const MAX_PAYLOAD: usize = 64 * 1024;
 const MAX_BUCKETS_PER_RECORD: usize = 1024;
 const TAG_SET: u8 = 1;
 const TAG_RESET: u8 = 2;
+const TAG_BLOB: u8 = 3;
 
 /// One decoded record; the key borrows the reader's buffer.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Record<'a> {
-    Set { key: &'a str, window_ms: u64, buckets: Vec<(i64, u64)> },
-    Reset { key: &'a str },
+    Set {
+        key: &'a str,
+        window_ms: u64,
+        buckets: Vec<(i64, u64)>,
+    },
+    Reset {
+        key: &'a str,
+    },
+    /// The blob of `key` is `value` until `expires_ms` (an empty value: no blob).
+    Blob {
+        key: &'a str,
+        expires_ms: i64,
+        value: Vec<u8>,
+    },
 }
 
 /// Why reading stopped before the end of a file.
@@ -94,6 +108,18 @@ pub(crate) fn encode_reset(out: &mut Vec<u8>, key: &str) {
     frame(out, |p| {
         p.push(TAG_RESET);
         put_key(p, key);
+    });
+}
+
+/// Appends a blob record (values are at most [`crate::MAX_BLOB_LEN`] bytes, checked by
+/// the caller, so the record fits in [`MAX_PAYLOAD`]).
+pub(crate) fn encode_blob(out: &mut Vec<u8>, key: &str, expires_ms: i64, value: &[u8]) {
+    frame(out, |p| {
+        p.push(TAG_BLOB);
+        put_key(p, key);
+        p.extend_from_slice(&expires_ms.to_le_bytes());
+        p.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        p.extend_from_slice(value);
     });
 }
 
@@ -186,6 +212,14 @@ fn decode(payload: &[u8]) -> Result<Record<'_>, Damage> {
             Record::Set { key, window_ms, buckets }
         }
         TAG_RESET => Record::Reset { key },
+        TAG_BLOB => {
+            let expires_ms = i64::from_le_bytes(le_array(cursor.take(8)?));
+            let len = u32::from_le_bytes(le_array(cursor.take(4)?)) as usize;
+            if len > crate::MAX_BLOB_LEN {
+                return Err(Damage::BadPayload("blob length"));
+            }
+            Record::Blob { key, expires_ms, value: cursor.take(len)?.to_vec() }
+        }
         _ => return Err(Damage::BadPayload("unknown record type")),
     };
     if !cursor.rest.is_empty() {
