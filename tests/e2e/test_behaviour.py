@@ -54,3 +54,18 @@ def test_monitor_is_the_default_and_only_logs(postern):
     reasons = [e["data"]["reason"] for e in refused]
     assert reasons[0].startswith("would refuse (monitor): behaviour: 41 recipients never written to before"), reasons
     assert len(server.spool()) == 7
+
+
+def test_the_quarantine_action_holds_the_burst(postern):
+    server = postern(extra=UNTRUSTED)
+    api, _, _ = setup(server, alice={"behaviour": {"action": "quarantine", **SHORT_WARMUP}})
+    with alice(server) as c:
+        establish(c)
+        assert transaction(c, "alice@example.com", BURST, message("offer")) == (
+            550, b"5.7.1 Error: message held: this sender's traffic is far above its usual")
+        # Only the message is held: the identity is not locked.
+        assert transaction(c, "alice@example.com", ["friend@remote.example"], message("again"))[0] == 250
+    held = api.ok("GET", "/quarantine")
+    assert held["total"] == 1, held
+    assert held["items"][0]["rule"].startswith("BEHAVIOUR: 41 recipients never written to before"), held["items"][0]
+    assert len(server.spool()) == 6

@@ -76,8 +76,13 @@ impl Detector {
             spam_score: message.spam_score,
             now_ms: now,
         };
+        let before = profile.clone();
         let finding = observe(&settings, &mut profile, &observation, "identity");
-        if let Err(e) = self.store.save(&key, &profile).await {
+        // A message held in the quarantine was not sent: it counts for nothing (else the
+        // next hour's messages would all be held for it).
+        let kept =
+            if finding.as_ref().is_some_and(|f| f.action == BehaviourAction::Quarantine) { &before } else { &profile };
+        if let Err(e) = self.store.save(&key, kept).await {
             tracing::error!(error = %e, account = %account.name, "behaviour profile not saved");
         }
         let finding = finding?;
