@@ -97,7 +97,7 @@ impl Pipeline {
     /// The notice to the sender that `what` is locked, through the system mailer (From the
     /// postmaster, copies to the external postmasters, the null sender), shown to the
     /// account's tenant. Without a mailer (tests) nothing is sent, and the log says so.
-    async fn lock_notice(&self, sub: &Submission, what: &str) {
+    pub(crate) async fn lock_notice(&self, sub: &Submission, what: &str) {
         let (Some(account), Some(owner), Some(sender)) = (&sub.account, &sub.envelope.owner, &sub.envelope.sender)
         else {
             return;

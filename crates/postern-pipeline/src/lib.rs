@@ -20,6 +20,9 @@
 //!    client hears; spam counts toward automatic locks,
 //!    a lock sends a notice, `notice.rs`), reject; (discard is decided earlier, by block
 //!    list rules in the session);
+//!    4b. **behaviour** (`behaviour.rs`): a message the checks let through updates the
+//!    identity's behaviour profile; a sender far above its usual is logged (monitor, the
+//!    default), held, or locked, as the account's `behaviour.action` says;
 //! 5. **DKIM signing** (`sign.rs`) over the final bytes;
 //! 6. **archive** (`archive.rs`): for an account with `archive.enabled`, a copy of the
 //!    signed message through the [`Archiver`](postern_core::Archiver), durable before the
@@ -41,6 +44,7 @@
 //! - `domain_age.rs`: [`DomainAgeScanner`], sender domains registered too recently
 //!   (`NEW_DOMAIN`; the lookup is `postern_policy::domain_age`).
 //! - `disposition.rs`: from the verdict to the reply, spam counts, locks.
+//! - `behaviour.rs`: stage 4b, compromise detection by behaviour.
 //! - `notice.rs`: the lock notice we write ourselves.
 //! - `quarantine.rs`: [`Quarantine`]: holding spam (bytes on disk, a row in the store),
 //!   release, delete, confirm, request release, purge.
@@ -53,6 +57,7 @@ mod abuse;
 mod account;
 mod archive;
 pub mod arf;
+mod behaviour;
 mod disposition;
 mod domain_age;
 pub mod engines;

@@ -15,6 +15,7 @@ use postern_core::{
     Outcome, QueueId, Reply, Stage, Submission, SystemMailer,
 };
 use postern_dkim::Signer;
+use postern_policy::behaviour::Detector;
 use postern_policy::{Limits, Locks};
 
 use crate::gtube::GtubeScanner;
@@ -26,6 +27,8 @@ pub struct Pipeline {
     pub(crate) dkim: Option<Arc<Signer>>,
     pub(crate) limits: Option<Arc<Limits>>,
     pub(crate) locks: Option<Arc<Locks>>,
+    /// Compromise detection by behaviour; `None`: not judged.
+    pub(crate) behaviour: Option<Arc<Detector>>,
     pub(crate) quarantine: Option<Arc<crate::quarantine::Quarantine>>,
     scanners: Vec<Arc<dyn Scanner>>,
     /// Lock notices go out through it; `None`: none are sent.
@@ -44,6 +47,7 @@ impl Pipeline {
             dkim: None,
             limits: None,
             locks: None,
+            behaviour: None,
             system_mail: None,
             quarantine: None,
             archiver: None,
@@ -61,6 +65,12 @@ impl Pipeline {
     pub fn with_counters(mut self, limits: Option<Arc<Limits>>, locks: Option<Arc<Locks>>) -> Pipeline {
         self.limits = limits;
         self.locks = locks;
+        self
+    }
+
+    /// Compromise detection by behaviour (stage 4b, `behaviour.rs`).
+    pub fn with_behaviour(mut self, detector: Option<Arc<Detector>>) -> Pipeline {
+        self.behaviour = detector;
         self
     }
 
@@ -108,6 +118,10 @@ impl Pipeline {
                 return self.finish(&sub, outcome, trace).await;
             }
             self.would_refuse(&sub, &finding.reply(), &finding.reason()).await;
+        }
+        // 4b. Behaviour.
+        if let Some(outcome) = self.behaviour_check(&mut sub, &mut trace).await {
+            return self.finish(&sub, outcome, trace).await;
         }
         // 5. DKIM signing.
         let (head, message) = (std::mem::take(&mut sub.head), std::mem::take(&mut sub.message));
@@ -317,8 +331,14 @@ impl MessagePipeline for Pipeline {
 /// What the content checks found: the verdict of stage 3.
 #[derive(Debug, Clone)]
 pub(crate) enum Finding {
-    Spam { rule: String },
+    Spam {
+        rule: String,
+    },
     Blocked(Block),
+    /// A behaviour finding held by the `quarantine` action (`behaviour.rs`).
+    Behaviour {
+        reason: String,
+    },
 }
 
 impl Finding {
@@ -327,6 +347,7 @@ impl Finding {
         match self {
             Finding::Spam { rule } => rule.clone(),
             Finding::Blocked(block) => bounded(&block.describe()),
+            Finding::Behaviour { reason } => bounded(&format!("BEHAVIOUR: {reason}")),
         }
     }
 
@@ -341,6 +362,9 @@ impl Finding {
                 "5.7.1",
                 format!("Error: message rejected: {} ({})", block.kind.words(), reply_safe(&self.rule())),
             ),
+            Finding::Behaviour { .. } => {
+                Reply::new(550, "5.7.1", "Error: message held: this sender's traffic is far above its usual")
+            }
         }
     }
 
@@ -350,6 +374,7 @@ impl Finding {
         match self {
             Finding::Spam { rule } => format!("spam (rule {rule})"),
             Finding::Blocked(block) => format!("{} (rule {})", block.kind.words(), self.rule()),
+            Finding::Behaviour { reason } => format!("behaviour: {reason}"),
         }
     }
 
@@ -358,6 +383,7 @@ impl Finding {
         match self {
             Finding::Spam { .. } => true,
             Finding::Blocked(block) => block.kind.counts_as_spam(),
+            Finding::Behaviour { .. } => false,
         }
     }
 }

@@ -54,13 +54,18 @@ pub struct Locks {
 
 /// The lock an automatic lock sets, given the previous state.
 pub fn automatic_lock(settings: &LockSettings, previous: &LockState, count: u64, now_ms: i64) -> LockState {
+    let because = format!("{count} spam messages within {} minutes", settings.spam_window_secs / 60);
+    automatic_lock_because(settings, previous, &because, now_ms)
+}
+
+/// An automatic lock for `because` (spam, or a behaviour finding), with the timeout rules.
+pub fn automatic_lock_because(settings: &LockSettings, previous: &LockState, because: &str, now_ms: i64) -> LockState {
     let timed = settings.timeout_minutes > 0 && previous.automatic_unlocks < settings.max_automatic_unlocks;
     LockState {
         locked: true,
         by: Some(LockKind::Automatic),
         reason: Some(format!(
-            "locked automatically: {count} spam messages within {} minutes{}",
-            settings.spam_window_secs / 60,
+            "locked automatically: {because}{}",
             if timed { "" } else { "; stays until an administrator unlocks" }
         )),
         since_ms: Some(now_ms),
@@ -125,6 +130,43 @@ impl Locks {
             Err(e) => tracing::error!(error = %e, identity, "identity spam counter unavailable"),
         }
         outcome
+    }
+
+    /// Locks the identity (or, with `whole_account`, the account) automatically for
+    /// `because` (a behaviour finding), with the account's timeout rules. True when this
+    /// call locked it (false: already locked, or the store failed, which is logged).
+    pub async fn lock_for(&self, account: &Account, identity: &str, whole_account: bool, because: &str) -> bool {
+        let settings = &account.settings.lock;
+        let now = self.clock.now_ms();
+        if whole_account {
+            if account.lock.locked {
+                return false;
+            }
+            let lock = automatic_lock_because(settings, &account.lock, because, now);
+            return match self.writer.set_account_lock(account.id, lock).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(error = %e, account = %account.name, "cannot lock account");
+                    false
+                }
+            };
+        }
+        let previous = self.writer.identity_lock(account.id, identity).unwrap_or_default();
+        if previous.locked {
+            return false;
+        }
+        let lock = automatic_lock_because(settings, &previous, because, now);
+        match self.writer.set_identity_lock(account.id, identity.to_string(), lock).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, identity, "cannot lock identity");
+                false
+            }
+        }
+    }
+
+    pub fn counters(&self) -> &Arc<dyn Counters> {
+        &self.counters
     }
 
     /// Whether the account is locked now; an automatic lock whose time ran out is lifted

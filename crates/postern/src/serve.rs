@@ -140,8 +140,10 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let locks = Arc::new(Locks::new(
         Arc::clone(&counters),
         Arc::new(directory::StoreLocks::new(Arc::clone(&directory_store), Arc::clone(&directory))),
-        clock,
+        Arc::clone(&clock),
     ));
+    // Compromise detection by behaviour: per identity profiles in the counters backend.
+    let behaviour = Arc::new(postern_policy::behaviour::Detector::new(Arc::clone(&locks), clock));
     let policy = policy.with_limits(Arc::clone(&limits)).with_locks(Arc::clone(&locks));
     // The built-in scorer: the shipped model, plus the installation's samples once they
     // reach the minimum. The trainer is where quarantine decisions and training files go.
@@ -164,6 +166,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let pipeline = postern_pipeline::Pipeline::new(Arc::new(queue.clone()), Arc::clone(&events_sink))
         .with_dkim(Some(Arc::clone(&signer)))
         .with_counters(policy.limits().cloned(), policy.locks().cloned())
+        .with_behaviour(Some(behaviour))
         .with_system_mail(Some(Arc::clone(&system_mail)))
         .with_quarantine(Some(Arc::clone(&quarantine)))
         .with_archiver(Some(Arc::new(archive.clone()) as Arc<dyn postern_core::Archiver>))

@@ -36,7 +36,7 @@ pub use inbound::{InboundDomain, InboundTls, check_inbound_host};
 pub use list::{ListAction, ListKind, ListRule, list_address_key, parse_masked_network};
 pub use lock::{ADMINISTRATOR_LOCK_REASON, LockKind, LockState};
 pub use settings::{
-    AccountLimits, AccountSettings, Archive, ContentChecks, Identification, IdentificationMethod, LockSettings,
-    NEW_DOMAIN_HOURS_RANGE, QuarantineReaction, SPAM_THRESHOLD_RANGE,
+    AccountLimits, AccountSettings, Archive, BehaviourAction, BehaviourDetection, ContentChecks, Identification,
+    IdentificationMethod, LockSettings, NEW_DOMAIN_HOURS_RANGE, QuarantineReaction, SPAM_THRESHOLD_RANGE,
 };
 pub use token::{AdminUser, ApiToken, Role};

@@ -27,6 +27,8 @@ pub struct AccountSettings {
     #[schema(pattern = "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")]
     pub dkim_selector: Option<String>,
     pub checks: ContentChecks,
+    /// *beyond*: compromise detection by behaviour (issue 15).
+    pub behaviour: BehaviourDetection,
     /// *beyond*: log what limits and checks would refuse, refuse nothing.
     pub monitor_only: bool,
 }
@@ -43,6 +45,7 @@ impl Default for AccountSettings {
             limits: AccountLimits::default(),
             dkim_selector: None,
             checks: ContentChecks::default(),
+            behaviour: BehaviourDetection::default(),
             monitor_only: false,
         }
     }
@@ -95,6 +98,47 @@ pub enum IdentificationMethod {
     Sender,
     /// A header's value; falls back to the envelope sender.
     Header,
+}
+
+/// What a behaviour finding does (a sender far above its own usual: issue 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BehaviourAction {
+    /// Nothing is computed.
+    Off,
+    /// Log the finding, act on nothing: the recommended start, while profiles learn.
+    #[default]
+    Monitor,
+    /// Hold the message in the quarantine.
+    Quarantine,
+    /// Lock the identity (an automatic lock: template, notice, timeout).
+    LockIdentity,
+    /// Lock the account (an automatic lock).
+    LockAccount,
+}
+
+/// Compromise detection by behaviour (SPEC.md §3 *beyond*, docs/CONFIG.md): per identity,
+/// a signal above both `multiple` times the identity's usual and the signal's floor is a
+/// finding; `action` says what it does. The floors and the rest are fixed (tuned on the
+/// abuse simulation, docs/BENCHMARKS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+#[schema(default)]
+pub struct BehaviourDetection {
+    pub action: BehaviourAction,
+    /// Taken as at least 2.
+    #[schema(minimum = 2, maximum = 1000)]
+    pub multiple: u32,
+    /// A sender is new (judged only against the floors times 4) until its profile is this
+    /// old and has seen `warmup_messages` messages.
+    pub warmup_hours: u32,
+    pub warmup_messages: u32,
+}
+
+impl Default for BehaviourDetection {
+    fn default() -> BehaviourDetection {
+        BehaviourDetection { action: BehaviourAction::Monitor, multiple: 4, warmup_hours: 72, warmup_messages: 20 }
+    }
 }
 
 /// What the client hears when its message is quarantined as spam.

@@ -65,6 +65,14 @@ const METHODS: &[(&str, &str)] = &[
 const REACTIONS: &[(&str, &str)] =
     &[("reject", "Rejected (550 5.7.1: the sender learns it)"), ("accept", "Accepted (250: the sender sees success)")];
 
+const BEHAVIOUR_ACTIONS: &[(&str, &str)] = &[
+    ("monitor", "Monitor: log the finding only (recommended while profiles learn)"),
+    ("quarantine", "Quarantine the message"),
+    ("lock_identity", "Lock the identity (automatic lock)"),
+    ("lock_account", "Lock the account (automatic lock)"),
+    ("off", "Off"),
+];
+
 /// Every setting, in the order of the seeds' "Manage users" page.
 pub const SECTIONS: &[Section] = &[
     Section {
@@ -301,6 +309,36 @@ pub const SECTIONS: &[Section] = &[
                 "Legal hold",
                 "Nothing of this account's archive is purged while it is on.",
                 Input::Checkbox,
+            ),
+        ],
+    },
+    Section {
+        title: "Compromise detection",
+        fields: &[
+            field(
+                "behaviour.action",
+                "On unusual sending",
+                "When an identity sends far above its own usual (recipients, new recipients, near-spam...), \
+                 and above a floor. Monitor first, for a week or two, while the profiles learn.",
+                Input::Select(BEHAVIOUR_ACTIONS),
+            ),
+            field(
+                "behaviour.multiple",
+                "Times the usual",
+                "How far above its usual an identity must go (at least 2; default 4).",
+                Input::Number,
+            ),
+            field(
+                "behaviour.warmup_hours",
+                "Warm-up (hours)",
+                "A new profile is judged only against high floors until it is this old...",
+                Input::Number,
+            ),
+            field(
+                "behaviour.warmup_messages",
+                "Warm-up (messages)",
+                "...and has seen this many messages.",
+                Input::Number,
             ),
         ],
     },

@@ -29,29 +29,19 @@
 //! # Layout
 //! - `profile.rs`: the profile's state (bounded), its learning and its byte form.
 //! - `store.rs`: loading and saving profiles through [`postern_counters::Counters`] blobs.
+//! - `detect.rs`: the [`Detector`] the pipeline asks per message: load, observe, save, act
+//!   through the automatic locks.
 
+mod detect;
 mod profile;
 pub mod store;
+
+pub use detect::{Detector, Judged, Submitted};
 
 use profile::Learning;
 pub use profile::{ENCODED_LEN, Profile};
 
-/// What a finding does, per account. Monitor (log only) is the documented recommendation
-/// for a new installation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BehaviourAction {
-    /// Nothing is computed.
-    Off,
-    /// Log the finding, act on nothing.
-    #[default]
-    Monitor,
-    /// Hold the message in quarantine.
-    Quarantine,
-    /// Lock the identity (the automatic lock: template, notice, timeout).
-    LockIdentity,
-    /// Lock the account.
-    LockAccount,
-}
+pub use postern_core::tenancy::BehaviourAction;
 
 /// The signals, each counted over its window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,6 +214,18 @@ pub fn network_hash(ip: std::net::IpAddr) -> u64 {
 const DAY_MS: i64 = 86_400_000;
 
 impl BehaviourSettings {
+    /// The settings of an account (identities inherit them): its action, multiple and
+    /// warm-up; the rest are the defaults.
+    pub fn of_account(detection: &postern_core::tenancy::BehaviourDetection) -> BehaviourSettings {
+        BehaviourSettings {
+            action: detection.action,
+            multiple: detection.multiple.clamp(2, 1000) as f32,
+            warmup_hours: detection.warmup_hours,
+            warmup_messages: detection.warmup_messages,
+            ..BehaviourSettings::default()
+        }
+    }
+
     fn half_life_ms(&self) -> f64 {
         f64::from(self.half_life_hours) * 3_600_000.0
     }

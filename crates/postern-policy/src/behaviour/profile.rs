@@ -162,11 +162,17 @@ impl Profile {
         known
     }
 
-    /// Whether the network was first seen less than `new_for_ms` ago (or never); records it.
+    /// Whether the network was first seen less than `new_for_ms` ago (or never), and not
+    /// when the profile began (the first network is the sender's own); records it.
     pub(crate) fn network_is_new(&mut self, hash: u64, now_ms: i64, new_for_ms: i64) -> bool {
+        let began = self.first_ms;
         if let Some(n) = self.networks.iter_mut().find(|n| n.hash == hash && n.last_ms != 0) {
             n.last_ms = now_ms.max(n.last_ms);
-            return now_ms.saturating_sub(n.first_ms) < new_for_ms;
+            return n.first_ms > began && now_ms.saturating_sub(n.first_ms) < new_for_ms;
+        }
+        if self.messages == 0 {
+            self.networks[0] = Network { hash, first_ms: began, last_ms: now_ms };
+            return false;
         }
         let mut oldest = 0;
         for (i, n) in self.networks.iter().enumerate() {
