@@ -35,15 +35,29 @@ pub struct Judged {
     pub locked: bool,
 }
 
+/// How many locks a detector keeps for its profiles (a profile's key picks one).
+const STRIPES: usize = 64;
+
 pub struct Detector {
     store: ProfileStore,
     locks: Arc<Locks>,
     clock: Arc<dyn Clock>,
+    /// A profile is loaded, changed and saved under its stripe's lock, so that messages of
+    /// one sender in concurrent sessions (an attacker's burst over many connections) are
+    /// each counted, not lost to each other's save. Per process: nodes sharing Redis each
+    /// serialise their own messages.
+    stripes: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl Detector {
     pub fn new(locks: Arc<Locks>, clock: Arc<dyn Clock>) -> Detector {
-        Detector { store: ProfileStore::new(Arc::clone(locks.counters())), locks, clock }
+        let stripes = (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
+        Detector { store: ProfileStore::new(Arc::clone(locks.counters())), locks, clock, stripes }
+    }
+
+    fn stripe(&self, key: &str) -> &tokio::sync::Mutex<()> {
+        let at = (hash_address(key) % STRIPES as u64) as usize;
+        &self.stripes[at]
     }
 
     pub async fn message(&self, account: &Account, message: &Submitted<'_>) -> Option<Judged> {
@@ -54,8 +68,9 @@ impl Detector {
         if settings.action == BehaviourAction::Off {
             return None;
         }
-        let now = self.clock.now_ms();
         let key = profile_key(account, Some(message.identity));
+        let stripe = self.stripe(&key).lock().await;
+        let now = self.clock.now_ms();
         let mut profile = match self.store.load(&key, now).await {
             Ok(profile) => profile,
             Err(e) => {
@@ -85,6 +100,7 @@ impl Detector {
         if let Err(e) = self.store.save(&key, kept).await {
             tracing::error!(error = %e, account = %account.name, "behaviour profile not saved");
         }
+        drop(stripe);
         let finding = finding?;
         let locked = match finding.action {
             BehaviourAction::LockIdentity => {
@@ -94,5 +110,66 @@ impl Detector {
             _ => false,
         };
         Some(Judged { finding, locked })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use postern_core::BoxFuture;
+    use postern_core::tenancy::{AccountKind, LockState};
+    use postern_counters::conformance::ManualClock;
+    use postern_counters::embedded::EmbeddedCounters;
+
+    use super::*;
+    use crate::locks::LockWriter;
+
+    struct NoLocks;
+
+    impl LockWriter for NoLocks {
+        fn set_account_lock(&self, _: i64, _: LockState) -> BoxFuture<'_, Result<(), String>> {
+            Box::pin(std::future::ready(Ok(())))
+        }
+        fn set_identity_lock(&self, _: i64, _: String, _: LockState) -> BoxFuture<'_, Result<(), String>> {
+            Box::pin(std::future::ready(Ok(())))
+        }
+        fn identity_lock(&self, _: i64, _: &str) -> Option<LockState> {
+            None
+        }
+    }
+
+    /// An attacker's burst over many connections at once: every message is counted in the
+    /// profile, none lost to a concurrent save.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_messages_of_one_sender_are_each_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+        let counters: Arc<dyn postern_counters::Counters> =
+            Arc::new(EmbeddedCounters::open(dir.path(), clock.clone()).unwrap());
+        let locks = Arc::new(Locks::new(Arc::clone(&counters), Arc::new(NoLocks), clock.clone()));
+        let detector = Arc::new(Detector::new(locks, clock.clone()));
+        let mut account = postern_core::test_support::account_of(1, "example.com", AccountKind::User, "a@example.com");
+        account.settings.behaviour.action = BehaviourAction::Monitor;
+        let account = Arc::new(account);
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let (detector, account) = (Arc::clone(&detector), Arc::clone(&account));
+            tasks.push(tokio::spawn(async move {
+                let recipients = [format!("r{i}@dest.example")];
+                let message = Submitted {
+                    identity: "a@example.com",
+                    recipients: &recipients,
+                    client: "192.0.2.1".parse().unwrap(),
+                    authenticated: true,
+                    spam_score: None,
+                };
+                detector.message(&account, &message).await
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let key = profile_key(&account, Some("a@example.com"));
+        let profile = ProfileStore::new(counters).load(&key, clock.now_ms()).await.unwrap();
+        assert_eq!(profile.messages, 64);
     }
 }
