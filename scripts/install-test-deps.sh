@@ -21,6 +21,9 @@ command -v fish >/dev/null 2>&1 || apt_packages+=(fish)
 # The web panel's browser tests: Debian's Chromium and its driver (never a downloaded browser).
 command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || apt_packages+=(chromium-driver)
+# libfaketime: the behaviour tests move the real binary's clock by days (a newsletter's
+# weekly history).
+command -v faketime >/dev/null 2>&1 || apt_packages+=(faketime)
 
 if [ ${#apt_packages[@]} -gt 0 ]; then
     sudo=""

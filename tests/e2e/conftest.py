@@ -132,8 +132,11 @@ def parse_added_headers(head: bytes) -> list[tuple[str, str]]:
 
 
 class Server:
-    def __init__(self, data_dir: Path, args: list[str], hostname: str | None = HOSTNAME):
+    def __init__(self, data_dir: Path, args: list[str], hostname: str | None = HOSTNAME,
+                 env: dict[str, str] | None = None):
         self.data_dir = Path(data_dir)
+        # Extra environment of the process (e.g. libfaketime's, to move its clock).
+        self.env = env or {}
         self.args = args
         self.hostname = hostname
         self.proc: subprocess.Popen | None = None
@@ -160,7 +163,7 @@ class Server:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env={**os.environ, "NO_COLOR": "1"},
+            env={**os.environ, "NO_COLOR": "1", **self.env},
         )
         for stream, sink in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr)):
             threading.Thread(target=self._drain, args=(stream, sink), daemon=True).start()
@@ -349,14 +352,14 @@ def postern(tmp_path):
     counter = [0]
 
     def make(config: str | None = None, extra: list[str] | None = None, data_dir: Path | None = None,
-             args: list[str] | None = None) -> Server:
+             args: list[str] | None = None, env: dict[str, str] | None = None) -> Server:
         counter[0] += 1
         cfg_path = None
         if config is not None:
             cfg_path = tmp_path / f"postern-{counter[0]}.toml"
             cfg_path.write_text(config)
         server = Server(data_dir or tmp_path / f"data-{counter[0]}",
-                        with_test_defaults(args) if args is not None else default_args(cfg_path, extra))
+                        with_test_defaults(args) if args is not None else default_args(cfg_path, extra), env=env)
         started.append(server)
         return server.start()
 

@@ -156,6 +156,21 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         identity: Option<String>,
     },
+    /// A behaviour finding made after the message left (SPEC.md §3 *beyond*, issue 15): its
+    /// delivery failures (5xx) fed back to the sender's profile pushed a signal over its
+    /// threshold. `done` is what was done: `logged` (monitor, quarantine: a sent message
+    /// cannot be held), `locked identity <name>`, `locked account <name>`, `already locked`.
+    /// The queue id is the failed message's, so that the finding is in its timeline.
+    Behaviour {
+        reason: String,
+        done: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        account: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity: Option<String>,
+    },
     /// Something done to a held message (SPEC.md §5, quarantine): `held` (by the pipeline),
     /// `released` (spooled for delivery, `by` the token), `deleted`, `purged` (expired),
     /// `confirmed` (a spam sample), `release_requested`, `abuse_report` (sent to the
@@ -254,6 +269,7 @@ impl EventKind {
             EventKind::Dkim { .. } => "dkim",
             EventKind::Checked { .. } => "checked",
             EventKind::Quarantine { .. } => "quarantine",
+            EventKind::Behaviour { .. } => "behaviour",
         }
     }
 }

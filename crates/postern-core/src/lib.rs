@@ -47,7 +47,7 @@ pub use live::Live;
 pub use pipeline::{CheckRecord, Disposition, MessagePipeline, Outcome, Submission};
 pub use queue_id::QueueId;
 pub use reply::Reply;
-pub use sink::{BoxFuture, Enqueue, EventSink};
+pub use sink::{BoxFuture, DeliveryFeedback, Enqueue, EventSink};
 pub use system_mail::{SystemMail, SystemMailKind, SystemMailer};
 pub use training::{Label, Trainer};
 pub use verdict::Verdict;

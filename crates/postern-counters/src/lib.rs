@@ -145,6 +145,11 @@ pub trait Counters: Send + Sync + 'static {
     /// at most ten years), replacing what was there; an empty value removes the blob. Small
     /// state that must survive a restart and be shared by nodes (behaviour profiles).
     fn put_blob(&self, key: &str, value: &[u8], ttl: Duration) -> BoxFuture<'_, Result<()>>;
+    /// Stores like [`Counters::put_blob`], but only if the blob there now begins with
+    /// `guard` — with an empty guard, only if there is no blob (or it expired). Atomic
+    /// against every other write of the key, across nodes with Redis: a compare-and-set
+    /// on a version the caller keeps at the head of its blobs. Whether it stored.
+    fn put_blob_if(&self, key: &str, guard: &[u8], value: &[u8], ttl: Duration) -> BoxFuture<'_, Result<bool>>;
     /// Makes what was counted so far durable (the embedded backend; a no-op for Redis).
     fn flush(&self) -> BoxFuture<'_, Result<()>>;
     /// Whether the backend answers now (the health check). The embedded backend always

@@ -119,6 +119,19 @@ return counts
 ";
 
 /// KEYS: windows set. ARGV: the counts hashes' common prefix `{prefix}:K:`.
+/// KEYS[1]: the blob; ARGV: now (ms), the guard, the new stored value (`expires | value`;
+/// empty: remove), its time to live in ms. 1 if stored.
+const PUT_BLOB_IF: &str = r"
+local cur = redis.call('GET', KEYS[1])
+local guard = ARGV[2]
+local live = cur and string.len(cur) >= 8 and struct.unpack('<i8', cur) > tonumber(ARGV[1])
+local ok
+if guard == '' then ok = not live else ok = live and string.sub(cur, 9, 8 + string.len(guard)) == guard end
+if not ok then return 0 end
+if ARGV[3] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4]) end
+return 1
+";
+
 const RESET: &str = r"
 local windows = redis.call('SMEMBERS', KEYS[1])
 for _, window in ipairs(windows) do
@@ -135,6 +148,7 @@ pub struct RedisCounters {
     count_and_add: Script,
     count_and_add_all: Script,
     reset: Script,
+    put_blob_if: Script,
 }
 
 impl RedisCounters {
@@ -159,6 +173,7 @@ impl RedisCounters {
             count_and_add: Script::new(&[SERIES, COUNT_AND_ADD].concat()),
             count_and_add_all: Script::new(&[SERIES, COUNT_AND_ADD_ALL].concat()),
             reset: Script::new(RESET),
+            put_blob_if: Script::new(PUT_BLOB_IF),
         })
     }
 
@@ -353,6 +368,26 @@ impl Counters for RedisCounters {
             set.arg(blob_key).arg(stored).arg("PX").arg(ttl_ms);
             let () = bounded(set.query_async(&mut connection)).await?;
             Ok(())
+        })
+    }
+
+    fn put_blob_if(&self, key: &str, guard: &[u8], value: &[u8], ttl: Duration) -> BoxFuture<'_, Result<bool>> {
+        let checked = check_blob(key, value, ttl);
+        let blob_key = format!("{}:{key}:blob", self.prefix);
+        let (guard, value) = (guard.to_vec(), value.to_vec());
+        Box::pin(async move {
+            let ttl_ms = checked?;
+            let now = self.clock.now_ms();
+            let mut stored = Vec::with_capacity(8 + value.len());
+            if !value.is_empty() {
+                stored.extend_from_slice(&now.saturating_add(ttl_ms).to_le_bytes());
+                stored.extend_from_slice(&value);
+            }
+            let mut invocation = self.put_blob_if.prepare_invoke();
+            invocation.key(blob_key).arg(now).arg(guard).arg(stored).arg(ttl_ms);
+            let mut connection = self.connection.clone();
+            let done: i64 = bounded(invocation.invoke_async(&mut connection)).await?;
+            Ok(done == 1)
         })
     }
 

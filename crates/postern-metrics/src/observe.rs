@@ -61,7 +61,7 @@ impl Metrics {
             EventKind::Quarantine { action, .. } => {
                 self.quarantine_actions.get_or_create(&ActionLabel { action: self.values.admit(action) }).inc();
             }
-            EventKind::Tls { .. } | EventKind::Disconnect { .. } => {}
+            EventKind::Tls { .. } | EventKind::Disconnect { .. } | EventKind::Behaviour { .. } => {}
         }
     }
 

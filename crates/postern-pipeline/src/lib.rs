@@ -69,6 +69,7 @@ mod scanner;
 mod sign;
 
 pub use abuse::{AbuseContact, AbuseReports};
+pub use behaviour::{AccountLookup, BehaviourFeedback};
 pub use domain_age::DomainAgeScanner;
 pub use gtube::GtubeScanner;
 pub use pipeline::Pipeline;

@@ -303,6 +303,9 @@ mod tests {
         fn put_blob(&self, _: &str, _: &[u8], _: Duration) -> BoxFuture<'_, Result<()>> {
             down()
         }
+        fn put_blob_if(&self, _: &str, _: &[u8], _: &[u8], _: Duration) -> BoxFuture<'_, Result<bool>> {
+            down()
+        }
         fn flush(&self) -> BoxFuture<'_, Result<()>> {
             down()
         }

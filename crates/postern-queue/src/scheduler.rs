@@ -15,7 +15,8 @@ use std::time::Duration;
 use postern_core::event::now_ms;
 use postern_core::system_mail::Postmaster;
 use postern_core::{
-    BoxFuture, Enqueue, Envelope, Event, EventKind, EventSink, Live, QueueId, Reply, SystemMail, SystemMailKind,
+    BoxFuture, DeliveryFeedback, Enqueue, Envelope, Event, EventKind, EventSink, Live, QueueId, Reply, SystemMail,
+    SystemMailKind,
 };
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -100,6 +101,8 @@ struct Inner {
     wake: Notify,
     workers: Arc<Semaphore>,
     destinations: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Permanent failures of an account's mail go back to its behaviour profile.
+    feedback: std::sync::OnceLock<Arc<dyn DeliveryFeedback>>,
 }
 
 /// Cheap to clone; every clone is the same queue manager.
@@ -130,8 +133,17 @@ impl QueueManager {
             wake: Notify::new(),
             workers,
             destinations: Mutex::new(HashMap::new()),
+            feedback: std::sync::OnceLock::new(),
         };
         Ok(QueueManager { inner: Arc::new(inner) })
+    }
+
+    /// Where the permanent failures (5xx) of an account's messages are reported, once per
+    /// attempt and message (compromise detection); set once, before delivery starts.
+    pub fn set_feedback(&self, feedback: Arc<dyn DeliveryFeedback>) {
+        if self.inner.feedback.set(feedback).is_err() {
+            tracing::warn!("delivery feedback set twice; the first one stays");
+        }
     }
 
     /// Who writes system mail and who gets copies (default: `postmaster@<hostname>`, no
@@ -351,6 +363,15 @@ impl QueueManager {
                     _ => {}
                 }
             }
+        }
+        // Recipients refused for good by their servers (not expiries: nothing was
+        // answered), for an account's mail.
+        let failures = results.iter().flat_map(|(_, group, _)| group).filter(|r| r.outcome == Outcome::Bounced).count();
+        if let (Some(feedback), true) = (self.inner.feedback.get(), failures > 0)
+            && envelope.owner.as_ref().is_some_and(|o| o.account_id.is_some())
+            && envelope.sender.is_some()
+        {
+            feedback.failed(id, &envelope, u32::try_from(failures).unwrap_or(u32::MAX)).await;
         }
         let out_of_time = now - envelope.received_at_ms >= lifetime_ms;
         if out_of_time {

@@ -29,15 +29,21 @@ pub enum Strategy {
     /// From a network the victim never used, every 1 to 2 minutes, 1 to 3 recipients (80 %
     /// new), scores around 2.
     NewNetwork,
+    /// A script on a compromised web server (an account's whole range): every message from
+    /// a new address of the victim's domain, every 20 to 60 s, 1 to 3 new recipients,
+    /// scores around 2. Each identity is new (in its lenient warm-up); only the account's
+    /// own profile sees the whole.
+    RotatingIdentities,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 5] = [
+    pub const ALL: [Strategy; 6] = [
         Strategy::ObviousBurst,
         Strategy::SlowPhish,
         Strategy::BelowThreshold,
         Strategy::WarmStart,
         Strategy::NewNetwork,
+        Strategy::RotatingIdentities,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +53,7 @@ impl Strategy {
             Strategy::BelowThreshold => "spam just below the spam threshold",
             Strategy::WarmStart => "a few normal messages first",
             Strategy::NewNetwork => "from a new network",
+            Strategy::RotatingIdentities => "a new sender address every message",
         }
     }
 
@@ -123,16 +130,22 @@ pub fn generate(
                     .collect();
                 (rng.random_range(MINUTE..2 * MINUTE), to, new_network, normal(rng, 2.0, 1.0), 0.05)
             }
+            Strategy::RotatingIdentities => {
+                let n = rng.random_range(1..=3);
+                (rng.random_range(20_000..60_000), fresh(rng, n), victim.networks[0], normal(rng, 2.0, 1.0), 0.05)
+            }
         };
         *next_id += 1;
         let id = *next_id;
+        let identity = if strategy == Strategy::RotatingIdentities { sent as u32 + 1 } else { 0 };
         let failures = (0..recipients.len()).filter(|_| rng.random_bool(bounce)).count() as u32;
         if failures > 0 {
             let at = t + rng.random_range(MINUTE..10 * MINUTE);
-            events.push(Event { t: at, sender, kind: EventKind::Failure { message: id, n: failures } });
+            events.push(Event { t: at, sender, kind: EventKind::Failure { message: id, identity, n: failures } });
         }
         let message = Message {
             id,
+            identity,
             recipients: recipients.iter().map(|r| r.0).collect(),
             domains: dedup(recipients.iter().map(|r| r.1).collect()),
             network,

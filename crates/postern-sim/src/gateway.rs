@@ -7,7 +7,7 @@
 //! checks (never delivered); a locked sender is refused; a lock stays for the rest of the
 //! run (as an automatic lock without a timeout).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use postern_core::BoxFuture;
@@ -34,13 +34,22 @@ pub enum Outcome {
 }
 
 /// The behaviour profiles, kept in memory (their storage is measured apart, by the
-/// `behaviour_cost` example of postern-policy).
+/// `behaviour_cost` example of postern-policy): per identity and per account (a sender is
+/// an account; its identity 0 is its own address), judged as `Detector` judges them: the
+/// identity's finding first; an account's finding locks the account.
 pub struct BehaviourGateway {
     pub training: BehaviourSettings,
     pub acting: BehaviourSettings,
-    profiles: Vec<Profile>,
-    /// Per sender: when and why it was locked.
+    /// Per sender (account).
+    accounts: Vec<Profile>,
+    identities: HashMap<(usize, u32), Profile>,
+    /// Judge the account's profile too.
+    account_profiles: bool,
+    base_ms: i64,
+    /// Per sender: when and why it was first locked (identity or account).
     pub locks: Vec<Option<(i64, String)>>,
+    account_locked: Vec<bool>,
+    identity_locked: HashSet<(usize, u32)>,
     /// Findings logged in monitor mode (the training period), per sender.
     pub monitored: Vec<u32>,
     /// Messages held by a finding with the quarantine action, per sender.
@@ -48,24 +57,44 @@ pub struct BehaviourGateway {
 }
 
 impl BehaviourGateway {
-    pub fn new(senders: usize, base_ms: i64, acting: BehaviourSettings) -> BehaviourGateway {
+    pub fn new(senders: usize, base_ms: i64, acting: BehaviourSettings, account_profiles: bool) -> BehaviourGateway {
         let training = BehaviourSettings { action: BehaviourAction::Monitor, ..acting.clone() };
         BehaviourGateway {
             training,
             acting,
-            profiles: (0..senders).map(|_| Profile::new(base_ms)).collect(),
+            accounts: (0..senders).map(|_| Profile::new(base_ms)).collect(),
+            identities: HashMap::new(),
+            account_profiles,
+            base_ms,
             locks: vec![None; senders],
+            account_locked: vec![false; senders],
+            identity_locked: HashSet::new(),
             monitored: vec![0; senders],
             held: vec![0; senders],
         }
     }
 
+    fn refused(&self, sender: usize, identity: u32) -> bool {
+        self.account_locked[sender] || self.identity_locked.contains(&(sender, identity))
+    }
+
     /// Acts on a finding; the outcome for the message, if the finding decides it.
-    fn found(&mut self, sender: usize, finding: Option<behaviour::Finding>, now_ms: i64) -> Option<Outcome> {
-        let finding = finding?;
+    fn found(
+        &mut self,
+        sender: usize,
+        identity: u32,
+        finding: Option<(behaviour::Finding, bool)>,
+        now_ms: i64,
+    ) -> Option<Outcome> {
+        let (finding, account_wide) = finding?;
         match finding.action {
             BehaviourAction::LockIdentity | BehaviourAction::LockAccount => {
-                self.locks[sender] = Some((now_ms, finding.reason));
+                if account_wide || finding.action == BehaviourAction::LockAccount {
+                    self.account_locked[sender] = true;
+                } else {
+                    self.identity_locked.insert((sender, identity));
+                }
+                self.locks[sender].get_or_insert((now_ms, finding.reason));
                 Some(Outcome::Refused)
             }
             BehaviourAction::Quarantine => {
@@ -79,8 +108,27 @@ impl BehaviourGateway {
         }
     }
 
+    /// Runs `judge` on the identity's profile, then the account's; the first finding and
+    /// whether it is the account's.
+    fn judge(
+        &mut self,
+        sender: usize,
+        identity: u32,
+        judge: impl Fn(&mut Profile, &str) -> Option<behaviour::Finding>,
+    ) -> Option<(behaviour::Finding, bool)> {
+        let base_ms = self.base_ms;
+        let profile = self.identities.entry((sender, identity)).or_insert_with(|| Profile::new(base_ms));
+        let by_identity = judge(profile, "identity");
+        let by_account = if self.account_profiles { judge(&mut self.accounts[sender], "account") } else { None };
+        match (by_identity, by_account) {
+            (Some(f), _) => Some((f, false)),
+            (None, Some(f)) => Some((f, true)),
+            (None, None) => None,
+        }
+    }
+
     pub fn message(&mut self, sender: usize, message: &Message, now_ms: i64, measured: bool) -> Outcome {
-        if self.locks[sender].is_some() {
+        if self.refused(sender, message.identity) {
             return Outcome::Refused;
         }
         let observation = Observation {
@@ -91,9 +139,10 @@ impl BehaviourGateway {
             spam_score: Some(message.score),
             now_ms,
         };
-        let settings = if measured { &self.acting } else { &self.training };
-        let finding = behaviour::observe(settings, &mut self.profiles[sender], &observation, "identity");
-        if let Some(outcome) = self.found(sender, finding, now_ms) {
+        let settings = if measured { self.acting.clone() } else { self.training.clone() };
+        let finding =
+            self.judge(sender, message.identity, |p, whose| behaviour::observe(&settings, p, &observation, whose));
+        if let Some(outcome) = self.found(sender, message.identity, finding, now_ms) {
             outcome
         } else if message.score >= SPAM_SCORE {
             Outcome::Quarantined
@@ -102,13 +151,13 @@ impl BehaviourGateway {
         }
     }
 
-    pub fn failure(&mut self, sender: usize, n: u32, now_ms: i64, measured: bool) {
-        if self.locks[sender].is_some() {
+    pub fn failure(&mut self, sender: usize, identity: u32, n: u32, now_ms: i64, measured: bool) {
+        if self.refused(sender, identity) {
             return;
         }
-        let settings = if measured { &self.acting } else { &self.training };
-        let finding = behaviour::failed(settings, &mut self.profiles[sender], n, now_ms, "identity");
-        self.found(sender, finding, now_ms);
+        let settings = if measured { self.acting.clone() } else { self.training.clone() };
+        let finding = self.judge(sender, identity, |p, whose| behaviour::failed(&settings, p, n, now_ms, whose));
+        self.found(sender, identity, finding, now_ms);
     }
 }
 

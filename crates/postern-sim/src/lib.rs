@@ -10,8 +10,9 @@
 //! events, through an injected clock), ties are broken by sender and message id.
 //!
 //! The run: `training_days` (10 days: the recommended monitor-first start, the warm-up
-//! and then a whole week that profiles learn; nothing acts, findings are only counted), then `measured_days` in which the behaviour
-//! gateway locks the identity. Compromises start at random times of the measured period
+//! and then a whole week that profiles learn; nothing acts, findings are only counted), then
+//! `measured_days` in which the behaviour gateway locks the identity (or the account, for
+//! a finding of the account's profile). Compromises start at random times of the measured period
 //! (not in its last 12 hours). The fixed gateways act from the start.
 //!
 //! # Layout
@@ -48,6 +49,9 @@ pub struct SimConfig {
     pub attackers_per_strategy: usize,
     /// Also run the fixed-rules baseline (slower: real counters).
     pub baseline: bool,
+    /// Judge the account's profile beside each identity's, as the gateway does (`false`:
+    /// identities only, to show what the account's profile adds).
+    pub account_profiles: bool,
     pub behaviour: BehaviourSettings,
 }
 
@@ -61,6 +65,7 @@ impl SimConfig {
             measured_days: 7,
             attackers_per_strategy: 4,
             baseline: true,
+            account_profiles: true,
             behaviour: acting_defaults(),
         }
     }
@@ -82,6 +87,9 @@ pub fn acting_defaults() -> BehaviourSettings {
 #[derive(Debug, Clone)]
 pub struct Message {
     pub id: u32,
+    /// Which of the account's identities sends it: 0 is the sender's own address; an
+    /// attacker rotating addresses uses a new one each time.
+    pub identity: u32,
     pub recipients: Vec<u64>,
     pub domains: Vec<u64>,
     pub network: u64,
@@ -95,6 +103,8 @@ pub enum EventKind {
     /// Delivery failures (bounces) of an earlier message, fed back.
     Failure {
         message: u32,
+        /// The identity that sent the message.
+        identity: u32,
         n: u32,
     },
 }
@@ -182,7 +192,8 @@ pub async fn run(config: &SimConfig) -> anyhow::Result<SeedResult> {
     for c in &compromises {
         compromised_at[c.sender] = c.start;
     }
-    let mut behaviour = BehaviourGateway::new(senders.len(), BASE_MS, config.behaviour.clone());
+    let mut behaviour =
+        BehaviourGateway::new(senders.len(), BASE_MS, config.behaviour.clone(), config.account_profiles);
     let mut fixed = Vec::new();
     if config.baseline {
         fixed.push(FixedGateway::new(
@@ -218,9 +229,9 @@ pub async fn run(config: &SimConfig) -> anyhow::Result<SeedResult> {
                     }
                 }
             }
-            EventKind::Failure { message, n } => {
+            EventKind::Failure { message, identity, n } => {
                 if delivered[0].get(*message as usize).copied().unwrap_or(false) {
-                    behaviour.failure(sender, *n, now, measured);
+                    behaviour.failure(sender, *identity, *n, now, measured);
                 }
             }
         }

@@ -2,7 +2,11 @@
 //!
 //! ```text
 //! cargo run --release -p postern-sim -- [--seeds 5] [--senders 200] [--days 7] [--no-baseline] [--reasons]
+//!     [--identities-only]
 //! ```
+//!
+//! `--identities-only` judges each identity's profile alone (not the account's), to show
+//! what the account's profile adds.
 //!
 //! Per seed: a training week (monitor mode) then `--days` measured days; prints the table
 //! over every seed, and with `--reasons` the lock reasons of the behaviour gateway.
@@ -31,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
             senders,
             measured_days: days,
             baseline: !args.iter().any(|a| a == "--no-baseline"),
+            account_profiles: !args.iter().any(|a| a == "--identities-only"),
             ..SimConfig::week(seed)
         };
         let result = postern_sim::run(&config).await?;

@@ -58,10 +58,11 @@ impl Writer<'_> {
             self.events.push(Event {
                 t: at,
                 sender: self.sender,
-                kind: EventKind::Failure { message: id, n: failures },
+                kind: EventKind::Failure { message: id, identity: 0, n: failures },
             });
         }
         let message = Message {
+            identity: 0,
             id,
             recipients: recipients.iter().map(|r| r.0).collect(),
             domains: dedup(recipients.iter().map(|r| r.1).collect()),

@@ -33,3 +33,20 @@ async fn a_seed_gives_the_same_figures_every_time() {
     assert_eq!(format!("{:?}", a.gateways), format!("{:?}", b.gateways));
     assert_eq!(a.reasons, b.reasons);
 }
+
+/// The account's profile is what stops an attacker who writes from a new address every
+/// message: judged per identity alone, each address is a new sender in its warm-up.
+#[tokio::test(flavor = "current_thread")]
+async fn only_the_accounts_profile_stops_rotating_sender_addresses() {
+    let mut with = Report::default();
+    let mut without = Report::default();
+    for seed in 1..=2 {
+        let config = SimConfig { attackers_per_strategy: 2, ..SimConfig::day(seed) };
+        with.seeds.push(postern_sim::run(&config).await.unwrap());
+        without.seeds.push(postern_sim::run(&SimConfig { account_profiles: false, ..config }).await.unwrap());
+    }
+    let (_, worst_with) = leaks(&with.seeds, 0, Strategy::RotatingIdentities);
+    let (median_without, _) = leaks(&without.seeds, 0, Strategy::RotatingIdentities);
+    assert!(worst_with <= 50, "{worst_with} leaked with the account's profile");
+    assert!(median_without > 200, "only {median_without} leaked without it: the test shows nothing");
+}

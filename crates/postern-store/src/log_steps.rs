@@ -49,6 +49,7 @@ pub(crate) fn summary(kind: &EventKind, duration_ms: Option<u64>) -> String {
             let detail = detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
             format!("quarantine {action} (held message {id}){by}{detail}")
         }
+        EventKind::Behaviour { reason, done, .. } => format!("behaviour: {reason}; {done}"),
         EventKind::Disconnect { messages, duration_ms, reason } => {
             format!("disconnected after {messages} message(s) and {duration_ms} ms ({reason})")
         }

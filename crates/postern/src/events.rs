@@ -121,6 +121,16 @@ fn log(e: &Event) {
                 detail = detail.as_deref().unwrap_or("")
             );
         }
+        EventKind::Behaviour { reason, done, account, identity, .. } => {
+            tracing::warn!(
+                event = "behaviour",
+                queue_id,
+                reason = reason.as_str(),
+                done = done.as_str(),
+                account = account.as_deref().unwrap_or(""),
+                identity = identity.as_deref().unwrap_or("")
+            );
+        }
         EventKind::Discarded { rule, sender, recipients, account, identity, .. } => {
             tracing::info!(
                 event = "discarded", session, %client, queue_id, rule, sender = sender.as_str(),

@@ -144,6 +144,16 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     ));
     // Compromise detection by behaviour: per identity profiles in the counters backend.
     let behaviour = Arc::new(postern_policy::behaviour::Detector::new(Arc::clone(&locks), clock));
+    // ... and the way back: an account's permanent delivery failures to its profiles.
+    let directory_for_feedback = Arc::clone(&directory);
+    let accounts: postern_pipeline::AccountLookup =
+        Arc::new(move |id| directory_for_feedback.load().account(id).map(|entry| entry.account.clone()));
+    queue.set_feedback(Arc::new(postern_pipeline::BehaviourFeedback::new(
+        Arc::clone(&behaviour),
+        accounts,
+        Arc::clone(&events_sink),
+        Some(Arc::clone(&system_mail)),
+    )));
     let policy = policy.with_limits(Arc::clone(&limits)).with_locks(Arc::clone(&locks));
     // The built-in scorer: the shipped model, plus the installation's samples once they
     // reach the minimum. The trainer is where quarantine decisions and training files go.

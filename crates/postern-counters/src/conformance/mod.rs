@@ -92,6 +92,8 @@ pub const CASES: &[(&str, Case)] = &[
     ("blobs_are_stored_replaced_and_removed", |c, k| Box::pin(blobs_are_stored_replaced_and_removed(c, k))),
     ("blobs_expire_by_the_clock", |c, k| Box::pin(blobs_expire_by_the_clock(c, k))),
     ("bad_blobs_are_refused", |c, k| Box::pin(bad_blobs_are_refused(c, k))),
+    ("put_blob_if_is_a_compare_and_set", |c, k| Box::pin(put_blob_if_is_a_compare_and_set(c, k))),
+    ("put_blob_if_loses_no_concurrent_update", |c, k| Box::pin(put_blob_if_loses_no_concurrent_update(c, k))),
     ("acquire_all_counts_every_request_when_all_fit", |c, k| Box::pin(all::every_request_counted_when_all_fit(c, k))),
     ("acquire_all_counts_nothing_when_one_does_not_fit", |c, k| {
         Box::pin(all::nothing_counted_when_one_does_not_fit(c, k))
@@ -152,6 +154,53 @@ async fn blobs_are_stored_replaced_and_removed(c: Arc<dyn Counters>, _clock: Arc
     c.put_blob("profile", b"", HOUR).await?;
     ensure_eq!(c.get_blob("profile").await?, None, "an empty value removes the blob");
     c.flush().await?;
+    Ok(())
+}
+
+async fn put_blob_if_is_a_compare_and_set(c: Arc<dyn Counters>, clock: Arc<ManualClock>) -> CaseResult {
+    ensure_eq!(c.put_blob_if("cas", b"v1", b"v2-data", HOUR).await?, false, "a guard on a missing blob");
+    ensure_eq!(c.put_blob_if("cas", b"", b"v1-data", HOUR).await?, true, "an empty guard on a missing blob");
+    ensure_eq!(c.put_blob_if("cas", b"", b"v1-other", HOUR).await?, false, "an empty guard on a blob");
+    ensure_eq!(c.put_blob_if("cas", b"v2", b"v2-data", HOUR).await?, false, "a guard that does not match");
+    ensure_eq!(c.get_blob("cas").await?, Some(b"v1-data".to_vec()), "refused writes changed nothing");
+    ensure_eq!(c.put_blob_if("cas", b"v1", b"v2-data", HOUR).await?, true, "a matching guard");
+    ensure_eq!(c.get_blob("cas").await?, Some(b"v2-data".to_vec()), "the blob was replaced");
+    ensure_eq!(c.put_blob_if("cas", b"v2-data-and-more", b"x", HOUR).await?, false, "a guard longer than the blob");
+    c.put_blob("short", b"v9", Duration::from_secs(60)).await?;
+    clock.advance(Duration::from_secs(60));
+    ensure_eq!(c.put_blob_if("short", b"v9", b"v10", HOUR).await?, false, "a guard on an expired blob");
+    ensure_eq!(c.put_blob_if("short", b"", b"v1", HOUR).await?, true, "an expired blob is no blob");
+    ensure_eq!(c.put_blob_if("cas", b"v2", b"", HOUR).await?, true, "removal under a guard");
+    ensure_eq!(c.get_blob("cas").await?, None, "removed");
+    Ok(())
+}
+
+/// 8 writers × 25 increments of one number kept in a blob, each a read then a
+/// compare-and-set retried until it holds: no increment is lost.
+async fn put_blob_if_loses_no_concurrent_update(c: Arc<dyn Counters>, _clock: Arc<ManualClock>) -> CaseResult {
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let c = Arc::clone(&c);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                loop {
+                    let current = c.get_blob("tally").await?;
+                    let n = current.as_deref().map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))).unwrap_or(0);
+                    let guard = current.unwrap_or_default();
+                    if c.put_blob_if("tally", &guard, &(n + 1).to_le_bytes(), HOUR).await? {
+                        break;
+                    }
+                    tokio::task::yield_now().await;
+                }
+            }
+            Ok::<(), crate::CounterError>(())
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| CaseFailure(format!("writer panicked: {e}")))??;
+    }
+    let stored = c.get_blob("tally").await?.unwrap_or_default();
+    ensure_eq!(stored, 200u64.to_le_bytes().to_vec(), "every increment kept");
     Ok(())
 }
 

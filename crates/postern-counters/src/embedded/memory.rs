@@ -247,6 +247,30 @@ impl Memory {
         log.blob(key, expires_ms, value);
     }
 
+    /// Sets the blob of `key` like [`Memory::put_blob`] if the live blob there begins with
+    /// `guard` (an empty guard: if there is none); whether it did.
+    pub(crate) fn put_blob_if(
+        &self,
+        key: &str,
+        guard: &[u8],
+        value: &[u8],
+        expires_ms: i64,
+        now_ms: i64,
+        log: &impl ChangeLog,
+    ) -> bool {
+        let mut shard = lock(&self.blobs[self.shard_index(key)]);
+        let live = shard.get(key).filter(|b| b.expires_ms > now_ms);
+        let matches = match live {
+            None => guard.is_empty(),
+            Some(blob) => !guard.is_empty() && blob.value.starts_with(guard),
+        };
+        if matches {
+            Memory::set_blob(&mut shard, key, value, expires_ms);
+            log.blob(key, expires_ms, value);
+        }
+        matches
+    }
+
     fn set_blob(shard: &mut BlobShard, key: &str, value: &[u8], expires_ms: i64) {
         if value.is_empty() {
             shard.remove(key);

@@ -237,6 +237,15 @@ impl Counters for EmbeddedCounters {
         Box::pin(ready(result))
     }
 
+    fn put_blob_if(&self, key: &str, guard: &[u8], value: &[u8], ttl: Duration) -> BoxFuture<'_, Result<bool>> {
+        let result = check_blob(key, value, ttl).map(|ttl_ms| {
+            let now_ms = self.inner.clock.now_ms();
+            let expires_ms = now_ms.saturating_add(ttl_ms);
+            self.inner.memory.put_blob_if(key, guard, value, expires_ms, now_ms, &self.inner.journal)
+        });
+        Box::pin(ready(result))
+    }
+
     fn flush(&self) -> BoxFuture<'_, Result<()>> {
         let inner = Arc::clone(&self.inner);
         Box::pin(blocking(move || inner.flush()))

@@ -23,6 +23,8 @@ macro_rules! conformance_tests {
             blobs_are_stored_replaced_and_removed,
             blobs_expire_by_the_clock,
             bad_blobs_are_refused,
+            put_blob_if_is_a_compare_and_set,
+            put_blob_if_loses_no_concurrent_update,
             acquire_all_counts_every_request_when_all_fit,
             acquire_all_counts_nothing_when_one_does_not_fit,
             acquire_all_same_key_twice_counts_cumulatively,

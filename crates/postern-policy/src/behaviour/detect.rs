@@ -1,11 +1,21 @@
-//! The [`Detector`] the pipeline asks once per accepted message: it loads the identity's
-//! profile, observes the message, saves the profile, and acts on a finding as the
-//! account's settings say (lock the identity or the account through the automatic locks;
-//! quarantine and monitor are the caller's to carry out).
+//! The [`Detector`] the pipeline asks once per accepted message, and the queue once per
+//! delivery attempt with permanent failures: it loads the sender's two profiles — the
+//! identity's and the account's (all its identities together) —, observes the message or
+//! the failures, saves them, and acts on a finding as the account's settings say (lock
+//! the identity or the account through the automatic locks; quarantine and monitor are the
+//! caller's to carry out).
+//!
+//! Two profiles, because an attacker who controls an account can send as many identities:
+//! a compromised web server behind an `ip` account writing from random addresses makes
+//! every identity new (each in its lenient warm-up), while the account's traffic jumps far
+//! above its own history. A finding of the account's profile names "this account's usual"
+//! and, with `lock_identity`, locks the account: locking one of many identities would not
+//! stop it.
 //!
 //! In: the account, the identity, the recipients, the client's address, AUTH or not, the
-//! content checks' score. Out: the finding, if any, and whether a lock was set. Counter
-//! trouble never refuses mail: it is logged and nothing is judged.
+//! content checks' score; or a number of delivery failures. Out: the finding, if any,
+//! whether it was the account's profile, and whether a lock was set. Counter trouble
+//! never refuses mail: it is logged and nothing is judged.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -14,7 +24,9 @@ use postern_core::tenancy::Account;
 use postern_counters::Clock;
 
 use super::store::{ProfileStore, profile_key};
-use super::{BehaviourAction, BehaviourSettings, Finding, Observation, hash_address, network_hash, observe};
+use super::{
+    BehaviourAction, BehaviourSettings, Finding, Observation, Profile, failed, hash_address, network_hash, observe,
+};
 use crate::locks::Locks;
 
 /// One message as the pipeline knows it.
@@ -31,8 +43,19 @@ pub struct Submitted<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Judged {
     pub finding: Finding,
+    /// The finding is the account's profile's (all its identities together): a lock is
+    /// the account's, whether the action is `lock_identity` or `lock_account`.
+    pub account_wide: bool,
     /// The lock was set now (false with monitor and quarantine, or when already locked).
     pub locked: bool,
+}
+
+impl Judged {
+    /// Whether a lock action locks the whole account.
+    pub fn locks_account(&self) -> bool {
+        self.finding.action == BehaviourAction::LockAccount
+            || (self.account_wide && self.finding.action == BehaviourAction::LockIdentity)
+    }
 }
 
 /// How many locks a detector keeps for its profiles (a profile's key picks one).
@@ -44,10 +67,23 @@ pub struct Detector {
     clock: Arc<dyn Clock>,
     /// A profile is loaded, changed and saved under its stripe's lock, so that messages of
     /// one sender in concurrent sessions (an attacker's burst over many connections) are
-    /// each counted, not lost to each other's save. Per process: nodes sharing Redis each
-    /// serialise their own messages.
+    /// each counted, not lost to each other's save. Between nodes sharing Redis, a save
+    /// is a compare-and-set on the profile's version ([`ProfileStore::save`]).
     stripes: Vec<tokio::sync::Mutex<()>>,
 }
+
+/// A sender's two profiles, loaded under their stripes' locks (held until dropped).
+struct Loaded<'a> {
+    keys: [String; 2],
+    profiles: [Profile; 2],
+    versions: [u64; 2],
+    _guards: Vec<tokio::sync::MutexGuard<'a, ()>>,
+}
+
+const WHOSE: [&str; 2] = ["identity", "account"];
+
+/// How often a save that lost a compare-and-set against another node is tried again.
+const SAVE_TRIES: usize = 4;
 
 impl Detector {
     pub fn new(locks: Arc<Locks>, clock: Arc<dyn Clock>) -> Detector {
@@ -55,29 +91,87 @@ impl Detector {
         Detector { store: ProfileStore::new(Arc::clone(locks.counters())), locks, clock, stripes }
     }
 
-    fn stripe(&self, key: &str) -> &tokio::sync::Mutex<()> {
-        let at = (hash_address(key) % STRIPES as u64) as usize;
-        &self.stripes[at]
+    fn stripe_of(key: &str) -> usize {
+        (hash_address(key) % STRIPES as u64) as usize
     }
 
-    pub async fn message(&self, account: &Account, message: &Submitted<'_>) -> Option<Judged> {
+    /// The account's settings; its `monitor_only` makes every action a monitor.
+    fn settings(account: &Account) -> BehaviourSettings {
         let mut settings = BehaviourSettings::of_account(&account.settings.behaviour);
+        if account.settings.monitor_only && settings.action != BehaviourAction::Off {
+            settings.action = BehaviourAction::Monitor;
+        }
         // Spam and near-spam as the account's own content checks see them.
         settings.spam_score = account.settings.checks.spam_threshold as f32;
         settings.near_spam_score = settings.spam_score * 0.8;
+        settings
+    }
+
+    /// Locks the stripes of both keys (in index order: no deadlock between two senders)
+    /// and loads both profiles.
+    async fn load(&self, account: &Account, identity: &str, now: i64) -> Option<Loaded<'_>> {
+        let keys = [profile_key(account, Some(identity)), profile_key(account, None)];
+        let mut stripes = [Self::stripe_of(&keys[0]), Self::stripe_of(&keys[1])];
+        stripes.sort_unstable();
+        let mut guards = vec![self.stripes[stripes[0]].lock().await];
+        if stripes[1] != stripes[0] {
+            guards.push(self.stripes[stripes[1]].lock().await);
+        }
+        let mut profiles = Vec::with_capacity(2);
+        let mut versions = [0; 2];
+        for (at, key) in keys.iter().enumerate() {
+            match self.store.load(key, now).await {
+                Ok((profile, version)) => {
+                    profiles.push(profile);
+                    versions[at] = version;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, account = %account.name, "behaviour profile unavailable");
+                    return None;
+                }
+            }
+        }
+        let profiles: [Profile; 2] = profiles.try_into().ok()?;
+        Some(Loaded { keys, profiles, versions, _guards: guards })
+    }
+
+    /// Saves what changed. A save another node overtook is redone on its profile with
+    /// `again` (the change of this message or these failures, applied once more).
+    async fn save(&self, account: &Account, loaded: &Loaded<'_>, changed: &[Profile; 2], again: impl Fn(&mut Profile)) {
+        for (at, profile) in changed.iter().enumerate() {
+            let key = &loaded.keys[at];
+            let mut attempt = self.store.save(key, profile, loaded.versions[at]).await;
+            let mut tries = 1;
+            // Another node saved this profile since it was loaded: apply this change to
+            // its version (its finding stays the one acted on here).
+            while let Ok(false) = attempt {
+                if tries >= SAVE_TRIES {
+                    tracing::warn!(account = %account.name, key, "behaviour profile busy on other nodes; change dropped");
+                    break;
+                }
+                tries += 1;
+                let now = self.clock.now_ms();
+                attempt = match self.store.load(key, now).await {
+                    Ok((mut theirs, version)) => {
+                        again(&mut theirs);
+                        self.store.save(key, &theirs, version).await
+                    }
+                    Err(e) => Err(e),
+                };
+            }
+            if let Err(e) = attempt {
+                tracing::error!(error = %e, account = %account.name, "behaviour profile not saved");
+            }
+        }
+    }
+
+    pub async fn message(&self, account: &Account, message: &Submitted<'_>) -> Option<Judged> {
+        let settings = Self::settings(account);
         if settings.action == BehaviourAction::Off {
             return None;
         }
-        let key = profile_key(account, Some(message.identity));
-        let stripe = self.stripe(&key).lock().await;
         let now = self.clock.now_ms();
-        let mut profile = match self.store.load(&key, now).await {
-            Ok(profile) => profile,
-            Err(e) => {
-                tracing::error!(error = %e, account = %account.name, "behaviour profile unavailable");
-                return None;
-            }
-        };
+        let mut loaded = self.load(account, message.identity, now).await?;
         let recipients: Vec<u64> = message.recipients.iter().map(|r| hash_address(r)).collect();
         let mut domains: Vec<u64> =
             message.recipients.iter().filter_map(|r| r.rsplit_once('@')).map(|(_, d)| hash_address(d)).collect();
@@ -91,25 +185,63 @@ impl Detector {
             spam_score: message.spam_score,
             now_ms: now,
         };
-        let before = profile.clone();
-        let finding = observe(&settings, &mut profile, &observation, "identity");
+        let [identity, account_profile] = &mut loaded.profiles;
+        let by_identity = observe(&settings, identity, &observation, WHOSE[0]);
+        let by_account = observe(&settings, account_profile, &observation, WHOSE[1]);
+        let (finding, account_wide) = match (by_identity, by_account) {
+            (Some(f), _) => (Some(f), false),
+            (None, Some(f)) => (Some(f), true),
+            (None, None) => (None, false),
+        };
         // A message held in the quarantine was not sent: it counts for nothing (else the
         // next hour's messages would all be held for it).
-        let kept =
-            if finding.as_ref().is_some_and(|f| f.action == BehaviourAction::Quarantine) { &before } else { &profile };
-        if let Err(e) = self.store.save(&key, kept).await {
-            tracing::error!(error = %e, account = %account.name, "behaviour profile not saved");
+        let held = finding.as_ref().is_some_and(|f| f.action == BehaviourAction::Quarantine);
+        if !held {
+            let again = |p: &mut Profile| {
+                observe(&settings, p, &observation, "");
+            };
+            self.save(account, &loaded, &loaded.profiles, again).await;
         }
-        drop(stripe);
+        drop(loaded);
         let finding = finding?;
-        let locked = match finding.action {
-            BehaviourAction::LockIdentity => {
-                self.locks.lock_for(account, message.identity, false, &finding.reason).await
-            }
-            BehaviourAction::LockAccount => self.locks.lock_for(account, message.identity, true, &finding.reason).await,
-            _ => false,
+        self.act(account, message.identity, finding, account_wide).await
+    }
+
+    /// `n` recipients of one of the sender's messages failed permanently (5xx) at delivery.
+    /// A finding acts like a message's, except that `quarantine` only logs: the message
+    /// already left.
+    pub async fn failures(&self, account: &Account, identity: &str, n: u32) -> Option<Judged> {
+        let settings = Self::settings(account);
+        if settings.action == BehaviourAction::Off || n == 0 {
+            return None;
+        }
+        let now = self.clock.now_ms();
+        let mut loaded = self.load(account, identity, now).await?;
+        let [by_identity, by_account] = [0, 1].map(|at| failed(&settings, &mut loaded.profiles[at], n, now, WHOSE[at]));
+        let (finding, account_wide) = match (by_identity, by_account) {
+            (Some(f), _) => (Some(f), false),
+            (None, Some(f)) => (Some(f), true),
+            (None, None) => (None, false),
         };
-        Some(Judged { finding, locked })
+        let again = |p: &mut Profile| {
+            failed(&settings, p, n, now, "");
+        };
+        self.save(account, &loaded, &loaded.profiles, again).await;
+        drop(loaded);
+        let mut finding = finding?;
+        if finding.action == BehaviourAction::Quarantine {
+            finding.action = BehaviourAction::Monitor;
+        }
+        self.act(account, identity, finding, account_wide).await
+    }
+
+    async fn act(&self, account: &Account, identity: &str, finding: Finding, account_wide: bool) -> Option<Judged> {
+        let mut judged = Judged { finding, account_wide, locked: false };
+        if matches!(judged.finding.action, BehaviourAction::LockIdentity | BehaviourAction::LockAccount) {
+            let whole = judged.locks_account();
+            judged.locked = self.locks.lock_for(account, identity, whole, &judged.finding.reason).await;
+        }
+        Some(judged)
     }
 }
 
@@ -169,7 +301,10 @@ mod tests {
             task.await.unwrap();
         }
         let key = profile_key(&account, Some("a@example.com"));
-        let profile = ProfileStore::new(counters).load(&key, clock.now_ms()).await.unwrap();
+        let (profile, _) = ProfileStore::new(Arc::clone(&counters)).load(&key, clock.now_ms()).await.unwrap();
         assert_eq!(profile.messages, 64);
+        let key = profile_key(&account, None);
+        let (profile, version) = ProfileStore::new(counters).load(&key, clock.now_ms()).await.unwrap();
+        assert_eq!((profile.messages, version), (64, 64), "the account's profile too, saved once per message");
     }
 }

@@ -300,6 +300,11 @@ impl Profile {
         self.blocks[b].flagged |= 1 << (signal as usize);
     }
 
+    /// Messages observed in all (saturating).
+    pub fn messages(&self) -> u64 {
+        self.messages
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(ENCODED_LEN);
         out.push(VERSION);

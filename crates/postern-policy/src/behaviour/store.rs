@@ -30,19 +30,40 @@ pub struct ProfileStore {
     counters: Arc<dyn Counters>,
 }
 
+/// A stored profile is `version (u64 LE) | profile`; version 0 is "none stored".
+const VERSION_LEN: usize = 8;
+
 impl ProfileStore {
     pub fn new(counters: Arc<dyn Counters>) -> ProfileStore {
         ProfileStore { counters }
     }
 
-    /// The stored profile, or a fresh one starting at `now_ms`. Backend trouble is an error
-    /// (the caller decides: the pipeline logs it and judges nothing).
-    pub async fn load(&self, key: &str, now_ms: i64) -> Result<Profile> {
+    /// The stored profile and its version, or a fresh one starting at `now_ms` (version
+    /// 0). Backend trouble is an error (the caller decides: the pipeline logs it and
+    /// judges nothing).
+    pub async fn load(&self, key: &str, now_ms: i64) -> Result<(Profile, u64)> {
         let stored = self.counters.get_blob(key).await?;
-        Ok(stored.and_then(|bytes| Profile::decode(&bytes)).unwrap_or_else(|| Profile::new(now_ms)))
+        let read = stored.as_deref().and_then(|bytes| {
+            let (version, profile) = bytes.split_first_chunk::<VERSION_LEN>()?;
+            Some((Profile::decode(profile), u64::from_le_bytes(*version)))
+        });
+        Ok(match read {
+            Some((Some(profile), version)) => (profile, version),
+            // Unreadable (another version's layout): start again, but over the stored
+            // version, so that the save still checks it.
+            Some((None, version)) => (Profile::new(now_ms), version),
+            None => (Profile::new(now_ms), 0),
+        })
     }
 
-    pub async fn save(&self, key: &str, profile: &Profile) -> Result<()> {
-        self.counters.put_blob(key, &profile.encode(), PROFILE_TTL).await
+    /// Saves `profile` if the stored one is still at `version` (the one loaded): a
+    /// compare-and-set, so that two nodes never overwrite each other's change. Whether
+    /// it was saved; `false`: load again and redo the change.
+    pub async fn save(&self, key: &str, profile: &Profile, version: u64) -> Result<bool> {
+        let guard = if version == 0 { Vec::new() } else { version.to_le_bytes().to_vec() };
+        let mut blob = Vec::with_capacity(VERSION_LEN + super::ENCODED_LEN);
+        blob.extend_from_slice(&version.wrapping_add(1).max(1).to_le_bytes());
+        blob.extend_from_slice(&profile.encode());
+        self.counters.put_blob_if(key, &guard, &blob, PROFILE_TTL).await
     }
 }

@@ -225,10 +225,11 @@ async fn profiles_survive_a_restart_of_the_embedded_counters() {
     {
         let counters = Arc::new(EmbeddedCounters::open(dir.path(), clock.clone()).unwrap());
         let store = ProfileStore::new(counters.clone());
-        assert_eq!(store.load(&key, START_MS).await.unwrap(), Profile::new(START_MS), "a fresh profile");
-        store.save(&key, &profile).await.unwrap();
+        assert_eq!(store.load(&key, START_MS).await.unwrap(), (Profile::new(START_MS), 0), "a fresh profile");
+        assert!(store.save(&key, &profile, 0).await.unwrap());
+        assert!(!store.save(&key, &profile, 0).await.unwrap(), "a save over a version it did not load");
         counters.flush().await.unwrap();
     }
     let store = ProfileStore::new(Arc::new(EmbeddedCounters::open(dir.path(), clock.clone()).unwrap()));
-    assert_eq!(store.load(&key, START_MS).await.unwrap(), profile);
+    assert_eq!(store.load(&key, START_MS).await.unwrap(), (profile, 1));
 }

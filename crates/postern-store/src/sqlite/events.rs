@@ -20,6 +20,10 @@ fn search_domains(kind: &EventKind) -> (Option<String>, Option<String>) {
         EventKind::Queued { domain, sender_domain, .. } | EventKind::Discarded { domain, sender_domain, .. } => {
             (domain.as_deref().map(str::to_ascii_lowercase), sender_domain.as_deref().map(str::to_ascii_lowercase))
         }
+        EventKind::Behaviour { domain, identity, .. } => (
+            domain.as_deref().map(str::to_ascii_lowercase),
+            identity.as_deref().and_then(|i| i.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()),
+        ),
         _ => (None, None),
     }
 }
