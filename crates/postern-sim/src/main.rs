@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --release -p postern-sim -- [--seeds 5] [--senders 200] [--days 7] [--no-baseline] [--reasons]
-//!     [--identities-only]
+//!     [--identities-only] [--training-days 10]
 //! ```
 //!
 //! `--identities-only` judges each identity's profile alone (not the account's), to show
@@ -28,12 +28,14 @@ async fn main() -> anyhow::Result<()> {
     let seeds = value(&args, "--seeds", 5)?;
     let senders = value(&args, "--senders", 200)? as usize;
     let days = value(&args, "--days", 7)? as i64;
+    let training = value(&args, "--training-days", 10)? as i64;
     let mut report = Report::default();
     let started = Instant::now();
     for seed in 1..=seeds {
         let config = SimConfig {
             senders,
             measured_days: days,
+            training_days: training,
             baseline: !args.iter().any(|a| a == "--no-baseline"),
             account_profiles: !args.iter().any(|a| a == "--identities-only"),
             ..SimConfig::week(seed)

@@ -20,11 +20,14 @@
 //! how an installation learns its senders before it acts (the recommended first weeks). During the warm-up (a new sender) there is no usual yet: the threshold is the
 //! floor times [`BehaviourSettings::warmup_factor`]. Messages from a client network first
 //! seen less than a day ago, after AUTH, are judged with the multiple times
-//! [`BehaviourSettings::new_network_factor`] (the floors stay).
+//! [`BehaviourSettings::new_network_factor`] (the floors stay); messages at an hour of the
+//! week in which the sender has not sent in the last 8 weeks (its rhythm, once it has two
+//! weeks of history), with [`BehaviourSettings::unusual_hour_factor`].
 //!
 //! Spam is learned like the rest: a newsletter of thousands has a few messages over the
 //! spam score (held by the content checks) every time; an office sender has none.
-//! Not learned per hour of week: the usual is one peak per signal, whatever the hour.
+//! The usual is one peak per signal, whatever the hour; the hour of the week only lowers
+//! the multiple (an office sender's 3 a.m. burst needs less to be found).
 //!
 //! # Layout
 //! - `profile.rs`: the profile's state (bounded), its learning and its byte form.
@@ -133,6 +136,10 @@ pub struct BehaviourSettings {
     /// The multiple times this for a message from a network first seen within a day (the
     /// floors stay).
     pub new_network_factor: f32,
+    /// The multiple times this for a message at an hour of the week (±1 hour) in which
+    /// the sender did not send in the weeks it remembers (after two weeks of history; the
+    /// floors stay). With a new network too, both apply.
+    pub unusual_hour_factor: f32,
     /// After the warm-up, when acting, a usual moves this fraction of the way to a
     /// higher block (per block): slowly, so that an attack kept under the threshold does
     /// not soon become usual. In monitor mode and during the warm-up, at once.
@@ -154,6 +161,7 @@ impl Default for BehaviourSettings {
             warmup_messages: 20,
             warmup_factor: 4.0,
             new_network_factor: 0.75,
+            unusual_hour_factor: 0.75,
             learn_rate: 0.1,
             near_spam_score: 4.0,
             spam_score: 5.0,
@@ -251,14 +259,27 @@ impl BehaviourSettings {
     }
 
     /// The threshold of `signal` for this sender now.
-    fn threshold(&self, profile: &Profile, signal: Signal, warming: bool, new_network: bool) -> f32 {
+    fn threshold(&self, profile: &Profile, signal: Signal, warming: bool, odd: Odd) -> f32 {
         let floor = self.floors[signal as usize] as f32;
         if warming {
             return floor * self.warmup_factor;
         }
-        let multiple = if new_network { self.multiple * self.new_network_factor } else { self.multiple };
+        let mut multiple = self.multiple;
+        if odd.new_network {
+            multiple *= self.new_network_factor;
+        }
+        if odd.unusual_hour {
+            multiple *= self.unusual_hour_factor;
+        }
         floor.max(multiple * profile.usual(signal))
     }
+}
+
+/// What is odd about the message beside its counts: it lowers the multiple.
+#[derive(Debug, Clone, Copy, Default)]
+struct Odd {
+    new_network: bool,
+    unusual_hour: bool,
 }
 
 /// Updates `profile` with one message and judges it. `whose` names the sender kind in the
@@ -277,6 +298,8 @@ pub fn observe(
     let warming = settings.warming_up(profile, now);
     profile.advance(now, settings.half_life_ms(), settings.learning(warming));
     let new_network = profile.network_is_new(message.network, now, DAY_MS) && message.authenticated && !warming;
+    let odd = Odd { new_network, unusual_hour: !warming && profile.unusual_hour(now) };
+    profile.sends_at(now);
     let new_recipients = message.recipients.iter().filter(|&&r| !profile.know(r)).count();
     let new_domains = message.domains.iter().filter(|&&d| !profile.know(d ^ 0x5bd1_e995)).count();
     let score = message.spam_score.unwrap_or(0.0);
@@ -291,7 +314,7 @@ pub fn observe(
     counts[profile::SPAM] = u32::from(spam);
     profile.add(now, counts);
     profile.messages = profile.messages.saturating_add(1);
-    judge(settings, profile, now, warming, new_network, whose, Signal::ALL.iter().copied())
+    judge(settings, profile, now, warming, odd, whose, Signal::ALL.iter().copied())
 }
 
 /// Records `n` delivery failures (5xx, bounces) of the sender at `now_ms` and judges the
@@ -311,7 +334,7 @@ pub fn failed(
     let mut counts = [0u32; profile::COUNTS];
     counts[profile::FAILURES] = n;
     profile.add(now_ms, counts);
-    judge(settings, profile, now_ms, warming, false, whose, [Signal::Failures1h].into_iter())
+    judge(settings, profile, now_ms, warming, Odd::default(), whose, [Signal::Failures1h].into_iter())
 }
 
 fn judge(
@@ -319,7 +342,7 @@ fn judge(
     profile: &mut Profile,
     now: i64,
     warming: bool,
-    new_network: bool,
+    odd: Odd,
     whose: &str,
     signals: impl Iterator<Item = Signal>,
 ) -> Option<Finding> {
@@ -330,13 +353,13 @@ fn judge(
             Signal::Spam10m => profile.spam(now),
             _ => profile.value(signal, now),
         };
-        let threshold = settings.threshold(profile, signal, warming, new_network);
+        let threshold = settings.threshold(profile, signal, warming, odd);
         if (value as f32) <= threshold {
             continue;
         }
         profile.flag(signal);
         if first.is_none() {
-            first = Some(finding(settings, profile, signal, value, threshold, warming, new_network, whose));
+            first = Some(finding(settings, profile, signal, value, threshold, warming, odd, whose));
         }
     }
     first
@@ -350,7 +373,7 @@ fn finding(
     value: u64,
     threshold: f32,
     warming: bool,
-    new_network: bool,
+    odd: Odd,
     whose: &str,
 ) -> Finding {
     let usual = profile.usual(signal);
@@ -367,7 +390,12 @@ fn finding(
             format!("{ratio:.0}× this {whose}'s usual ({usual:.1})")
         }
     };
-    let network = if new_network { ", from a network first seen today" } else { "" };
+    let network = match (odd.new_network, odd.unusual_hour) {
+        (true, true) => format!(", from a network first seen today, at an hour this {whose} does not send"),
+        (true, false) => ", from a network first seen today".to_string(),
+        (false, true) => format!(", at an hour this {whose} does not send"),
+        (false, false) => String::new(),
+    };
     if signal == Signal::NewShare1h {
         let against = if warming {
             format!("over the {threshold:.0} % allowed to a new {whose}")

@@ -11,7 +11,9 @@
 //!   then becomes the old one and a fresh one starts, so the profile remembers the last
 //!   700 to 1,400 recipients and domains and never saturates; a recipient found only in
 //!   the old filter is inserted again (active contacts stay known);
-//! - the last [`NETWORKS`] client networks, least recently seen replaced first.
+//! - the last [`NETWORKS`] client networks, least recently seen replaced first;
+//! - the sender's weekly rhythm: per hour of the week (UTC), one bit per week of the last
+//!   [`RHYTHM_WEEKS`] in which it sent then (168 bytes).
 //!
 //! The byte form ([`Profile::encode`], [`Profile::decode`]) is versioned and of fixed
 //! length ([`ENCODED_LEN`]); anything else decodes to `None` (a fresh profile is used).
@@ -25,7 +27,13 @@ pub const NETWORKS: usize = 8;
 const BLOOM_BYTES: usize = 1024;
 const BLOOM_BITS: u64 = (BLOOM_BYTES * 8) as u64;
 const BLOOM_CAPACITY: u32 = 700;
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// Hours in a week.
+pub const HOURS_OF_WEEK: usize = 168;
+/// Weeks of rhythm remembered (one bit each).
+pub const RHYTHM_WEEKS: u32 = 8;
+const HOUR_MS: i64 = 3_600_000;
+const WEEK_MS: i64 = 7 * 24 * HOUR_MS;
 /// Counts kept per minute, in this order.
 pub(crate) const COUNTS: usize = 7;
 pub(crate) const MESSAGES: usize = 0;
@@ -44,7 +52,9 @@ pub const ENCODED_LEN: usize = 1
     + 2 * 4
     + 2 * (8 + 1)
     + NETWORKS * 24
-    + 2 * (BLOOM_BYTES + 4);
+    + 2 * (BLOOM_BYTES + 4)
+    + 8
+    + HOURS_OF_WEEK;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Minute {
@@ -130,6 +140,11 @@ pub struct Profile {
     networks: [Network; NETWORKS],
     current: Bloom,
     old: Bloom,
+    /// The week (since the epoch) that bit 0 of `rhythm` stands for.
+    rhythm_week: i64,
+    /// Per hour of the week: bit `k` set if the sender sent in that hour `k` weeks before
+    /// `rhythm_week`.
+    rhythm: [u8; HOURS_OF_WEEK],
 }
 
 impl Profile {
@@ -146,7 +161,42 @@ impl Profile {
             networks: [Network::default(); NETWORKS],
             current: Bloom::default(),
             old: Bloom::default(),
+            rhythm_week: now_ms.div_euclid(WEEK_MS),
+            rhythm: [0; HOURS_OF_WEEK],
         }
+    }
+
+    /// Records that the sender sends at `now_ms` (moving the weeks on first).
+    pub(crate) fn sends_at(&mut self, now_ms: i64) {
+        let week = now_ms.div_euclid(WEEK_MS);
+        if week > self.rhythm_week {
+            let shift = (week - self.rhythm_week).min(i64::from(RHYTHM_WEEKS)) as u32;
+            for h in &mut self.rhythm {
+                *h = h.checked_shl(shift).unwrap_or(0);
+            }
+            self.rhythm_week = week;
+        }
+        if week == self.rhythm_week {
+            self.rhythm[Self::hour_of_week(now_ms)] |= 1;
+        }
+    }
+
+    /// Whether the sender, with at least two weeks of history, never sent within an hour
+    /// of this hour of the week in the weeks before this one (the rhythm it has shown
+    /// stays: the current week's bits are its own doing, perhaps an attacker's).
+    pub(crate) fn unusual_hour(&self, now_ms: i64) -> bool {
+        if now_ms.saturating_sub(self.first_ms) < 2 * WEEK_MS {
+            return false;
+        }
+        let at = Self::hour_of_week(now_ms);
+        let past =
+            [HOURS_OF_WEEK - 1, 0, 1].iter().map(|d| self.rhythm[(at + d) % HOURS_OF_WEEK]).fold(0u8, |all, h| all | h);
+        past & !1 == 0
+    }
+
+    fn hour_of_week(now_ms: i64) -> usize {
+        // The epoch was a Thursday; any fixed origin serves.
+        (now_ms.div_euclid(HOUR_MS).rem_euclid(HOURS_OF_WEEK as i64)) as usize
     }
 
     /// Whether `hash` (a recipient or `@domain`) was seen; remembers it either way.
@@ -329,6 +379,8 @@ impl Profile {
             out.extend_from_slice(&bloom.inserted.to_le_bytes());
             out.extend_from_slice(&bloom.bits[..]);
         }
+        out.extend_from_slice(&self.rhythm_week.to_le_bytes());
+        out.extend_from_slice(&self.rhythm);
         out
     }
 
@@ -366,6 +418,8 @@ impl Profile {
             bloom.inserted = r.u32()?;
             bloom.bits.copy_from_slice(r.take(BLOOM_BYTES)?);
         }
+        p.rhythm_week = r.i64()?;
+        p.rhythm.copy_from_slice(r.take(HOURS_OF_WEEK)?);
         Some(p)
     }
 }

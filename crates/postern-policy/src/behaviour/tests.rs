@@ -233,3 +233,32 @@ async fn profiles_survive_a_restart_of_the_embedded_counters() {
     let store = ProfileStore::new(Arc::new(EmbeddedCounters::open(dir.path(), clock.clone()).unwrap()));
     assert_eq!(store.load(&key, START_MS).await.unwrap(), (profile, 1));
 }
+
+/// A busy sender (50 messages an hour to its customers, 9 to 17 every day for three weeks)
+/// sending 3.4 times its usual: at 3 a.m., an hour it never sends in, that is a finding
+/// (the multiple is lowered there); at 11 a.m. it is not.
+#[test]
+fn the_same_surge_is_found_only_at_an_hour_the_sender_never_sends_in() {
+    let settings = BehaviourSettings { action: BehaviourAction::LockIdentity, ..BehaviourSettings::default() };
+    let customers = hashes("customer", 0..300);
+    let domain = [hash_address("example.org")];
+    let mut profile = Profile::new(START_MS);
+    for day in 0..21 {
+        for i in 0..400usize {
+            let now = START_MS + day * DAY + 9 * HOUR + (i as i64) * 72_000;
+            let to = &customers[(i * 7 + day as usize) % 300..][..1];
+            assert_eq!(observe(&settings, &mut profile, &message(to, &domain, now), "identity"), None, "day {day}");
+        }
+    }
+    let surge = |profile: &mut Profile, from: i64| {
+        (0..170usize).find_map(|i| {
+            let to = &customers[(i * 11) % 300..][..1];
+            observe(&settings, profile, &message(to, &domain, from + (i as i64) * 21_000), "identity")
+        })
+    };
+    let day = START_MS + 21 * DAY;
+    assert_eq!(surge(&mut profile.clone(), day + 11 * HOUR), None, "in office hours");
+    let found = surge(&mut profile, day + 3 * HOUR).expect("at 3 a.m.");
+    assert_eq!(found.signal, Signal::Messages1h);
+    assert!(found.reason.ends_with(", at an hour this identity does not send"), "{}", found.reason);
+}
