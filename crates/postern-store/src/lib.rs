@@ -1,6 +1,6 @@
-//! Persistent state behind narrow traits, one trait per capability, so that a PostgreSQL
-//! backend can implement the same traits and one conformance suite can test both. Errors
-//! are backend-neutral ([`StoreError`]): no engine's type shows.
+//! Persistent state behind narrow traits, one trait per capability, so that the embedded
+//! SQLite backend and the PostgreSQL one implement the same traits and one conformance
+//! suite tests both. Errors are backend-neutral ([`StoreError`]): no engine's type shows.
 //!
 //! # Layout
 //! - [`directory`]: the [`DirectoryStore`] trait: domains, accounts, identities, tokens,
@@ -22,6 +22,9 @@
 //!   `tests/conformance_sqlite.rs`.
 //! - [`sqlite`]: the embedded backend (one SQLite file in the data directory), one file per
 //!   table behind the traits.
+//! - [`postgres`]: the backend for a cluster (several nodes on one PostgreSQL): the
+//!   directory, DKIM keys and the quarantine index so far, behind a blocking bridge to
+//!   `tokio-postgres` (its module doc says how); its own versioned migrations.
 //! - [`scorer`]: the [`ScorerStore`] trait: the built-in scorer's training samples.
 //! - `migrations`: versioned schema changes, applied in order at open.
 
@@ -35,6 +38,7 @@ pub mod log;
 pub mod log_state;
 mod log_steps;
 mod migrations;
+pub mod postgres;
 pub mod quarantine;
 pub mod scorer;
 pub mod sqlite;
@@ -52,6 +56,7 @@ pub use log::{
     HourCounts, LogCursor, LogMessage, LogPage, LogQuery, LogSearch, MessageKey, MessageStatus, Purged,
     RecipientCounts, SenderCount, SenderKind, StepEvent, Timeline, TimelineStep,
 };
+pub use postgres::{PgConfig, PgStore};
 pub use quarantine::{HeldMessage, HeldState, NewHeld, QuarantineFilter, QuarantineStore};
 pub use scorer::{Learned, ScorerCounts, ScorerStore};
 pub use sqlite::SqliteStore;
@@ -65,7 +70,7 @@ pub type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;
 pub enum BackendErrorKind {
     /// The database could not be reached, was busy or went away (a connection refused or
     /// lost, a pool that gave no connection in time, a lock timeout, a serialization
-    /// failure): the same call may succeed later. The SMTP path answers 4xx.
+    /// failure): the same call may succeed later (an SMTP caller answers 4xx, not 5xx).
     Unavailable,
     /// Anything else the database refused (a constraint nobody expected, a type mismatch, a
     /// full disk): retrying the same call is unlikely to help.
