@@ -233,3 +233,26 @@ fn an_unreachable_server_is_unavailable_quickly() {
     }
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
 }
+
+#[test]
+fn lost_connections_are_replaced_without_a_restart() {
+    let schemas = Schemas::new("reconnect");
+    let schema = schemas.next();
+    let name = format!("postern_reconnect_{}", std::process::id());
+    let config = PgConfig { url: format!("{} application_name={name}", url()), pool_size: 2, schema: Some(schema) };
+    let store = PgStore::open(&config).unwrap();
+    store.create_domain(&domain("example.com")).unwrap();
+    // What a server restart does to the pool: every connection ends.
+    admin(&format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{name}'"));
+    std::thread::sleep(Duration::from_millis(100));
+    let mut failures = 0;
+    let found = loop {
+        match store.domain("example.com") {
+            Ok(found) => break found,
+            Err(e) if e.is_unavailable() && failures < 2 => failures += 1,
+            Err(e) => panic!("after {failures} failures: {e:?}"),
+        }
+    };
+    assert_eq!(found.map(|d| d.name), Some("example.com".to_owned()));
+    assert!(failures <= 2, "a dead connection fails at most one call each");
+}
