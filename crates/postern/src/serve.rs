@@ -73,8 +73,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let spool = Spool::open(&config.data_dir.join("spool")).context("spool")?;
     let recovery = spool.recover().context("spool recovery")?;
     let store = Arc::new(SqliteStore::open(&config.data_dir.join("postern.db")).context("database")?);
-    let directory_store: Arc<dyn DirectoryStore> = store.clone();
-    let dkim_store: Arc<dyn DkimStore> = store.clone();
+    let (directory_store, dkim_store) = directory_and_dkim_stores(&config.store, &store)?;
     let quarantine_store: Arc<dyn postern_store::QuarantineStore> = store.clone();
     let scorer_store: Arc<dyn postern_store::ScorerStore> = store.clone();
     let master_key = dkim::master_key(&config.data_dir)?;
@@ -507,6 +506,24 @@ fn print_summary(
     );
     if let Some((_, addr)) = bound.iter().find(|(k, _)| *k == ListenerKind::Smtp) {
         println!("try it: swaks --server {} --port {} --to someone@example.com", addr.ip(), addr.port());
+    }
+}
+
+/// `[store]`: the directory and the DKIM keys in the node's SQLite file, or in a PostgreSQL
+/// that several nodes share. Everything else (events and log search, the quarantine index,
+/// panel users, the scorer's samples) stays in the node's file for now (docs/CONFIG.md).
+fn directory_and_dkim_stores(
+    config: &postern_config::StoreConfig,
+    sqlite: &Arc<SqliteStore>,
+) -> Result<(Arc<dyn DirectoryStore>, Arc<dyn DkimStore>)> {
+    match config {
+        postern_config::StoreConfig::Sqlite => Ok((sqlite.clone(), sqlite.clone())),
+        postern_config::StoreConfig::Postgres { url, pool_size } => {
+            let pg = postern_store::PgConfig { url: url.clone(), pool_size: *pool_size, schema: None };
+            let store = Arc::new(postern_store::PgStore::open(&pg).context("PostgreSQL store ([store] url)")?);
+            tracing::info!(pool_size, "directory and DKIM keys in PostgreSQL");
+            Ok((store.clone(), store))
+        }
     }
 }
 
