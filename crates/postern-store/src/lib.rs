@@ -23,7 +23,7 @@
 //! - [`sqlite`]: the embedded backend (one SQLite file in the data directory), one file per
 //!   table behind the traits.
 //! - [`postgres`]: the backend for a cluster (several nodes on one PostgreSQL): the
-//!   directory, DKIM keys and the quarantine index so far, behind a blocking bridge to
+//!   directory, DKIM keys, the quarantine index and the panel's users so far, behind a blocking bridge to
 //!   `tokio-postgres` (its module doc says how); its own versioned migrations.
 //! - [`scorer`]: the [`ScorerStore`] trait: the built-in scorer's training samples.
 //! - `migrations`: versioned schema changes, applied in order at open.

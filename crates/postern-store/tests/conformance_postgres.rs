@@ -1,4 +1,5 @@
-//! The directory, DKIM and quarantine conformance suites against PostgreSQL, unchanged:
+//! The directory, DKIM, quarantine and panel users conformance suites against PostgreSQL,
+//! unchanged:
 //! the server at 127.0.0.1:5432, database `test` (`POSTERN_TEST_POSTGRES` may name
 //! another), each case in a fresh schema of its own (`t_<pid>_<nanos>_<n>`), every schema
 //! dropped at the end, also when a case fails (a drop guard). PostgreSQL unreachable: the
@@ -125,6 +126,14 @@ fn postgres_passes_the_quarantine_conformance_suite() {
     let make = || -> Box<dyn QuarantineStore> { Box::new(schemas.fresh()) };
     conformance::run_quarantine(&make);
     assert_eq!(schemas.made.borrow().len(), conformance::QUARANTINE_CASES.len(), "one fresh store per case");
+}
+
+#[test]
+fn postgres_passes_the_admin_users_conformance_suite() {
+    let schemas = Schemas::new("admin_users");
+    let make = || -> Box<dyn postern_store::AdminUserStore> { Box::new(schemas.fresh()) };
+    conformance::run_admin_users(&make);
+    assert_eq!(schemas.made.borrow().len(), conformance::ADMIN_USER_CASES.len(), "one fresh store per case");
 }
 
 #[test]

@@ -2,8 +2,9 @@
 //!
 //! In: a connection string (`host=… user=… dbname=…` or a `postgres://` URL), a pool size
 //! and optionally a schema ([`PgConfig`]). Out: a [`PgStore`] that implements
-//! [`DirectoryStore`](crate::DirectoryStore), [`DkimStore`](crate::DkimStore) and
-//! [`QuarantineStore`](crate::QuarantineStore) with the same contract as the SQLite backend
+//! [`DirectoryStore`](crate::DirectoryStore), [`DkimStore`](crate::DkimStore),
+//! [`QuarantineStore`](crate::QuarantineStore) and [`AdminUserStore`](crate::AdminUserStore)
+//! with the same contract as the SQLite backend
 //! (the same conformance suites run against both: `tests/conformance_postgres.rs`).
 //!
 //! # The sync bridge
@@ -43,11 +44,12 @@
 //! - `directory`: [`DirectoryStore`](crate::DirectoryStore), delegating to one file per table:
 //!   `domains`, `accounts`, `identities`, `tokens`, `rules`, `delegations`, `inbound`.
 //! - `dkim`: [`DkimStore`](crate::DkimStore); `quarantine`:
-//!   [`QuarantineStore`](crate::QuarantineStore).
+//!   [`QuarantineStore`](crate::QuarantineStore); `admin_users`:
+//!   [`AdminUserStore`](crate::AdminUserStore), the panel's users and sessions.
 //!
 //! Texts are stored as in SQLite (JSON documents as `TEXT`, names of enums as their serde
 //! names), ordered names with the `"C"` collation so that lists sort byte-wise on any
-//! server locale. Not yet here: events and log search, admin users, the scorer's samples,
+//! server locale. Not yet here: events and log search, the scorer's samples,
 //! and TLS to the server.
 
 use std::future::Future;
@@ -60,6 +62,7 @@ use tokio_postgres::{NoTls, Row};
 use crate::{BackendErrorKind, Result, StoreError};
 
 mod accounts;
+mod admin_users;
 mod delegations;
 mod directory;
 mod dkim;
