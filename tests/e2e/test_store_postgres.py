@@ -3,7 +3,7 @@ the machine's PostgreSQL (127.0.0.1:5432, database `test`, a schema of this test
 dropped at the end), not in the node's SQLite file. An account created through node A's
 API relays at once; its identity is recorded in PostgreSQL by the event writer; node B,
 with a data directory of its own, finds the domain and the account at start and relays
-for it. PostgreSQL unreachable: the test fails and says so (CI runs the server)."""
+for it, and finds the panel's `admin` the first node made. PostgreSQL unreachable: the test fails and says so (CI runs the server)."""
 
 from __future__ import annotations
 
@@ -68,3 +68,9 @@ def test_the_directory_lives_in_postgres_and_a_second_node_finds_it(postern, sch
     assert [d["name"] for d in Api(b).ok("GET", "/domains")["items"]] == ["example.com"]
     qid = relay(b)
     assert b.spool()[qid].envelope["owner"]["account_id"] == account["id"]
+    # The panel's users are shared too: only the first node made (and wrote) `admin`.
+    assert psql(f"SELECT name FROM {schema}.admin_users") == ["admin"]
+    assert (a.data_dir / "admin-password").exists()
+    assert not (b.data_dir / "admin-password").exists()
+    with sqlite3.connect(b.data_dir / "postern.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM admin_users").fetchone() == (0,)

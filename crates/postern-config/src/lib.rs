@@ -68,7 +68,7 @@ pub struct Config {
     pub ip_accounts: IpAccountLimits,
     pub auth: AuthConfig,
     pub counters: CountersConfig,
-    /// Where the directory and DKIM keys live (`[store]`).
+    /// Where the directory, DKIM keys and panel users live (`[store]`).
     pub store: StoreConfig,
     /// The engines that are on (`[rspamd]`, `[spamassassin]`, `[clamav]`).
     pub engines: Engines,
@@ -163,7 +163,7 @@ pub enum CountersConfig {
 }
 
 /// Where the directory (domains, accounts, identities, tokens, list rules, delegations,
-/// inbound domains) and the DKIM keys live (SPEC.md §8).
+/// inbound domains), the DKIM keys and the panel's users live (SPEC.md §8).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreConfig {
     /// `<data_dir>/postern.db` (one node; no server needed).
