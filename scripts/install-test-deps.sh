@@ -66,3 +66,13 @@ if ! redis_up; then
     for _ in $(seq 50); do redis_up && break; sleep 0.1; done
     redis_up || { echo "redis-server did not start" >&2; exit 1; }
 fi
+
+# PostgreSQL on 127.0.0.1:5432, database `test`, trust auth for `postgres` (the store's
+# PostgreSQL backend runs its conformance suites against it): start the cluster when none
+# answers. The tests fail, saying so, when there is still none.
+pg_up() { python3 -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; }
+if ! pg_up && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+    echo "starting PostgreSQL on 127.0.0.1:5432"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+    for _ in $(seq 50); do pg_up && break; sleep 0.1; done
+fi

@@ -68,6 +68,8 @@ pub struct Config {
     pub ip_accounts: IpAccountLimits,
     pub auth: AuthConfig,
     pub counters: CountersConfig,
+    /// Where the directory, DKIM keys and panel users live (`[store]`).
+    pub store: StoreConfig,
     /// The engines that are on (`[rspamd]`, `[spamassassin]`, `[clamav]`).
     pub engines: Engines,
     /// Who mail Postern writes itself comes from; who gets copies (`[postmaster]`).
@@ -158,6 +160,21 @@ pub enum CountersConfig {
     Embedded,
     /// Shared by every node of a cluster.
     Redis { url: String, prefix: String },
+}
+
+/// Where the directory (domains, accounts, identities, tokens, list rules, delegations,
+/// inbound domains), the DKIM keys and the panel's users live (SPEC.md §8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// `<data_dir>/postern.db` (one node; no server needed).
+    Sqlite,
+    /// A PostgreSQL database that several nodes may share.
+    Postgres {
+        /// `host=… user=… dbname=…` or a `postgres://` URL.
+        url: String,
+        /// Connections at most (1 to 64).
+        pool_size: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,6 +29,8 @@ pub struct RawConfig {
     pub auth: RawAuth,
     #[serde(default)]
     pub counters: RawCounters,
+    #[serde(default)]
+    pub store: RawStore,
     /// Present: Rspamd is on (`engines.rs`).
     pub rspamd: Option<crate::engines::RawRspamd>,
     /// Present: SpamAssassin (spamd) is on.
@@ -73,6 +75,14 @@ pub struct RawCounters {
     pub backend: Option<String>,
     pub redis_url: Option<String>,
     pub redis_prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub backend: Option<String>,
+    pub url: Option<String>,
+    pub pool_size: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::raw::{RawAuth, RawConfig, RawCounters, RawLimits, RawListener};
+use crate::raw::{RawAuth, RawConfig, RawCounters, RawLimits, RawListener, RawStore};
 use crate::{
     AuthConfig, Config, ConfigError, CountersConfig, Defaults, HostPort, Limits, ListenerConfig, ListenerKind,
     LogConfig, LogFormat, Overrides, TlsFiles,
@@ -99,6 +99,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
     let delivery = crate::delivery::validate(raw.delivery, relay_host.as_ref(), flags.relay_host.is_some())?;
     let auth = auth(raw.auth)?;
     let counters = counters(raw.counters)?;
+    let store = store(raw.store)?;
     let engines = crate::engines::validate(raw.rspamd, raw.spamassassin, raw.clamav)?;
     let postmaster = crate::postmaster::validate(raw.postmaster, &hostname)?;
     let quarantine = quarantine(raw.quarantine)?;
@@ -152,6 +153,7 @@ pub fn validate(raw: RawConfig, flags: &Overrides, defaults: &Defaults) -> Resul
         ip_accounts,
         auth,
         counters,
+        store,
         engines,
         postmaster,
         quarantine,
@@ -206,6 +208,33 @@ fn counters(raw: RawCounters) -> Result<CountersConfig> {
         }
         Some(other) => {
             Err(ConfigError::key("counters.backend", format!("{other:?} is not one of \"embedded\", \"redis\"")))
+        }
+    }
+}
+
+fn store(raw: RawStore) -> Result<crate::StoreConfig> {
+    match raw.backend.as_deref() {
+        None | Some("sqlite") => {
+            if raw.url.is_some() {
+                return Err(ConfigError::key("store.url", "set, but store.backend is not \"postgres\""));
+            }
+            if raw.pool_size.is_some() {
+                return Err(ConfigError::key("store.pool_size", "set, but store.backend is not \"postgres\""));
+            }
+            Ok(crate::StoreConfig::Sqlite)
+        }
+        Some("postgres") => {
+            let Some(url) = raw.url.filter(|u| !u.trim().is_empty()) else {
+                return Err(ConfigError::key("store.url", "required with store.backend = \"postgres\""));
+            };
+            let pool_size = raw.pool_size.unwrap_or(8);
+            if !(1..=64).contains(&pool_size) {
+                return Err(ConfigError::key("store.pool_size", format!("{pool_size} is not 1 to 64")));
+            }
+            Ok(crate::StoreConfig::Postgres { url, pool_size: pool_size as usize })
+        }
+        Some(other) => {
+            Err(ConfigError::key("store.backend", format!("{other:?} is not one of \"sqlite\", \"postgres\"")))
         }
     }
 }

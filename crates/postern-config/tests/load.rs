@@ -135,3 +135,26 @@ fn the_log_retention_is_read_and_checked() {
     let (path, r) = load("[log]\nretention_days = 1.5\n");
     assert!(r.unwrap_err().to_string().starts_with(&format!("{path}:2: log.retention_days: invalid type")));
 }
+
+#[test]
+fn the_store_backend_is_read_and_checked() {
+    use postern_config::StoreConfig;
+    assert_eq!(load("").1.unwrap().store, StoreConfig::Sqlite, "the default: no server needed");
+    assert_eq!(load("[store]\nbackend = \"sqlite\"\n").1.unwrap().store, StoreConfig::Sqlite);
+    let pg = load("[store]\nbackend = \"postgres\"\nurl = \"host=127.0.0.1 dbname=postern\"\n").1.unwrap();
+    assert_eq!(pg.store, StoreConfig::Postgres { url: "host=127.0.0.1 dbname=postern".into(), pool_size: 8 });
+    let sized = load("[store]\nbackend = \"postgres\"\nurl = \"postgres://p@db/postern\"\npool_size = 2\n").1.unwrap();
+    assert_eq!(sized.store, StoreConfig::Postgres { url: "postgres://p@db/postern".into(), pool_size: 2 });
+    for (text, key) in [
+        ("[store]\nbackend = \"postgres\"\n", "store.url: required"),
+        ("[store]\nbackend = \"postgres\"\nurl = \"x\"\npool_size = 0\n", "store.pool_size: 0 is not 1 to 64"),
+        ("[store]\nbackend = \"postgres\"\nurl = \"x\"\npool_size = 65\n", "store.pool_size: 65 is not 1 to 64"),
+        ("[store]\nurl = \"host=db\"\n", "store.url: set, but store.backend is not \"postgres\""),
+        ("[store]\npool_size = 4\n", "store.pool_size: set, but store.backend is not \"postgres\""),
+        ("[store]\nbackend = \"mysql\"\n", "store.backend: \"mysql\" is not one of \"sqlite\", \"postgres\""),
+        ("[store]\nschema = \"x\"\n", "store.schema: unknown field"),
+    ] {
+        let msg = load(text).1.unwrap_err().to_string();
+        assert!(msg.contains(key), "{text:?}: {msg}");
+    }
+}

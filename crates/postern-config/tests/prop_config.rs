@@ -39,6 +39,7 @@ const TABLES: &[(&str, &[&str])] = &[
     ("admin", &["address"]),
     ("auth", &["max_failures", "failure_window", "block_time", "failure_delay", "trusted_networks_check_sender"]),
     ("counters", &["backend", "redis_url", "redis_prefix"]),
+    ("store", &["backend", "url", "pool_size"]),
     (
         "delivery",
         &[

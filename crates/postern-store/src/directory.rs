@@ -13,10 +13,10 @@
 
 use postern_core::tenancy::{
     Account, AccountKind, AccountSettings, ApiToken, Domain, Identity, IdentitySighting, InboundDomain, InboundTls,
-    IpDelegation, ListAction, ListKind, ListRule, LockState, Role, SenderSecurity,
+    IpDelegation, ListAction, ListKind, ListRule, LockState, Role, SenderSecurity, parse_network,
 };
 
-use crate::Result;
+use crate::{Result, StoreError};
 
 /// Which domains a caller may see. `All` is the superadmin's scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -323,4 +323,56 @@ pub trait DirectoryStore: Send + Sync + 'static {
     fn all_inbound_domains(&self) -> Result<Vec<InboundDomain>>;
     /// `false`: no such entry.
     fn delete_inbound_domain(&self, name: &str) -> Result<bool>;
+}
+
+/// The canonical form of `range`, or why it cannot be a new `ip` account beside the
+/// `existing` (id, name) ones ([`StoreError::RangeOverlap`] names the other account).
+/// Two ranges overlap iff one contains the other's network address; IPv4 and IPv6
+/// ranges never do.
+pub(crate) fn free_range(range: &str, existing: &[(i64, String)]) -> Result<String> {
+    let net = parse_network(range)
+        .ok_or_else(|| StoreError::Conflict(format!("{range:?} is not an IP address or CIDR range")))?;
+    for (id, name) in existing {
+        let Some(other) = parse_network(name) else { continue };
+        if net.contains(&other.network()) || other.contains(&net.network()) {
+            return Err(StoreError::RangeOverlap { range: net.to_string(), other: other.to_string(), account: *id });
+        }
+    }
+    Ok(net.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn existing(names: &[&str]) -> Vec<(i64, String)> {
+        names.iter().enumerate().map(|(i, n)| (i as i64 + 1, n.to_string())).collect()
+    }
+
+    #[test]
+    fn ranges_overlap_when_one_contains_the_other() {
+        let taken = existing(&["10.0.0.0/8", "2001:db8::/32"]);
+        assert_eq!(
+            free_range("10.1.0.0/16", &taken).unwrap_err().to_string(),
+            "10.1.0.0/16 overlaps 10.0.0.0/8 of account 1"
+        );
+        assert!(free_range("10.255.255.255", &taken).is_err());
+        assert!(free_range("0.0.0.0/0", &taken).is_err());
+        assert!(free_range("2001:db8:1::/48", &taken).is_err());
+        assert_eq!(free_range("11.0.0.0/8", &taken).unwrap(), "11.0.0.0/8");
+        assert_eq!(free_range("2001:db9::/32", &taken).unwrap(), "2001:db9::/32");
+    }
+
+    #[test]
+    fn ipv4_and_ipv6_never_overlap() {
+        assert!(free_range("::/0", &existing(&["0.0.0.0/0"])).is_ok());
+        assert!(free_range("0.0.0.0/0", &existing(&["::/0"])).is_ok());
+    }
+
+    #[test]
+    fn names_become_canonical_and_garbage_is_refused() {
+        assert_eq!(free_range("192.0.2.7", &[]).unwrap(), "192.0.2.7/32");
+        assert_eq!(free_range("192.0.2.7/24", &[]).unwrap(), "192.0.2.0/24");
+        assert!(free_range("not an address", &[]).unwrap_err().to_string().contains("not an IP address"));
+    }
 }

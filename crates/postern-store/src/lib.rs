@@ -1,5 +1,6 @@
-//! Persistent state behind narrow traits, one trait per capability, so that a PostgreSQL
-//! backend can implement the same traits later and one conformance suite can test both.
+//! Persistent state behind narrow traits, one trait per capability, so that the embedded
+//! SQLite backend and the PostgreSQL one implement the same traits and one conformance
+//! suite tests both. Errors are backend-neutral ([`StoreError`]): no engine's type shows.
 //!
 //! # Layout
 //! - [`directory`]: the [`DirectoryStore`] trait: domains, accounts, identities, tokens,
@@ -21,6 +22,9 @@
 //!   `tests/conformance_sqlite.rs`.
 //! - [`sqlite`]: the embedded backend (one SQLite file in the data directory), one file per
 //!   table behind the traits.
+//! - [`postgres`]: the backend for a cluster (several nodes on one PostgreSQL): the
+//!   directory, DKIM keys, the quarantine index and the panel's users so far, behind a blocking bridge to
+//!   `tokio-postgres` (its module doc says how); its own versioned migrations.
 //! - [`scorer`]: the [`ScorerStore`] trait: the built-in scorer's training samples.
 //! - `migrations`: versioned schema changes, applied in order at open.
 
@@ -34,6 +38,7 @@ pub mod log;
 pub mod log_state;
 mod log_steps;
 mod migrations;
+pub mod postgres;
 pub mod quarantine;
 pub mod scorer;
 pub mod sqlite;
@@ -51,18 +56,36 @@ pub use log::{
     HourCounts, LogCursor, LogMessage, LogPage, LogQuery, LogSearch, MessageKey, MessageStatus, Purged,
     RecipientCounts, SenderCount, SenderKind, StepEvent, Timeline, TimelineStep,
 };
+pub use postgres::{PgConfig, PgStore};
 pub use quarantine::{HeldMessage, HeldState, NewHeld, QuarantineFilter, QuarantineStore};
 pub use scorer::{Learned, ScorerCounts, ScorerStore};
 pub use sqlite::SqliteStore;
 
+/// A backend's own error, whatever the engine: the store's callers never see a SQLite or
+/// PostgreSQL type, only what they can act on ([`BackendErrorKind`]) and the text.
+pub type BoxedError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What a caller can do about a backend error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendErrorKind {
+    /// The database could not be reached, was busy or went away (a connection refused or
+    /// lost, a pool that gave no connection in time, a lock timeout, a serialization
+    /// failure): the same call may succeed later (an SMTP caller answers 4xx, not 5xx).
+    Unavailable,
+    /// Anything else the database refused (a constraint nobody expected, a type mismatch, a
+    /// full disk): retrying the same call is unlikely to help.
+    Failed,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// The database engine failed; `kind` says whether to retry.
+    #[error("database: {source}")]
+    Backend { kind: BackendErrorKind, source: BoxedError },
     #[error("encoding: {0}")]
     Json(#[from] serde_json::Error),
     #[error("migration {version} ({name}): {source}")]
-    Migration { version: i64, name: &'static str, source: rusqlite::Error },
+    Migration { version: i64, name: &'static str, source: BoxedError },
     /// A duplicate, an overlapping range, a second `domain` account: the caller's mistake.
     #[error("{0}")]
     Conflict(String),
@@ -76,6 +99,18 @@ pub enum StoreError {
     NotFound(String),
     #[error("database schema version {found} is newer than this binary knows ({known}); refusing to start")]
     SchemaTooNew { found: i64, known: i64 },
+}
+
+impl StoreError {
+    /// A backend error of `kind`.
+    pub fn backend(kind: BackendErrorKind, source: impl Into<BoxedError>) -> StoreError {
+        StoreError::Backend { kind, source: source.into() }
+    }
+
+    /// Whether the database was unreachable or busy: the same call may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Backend { kind: BackendErrorKind::Unavailable, .. })
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -353,7 +353,7 @@ pub fn apply(conn: &mut Connection) -> Result<()> {
     };
     for &(version, name, sql) in MIGRATIONS.iter().filter(|m| !applied.contains(&m.0)) {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql).map_err(|source| StoreError::Migration { version, name, source })?;
+        tx.execute_batch(sql).map_err(|source| StoreError::Migration { version, name, source: source.into() })?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at_ms) VALUES (?1, ?2, ?3)",
             rusqlite::params![version, name, postern_core::event::now_ms()],

@@ -9,7 +9,7 @@
 //! copies), `[metrics]` (who may read `/metrics`), `log.retention_days` (the next purge
 //! uses it), and `[domain_age]` (its files are read again on every reload, changed or not).
 //! Everything else (host name, data directory, listener
-//! and admin addresses, TLS files, the log's format and level, counters, AUTH throttling, the quarantine's
+//! and admin addresses, TLS files, the log's format and level, counters, the store, AUTH throttling, the quarantine's
 //! lifetime, the scheduler's concurrency and retry schedule, DNS servers, the engines
 //! `[rspamd]`, `[spamassassin]` and `[clamav]`, the scorer's training minimum `[scorer]`, the
 //! attachment checks' bounds `[attachments]`) needs a restart: [`effective`] keeps the
@@ -30,6 +30,7 @@ pub fn effective(old: &Config, new: &Config) -> Config {
     e.admin = old.admin;
     e.admin_tls = old.admin_tls;
     e.counters = old.counters.clone();
+    e.store = old.store.clone();
     e.quarantine = old.quarantine;
     // The scorer's models are built with the minimum at start-up.
     e.scorer = old.scorer;
@@ -95,6 +96,7 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
     check("admin.address", a.admin != b.admin);
     check("admin.tls", a.admin_tls != b.admin_tls);
     check("counters", a.counters != b.counters);
+    check("store", a.store != b.store);
     check("quarantine.lifetime_days", a.quarantine != b.quarantine);
     check("scorer (min_ham, min_spam)", a.scorer != b.scorer);
     check("attachments", a.attachments != b.attachments);

@@ -73,8 +73,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let spool = Spool::open(&config.data_dir.join("spool")).context("spool")?;
     let recovery = spool.recover().context("spool recovery")?;
     let store = Arc::new(SqliteStore::open(&config.data_dir.join("postern.db")).context("database")?);
-    let directory_store: Arc<dyn DirectoryStore> = store.clone();
-    let dkim_store: Arc<dyn DkimStore> = store.clone();
+    let (directory_store, dkim_store, admin_user_store) = shared_stores(&config.store, &store)?;
     let quarantine_store: Arc<dyn postern_store::QuarantineStore> = store.clone();
     let scorer_store: Arc<dyn postern_store::ScorerStore> = store.clone();
     let master_key = dkim::master_key(&config.data_dir)?;
@@ -82,10 +81,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
     let health_store = Arc::clone(&store);
     let log_store: Arc<dyn postern_store::LogSearch> = store.clone();
-    let panel_auth = Arc::new(postern_ops::panel_auth::PanelAuth::new(
-        store.clone() as Arc<dyn postern_store::AdminUserStore>,
-        session_rules(&config.panel),
-    ));
+    let panel_auth = Arc::new(postern_ops::panel_auth::PanelAuth::new(admin_user_store, session_rules(&config.panel)));
     let log_retention = Arc::new(postern_core::Live::new(config.log.retention_days));
     let events = Arc::new(EventLog::new(EventWriter::with_identities(store, Arc::clone(&directory_store), 4096)));
     // Every event is counted for /metrics, then logged and stored.
@@ -520,6 +516,24 @@ fn print_summary(
     }
 }
 
+/// The stores `[store]` places: the directory, the DKIM keys and the panel's users in the
+/// node's SQLite file, or in a PostgreSQL that several nodes share. Everything else (events
+/// and log search, the quarantine index, the scorer's samples) stays in the node's file for
+/// now (docs/CONFIG.md).
+type SharedStores = (Arc<dyn DirectoryStore>, Arc<dyn DkimStore>, Arc<dyn postern_store::AdminUserStore>);
+
+fn shared_stores(config: &postern_config::StoreConfig, sqlite: &Arc<SqliteStore>) -> Result<SharedStores> {
+    match config {
+        postern_config::StoreConfig::Sqlite => Ok((sqlite.clone(), sqlite.clone(), sqlite.clone())),
+        postern_config::StoreConfig::Postgres { url, pool_size } => {
+            let pg = postern_store::PgConfig { url: url.clone(), pool_size: *pool_size, schema: None };
+            let store = Arc::new(postern_store::PgStore::open(&pg).context("PostgreSQL store ([store] url)")?);
+            tracing::info!(pool_size, "directory, DKIM keys and panel users in PostgreSQL");
+            Ok((store.clone(), store.clone(), store))
+        }
+    }
+}
+
 /// The first superadmin token, kept in the data directory (mode 0600) for the CLI on this
 /// machine; only its hash is in the database. A token file the database does not know yet
 /// (a data directory from before tokens were stored) is registered as it is, so scripts
@@ -553,6 +567,8 @@ fn first_panel_user(data_dir: &std::path::Path, users: &dyn postern_store::Admin
             Ok(())
         }
         Ok(None) => Ok(()),
+        // Another node on the same PostgreSQL made it first.
+        Err(e) if e.kind == postern_ops::ErrorKind::Conflict => Ok(()),
         Err(e) => Err(anyhow::anyhow!("web panel superadmin: {e}")),
     }
 }

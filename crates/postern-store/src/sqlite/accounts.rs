@@ -5,15 +5,15 @@
 //! invariants inside one IMMEDIATE transaction, so that two concurrent creations cannot
 //! both pass the checks: an `ip` range never overlaps another account's range, a `(kind,
 //! name)` is unique, and a domain has at most one `domain` account. `ip` names are stored
-//! in the canonical form of [`parse_network`] (e.g. `192.0.2.7` becomes `192.0.2.7/32`).
+//! in the canonical form of [`parse_network`](postern_core::tenancy::parse_network) (e.g. `192.0.2.7` becomes `192.0.2.7/32`).
 
 use postern_core::event::now_ms;
-use postern_core::tenancy::{Account, AccountKind, parse_network};
+use postern_core::tenancy::{Account, AccountKind};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::filter::{Filter, ListQuery, paged};
 use super::{domains, is_duplicate};
-use crate::directory::{AccountChange, AccountFilter, AccountRecord, NewAccount, Page, Paged, Scope};
+use crate::directory::{AccountChange, AccountFilter, AccountRecord, NewAccount, Page, Paged, Scope, free_range};
 use crate::{Result, StoreError};
 
 const COLUMNS: &str = "id, domain, kind, name, password_hash, settings, lock, created_at_ms, updated_at_ms";
@@ -118,22 +118,6 @@ fn ip_ranges(conn: &Connection) -> Result<Vec<(i64, String)>> {
     let mut stmt = conn.prepare_cached("SELECT id, name FROM accounts WHERE kind = 'ip' ORDER BY id")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
-/// The canonical form of `range`, or why it cannot be a new `ip` account beside the
-/// `existing` (id, name) ones ([`StoreError::RangeOverlap`] names the other account).
-/// Two ranges overlap iff one contains the other's network address; IPv4 and IPv6
-/// ranges never do.
-fn free_range(range: &str, existing: &[(i64, String)]) -> Result<String> {
-    let net = parse_network(range)
-        .ok_or_else(|| StoreError::Conflict(format!("{range:?} is not an IP address or CIDR range")))?;
-    for (id, name) in existing {
-        let Some(other) = parse_network(name) else { continue };
-        if net.contains(&other.network()) || other.contains(&net.network()) {
-            return Err(StoreError::RangeOverlap { range: net.to_string(), other: other.to_string(), account: *id });
-        }
-    }
-    Ok(net.to_string())
 }
 
 pub(super) fn get(conn: &Connection, id: i64) -> Result<Option<AccountRecord>> {
@@ -241,40 +225,4 @@ pub(super) fn update(conn: &mut Connection, id: i64, change: &AccountChange) -> 
 /// Its identities go with it (`ON DELETE CASCADE`).
 pub(super) fn delete(conn: &Connection, id: i64) -> Result<bool> {
     Ok(conn.execute("DELETE FROM accounts WHERE id = ?1", [id])? > 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn existing(names: &[&str]) -> Vec<(i64, String)> {
-        names.iter().enumerate().map(|(i, n)| (i as i64 + 1, n.to_string())).collect()
-    }
-
-    #[test]
-    fn ranges_overlap_when_one_contains_the_other() {
-        let taken = existing(&["10.0.0.0/8", "2001:db8::/32"]);
-        assert_eq!(
-            free_range("10.1.0.0/16", &taken).unwrap_err().to_string(),
-            "10.1.0.0/16 overlaps 10.0.0.0/8 of account 1"
-        );
-        assert!(free_range("10.255.255.255", &taken).is_err());
-        assert!(free_range("0.0.0.0/0", &taken).is_err());
-        assert!(free_range("2001:db8:1::/48", &taken).is_err());
-        assert_eq!(free_range("11.0.0.0/8", &taken).unwrap(), "11.0.0.0/8");
-        assert_eq!(free_range("2001:db9::/32", &taken).unwrap(), "2001:db9::/32");
-    }
-
-    #[test]
-    fn ipv4_and_ipv6_never_overlap() {
-        assert!(free_range("::/0", &existing(&["0.0.0.0/0"])).is_ok());
-        assert!(free_range("0.0.0.0/0", &existing(&["::/0"])).is_ok());
-    }
-
-    #[test]
-    fn names_become_canonical_and_garbage_is_refused() {
-        assert_eq!(free_range("192.0.2.7", &[]).unwrap(), "192.0.2.7/32");
-        assert_eq!(free_range("192.0.2.7/24", &[]).unwrap(), "192.0.2.0/24");
-        assert!(free_range("not an address", &[]).unwrap_err().to_string().contains("not an IP address"));
-    }
 }

@@ -85,6 +85,20 @@ impl SqliteStore {
     }
 }
 
+/// SQLite's errors as the store's backend-neutral ones: busy or locked is
+/// [`Unavailable`](crate::BackendErrorKind::Unavailable) (another writer held the file past
+/// the busy timeout), anything else [`Failed`](crate::BackendErrorKind::Failed).
+impl From<rusqlite::Error> for crate::StoreError {
+    fn from(error: rusqlite::Error) -> crate::StoreError {
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        let kind = match error.sqlite_error_code() {
+            Some(DatabaseBusy | DatabaseLocked) => crate::BackendErrorKind::Unavailable,
+            _ => crate::BackendErrorKind::Failed,
+        };
+        crate::StoreError::backend(kind, error)
+    }
+}
+
 /// Whether an error is a UNIQUE or PRIMARY KEY violation (a duplicate: the caller's mistake).
 fn is_duplicate(error: &rusqlite::Error) -> bool {
     error.sqlite_error().is_some_and(|e| {
