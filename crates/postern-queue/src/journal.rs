@@ -72,22 +72,24 @@ fn le_u64(b: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
-/// A record whose header CRC is still to be sealed with the salt of the segment it goes
-/// to ([`seal`]): everything that costs (JSON, copying and checksumming the message) is
-/// done before the writer takes the journal lock.
+/// The start of a message record — header and envelope JSON — whose header CRC is still to
+/// be sealed with the salt of the segment it goes to ([`seal`]); the message parts follow
+/// it as they are (never copied into one buffer). Everything that costs (JSON, the CRC of
+/// the message) is done before the writer takes the journal lock.
 pub fn encode_message(envelope: &Envelope, parts: &[&[u8]]) -> Result<Vec<u8>, String> {
     let json = serde_json::to_vec(envelope).map_err(|e| format!("cannot encode envelope: {e}"))?;
     let message_len: usize = parts.iter().map(|p| p.len()).sum();
     let env_len = u32::try_from(json.len()).map_err(|_| "envelope too large")?;
     let msg_len = u32::try_from(message_len).map_err(|_| "message too large for the journal (4 GiB)")?;
-    let mut out = Vec::with_capacity(RECORD_HEADER + json.len() + message_len);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&json);
+    for part in parts {
+        crc.update(part);
+    }
+    let mut out = Vec::with_capacity(RECORD_HEADER + json.len());
     out.resize(RECORD_HEADER, 0);
     out.extend_from_slice(&json);
-    for part in parts {
-        out.extend_from_slice(part);
-    }
-    let body_crc = crc32fast::hash(&out[RECORD_HEADER..]);
-    write_header(&mut out, Kind::Message, envelope.queue_id, env_len, msg_len, body_crc);
+    write_header(&mut out, Kind::Message, envelope.queue_id, env_len, msg_len, crc.finalize());
     Ok(out)
 }
 
@@ -175,8 +177,9 @@ pub fn parse_header(bytes: &[u8], salt: u32) -> Option<Header> {
     })
 }
 
-/// Verifies one whole message record (as read back by its location) and decodes it.
-pub fn decode_message(record: &[u8], salt: u32, expected: QueueId) -> Result<(Envelope, &[u8]), String> {
+/// Verifies one whole message record (as read back by its location) and decodes it: the
+/// envelope, and where the message starts in `record`.
+pub fn decode_message(record: &[u8], salt: u32, expected: QueueId) -> Result<(Envelope, usize), String> {
     let h = parse_header(record, salt).ok_or("bad record header")?;
     if h.kind != Kind::Message {
         return Err("not a message record".into());
@@ -184,7 +187,8 @@ pub fn decode_message(record: &[u8], salt: u32, expected: QueueId) -> Result<(En
     if h.record_len() != record.len() {
         return Err(format!("size mismatch: header says {} octets, record has {}", h.record_len(), record.len()));
     }
-    check_body(&h, &record[RECORD_HEADER..], expected)
+    let (envelope, _) = check_body(&h, &record[RECORD_HEADER..], expected)?;
+    Ok((envelope, RECORD_HEADER + h.env_len))
 }
 
 fn check_body<'a>(h: &Header, body: &'a [u8], expected: QueueId) -> Result<(Envelope, &'a [u8]), String> {

@@ -232,18 +232,18 @@ impl Spool {
     /// Writes one message durably. Blocking: call from a blocking thread.
     pub fn write_blocking(&self, envelope: &Envelope, parts: &[&[u8]]) -> Result<()> {
         let id = envelope.queue_id;
-        let mut record = journal::encode_message(envelope, parts).map_err(SpoolError::Record)?;
+        let mut prefix = journal::encode_message(envelope, parts).map_err(SpoolError::Record)?;
+        let len = (prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>()) as u64;
         let st = self.lock();
         if let Some(why) = &st.broken {
             return Err(SpoolError::Broken(why.clone()));
         }
-        let (mut st, rotated) = self.make_room(st, record.len() as u64)?;
-        let Some((seq, off)) = self.append(&mut st, &mut record)? else {
+        let (mut st, rotated) = self.make_room(st, len)?;
+        let Some((seq, off)) = self.append(&mut st, &mut prefix, parts)? else {
             return Err(SpoolError::Task("no current segment".into()));
         };
-        let pos = (seq, off + record.len() as u64);
-        let loc = Loc { seq, off, len: record.len() as u64 };
-        drop(record);
+        let pos = (seq, off + len);
+        let loc = Loc { seq, off, len };
         Self::add_live(&mut st, id, loc);
         let st = self.wait_durable(st, pos);
         match st {
@@ -262,18 +262,25 @@ impl Spool {
         Ok(())
     }
 
-    /// Seals `record` for the current segment and appends it; `(segment, offset)`. A
-    /// failed write closes the segment: whatever part of the record reached the file is
-    /// then that segment's torn tail, after every acknowledged record.
-    fn append(&self, st: &mut State, record: &mut [u8]) -> Result<Option<Pos>> {
-        let Some(cur) = st.current.as_mut() else { return Ok(None) };
+    /// Seals `record` (a record, or the start of one that `parts` complete) for the current
+    /// segment and appends it; `(segment, offset)`. A failed write closes the segment:
+    /// whatever part of the record reached the file is then that segment's torn tail, after
+    /// every acknowledged record.
+    fn append(&self, st: &mut State, record: &mut [u8], parts: &[&[u8]]) -> Result<Option<Pos>> {
+        let Some(cur) = st.current.as_ref() else { return Ok(None) };
         journal::seal(record, cur.salt);
-        let (seq, off) = (cur.seq, cur.end);
-        if let Err(e) = cur.file.write_all_at(record, off) {
-            self.close_current(st);
-            return Err(io_err("write", &self.segment_path(seq))(e));
+        let (seq, off, file) = (cur.seq, cur.end, Arc::clone(&cur.file));
+        let mut at = off;
+        for piece in std::iter::once(&*record).chain(parts.iter().copied()) {
+            if let Err(e) = file.write_all_at(piece, at) {
+                self.close_current(st);
+                return Err(io_err("write", &self.segment_path(seq))(e));
+            }
+            at += piece.len() as u64;
         }
-        cur.end += record.len() as u64;
+        if let Some(cur) = st.current.as_mut() {
+            cur.end = at;
+        }
         Ok(Some((seq, off)))
     }
 
@@ -485,7 +492,7 @@ impl Spool {
     fn append_tombstone(&self, st: MutexGuard<'_, State>, id: QueueId) -> Result<()> {
         let mut record = journal::encode_tombstone(id);
         let (mut st, _) = self.make_room(st, record.len() as u64)?;
-        self.append(&mut st, &mut record)?;
+        self.append(&mut st, &mut record, &[])?;
         Ok(())
     }
 
@@ -545,9 +552,11 @@ impl Spool {
         let path = self.segment_path(loc.seq);
         let mut bytes = vec![0u8; loc.len as usize];
         file.read_exact_at(&mut bytes, loc.off).map_err(io_err("read", &path))?;
-        let (envelope, message) =
+        let (envelope, start) =
             journal::decode_message(&bytes, salt, id).map_err(|reason| SpoolError::Corrupt { path, reason })?;
-        Ok((envelope, message.to_vec()))
+        // The message stays in the buffer it was read into: no second copy.
+        bytes.drain(..start);
+        Ok((envelope, bytes))
     }
 
     /// Start-up (and a full re-read at any time): scans every segment in order, rebuilds
@@ -722,7 +731,7 @@ impl Spool {
             if !st.index.get(&id).is_some_and(|l| l.seq == loc.seq && l.off == loc.off) {
                 continue; // finished meanwhile
             }
-            let Some((seq, off)) = self.append(&mut st, &mut record)? else { continue };
+            let Some((seq, off)) = self.append(&mut st, &mut record, &[])? else { continue };
             let new = Loc { seq, off, len: record.len() as u64 };
             let pos = (seq, off + record.len() as u64);
             Self::add_live(&mut st, id, new);

@@ -242,6 +242,7 @@ fn a_record_hidden_in_a_message_is_never_taken_for_one() {
     let forged_env = Envelope { received_at_ms: 2, ..envelope() };
     let mut forged = postern_queue::journal::encode_message(&forged_env, &[b"forged\r\n"]).unwrap();
     postern_queue::journal::seal(&mut forged, 0);
+    forged.extend_from_slice(b"forged\r\n");
     let carrier = write(&spool, &forged);
     let third = write(&spool, b"third\r\n");
     drop(spool);
