@@ -1,5 +1,9 @@
 //! The spool: an append-only journal with group commit, its index, recovery and compaction.
 //!
+//! In: an envelope and message bytes (sessions, system mail, released quarantine); queue
+//! ids to read, finish or move aside (the queue manager). Out: records made durable before
+//! the writer returns; verified messages read back; at start, the queued ids.
+//!
 //! ```text
 //! <root>/journal/<seq>.seg   segments of records (format: crate::journal)
 //! <root>/journal/<seq>.new   a segment being prepared (zero-filled); removed at start
