@@ -23,7 +23,8 @@
 //!
 //! **Finish** ([`Spool::remove`]): a tombstone record is appended and not synced. A
 //! tombstone lost in a crash only means that the message is delivered again after the
-//! restart (at least once, never lost).
+//! restart (at least once, never lost). Messages leave a reserve at the end of each segment
+//! for tombstones, so finishing (on a runtime thread) almost never closes a segment.
 //!
 //! **Compaction** (after a segment is closed, on the writing thread): the oldest segment is
 //! deleted once none of its messages is live. Segments go oldest first because a segment
@@ -242,7 +243,7 @@ impl Spool {
         if let Some(why) = &st.broken {
             return Err(SpoolError::Broken(why.clone()));
         }
-        let (mut st, rotated) = self.make_room(st, len)?;
+        let (mut st, rotated) = self.make_room(st, len, self.reserve())?;
         let Some((seq, off)) = self.append(&mut st, &mut prefix, parts)? else {
             return Err(SpoolError::Task("no current segment".into()));
         };
@@ -344,14 +345,19 @@ impl Spool {
         }
     }
 
-    /// Makes sure the current segment has room for `len` more octets, closing it and
-    /// taking a prepared one if not. `true` when a segment was closed. Segments become
-    /// current in increasing sequence order (recovery replays them in that order).
-    fn make_room<'a>(&'a self, mut st: MutexGuard<'a, State>, len: u64) -> Result<(MutexGuard<'a, State>, bool)> {
-        let need = (SEGMENT_HEADER as u64 + len).max(self.inner.segment_size);
+    /// Makes sure the current segment has room for `len` more octets and `reserve` left over,
+    /// closing it and taking a prepared one if not. `true` when a segment was closed. Segments
+    /// become current in increasing sequence order (recovery replays them in that order).
+    fn make_room<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        len: u64,
+        reserve: u64,
+    ) -> Result<(MutexGuard<'a, State>, bool)> {
+        let need = (SEGMENT_HEADER as u64 + len + reserve).max(self.inner.segment_size);
         let mut rotated = false;
         loop {
-            if st.current.as_ref().is_some_and(|c| c.end + len <= c.capacity) {
+            if st.current.as_ref().is_some_and(|c| c.end + len + reserve <= c.capacity) {
                 self.prepare_ahead(&mut st);
                 return Ok((st, rotated));
             }
@@ -393,6 +399,12 @@ impl Spool {
                 capacity: prepared.capacity,
             });
         }
+    }
+
+    /// Room that messages leave at the end of a segment for tombstones: an eighth of a
+    /// segment, at most 256 KiB (about 5,900 tombstones).
+    fn reserve(&self) -> u64 {
+        (self.inner.segment_size / 8).min(256 << 10)
     }
 
     fn register(st: &mut State, seq: u64, file: Arc<File>, salt: u32, size: u64) {
@@ -495,7 +507,9 @@ impl Spool {
 
     fn append_tombstone(&self, st: MutexGuard<'_, State>, id: QueueId) -> Result<()> {
         let mut record = journal::encode_tombstone(id);
-        let (mut st, _) = self.make_room(st, record.len() as u64)?;
+        // Tombstones may use the reserve that messages leave: finishing a message (on the
+        // queue manager's runtime thread) then almost never has to close a segment.
+        let (mut st, _) = self.make_room(st, record.len() as u64, 0)?;
         self.append(&mut st, &mut record, &[])?;
         Ok(())
     }
@@ -731,7 +745,7 @@ impl Spool {
                 continue;
             }
             let st = self.lock();
-            let (mut st, _) = self.make_room(st, record.len() as u64)?;
+            let (mut st, _) = self.make_room(st, record.len() as u64, self.reserve())?;
             if !st.index.get(&id).is_some_and(|l| l.seq == loc.seq && l.off == loc.off) {
                 continue; // finished meanwhile
             }
