@@ -58,48 +58,103 @@ class SpoolFile:
     queue_id: str
     envelope: dict
     message: bytes
-    path: Path
+    path: Path  # the journal segment that holds the record
+    offset: int = 0  # where the record starts in it
+    length: int = 0  # the record's octets, header included
 
 
 class SpoolFormatError(AssertionError):
     pass
 
 
-def parse_spool_file(path: Path) -> SpoolFile:
-    """Parses and verifies one spool file (crates/postern-queue/src/file.rs, version 1)."""
-    data = path.read_bytes()
-    nl = data.find(b"\n")
-    if nl < 0 or nl > 128:
-        raise SpoolFormatError(f"{path}: no header line")
-    fields = data[:nl].decode("ascii").split(" ")
-    if len(fields) != 5 or fields[0] != "POSTERN-SPOOL" or fields[1] != "1":
-        raise SpoolFormatError(f"{path}: bad header {data[:nl]!r}")
-    env_len, msg_len = int(fields[2]), int(fields[3])
-    if not re.fullmatch(r"[0-9a-f]{8}", fields[4]):
-        raise SpoolFormatError(f"{path}: bad crc field {fields[4]!r}")
-    rest = data[nl + 1 :]
-    if len(rest) != env_len + msg_len:
-        raise SpoolFormatError(f"{path}: header says {env_len}+{msg_len} octets, file has {len(rest)}")
-    crc = zlib.crc32(rest) & 0xFFFFFFFF
-    if crc != int(fields[4], 16):
-        raise SpoolFormatError(f"{path}: crc {crc:08x} != header {fields[4]}")
-    envelope = json.loads(rest[:env_len].decode("utf-8"))
-    message = rest[env_len:]
-    if envelope.get("queue_id") != path.name:
-        raise SpoolFormatError(f"{path}: envelope queue id {envelope.get('queue_id')} != file name")
-    if envelope.get("size") != len(message):
-        raise SpoolFormatError(f"{path}: envelope size {envelope.get('size')} != message length {len(message)}")
-    return SpoolFile(path.name, envelope, message, path)
+SEGMENT_MAGIC = b"POSTERN-JOURNAL1"
+RECORD_MAGIC = b"PSJ1"
+SEGMENT_HEADER = 32
+RECORD_HEADER = 44
 
 
-def read_spool(data_dir: Path, area: str = "queue") -> dict[str, SpoolFile]:
-    d = Path(data_dir) / "spool" / area
+def _record_header(data: bytes, off: int, salt: int):
+    """(kind, queue id, envelope length, message length, body crc) of a valid record
+    header at `off` whose body fits in `data`, else None (crates/postern-queue/src/journal.rs)."""
+    h = data[off : off + RECORD_HEADER]
+    if len(h) < RECORD_HEADER or h[:4] != RECORD_MAGIC:
+        return None
+    if zlib.crc32(h[:40], salt) & 0xFFFFFFFF != int.from_bytes(h[40:44], "little"):
+        return None
+    kind, qid = h[4], h[8:28].decode("ascii", "replace")
+    env_len, msg_len = int.from_bytes(h[28:32], "little"), int.from_bytes(h[32:36], "little")
+    if kind not in (1, 2, 3) or off + RECORD_HEADER + env_len + msg_len > len(data):
+        return None
+    return kind, qid, env_len, msg_len, int.from_bytes(h[36:40], "little")
+
+
+def scan_journal(data_dir: Path) -> tuple[dict[str, SpoolFile], list[str]]:
+    """Replays the spool's journal as recovery does: message records in segment order,
+    tombstones taking them out. Returns the live messages (verified like spool files were:
+    CRC, queue id, size) and the torn tails ("<segment>@<offset>": octets after the last
+    valid record that are no record; what a crash leaves, never acknowledged). A corrupt
+    record followed by valid ones raises SpoolFormatError."""
+    d = Path(data_dir) / "spool" / "journal"
+    live: dict[str, SpoolFile] = {}
+    torn: list[str] = []
     if not d.is_dir():
-        return {}
-    return {p.name: parse_spool_file(p) for p in sorted(d.iterdir())}
+        return live, torn
+    for path in sorted(d.glob("*.seg")):
+        data = path.read_bytes()
+        if data[:16] != SEGMENT_MAGIC or zlib.crc32(data[:28]) & 0xFFFFFFFF != int.from_bytes(data[28:32], "little"):
+            raise SpoolFormatError(f"{path}: bad segment header")
+        salt = int.from_bytes(data[24:28], "little")
+        used = max(len(data.rstrip(b"\0")), SEGMENT_HEADER)
+        off = SEGMENT_HEADER
+        while off < used:
+            header = _record_header(data, off, salt)
+            body_ok = header is not None and (
+                header[0] == 3  # padding: a corrupt region neutralized by recovery
+                or zlib.crc32(data[off + RECORD_HEADER : off + RECORD_HEADER + header[2] + header[3]]) & 0xFFFFFFFF
+                == header[4]
+            )
+            if not body_ok:
+                later = any(
+                    (h := _record_header(data, at, salt)) is not None
+                    and zlib.crc32(data[at + RECORD_HEADER : at + RECORD_HEADER + h[2] + h[3]]) & 0xFFFFFFFF == h[4]
+                    for at in range(off + 1, used)
+                    if data[at : at + 4] == RECORD_MAGIC
+                )
+                if later:
+                    raise SpoolFormatError(f"{path}: corrupt record at {off} between valid ones")
+                torn.append(f"{path.name}@{off}")
+                break
+            kind, qid, env_len, msg_len, _ = header
+            length = RECORD_HEADER + env_len + msg_len
+            if kind == 1:
+                body = data[off + RECORD_HEADER : off + length]
+                envelope = json.loads(body[:env_len].decode("utf-8"))
+                message = body[env_len:]
+                if envelope.get("queue_id") != qid:
+                    raise SpoolFormatError(f"{path}@{off}: envelope queue id {envelope.get('queue_id')} != {qid}")
+                if envelope.get("size") != len(message):
+                    raise SpoolFormatError(f"{path}@{off}: envelope size {envelope.get('size')} != {len(message)}")
+                live[qid] = SpoolFile(qid, envelope, message, path, off, length)
+            elif kind == 2:
+                live.pop(qid, None)
+            off += length
+    return dict(sorted(live.items())), torn
+
+
+def read_spool(data_dir: Path) -> dict[str, SpoolFile]:
+    """Queued messages by queue id, verified."""
+    return scan_journal(data_dir)[0]
 
 
 def spool_names(data_dir: Path, area: str) -> list[str]:
+    """Areas: "queue": the queued messages' ids; "torn": torn tails in the journal (see
+    scan_journal); "corrupt": files moved aside by recovery."""
+    if area == "queue":
+        return list(read_spool(data_dir))
+    if area == "torn":
+        return scan_journal(data_dir)[1]
+    if area != "corrupt":
+        raise ValueError(f"no spool area {area!r}")
     d = Path(data_dir) / "spool" / area
     return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
 
@@ -268,8 +323,8 @@ class Server:
 
     # -- what it wrote ------------------------------------------------------------------
 
-    def spool(self, area: str = "queue") -> dict[str, SpoolFile]:
-        return read_spool(self.data_dir, area)
+    def spool(self) -> dict[str, SpoolFile]:
+        return read_spool(self.data_dir)
 
     def spool_names(self, area: str) -> list[str]:
         return spool_names(self.data_dir, area)

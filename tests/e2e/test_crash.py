@@ -142,7 +142,7 @@ def load_then_kill(server, round_no: int) -> Ledger:
 
 
 def tokens_in_spool(server) -> dict[str, str]:
-    """token -> queue id, over every (verified) spool file; each file holds exactly one token."""
+    """token -> queue id, over every (verified) queued message; each holds exactly one token."""
     out: dict[str, str] = {}
     for qid, f in server.spool().items():
         tokens = TOKEN_RE.findall(f.message)
@@ -159,15 +159,15 @@ def check_round(server, ledger: Ledger, round_no: int, earlier: dict[str, str]) 
     assert ledger.refused_on_purpose > 5
 
     # What the crash left behind, before recovery touches it.
-    left_incoming = len(server.spool_names("incoming"))
+    left_torn = len(server.spool_names("torn"))
     left_queued = len(server.spool_names("queue"))
 
     server.restart()
     waiting, incomplete, corrupt = server.spool_line
-    assert incomplete == left_incoming, (incomplete, left_incoming)
+    assert incomplete == left_torn, (incomplete, left_torn)
     assert waiting == left_queued, (waiting, left_queued)
     assert corrupt == 0, "\n".join(server.stdout)
-    assert server.spool_names("incoming") == [], "incoming/ not emptied by recovery"
+    assert server.spool_names("torn") == [], "torn tails not removed by recovery"
     assert server.spool_names("corrupt") == []
     spooled = tokens_in_spool(server)
     assert waiting == len(spooled), f"spool line says {waiting}, queue/ holds {len(spooled)}"
@@ -218,10 +218,12 @@ def test_kill_9_under_load_loses_no_acknowledged_message(postern):
 
 def test_spool_write_failure_is_not_acknowledged(server):
     """When the spool cannot take the message, the client hears 451 4.3.0 (never 250) and
-    nothing is left behind; once the spool is back, mail flows again."""
-    queue = server.data_dir / "spool" / "queue"
+    nothing is left behind; once the spool is back, mail flows again. (A fresh server has
+    no journal segment open yet: the first write must create one, and cannot while the
+    journal directory is away.)"""
+    journal = server.data_dir / "spool" / "journal"
     msg = b"Subject: spool broken\r\n\r\nbody\r\n"
-    queue.rename(queue.with_name("queue.away"))
+    journal.rename(journal.with_name("journal.away"))
     try:
         with RawSMTP(server.ports["smtp"]) as c:
             c.reply()
@@ -232,15 +234,22 @@ def test_spool_write_failure_is_not_acknowledged(server):
             assert c.reply_line() == "451 4.3.0 Error: queue file write error"
             assert c.cmd("NOOP") == "250 2.0.0 Ok"
     finally:
-        queue.with_name("queue.away").rename(queue)
-    assert server.spool_names("incoming") == []
+        journal.with_name("journal.away").rename(journal)
+    assert server.spool_names("torn") == []
     assert server.spool() == {}
     refused = server.wait_events(lambda ev: len(ev) == 1, kind="refused")
     assert refused[0]["data"]["stage"] == "queue"
     assert server.events(kind="queued") == []
+    with RawSMTP(server.ports["smtp"]) as c:
+        c.reply()
+        c.ehlo("client.test.example")
+        c.send(b"MAIL FROM:<a@sender.example>\r\nRCPT TO:<b@rcpt.example>\r\nDATA\r\n")
+        assert [c.reply_line()[:3] for _ in range(3)] == ["250", "250", "354"]
+        c.send(msg + b".\r\n")
+        queued_id(c.reply_line())
 
 
-def test_recovery_moves_corrupt_files_aside_and_removes_incomplete_ones(postern):
+def test_recovery_moves_corrupt_records_aside_and_removes_torn_tails(postern):
     server = postern()
     ids = []
     for n in range(3):
@@ -253,34 +262,38 @@ def test_recovery_moves_corrupt_files_aside_and_removes_incomplete_ones(postern)
             ids.append(queued_id(c.reply_line()))
     server.stop()
     spool = server.data_dir / "spool"
-    flipped, truncated, intact = ids
-    # A flipped bit in the message: checksum mismatch.
-    data = bytearray((spool / "queue" / flipped).read_bytes())
-    data[-3] ^= 0x01
-    (spool / "queue" / flipped).write_bytes(bytes(data))
-    # One octet missing: size mismatch.
-    data = (spool / "queue" / truncated).read_bytes()
-    (spool / "queue" / truncated).write_bytes(data[:-1])
-    # A valid file under another id's name, and a file whose name is no queue id.
-    other_name = "0" * 19 + "1"
-    (spool / "queue" / other_name).write_bytes((spool / "queue" / intact).read_bytes())
-    (spool / "queue" / "README.txt").write_text("not a spool file\n")
-    # Leftovers of writes that never finished.
-    (spool / "incoming" / ("A" * 20)).write_bytes(b"POSTERN-SPOOL 1 10 10 00000000\n{")
-    (spool / "incoming" / ("B" * 20)).write_bytes(b"")
+    flipped, intact, cut = ids
+    records = server.spool()
+    assert sorted(records) == sorted(ids)
+    segment = records[cut].path
+    assert records[flipped].path == segment and records[intact].path == segment
+    data = bytearray(segment.read_bytes())
+    # A flipped bit in the first message: checksum mismatch, a corrupt record between
+    # valid ones (the second follows it).
+    data[records[flipped].offset + records[flipped].length - 3] ^= 0x01
+    # The last record cut in its middle, zeros after it: what a crash before its fdatasync
+    # leaves (it was never acknowledged): a torn tail.
+    tail = records[cut].offset + records[cut].length // 2
+    data[tail:] = bytes(len(data) - tail)
+    segment.write_bytes(bytes(data))
+    # A segment whose header is no journal's, and a segment a crash left half-prepared.
+    (spool / "journal" / "7fffffffffffffff.seg").write_text("a file that is not a journal segment, whatever its name\n")
+    (spool / "journal" / "7ffffffffffffff0.new").write_bytes(b"")
     # corrupt/ already holds a file of that name from an earlier start: nothing is overwritten.
     (spool / "corrupt" / flipped).write_bytes(b"older\n")
 
     server.restart()
-    assert server.spool_line == (1, 2, 4)
+    assert server.spool_line == (1, 1, 2)
     assert list(server.spool()) == [intact]
-    assert server.spool_names("incoming") == []
-    assert server.spool_names("corrupt") == sorted([flipped, flipped + ".1", truncated, other_name, "README.txt"])
+    assert server.spool_names("torn") == []
+    assert server.spool_names("corrupt") == sorted([flipped, flipped + ".1", "7fffffffffffffff.seg"])
     assert (spool / "corrupt" / flipped).read_bytes() == b"older\n"
+    assert len((spool / "corrupt" / (flipped + ".1")).read_bytes()) == records[flipped].length
+    assert not (spool / "journal" / "7ffffffffffffff0.new").exists()
     log = "\n".join(server.stdout)
-    for reason in ("checksum mismatch", "size mismatch", "file name is not a queue id", "does not match file name"):
+    for reason in ("checksum mismatch", "not a journal segment", "torn tail"):
         assert reason in log, reason
-    # And it still takes mail.
+    # And it still takes mail; a second start finds nothing more to repair.
     with RawSMTP(server.ports["smtp"]) as c:
         c.reply()
         c.ehlo("client.test.example")
@@ -289,3 +302,6 @@ def test_recovery_moves_corrupt_files_aside_and_removes_incomplete_ones(postern)
         c.send(b"Subject: after recovery\r\n\r\nok\r\n.\r\n")
         queued_id(c.reply_line())
     assert len(server.spool()) == 2
+    server.stop()
+    server.restart()
+    assert server.spool_line == (2, 0, 0)

@@ -123,7 +123,7 @@ def test_discard_answers_250_and_spools_nothing(gateway):
         # The session goes on: the next message is queued as usual.
         kept = send(c, "app@example.com")
     assert list(gateway.spool()) == [kept], "the discarded message is not in the spool"
-    assert gateway.spool_names("incoming") == []
+    assert gateway.spool_names("torn") == []
     events = gateway.wait_events(lambda ev: len(ev) == 1, kind="discarded")
     assert events[0]["queue_id"] == qid
     assert events[0]["data"]["rule"] == binned["id"]

@@ -10,7 +10,7 @@ one, 200 with the right one; a SIGHUP applies a new `[metrics]` section.
 
 Health: ok normally; an engine on a closed port is `failing` (503) with `on_failure =
 "tempfail"` and `degraded` (200) with `skip`; a spool that cannot take a file (its
-`incoming/` replaced by a file: this works as root too, where permissions would not) is
+`journal/` replaced by a file: this works as root too, where permissions would not) is
 `failing`, and healthy again once repaired; Redis holding the counters is checked with
 PING and `failing` when it goes away.
 """
@@ -285,10 +285,10 @@ def test_a_stopped_engine_fails_or_degrades_health_by_its_policy(postern, on_fai
 
 
 def test_a_spool_that_cannot_take_a_file_fails_health_until_repaired(server):
-    incoming = server.data_dir / "spool" / "incoming"
-    moved = server.data_dir / "spool" / "incoming.away"
-    incoming.rename(moved)
-    incoming.write_bytes(b"")  # a file where the directory was: no probe can be created
+    journal = server.data_dir / "spool" / "journal"
+    moved = server.data_dir / "spool" / "journal.away"
+    journal.rename(moved)
+    journal.write_bytes(b"")  # a file where the directory was: no probe can be created
     try:
         status, answer = health(server)
         assert status == 503 and answer["status"] == "failing", answer
@@ -297,12 +297,12 @@ def test_a_spool_that_cannot_take_a_file_fails_health_until_repaired(server):
         assert str(server.data_dir) not in json.dumps(answer), "no paths in the public answer"
         assert answer["checks"]["store"]["status"] == "ok"
     finally:
-        incoming.unlink()
-        moved.rename(incoming)
+        journal.unlink()
+        moved.rename(journal)
     time.sleep(1.1)  # an answer is reused for a second
     status, answer = health(server)
     assert (status, answer["status"]) == (200, "ok"), answer
-    assert list(incoming.iterdir()) == [], "no probe file left behind"
+    assert [p for p in journal.iterdir() if p.name.startswith(".probe")] == [], "no probe file left behind"
 
 
 class Relay:

@@ -271,8 +271,8 @@ def test_install_run_relay_remove_purge(tmp_path):
         (received,) = sink.wait_messages(1, timeout=WAIT)
         assert received.mail_from == "ops@package.example" and received.rcpt_tos == ["someone@remote.example"]
         assert b"Sent through the installed package." in received.data
-        # The delivered message's file may go between the listing and the stat: owners of the
-        # files that are still there are what counts.
+        # A file (a finished journal segment, a state file) may go between the listing and
+        # the stat: owners of the files that are still there are what counts.
         assert all(uid == user.pw_uid for uid in _owners(DATA / "spool"))
         assert (DATA / "postern.db").stat().st_uid == user.pw_uid
         assert stat.S_IMODE((DATA / "admin-token").stat().st_mode) & 0o077 == 0

@@ -138,7 +138,7 @@ def test_shutdown_timeout_cuts_a_stalled_transaction(postern):
         pass
     c.close()
     assert server.spool() == {}
-    assert server.spool_names("incoming") == []
+    assert server.spool_names("torn") == []
 
 
 def test_sigterm_with_no_sessions_exits_zero_quickly(server):

@@ -41,7 +41,7 @@ def open_data(server) -> RawSMTP:
 
 def assert_nothing_spooled(server):
     assert server.spool() == {}
-    assert server.spool_names("incoming") == []
+    assert server.spool_names("torn") == []
     assert server.spool_names("corrupt") == []
 
 

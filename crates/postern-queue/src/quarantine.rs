@@ -8,8 +8,9 @@
 //! ```
 //!
 //! In: the envelope (with its owner), our headers and the message as received. Out: a
-//! file written like a spool file (create exclusively, mode 0600, write, fsync, rename,
-//! fsync the directory) before the client hears anything; read back verified, removed.
+//! file (create exclusively, mode 0600, write, fsync, rename, fsync the directory) before
+//! the client hears anything; read back verified, removed. Held messages are few and stay
+//! long, so they keep a file each rather than a place in the spool's journal.
 //!
 //! Format, version 1 (the CRC-32 covers everything after the header line):
 //!

@@ -193,15 +193,18 @@ async fn eight_bit_and_smtputf8() {
 async fn spool_failure_is_a_temporary_error_and_nothing_is_kept() {
     let mut c = start(Options::default()).await;
     c.ehlo().await;
-    let queue = c.spool_dir.path().join("queue");
-    std::fs::remove_dir(&queue).unwrap();
-    std::fs::write(&queue, b"not a directory").unwrap();
+    // Where the spool creates its first journal segment is no longer a directory.
+    let journal = c.spool_dir.path().join("journal");
+    std::fs::remove_dir(&journal).unwrap();
+    std::fs::write(&journal, b"not a directory").unwrap();
     c.cmd("MAIL FROM:<a@example.com>", "250 2.1.0 Ok\r\n").await;
     c.cmd("RCPT TO:<b@example.net>", "250 2.1.5 Ok\r\n").await;
     c.cmd("DATA", "354 End data with <CR><LF>.<CR><LF>\r\n").await;
     c.send(b"Subject: x\r\n\r\nx\r\n.\r\n").await;
     c.expect("451 4.3.0 Error: queue file write error\r\n").await;
-    assert_eq!(std::fs::read_dir(c.spool_dir.path().join("incoming")).unwrap().count(), 0);
+    std::fs::remove_file(&journal).unwrap();
+    std::fs::create_dir(&journal).unwrap();
+    assert!(c.spooled().is_empty());
     assert!(c.refusals().iter().any(|(r, why)| r.starts_with("451") && why == "spool write failed"));
 }
 

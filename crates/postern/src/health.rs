@@ -51,6 +51,7 @@ fn spool_probe(spool: Spool) -> Probe {
                     tracing::warn!(error = %e, "health: the spool cannot take a message");
                     Err(match e {
                         SpoolError::Io { op, source, .. } => format!("cannot {op} a probe file: {source}"),
+                        SpoolError::Broken(_) => "a journal sync failed; restart to recover".to_string(),
                         _ => "cannot write a probe file".to_string(),
                     })
                 }
