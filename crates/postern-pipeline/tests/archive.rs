@@ -84,7 +84,7 @@ async fn a_copy_that_cannot_be_made_is_a_451_and_nothing_is_spooled() {
 #[tokio::test]
 async fn a_spool_failure_after_the_copy_acknowledges_nothing() {
     let s = Setup::new();
-    std::fs::remove_dir_all(s.spool.root().join("incoming")).unwrap();
+    std::fs::remove_dir_all(s.spool.root().join("journal")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let archive = open_archive(&dir);
     let pipeline = s.pipeline().with_archiver(Some(Arc::new(archive.clone()) as Arc<dyn Archiver>));
