@@ -120,11 +120,7 @@ impl BehaviourGateway {
         let profile = self.identities.entry((sender, identity)).or_insert_with(|| Profile::new(base_ms));
         let by_identity = judge(profile, "identity");
         let by_account = if self.account_profiles { judge(&mut self.accounts[sender], "account") } else { None };
-        match (by_identity, by_account) {
-            (Some(f), _) => Some((f, false)),
-            (None, Some(f)) => Some((f, true)),
-            (None, None) => None,
-        }
+        behaviour::first_finding(by_identity, by_account)
     }
 
     pub fn message(&mut self, sender: usize, message: &Message, now_ms: i64, measured: bool) -> Outcome {

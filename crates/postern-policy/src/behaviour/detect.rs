@@ -25,7 +25,8 @@ use postern_counters::Clock;
 
 use super::store::{ProfileStore, profile_key};
 use super::{
-    BehaviourAction, BehaviourSettings, Finding, Observation, Profile, failed, hash_address, network_hash, observe,
+    BehaviourAction, BehaviourSettings, Finding, Observation, Profile, failed, first_finding, hash_address,
+    network_hash, observe,
 };
 use crate::locks::Locks;
 
@@ -188,14 +189,10 @@ impl Detector {
         let [identity, account_profile] = &mut loaded.profiles;
         let by_identity = observe(&settings, identity, &observation, WHOSE[0]);
         let by_account = observe(&settings, account_profile, &observation, WHOSE[1]);
-        let (finding, account_wide) = match (by_identity, by_account) {
-            (Some(f), _) => (Some(f), false),
-            (None, Some(f)) => (Some(f), true),
-            (None, None) => (None, false),
-        };
+        let found = first_finding(by_identity, by_account);
         // A message held in the quarantine was not sent: it counts for nothing (else the
         // next hour's messages would all be held for it).
-        let held = finding.as_ref().is_some_and(|f| f.action == BehaviourAction::Quarantine);
+        let held = found.as_ref().is_some_and(|(f, _)| f.action == BehaviourAction::Quarantine);
         if !held {
             let again = |p: &mut Profile| {
                 observe(&settings, p, &observation, "");
@@ -203,7 +200,7 @@ impl Detector {
             self.save(account, &loaded, &loaded.profiles, again).await;
         }
         drop(loaded);
-        let finding = finding?;
+        let (finding, account_wide) = found?;
         self.act(account, message.identity, finding, account_wide).await
     }
 
@@ -218,17 +215,13 @@ impl Detector {
         let now = self.clock.now_ms();
         let mut loaded = self.load(account, identity, now).await?;
         let [by_identity, by_account] = [0, 1].map(|at| failed(&settings, &mut loaded.profiles[at], n, now, WHOSE[at]));
-        let (finding, account_wide) = match (by_identity, by_account) {
-            (Some(f), _) => (Some(f), false),
-            (None, Some(f)) => (Some(f), true),
-            (None, None) => (None, false),
-        };
+        let found = first_finding(by_identity, by_account);
         let again = |p: &mut Profile| {
             failed(&settings, p, n, now, "");
         };
         self.save(account, &loaded, &loaded.profiles, again).await;
         drop(loaded);
-        let mut finding = finding?;
+        let (mut finding, account_wide) = found?;
         if finding.action == BehaviourAction::Quarantine {
             finding.action = BehaviourAction::Monitor;
         }

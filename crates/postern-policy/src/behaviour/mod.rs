@@ -317,6 +317,15 @@ pub fn observe(
     judge(settings, profile, now, warming, odd, whose, Signal::ALL.iter().copied())
 }
 
+/// Which of a sender's two findings counts: the identity's first, else the account's
+/// (`true`: the account's, a finding about all its identities together).
+pub fn first_finding(by_identity: Option<Finding>, by_account: Option<Finding>) -> Option<(Finding, bool)> {
+    match (by_identity, by_account) {
+        (Some(f), _) => Some((f, false)),
+        (None, f) => f.map(|f| (f, true)),
+    }
+}
+
 /// Records `n` delivery failures (5xx, bounces) of the sender at `now_ms` and judges the
 /// failure signal.
 pub fn failed(
