@@ -83,8 +83,12 @@ struct Loaded<'a> {
 
 const WHOSE: [&str; 2] = ["identity", "account"];
 
-/// How often a save that lost a compare-and-set against another node is tried again.
-const SAVE_TRIES: usize = 4;
+/// How often a save that lost a compare-and-set against another node is tried again. Each
+/// loss means another node's save landed (progress), and tries are spread by a random
+/// pause that doubles (up to [`SAVE_PAUSE_MAX_US`]), so two nodes hammering one sender's
+/// profile settle instead of overtaking each other in lockstep.
+const SAVE_TRIES: u32 = 12;
+const SAVE_PAUSE_MAX_US: u64 = 20_000;
 
 impl Detector {
     pub fn new(locks: Arc<Locks>, clock: Arc<dyn Clock>) -> Detector {
@@ -150,6 +154,9 @@ impl Detector {
                     tracing::warn!(account = %account.name, key, "behaviour profile busy on other nodes; change dropped");
                     break;
                 }
+                let ceiling = (200u64 << tries.min(7)).min(SAVE_PAUSE_MAX_US);
+                let pause = getrandom::u64().unwrap_or(ceiling / 2) % (ceiling + 1);
+                tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
                 tries += 1;
                 let now = self.clock.now_ms();
                 attempt = match self.store.load(key, now).await {
