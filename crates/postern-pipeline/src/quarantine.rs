@@ -25,16 +25,22 @@
 //! file and its row: the client never heard `250` and sends again) is removed, or moved to
 //! `corrupt/` when it fails verification; the file a `released` row left is removed.
 //! Running it twice changes nothing.
+//!
+//! In a cluster the bytes are shared ([`HeldBodies::Shared`]) and other nodes hold and
+//! release while this one starts: a `releasing` row not in this node's spool is left to
+//! the node releasing it, unless it was claimed more than [`ORPHAN_AGE`] ago (then it is
+//! held again), and only bodies older than that are swept.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use postern_core::event::now_ms;
 use postern_core::{CheckRecord, Enqueue, Event, EventKind, EventSink, Label, QueueId, Reply, Submission, Trainer};
-use postern_queue::{HeldFile, QuarantineDir};
+use postern_queue::HeldFile;
 use postern_store::{HeldMessage, HeldState, NewHeld, Page, QuarantineFilter, QuarantineStore, Scope, StoreError};
 
 use crate::abuse::AbuseReports;
+use crate::held_bodies::{BodyError, HeldBodies, ORPHAN_AGE};
 
 /// The largest held file read back (a message at the largest size limit, with headroom).
 pub const MAX_HELD_FILE: u64 = 256 * 1024 * 1024;
@@ -83,6 +89,9 @@ pub struct QuarantineRecovery {
     pub held_again: Vec<i64>,
     /// Held files with no row, removed.
     pub orphans_removed: Vec<String>,
+    /// `releasing` rows not in this node's spool, claimed less than [`ORPHAN_AGE`] ago,
+    /// with bodies other nodes share: left to the node releasing them.
+    pub releasing_elsewhere: Vec<i64>,
     /// Held files of `released` rows, removed.
     pub leftovers_removed: Vec<String>,
     /// Held files with no row that failed verification, moved to `corrupt/`.
@@ -102,7 +111,7 @@ pub struct HeldContent {
 }
 
 pub struct Quarantine {
-    dir: QuarantineDir,
+    dir: HeldBodies,
     store: Arc<dyn QuarantineStore>,
     spool: Arc<dyn Enqueue>,
     events: Arc<dyn EventSink>,
@@ -114,13 +123,22 @@ pub struct Quarantine {
 
 impl Quarantine {
     pub fn new(
-        dir: QuarantineDir,
+        dir: impl Into<HeldBodies>,
         store: Arc<dyn QuarantineStore>,
         spool: Arc<dyn Enqueue>,
         events: Arc<dyn EventSink>,
         hostname: String,
     ) -> Quarantine {
-        Quarantine { dir, store, spool, events, lifetime: DEFAULT_LIFETIME, hostname, trainer: None, abuse: None }
+        Quarantine {
+            dir: dir.into(),
+            store,
+            spool,
+            events,
+            lifetime: DEFAULT_LIFETIME,
+            hostname,
+            trainer: None,
+            abuse: None,
+        }
     }
 
     /// How long a message is kept before the purge removes it.
@@ -365,7 +383,16 @@ impl Quarantine {
         let mut done = QuarantineRecovery::default();
         for row in self.releasing().await? {
             let in_spool = QueueId::parse(&row.message.queue_id).is_some_and(spooled);
-            if in_spool {
+            if !in_spool && self.dir.is_shared() && !claimed_long_ago(&row) {
+                // Another node may be releasing it now, or stopped after its own spool had
+                // it: only that node can tell (its restart finishes it).
+                tracing::warn!(
+                    id = row.id,
+                    queue_id = row.message.queue_id.as_str(),
+                    "a release in progress on another node, or stopped there: left releasing"
+                );
+                done.releasing_elsewhere.push(row.id);
+            } else if in_spool {
                 match self.finish_interrupted(&row).await {
                     Ok(true) => done.finished.push(row.id),
                     Ok(false) => {}
@@ -577,10 +604,10 @@ enum Swept {
     Failed(String),
 }
 
-fn sweep_one(store: &dyn QuarantineStore, dir: &QuarantineDir, name: &str) -> Swept {
+fn sweep_one(store: &dyn QuarantineStore, dir: &HeldBodies, name: &str) -> Swept {
     let Some(queue_id) = QueueId::parse(name) else {
         return match dir.move_to_corrupt_blocking(name) {
-            Ok(dest) => Swept::Corrupt("the name is not a queue id".into(), dest.display().to_string()),
+            Ok(dest) => Swept::Corrupt("the name is not a queue id".into(), dest),
             Err(e) => Swept::Failed(e.to_string()),
         };
     };
@@ -596,14 +623,21 @@ fn sweep_one(store: &dyn QuarantineStore, dir: &QuarantineDir, name: &str) -> Sw
                 Ok(()) => Swept::Orphan,
                 Err(e) => Swept::Failed(e.to_string()),
             },
-            Err(postern_queue::SpoolError::Corrupt { reason, .. }) => match dir.move_to_corrupt_blocking(name) {
-                Ok(dest) => Swept::Corrupt(reason, dest.display().to_string()),
+            Err(BodyError::Corrupt(reason)) => match dir.move_to_corrupt_blocking(name) {
+                Ok(dest) => Swept::Corrupt(reason, dest),
                 Err(e) => Swept::Failed(e.to_string()),
             },
             Err(e) => Swept::Failed(e.to_string()),
         },
         Err(e) => Swept::Failed(e.to_string()),
     }
+}
+
+/// Whether a `releasing` row was claimed more than [`ORPHAN_AGE`] ago: a release takes
+/// seconds, so no node is still at it.
+fn claimed_long_ago(row: &HeldMessage) -> bool {
+    let age = i64::try_from(ORPHAN_AGE.as_millis()).unwrap_or(i64::MAX);
+    row.released_at_ms.is_none_or(|at| now_ms().saturating_sub(at) > age)
 }
 
 fn hold_failed() -> Reply {

@@ -30,7 +30,7 @@ pub mod state;
 pub mod system_mail;
 pub mod transport;
 
-pub use quarantine::{HeldFile, QuarantineDir};
+pub use quarantine::{HeldFile, QuarantineDir, decode_held, encode_held};
 pub use scheduler::{
     QUEUE_STATES, QueueCounts, QueueEntry, QueueFilter, QueueManager, SchedulerConfig, queue_state_schema,
 };

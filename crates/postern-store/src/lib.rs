@@ -57,7 +57,7 @@ pub use log::{
     RecipientCounts, SenderCount, SenderKind, StepEvent, Timeline, TimelineStep,
 };
 pub use postgres::{PgConfig, PgStore};
-pub use quarantine::{HeldMessage, HeldState, NewHeld, QuarantineFilter, QuarantineStore};
+pub use quarantine::{HeldBodyStore, HeldMessage, HeldState, NewHeld, QuarantineFilter, QuarantineStore};
 pub use scorer::{Learned, ScorerCounts, ScorerStore};
 pub use sqlite::SqliteStore;
 

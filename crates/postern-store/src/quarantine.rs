@@ -161,3 +161,22 @@ pub trait QuarantineStore: Send + Sync + 'static {
     /// Removes a `purging` row. `false`: not `purging`.
     fn forget(&self, id: i64) -> Result<bool>;
 }
+
+/// Held messages' bytes where every node of a cluster reaches them (PostgreSQL), so that a
+/// message held on one node is previewed and released through any other, and no body
+/// lives only on a node that can vanish. A single node keeps them as files instead
+/// (`postern_queue::QuarantineDir`). Keys are queue ids; the bytes are the held-file
+/// encoding (`postern_queue::encode_held`), opaque here. Blocking.
+pub trait HeldBodyStore: Send + Sync + 'static {
+    /// Stores a body, durably on return. Conflict: one exists under this key.
+    fn put_held_body(&self, key: &str, bytes: &[u8], at_ms: i64) -> Result<()>;
+    /// The body under `key` (never one marked corrupt). `Ok(None)`: none. A body larger
+    /// than `max` octets is an error, not read.
+    fn held_body(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>>;
+    /// Removes a body; none there is not an error.
+    fn remove_held_body(&self, key: &str) -> Result<()>;
+    /// Keys of bodies (not marked corrupt) stored before `before_ms`, at most `limit`.
+    fn held_body_keys(&self, before_ms: i64, limit: u32) -> Result<Vec<String>>;
+    /// Marks a body corrupt: kept for an administrator, never read by a release again.
+    fn set_held_body_corrupt(&self, key: &str) -> Result<()>;
+}

@@ -265,3 +265,30 @@ fn lost_connections_are_replaced_without_a_restart() {
     assert_eq!(found.map(|d| d.name), Some("example.com".to_owned()));
     assert!(failures <= 2, "a dead connection fails at most one call each");
 }
+
+/// Held messages' bytes (the quarantine of a cluster): stored once under a queue id, read
+/// back bounded from another node, listed by age for the start-up sweep, set aside when
+/// corrupt, removed idempotently.
+#[test]
+fn held_bodies_are_shared_bounded_listed_by_age_and_set_aside() {
+    use postern_store::HeldBodyStore;
+    let schemas = Schemas::new("bodies");
+    let schema = schemas.next();
+    let (one, other) = (schemas.open(&schema), schemas.open(&schema));
+    one.put_held_body("Q1", b"first bytes", 1_000).unwrap();
+    one.put_held_body("Q2", &[7u8; 300], 5_000).unwrap();
+    assert!(matches!(other.put_held_body("Q1", b"again", 2_000), Err(StoreError::Conflict(_))), "one body a key");
+    assert_eq!(other.held_body("Q1", 100).unwrap().as_deref(), Some(&b"first bytes"[..]), "read by another node");
+    assert!(other.held_body("Q2", 299).is_err(), "over the bound: an error, not the bytes");
+    assert_eq!(other.held_body("Q2", 300).unwrap().map(|b| b.len()), Some(300));
+    assert_eq!(other.held_body("nothing", 100).unwrap(), None);
+    assert_eq!(other.held_body_keys(2_000, 10).unwrap(), vec!["Q1".to_string()], "only the older than asked");
+    assert_eq!(other.held_body_keys(10_000, 10).unwrap(), vec!["Q1".to_string(), "Q2".to_string()]);
+    assert_eq!(other.held_body_keys(10_000, 1).unwrap().len(), 1, "bounded");
+    other.set_held_body_corrupt("Q1").unwrap();
+    assert_eq!(one.held_body("Q1", 100).unwrap(), None, "a corrupt body is never read");
+    assert_eq!(one.held_body_keys(10_000, 10).unwrap(), vec!["Q2".to_string()], "nor swept again");
+    one.remove_held_body("Q2").unwrap();
+    one.remove_held_body("Q2").unwrap();
+    assert_eq!(other.held_body("Q2", 1_000).unwrap(), None);
+}

@@ -73,8 +73,8 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let spool = Spool::open(&config.data_dir.join("spool")).context("spool")?;
     let recovery = spool.recover().context("spool recovery")?;
     let store = Arc::new(SqliteStore::open(&config.data_dir.join("postern.db")).context("database")?);
-    let (directory_store, dkim_store, admin_user_store) = shared_stores(&config.store, &store)?;
-    let quarantine_store: Arc<dyn postern_store::QuarantineStore> = store.clone();
+    let SharedStores { directory: directory_store, dkim: dkim_store, admin_users: admin_user_store, quarantine } =
+        shared_stores(&config.store, &store)?;
     let scorer_store: Arc<dyn postern_store::ScorerStore> = store.clone();
     let master_key = dkim::master_key(&config.data_dir)?;
     let signer = Arc::new(Signer::new(dkim::load(dkim_store.as_ref(), &master_key).context("DKIM keys")?));
@@ -158,7 +158,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     // a release is a ham sample and a confirmation a spam sample for the scorer.
     let quarantine = open_quarantine(
         &config,
-        quarantine_store,
+        quarantine,
         &queue,
         &events_sink,
         &directory,
@@ -516,20 +516,41 @@ fn print_summary(
     }
 }
 
-/// The stores `[store]` places: the directory, the DKIM keys and the panel's users in the
-/// node's SQLite file, or in a PostgreSQL that several nodes share. Everything else (events
-/// and log search, the quarantine index, the scorer's samples) stays in the node's file for
-/// now (docs/CONFIG.md).
-type SharedStores = (Arc<dyn DirectoryStore>, Arc<dyn DkimStore>, Arc<dyn postern_store::AdminUserStore>);
+/// The stores `[store]` places: the directory, the DKIM keys, the panel's users and the
+/// quarantine (rows and bytes) in the node's SQLite file and disk, or in a PostgreSQL that
+/// several nodes share. Everything else (events and log search, the scorer's samples) stays
+/// in the node's file for now (docs/CONFIG.md).
+struct SharedStores {
+    directory: Arc<dyn DirectoryStore>,
+    dkim: Arc<dyn DkimStore>,
+    admin_users: Arc<dyn postern_store::AdminUserStore>,
+    quarantine: QuarantineStores,
+}
+
+/// The quarantine's rows, and where its bytes are: `None`, the node's own disk.
+struct QuarantineStores {
+    rows: Arc<dyn postern_store::QuarantineStore>,
+    bodies: Option<Arc<dyn postern_store::HeldBodyStore>>,
+}
 
 fn shared_stores(config: &postern_config::StoreConfig, sqlite: &Arc<SqliteStore>) -> Result<SharedStores> {
     match config {
-        postern_config::StoreConfig::Sqlite => Ok((sqlite.clone(), sqlite.clone(), sqlite.clone())),
+        postern_config::StoreConfig::Sqlite => Ok(SharedStores {
+            directory: sqlite.clone(),
+            dkim: sqlite.clone(),
+            admin_users: sqlite.clone(),
+            quarantine: QuarantineStores { rows: sqlite.clone(), bodies: None },
+        }),
         postern_config::StoreConfig::Postgres { url, pool_size } => {
             let pg = postern_store::PgConfig { url: url.clone(), pool_size: *pool_size, schema: None };
             let store = Arc::new(postern_store::PgStore::open(&pg).context("PostgreSQL store ([store] url)")?);
-            tracing::info!(pool_size, "directory, DKIM keys and panel users in PostgreSQL");
-            Ok((store.clone(), store.clone(), store))
+            tracing::info!(pool_size, "directory, DKIM keys, panel users and quarantine in PostgreSQL");
+            Ok(SharedStores {
+                directory: store.clone(),
+                dkim: store.clone(),
+                admin_users: store.clone(),
+                quarantine: QuarantineStores { rows: store.clone(), bodies: Some(store) },
+            })
         }
     }
 }
@@ -660,19 +681,23 @@ async fn recover_quarantine(quarantine: &postern_pipeline::Quarantine, spool: &p
     }
 }
 
-/// The quarantine: held messages' bytes under `<data_dir>/quarantine`, their rows in the
-/// store, abuse reports to the domains' abuse contacts through `mailer` (none without it).
-/// Releases and confirmations are training samples for `trainer` (the scorer).
+/// The quarantine: held messages' bytes under `<data_dir>/quarantine` (or in the shared
+/// store of a cluster), their rows in the store, abuse reports to the domains' abuse
+/// contacts through `mailer` (none without it). Releases and confirmations are training
+/// samples for `trainer` (the scorer).
 fn open_quarantine(
     config: &Config,
-    store: Arc<dyn postern_store::QuarantineStore>,
+    stores: QuarantineStores,
     queue: &QueueManager,
     events: &Arc<dyn postern_core::EventSink>,
     directory: &Arc<postern_policy::Directory>,
     mailer: Option<Arc<dyn postern_core::SystemMailer>>,
     trainer: Arc<dyn postern_core::Trainer>,
 ) -> Result<Arc<postern_pipeline::Quarantine>> {
-    let dir = postern_queue::QuarantineDir::open(&config.data_dir.join("quarantine")).context("quarantine")?;
+    let bodies = match stores.bodies {
+        Some(shared) => postern_pipeline::HeldBodies::Shared(shared),
+        None => postern_queue::QuarantineDir::open(&config.data_dir.join("quarantine")).context("quarantine")?.into(),
+    };
     let abuse = mailer.map(|mailer| {
         let directory = Arc::clone(directory);
         let contact: postern_pipeline::AbuseContact =
@@ -680,8 +705,8 @@ fn open_quarantine(
         Arc::new(postern_pipeline::AbuseReports::new(mailer, contact, Arc::clone(events), config.hostname.clone()))
     });
     let quarantine = postern_pipeline::Quarantine::new(
-        dir,
-        store,
+        bodies,
+        stores.rows,
         Arc::new(queue.clone()),
         Arc::clone(events),
         config.hostname.clone(),

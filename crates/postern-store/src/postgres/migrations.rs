@@ -179,6 +179,19 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     );
     CREATE INDEX admin_sessions_user ON admin_sessions(user_id);"#,
     ),
+    (
+        5,
+        "quarantine bodies",
+        // Held messages' bytes, reachable from every node (HeldBodyStore). Written before
+        // their `quarantine` row, removed after it is released or purged.
+        r#"CREATE TABLE quarantine_bodies (
+        queue_id TEXT COLLATE "C" PRIMARY KEY,
+        body BYTEA NOT NULL,
+        written_at_ms BIGINT NOT NULL,
+        corrupt BOOLEAN NOT NULL DEFAULT FALSE
+    );
+    CREATE INDEX quarantine_bodies_written ON quarantine_bodies(written_at_ms) WHERE NOT corrupt;"#,
+    ),
 ];
 
 /// The advisory lock's first key ("pstn"); the second is the schema's hash.

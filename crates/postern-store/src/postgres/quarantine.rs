@@ -13,7 +13,7 @@ use tokio_postgres::Row;
 use super::filter::{Filter, ListQuery, paged};
 use super::{PgStore, execute, get as col, is_duplicate, query, query_one, query_opt, unreadable};
 use crate::directory::{Page, Paged, Scope};
-use crate::quarantine::{HeldMessage, HeldState, NewHeld, QuarantineFilter, QuarantineStore};
+use crate::quarantine::{HeldBodyStore, HeldMessage, HeldState, NewHeld, QuarantineFilter, QuarantineStore};
 use crate::{Result, StoreError};
 
 const COLUMNS: &str = "id, queue_id, account_id, account, identity, domain, sender_domain, sender, recipients, \
@@ -252,6 +252,62 @@ impl QuarantineStore for PgStore {
     fn forget(&self, id: i64) -> Result<bool> {
         self.with_client(move |c| async move {
             Ok(execute(&c, "DELETE FROM quarantine WHERE id = $1 AND state = 'purging'", &[&id]).await? == 1)
+        })
+    }
+}
+
+impl HeldBodyStore for PgStore {
+    fn put_held_body(&self, key: &str, bytes: &[u8], at_ms: i64) -> Result<()> {
+        let (key, bytes) = (key.to_owned(), bytes.to_vec());
+        self.with_client(move |c| async move {
+            let sql = "INSERT INTO quarantine_bodies (queue_id, body, written_at_ms) VALUES ($1, $2, $3)";
+            match execute(&c, sql, &[&key, &bytes, &at_ms]).await {
+                Ok(_) => Ok(()),
+                Err(e) if is_duplicate(&e) => Err(StoreError::Conflict(format!("held message {key}"))),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn held_body(&self, key: &str, max: u64) -> Result<Option<Vec<u8>>> {
+        let key = key.to_owned();
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        self.with_client(move |c| async move {
+            // The size first, and the bytes only when within the bound.
+            let sql =
+                "SELECT octet_length(body)::BIGINT, CASE WHEN octet_length(body)::BIGINT <= $2::BIGINT THEN body END
+                FROM quarantine_bodies WHERE queue_id = $1 AND NOT corrupt";
+            let Some(row) = query_opt(&c, sql, &[&key, &limit]).await? else { return Ok(None) };
+            let size: i64 = col(&row, 0)?;
+            match col::<Option<Vec<u8>>>(&row, 1)? {
+                Some(body) => Ok(Some(body)),
+                None => Err(unreadable(format!("held message {key}: {size} octets, more than the {max} allowed"))),
+            }
+        })
+    }
+
+    fn remove_held_body(&self, key: &str) -> Result<()> {
+        let key = key.to_owned();
+        self.with_client(move |c| async move {
+            execute(&c, "DELETE FROM quarantine_bodies WHERE queue_id = $1", &[&key]).await?;
+            Ok(())
+        })
+    }
+
+    fn held_body_keys(&self, before_ms: i64, limit: u32) -> Result<Vec<String>> {
+        self.with_client(move |c| async move {
+            let sql = "SELECT queue_id FROM quarantine_bodies WHERE NOT corrupt AND written_at_ms < $1
+                ORDER BY written_at_ms LIMIT $2";
+            let rows = query(&c, sql, &[&before_ms, &i64::from(limit)]).await?;
+            rows.iter().map(|r| col(r, 0)).collect()
+        })
+    }
+
+    fn set_held_body_corrupt(&self, key: &str) -> Result<()> {
+        let key = key.to_owned();
+        self.with_client(move |c| async move {
+            execute(&c, "UPDATE quarantine_bodies SET corrupt = TRUE WHERE queue_id = $1", &[&key]).await?;
+            Ok(())
         })
     }
 }
