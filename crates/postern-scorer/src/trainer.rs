@@ -146,6 +146,32 @@ impl ScorerTrainer {
         }
     }
 
+    /// Takes in what other nodes learned (a cluster shares one store): when the stored
+    /// totals differ from the counts in force, or `always`, the counts are read again and
+    /// put in force. `Ok(true)`: they were. Blocking.
+    pub fn refresh(&self, always: bool) -> postern_store::Result<bool> {
+        if !always {
+            let stored = self.store.scorer_totals()?;
+            let local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+            if stored == (local.ham, local.spam) {
+                return Ok(false);
+            }
+        }
+        // Read outside the lock (it can be large); a sample learned here meanwhile is in
+        // the store already, so the read has it or the next refresh does.
+        let stored = self.store.scorer_counts()?;
+        let fresh = Counts {
+            ham: stored.ham,
+            spam: stored.spam,
+            tokens: stored.tokens.into_iter().map(|(t, h, s)| (t, (h, s))).collect(),
+        };
+        let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        *local = fresh;
+        self.models.set_installation(&local);
+        tracing::info!(ham = local.ham, spam = local.spam, "scorer samples of other nodes taken in");
+        Ok(true)
+    }
+
     /// The installation's samples and whether they take part in verdicts.
     pub fn totals(&self) -> Totals {
         let (ham, spam) = self.models.installation_samples();

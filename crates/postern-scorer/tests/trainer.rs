@@ -85,3 +85,28 @@ fn a_training_file_is_learned_whole_and_tallied() {
     assert_eq!((totals.ham, totals.spam, totals.in_force), (1, 2, true));
     assert_eq!(totals.minimum, TrainingMinimum { ham: 1, spam: 2 });
 }
+
+/// Two nodes share one store: what one learns, the other takes in at its next refresh
+/// (and a refresh with nothing new reads nothing).
+#[tokio::test]
+async fn a_refresh_takes_in_what_another_node_learned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn ScorerStore> = Arc::new(SqliteStore::open(&dir.path().join("db")).expect("store"));
+    let analyzer = Arc::new(Analyzer::default());
+    let minimum = TrainingMinimum { ham: 1, spam: 1 };
+    let node = || {
+        let models = Arc::new(Models::with_model(Counts::default(), minimum));
+        let trainer = ScorerTrainer::open(Arc::clone(&analyzer), Arc::clone(&models), Arc::clone(&store));
+        (trainer.expect("open"), models)
+    };
+    let ((one, _), (other, other_models)) = (node(), node());
+    assert!(!other.refresh(false).expect("refresh"), "nothing new: nothing read");
+    one.learn(&message(1, "quarterly budget meeting"), Label::Ham, "test").await.expect("ham");
+    one.learn(&message(2, "zorblax frobnicate widgetry"), Label::Spam, "test").await.expect("spam");
+    assert_eq!(other_models.installation_samples(), (0, 0), "not yet");
+    assert!(other.refresh(false).expect("refresh"));
+    assert_eq!(other_models.installation_samples(), (1, 1));
+    assert!(other_models.installation_in_force());
+    assert!(!other.refresh(false).expect("refresh"), "taken in once");
+    assert!(other.refresh(true).expect("refresh"), "a forced refresh reads again");
+}

@@ -30,4 +30,7 @@ pub trait ScorerStore: Send + Sync + 'static {
     /// distinct token hashes.
     fn learn_sample(&self, digest: &[u8; 32], spam: bool, tokens: &[u32], source: &str) -> Result<Learned>;
     fn scorer_counts(&self) -> Result<ScorerCounts>;
+    /// The messages learned per label, (ham, spam): a cheap question, asked to find out
+    /// whether other nodes learned something since the counts were read.
+    fn scorer_totals(&self) -> Result<(u32, u32)>;
 }

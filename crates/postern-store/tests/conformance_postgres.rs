@@ -292,3 +292,19 @@ fn held_bodies_are_shared_bounded_listed_by_age_and_set_aside() {
     one.remove_held_body("Q2").unwrap();
     assert_eq!(other.held_body("Q2", 1_000).unwrap(), None);
 }
+
+#[test]
+fn postgres_passes_the_scorer_conformance_suite() {
+    let schemas = Schemas::new("scorer");
+    let make = || -> Box<dyn postern_store::ScorerStore> { Box::new(schemas.fresh()) };
+    let writers = || -> Box<dyn Fn() -> Arc<dyn postern_store::ScorerStore>> {
+        let schema = schemas.next();
+        // The first handle creates the schema; the others (other nodes) find it.
+        let config = PgConfig { url: url(), pool_size: 2, schema: Some(schema) };
+        Box::new(move || match PgStore::open(&config) {
+            Ok(store) => Arc::new(store),
+            Err(e) => panic!("open a writer: {e}"),
+        })
+    };
+    conformance::run_scorer(&make, &writers);
+}

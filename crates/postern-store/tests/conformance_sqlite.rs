@@ -46,6 +46,24 @@ fn sqlite_passes_the_quarantine_conformance_suite() {
 }
 
 #[test]
+fn sqlite_passes_the_scorer_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = Cell::new(0);
+    let fresh = || {
+        made.set(made.get() + 1);
+        dir.path().join(format!("scorer-{}.db", made.get()))
+    };
+    let make = || -> Box<dyn postern_store::ScorerStore> { Box::new(SqliteStore::open(&fresh()).unwrap()) };
+    // One node's file has one store (its threads share it): the writers are that store.
+    let writers = || -> Box<dyn Fn() -> std::sync::Arc<dyn postern_store::ScorerStore>> {
+        let store: std::sync::Arc<dyn postern_store::ScorerStore> =
+            std::sync::Arc::new(SqliteStore::open(&fresh()).unwrap());
+        Box::new(move || std::sync::Arc::clone(&store))
+    };
+    conformance::run_scorer(&make, &writers);
+}
+
+#[test]
 fn sqlite_passes_the_log_search_conformance_suite() {
     let dir = tempfile::tempdir().unwrap();
     let made = Cell::new(0);

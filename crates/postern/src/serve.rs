@@ -73,9 +73,13 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let spool = Spool::open(&config.data_dir.join("spool")).context("spool")?;
     let recovery = spool.recover().context("spool recovery")?;
     let store = Arc::new(SqliteStore::open(&config.data_dir.join("postern.db")).context("database")?);
-    let SharedStores { directory: directory_store, dkim: dkim_store, admin_users: admin_user_store, quarantine } =
-        shared_stores(&config.store, &store)?;
-    let scorer_store: Arc<dyn postern_store::ScorerStore> = store.clone();
+    let SharedStores {
+        directory: directory_store,
+        dkim: dkim_store,
+        admin_users: admin_user_store,
+        quarantine,
+        scorer: scorer_store,
+    } = shared_stores(&config.store, &store)?;
     let master_key = dkim::master_key(&config.data_dir)?;
     let signer = Arc::new(Signer::new(dkim::load(dkim_store.as_ref(), &master_key).context("DKIM keys")?));
     let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
@@ -330,6 +334,10 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     });
 
     tokio::spawn(memory::trim_until(shutdown.clone()));
+    // Other nodes' scorer samples, when the samples are shared.
+    if matches!(config.store, postern_config::StoreConfig::Postgres { .. }) {
+        tokio::spawn(refresh_scorer(Arc::clone(&scorer_trainer)));
+    }
     // Expired held messages go; the check runs often enough for a short lifetime.
     let purge_every =
         (config.quarantine.lifetime / 10).clamp(std::time::Duration::from_secs(1), std::time::Duration::from_secs(60));
@@ -401,6 +409,27 @@ fn scorer(
     let trainer = postern_scorer::ScorerTrainer::open(analyzer, Arc::new(models), store)
         .context("the scorer's training samples")?;
     Ok(Arc::new(trainer))
+}
+
+/// How often a node of a cluster looks for scorer samples other nodes learned, and how
+/// many looks make a full read (a pair of relabellings can leave the totals unchanged).
+const SCORER_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
+const SCORER_FULL_READ_EVERY: u32 = 20;
+
+/// Takes in the samples other nodes learned (docs/CLUSTER.md), until the task is dropped.
+async fn refresh_scorer(trainer: Arc<postern_scorer::ScorerTrainer>) {
+    let mut ticks = tokio::time::interval(SCORER_REFRESH);
+    ticks.tick().await;
+    for look in 1u32.. {
+        ticks.tick().await;
+        let trainer = Arc::clone(&trainer);
+        let always = look % SCORER_FULL_READ_EVERY == 0;
+        match tokio::task::spawn_blocking(move || trainer.refresh(always)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot read other nodes' scorer samples; tried again later"),
+            Err(e) => tracing::error!(error = %e, "scorer refresh task failed"),
+        }
+    }
 }
 
 fn scorer_scanner(trainer: &postern_scorer::ScorerTrainer) -> Arc<dyn postern_pipeline::Scanner> {
@@ -516,15 +545,16 @@ fn print_summary(
     }
 }
 
-/// The stores `[store]` places: the directory, the DKIM keys, the panel's users and the
-/// quarantine (rows and bytes) in the node's SQLite file and disk, or in a PostgreSQL that
-/// several nodes share. Everything else (events and log search, the scorer's samples) stays
-/// in the node's file for now (docs/CONFIG.md).
+/// The stores `[store]` places: the directory, the DKIM keys, the panel's users, the
+/// quarantine (rows and bytes) and the scorer's samples in the node's SQLite file and disk,
+/// or in a PostgreSQL that several nodes share. Everything else (events and log search)
+/// stays in the node's file for now (docs/CONFIG.md).
 struct SharedStores {
     directory: Arc<dyn DirectoryStore>,
     dkim: Arc<dyn DkimStore>,
     admin_users: Arc<dyn postern_store::AdminUserStore>,
     quarantine: QuarantineStores,
+    scorer: Arc<dyn postern_store::ScorerStore>,
 }
 
 /// The quarantine's rows, and where its bytes are: `None`, the node's own disk.
@@ -540,16 +570,18 @@ fn shared_stores(config: &postern_config::StoreConfig, sqlite: &Arc<SqliteStore>
             dkim: sqlite.clone(),
             admin_users: sqlite.clone(),
             quarantine: QuarantineStores { rows: sqlite.clone(), bodies: None },
+            scorer: sqlite.clone(),
         }),
         postern_config::StoreConfig::Postgres { url, pool_size } => {
             let pg = postern_store::PgConfig { url: url.clone(), pool_size: *pool_size, schema: None };
             let store = Arc::new(postern_store::PgStore::open(&pg).context("PostgreSQL store ([store] url)")?);
-            tracing::info!(pool_size, "directory, DKIM keys, panel users and quarantine in PostgreSQL");
+            tracing::info!(pool_size, "directory, DKIM keys, panel users, quarantine and scorer samples in PostgreSQL");
             Ok(SharedStores {
                 directory: store.clone(),
                 dkim: store.clone(),
                 admin_users: store.clone(),
-                quarantine: QuarantineStores { rows: store.clone(), bodies: Some(store) },
+                quarantine: QuarantineStores { rows: store.clone(), bodies: Some(store.clone()) },
+                scorer: store,
             })
         }
     }

@@ -28,6 +28,7 @@ mod log;
 mod quarantine;
 mod ranges;
 mod rules;
+mod scorer;
 mod tokens;
 
 /// One case: gets a fresh, empty store and panics when the store breaks the contract.
@@ -198,6 +199,19 @@ pub fn run_quarantine(make: &dyn Fn() -> Box<dyn crate::quarantine::QuarantineSt
         let store = make();
         case(store.as_ref());
     }
+}
+
+/// Runs the scorer cases: `make` gives a fresh, empty store; `writers` gives handles on
+/// one fresh store: a new one each call where the backend has several writers (another
+/// node), else the same one from several threads.
+pub fn run_scorer(
+    make: &dyn Fn() -> Box<dyn crate::scorer::ScorerStore>,
+    writers: &dyn Fn() -> Box<dyn Fn() -> std::sync::Arc<dyn crate::scorer::ScorerStore>>,
+) {
+    eprintln!("conformance: scorer::samples_count_once_and_move_when_relabelled");
+    scorer::samples_count_once_and_move_when_relabelled(make().as_ref());
+    eprintln!("conformance: scorer::concurrent_learning_loses_and_doubles_nothing");
+    scorer::concurrent_learning_loses_and_doubles_nothing(&writers());
 }
 
 /// One log search case: gets a fresh, empty store.

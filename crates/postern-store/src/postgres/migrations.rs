@@ -192,6 +192,31 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     );
     CREATE INDEX quarantine_bodies_written ON quarantine_bodies(written_at_ms) WHERE NOT corrupt;"#,
     ),
+    (
+        6,
+        "scorer samples",
+        // The built-in scorer's training, shared by every node (ScorerStore). Token hashes
+        // are u32 values in BIGINT; a sample keeps its tokens to take them back when it is
+        // relabelled.
+        r#"CREATE TABLE scorer_samples (
+        digest BYTEA PRIMARY KEY,
+        spam BOOLEAN NOT NULL,
+        tokens BIGINT[] NOT NULL,
+        source TEXT NOT NULL,
+        learned_at_ms BIGINT NOT NULL
+    );
+    CREATE TABLE scorer_tokens (
+        token BIGINT PRIMARY KEY,
+        ham BIGINT NOT NULL,
+        spam BIGINT NOT NULL
+    );
+    CREATE TABLE scorer_totals (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        ham BIGINT NOT NULL,
+        spam BIGINT NOT NULL
+    );
+    INSERT INTO scorer_totals (id, ham, spam) VALUES (1, 0, 0);"#,
+    ),
 ];
 
 /// The advisory lock's first key ("pstn"); the second is the schema's hash.

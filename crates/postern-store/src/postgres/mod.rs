@@ -73,6 +73,7 @@ mod inbound;
 mod migrations;
 mod quarantine;
 mod rules;
+mod scorer;
 mod tokens;
 
 /// The store's own runtime: connections' I/O and the calls' futures, nothing else.

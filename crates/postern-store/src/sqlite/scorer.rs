@@ -47,6 +47,11 @@ impl ScorerStore for SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(ScorerCounts { ham, spam, tokens })
     }
+
+    fn scorer_totals(&self) -> Result<(u32, u32)> {
+        let conn = self.conn();
+        Ok(conn.query_row("SELECT ham, spam FROM scorer_totals WHERE id = 1", [], |r| Ok((r.get(0)?, r.get(1)?)))?)
+    }
 }
 
 /// Adds `delta` (1 or -1) to the label's total and to each token's count.
@@ -62,29 +67,4 @@ fn count(tx: &rusqlite::Transaction<'_>, spam: bool, tokens: &[u32], delta: i64)
         stmt.execute(params![i64::from(*t), ham, spam_add])?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn samples_count_once_and_move_when_relabelled() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("db")).unwrap();
-        assert_eq!(store.scorer_counts().unwrap(), ScorerCounts::default());
-        let (a, b) = ([1u8; 32], [2u8; 32]);
-        assert_eq!(store.learn_sample(&a, true, &[10, 20], "api").unwrap(), Learned::New);
-        assert_eq!(store.learn_sample(&a, true, &[10, 20], "api").unwrap(), Learned::Known);
-        assert_eq!(store.learn_sample(&b, false, &[20, u32::MAX], "api").unwrap(), Learned::New);
-        let mut c = store.scorer_counts().unwrap();
-        c.tokens.sort();
-        assert_eq!((c.ham, c.spam), (1, 1));
-        assert_eq!(c.tokens, vec![(10, 0, 1), (20, 1, 1), (u32::MAX, 1, 0)]);
-        assert_eq!(store.learn_sample(&a, false, &[10, 20], "quarantine release").unwrap(), Learned::Relabelled);
-        let mut c = store.scorer_counts().unwrap();
-        c.tokens.sort();
-        assert_eq!((c.ham, c.spam), (2, 0));
-        assert_eq!(c.tokens, vec![(10, 1, 0), (20, 2, 0), (u32::MAX, 1, 0)]);
-    }
 }
