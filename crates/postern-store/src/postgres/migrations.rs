@@ -179,6 +179,25 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     );
     CREATE INDEX admin_sessions_user ON admin_sessions(user_id);"#,
     ),
+    (
+        5,
+        "directory changes",
+        // The cluster's change feed (`changes.rs`): one row per change a node published,
+        // in `seq` order; `directory_changes_pruned` remembers the highest `seq` pruned, so
+        // that a node that was away longer than the feed is kept reads everything again.
+        r#"CREATE TABLE directory_changes (
+        seq BIGSERIAL PRIMARY KEY,
+        change TEXT NOT NULL,
+        node TEXT NOT NULL,
+        at_ms BIGINT NOT NULL
+    );
+    CREATE INDEX directory_changes_at ON directory_changes(at_ms);
+    CREATE TABLE directory_changes_pruned (
+        one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+        up_to BIGINT NOT NULL
+    );
+    INSERT INTO directory_changes_pruned (up_to) VALUES (0);"#,
+    ),
 ];
 
 /// The advisory lock's first key ("pstn"); the second is the schema's hash.
