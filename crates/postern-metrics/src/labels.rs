@@ -75,6 +75,8 @@ pub fn refusal_rule(reason: &str) -> String {
 /// match wins: more specific words come first.
 const KNOWN: &[(&str, &str)] = &[
     ("content check", "engine_unavailable"),
+    ("directory store unavailable", "store_unavailable"),
+    ("counters unavailable", "counters_unavailable"),
     ("cannot hold the message", "quarantine_unavailable"),
     ("no quarantine to hold it", "quarantine_unavailable"),
     ("spool write failed", "spool"),
@@ -162,6 +164,8 @@ mod tests {
             ("51 Received headers, limit 50", "max_hops"),
             ("account alice is locked (spam)", "locked"),
             ("content check rspamd failed (on_failure = tempfail): cannot connect", "engine_unavailable"),
+            ("directory store unavailable: not caught up with the shared store for 4 s", "store_unavailable"),
+            ("counters unavailable (recipients per day): counter backend: timeout", "counters_unavailable"),
             ("spool write failed", "spool"),
             ("something nobody wrote down for alice@example.com", OTHER),
         ];

@@ -11,6 +11,8 @@
 //! - [`dns`]: the shared stub-resolver setup and answer shape of every DNS check.
 //! - [`directory`]: the in-memory index of domains and accounts (swapped whole on change).
 //! - [`lists`]: block and allow lists (seed 004): reject, discard, or skip checks.
+//! - [`readiness`]: whether the in-memory directory may decide (in a cluster: while the
+//!   node keeps up with the shared store); else `451 4.3.0` at MAIL and RCPT.
 //! - [`password`]: argon2id hashes.
 //! - [`guard`]: AUTH failure throttling and blocking per client.
 //! - [`blocks`]: the AUTH failure and daily client blocks, listed and lifted by administrators.
@@ -39,6 +41,7 @@ pub mod limits;
 pub mod lists;
 pub mod locks;
 pub mod password;
+pub mod readiness;
 pub mod relay;
 pub mod sender;
 pub mod spf;
@@ -49,4 +52,5 @@ pub use guard::GuardConfig;
 pub use limits::{LimitVerdict, Limits};
 pub use lists::{ListIndex, ListVerdict, Skips};
 pub use locks::{LockWriter, Locks, SpamOutcome};
+pub use readiness::Readiness;
 pub use relay::{Attribution, AuthOutcome, RelayPolicy, identity_checks};

@@ -2,8 +2,9 @@
 //! day, week and month; recipients per day (per account and per identity, identities
 //! inherit the account's settings); messages per session, recipients per message, size and
 //! hops are counted by the session itself. Exceeding a rate or a quota is temporary:
-//! `451 4.7.1`, the text naming the limit. With the account in monitor mode, a limit that
-//! would refuse is reported as such and nothing is refused.
+//! `451 4.7.1`, the text naming the limit. A limit the counters cannot check (Redis away)
+//! is temporary too: `451 4.3.0`, never a pass. With the account in monitor mode, a limit
+//! that would refuse is reported as such and nothing is refused.
 //!
 //! Counter keys name accounts by kind and name (not by database id), so every node of a
 //! cluster counts the same account under the same key.
@@ -47,6 +48,15 @@ pub enum LimitVerdict {
 }
 
 impl LimitVerdict {
+    /// The counters cannot be asked (Redis away): the limit cannot be checked, so the mail
+    /// waits (`451 4.3.0`, the client tries again) rather than pass unchecked; nothing was
+    /// counted. Monitor mode, which refuses for no limit, only reports it.
+    fn unavailable(account: &Account, limit: &str, error: &postern_counters::CounterError) -> LimitVerdict {
+        tracing::error!(error = %error, account = %account.name, limit, "counters unavailable");
+        let reply = Reply::new(451, "4.3.0", "limit counters unavailable, try again later");
+        LimitVerdict::exceeded(account, reply, format!("counters unavailable ({limit}): {error}"))
+    }
+
     fn exceeded(account: &Account, reply: Reply, reason: String) -> LimitVerdict {
         if account.settings.monitor_only {
             LimitVerdict::WouldRefuse { reply, reason }
@@ -88,8 +98,7 @@ impl Limits {
     /// A session was attributed to `account` (at connect for `ip` accounts, at AUTH for
     /// the others): count it in every window that has a limit, all or none, in one call
     /// (one round trip to Redis). Refused: the first window, shortest first, that is full.
-    /// Counter trouble never refuses mail (it is logged): a broken Redis must not stop a
-    /// provider's mail.
+    /// Counter trouble (Redis away) refuses for now ([`LimitVerdict::unavailable`]).
     pub async fn session(&self, account: &Account) -> LimitVerdict {
         let windows: Vec<(&str, u64, u64)> =
             session_windows(&account.settings.limits).into_iter().filter(|&(_, _, limit)| limit > 0).collect();
@@ -116,10 +125,7 @@ impl Limits {
                 let reason = format!("sessions per {name}: {count} of {limit}");
                 LimitVerdict::exceeded(account, Reply::new(451, "4.7.1", text), reason)
             }
-            Err(e) => {
-                tracing::error!(error = %e, account = %account.name, "session counter unavailable");
-                LimitVerdict::Allowed
-            }
+            Err(e) => LimitVerdict::unavailable(account, "sessions", &e),
         }
     }
 
@@ -137,10 +143,7 @@ impl Limits {
                 let reason = format!("recipients per day: {count} of {limit}");
                 LimitVerdict::exceeded(account, Reply::new(451, "4.7.1", text), reason)
             }
-            Err(e) => {
-                tracing::error!(error = %e, account = %account.name, "recipient counter unavailable");
-                LimitVerdict::Allowed
-            }
+            Err(e) => LimitVerdict::unavailable(account, "recipients per day", &e),
         }
     }
 
@@ -159,10 +162,7 @@ impl Limits {
                 let reason = format!("recipients per day of identity {identity}: {count} + {n} of {limit}");
                 LimitVerdict::exceeded(account, Reply::new(451, "4.7.1", text), reason)
             }
-            Err(e) => {
-                tracing::error!(error = %e, account = %account.name, "identity counter unavailable");
-                LimitVerdict::Allowed
-            }
+            Err(e) => LimitVerdict::unavailable(account, "recipients per day of an identity", &e),
         }
     }
 
@@ -312,8 +312,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn counter_trouble_never_refuses() {
+    async fn counter_trouble_is_a_temporary_refusal_never_a_pass() {
         let limits = Limits::new(Arc::new(Down));
-        assert_eq!(limits.session(&account([1, 1, 1, 1, 1])).await, LimitVerdict::Allowed);
+        let mut account = account([1, 1, 1, 1, 1]);
+        account.settings.limits.recipients_per_day = 10;
+        let verdicts = [
+            limits.session(&account).await,
+            limits.recipient(&account).await,
+            limits.identity_recipients(&account, "a@example.com", 1).await,
+        ];
+        for verdict in verdicts {
+            let LimitVerdict::Refuse { reply, reason } = verdict else { panic!("{verdict:?}") };
+            assert_eq!(reply.render(), "451 4.3.0 limit counters unavailable, try again later\r\n");
+            assert!(reason.starts_with("counters unavailable ("), "{reason}");
+        }
+        assert_eq!(limits.session(&self::account([0; 5])).await, LimitVerdict::Allowed, "no limit, no counter");
+        account.settings.monitor_only = true;
+        assert!(matches!(limits.session(&account).await, LimitVerdict::WouldRefuse { .. }), "monitor mode reports");
     }
 }

@@ -20,6 +20,7 @@ use crate::guard::{AuthGuard, GuardConfig, Penalty};
 use crate::limits::{LimitVerdict, Limits};
 use crate::lists::ListVerdict;
 use crate::locks::{Locks, SpamOutcome};
+use crate::readiness::Readiness;
 use crate::spf::SpfResolver;
 use crate::{identity, password, sender};
 
@@ -79,6 +80,7 @@ pub struct RelayPolicy {
     check_trusted_senders: AtomicBool,
     limits: Option<Arc<Limits>>,
     locks: Option<Arc<Locks>>,
+    readiness: Readiness,
 }
 
 impl Default for RelayPolicy {
@@ -103,6 +105,7 @@ impl RelayPolicy {
             check_trusted_senders: AtomicBool::new(false),
             limits: None,
             locks: None,
+            readiness: Readiness::always(),
         }
     }
 
@@ -128,6 +131,21 @@ impl RelayPolicy {
     pub fn with_locks(mut self, locks: Arc<Locks>) -> RelayPolicy {
         self.locks = Some(locks);
         self
+    }
+
+    /// Whether the directory may decide (without: always; a cluster node follows the
+    /// shared store's feed and is refused `451 4.3.0` at MAIL and RCPT while behind).
+    pub fn with_readiness(mut self, readiness: Readiness) -> RelayPolicy {
+        self.readiness = readiness;
+        self
+    }
+
+    /// `451 4.3.0` while the directory may be stale (a cluster node that has not kept up
+    /// with the shared store). The session asks it first at MAIL and at RCPT, before
+    /// anything the directory decides (a list's reject, an account's limits), so that no
+    /// answer rests on what may be out of date.
+    pub fn stale_directory(&self) -> Option<Verdict> {
+        self.readiness.refusal()
     }
 
     pub fn limits(&self) -> Option<&Arc<Limits>> {

@@ -63,9 +63,9 @@ pub struct Session {
     pub(crate) tx: Option<Transaction>,
     pub(crate) errors: u32,
     pub(crate) messages: u32,
-    /// Set when the session's attribution exceeded an account's session limit: every
-    /// MAIL gets this reply.
-    pub(crate) limit_refusal: Option<Reply>,
+    /// Set when the session's attribution exceeded an account's session limit (or the
+    /// counters could not check it): every MAIL gets this reply; the reason is logged.
+    pub(crate) limit_refusal: Option<(Reply, String)>,
     /// Connection and protocol policy state (`protection/`).
     pub(crate) protection: crate::protection::SessionProtection,
     started: Instant,
@@ -110,7 +110,7 @@ impl Session {
             LimitVerdict::Allowed => self.limit_refusal = None,
             LimitVerdict::Refuse { reply, reason } => {
                 tracing::info!(session = self.id, client = %self.client.ip, reason = reason.as_str(), "session over its account's limit");
-                self.limit_refusal = Some(reply);
+                self.limit_refusal = Some((reply, reason));
             }
             LimitVerdict::WouldRefuse { reply, reason } => {
                 self.would_refuse(Stage::Connect, &reply, &reason, None).await

@@ -145,7 +145,9 @@ pub struct DirectorySnapshot {
 
 /// What an administrator changed, so that the SMTP policy's in-memory directory applies
 /// just that instead of reading everything again (the admin API says what; `serve` applies).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialised (JSON) in a cluster's change feed ([`crate::changes`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum DirectoryChange {
     /// An account created, updated or deleted.
     Account(i64),

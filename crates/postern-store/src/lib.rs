@@ -17,6 +17,8 @@
 //!   timeline step's one-line summary.
 //! - [`quarantine`]: the [`QuarantineStore`] trait: the index of held messages and the
 //!   atomic claims of their state machine (held, releasing, released, purging).
+//! - [`changes`]: [`ClusterChange`], what one node of a cluster tells the others, as it
+//!   travels through the shared store's change feed.
 //! - [`conformance`]: the one [`DirectoryStore`] and [`DkimStore`] test suite every backend
 //!   runs unchanged ([`conformance::run_all`], [`conformance::run_dkim`]); SQLite runs it in
 //!   `tests/conformance_sqlite.rs`.
@@ -24,11 +26,13 @@
 //!   table behind the traits.
 //! - [`postgres`]: the backend for a cluster (several nodes on one PostgreSQL): the
 //!   directory, DKIM keys, the quarantine index and the panel's users so far, behind a blocking bridge to
-//!   `tokio-postgres` (its module doc says how); its own versioned migrations.
+//!   `tokio-postgres` (its module doc says how); its own versioned migrations; the change
+//!   feed that keeps the nodes' in-memory directories converged.
 //! - [`scorer`]: the [`ScorerStore`] trait: the built-in scorer's training samples.
 //! - `migrations`: versioned schema changes, applied in order at open.
 
 pub mod admin_users;
+pub mod changes;
 pub mod conformance;
 pub mod directory;
 pub mod dkim;
@@ -44,6 +48,7 @@ pub mod scorer;
 pub mod sqlite;
 
 pub use admin_users::{AdminSession, AdminUserChange, AdminUserStore, NewAdminSession, NewAdminUser};
+pub use changes::ClusterChange;
 pub use directory::{
     AccountChange, AccountFilter, AccountRecord, DirectoryChange, DirectorySnapshot, DirectoryStore, DomainChange,
     DomainFilter, IdentityFilter, IdentityLock, NewAccount, NewDelegation, NewDomain, NewInboundDomain, NewRule,

@@ -1,6 +1,7 @@
 //! The SMTP policy's in-memory directory: loaded from the store at start-up; after a change
 //! made through the admin API, only what changed is read again and applied to a patched
-//! copy of the index ([`apply`]); and the store side of locks. Whoever writes lock states
+//! copy of the index ([`apply`]; a cluster node also applies its peers' changes so,
+//! `convergence.rs`); and the store side of locks. Whoever writes lock states
 //! or changes the directory holds [`Directory::writing`], so a change never puts back a
 //! lock state read before a concurrent automatic lock was stored.
 
@@ -10,7 +11,9 @@ use std::time::Instant;
 use postern_core::BoxFuture;
 use postern_core::tenancy::LockState;
 use postern_policy::{Directory, DirectoryIndex, LockWriter};
-use postern_store::{AccountChange, DirectoryChange, DirectoryStore};
+use postern_store::{AccountChange, ClusterChange, DirectoryChange, DirectoryStore};
+
+use crate::convergence::Publisher;
 
 /// Reads every domain, account, list rule, inbound relay domain and kept identity lock
 /// state into `directory`.
@@ -76,46 +79,35 @@ fn apply_locked(
 }
 
 /// Applies `change` now, so the next SMTP command sees it. When reading the change fails,
-/// everything is read again; when that fails too, the previous version stays (logged).
-pub fn apply(store: &dyn DirectoryStore, directory: &Directory, change: &DirectoryChange) {
+/// everything is read again; when that fails too, the previous version stays and the
+/// caller hears of it (a cluster node's follower reads the change again later).
+pub fn apply(store: &dyn DirectoryStore, directory: &Directory, change: &DirectoryChange) -> postern_store::Result<()> {
     let _writing = directory.writing();
     let started = Instant::now();
     match apply_locked(store, directory, change) {
-        Ok(()) => tracing::debug!(?change, ms = started.elapsed().as_millis() as u64, "directory change applied"),
+        Ok(()) => {
+            tracing::debug!(?change, ms = started.elapsed().as_millis() as u64, "directory change applied");
+            Ok(())
+        }
         Err(e) => {
             tracing::warn!(error = %e, ?change, "directory change failed; reading everything again");
-            if let Err(e) = load(store, directory) {
-                tracing::error!(error = %e, "directory reload failed; the previous version stays in use");
-            }
+            load(store, directory)
         }
     }
 }
 
-/// The admin API's `on_change`: applies the change before the API answers.
-pub fn updater(
-    store: Arc<dyn DirectoryStore>,
-    directory: Arc<Directory>,
-) -> Arc<dyn Fn(&DirectoryChange) + Send + Sync> {
-    Arc::new(move |change| {
-        let update = || apply(store.as_ref(), &directory, change);
-        // The API calls this from async code: tell the runtime that this thread blocks.
-        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(update),
-            _ => update(),
-        }
-    })
-}
-
 /// Lock states written to the store, then the SMTP policy's index reloaded, so the next
-/// command sees the lock (the policy's `LockWriter`).
+/// command sees the lock (the policy's `LockWriter`), then published to the cluster's
+/// other nodes (nothing on one node).
 pub struct StoreLocks {
     store: Arc<dyn DirectoryStore>,
     directory: Arc<Directory>,
+    publisher: Publisher,
 }
 
 impl StoreLocks {
-    pub fn new(store: Arc<dyn DirectoryStore>, directory: Arc<Directory>) -> StoreLocks {
-        StoreLocks { store, directory }
+    pub fn new(store: Arc<dyn DirectoryStore>, directory: Arc<Directory>, publisher: Publisher) -> StoreLocks {
+        StoreLocks { store, directory, publisher }
     }
 }
 
@@ -133,11 +125,18 @@ impl LockWriter for StoreLocks {
         Box::pin(async move {
             let store = Arc::clone(&self.store);
             let directory = Arc::clone(&self.directory);
+            let publisher = self.publisher.clone();
             blocking(move || {
-                let _writing = directory.writing();
-                let change = AccountChange { lock: Some(lock), ..AccountChange::default() };
-                store.update_account(account_id, &change)?;
-                apply_locked(store.as_ref(), &directory, &DirectoryChange::Account(account_id))
+                let change = DirectoryChange::Account(account_id);
+                let applied = {
+                    let _writing = directory.writing();
+                    store
+                        .update_account(account_id, &AccountChange { lock: Some(lock), ..AccountChange::default() })?;
+                    apply_locked(store.as_ref(), &directory, &change)
+                };
+                // Stored: the other nodes must hear of it, whatever this node's reload did.
+                publisher.publish(ClusterChange::Directory(change));
+                applied
             })
             .await
         })
@@ -152,8 +151,9 @@ impl LockWriter for StoreLocks {
         Box::pin(async move {
             let store = Arc::clone(&self.store);
             let directory = Arc::clone(&self.directory);
+            let publisher = self.publisher.clone();
             blocking(move || {
-                let _writing = directory.writing();
+                let writing = directory.writing();
                 let found = match store.identity_by_name(account_id, &identity)? {
                     Some(found) => found,
                     None => match store.create_identity(account_id, &identity) {
@@ -170,6 +170,8 @@ impl LockWriter for StoreLocks {
                 };
                 store.update_identity_lock(found.id, &lock)?;
                 directory.set_identity_lock(account_id, &identity, lock);
+                drop(writing);
+                publisher.publish(ClusterChange::Directory(DirectoryChange::Identity { account_id, name: identity }));
                 Ok(())
             })
             .await

@@ -60,11 +60,22 @@ fn open(sealed: &SealedDkimKey, master: &MasterKey) -> Option<SigningKey> {
     }
 }
 
-/// After a rotation or removal: reload the key ring. On a failure the previous ring stays.
-pub fn reloader(store: Arc<dyn DkimStore>, master: Arc<MasterKey>, signer: Arc<Signer>) -> Arc<dyn Fn() + Send + Sync> {
+/// After a rotation or removal (here or, in a cluster, on another node): reload the key
+/// ring. On a failure the previous ring stays (logged), and the caller hears of it.
+pub fn reloader(
+    store: Arc<dyn DkimStore>,
+    master: Arc<MasterKey>,
+    signer: Arc<Signer>,
+) -> Arc<dyn Fn() -> postern_store::Result<()> + Send + Sync> {
     Arc::new(move || match load(store.as_ref(), &master) {
-        Ok(ring) => signer.replace(ring),
-        Err(e) => tracing::error!(error = %e, "DKIM key reload failed; the previous keys stay in use"),
+        Ok(ring) => {
+            signer.replace(ring);
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "DKIM key reload failed; the previous keys stay in use");
+            Err(e)
+        }
     })
 }
 

@@ -1,10 +1,11 @@
 //! The checks behind `/health` (the admin API's `health` runs them): the spool (a probe
 //! file written, fsynced and removed where messages are written), the store (a cheap
-//! query), Redis when it holds the counters (`PING`), and each configured engine (its
-//! ping).
+//! query), PostgreSQL when it holds the directory (whether this node keeps up with its
+//! change feed, which it reads every second), Redis when it holds the counters (`PING`),
+//! and each configured engine (its ping).
 //!
 //! In: the running parts. Out: [`HealthCheck`]s with what a failure means: the spool, the
-//! store and Redis are `failing` (mail cannot be kept or counted); an engine is `failing`
+//! store, PostgreSQL and Redis are `failing` (mail cannot be kept, decided or counted); an engine is `failing`
 //! when its `on_failure` is `tempfail` (mail is being refused) and `degraded` when it is
 //! `skip`. Details are short and public: no paths, addresses or URLs (those go to the log).
 
@@ -13,13 +14,16 @@ use std::sync::Arc;
 use postern_admin::health::{HealthCheck, Probe, Status};
 use postern_counters::Counters;
 use postern_pipeline::{OnFailure, Scanner};
+use postern_policy::Readiness;
 use postern_queue::{Spool, SpoolError};
 use postern_store::SqliteStore;
 
-/// The checks for this server; `redis`: the counters, when Redis holds them.
+/// The checks for this server; `postgres`: the node's readiness, when PostgreSQL holds the
+/// directory; `redis`: the counters, when Redis holds them.
 pub fn checks(
     spool: &Spool,
     store: &Arc<SqliteStore>,
+    postgres: Option<Readiness>,
     redis: Option<Arc<dyn Counters>>,
     engines: &[Arc<dyn Scanner>],
 ) -> Vec<HealthCheck> {
@@ -27,6 +31,9 @@ pub fn checks(
         HealthCheck { name: "spool".into(), on_failure: Status::Failing, probe: spool_probe(spool.clone()) },
         HealthCheck { name: "store".into(), on_failure: Status::Failing, probe: store_probe(Arc::clone(store)) },
     ];
+    if let Some(readiness) = postgres {
+        checks.push(HealthCheck { name: "postgres".into(), on_failure: Status::Failing, probe: feed_probe(readiness) });
+    }
     if let Some(counters) = redis {
         checks.push(HealthCheck { name: "redis".into(), on_failure: Status::Failing, probe: redis_probe(counters) });
     }
@@ -74,6 +81,15 @@ fn store_probe(store: Arc<SqliteStore>) -> Probe {
                 Err(_) => Err("the query did not finish".into()),
             }
         })
+    })
+}
+
+/// Answered from memory: the node's follower reads the feed every second and says when it
+/// cannot (`convergence.rs`).
+fn feed_probe(readiness: Readiness) -> Probe {
+    Arc::new(move || {
+        let status = readiness.status();
+        Box::pin(async move { status })
     })
 }
 

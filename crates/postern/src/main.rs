@@ -9,7 +9,10 @@
 //! - `admin_tls`: the admin listener (API and web panel) over TLS (`admin.tls`).
 //! - `dkim`: the DKIM master key, the signer's keys loaded from the store, their reload.
 //! - `events`: the event sink sessions write to: a log line, and a row in the store.
-//! - `health`: the checks behind `/health` (spool, store, Redis, engines).
+//! - `directory`: the SMTP policy's in-memory directory: loaded, patched per change, locks.
+//! - `convergence`: a cluster's nodes on one PostgreSQL: changes published to its change
+//!   feed and followed from it; `451 4.3.0` while a node cannot keep up.
+//! - `health`: the checks behind `/health` (spool, store, PostgreSQL's feed, Redis, engines).
 //! - `logging`: the `tracing` subscriber (text or JSON on stdout).
 //! - `log_retention`: events and log search rows past `log.retention_days` removed in
 //!   small batches, at start and every ten minutes.
@@ -22,6 +25,7 @@ mod admin_tls;
 mod archive;
 mod cli;
 mod config_file;
+mod convergence;
 mod directory;
 mod dkim;
 mod domain_age;

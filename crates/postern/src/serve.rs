@@ -24,14 +24,14 @@ use postern_policy::spf::SpfResolver;
 use postern_policy::{GuardConfig, Limits, Locks};
 use postern_queue::{QueueManager, SchedulerConfig, Spool};
 use postern_smtp::{Listener, Services};
-use postern_store::{DirectoryChange, DirectoryStore, DkimStore, EventWriter, NewToken, SqliteStore};
+use postern_store::{ClusterChange, DirectoryChange, DirectoryStore, DkimStore, EventWriter, NewToken, SqliteStore};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::ServeArgs;
 use crate::events::EventLog;
 use crate::reload::{self, LiveTransport};
-use crate::{config_file, directory, dkim, logging, memory, tls};
+use crate::{config_file, convergence, directory, dkim, logging, memory, tls};
 
 pub fn main(args: ServeArgs) -> ExitCode {
     let config = match config_file::load(args.config.as_deref(), &args.overrides()) {
@@ -79,7 +79,19 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         admin_users: admin_user_store,
         quarantine,
         scorer: scorer_store,
+        cluster,
     } = shared_stores(&config.store, &store)?;
+    // A cluster node notes the change feed's last row before it loads anything: what is
+    // published meanwhile is applied again (convergence.rs).
+    let feed_start = cluster.as_ref().map(|c| convergence::start_point(&c.store)).transpose()?;
+    let publisher = match &cluster {
+        Some(c) => convergence::Publisher::new(Arc::clone(&c.store), convergence::node_name(&config.hostname)),
+        None => convergence::Publisher::none(),
+    };
+    let readiness = match &cluster {
+        Some(_) => postern_policy::Readiness::following(convergence::STALE_AFTER),
+        None => postern_policy::Readiness::always(),
+    };
     let master_key = dkim::master_key(&config.data_dir)?;
     let signer = Arc::new(Signer::new(dkim::load(dkim_store.as_ref(), &master_key).context("DKIM keys")?));
     let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
@@ -133,13 +145,14 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
             failure_delay: config.auth.failure_delay,
         })
         .with_spf(spf)
+        .with_readiness(readiness.clone())
         .check_trusted_senders(config.auth.trusted_networks_check_sender);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let counters = open_counters(&config, Arc::clone(&clock)).await?;
     let limits = Arc::new(Limits::new(Arc::clone(&counters)));
     let locks = Arc::new(Locks::new(
         Arc::clone(&counters),
-        Arc::new(directory::StoreLocks::new(Arc::clone(&directory_store), Arc::clone(&directory))),
+        Arc::new(directory::StoreLocks::new(Arc::clone(&directory_store), Arc::clone(&directory), publisher.clone())),
         Arc::clone(&clock),
     ));
     // Compromise detection by behaviour: per identity profiles in the counters backend.
@@ -187,6 +200,19 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     // Always wired: it looks anything up only for accounts with checks.block_new_domains.
     let domain_age = crate::domain_age::start(&config.domain_age)?;
     let pipeline = pipeline.with_scanner(Arc::new(postern_pipeline::DomainAgeScanner::new(Arc::clone(&domain_age))));
+    // This node's memory, for its own changes and its peers' alike.
+    let dkim_reload = dkim::reloader(Arc::clone(&dkim_store), Arc::clone(&master_key), Arc::clone(&signer));
+    let apply_change =
+        convergence::applier(Arc::clone(&directory_store), Arc::clone(&directory), Arc::clone(&dkim_reload));
+    if let (Some(cluster), Some(start)) = (&cluster, feed_start) {
+        let follower = convergence::Follower {
+            config: cluster.config.clone(),
+            apply: Arc::clone(&apply_change),
+            publisher: publisher.clone(),
+            readiness: readiness.clone(),
+        };
+        tokio::spawn(follower.run(start, shutdown.clone()));
+    }
     let services = Arc::new(Services {
         policy,
         pipeline: Arc::new(pipeline),
@@ -246,17 +272,27 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         Some(addr) => {
             admin_token(&config.data_dir, directory_store.as_ref())?;
             first_panel_user(&config.data_dir, panel_auth.users.as_ref())?;
-            let dkim_reload = dkim::reloader(Arc::clone(&dkim_store), Arc::clone(&master_key), signer);
-            let dkim_admin =
-                dkim::admin(dkim_store, master_key, Arc::clone(&dkim_reload), &config.delivery.dns_servers)?;
-            let directory_update = directory::updater(Arc::clone(&directory_store), Arc::clone(&directory));
-            let on_change: Arc<dyn Fn(&DirectoryChange) + Send + Sync> = Arc::new(move |change| {
-                directory_update(change);
-                // A deleted domain takes its keys along: the signer forgets them at once.
-                if matches!(change, DirectoryChange::Domain(_) | DirectoryChange::Everything) {
-                    dkim_reload();
-                }
-            });
+            // Applied here before the API answers, then told to the other nodes.
+            let dkim_changed: Arc<dyn Fn() + Send + Sync> = {
+                let publisher = publisher.clone();
+                Arc::new(move || {
+                    // A failed reload is logged; the keys are stored all the same.
+                    let _ = dkim_reload();
+                    publisher.publish(ClusterChange::DkimKeys);
+                })
+            };
+            let dkim_admin = dkim::admin(dkim_store, master_key, dkim_changed, &config.delivery.dns_servers)?;
+            let on_change: Arc<dyn Fn(&DirectoryChange) + Send + Sync> = {
+                let publisher = publisher.clone();
+                Arc::new(move |change| {
+                    // A deleted domain takes its keys along: the signer forgets them at once.
+                    let change = ClusterChange::Directory(change.clone());
+                    if let Err(e) = apply_change(&change) {
+                        tracing::error!(error = %e, "directory reload failed; the previous version stays in use");
+                    }
+                    publisher.publish(change);
+                })
+            };
             let socket =
                 TcpListener::bind(addr).await.with_context(|| format!("admin.address: cannot listen on {addr}"))?;
             let local = socket.local_addr().unwrap_or(addr);
@@ -282,6 +318,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
             .with_health(Some(Arc::new(postern_admin::health::Health::new(crate::health::checks(
                 &health_spool,
                 &health_store,
+                cluster.is_some().then(|| readiness.clone()),
                 matches!(config.counters, CountersConfig::Redis { .. }).then(|| Arc::clone(&counters)),
                 &engines,
             )))))
@@ -547,20 +584,28 @@ fn print_summary(
 
 /// The stores `[store]` places: the directory, the DKIM keys, the panel's users, the
 /// quarantine (rows and bytes) and the scorer's samples in the node's SQLite file and disk,
-/// or in a PostgreSQL that several nodes share. Everything else (events and log search)
-/// stays in the node's file for now (docs/CONFIG.md).
+/// or in a PostgreSQL that several nodes share (then with the [`Cluster`] whose change
+/// feed keeps the nodes converged). Everything else (events and log search) stays in the
+/// node's file for now (docs/CONFIG.md).
 struct SharedStores {
     directory: Arc<dyn DirectoryStore>,
     dkim: Arc<dyn DkimStore>,
     admin_users: Arc<dyn postern_store::AdminUserStore>,
     quarantine: QuarantineStores,
     scorer: Arc<dyn postern_store::ScorerStore>,
+    cluster: Option<Cluster>,
 }
 
 /// The quarantine's rows, and where its bytes are: `None`, the node's own disk.
 struct QuarantineStores {
     rows: Arc<dyn postern_store::QuarantineStore>,
     bodies: Option<Arc<dyn postern_store::HeldBodyStore>>,
+}
+
+/// A node of a cluster: the shared store, and where its change feed's listener connects.
+struct Cluster {
+    store: Arc<postern_store::PgStore>,
+    config: postern_store::PgConfig,
 }
 
 fn shared_stores(config: &postern_config::StoreConfig, sqlite: &Arc<SqliteStore>) -> Result<SharedStores> {
@@ -571,6 +616,7 @@ fn shared_stores(config: &postern_config::StoreConfig, sqlite: &Arc<SqliteStore>
             admin_users: sqlite.clone(),
             quarantine: QuarantineStores { rows: sqlite.clone(), bodies: None },
             scorer: sqlite.clone(),
+            cluster: None,
         }),
         postern_config::StoreConfig::Postgres { url, pool_size } => {
             let pg = postern_store::PgConfig { url: url.clone(), pool_size: *pool_size, schema: None };
@@ -581,7 +627,8 @@ fn shared_stores(config: &postern_config::StoreConfig, sqlite: &Arc<SqliteStore>
                 dkim: store.clone(),
                 admin_users: store.clone(),
                 quarantine: QuarantineStores { rows: store.clone(), bodies: Some(store.clone()) },
-                scorer: store,
+                scorer: store.clone(),
+                cluster: Some(Cluster { store, config: pg }),
             })
         }
     }

@@ -1,5 +1,7 @@
 //! MAIL FROM: start a transaction. Checks order (HELO first, no nesting), parameters
-//! (SIZE, BODY, SMTPUTF8, RET, ENVID, AUTH) and the reverse path.
+//! (SIZE, BODY, SMTPUTF8, RET, ENVID, AUTH) and the reverse path; then, with a directory
+//! that may decide (`451 4.3.0` while a cluster node is behind its shared store), the
+//! account's limits and the policy.
 
 use postern_core::{Address, AddressError, BodyType, DsnRet, EventKind, QueueId, Reply, Stage, Verdict};
 
@@ -47,6 +49,10 @@ impl Session {
         if let Some(reply) = self.sender_protocol_checks(sender.as_ref()).await {
             return reply;
         }
+        if let Some(Verdict::Refuse { reply, reason }) = self.services.policy.stale_directory() {
+            self.refused(Stage::Mail, &reply, &reason, None).await;
+            return reply;
+        }
         self.attribution = self.services.policy.refresh(&self.attribution, self.client.ip);
         if let Some(reply) = self.account_limits_at_mail(p.size).await {
             return reply;
@@ -86,8 +92,8 @@ impl Session {
     /// The account's limits that a new transaction meets: its session limit, messages per
     /// session, and the declared size against the account's size limit.
     async fn account_limits_at_mail(&mut self, declared: Option<u64>) -> Option<Reply> {
-        if let Some(reply) = self.limit_refusal.clone() {
-            self.refused(Stage::Mail, &reply, "account session limit exceeded", None).await;
+        if let Some((reply, reason)) = self.limit_refusal.clone() {
+            self.refused(Stage::Mail, &reply, &format!("account session limit: {reason}"), None).await;
             return Some(reply);
         }
         let Attribution::Account { entry, .. } = &self.attribution else { return None };

@@ -1,6 +1,7 @@
 //! RCPT TO: add a recipient. Checks order, parameters (NOTIFY, ORCPT), syntax, the
-//! per-message recipient limit (`452 4.5.3`, the first N still go) and asks the block and
-//! allow lists (`verbs/lists.rs`), then the relay policy. Duplicate recipients are accepted
+//! per-message recipient limit (`452 4.5.3`, the first N still go), that the directory may
+//! decide (`451 4.3.0` while a cluster node is behind its shared store), and asks the block
+//! and allow lists (`verbs/lists.rs`), then the relay policy. Duplicate recipients are accepted
 //! and stored once.
 
 use postern_core::{Address, Notify, Recipient, Reply, Stage, Verdict};
@@ -37,6 +38,10 @@ impl Session {
         if count >= self.listener.limits.max_recipients.min(account_max) {
             let reply = Reply::new(452, "4.5.3", "Error: too many recipients");
             self.refused(Stage::Rcpt, &reply, "recipient limit per message reached", Some(address.to_string())).await;
+            return reply;
+        }
+        if let Some(Verdict::Refuse { reply, reason }) = self.services.policy.stale_directory() {
+            self.refused(Stage::Rcpt, &reply, &reason, Some(address.to_string())).await;
             return reply;
         }
         let listed = match self.check_lists(&address).await {

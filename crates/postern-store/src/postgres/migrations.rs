@@ -181,6 +181,25 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         5,
+        "directory changes",
+        // The cluster's change feed (`changes.rs`): one row per change a node published,
+        // in `seq` order; `directory_changes_pruned` remembers the highest `seq` pruned, so
+        // that a node that was away longer than the feed is kept reads everything again.
+        r#"CREATE TABLE directory_changes (
+        seq BIGSERIAL PRIMARY KEY,
+        change TEXT NOT NULL,
+        node TEXT NOT NULL,
+        at_ms BIGINT NOT NULL
+    );
+    CREATE INDEX directory_changes_at ON directory_changes(at_ms);
+    CREATE TABLE directory_changes_pruned (
+        one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+        up_to BIGINT NOT NULL
+    );
+    INSERT INTO directory_changes_pruned (up_to) VALUES (0);"#,
+    ),
+    (
+        6,
         "quarantine bodies",
         // Held messages' bytes, reachable from every node (HeldBodyStore). Written before
         // their `quarantine` row, removed after it is released or purged.
@@ -193,7 +212,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     CREATE INDEX quarantine_bodies_written ON quarantine_bodies(written_at_ms) WHERE NOT corrupt;"#,
     ),
     (
-        6,
+        7,
         "scorer samples",
         // The built-in scorer's training, shared by every node (ScorerStore). Token hashes
         // are u32 values in BIGINT; a sample keeps its tokens to take them back when it is

@@ -46,6 +46,8 @@
 //! - `dkim`: [`DkimStore`](crate::DkimStore); `quarantine`:
 //!   [`QuarantineStore`](crate::QuarantineStore); `admin_users`:
 //!   [`AdminUserStore`](crate::AdminUserStore), the panel's users and sessions.
+//! - `changes`: the cluster's change feed: [`PgStore::publish_change`] and the
+//!   [`ChangeListener`] (`LISTEN` on a connection of its own) that reads it.
 //!
 //! Texts are stored as in SQLite (JSON documents as `TEXT`, names of enums as their serde
 //! names), ordered names with the `"C"` collation so that lists sort byte-wise on any
@@ -63,6 +65,7 @@ use crate::{BackendErrorKind, Result, StoreError};
 
 mod accounts;
 mod admin_users;
+mod changes;
 mod delegations;
 mod directory;
 mod dkim;
@@ -75,6 +78,8 @@ mod quarantine;
 mod rules;
 mod scorer;
 mod tokens;
+
+pub use changes::{ChangeBatch, ChangeListener, PublishedChange};
 
 /// The store's own runtime: connections' I/O and the calls' futures, nothing else.
 pub const RUNTIME_THREADS: usize = 2;
@@ -107,18 +112,7 @@ impl PgStore {
     /// Unreachable: an [`Unavailable`](BackendErrorKind::Unavailable) error within
     /// [`CONNECT_TIMEOUT`].
     pub fn open(config: &PgConfig) -> Result<PgStore> {
-        let mut pg: tokio_postgres::Config = config.url.parse().map_err(|e| {
-            StoreError::backend(BackendErrorKind::Failed, format!("the PostgreSQL connection string: {e}"))
-        })?;
-        if let Some(schema) = &config.schema {
-            check_schema_name(schema)?;
-            // Every pooled connection, from its start: no statement runs elsewhere.
-            pg.options(format!("-c search_path={schema}"));
-        }
-        pg.connect_timeout(CONNECT_TIMEOUT);
-        if pg.get_application_name().is_none() {
-            pg.application_name("postern");
-        }
+        let pg = connection_config(config)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(RUNTIME_THREADS)
             .thread_name("postern-pg")
@@ -199,6 +193,25 @@ impl Drop for PgStore {
             runtime.shutdown_background();
         }
     }
+}
+
+/// What every connection is opened with: the string, the schema as its search path, the
+/// connect timeout, the application name.
+fn connection_config(config: &PgConfig) -> Result<tokio_postgres::Config> {
+    let mut pg: tokio_postgres::Config = config
+        .url
+        .parse()
+        .map_err(|e| StoreError::backend(BackendErrorKind::Failed, format!("the PostgreSQL connection string: {e}")))?;
+    if let Some(schema) = &config.schema {
+        check_schema_name(schema)?;
+        // Every connection, from its start: no statement runs elsewhere.
+        pg.options(format!("-c search_path={schema}"));
+    }
+    pg.connect_timeout(CONNECT_TIMEOUT);
+    if pg.get_application_name().is_none() {
+        pg.application_name("postern");
+    }
+    Ok(pg)
 }
 
 fn check_schema_name(schema: &str) -> Result<()> {
