@@ -73,17 +73,22 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let spool = Spool::open(&config.data_dir.join("spool")).context("spool")?;
     let recovery = spool.recover().context("spool recovery")?;
     let store = Arc::new(SqliteStore::open(&config.data_dir.join("postern.db")).context("database")?);
-    let (directory_store, dkim_store, admin_user_store) = shared_stores(&config.store, &store)?;
+    let SharedStores {
+        directory: directory_store,
+        dkim: dkim_store,
+        admin_users: admin_user_store,
+        events: event_store,
+        log: log_store,
+    } = shared_stores(&config.store, &store)?;
     let quarantine_store: Arc<dyn postern_store::QuarantineStore> = store.clone();
     let scorer_store: Arc<dyn postern_store::ScorerStore> = store.clone();
     let master_key = dkim::master_key(&config.data_dir)?;
     let signer = Arc::new(Signer::new(dkim::load(dkim_store.as_ref(), &master_key).context("DKIM keys")?));
     let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
     let health_store = Arc::clone(&store);
-    let log_store: Arc<dyn postern_store::LogSearch> = store.clone();
     let panel_auth = Arc::new(postern_ops::panel_auth::PanelAuth::new(admin_user_store, session_rules(&config.panel)));
     let log_retention = Arc::new(postern_core::Live::new(config.log.retention_days));
-    let events = Arc::new(EventLog::new(EventWriter::with_identities(store, Arc::clone(&directory_store), 4096)));
+    let events = Arc::new(EventLog::new(EventWriter::with_identities(event_store, Arc::clone(&directory_store), 4096)));
     // Every event is counted for /metrics, then logged and stored.
     let metrics = Arc::new(postern_metrics::Metrics::new());
     let events_sink: Arc<dyn postern_core::EventSink> =
@@ -516,20 +521,38 @@ fn print_summary(
     }
 }
 
-/// The stores `[store]` places: the directory, the DKIM keys and the panel's users in the
-/// node's SQLite file, or in a PostgreSQL that several nodes share. Everything else (events
-/// and log search, the quarantine index, the scorer's samples) stays in the node's file for
-/// now (docs/CONFIG.md).
-type SharedStores = (Arc<dyn DirectoryStore>, Arc<dyn DkimStore>, Arc<dyn postern_store::AdminUserStore>);
+/// The stores `[store]` places: the directory, the DKIM keys, the panel's users, the event
+/// log and log search in the node's SQLite file, or in a PostgreSQL that several nodes
+/// share (so that any node's log search finds every node's messages). The quarantine
+/// index and the scorer's samples stay in the node's file for now (docs/CONFIG.md).
+struct SharedStores {
+    directory: Arc<dyn DirectoryStore>,
+    dkim: Arc<dyn DkimStore>,
+    admin_users: Arc<dyn postern_store::AdminUserStore>,
+    events: Arc<dyn postern_store::EventStore>,
+    log: Arc<dyn postern_store::LogSearch>,
+}
 
 fn shared_stores(config: &postern_config::StoreConfig, sqlite: &Arc<SqliteStore>) -> Result<SharedStores> {
     match config {
-        postern_config::StoreConfig::Sqlite => Ok((sqlite.clone(), sqlite.clone(), sqlite.clone())),
+        postern_config::StoreConfig::Sqlite => Ok(SharedStores {
+            directory: sqlite.clone(),
+            dkim: sqlite.clone(),
+            admin_users: sqlite.clone(),
+            events: sqlite.clone(),
+            log: sqlite.clone(),
+        }),
         postern_config::StoreConfig::Postgres { url, pool_size } => {
             let pg = postern_store::PgConfig { url: url.clone(), pool_size: *pool_size, schema: None };
             let store = Arc::new(postern_store::PgStore::open(&pg).context("PostgreSQL store ([store] url)")?);
-            tracing::info!(pool_size, "directory, DKIM keys and panel users in PostgreSQL");
-            Ok((store.clone(), store.clone(), store))
+            tracing::info!(pool_size, "directory, DKIM keys, panel users, event log and log search in PostgreSQL");
+            Ok(SharedStores {
+                directory: store.clone(),
+                dkim: store.clone(),
+                admin_users: store.clone(),
+                events: store.clone(),
+                log: store,
+            })
         }
     }
 }
