@@ -7,6 +7,11 @@
 //!
 //! `cargo run --release -p postern-store --example log_bench -- [FILE] [MESSAGES]`
 //! FILE defaults to /tmp/postern-log-bench.db; it is removed at the end unless KEEP=1.
+//! FILE `postgres`: the same into PostgreSQL (`POSTERN_BENCH_POSTGRES`, default
+//! `host=127.0.0.1 user=postgres dbname=test`), in a schema of its own (`log_bench_<pid>`),
+//! dropped at the end unless KEEP=1. A fourth figure: a subject search over every domain
+//! and the whole month (SQLite reads the rows; PostgreSQL uses its trigram index when it
+//! has `pg_trgm`).
 //!
 //! The mix per message: connect, TLS and AUTH; then 3 % refused at RCPT (no queue id),
 //! 1 % quarantined (held, refused at the end of data, checked), the rest checked, DKIM
@@ -19,7 +24,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use postern_core::{CheckRecord, Disposition, Event, EventKind, MessageFacts, QueueId, Stage};
-use postern_store::{EventStore, EventWriter, LogQuery, LogSearch, MessageKey, MessageStatus, Scope, SqliteStore};
+use postern_store::{
+    EventStore, EventWriter, LogQuery, LogSearch, MessageKey, MessageStatus, PgConfig, PgStore, Scope, SqliteStore,
+};
 
 const DAY_MS: i64 = 86_400_000;
 const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
@@ -275,16 +282,95 @@ fn median(mut xs: Vec<f64>) -> (f64, f64) {
     (at(0.5), at(0.95))
 }
 
+/// The writer's store and the searched one: the same store, seen through each trait.
+type Stores = (Arc<dyn EventStore>, Arc<dyn LogSearch>);
+
+/// Where the bench writes: a SQLite file, or a PostgreSQL schema of its own.
+enum Target {
+    Sqlite(std::path::PathBuf),
+    Postgres { url: String, schema: String },
+}
+
+impl Target {
+    fn open(&self) -> Result<Stores, Box<dyn std::error::Error>> {
+        match self {
+            Target::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+                let store = Arc::new(SqliteStore::open(path)?);
+                Ok((store.clone(), store))
+            }
+            Target::Postgres { url, schema } => {
+                let config = PgConfig { url: url.clone(), pool_size: 4, schema: Some(schema.clone()) };
+                let store = Arc::new(PgStore::open(&config)?);
+                Ok((store.clone(), store))
+            }
+        }
+    }
+
+    /// The bytes stored: the file and its WAL, or the schema's tables and indexes.
+    fn size(&self) -> Result<u64, Box<dyn std::error::Error>> {
+        match self {
+            Target::Sqlite(path) => Ok(["", "-wal"]
+                .iter()
+                .filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok())
+                .map(|m| m.len())
+                .sum()),
+            Target::Postgres { url, schema } => {
+                let sql = "SELECT COALESCE(sum(pg_total_relation_size(c.oid)), 0)::BIGINT FROM pg_class c
+                    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'";
+                let rows = pg(url, sql, std::slice::from_ref(schema))?;
+                Ok(rows.first().map_or(0, |r| r.get::<_, i64>(0)) as u64)
+            }
+        }
+    }
+
+    fn remove(&self) -> Result<(), Box<dyn std::error::Error>> {
+        match self {
+            Target::Sqlite(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Target::Postgres { url, schema } => {
+                let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+                pg(url, &sql, &[])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One statement (its text parameters bound in order) on a connection of its own.
+fn pg(url: &str, sql: &str, params: &[String]) -> Result<Vec<tokio_postgres::Row>, Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+        let connection = tokio::spawn(connection);
+        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+        let rows = client.query(sql, &params).await?;
+        drop(client);
+        let _ = connection.await;
+        Ok(rows)
+    })
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let path = std::path::PathBuf::from(args.get(1).cloned().unwrap_or_else(|| "/tmp/postern-log-bench.db".into()));
+    let target = match args.get(1).map(String::as_str) {
+        Some("postgres") => Target::Postgres {
+            url: std::env::var("POSTERN_BENCH_POSTGRES")
+                .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into()),
+            schema: format!("log_bench_{}", std::process::id()),
+        },
+        other => Target::Sqlite(other.unwrap_or("/tmp/postern-log-bench.db").into()),
+    };
     let messages: u64 = args.get(2).map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
-    let store = Arc::new(SqliteStore::open(&path)?);
+    let (events, store) = target.open()?;
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    let writer = EventWriter::start(Arc::clone(&store) as Arc<dyn EventStore>, 4096);
+    let writer = EventWriter::start(events, 4096);
     let mut generator = Generator {
         rng: Rng(0x9E37_79B9_7F4A_7C15),
         later: BinaryHeap::new(),
@@ -331,12 +417,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         counts.dropped,
         total as f64 / cpu
     );
-    let size: u64 = ["", "-wal"]
-        .iter()
-        .filter_map(|s| std::fs::metadata(format!("{}{s}", path.display())).ok())
-        .map(|m| m.len())
-        .sum();
-    println!("store file: {:.2} GB", size as f64 / 1e9);
+    let size = target.size()?;
+    println!("stored: {:.2} GB", size as f64 / 1e9);
 
     let mut rng = Rng(42);
     let mut search = |scope: &dyn Fn(&str) -> Scope,
@@ -388,11 +470,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "timeline of one message (200 messages): median {m:.2} ms, p95 {p95:.2} ms, {:.1} steps each",
         steps as f64 / 200.0
     );
+    let mut times = Vec::new();
+    let mut found = 0;
+    for _ in 0..20 {
+        let n = rng.below(messages.max(1));
+        let query = LogQuery { subject: Some(format!("ORDER {n} conf")), limit: 50, ..LogQuery::default() };
+        let t = Instant::now();
+        found += store.search(&Scope::All, &query)?.items.len();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (m, p95) = median(times);
+    println!(
+        "search by part of the subject, every domain, the whole month (20 queries): median {m:.2} ms, p95 {p95:.2} ms, {:.1} rows each",
+        found as f64 / 20.0
+    );
     drop(store);
     if std::env::var("KEEP").as_deref() != Ok("1") {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        target.remove()?;
     }
     Ok(())
 }

@@ -44,6 +44,20 @@ pub trait EventStore: Send + Sync + 'static {
     fn query(&self, query: &EventQuery) -> Result<Vec<StoredEvent>>;
 }
 
+/// The (account domain, sender domain) a message is searchable under.
+pub(crate) fn search_domains(kind: &EventKind) -> (Option<String>, Option<String>) {
+    match kind {
+        EventKind::Queued { domain, sender_domain, .. } | EventKind::Discarded { domain, sender_domain, .. } => {
+            (domain.as_deref().map(str::to_ascii_lowercase), sender_domain.as_deref().map(str::to_ascii_lowercase))
+        }
+        EventKind::Behaviour { domain, identity, .. } => (
+            domain.as_deref().map(str::to_ascii_lowercase),
+            identity.as_deref().and_then(|i| i.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()),
+        ),
+        _ => (None, None),
+    }
+}
+
 enum Msg {
     Event(Box<Event>),
     Stop,

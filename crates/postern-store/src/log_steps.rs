@@ -1,11 +1,14 @@
-//! A timeline step's one line for people, from its event: pure formatting.
+//! A timeline step from a stored event, and its one line for people: pure formatting,
+//! shared by every backend.
 //!
 //! In: an [`EventKind`] (and, for deliveries, the attempt's duration when the event says).
 //! Out: text such as `delivered to bob@example.net by mx.example.net [192.0.2.7]: 250 2.0.0
 //! Ok (attempt 2, 1.2 s)`. Every value is the event's own text, already bounded when stored.
+//! An event this version cannot read is given as stored ([`StepEvent::Stored`]).
 
 use postern_core::EventKind;
 
+use crate::log::{StepEvent, TimelineStep};
 use crate::log_state::{deciding_check, describe_check};
 
 pub(crate) fn summary(kind: &EventKind, duration_ms: Option<u64>) -> String {
@@ -53,6 +56,45 @@ pub(crate) fn summary(kind: &EventKind, duration_ms: Option<u64>) -> String {
         EventKind::Disconnect { messages, duration_ms, reason } => {
             format!("disconnected after {messages} message(s) and {duration_ms} ms ({reason})")
         }
+    }
+}
+
+/// One stored event as a step.
+pub(crate) fn step(event_id: i64, data: &str) -> TimelineStep {
+    let value: serde_json::Value = serde_json::from_str(data).unwrap_or(serde_json::Value::Null);
+    let field = |name: &str| value.get(name);
+    let kind_name = field("event").and_then(|v| v.as_str()).unwrap_or("unknown").to_string();
+    let parsed = serde_json::from_value::<postern_core::Event>(value.clone()).ok();
+    let duration_ms = match parsed.as_ref().map(|e| &e.kind) {
+        Some(postern_core::EventKind::Delivery { duration_ms, .. }) => *duration_ms,
+        _ => None,
+    };
+    let (summary, decided_by) = match &parsed {
+        Some(e) => {
+            let decided = match &e.kind {
+                postern_core::EventKind::Checked { disposition, checks, .. } => {
+                    deciding_check(*disposition, checks).map(describe_check)
+                }
+                _ => None,
+            };
+            (summary(&e.kind, duration_ms), decided)
+        }
+        None => (format!("{kind_name} (not readable by this version)"), None),
+    };
+    TimelineStep {
+        event_id,
+        at_ms: field("at_ms").and_then(|v| v.as_i64()).unwrap_or(0),
+        session: field("session").and_then(|v| v.as_u64()).unwrap_or(0),
+        client_ip: field("client_ip").and_then(|v| v.as_str()).unwrap_or("").to_string(),
+        queue_id: field("queue_id").and_then(|v| v.as_str()).map(str::to_string),
+        kind: kind_name,
+        summary,
+        decided_by,
+        duration_ms,
+        event: match parsed {
+            Some(e) => StepEvent::Known(Box::new(e.kind)),
+            None => StepEvent::Stored(value),
+        },
     }
 }
 

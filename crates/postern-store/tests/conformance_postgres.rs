@@ -1,12 +1,13 @@
-//! The directory, DKIM, quarantine and panel users conformance suites against PostgreSQL,
-//! unchanged:
+//! The directory, DKIM, quarantine, panel users and log search conformance suites against
+//! PostgreSQL, unchanged:
 //! the server at 127.0.0.1:5432, database `test` (`POSTERN_TEST_POSTGRES` may name
 //! another), each case in a fresh schema of its own (`t_<pid>_<nanos>_<n>`), every schema
 //! dropped at the end, also when a case fails (a drop guard). PostgreSQL unreachable: the
 //! tests fail and say so; CI runs the server.
 //!
 //! Beside the suites: the blocking bridge called from inside async code, two stores (two
-//! nodes) racing on one schema, and an unreachable server reported as unavailable.
+//! nodes) racing on one schema, two nodes' event logs in one (each node's sessions apart,
+//! the tenant wall across nodes), and an unreachable server reported as unavailable.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -134,6 +135,14 @@ fn postgres_passes_the_admin_users_conformance_suite() {
     let make = || -> Box<dyn postern_store::AdminUserStore> { Box::new(schemas.fresh()) };
     conformance::run_admin_users(&make);
     assert_eq!(schemas.made.borrow().len(), conformance::ADMIN_USER_CASES.len(), "one fresh store per case");
+}
+
+#[test]
+fn postgres_passes_the_log_search_conformance_suite() {
+    let schemas = Schemas::new("log");
+    let make = || -> Box<dyn conformance::LogBackend> { Box::new(schemas.fresh()) };
+    conformance::run_log(&make);
+    assert_eq!(schemas.made.borrow().len(), conformance::LOG_CASES.len(), "one fresh store per case");
 }
 
 #[test]
@@ -307,4 +316,147 @@ fn postgres_passes_the_scorer_conformance_suite() {
         })
     };
     conformance::run_scorer(&make, &writers);
+}
+
+mod two_nodes {
+    //! Two nodes (two stores, two writers) sharing one event log.
+
+    use postern_core::{CheckRecord, Disposition, Event, EventKind, QueueId};
+    use postern_store::{EventStore, LogQuery, LogSearch, MessageKey, MessageStatus, Scope};
+
+    use super::*;
+
+    const T0: i64 = 1_700_000_000_000;
+    /// Both nodes' first session, from the same client: session numbers restart at 1 in
+    /// every process.
+    const SESSION: u64 = 1;
+
+    fn ev(at_ms: i64, queue_id: Option<QueueId>, kind: EventKind) -> Event {
+        Event { at_ms, session: SESSION, client_ip: "192.0.2.10".parse().unwrap(), queue_id, kind }
+    }
+
+    /// A whole message's life on one node: connect, checked, queued, delivered, disconnect.
+    fn message(at: i64, q: QueueId, domain: &str, listener: &str) -> Vec<Event> {
+        let check = CheckRecord {
+            stage: "content".into(),
+            engine: "gtube".into(),
+            rule: None,
+            result: "pass".into(),
+            part: None,
+            score: None,
+            micros: 1,
+        };
+        vec![
+            ev(at, None, EventKind::Connect { client_port: 1, listener: listener.into() }),
+            ev(
+                at + 1,
+                Some(q),
+                EventKind::Checked { disposition: Disposition::Deliver, checks: vec![check], message: None },
+            ),
+            ev(
+                at + 2,
+                Some(q),
+                EventKind::Queued {
+                    size: 10,
+                    sender: format!("a@{domain}"),
+                    recipients: vec!["x@example.net".into()],
+                    tls: None,
+                    message_id: None,
+                    account: Some(format!("acct-{domain}")),
+                    account_id: Some(1),
+                    domain: Some(domain.into()),
+                    sender_domain: Some(domain.into()),
+                    identity: None,
+                    subject: Some(format!("from {listener}")),
+                },
+            ),
+            ev(
+                at + 3,
+                Some(q),
+                EventKind::Delivery {
+                    recipient: "x@example.net".into(),
+                    result: "delivered".into(),
+                    status: "2.0.0".into(),
+                    reply: "250 2.0.0 Ok".into(),
+                    remote: None,
+                    attempt: 1,
+                    destination: "example.net".into(),
+                    duration_ms: None,
+                    queued_at_ms: None,
+                },
+            ),
+            ev(at + 4, None, EventKind::Disconnect { messages: 1, duration_ms: 4, reason: "QUIT".into() }),
+        ]
+    }
+
+    #[test]
+    fn each_node_finds_the_others_messages_with_their_own_session_only() {
+        let schemas = Schemas::new("log_nodes");
+        let schema = schemas.next();
+        let (a, b) = (schemas.open(&schema), schemas.open(&schema));
+        let (on_a, on_b) = (QueueId::generate(), QueueId::generate());
+        // Interleaved in time, same session number and client: only the writer tells them apart.
+        a.append(&message(T0, on_a, "a.example", "node-a")).unwrap();
+        b.append(&message(T0 + 2, on_b, "b.example", "node-b")).unwrap();
+
+        let found = a.search(&Scope::All, &LogQuery { queue_id: Some(on_b), ..LogQuery::default() }).unwrap();
+        assert_eq!(found.items.len(), 1, "node A finds node B's message");
+        assert_eq!(found.items[0].status, MessageStatus::Delivered);
+        let t = a.timeline(&Scope::All, &MessageKey::QueueId(on_b)).unwrap().expect("B's timeline on A");
+        let steps: Vec<(&str, &str)> = t.steps.iter().map(|s| (s.kind.as_str(), s.summary.as_str())).collect();
+        let kinds: Vec<&str> = steps.iter().map(|s| s.0).collect();
+        assert_eq!(kinds, ["connect", "checked", "queued", "delivery", "disconnect"], "{steps:?}");
+        assert!(steps[0].1.contains("node-b"), "B's own connect, not A's: {steps:?}");
+
+        // The wall holds across nodes: a.example's admin on node B sees only A's message.
+        let tenant = Scope::Domains(vec!["a.example".into()]);
+        let mine = b.search(&tenant, &LogQuery::default()).unwrap();
+        let ids: Vec<Option<String>> = mine.items.iter().map(|m| m.queue_id.clone()).collect();
+        assert_eq!(ids, vec![Some(on_a.to_string())]);
+        assert!(b.timeline(&tenant, &MessageKey::QueueId(on_b)).unwrap().is_none());
+        let hours = b.hourly(&tenant, T0, T0 + 3_600_000).unwrap();
+        assert_eq!(hours.iter().map(|h| h.received).sum::<u64>(), 1, "{hours:?}");
+        let all = a.hourly(&Scope::All, T0, T0 + 3_600_000).unwrap();
+        assert_eq!(all.iter().map(|h| (h.received, h.delivered)).collect::<Vec<_>>(), vec![(2, 2)]);
+    }
+
+    #[test]
+    fn two_nodes_writing_at_once_lose_nothing() {
+        let schemas = Schemas::new("log_race");
+        let schema = schemas.next();
+        let nodes = [Arc::new(schemas.open(&schema)), Arc::new(schemas.open(&schema))];
+        // Both nodes report on the same queue ids at once (the worst case: one makes a row
+        // the other makes too), in batches of 50 messages.
+        let shared: Vec<QueueId> = (0..200).map(|_| QueueId::generate()).collect();
+        let threads: Vec<_> = (0..2)
+            .map(|n| {
+                let node = Arc::clone(&nodes[n]);
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    for chunk in shared.chunks(50) {
+                        let events: Vec<Event> = chunk
+                            .iter()
+                            .flat_map(|q| message(T0 + n as i64 * 10, *q, "race.example", "race"))
+                            .collect();
+                        node.append(&events).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let mut seen = 0;
+        let mut query = LogQuery { limit: 500, ..LogQuery::default() };
+        loop {
+            let page = nodes[0].search(&Scope::All, &query).unwrap();
+            seen += page.items.len();
+            assert!(page.items.iter().all(|m| m.recipient_count == 1), "one recipient each, never twice");
+            let Some(next) = page.next else { break };
+            query.before = postern_store::LogCursor::parse(&next);
+        }
+        assert_eq!(seen, 200, "one row per queue id");
+        let stored = nodes[1].query(&postern_store::EventQuery { limit: 10_000, ..Default::default() }).unwrap();
+        assert_eq!(stored.len(), 2 * 200 * 5, "every event of both nodes");
+    }
 }

@@ -79,6 +79,8 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         admin_users: admin_user_store,
         quarantine,
         scorer: scorer_store,
+        events: event_store,
+        log: log_store,
         cluster,
     } = shared_stores(&config.store, &store)?;
     // A cluster node notes the change feed's last row before it loads anything: what is
@@ -96,10 +98,9 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     let signer = Arc::new(Signer::new(dkim::load(dkim_store.as_ref(), &master_key).context("DKIM keys")?));
     let directory = Arc::new(directory::open(directory_store.as_ref()).context("directory")?);
     let health_store = Arc::clone(&store);
-    let log_store: Arc<dyn postern_store::LogSearch> = store.clone();
     let panel_auth = Arc::new(postern_ops::panel_auth::PanelAuth::new(admin_user_store, session_rules(&config.panel)));
     let log_retention = Arc::new(postern_core::Live::new(config.log.retention_days));
-    let events = Arc::new(EventLog::new(EventWriter::with_identities(store, Arc::clone(&directory_store), 4096)));
+    let events = Arc::new(EventLog::new(EventWriter::with_identities(event_store, Arc::clone(&directory_store), 4096)));
     // Every event is counted for /metrics, then logged and stored.
     let metrics = Arc::new(postern_metrics::Metrics::new());
     let events_sink: Arc<dyn postern_core::EventSink> =
@@ -583,16 +584,18 @@ fn print_summary(
 }
 
 /// The stores `[store]` places: the directory, the DKIM keys, the panel's users, the
-/// quarantine (rows and bytes) and the scorer's samples in the node's SQLite file and disk,
-/// or in a PostgreSQL that several nodes share (then with the [`Cluster`] whose change
-/// feed keeps the nodes converged). Everything else (events and log search) stays in the
-/// node's file for now (docs/CONFIG.md).
+/// quarantine (rows and bytes), the scorer's samples, the event log and log search in the
+/// node's SQLite file and disk, or in a PostgreSQL that several nodes share (then with the
+/// [`Cluster`] whose change feed keeps the nodes converged, and any node's log search
+/// finds every node's messages). Archive copies stay on the node's disk (docs/CONFIG.md).
 struct SharedStores {
     directory: Arc<dyn DirectoryStore>,
     dkim: Arc<dyn DkimStore>,
     admin_users: Arc<dyn postern_store::AdminUserStore>,
     quarantine: QuarantineStores,
     scorer: Arc<dyn postern_store::ScorerStore>,
+    events: Arc<dyn postern_store::EventStore>,
+    log: Arc<dyn postern_store::LogSearch>,
     cluster: Option<Cluster>,
 }
 
@@ -616,18 +619,25 @@ fn shared_stores(config: &postern_config::StoreConfig, sqlite: &Arc<SqliteStore>
             admin_users: sqlite.clone(),
             quarantine: QuarantineStores { rows: sqlite.clone(), bodies: None },
             scorer: sqlite.clone(),
+            events: sqlite.clone(),
+            log: sqlite.clone(),
             cluster: None,
         }),
         postern_config::StoreConfig::Postgres { url, pool_size } => {
             let pg = postern_store::PgConfig { url: url.clone(), pool_size: *pool_size, schema: None };
             let store = Arc::new(postern_store::PgStore::open(&pg).context("PostgreSQL store ([store] url)")?);
-            tracing::info!(pool_size, "directory, DKIM keys, panel users, quarantine and scorer samples in PostgreSQL");
+            tracing::info!(
+                pool_size,
+                "directory, DKIM keys, panel users, quarantine, scorer samples, event log and log search in PostgreSQL"
+            );
             Ok(SharedStores {
                 directory: store.clone(),
                 dkim: store.clone(),
                 admin_users: store.clone(),
                 quarantine: QuarantineStores { rows: store.clone(), bodies: Some(store.clone()) },
                 scorer: store.clone(),
+                events: store.clone(),
+                log: store.clone(),
                 cluster: Some(Cluster { store, config: pg }),
             })
         }

@@ -1,7 +1,7 @@
 //! The one test suite every [`DirectoryStore`], [`DkimStore`], quarantine and log search
 //! ([`LogBackend`]) backend must pass, written
 //! only against the traits: SQLite runs it in `tests/conformance_sqlite.rs`, PostgreSQL in
-//! `tests/conformance_postgres.rs` (all but log search so far), unchanged.
+//! `tests/conformance_postgres.rs`, unchanged.
 //!
 //! In: a function that makes a fresh, empty store; each case gets its own. Out: a panic
 //! (plain `assert!` with a message naming what broke) at the first difference from the

@@ -236,6 +236,101 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     );
     INSERT INTO scorer_totals (id, ham, spam) VALUES (1, 0, 0);"#,
     ),
+    (
+        8,
+        "events and log search",
+        // The event log and log search's rows, as in SQLite (crate::migrations 1, 10 and
+        // 12; written by postgres/log_ingest.rs). Ids come from the sequences, taken a
+        // batch at a time by the writer (gaps are normal). `writer` is the event store
+        // that stored the event or made the row (a random number per process): session
+        // numbers restart at 1 in every process, so a session is (writer, session,
+        // client), never (session, client) alone, when several nodes share the log. Texts
+        // searched exactly are stored lower case; lists sort byte-wise ("C").
+        r#"CREATE SEQUENCE events_id_seq;
+    CREATE TABLE events (
+        id BIGINT PRIMARY KEY DEFAULT nextval('events_id_seq'),
+        at_ms BIGINT NOT NULL,
+        session BIGINT NOT NULL,
+        client_ip TEXT NOT NULL,
+        queue_id TEXT,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL,
+        domain TEXT,
+        sender_domain TEXT,
+        writer BIGINT NOT NULL
+    );
+    ALTER SEQUENCE events_id_seq OWNED BY events.id;
+    CREATE INDEX events_queue_id ON events(queue_id, id) WHERE queue_id IS NOT NULL;
+    CREATE INDEX events_at ON events(at_ms);
+    CREATE INDEX events_domain ON events(domain) WHERE domain IS NOT NULL;
+    CREATE INDEX events_sender_domain ON events(sender_domain) WHERE sender_domain IS NOT NULL;
+    CREATE INDEX events_session ON events(writer, session, client_ip, at_ms) WHERE queue_id IS NULL AND session != 0;
+    CREATE SEQUENCE messages_id_seq;
+    CREATE TABLE messages (
+        id BIGINT PRIMARY KEY DEFAULT nextval('messages_id_seq'),
+        queue_id TEXT,
+        refused_event BIGINT,
+        first_at_ms BIGINT NOT NULL,
+        last_at_ms BIGINT NOT NULL,
+        session BIGINT NOT NULL,
+        client_ip TEXT NOT NULL,
+        writer BIGINT NOT NULL,
+        account TEXT COLLATE "C",
+        account_domain TEXT COLLATE "C",
+        sender_domain TEXT COLLATE "C",
+        identity TEXT COLLATE "C",
+        sender TEXT COLLATE "C",
+        message_id TEXT,
+        message_key TEXT COLLATE "C",
+        subject TEXT,
+        size BIGINT,
+        phase TEXT NOT NULL,
+        status TEXT NOT NULL,
+        stage TEXT,
+        rule TEXT,
+        reply TEXT,
+        recipient_count BIGINT NOT NULL DEFAULT 0,
+        pending BIGINT NOT NULL DEFAULT 0,
+        deferred BIGINT NOT NULL DEFAULT 0,
+        delivered BIGINT NOT NULL DEFAULT 0,
+        bounced BIGINT NOT NULL DEFAULT 0,
+        expired BIGINT NOT NULL DEFAULT 0,
+        attempts BIGINT NOT NULL DEFAULT 0
+    );
+    ALTER SEQUENCE messages_id_seq OWNED BY messages.id;
+    CREATE UNIQUE INDEX messages_queue_id ON messages(queue_id) WHERE queue_id IS NOT NULL;
+    CREATE INDEX messages_account_domain ON messages(account_domain, first_at_ms, id);
+    CREATE INDEX messages_sender_domain ON messages(sender_domain, first_at_ms, id);
+    CREATE INDEX messages_first_at ON messages(first_at_ms, id);
+    CREATE INDEX messages_sender ON messages(sender, first_at_ms, id);
+    CREATE INDEX messages_message_key ON messages(message_key) WHERE message_key IS NOT NULL;
+    CREATE INDEX messages_unadopted ON messages(writer, session, client_ip) WHERE queue_id IS NULL;
+    CREATE TABLE message_recipients (
+        message BIGINT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+        recipient TEXT COLLATE "C" NOT NULL,
+        state TEXT NOT NULL,
+        attempt BIGINT NOT NULL,
+        PRIMARY KEY (message, recipient)
+    );
+    CREATE INDEX message_recipients_recipient ON message_recipients(recipient);
+    CREATE TABLE message_hours (
+        hour BIGINT NOT NULL,
+        account_domain TEXT COLLATE "C" NOT NULL,
+        sender_domain TEXT COLLATE "C" NOT NULL,
+        received BIGINT NOT NULL DEFAULT 0,
+        refused BIGINT NOT NULL DEFAULT 0,
+        quarantined BIGINT NOT NULL DEFAULT 0,
+        discarded BIGINT NOT NULL DEFAULT 0,
+        checked BIGINT NOT NULL DEFAULT 0,
+        spam BIGINT NOT NULL DEFAULT 0,
+        delivered BIGINT NOT NULL DEFAULT 0,
+        deferred BIGINT NOT NULL DEFAULT 0,
+        bounced BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (hour, account_domain, sender_domain)
+    );
+    CREATE INDEX message_hours_account ON message_hours(account_domain, hour);
+    CREATE INDEX message_hours_sender ON message_hours(sender_domain, hour);"#,
+    ),
 ];
 
 /// The advisory lock's first key ("pstn"); the second is the schema's hash.
@@ -279,6 +374,59 @@ pub(super) async fn apply(client: &mut deadpool_postgres::Client) -> Result<()> 
         tx.commit().await?;
         tracing::info!(version, name, "PostgreSQL migration applied");
     }
+    Ok(())
+}
+
+/// The subject search's trigram index (`log_search`), when the server has `pg_trgm`:
+/// created with the extension if it is missing and this user may create it (in `public`,
+/// so that every schema of the database finds it), else found where a DBA put it. Not a
+/// versioned migration: a database without the extension works, its subject searches
+/// read the rows they walk; a later start makes the index once the extension is there.
+/// Never fatal: a failure is logged.
+pub(super) async fn subject_index(client: &mut deadpool_postgres::Client) {
+    if let Err(e) = try_subject_index(client).await {
+        tracing::warn!(error = %e, "no trigram index for log search by subject (pg_trgm); searches still work");
+    }
+}
+
+async fn try_subject_index(client: &mut deadpool_postgres::Client) -> Result<()> {
+    const FIND: &str = "SELECT n.nspname::TEXT FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+        WHERE e.extname = 'pg_trgm'";
+    let mut tx = client.transaction().await?;
+    execute(&tx, LOCK, &[&LOCK_CLASS]).await?;
+    let made = query(
+        &tx,
+        "SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = 'messages_subject_trgm'",
+        &[],
+    )
+    .await?;
+    if !made.is_empty() {
+        return Ok(());
+    }
+    let mut found = query(&tx, FIND, &[]).await?;
+    if found.is_empty() {
+        let attempt = tx.savepoint("trgm").await?;
+        match attempt.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public").await {
+            Ok(()) => attempt.commit().await?,
+            Err(e) => {
+                tracing::info!(error = %e, "pg_trgm is not available: log search by subject reads the rows it walks");
+                attempt.rollback().await?;
+                return Ok(tx.commit().await?);
+            }
+        }
+        found = query(&tx, FIND, &[]).await?;
+    }
+    let Some(row) = found.first() else { return Ok(()) };
+    let schema: String = get(row, 0)?;
+    let subject = super::filter::ascii_lower("subject");
+    // The extension's schema name comes from the catalogue; quoted as an identifier.
+    let schema = format!("\"{}\"", schema.replace('"', "\"\""));
+    tx.batch_execute(&format!(
+        "CREATE INDEX IF NOT EXISTS messages_subject_trgm ON messages USING gin (({subject}) {schema}.gin_trgm_ops)"
+    ))
+    .await?;
+    tx.commit().await?;
+    tracing::info!("log search by subject uses a trigram index (pg_trgm)");
     Ok(())
 }
 

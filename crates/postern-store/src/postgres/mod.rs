@@ -3,8 +3,9 @@
 //! In: a connection string (`host=… user=… dbname=…` or a `postgres://` URL), a pool size
 //! and optionally a schema ([`PgConfig`]). Out: a [`PgStore`] that implements
 //! [`DirectoryStore`](crate::DirectoryStore), [`DkimStore`](crate::DkimStore),
-//! [`QuarantineStore`](crate::QuarantineStore) and [`AdminUserStore`](crate::AdminUserStore)
-//! with the same contract as the SQLite backend
+//! [`QuarantineStore`](crate::QuarantineStore), [`AdminUserStore`](crate::AdminUserStore),
+//! [`EventStore`](crate::EventStore) and [`LogSearch`](crate::LogSearch) with the same
+//! contract as the SQLite backend
 //! (the same conformance suites run against both: `tests/conformance_postgres.rs`).
 //!
 //! # The sync bridge
@@ -48,11 +49,14 @@
 //!   [`AdminUserStore`](crate::AdminUserStore), the panel's users and sessions.
 //! - `changes`: the cluster's change feed: [`PgStore::publish_change`] and the
 //!   [`ChangeListener`] (`LISTEN` on a connection of its own) that reads it.
+//! - `events`: [`EventStore`](crate::EventStore), one transaction of a few round trips per
+//!   batch: `log_ingest` folds the batch into log search's rows in memory, `log_write`
+//!   writes events, rows, recipients and hour counts as arrays.
+//! - `log_search`, `log_stats`, `log_timeline`: [`LogSearch`](crate::LogSearch).
 //!
 //! Texts are stored as in SQLite (JSON documents as `TEXT`, names of enums as their serde
 //! names), ordered names with the `"C"` collation so that lists sort byte-wise on any
-//! server locale. Not yet here: events and log search, the scorer's samples,
-//! and TLS to the server.
+//! server locale. Not yet here: the scorer's samples, and TLS to the server.
 
 use std::future::Future;
 use std::time::Duration;
@@ -70,9 +74,15 @@ mod delegations;
 mod directory;
 mod dkim;
 mod domains;
+mod events;
 mod filter;
 mod identities;
 mod inbound;
+mod log_ingest;
+mod log_search;
+mod log_stats;
+mod log_timeline;
+mod log_write;
 mod migrations;
 mod quarantine;
 mod rules;
@@ -105,6 +115,9 @@ pub struct PgStore {
     /// `Some` until dropped.
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
+    /// This store's mark on the events it stores and the log rows it makes (see
+    /// migration 5): random, so that two nodes (or two starts of one) never share it.
+    writer: i64,
 }
 
 impl PgStore {
@@ -133,14 +146,16 @@ impl PgStore {
                 .map_err(|e| StoreError::backend(BackendErrorKind::Failed, e))?
         };
         let handle = runtime.handle().clone();
-        let store = PgStore { pool, runtime: Some(runtime), handle };
+        let store = PgStore { pool, runtime: Some(runtime), handle, writer: random_writer() };
         let schema = config.schema.clone();
         store.with_client(move |mut client| async move {
             if let Some(schema) = schema {
                 // The name is checked above: plain letters, digits and `_`.
                 client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await?;
             }
-            migrations::apply(&mut client).await
+            migrations::apply(&mut client).await?;
+            migrations::subject_index(&mut client).await;
+            Ok(())
         })?;
         Ok(store)
     }
@@ -212,6 +227,15 @@ fn connection_config(config: &PgConfig) -> Result<tokio_postgres::Config> {
         pg.application_name("postern");
     }
     Ok(pg)
+}
+
+/// A random positive number: the std hasher's random keys, the time and the process.
+fn random_writer() -> i64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u32(std::process::id());
+    (h.finish() & i64::MAX as u64) as i64
 }
 
 fn check_schema_name(schema: &str) -> Result<()> {

@@ -5,28 +5,14 @@
 //! own indexed columns (lower-cased), so that each message is found under both. In the
 //! same transaction, each event updates its message's log search row (`log_ingest`).
 
-use postern_core::{Event, EventKind};
+use postern_core::Event;
 use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 
 use super::SqliteStore;
 use super::filter::Filter;
 use crate::Result;
-use crate::events::{EventQuery, EventStore, StoredEvent};
-
-/// The (account domain, sender domain) a message is searchable under.
-fn search_domains(kind: &EventKind) -> (Option<String>, Option<String>) {
-    match kind {
-        EventKind::Queued { domain, sender_domain, .. } | EventKind::Discarded { domain, sender_domain, .. } => {
-            (domain.as_deref().map(str::to_ascii_lowercase), sender_domain.as_deref().map(str::to_ascii_lowercase))
-        }
-        EventKind::Behaviour { domain, identity, .. } => (
-            domain.as_deref().map(str::to_ascii_lowercase),
-            identity.as_deref().and_then(|i| i.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()),
-        ),
-        _ => (None, None),
-    }
-}
+use crate::events::{EventQuery, EventStore, StoredEvent, search_domains};
 
 impl EventStore for SqliteStore {
     fn append(&self, events: &[Event]) -> Result<()> {
@@ -96,7 +82,7 @@ impl EventStore for SqliteStore {
 mod tests {
     use std::path::Path;
 
-    use postern_core::{QueueId, Stage};
+    use postern_core::{EventKind, QueueId, Stage};
 
     use super::*;
 

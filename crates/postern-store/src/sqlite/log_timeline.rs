@@ -21,9 +21,9 @@ use crate::Result;
 use crate::directory::Scope;
 use crate::log::{
     HourCounts, LogMessage, LogPage, LogQuery, LogSearch, MAX_STEPS, MessageKey, Purged, SenderCount, SenderKind,
-    StepEvent, Timeline, TimelineStep,
+    Timeline, TimelineStep,
 };
-use crate::log_state::{deciding_check, describe_check};
+use crate::log_steps::step;
 
 /// The most connection events read for one session.
 const MAX_SESSION_EVENTS: usize = 500;
@@ -143,43 +143,4 @@ fn session_events(conn: &Connection, m: &LogMessage, refused_event: Option<i64>)
         }
     }
     Ok(out)
-}
-
-/// One stored event as a step.
-fn step(event_id: i64, data: &str) -> TimelineStep {
-    let value: serde_json::Value = serde_json::from_str(data).unwrap_or(serde_json::Value::Null);
-    let field = |name: &str| value.get(name);
-    let kind_name = field("event").and_then(|v| v.as_str()).unwrap_or("unknown").to_string();
-    let parsed = serde_json::from_value::<postern_core::Event>(value.clone()).ok();
-    let duration_ms = match parsed.as_ref().map(|e| &e.kind) {
-        Some(postern_core::EventKind::Delivery { duration_ms, .. }) => *duration_ms,
-        _ => None,
-    };
-    let (summary, decided_by) = match &parsed {
-        Some(e) => {
-            let decided = match &e.kind {
-                postern_core::EventKind::Checked { disposition, checks, .. } => {
-                    deciding_check(*disposition, checks).map(describe_check)
-                }
-                _ => None,
-            };
-            (crate::log_steps::summary(&e.kind, duration_ms), decided)
-        }
-        None => (format!("{kind_name} (not readable by this version)"), None),
-    };
-    TimelineStep {
-        event_id,
-        at_ms: field("at_ms").and_then(|v| v.as_i64()).unwrap_or(0),
-        session: field("session").and_then(|v| v.as_u64()).unwrap_or(0),
-        client_ip: field("client_ip").and_then(|v| v.as_str()).unwrap_or("").to_string(),
-        queue_id: field("queue_id").and_then(|v| v.as_str()).map(str::to_string),
-        kind: kind_name,
-        summary,
-        decided_by,
-        duration_ms,
-        event: match parsed {
-            Some(e) => StepEvent::Known(Box::new(e.kind)),
-            None => StepEvent::Stored(value),
-        },
-    }
 }
