@@ -116,8 +116,11 @@ pub struct PgStore {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
     /// This store's mark on the events it stores and the log rows it makes (see
-    /// migration 5): random, so that two nodes (or two starts of one) never share it.
+    /// migration 8): random, so that two nodes (or two starts of one) never share it.
     writer: i64,
+    /// Events this store appended, to refresh the log tables' statistics as they grow
+    /// (`events::analyze_as_they_grow`).
+    appended: std::sync::atomic::AtomicU64,
 }
 
 impl PgStore {
@@ -146,7 +149,13 @@ impl PgStore {
                 .map_err(|e| StoreError::backend(BackendErrorKind::Failed, e))?
         };
         let handle = runtime.handle().clone();
-        let store = PgStore { pool, runtime: Some(runtime), handle, writer: random_writer() };
+        let store = PgStore {
+            pool,
+            runtime: Some(runtime),
+            handle,
+            writer: random_writer(),
+            appended: std::sync::atomic::AtomicU64::new(0),
+        };
         let schema = config.schema.clone();
         store.with_client(move |mut client| async move {
             if let Some(schema) = schema {
