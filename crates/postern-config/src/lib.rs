@@ -174,6 +174,10 @@ pub enum StoreConfig {
         url: String,
         /// Connections at most (1 to 64).
         pool_size: usize,
+        /// The certificate authority (PEM) of the server's certificate: TLS required and
+        /// verified against it. `None`: TLS only with `sslmode=require` in `url`, verified
+        /// against the system's roots.
+        ca_file: Option<std::path::PathBuf>,
     },
 }
 

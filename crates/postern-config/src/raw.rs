@@ -83,6 +83,7 @@ pub struct RawStore {
     pub backend: Option<String>,
     pub url: Option<String>,
     pub pool_size: Option<u64>,
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

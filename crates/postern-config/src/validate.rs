@@ -221,6 +221,9 @@ fn store(raw: RawStore) -> Result<crate::StoreConfig> {
             if raw.pool_size.is_some() {
                 return Err(ConfigError::key("store.pool_size", "set, but store.backend is not \"postgres\""));
             }
+            if raw.ca_file.is_some() {
+                return Err(ConfigError::key("store.ca_file", "set, but store.backend is not \"postgres\""));
+            }
             Ok(crate::StoreConfig::Sqlite)
         }
         Some("postgres") => {
@@ -231,7 +234,10 @@ fn store(raw: RawStore) -> Result<crate::StoreConfig> {
             if !(1..=64).contains(&pool_size) {
                 return Err(ConfigError::key("store.pool_size", format!("{pool_size} is not 1 to 64")));
             }
-            Ok(crate::StoreConfig::Postgres { url, pool_size: pool_size as usize })
+            if raw.ca_file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
+                return Err(ConfigError::key("store.ca_file", "empty: leave it out, or name a PEM file"));
+            }
+            Ok(crate::StoreConfig::Postgres { url, pool_size: pool_size as usize, ca_file: raw.ca_file })
         }
         Some(other) => {
             Err(ConfigError::key("store.backend", format!("{other:?} is not one of \"sqlite\", \"postgres\"")))

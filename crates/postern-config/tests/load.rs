@@ -142,15 +142,27 @@ fn the_store_backend_is_read_and_checked() {
     assert_eq!(load("").1.unwrap().store, StoreConfig::Sqlite, "the default: no server needed");
     assert_eq!(load("[store]\nbackend = \"sqlite\"\n").1.unwrap().store, StoreConfig::Sqlite);
     let pg = load("[store]\nbackend = \"postgres\"\nurl = \"host=127.0.0.1 dbname=postern\"\n").1.unwrap();
-    assert_eq!(pg.store, StoreConfig::Postgres { url: "host=127.0.0.1 dbname=postern".into(), pool_size: 8 });
+    assert_eq!(
+        pg.store,
+        StoreConfig::Postgres { url: "host=127.0.0.1 dbname=postern".into(), pool_size: 8, ca_file: None }
+    );
     let sized = load("[store]\nbackend = \"postgres\"\nurl = \"postgres://p@db/postern\"\npool_size = 2\n").1.unwrap();
-    assert_eq!(sized.store, StoreConfig::Postgres { url: "postgres://p@db/postern".into(), pool_size: 2 });
+    assert_eq!(
+        sized.store,
+        StoreConfig::Postgres { url: "postgres://p@db/postern".into(), pool_size: 2, ca_file: None }
+    );
+    let tls =
+        load("[store]\nbackend = \"postgres\"\nurl = \"host=db\"\nca_file = \"/etc/postern/db-ca.pem\"\n").1.unwrap();
+    let ca_file = Some(std::path::PathBuf::from("/etc/postern/db-ca.pem"));
+    assert_eq!(tls.store, StoreConfig::Postgres { url: "host=db".into(), pool_size: 8, ca_file });
     for (text, key) in [
         ("[store]\nbackend = \"postgres\"\n", "store.url: required"),
         ("[store]\nbackend = \"postgres\"\nurl = \"x\"\npool_size = 0\n", "store.pool_size: 0 is not 1 to 64"),
         ("[store]\nbackend = \"postgres\"\nurl = \"x\"\npool_size = 65\n", "store.pool_size: 65 is not 1 to 64"),
         ("[store]\nurl = \"host=db\"\n", "store.url: set, but store.backend is not \"postgres\""),
         ("[store]\npool_size = 4\n", "store.pool_size: set, but store.backend is not \"postgres\""),
+        ("[store]\nca_file = \"/etc/ca.pem\"\n", "store.ca_file: set, but store.backend is not \"postgres\""),
+        ("[store]\nbackend = \"postgres\"\nurl = \"x\"\nca_file = \"\"\n", "store.ca_file: empty"),
         ("[store]\nbackend = \"mysql\"\n", "store.backend: \"mysql\" is not one of \"sqlite\", \"postgres\""),
         ("[store]\nschema = \"x\"\n", "store.schema: unknown field"),
     ] {

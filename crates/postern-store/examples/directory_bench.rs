@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos();
     let schema = format!("bench_{}_{nanos}", std::process::id());
-    let config = PgConfig { url: url.clone(), pool_size: 4, schema: Some(schema.clone()) };
+    let config = PgConfig { url: url.clone(), pool_size: 4, schema: Some(schema.clone()), ca_file: None };
     let pg = PgStore::open(&config)?;
     let outcome = run("postgres", &pg, accounts);
     drop(pg);

@@ -302,7 +302,7 @@ impl Target {
                 Ok((store.clone(), store))
             }
             Target::Postgres { url, schema } => {
-                let config = PgConfig { url: url.clone(), pool_size: 4, schema: Some(schema.clone()) };
+                let config = PgConfig { url: url.clone(), pool_size: 4, schema: Some(schema.clone()), ca_file: None };
                 let store = Arc::new(PgStore::open(&config)?);
                 Ok((store.clone(), store))
             }

@@ -23,7 +23,7 @@ impl Schema {
     }
 
     fn config(&self) -> PgConfig {
-        PgConfig { url: url(), pool_size: 2, schema: Some(self.0.clone()) }
+        PgConfig { url: url(), pool_size: 2, schema: Some(self.0.clone()), ca_file: None }
     }
 
     /// A node's store (the first one creates the schema and its tables).

@@ -77,7 +77,7 @@ impl Schemas {
     }
 
     fn open(&self, schema: &str) -> PgStore {
-        let config = PgConfig { url: url(), pool_size: 4, schema: Some(schema.to_owned()) };
+        let config = PgConfig { url: url(), pool_size: 4, schema: Some(schema.to_owned()), ca_file: None };
         match PgStore::open(&config) {
             Ok(store) => store,
             Err(e) => panic!("open PostgreSQL schema {schema}: {e}"),
@@ -241,7 +241,12 @@ fn two_nodes_racing_for_overlapping_ranges_get_one_account() {
 fn an_unreachable_server_is_unavailable_quickly() {
     let started = Instant::now();
     // Nothing listens on port 1 of the loopback.
-    let config = PgConfig { url: "host=127.0.0.1 port=1 user=postgres dbname=test".into(), pool_size: 1, schema: None };
+    let config = PgConfig {
+        url: "host=127.0.0.1 port=1 user=postgres dbname=test".into(),
+        pool_size: 1,
+        schema: None,
+        ca_file: None,
+    };
     match PgStore::open(&config) {
         Err(e) => {
             assert!(e.is_unavailable(), "expected unavailable, got {e:?}");
@@ -257,7 +262,12 @@ fn lost_connections_are_replaced_without_a_restart() {
     let schemas = Schemas::new("reconnect");
     let schema = schemas.next();
     let name = format!("postern_reconnect_{}", std::process::id());
-    let config = PgConfig { url: format!("{} application_name={name}", url()), pool_size: 2, schema: Some(schema) };
+    let config = PgConfig {
+        url: format!("{} application_name={name}", url()),
+        pool_size: 2,
+        schema: Some(schema),
+        ca_file: None,
+    };
     let store = PgStore::open(&config).unwrap();
     store.create_domain(&domain("example.com")).unwrap();
     // What a server restart does to the pool: every connection ends.
@@ -309,7 +319,7 @@ fn postgres_passes_the_scorer_conformance_suite() {
     let writers = || -> Box<dyn Fn() -> Arc<dyn postern_store::ScorerStore>> {
         let schema = schemas.next();
         // The first handle creates the schema; the others (other nodes) find it.
-        let config = PgConfig { url: url(), pool_size: 2, schema: Some(schema) };
+        let config = PgConfig { url: url(), pool_size: 2, schema: Some(schema), ca_file: None };
         Box::new(move || match PgStore::open(&config) {
             Ok(store) => Arc::new(store),
             Err(e) => panic!("open a writer: {e}"),
@@ -458,5 +468,71 @@ mod two_nodes {
         assert_eq!(seen, 200, "one row per queue id");
         let stored = nodes[1].query(&postern_store::EventQuery { limit: 10_000, ..Default::default() }).unwrap();
         assert_eq!(stored.len(), 2 * 200 * 5, "every event of both nodes");
+    }
+}
+
+/// One row of the first column of `sql`, as text, on a connection of its own.
+fn ask(sql: &str) -> String {
+    let url = url();
+    runtime().block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
+        let connection = tokio::spawn(connection);
+        let row = client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let text: String = row.get(0);
+        drop(client);
+        let _ = connection.await;
+        text
+    })
+}
+
+/// TLS to PostgreSQL: with the server's certificate authority as `ca_file`, every
+/// connection of the store is TLS (the server's `pg_stat_ssl` says so); the certificate is
+/// verified, chain and name: another authority's certificate does not vouch for it, and a
+/// name the certificate is not for is refused, never a fall back to the clear. Uses the machine's server with its own certificate (`ssl = on`, Debian's
+/// snakeoil for `localhost`).
+#[test]
+fn tls_is_verified_against_the_ca_file_and_never_falls_back() {
+    let schemas = Schemas::new("tls");
+    assert_eq!(ask("SHOW ssl"), "on", "this test needs the server's ssl = on (Debian's default)");
+    let certificate = std::path::PathBuf::from(ask("SHOW ssl_cert_file"));
+    let schema = schemas.next();
+    let name = format!("postern_tls_{}", std::process::id());
+    let tls_url = format!("host=localhost user=postgres dbname=test application_name={name}");
+    let config = |url: String, ca_file: Option<std::path::PathBuf>| PgConfig {
+        url,
+        pool_size: 2,
+        schema: Some(schema.clone()),
+        ca_file,
+    };
+    let store = PgStore::open(&config(tls_url.clone(), Some(certificate.clone()))).expect("TLS with the CA file");
+    store.create_domain(&domain("example.com")).unwrap();
+    let sql = format!(
+        "SELECT string_agg(s.ssl::text, ',') FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+         WHERE a.application_name = '{name}'"
+    );
+    let states = ask(&sql);
+    assert!(!states.is_empty() && states.split(',').all(|s| s == "true"), "every connection is TLS: {states}");
+    drop(store);
+
+    // Another authority (any public root of the system's bundle) does not vouch for it.
+    let other_ca = std::fs::read_dir("/usr/share/ca-certificates/mozilla")
+        .expect("the system's CA bundle (ca-certificates)")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "crt"))
+        .expect("a public root certificate");
+    match PgStore::open(&config(tls_url.clone(), Some(other_ca))) {
+        Err(e) => assert!(e.to_string().to_lowercase().contains("certificate"), "the text names the cause: {e}"),
+        Ok(_) => panic!("a certificate accepted by an authority that did not sign it"),
+    }
+    let wrong_name =
+        config(format!("host=127.0.0.1 user=postgres dbname=test application_name={name}"), Some(certificate));
+    match PgStore::open(&wrong_name) {
+        Err(e) => assert!(e.to_string().to_lowercase().contains("certificate"), "the text names the cause: {e}"),
+        Ok(_) => panic!("a certificate for localhost accepted for 127.0.0.1"),
+    }
+    let missing = config(tls_url, Some("/nonexistent/ca.pem".into()));
+    match PgStore::open(&missing) {
+        Err(e) => assert!(e.to_string().contains("ca_file"), "names the setting: {e}"),
+        Ok(_) => panic!("a missing CA file accepted"),
     }
 }

@@ -623,8 +623,13 @@ fn shared_stores(config: &postern_config::StoreConfig, sqlite: &Arc<SqliteStore>
             log: sqlite.clone(),
             cluster: None,
         }),
-        postern_config::StoreConfig::Postgres { url, pool_size } => {
-            let pg = postern_store::PgConfig { url: url.clone(), pool_size: *pool_size, schema: None };
+        postern_config::StoreConfig::Postgres { url, pool_size, ca_file } => {
+            let pg = postern_store::PgConfig {
+                url: url.clone(),
+                pool_size: *pool_size,
+                schema: None,
+                ca_file: ca_file.clone(),
+            };
             let store = Arc::new(postern_store::PgStore::open(&pg).context("PostgreSQL store ([store] url)")?);
             tracing::info!(
                 pool_size,

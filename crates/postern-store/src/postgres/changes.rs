@@ -30,7 +30,8 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::{PgConfig, PgStore, connection_config, execute, get, query_one};
+use super::tls::Tls;
+use super::{PgConfig, PgStore, connection_parts, execute, get, query_one};
 use crate::{ClusterChange, Result};
 
 /// The schema's notification channel, as SQL.
@@ -107,28 +108,44 @@ pub struct ChangeListener {
     driver: tokio::task::JoinHandle<()>,
 }
 
+/// Drives the listener's connection, turning notifications into permits.
+async fn drive<S, T>(mut connection: tokio_postgres::Connection<S, T>, wake: Arc<Notify>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            Some(Ok(AsyncMessage::Notification(_))) => wake.notify_one(),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "the change listener's connection ended");
+                break;
+            }
+            None => break,
+        }
+    }
+    // The next wait returns at once; the next read fails and the caller reconnects.
+    wake.notify_one();
+}
+
 impl ChangeListener {
     /// Connects (within the store's connect timeout) and listens. Runs its connection on
     /// the caller's runtime.
     pub async fn connect(config: &PgConfig) -> Result<ChangeListener> {
-        let (client, mut connection) = connection_config(config)?.connect(NoTls).await?;
+        let (pg, tls) = connection_parts(config)?;
         let woken = Arc::new(Notify::new());
         let wake = Arc::clone(&woken);
-        let driver = tokio::spawn(async move {
-            loop {
-                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                    Some(Ok(AsyncMessage::Notification(_))) => wake.notify_one(),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        tracing::debug!(error = %e, "the change listener's connection ended");
-                        break;
-                    }
-                    None => break,
-                }
+        let (client, driver) = match tls {
+            Tls::Off => {
+                let (client, connection) = pg.connect(NoTls).await?;
+                (client, tokio::spawn(drive(connection, wake)))
             }
-            // The next wait returns at once; the next read fails and the caller reconnects.
-            wake.notify_one();
-        });
+            Tls::Verified(tls) => {
+                let (client, connection) = pg.connect(tls).await?;
+                (client, tokio::spawn(drive(connection, wake)))
+            }
+        };
         let listener = ChangeListener { client, woken, driver };
         let row = listener.client.query_one(&format!("SELECT {CHANNEL}"), &[]).await?;
         let channel: String = get(&row, 0)?;

@@ -87,6 +87,7 @@ mod migrations;
 mod quarantine;
 mod rules;
 mod scorer;
+mod tls;
 mod tokens;
 
 pub use changes::{ChangeBatch, ChangeListener, PublishedChange};
@@ -108,6 +109,10 @@ pub struct PgConfig {
     /// The schema the tables live in (created if missing); `None`: the server's default
     /// search path (`public`). Lower-case letters, digits and `_`, not starting with a digit.
     pub schema: Option<String>,
+    /// The certificate authority (PEM) that signed the server's certificate: TLS is then
+    /// required and verified against it (`tls.rs`). `None`: TLS only with `sslmode=require`
+    /// in `url`, verified against the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 pub struct PgStore {
@@ -128,14 +133,18 @@ impl PgStore {
     /// Unreachable: an [`Unavailable`](BackendErrorKind::Unavailable) error within
     /// [`CONNECT_TIMEOUT`].
     pub fn open(config: &PgConfig) -> Result<PgStore> {
-        let pg = connection_config(config)?;
+        let (pg, tls) = connection_parts(config)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(RUNTIME_THREADS)
             .thread_name("postern-pg")
             .enable_all()
             .build()
             .map_err(|e| StoreError::backend(BackendErrorKind::Failed, e))?;
-        let manager = Manager::from_config(pg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match tls {
+            tls::Tls::Off => Manager::from_config(pg, NoTls, recycling),
+            tls::Tls::Verified(tls) => Manager::from_config(pg, tls, recycling),
+        };
         let pool = {
             // The pool's timers belong to the store's runtime.
             let _entered = runtime.enter();
@@ -221,6 +230,13 @@ impl Drop for PgStore {
 
 /// What every connection is opened with: the string, the schema as its search path, the
 /// connect timeout, the application name.
+/// What every connection is opened with, and its TLS connector (`tls.rs`).
+fn connection_parts(config: &PgConfig) -> Result<(tokio_postgres::Config, tls::Tls)> {
+    let mut pg = connection_config(config)?;
+    let tls = tls::connector(&mut pg, config.ca_file.as_deref())?;
+    Ok((pg, tls))
+}
+
 fn connection_config(config: &PgConfig) -> Result<tokio_postgres::Config> {
     let mut pg: tokio_postgres::Config = config
         .url

@@ -54,7 +54,7 @@ async fn within(limit: Duration, done: impl Fn() -> bool) -> Option<Duration> {
 async fn a_change_stored_and_published_on_one_node_is_applied_by_another_within_a_second() {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let schema = Schema(format!("conv_{}_{nanos}", std::process::id()));
-    let config = PgConfig { url: url(), pool_size: 2, schema: Some(schema.0.clone()) };
+    let config = PgConfig { url: url(), pool_size: 2, schema: Some(schema.0.clone()), ca_file: None };
     let open =
         || PgStore::open(&config).unwrap_or_else(|e| panic!("PostgreSQL at {:?} (this test needs it): {e}", url()));
     let a = Arc::new(open());
