@@ -16,6 +16,8 @@
 #   SESSIONS [20]             concurrent sessions
 #   USERS [300]               user accounts; connections take them in turn
 #   ARCHIVE_EVERY [10]        Postern: the archive is on for every Nth user (0: none)
+#   AUTH_CACHE_TTL [600]      Postern: [auth] cache_ttl (0: no AUTH cache); Dovecot's is
+#                             in bench/realpath/dovecot.conf.in
 #   MSGS_REUSE_SMALL [3000]   messages per run, sizes <= 10 KiB, several per connection
 #   MSGS_REUSE_LARGE [1000]   ... larger sizes
 #   MSGS_SINGLE [600]         messages per run with one message per connection
@@ -43,6 +45,7 @@ PER_CONN=${PER_CONN:-"20 1"}
 SESSIONS=${SESSIONS:-20}
 USERS=${USERS:-300}
 ARCHIVE_EVERY=${ARCHIVE_EVERY:-10}
+AUTH_CACHE_TTL=${AUTH_CACHE_TTL:-600}
 MSGS_REUSE_SMALL=${MSGS_REUSE_SMALL:-3000}
 MSGS_REUSE_LARGE=${MSGS_REUSE_LARGE:-1000}
 MSGS_SINGLE=${MSGS_SINGLE:-600}
@@ -187,6 +190,8 @@ cat >"$TMP/postern.toml" <<EOF
 hostname = "postern-bench.localdomain"
 # No client is trusted by address: every message comes through AUTH (as Postfix's mynetworks).
 trusted_networks = ["192.0.2.0/24"]
+[auth]
+cache_ttl = $AUTH_CACHE_TTL
 [domain_age]
 rdap = false
 feed = "$TMP/new-domains.txt"
@@ -390,6 +395,17 @@ for rep in $(seq 1 "$REPS"); do
     done
 done
 elapsed=$((SECONDS - started))
+# How many of Postern's AUTHs the cache answered (its auth events say so), warm-up included.
+AUTH_SUMMARY=
+if has postern; then
+    AUTH_SUMMARY=$(python3 - "$POSTERN_DATA/postern.db" <<'EOF' 2>/dev/null || true
+import json, sqlite3, sys
+rows = sqlite3.connect(sys.argv[1]).execute("SELECT data FROM events WHERE kind = 'auth'").fetchall()
+details = [json.loads(r[0]).get("detail", "") for r in rows]
+print(f"{sum('from the AUTH cache' in d for d in details)} of its {len(details)} AUTHs answered from the cache")
+EOF
+    )
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- report
@@ -404,7 +420,8 @@ FOOTER=$TMP/footer.md
     echo "- $REPS repetitions, Postern and the Postfix stack interleaved within each; measuring took ${elapsed} s; load average before: $load_before, after: $load_after"
     echo "- $SESSIONS concurrent sessions; $USERS user accounts of $DOMAIN, connections take them in turn; sizes $SIZES bytes; messages per connection $PER_CONN; messages per run: $MSGS_REUSE_SMALL (<= 10 KiB, several per connection), $MSGS_REUSE_LARGE (larger), $MSGS_SINGLE (one per connection); $WARMUP unrecorded warm-up messages per setup first"
     echo "- every connection: EHLO, STARTTLS (full handshake: the client does not resume sessions; certificate: ${TLS_KEY_KIND:-?}, the same file for both servers), EHLO, AUTH PLAIN, then per message MAIL, RCPT (one recipient), DATA; QUIT"
-    echo "- passwords: argon2id, 19 MiB, 2 passes, 1 lane on both sides (Postern's own; Dovecot's passwd-file with \`{ARGON2ID}\` hashes of the same parameters), no authentication cache on either"
+    echo "- passwords: argon2id, 19 MiB, 2 passes, 1 lane on both sides (Postern's own; Dovecot's passwd-file with \`{ARGON2ID}\` hashes of the same parameters)"
+    echo "- authentication caches: Postern \`[auth] cache_ttl = $AUTH_CACHE_TTL\` (0: off; a hit skips argon2id)${AUTH_SUMMARY:+; $AUTH_SUMMARY}; Dovecot \`auth_cache_size = 10M\`, \`auth_cache_ttl = 10 mins\`, \`auth_cache_negative_ttl = 0\`, \`auth_cache_verify_password_with_worker = yes\` (a hit skips the passdb lookup; the password is still verified against the cached argon2id hash, in the auth workers)"
     echo "- DKIM: one RSA-2048 key, selector $SELECTOR, imported into Postern and given to OpenDKIM; relaxed/relaxed, rsa-sha256"
     echo "- Postern: every account has limits on (far above the load) and every built-in content check on (GTUBE, the scorer, macros, dangerous attachments, encrypted archives, new sender domains from a local feed); the archive is on for every ${ARCHIVE_EVERY}th account; one instance for the whole benchmark (like Postfix)"
     echo "- the Postfix stack: smtpd with SASL through Dovecot's auth service, \`reject_authenticated_sender_login_mismatch\`, milters Rspamd (Debian's configuration, network checks off: no RBLs, no fuzzy, no DCC; DNS answered NXDOMAIN at once by a local responder; no Redis, so no Bayes) then OpenDKIM"

@@ -301,6 +301,12 @@ pub struct AuthConfig {
     /// Trusted networks normally skip the sender check; with this, their envelope senders
     /// must belong to a domain in the directory whose outgoing filter is enabled.
     pub trusted_networks_check_sender: bool,
+    /// The AUTH cache (Dovecot's `auth_cache_size`, counted in accounts here): at most this
+    /// many accounts' last verified password are remembered, as keyed digests.
+    pub cache_size: usize,
+    /// ... each for this long after its argon2id verification (Dovecot's `auth_cache_ttl`).
+    /// Zero (or a zero `cache_size`): no cache, every AUTH verifies argon2id.
+    pub cache_ttl: Duration,
 }
 
 impl Default for AuthConfig {
@@ -311,6 +317,8 @@ impl Default for AuthConfig {
             block_time: Duration::from_secs(1800),
             failure_delay: Duration::from_secs(1),
             trusted_networks_check_sender: false,
+            cache_size: 100_000,
+            cache_ttl: Duration::from_secs(600),
         }
     }
 }

@@ -94,6 +94,8 @@ pub struct RawAuth {
     pub block_time: Option<u64>,
     pub failure_delay: Option<u64>,
     pub trusted_networks_check_sender: Option<bool>,
+    pub cache_size: Option<u64>,
+    pub cache_ttl: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

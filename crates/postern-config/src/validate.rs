@@ -259,8 +259,13 @@ fn auth(raw: RawAuth) -> Result<AuthConfig> {
             60,
         )?),
         trusted_networks_check_sender: raw.trusted_networks_check_sender.unwrap_or(false),
+        cache_size: num("auth.cache_size", raw.cache_size, d.cache_size as u64, 0, MAX_AUTH_CACHE_SIZE)? as usize,
+        cache_ttl: Duration::from_secs(num("auth.cache_ttl", raw.cache_ttl, d.cache_ttl.as_secs(), 0, 86_400)?),
     })
 }
+
+/// About 100 bytes an entry: at most about 100 MB.
+const MAX_AUTH_CACHE_SIZE: u64 = 1_000_000;
 
 fn listener(
     kind: ListenerKind,
@@ -459,6 +464,20 @@ mod tests {
         let e = load("[limits]\nmax_message_size = 52428800\nmax_data_in_flight = 33554432").unwrap_err();
         assert_eq!(e.key, "limits.max_data_in_flight");
         assert!(e.reason.contains("less than limits.max_message_size"), "{e}");
+    }
+
+    #[test]
+    fn the_auth_cache_is_on_by_default_bounded_and_can_be_off() {
+        let c = load("").unwrap();
+        assert_eq!((c.auth.cache_size, c.auth.cache_ttl), (100_000, Duration::from_secs(600)));
+        let c = load("[auth]\ncache_size = 500\ncache_ttl = 3600").unwrap();
+        assert_eq!((c.auth.cache_size, c.auth.cache_ttl), (500, Duration::from_secs(3600)));
+        let c = load("[auth]\ncache_ttl = 0").unwrap();
+        assert_eq!(c.auth.cache_ttl, Duration::ZERO, "off");
+        let e = load("[auth]\ncache_ttl = 86401").unwrap_err();
+        assert_eq!(e.to_string(), "auth.cache_ttl: 86401 is out of range 0..=86400");
+        let e = load("[auth]\ncache_size = 1000001").unwrap_err();
+        assert_eq!(e.to_string(), "auth.cache_size: 1000001 is out of range 0..=1000000");
     }
 
     #[test]

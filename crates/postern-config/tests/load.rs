@@ -28,6 +28,13 @@ fn wrong_type_names_key() {
 }
 
 #[test]
+fn the_auth_cache_ttl_is_a_number_of_seconds() {
+    let (path, r) = load("[auth]\ncache_ttl = \"10m\"\n");
+    let msg = r.unwrap_err().to_string();
+    assert!(msg.starts_with(&format!("{path}:2: auth.cache_ttl: invalid type: string \"10m\"")), "{msg}");
+}
+
+#[test]
 fn validation_error_carries_file() {
     let (path, r) = load("trusted_networks = [\"not-a-cidr\"]\n");
     let msg = r.unwrap_err().to_string();

@@ -14,6 +14,8 @@
 //! - [`readiness`]: whether the in-memory directory may decide (in a cluster: while the
 //!   node keeps up with the shared store); else `451 4.3.0` at MAIL and RCPT.
 //! - [`password`]: argon2id hashes.
+//! - [`auth_cache`]: recent successful AUTH verifications, so a reconnecting client does
+//!   not pay argon2id every time (keyed digests, bounded, with a TTL).
 //! - [`guard`]: AUTH failure throttling and blocking per client.
 //! - [`blocks`]: the AUTH failure and daily client blocks, listed and lifted by administrators.
 //! - [`sender`]: sender rules: account may send, sender owned, sender security (seed 003).
@@ -27,6 +29,7 @@
 //! - [`identity`]: the identity behind an account, and stripping identification headers.
 //! - [`spf`]: SPF (RFC 7208) for sender security; unlike the rest, it does I/O (DNS lookups).
 
+pub mod auth_cache;
 pub mod behaviour;
 pub mod blocks;
 pub mod client;
@@ -46,6 +49,7 @@ pub mod relay;
 pub mod sender;
 pub mod spf;
 
+pub use auth_cache::{AuthCache, AuthCacheConfig, AuthCacheStats};
 pub use blocks::{ClientBlock, ClientBlocks, ListenerBlocks};
 pub use directory::{AccountEntry, Directory, DirectoryIndex};
 pub use guard::GuardConfig;

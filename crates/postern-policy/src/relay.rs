@@ -15,6 +15,7 @@ use ipnet::IpNet;
 use postern_core::tenancy::{Account, IpCheck};
 use postern_core::{Address, Live, Owner, Recipient, Reply, Verdict};
 
+use crate::auth_cache::{AuthCache, AuthCacheStats};
 use crate::directory::{AccountEntry, Directory, DirectoryIndex};
 use crate::guard::{AuthGuard, GuardConfig, Penalty};
 use crate::limits::{LimitVerdict, Limits};
@@ -63,8 +64,9 @@ impl Attribution {
 /// The answer to an AUTH exchange.
 #[derive(Debug)]
 pub enum AuthOutcome {
-    /// `235`: the session is now attributed to this account.
-    Success(Attribution),
+    /// `235`: the session is now attributed to this account; `cached`: the AUTH cache
+    /// vouched for the password (no argon2id verification this time).
+    Success { attribution: Attribution, cached: bool },
     /// `535 5.7.8` after waiting this long.
     Failure { delay: Duration, reason: String },
     /// Too many failures: `421 4.7.0` and close.
@@ -81,6 +83,8 @@ pub struct RelayPolicy {
     limits: Option<Arc<Limits>>,
     locks: Option<Arc<Locks>>,
     readiness: Readiness,
+    /// Recent successful verifications (without: every AUTH verifies argon2id).
+    auth_cache: Option<Arc<AuthCache>>,
 }
 
 impl Default for RelayPolicy {
@@ -106,6 +110,7 @@ impl RelayPolicy {
             limits: None,
             locks: None,
             readiness: Readiness::always(),
+            auth_cache: None,
         }
     }
 
@@ -197,6 +202,17 @@ impl RelayPolicy {
         self
     }
 
+    /// Remember successful AUTH verifications ([`crate::auth_cache`]); `None`: do not.
+    pub fn with_auth_cache(mut self, cache: Option<AuthCache>) -> RelayPolicy {
+        self.auth_cache = cache.map(Arc::new);
+        self
+    }
+
+    /// How often the AUTH cache answered, when there is one.
+    pub fn auth_cache_stats(&self) -> Option<AuthCacheStats> {
+        self.auth_cache.as_ref().map(|c| c.stats())
+    }
+
     /// The AUTH failure blocks, for the administrators' view ([`crate::blocks`]).
     pub fn auth_guard(&self) -> Arc<AuthGuard> {
         Arc::clone(&self.guard)
@@ -268,8 +284,9 @@ impl RelayPolicy {
         self.guard.is_blocked(canonical(ip))
     }
 
-    /// Checks a user name and password (argon2id, off the async threads). Unknown users
-    /// cost the same time as wrong passwords.
+    /// Checks a user name and password (argon2id, off the async threads, unless the AUTH
+    /// cache remembers this password for this account and its current hash). Unknown users
+    /// cost the same time as wrong passwords; a wrong password is never remembered.
     pub async fn authenticate(&self, ip: IpAddr, username: &str, password: Vec<u8>) -> AuthOutcome {
         let ip = canonical(ip);
         if self.guard.is_blocked(ip) {
@@ -277,20 +294,34 @@ impl RelayPolicy {
         }
         let entry = self.directory.load().account_for_user(username).cloned();
         let hash = entry.as_ref().and_then(|e| e.password_hash.clone());
-        let verified = tokio::task::spawn_blocking(move || match hash {
-            Some(hash) => password::verify(&hash, &password),
-            None => {
-                password::verify_nothing(&password);
-                false
-            }
-        })
-        .await
-        .unwrap_or(false);
+        let cached = match (&self.auth_cache, &entry, &hash) {
+            (Some(cache), Some(entry), Some(hash)) => cache.verified(entry.account.id, hash, &password),
+            _ => false,
+        };
+        let verified = cached || {
+            let remember = self.auth_cache.clone().zip(entry.as_ref().map(|e| e.account.id));
+            tokio::task::spawn_blocking(move || match hash {
+                Some(hash) => {
+                    let verified = password::verify(&hash, &password);
+                    if let (true, Some((cache, account_id))) = (verified, remember) {
+                        cache.remember(account_id, &hash, &password);
+                    }
+                    verified
+                }
+                None => {
+                    password::verify_nothing(&password);
+                    false
+                }
+            })
+            .await
+            .unwrap_or(false)
+        };
         match (entry, verified) {
             (Some(entry), true) => {
                 self.guard.succeeded(ip);
                 let user = username.trim().to_ascii_lowercase();
-                AuthOutcome::Success(Attribution::Account { entry, auth_user: Some(user) })
+                let attribution = Attribution::Account { entry, auth_user: Some(user) };
+                AuthOutcome::Success { attribution, cached }
             }
             (entry, _) => {
                 let reason = match entry {

@@ -9,8 +9,8 @@
 //! copies), `[metrics]` (who may read `/metrics`), `log.retention_days` (the next purge
 //! uses it), and `[domain_age]` (its files are read again on every reload, changed or not).
 //! Everything else (host name, data directory, listener
-//! and admin addresses, TLS files, the log's format and level, counters, the store, AUTH throttling, the quarantine's
-//! lifetime, the scheduler's concurrency and retry schedule, DNS servers, the engines
+//! and admin addresses, TLS files, the log's format and level, counters, the store, AUTH
+//! throttling and the AUTH cache, the quarantine's lifetime, the scheduler's concurrency and retry schedule, DNS servers, the engines
 //! `[rspamd]`, `[spamassassin]` and `[clamav]`, the scorer's training minimum `[scorer]`, the
 //! attachment checks' bounds `[attachments]`) needs a restart: [`effective`] keeps the
 //! running value and [`diff`] names what differs, so the reload says so and nothing is
@@ -115,6 +115,7 @@ pub fn diff(a: &Config, b: &Config) -> Vec<String> {
     check("auth.trusted_networks_check_sender", aa.trusted_networks_check_sender != ab.trusted_networks_check_sender);
     let throttle = |x: &postern_config::AuthConfig| (x.max_failures, x.failure_window, x.block_time, x.failure_delay);
     check("auth (failure throttling)", throttle(aa) != throttle(ab));
+    check("auth (cache_size, cache_ttl)", (aa.cache_size, aa.cache_ttl) != (ab.cache_size, ab.cache_ttl));
     for kind in [
         postern_config::ListenerKind::Smtp,
         postern_config::ListenerKind::Submission,
@@ -244,6 +245,15 @@ mod tests {
         assert_eq!(e.postmaster.external.len(), 1);
         let named = config("[postmaster]\naddress = \"noreply@ops.example\"\n");
         assert_eq!(effective(&old, &named).postmaster.address.to_string(), "noreply@ops.example");
+    }
+
+    #[test]
+    fn the_auth_cache_needs_a_restart() {
+        let old = config("");
+        let new = config("[auth]\ncache_ttl = 0\n");
+        let e = effective(&old, &new);
+        assert!(diff(&old, &e).is_empty());
+        assert_eq!(diff(&e, &new), ["auth (cache_size, cache_ttl)"]);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use postern_deliver::Delivery;
 use postern_dkim::Signer;
 use postern_policy::RelayPolicy;
 use postern_policy::spf::SpfResolver;
-use postern_policy::{GuardConfig, Limits, Locks};
+use postern_policy::{AuthCache, AuthCacheConfig, GuardConfig, Limits, Locks};
 use postern_queue::{QueueManager, SchedulerConfig, Spool};
 use postern_smtp::{Listener, Services};
 use postern_store::{ClusterChange, DirectoryChange, DirectoryStore, DkimStore, EventWriter, NewToken, SqliteStore};
@@ -145,6 +145,12 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
             block_time: config.auth.block_time,
             failure_delay: config.auth.failure_delay,
         })
+        // Dovecot's auth cache: a client that reconnects for every message pays argon2id
+        // once per `cache_ttl`, not once per message.
+        .with_auth_cache(
+            AuthCache::new(AuthCacheConfig { max_entries: config.auth.cache_size, ttl: config.auth.cache_ttl })
+                .map_err(anyhow::Error::msg)?,
+        )
         .with_spf(spf)
         .with_readiness(readiness.clone())
         .check_trusted_senders(config.auth.trusted_networks_check_sender);

@@ -69,8 +69,11 @@ impl Session {
         };
         let shown = printable(&user);
         match self.services.policy.authenticate(self.client.ip, &user, password).await {
-            AuthOutcome::Success(attribution) => {
-                let account = attribution.describe();
+            AuthOutcome::Success { attribution, cached } => {
+                let mut account = attribution.describe();
+                if cached {
+                    account.push_str(", from the AUTH cache");
+                }
                 self.attribution = attribution;
                 self.emit(None, auth_event(&mechanism, &shown, "success", &account)).await;
                 self.count_session().await;
