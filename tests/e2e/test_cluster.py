@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import smtplib
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
@@ -109,9 +110,27 @@ def counters_config(prefix: str, port: int = 6379) -> str:
     return f'[counters]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:{port}"\nredis_prefix = "{prefix}"\n'
 
 
+@pytest.fixture(autouse=True)
+def redis_prefixes():
+    """The Redis key prefixes a test used; their keys are deleted at the end (behaviour
+    blobs would otherwise stay for their 60 days). Autouse, so set up before `postern`
+    and torn down after it: the nodes are gone and write no key after the deletion."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        scan = subprocess.run(["redis-cli", "-h", "127.0.0.1", "--scan", "--pattern", f"{name}:*"],
+                              capture_output=True, text=True, timeout=30)
+        # One key a line; a key may hold any other octet (0x1f, which str.split() would cut at).
+        keys = [k for k in scan.stdout.split("\n") if k]
+        if keys:
+            subprocess.run(["redis-cli", "-h", "127.0.0.1", "DEL", *keys], capture_output=True, timeout=30)
+
+
 @pytest.fixture
-def prefix() -> str:
-    return f"postern-cluster-{uuid.uuid4().hex}"
+def prefix(redis_prefixes) -> str:
+    name = f"postern-cluster-{uuid.uuid4().hex}"
+    redis_prefixes.append(name)
+    return name
 
 
 def node(postern, schema: str, prefix: str, pg_port: int = 5432, redis_port: int = 6379,
