@@ -16,9 +16,12 @@
 //! block in which a signal was flagged is not learned, and after the warm-up a usual moves
 //! only [`BehaviourSettings::learn_rate`] of the way to a higher block, so an attacker
 //! cannot soon teach the profile his burst. During the warm-up the signals of new
-//! recipients are not learned (to an empty profile every recipient is new). In monitor mode everything is learned, without bound: monitor is
-//! how an installation learns its senders before it acts (the recommended first weeks). During the warm-up (a new sender) there is no usual yet: the threshold is the
-//! floor times [`BehaviourSettings::warmup_factor`]. Messages from a client network first
+//! recipients are not learned (to an empty profile every recipient is new). In monitor
+//! mode everything is learned, without bound: monitor is how an installation learns its
+//! senders before it acts (the recommended first weeks). A block is learned as the
+//! settings were while it was filled, even when it is closed later under others: the last
+//! newsletter sent in monitor mode is usual once the account acts. During the warm-up (a
+//! new sender) there is no usual yet: the threshold is the floor times [`BehaviourSettings::warmup_factor`]. Messages from a client network first
 //! seen less than a day ago, after AUTH, are judged with the multiple times
 //! [`BehaviourSettings::new_network_factor`] (the floors stay); messages at an hour of the
 //! week in which the sender has not sent in the last 8 weeks (its rhythm, once it has two
@@ -294,7 +297,7 @@ pub fn observe(
     if settings.action == BehaviourAction::Off {
         return None;
     }
-    let now = message.now_ms;
+    let now = profile.time(message.now_ms);
     let warming = settings.warming_up(profile, now);
     profile.advance(now, settings.half_life_ms(), settings.learning(warming));
     let new_network = profile.network_is_new(message.network, now, DAY_MS) && message.authenticated && !warming;
@@ -338,6 +341,7 @@ pub fn failed(
     if settings.action == BehaviourAction::Off || n == 0 {
         return None;
     }
+    let now_ms = profile.time(now_ms);
     let warming = settings.warming_up(profile, now_ms);
     profile.advance(now_ms, settings.half_life_ms(), settings.learning(warming));
     let mut counts = [0u32; profile::COUNTS];

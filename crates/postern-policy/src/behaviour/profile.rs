@@ -5,7 +5,10 @@
 //! whether a recipient or a client network was seen before. Everything is of fixed size:
 //! - 60 one-minute buckets (a ring: the last hour, nothing older);
 //! - one decayed peak per signal, learned from closed tumbling blocks of the signal's
-//!   window, never from a block in which the signal was flagged;
+//!   window, never from a block in which the signal was flagged (unless the block was
+//!   filled in monitor mode). A block is learned as the settings were while it was
+//!   filled, whenever it is closed (by the sender's next message, perhaps days later and
+//!   under other settings), and the peaks are decayed to the block's end first;
 //! - known recipients (and recipient domains) in two Bloom filters of 8,192 bits each
 //!   (k = 3): the current one takes 700 insertions (about 1.3 % false positives when full),
 //!   then becomes the old one and a fresh one starts, so the profile remembers the last
@@ -15,8 +18,13 @@
 //! - the sender's weekly rhythm: per hour of the week (UTC), one bit per week of the last
 //!   [`RHYTHM_WEEKS`] in which it sent then (168 bytes).
 //!
+//! Time only moves forward in a profile: a message stamped a little before the last one
+//! (another node's clock, up to [`SKEW_MS`]) counts at the last one's time; a clock set
+//! back further starts the last hour's counts again (the peaks stay).
+//!
 //! The byte form ([`Profile::encode`], [`Profile::decode`]) is versioned and of fixed
-//! length ([`ENCODED_LEN`]); anything else decodes to `None` (a fresh profile is used).
+//! length ([`ENCODED_LEN`]); version 2 (before blocks remembered their learning) still
+//! decodes; anything else decodes to `None` (a fresh profile is used).
 
 use super::Signal;
 
@@ -27,7 +35,12 @@ pub const NETWORKS: usize = 8;
 const BLOOM_BYTES: usize = 1024;
 const BLOOM_BITS: u64 = (BLOOM_BYTES * 8) as u64;
 const BLOOM_CAPACITY: u32 = 700;
-const VERSION: u8 = 2;
+const VERSION: u8 = 3;
+/// The layout before blocks remembered how they are learned.
+const VERSION_2: u8 = 2;
+/// How far behind the sender's last message a message may be stamped and still count at
+/// that last time (clocks of the nodes of a cluster differ a little).
+pub const SKEW_MS: i64 = 10 * 60_000;
 /// Hours in a week.
 pub const HOURS_OF_WEEK: usize = 168;
 /// Weeks of rhythm remembered (one bit each).
@@ -45,7 +58,9 @@ pub(crate) const SPAM: usize = 5;
 pub(crate) const FAILURES: usize = 6;
 
 /// The length of [`Profile::encode`]'s output.
-pub const ENCODED_LEN: usize = 1
+pub const ENCODED_LEN: usize = ENCODED_LEN_2 + 2 * (1 + 4);
+/// The length of a version 2 profile.
+const ENCODED_LEN_2: usize = 1
     + 8 * 4
     + MINUTES * (8 + 4 * COUNTS)
     + Signal::ALL.len() * 4
@@ -64,12 +79,15 @@ struct Minute {
 }
 
 /// A tumbling block of one window length (10 minutes or 1 hour).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Block {
     /// Start minute of the current block.
     start: i64,
     /// Signals flagged within the current block (bit per [`Signal`]).
     flagged: u8,
+    /// How the block is learned when it closes: as the settings were while it was filled
+    /// (`None`: a version 2 profile's block, learned as the settings are when it closes).
+    learning: Option<Learning>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -121,6 +139,24 @@ pub(crate) struct Learning {
     /// The signals of new recipients are learned (not during the warm-up: to an empty
     /// profile every recipient is new).
     pub(crate) new_recipients: bool,
+}
+
+impl Learning {
+    /// How a block filled under both `self` and `other` is learned: flagged counts when
+    /// it was filled in monitor mode at all (monitor learns everything), at the faster
+    /// rate, and new recipients only when neither part was the warm-up's (to which every
+    /// recipient is new).
+    fn and(self, other: Learning) -> Learning {
+        Learning {
+            flagged: self.flagged || other.flagged,
+            rate: self.rate.max(other.rate),
+            new_recipients: self.new_recipients && other.new_recipients,
+        }
+    }
+
+    fn bits(self) -> u8 {
+        1 | (u8::from(self.flagged) << 1) | (u8::from(self.new_recipients) << 2)
+    }
 }
 
 /// One sender's profile. See the module documentation for what it holds and its bounds.
@@ -234,28 +270,56 @@ impl Profile {
         true
     }
 
-    /// Closes the blocks that ended before `now_ms` (folding their counts into the peaks)
-    /// and decays the peaks to `now_ms`. Call before adding anything at `now_ms`.
+    /// The time a message stamped `now_ms` counts at: `now_ms`, or the last message's
+    /// time when it is at most [`SKEW_MS`] before it. A clock set back further starts the
+    /// minutes and the open blocks again (the peaks, recipients and networks stay). Call
+    /// first, and use what it returns.
+    pub(crate) fn time(&mut self, now_ms: i64) -> i64 {
+        if now_ms >= self.last_ms {
+            return now_ms;
+        }
+        if self.last_ms - now_ms <= SKEW_MS {
+            return self.last_ms;
+        }
+        self.minutes = [Minute::default(); MINUTES];
+        self.blocks = [Block::default(); 2];
+        self.last_ms = now_ms;
+        now_ms
+    }
+
+    /// Closes the blocks that ended before `now_ms` (folding their counts into the peaks,
+    /// as they were to be learned while filled, with the peaks decayed to their end) and
+    /// decays the peaks to `now_ms`. `learning` is how the blocks open now are to be
+    /// learned. Call before adding anything at `now_ms`.
     pub(crate) fn advance(&mut self, now_ms: i64, half_life_ms: f64, learning: Learning) {
         let minute = now_ms.div_euclid(60_000);
+        // The 10-minute block ends first (both were opened by the same message).
         for (b, length) in [(0usize, 10i64), (1, 60)] {
             let start = minute - minute.rem_euclid(length);
             let block = self.blocks[b];
-            if block.start != start {
-                if block.start != 0 && block.start < start {
-                    self.close(b, block, length, learning);
-                }
-                self.blocks[b] = Block { start, flagged: 0 };
+            if block.start != 0 && block.start >= start {
+                self.blocks[b].learning = Some(block.learning.map_or(learning, |l| l.and(learning)));
+                continue;
             }
+            if block.start != 0 {
+                self.decay(((block.start + length) * 60_000).min(now_ms), half_life_ms);
+                self.close(b, block, length, block.learning.unwrap_or(learning));
+            }
+            self.blocks[b] = Block { start, flagged: 0, learning: Some(learning) };
         }
-        if now_ms > self.peaks_ms && half_life_ms > 0.0 {
-            let factor = (-(now_ms - self.peaks_ms) as f64 / half_life_ms).exp2() as f32;
+        self.decay(now_ms, half_life_ms);
+        self.last_ms = self.last_ms.max(now_ms);
+    }
+
+    /// Decays the peaks (and the share's sums) from when they were last decayed to `to_ms`.
+    fn decay(&mut self, to_ms: i64, half_life_ms: f64) {
+        if to_ms > self.peaks_ms && half_life_ms > 0.0 {
+            let factor = (-(to_ms - self.peaks_ms) as f64 / half_life_ms).exp2() as f32;
             for p in self.peaks.iter_mut().chain(self.share.iter_mut()) {
                 *p *= factor;
             }
-            self.peaks_ms = now_ms;
+            self.peaks_ms = to_ms;
         }
-        self.last_ms = self.last_ms.max(now_ms);
     }
 
     /// Folds a closed block's totals into the peaks of its signals.
@@ -370,6 +434,10 @@ impl Profile {
             out.extend_from_slice(&b.start.to_le_bytes());
             out.push(b.flagged);
         }
+        for b in &self.blocks {
+            out.push(b.learning.map_or(0, Learning::bits));
+            out.extend_from_slice(&b.learning.map_or(0.0f32, |l| l.rate).to_le_bytes());
+        }
         for n in &self.networks {
             for v in [n.hash as i64, n.first_ms, n.last_ms] {
                 out.extend_from_slice(&v.to_le_bytes());
@@ -384,9 +452,16 @@ impl Profile {
         out
     }
 
-    /// The profile in `bytes`, or `None` when they are not a profile of this version.
+    /// The profile in `bytes`, or `None` when they are not a profile of this version (or
+    /// of version 2).
     pub fn decode(bytes: &[u8]) -> Option<Profile> {
-        if bytes.len() != ENCODED_LEN || bytes.first() != Some(&VERSION) {
+        let version = *bytes.first()?;
+        let expected = match version {
+            VERSION => ENCODED_LEN,
+            VERSION_2 => ENCODED_LEN_2,
+            _ => return None,
+        };
+        if bytes.len() != expected {
             return None;
         }
         let mut r = Reader { bytes, at: 1 };
@@ -408,6 +483,17 @@ impl Profile {
         for b in &mut p.blocks {
             b.start = r.i64()?;
             b.flagged = r.take(1)?.first().copied()?;
+        }
+        if version == VERSION {
+            for b in &mut p.blocks {
+                let bits = r.take(1)?.first().copied()?;
+                let rate = f32::from_bits(r.u32()?);
+                b.learning = (bits & 1 != 0).then(|| Learning {
+                    flagged: bits & 2 != 0,
+                    rate: if rate.is_finite() { rate.clamp(0.0, 1.0) } else { 0.0 },
+                    new_recipients: bits & 4 != 0,
+                });
+            }
         }
         for n in &mut p.networks {
             n.hash = r.i64()? as u64;
@@ -440,5 +526,84 @@ impl<'a> Reader<'a> {
     }
     fn u32(&mut self) -> Option<u32> {
         Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MONITOR: Learning = Learning { flagged: true, rate: 1.0, new_recipients: true };
+    const ACTING: Learning = Learning { flagged: false, rate: 0.1, new_recipients: true };
+    const T: i64 = 1_700_000_000_000 - 1_700_000_000_000 % (3_600_000);
+
+    #[test]
+    fn a_block_is_learned_as_it_was_filled_not_as_it_is_closed() {
+        let mut p = Profile::new(T);
+        p.advance(T, 1e12, MONITOR);
+        p.add(T, [90, 90, 0, 0, 0, 0, 0]);
+        p.flag(Signal::Messages1h);
+        // Closed a week later, after the account switched from monitor to acting.
+        p.advance(T + WEEK_MS, 1e12, ACTING);
+        assert!((p.usual(Signal::Messages1h) - 90.0).abs() < 0.1, "{}", p.usual(Signal::Messages1h));
+
+        let mut p = Profile::new(T);
+        p.advance(T, 1e12, ACTING);
+        p.add(T, [90, 90, 0, 0, 0, 0, 0]);
+        p.flag(Signal::Messages1h);
+        p.advance(T + WEEK_MS, 1e12, MONITOR);
+        assert_eq!(p.usual(Signal::Messages1h), 0.0, "flagged while acting: not learned");
+    }
+
+    #[test]
+    fn peaks_are_decayed_to_the_blocks_end_before_it_is_folded() {
+        let half_life = WEEK_MS as f64;
+        let mut p = Profile::new(T);
+        p.advance(T, half_life, MONITOR);
+        p.add(T, [80, 80, 0, 0, 0, 0, 0]);
+        p.advance(T + WEEK_MS, half_life, MONITOR);
+        p.add(T + WEEK_MS, [50, 50, 0, 0, 0, 0, 0]);
+        // Two weeks on: 80 halved twice is 20, 50 halved once is 25.
+        p.advance(T + 2 * WEEK_MS, half_life, MONITOR);
+        let usual = p.usual(Signal::Messages1h);
+        assert!((usual - 25.0).abs() < 0.5, "{usual}");
+    }
+
+    #[test]
+    fn a_message_stamped_a_little_early_counts_at_the_last_time_and_a_clock_set_back_starts_again() {
+        let mut p = Profile::new(T);
+        let at = p.time(T + 5 * 60_000);
+        p.advance(at, 1e12, MONITOR);
+        p.add(at, [1, 1, 0, 0, 0, 0, 0]);
+        // Another node's clock, 90 s behind.
+        assert_eq!(p.time(T + 5 * 60_000 - 90_000), T + 5 * 60_000);
+        // Set back a day: the open blocks and minutes start again, the peaks stay.
+        p.peaks[Signal::Messages1h as usize] = 7.0;
+        let back = T - 86_400_000;
+        assert_eq!(p.time(back), back);
+        assert_eq!(p.value(Signal::Messages1h, T + 5 * 60_000), 0);
+        assert_eq!(p.usual(Signal::Messages1h), 7.0);
+        p.advance(back, 1e12, MONITOR);
+        p.add(back, [1, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(p.value(Signal::Messages1h, back), 1);
+    }
+
+    #[test]
+    fn a_version_2_profile_still_decodes() {
+        let mut p = Profile::new(T);
+        p.advance(T, 1e12, ACTING);
+        p.add(T, [3, 3, 0, 0, 0, 0, 0]);
+        let v3 = p.encode();
+        // Version 2 had no learning per block: the 2 × 5 bytes after the blocks.
+        let blocks_end = 1 + 8 * 4 + MINUTES * (8 + 4 * COUNTS) + (Signal::ALL.len() + 2) * 4 + 2 * 9;
+        let mut v2 = v3[..blocks_end].to_vec();
+        v2.extend_from_slice(&v3[blocks_end + 10..]);
+        v2[0] = VERSION_2;
+        assert_eq!(v2.len(), ENCODED_LEN_2);
+        let decoded = Profile::decode(&v2).expect("a version 2 profile");
+        assert_eq!(decoded.blocks.map(|b| b.learning), [None, None]);
+        assert_eq!(decoded.blocks.map(|b| b.start), p.blocks.map(|b| b.start));
+        assert_eq!(decoded.minutes, p.minutes);
+        assert_eq!(Profile::decode(&v3), Some(p));
     }
 }

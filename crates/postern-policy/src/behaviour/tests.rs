@@ -97,6 +97,20 @@ fn a_flagged_burst_is_not_learned_when_acting_and_is_in_monitor_mode() {
     assert_eq!(observe(&monitor, &mut profile, &message(&list2, &[], now), "account"), None, "learned in monitor mode");
 }
 
+/// The recommended start: monitor for the first weeks, then act. The last newsletter sent
+/// in monitor mode is closed only by the next message, after the switch: it is learned as
+/// it was sent (in monitor mode), so the next issue is usual.
+#[test]
+fn the_last_burst_learned_in_monitor_mode_is_usual_after_the_switch_to_acting() {
+    let monitor = BehaviourSettings::default();
+    let mut profile = Profile::new(START_MS);
+    let list = hashes("subscriber", 0..200);
+    let now = office(&monitor, &mut profile, START_MS, 4) + DAY;
+    assert!(observe(&monitor, &mut profile, &message(&list, &[], now), "identity").is_some(), "logged");
+    let next = now + 7 * DAY;
+    assert_eq!(observe(&acting(), &mut profile.clone(), &message(&list, &[], next), "identity"), None);
+}
+
 fn acting() -> BehaviourSettings {
     BehaviourSettings { action: BehaviourAction::LockIdentity, ..BehaviourSettings::default() }
 }
