@@ -86,7 +86,10 @@ struct Block {
     /// Signals flagged within the current block (bit per [`Signal`]).
     flagged: u8,
     /// How the block is learned when it closes: as the settings were while it was filled
-    /// (`None`: a version 2 profile's block, learned as the settings are when it closes).
+    /// (monitor or acting: flagged blocks and the rate), except whether new recipients
+    /// are learned, which is the sender's warm-up when the block closes (a block in which
+    /// the warm-up ended is learned whole, as its first contacts were). `None`: a version
+    /// 2 profile's block, learned as the settings are when it closes.
     learning: Option<Learning>,
 }
 
@@ -144,8 +147,7 @@ pub(crate) struct Learning {
 impl Learning {
     /// How a block filled under both `self` and `other` is learned: flagged counts when
     /// it was filled in monitor mode at all (monitor learns everything), at the faster
-    /// rate, and new recipients only when neither part was the warm-up's (to which every
-    /// recipient is new).
+    /// rate. (`new_recipients` is decided when the block closes.)
     fn and(self, other: Learning) -> Learning {
         Learning {
             flagged: self.flagged || other.flagged,
@@ -303,7 +305,10 @@ impl Profile {
             }
             if block.start != 0 {
                 self.decay(((block.start + length) * 60_000).min(now_ms), half_life_ms);
-                self.close(b, block, length, block.learning.unwrap_or(learning));
+                // The settings' part as the block was filled; whether the sender is past
+                // its warm-up (new recipients learned) as it is now.
+                let filled = block.learning.unwrap_or(learning);
+                self.close(b, block, length, Learning { new_recipients: learning.new_recipients, ..filled });
             }
             self.blocks[b] = Block { start, flagged: 0, learning: Some(learning) };
         }
