@@ -39,6 +39,7 @@ pub mod dkim;
 pub mod event_retry;
 pub mod events;
 pub mod log;
+mod log_fold;
 pub mod log_state;
 mod log_steps;
 mod migrations;

@@ -1,8 +1,8 @@
 //! The summary rows of log search for PostgreSQL, folded in memory over one batch of
-//! events: the same rules as SQLite's `sqlite/log_ingest.rs` (the same conformance suite
-//! checks both), computed on values instead of statement by statement, so that a batch
-//! costs a fixed number of round trips whatever its size (`log_write` loads, this folds,
-//! `log_write` writes).
+//! events: what each event changes is `log_fold`'s (shared with SQLite; the same
+//! conformance suite checks both), applied here to values instead of statement by
+//! statement, so that a batch costs a fixed number of round trips whatever its size
+//! (`log_write` loads, this folds, `log_write` writes).
 //!
 //! In: the rows and recipients the batch's events name, as loaded (locked) from the
 //! database, and the batch's events with the ids taken for them. Out: the rows made or
@@ -16,20 +16,15 @@
 use std::collections::HashMap;
 
 use postern_core::event::{MAX_SUBJECT, printable_line};
-use postern_core::{Disposition, Event, EventKind, MessageFacts, QueueId};
+use postern_core::{Disposition, Event, EventKind, QueueId};
 
 use crate::log::{HourCounts, RecipientCounts, message_key};
-use crate::log_state::{self, Happened, MessageStatus, Phase};
+use crate::log_fold::{
+    ADOPT_WINDOW_MS, Change, Domains, Facts, MAX_RECIPIENTS, MAX_TEXT, Owner, Refusal, Summary, Tally, bounded,
+    count_of, domain,
+};
+use crate::log_state::{self, MessageStatus, Phase};
 use crate::{BackendErrorKind, Result, StoreError};
-
-/// How long after the pipeline's refusal its `checked` event may come to adopt it.
-pub(super) const ADOPT_WINDOW_MS: i64 = 5 * 60 * 1000;
-/// The most recipients recorded for one message.
-const MAX_RECIPIENTS: usize = 10_000;
-/// The most characters of a rule or a reply in a row.
-const MAX_TEXT: usize = 500;
-/// The domains of an hour's total row: no domain is `*`.
-pub(super) const TOTAL: &str = "*";
 
 /// A `messages` row.
 #[derive(Debug, Clone)]
@@ -203,117 +198,10 @@ impl Fold {
 
     /// Updates the summary for one event stored as `event_id`, and counts it.
     pub fn record(&mut self, event_id: i64, e: &Event) -> Result<()> {
-        match (&e.kind, e.queue_id) {
-            (EventKind::Refused { reason, .. }, _) if reason.starts_with("would refuse (monitor)") => Ok(()),
-            (EventKind::Refused { .. }, _) => self.refused(event_id, e),
-            (EventKind::Checked { disposition, checks, message }, Some(q)) => {
-                if *disposition != Disposition::Deliver {
-                    self.adopt_refusal(q, e);
-                }
-                let decided = log_state::deciding_check(*disposition, checks);
-                let facts = message.as_deref();
-                // As in SQLite: a delivered message is counted as checked by its `queued` event.
-                if *disposition != Disposition::Deliver {
-                    let hour = self.tally.at(
-                        e.at_ms,
-                        facts.and_then(|m| m.domain.as_deref()),
-                        facts.and_then(|m| m.sender_domain.as_deref()),
-                    );
-                    hour.checked += 1;
-                    hour.quarantined += u64::from(*disposition == Disposition::Quarantine);
-                    hour.spam += u64::from(decided.is_some_and(|c| c.result != "failed"));
-                }
-                let change = Change {
-                    happened: Some(Happened::Checked(*disposition)),
-                    facts: facts.map(Facts::from_message),
-                    rule: decided.map(log_state::rule_of),
-                    ..Change::default()
-                };
-                self.touch(q, e, change, true).map(drop)
-            }
-            (
-                EventKind::Queued {
-                    sender,
-                    recipients,
-                    size,
-                    message_id,
-                    subject,
-                    account,
-                    domain,
-                    sender_domain,
-                    identity,
-                    ..
-                },
-                Some(q),
-            ) => {
-                let facts = Facts {
-                    sender: Some(sender),
-                    recipients,
-                    size: Some(*size),
-                    message_id: message_id.as_deref(),
-                    subject: subject.as_deref(),
-                    account: account.as_deref(),
-                    domain: domain.as_deref(),
-                    sender_domain: sender_domain.as_deref(),
-                    identity: identity.as_deref(),
-                };
-                let hour = self.tally.at(e.at_ms, domain.as_deref(), sender_domain.as_deref());
-                hour.received += 1;
-                hour.checked += 1;
-                let change = Change { happened: Some(Happened::Queued), facts: Some(facts), ..Change::default() };
-                self.touch(q, e, change, true).map(drop)
-            }
-            (EventKind::Discarded { rule, sender, recipients, account, domain, sender_domain, identity }, Some(q)) => {
-                let facts = Facts {
-                    sender: Some(sender),
-                    recipients,
-                    account: account.as_deref(),
-                    domain: domain.as_deref(),
-                    sender_domain: sender_domain.as_deref(),
-                    identity: identity.as_deref(),
-                    ..Facts::default()
-                };
-                self.tally.at(e.at_ms, domain.as_deref(), sender_domain.as_deref()).discarded += 1;
-                let change = Change {
-                    happened: Some(Happened::Discarded),
-                    facts: Some(facts),
-                    rule: Some(format!("list rule {rule}")),
-                    ..Change::default()
-                };
-                self.touch(q, e, change, true).map(drop)
-            }
-            (EventKind::Delivery { recipient, result, reply, attempt, .. }, Some(q)) => {
-                let change = Change {
-                    happened: Some(Happened::Delivery),
-                    reply: Some(reply),
-                    attempt: Some(*attempt),
-                    delivery: log_state::recipient_state(result).map(|state| (recipient.as_str(), state, *attempt)),
-                    ..Change::default()
-                };
-                let domains = self.touch(q, e, change, true)?;
-                let (account_domain, sender_domain) = domains.unwrap_or_default();
-                let hour = self.tally.at(e.at_ms, account_domain.as_deref(), sender_domain.as_deref());
-                match result.as_str() {
-                    "delivered" => hour.delivered += 1,
-                    "deferred" => hour.deferred += 1,
-                    "bounced" | "expired" => hour.bounced += 1,
-                    _ => {}
-                }
-                Ok(())
-            }
-            (EventKind::Dsn { dsn_queue_id, to, .. }, Some(q)) => self.dsn(q, dsn_queue_id, to, e),
-            (EventKind::Quarantine { action, .. }, Some(q)) => {
-                let happened = match action.as_str() {
-                    "released" => Some(Happened::Released),
-                    "deleted" => Some(Happened::Deleted),
-                    "purged" => Some(Happened::Purged),
-                    _ => None,
-                };
-                // Held: the `checked` event that follows makes the row.
-                self.touch(q, e, Change { happened, ..Change::default() }, false).map(drop)
-            }
-            _ => Ok(()),
-        }
+        let mut tally = std::mem::take(&mut self.tally);
+        let recorded = crate::log_fold::record(self, &mut tally, event_id, e);
+        self.tally = tally;
+        recorded
     }
 
     /// A fresh row id, from those taken for the batch.
@@ -336,7 +224,7 @@ impl Fold {
     /// The row of queue id `q` (made when `create` and there is none), changed as
     /// `change` says. Returns the row's domains as they were, or `None` when there was
     /// no row to update.
-    fn touch(&mut self, q: QueueId, e: &Event, change: Change<'_>, create: bool) -> Result<Option<Domains>> {
+    fn touch_row(&mut self, q: QueueId, e: &Event, change: Change<'_>, create: bool) -> Result<Option<Domains>> {
         let queue_id = q.to_string();
         let at = match self.by_queue.get(&queue_id) {
             Some(&at) => {
@@ -459,16 +347,9 @@ impl Fold {
     }
 
     /// A refusal without a queue id: a row of its own, `rejected` at its stage.
-    fn refused(&mut self, event_id: i64, e: &Event) -> Result<()> {
-        let EventKind::Refused { stage, reply, reason, sender, recipient, account, domain: account_domain } = &e.kind
-        else {
-            return Ok(());
-        };
-        let sender = sender.as_deref().map(str::to_lowercase);
-        let sender_domain = sender.as_deref().and_then(|s| s.rsplit_once('@')).map(|(_, d)| domain(d));
-        self.tally.at(e.at_ms, account_domain.as_deref(), sender_domain.as_deref()).refused += 1;
-        let stage = serde_json::to_value(stage)?.as_str().unwrap_or("").to_string();
+    fn refusal_row(&mut self, event_id: i64, e: &Event, r: Refusal<'_>) -> Result<()> {
         let id = self.new_id()?;
+        let recipient_count = u32::from(r.recipient.is_some());
         self.push(MessageRow {
             id,
             queue_id: None,
@@ -478,27 +359,27 @@ impl Fold {
             session: e.session as i64,
             client_ip: e.client_ip.to_string(),
             writer: self.writer,
-            account: account.clone(),
-            account_domain: account_domain.as_deref().map(domain),
-            sender_domain,
+            account: r.account.map(str::to_string),
+            account_domain: r.account_domain,
+            sender_domain: r.sender_domain,
             identity: None,
-            sender,
+            sender: r.sender,
             message_id: None,
             message_key: None,
             subject: None,
             size: None,
             phase: Phase::Rejected,
             status: MessageStatus::Rejected,
-            stage: Some(stage),
-            rule: Some(bounded(reason, MAX_TEXT)),
-            reply: Some(bounded(reply, MAX_TEXT)),
-            recipient_count: u32::from(recipient.is_some()),
+            stage: Some(r.stage),
+            rule: Some(r.rule),
+            reply: Some(r.reply),
+            recipient_count,
             counts: RecipientCounts::default(),
             attempts: 0,
         });
-        if let Some(recipient) = recipient {
+        if let Some(recipient) = r.recipient {
             let state = RecipientState { state: "refused".into(), attempt: 0 };
-            self.recipients.entry((id, recipient.to_lowercase())).or_insert((state, true));
+            self.recipients.entry((id, recipient)).or_insert((state, true));
         }
         Ok(())
     }
@@ -506,7 +387,7 @@ impl Fold {
     /// The pipeline refused message `q` (its `checked` event is being stored): the
     /// refusal row this writer made just before, in the same session, becomes the
     /// message's row.
-    fn adopt_refusal(&mut self, q: QueueId, e: &Event) {
+    fn adopt_refusal_row(&mut self, q: QueueId, e: &Event) {
         let (session, client) = (e.session as i64, e.client_ip.to_string());
         let since = e.at_ms.saturating_sub(ADOPT_WINDOW_MS);
         let refusal = (0..self.rows.len())
@@ -545,121 +426,26 @@ impl Fold {
             }
         }
     }
-
-    /// A DSN about message `q` was queued as `dsn_queue_id`: `q`'s row notes the
-    /// activity, and the DSN gets a row of its own, to the original sender, under `q`'s
-    /// account and domains (its tenant sees it), from the null sender.
-    fn dsn(&mut self, q: QueueId, dsn_queue_id: &str, to: &str, e: &Event) -> Result<()> {
-        self.touch(q, e, Change::default(), false)?;
-        let Some(dsn) = QueueId::parse(dsn_queue_id) else { return Ok(()) };
-        let owner = self.by_queue.get(&q.to_string()).map(|&i| self.rows[i].clone());
-        let recipients = [to.to_string()];
-        let facts = Facts {
-            sender: Some(""),
-            recipients: &recipients,
-            account: owner.as_ref().and_then(|o| o.account.as_deref()),
-            domain: owner.as_ref().and_then(|o| o.account_domain.as_deref()),
-            sender_domain: owner.as_ref().and_then(|o| o.sender_domain.as_deref()),
-            identity: owner.as_ref().and_then(|o| o.identity.as_deref()),
-            ..Facts::default()
-        };
-        let change = Change { happened: Some(Happened::Queued), facts: Some(facts), ..Change::default() };
-        self.touch(dsn, &Event { session: 0, ..e.clone() }, change, true).map(drop)
-    }
 }
 
-/// A row's (account domain, sender domain).
-type Domains = (Option<String>, Option<String>);
-
-/// What an event says about a message's envelope and attribution.
-#[derive(Default)]
-struct Facts<'a> {
-    sender: Option<&'a str>,
-    recipients: &'a [String],
-    size: Option<u64>,
-    message_id: Option<&'a str>,
-    subject: Option<&'a str>,
-    account: Option<&'a str>,
-    domain: Option<&'a str>,
-    sender_domain: Option<&'a str>,
-    identity: Option<&'a str>,
-}
-
-impl<'a> Facts<'a> {
-    fn from_message(m: &'a MessageFacts) -> Facts<'a> {
-        Facts {
-            sender: Some(&m.sender),
-            recipients: &m.recipients,
-            size: Some(m.size),
-            message_id: m.message_id.as_deref(),
-            subject: m.subject.as_deref(),
-            account: m.account.as_deref(),
-            domain: m.domain.as_deref(),
-            sender_domain: m.sender_domain.as_deref(),
-            identity: m.identity.as_deref(),
-        }
-    }
-}
-
-/// What one event changes in its message's row.
-#[derive(Default)]
-struct Change<'a> {
-    happened: Option<Happened>,
-    facts: Option<Facts<'a>>,
-    rule: Option<String>,
-    reply: Option<&'a str>,
-    attempt: Option<u32>,
-    /// One recipient's new state: (address, state, attempt).
-    delivery: Option<(&'a str, &'static str, u32)>,
-}
-
-fn count_of<'a>(counts: &'a mut RecipientCounts, state: &str) -> Option<&'a mut u32> {
-    match state {
-        "pending" => Some(&mut counts.pending),
-        "deferred" => Some(&mut counts.deferred),
-        "delivered" => Some(&mut counts.delivered),
-        "bounced" => Some(&mut counts.bounced),
-        "expired" => Some(&mut counts.expired),
-        _ => None,
-    }
-}
-
-/// A batch's [`HourCounts`] per (hour, account domain, sender domain), and each hour's
-/// total under ([`TOTAL`], [`TOTAL`]): one upsert row per key and batch.
-#[derive(Default)]
-struct Tally(HashMap<(i64, String, String), HourCounts>);
-
-impl Tally {
-    /// The counts of the hour of `at_ms` under these domains (`''` for none).
-    fn at(&mut self, at_ms: i64, account_domain: Option<&str>, sender_domain: Option<&str>) -> &mut HourCounts {
-        let hour = at_ms.div_euclid(HourCounts::HOUR_MS);
-        let key = (hour, account_domain.map(domain).unwrap_or_default(), sender_domain.map(domain).unwrap_or_default());
-        self.0.entry(key).or_insert_with(|| HourCounts { hour_ms: hour * HourCounts::HOUR_MS, ..HourCounts::default() })
+impl Summary for Fold {
+    fn touch(&mut self, q: QueueId, e: &Event, change: Change<'_>, create: bool) -> Result<Option<Domains>> {
+        self.touch_row(q, e, change, create)
     }
 
-    /// Every key's counts and each hour's total, in key order (two nodes' batches lock
-    /// the rows in the same order).
-    fn rows(self) -> Vec<(i64, String, String, HourCounts)> {
-        let mut totals: HashMap<i64, HourCounts> = HashMap::new();
-        let mut out = Vec::new();
-        for ((hour, account_domain, sender_domain), counts) in self.0 {
-            totals.entry(hour).or_default().add(&counts);
-            out.push((hour, account_domain, sender_domain, counts));
-        }
-        out.extend(totals.into_iter().map(|(hour, c)| (hour, TOTAL.to_string(), TOTAL.to_string(), c)));
-        out.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
-        out
+    fn refusal(&mut self, event_id: i64, e: &Event, row: Refusal<'_>) -> Result<()> {
+        self.refusal_row(event_id, e, row)
     }
-}
 
-pub(super) fn domain(d: &str) -> String {
-    d.trim().trim_end_matches('.').to_ascii_lowercase()
-}
+    fn adopt_refusal(&mut self, q: QueueId, e: &Event) -> Result<()> {
+        self.adopt_refusal_row(q, e);
+        Ok(())
+    }
 
-/// At most `max` characters.
-fn bounded(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => text[..at].to_string(),
-        None => text.to_string(),
+    fn owner(&mut self, q: QueueId) -> Result<Owner> {
+        let owner = self.by_queue.get(&q.to_string()).map(|&i| &self.rows[i]);
+        Ok(owner.map_or_else(Owner::default, |o| {
+            (o.account.clone(), o.account_domain.clone(), o.sender_domain.clone(), o.identity.clone())
+        }))
     }
 }

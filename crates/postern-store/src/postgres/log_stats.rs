@@ -8,11 +8,11 @@
 //! (one account domain and one sender domain) counted once even when both are its own.
 //! Top senders count at most [`MAX_TOP_SENDERS_ROWS`] rows of the range, newest first.
 
-use super::log_ingest::TOTAL;
 use super::{PgStore, get, query};
 use crate::Result;
 use crate::directory::Scope;
 use crate::log::{HourCounts, MAX_TOP_SENDERS_ROWS, SenderCount, SenderKind};
+use crate::log_fold::TOTAL;
 
 const COUNTS: &str = "sum(received)::BIGINT, sum(refused)::BIGINT, sum(quarantined)::BIGINT,
     sum(discarded)::BIGINT, sum(checked)::BIGINT, sum(spam)::BIGINT, sum(delivered)::BIGINT,

@@ -18,7 +18,7 @@ impl EventStore for SqliteStore {
     fn append(&self, events: &[Event]) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let mut tally = super::log_ingest::Tally::default();
+        let mut tally = crate::log_fold::Tally::default();
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO events (at_ms, session, client_ip, queue_id, kind, data, domain, sender_domain)
@@ -37,10 +37,10 @@ impl EventStore for SqliteStore {
                     domain,
                     sender_domain
                 ])?;
-                super::log_ingest::record(&tx, &mut tally, tx.last_insert_rowid(), e)?;
+                crate::log_fold::record(&mut super::log_ingest::Rows(&tx), &mut tally, tx.last_insert_rowid(), e)?;
             }
         }
-        tally.write(&tx)?;
+        super::log_ingest::write_hours(&tx, tally)?;
         tx.commit()?;
         Ok(())
     }

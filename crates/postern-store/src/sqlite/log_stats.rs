@@ -14,10 +14,10 @@ use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 
 use super::SqliteStore;
-use super::log_ingest::TOTAL;
 use crate::Result;
 use crate::directory::Scope;
 use crate::log::{HourCounts, MAX_TOP_SENDERS_ROWS, SenderCount, SenderKind};
+use crate::log_fold::TOTAL;
 
 const COUNTS: &str = "sum(received), sum(refused), sum(quarantined), sum(discarded), sum(checked), sum(spam),
     sum(delivered), sum(deferred), sum(bounced)";
