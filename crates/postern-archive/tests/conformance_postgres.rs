@@ -5,7 +5,8 @@
 //! tests fail and say so; CI runs the server.
 //!
 //! Beside the suite: two nodes (two stores on one schema) see each other's copies, and
-//! only one of them takes the hourly purge.
+//! only one of them takes the hourly purge; a copy whose bytes cannot be stored leaves no
+//! row either, and the client hears `451 4.3.0`.
 
 mod conformance;
 
@@ -146,6 +147,23 @@ fn two_nodes_share_one_archive_and_one_purge() {
     assert!(!b.claim_purge(now + 1, 60_000).unwrap());
     assert!(!a.claim_purge(now + 59_999, 60_000).unwrap());
     assert!(b.claim_purge(now + 60_000, 60_000).unwrap());
+}
+
+#[test]
+fn a_copy_whose_bytes_cannot_be_stored_leaves_no_row_and_is_a_451() {
+    let schemas = Schemas::new("fail");
+    let archive = conformance::Backend::open(&schemas);
+    let schema = Schemas::schema_of(&archive);
+    // The row's insert succeeds, the copy's fails: the transaction takes both back.
+    admin(&format!("ALTER TABLE {schema}.archive_bodies ADD CONSTRAINT refuse CHECK (octet_length(gzip) < 0)"));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let archiver: &dyn postern_core::Archiver = &archive;
+    let reply = runtime.block_on(archiver.archive(copy(&Msg::default()))).unwrap_err();
+    assert_eq!((reply.code, reply.status), (451, Some("4.3.0")), "{reply:?}");
+    assert_eq!(archive.count(&Filter::default(), None).unwrap(), 0, "no row without its copy");
+    admin(&format!("ALTER TABLE {schema}.archive_bodies DROP CONSTRAINT refuse"));
+    let id = runtime.block_on(archiver.archive(copy(&Msg::default()))).unwrap();
+    assert!(archive.get(id).unwrap().is_some());
 }
 
 /// Not a check: the cost of one archived copy on each backend (run with `--ignored
