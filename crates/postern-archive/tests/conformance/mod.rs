@@ -43,6 +43,7 @@ pub const CASES: &[(&str, Case)] = &[
     ("zip export has a manifest whose checksums verify", zip_manifest),
     ("retention and legal hold", retention_and_legal_hold),
     ("a copy without an account is refused", without_an_account_is_refused),
+    ("a large copy that does not compress", large_incompressible_copy),
 ];
 
 /// Runs every case, each on a fresh archive, naming the one that fails.
@@ -410,4 +411,25 @@ fn without_an_account_is_refused(b: &dyn Backend) {
     c.envelope.owner = None;
     assert!(matches!(archive.store(&c), Err(ArchiveError::Refused(_))));
     assert_eq!(archive.count(&Filter::default(), None).unwrap(), 0);
+}
+
+fn large_incompressible_copy(b: &dyn Backend) {
+    let archive = b.open();
+    let mut c = copy(&Msg::default());
+    // 3 MiB of bytes gzip cannot shrink (xorshift), after the headers.
+    let mut message = b"Subject: large\r\n\r\n".to_vec();
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    message.extend((0..3 * 1024 * 1024).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as u8
+    }));
+    c.message = Arc::new(message);
+    let entry = archive.store(&c).unwrap();
+    assert_eq!(entry.size as usize, c.head.len() + c.message.len());
+    let back = archive.read(&entry).unwrap();
+    assert_eq!(&back[c.head.len()..], c.message.as_slice());
+    let mut out = Vec::new();
+    assert_eq!(archive.export_mbox(&Filter::default(), None, &mut out).unwrap().exported, 1);
 }
