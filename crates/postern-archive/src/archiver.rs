@@ -1,9 +1,11 @@
 //! [`Archiver`] for [`Archive`]: the pipeline's stage 6 calls it; the copy is stored on a
-//! blocking thread (gzip, fsyncs, an SQLite commit), never on the async threads.
+//! blocking thread (gzip, fsyncs and an SQLite commit, or a PostgreSQL commit), never on
+//! the async threads.
 //!
 //! In: an [`ArchiveCopy`]. Out: the row's id once the copy is durable, or the reply the
-//! client hears: `452 4.3.1` when the disk is full, `451 4.3.0` for any other failure
-//! (logged with its detail; the client sees nothing of it).
+//! client hears: `452 4.3.1` when the disk is full, `451 4.3.0` for any other failure, a
+//! shared store that cannot be reached included (logged with its detail; the client sees
+//! nothing of it).
 
 use postern_core::{ArchiveCopy, Archiver, BoxFuture, Reply};
 

@@ -6,7 +6,7 @@
 //! In: a filter and the caller's scope, a [`Write`] (a file, or the channel behind an HTTP
 //! body; no `Seek` needed: the zip is written with data descriptors). Out: the stream and an
 //! [`ExportSummary`]. Rows are read a page at a time and messages one at a time; the zip's
-//! manifest is spooled to an anonymous temp file in the archive's `tmp/` while the
+//! manifest is spooled to an anonymous temp file in the archive directory's `tmp/` while the
 //! messages are written, so memory holds one page, one message and the zip's central
 //! directory (about 100 bytes per file).
 //!
@@ -18,9 +18,7 @@ use std::io::{self, Seek, Write};
 use serde_json::json;
 use zip::write::SimpleFileOptions;
 
-use crate::index::Entry;
-use crate::query::Filter;
-use crate::{Archive, ArchiveError, Result};
+use crate::{Archive, ArchiveError, Entry, Filter, Result};
 
 /// Rows read per page.
 const PAGE: u32 = 200;
@@ -117,7 +115,7 @@ impl Archive {
     /// The matching copies as a zip of `<id>.eml` files and `manifest.json`.
     pub fn export_zip<W: Write>(&self, filter: &Filter, scope: Option<&[String]>, out: W) -> Result<ExportSummary> {
         let mut zip = zip::ZipWriter::new_stream(io::BufWriter::with_capacity(64 * 1024, out));
-        let tmp = self.files().tmp_dir();
+        let tmp = self.scratch_dir();
         let mut manifest = io::BufWriter::new(tempfile::tempfile_in(tmp).map_err(crate::io_err("create in", tmp))?);
         manifest.write_all(b"[").map_err(write_err)?;
         let mut summary = ExportSummary::default();

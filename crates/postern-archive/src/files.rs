@@ -48,10 +48,6 @@ impl Files {
         Ok(Files { root: root.to_path_buf(), tmp })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     pub fn tmp_dir(&self) -> &Path {
         &self.tmp
     }
@@ -118,15 +114,7 @@ impl Files {
             }
             Err(e) => return Err(io_err("open", &path)(e)),
         };
-        let mut out = Vec::new();
-        GzDecoder::new(file)
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut out)
-            .map_err(|e| ArchiveError::Corrupt { id, reason: format!("{relative}: {e}") })?;
-        if out.len() as u64 > limit {
-            return Err(ArchiveError::Corrupt { id, reason: format!("{relative}: longer than the indexed size") });
-        }
-        Ok(out)
+        gunzip(id, relative, file, limit)
     }
 
     pub fn state(&self, relative: &str) -> FileState {
@@ -171,6 +159,34 @@ impl Files {
         }
         Ok(self.root.join(path))
     }
+}
+
+/// `parts` gzipped in memory (a copy for the shared store), and the SHA-256 (lower-case
+/// hex) of the uncompressed parts.
+pub(crate) fn gzip(parts: &[&[u8]]) -> Result<(Vec<u8>, String)> {
+    let size: usize = parts.iter().map(|p| p.len()).sum();
+    let mut gz = GzEncoder::new(Vec::with_capacity(size / 2 + 64), Compression::fast());
+    let mut hash = Sha256::new();
+    for part in parts {
+        hash.update(part);
+        gz.write_all(part).map_err(|e| ArchiveError::Refused(format!("gzip: {e}")))?;
+    }
+    let bytes = gz.finish().map_err(|e| ArchiveError::Refused(format!("gzip: {e}")))?;
+    Ok((bytes, hex(&hash.finalize())))
+}
+
+/// The uncompressed copy read from `gzip`, at most `limit` bytes (more is corruption);
+/// `what` names the copy in errors.
+pub(crate) fn gunzip(id: i64, what: &str, gzip: impl Read, limit: u64) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    GzDecoder::new(gzip)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| ArchiveError::Corrupt { id, reason: format!("{what}: {e}") })?;
+    if out.len() as u64 > limit {
+        return Err(ArchiveError::Corrupt { id, reason: format!("{what}: longer than the indexed size") });
+    }
+    Ok(out)
 }
 
 pub(crate) fn sync_dir(dir: &Path) -> Result<()> {

@@ -9,9 +9,8 @@
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde::Serialize;
 
-use crate::{ArchiveError, Result};
+use crate::{ArchiveError, Entry, Result};
 
 /// The schema version this binary writes.
 const SCHEMA_VERSION: i64 = 1;
@@ -47,32 +46,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS messages_text USING fts5 (
 /// The columns [`read`] takes apart, in order.
 pub(crate) const COLUMNS: &str = "id, queue_id, received_at_ms, account_id, account, domain, identity, sender, \
     sender_domain, recipients, subject, message_id, size, sha256, file";
-
-/// One archived copy as the index knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Entry {
-    pub id: i64,
-    pub queue_id: String,
-    /// When Postern received the message (Unix ms); retention counts from here.
-    pub received_at_ms: i64,
-    pub account_id: i64,
-    pub account: String,
-    /// The account's domain.
-    pub domain: String,
-    pub identity: String,
-    /// The envelope sender (`""` for `<>`).
-    pub sender: String,
-    pub sender_domain: Option<String>,
-    pub recipients: Vec<String>,
-    pub subject: String,
-    pub message_id: Option<String>,
-    /// Octets of the message as delivered (uncompressed).
-    pub size: u64,
-    /// SHA-256 of the message as delivered, lower-case hex.
-    pub sha256: String,
-    /// The copy, relative to the archive directory.
-    pub file: String,
-}
 
 /// A row to insert, with the text for the full-text index.
 pub(crate) struct NewRow<'a> {

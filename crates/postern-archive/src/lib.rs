@@ -8,14 +8,22 @@
 //! and purges from the admin API and the binary. Out: index rows ([`Entry`]), message
 //! bytes, mbox and zip streams, purge reports.
 //!
-//! # On disk
+//! # Where the copies are
+//! One node ([`Archive::open`]): files and an SQLite index under the archive directory,
+//! as below. A cluster ([`Archive::open_shared`]): rows, full-text words and gzip copies
+//! in PostgreSQL ([`postern_store::ArchiveStore`]), each row committed with its copy in one
+//! transaction before the client hears `250`, so any node's search and export see every
+//! node's copies and none lives only on a node that can vanish. Both answer the same
+//! searches the same way (`tests/conformance_*.rs` run one suite against both).
+//!
+//! # On disk (one node)
 //! ```text
 //! <root>/index.db                              SQLite (WAL, synchronous=FULL): rows + FTS5
 //! <root>/tmp/<queue id>                        a copy being written (gzip)
 //! <root>/messages/<YYYY-MM-DD>/<queue id>.eml.gz   a stored copy (gzip), day of receipt (UTC)
 //! ```
 //!
-//! # The write path (and why a crash loses nothing acknowledged)
+//! # The local write path (and why a crash loses nothing acknowledged)
 //! 1. gzip the message into `tmp/<queue id>`, fsync it and `tmp/`;
 //! 2. commit the index row (and its full-text row) in one transaction, fsynced;
 //! 3. rename the file into `messages/<day>/`, fsync that directory;
@@ -34,11 +42,14 @@
 //! SHA-256 when read).
 //!
 //! # Layout
-//! - `files.rs`: the directories, the temp/fsync/rename write, reading and removing copies.
-//! - `index.rs`: the SQLite index: schema, insert, rows, deletes.
-//! - `query.rs`: [`Filter`] to SQL, the caller's scope, the FTS5 query of `text`.
+//! - `files.rs`: the directories, the temp/fsync/rename write, reading and removing copies;
+//!   gzip in memory for the shared store.
+//! - `index.rs`: the local SQLite index: schema, insert, rows, deletes.
+//! - `query.rs`: [`Filter`] to SQLite's SQL, the caller's scope, the FTS5 query of `text`
+//!   (the shared store builds its own: `postern_store::postgres`).
 //! - `text.rs`: subject and text body for the full-text index (mail-parser, bounded).
-//! - `store.rs`: [`Archive`]: open and recover, store, get, search, read, verify.
+//! - `store.rs`: [`Archive`] on its backend (local or shared): open and recover, store,
+//!   get, search, read, verify.
 //! - `export.rs`: mbox (mboxrd) and zip (`.eml` files and `manifest.json`) exports.
 //! - `retention.rs`: the purge: per-account retention, legal hold, small batches.
 //! - `archiver.rs`: [`Archiver`](postern_core::Archiver) for [`Archive`], on a blocking thread.
@@ -57,8 +68,11 @@ use std::path::PathBuf;
 
 pub use export::{ExportFormat, ExportSummary};
 pub use files::FileState;
-pub use index::Entry;
-pub use query::{Filter, Page, Paged};
+/// What to look for; every field set must match (AND).
+pub use postern_store::archive::ArchiveFilter as Filter;
+/// One archived copy as the index knows it (the same row on both backends).
+pub use postern_store::archive::ArchivedEntry as Entry;
+pub use postern_store::{Page, Paged};
 pub use retention::{AccountPurge, Policy, PurgeReport};
 pub use store::{Archive, Recovery, VerifyReport};
 pub use text::MAX_INDEXED_TEXT;
@@ -86,6 +100,9 @@ pub enum ArchiveError {
     Export(String),
     #[error("archive task: {0}")]
     Task(String),
+    /// The shared store (a cluster's PostgreSQL) failed or is unreachable.
+    #[error("shared archive: {0}")]
+    Store(#[from] postern_store::StoreError),
 }
 
 pub type Result<T> = std::result::Result<T, ArchiveError>;

@@ -1,4 +1,4 @@
-//! Searching the index: a [`Filter`] and the caller's scope become a WHERE clause with
+//! Searching the local SQLite index: a [`Filter`] and the caller's scope become a WHERE clause with
 //! bound parameters; `text` becomes an FTS5 MATCH over subject and body.
 //!
 //! In: filter values from the admin API (already parsed), the domains a domain admin may
@@ -10,69 +10,10 @@
 //! with nothing to search for (a clear error, never an SQLite syntax error reaching the
 //! caller as a 500), and unbounded input (terms, lengths and pages are capped).
 
+use postern_store::archive::text_terms;
 use rusqlite::types::Value;
-use serde::Serialize;
 
-use crate::{ArchiveError, Result};
-
-/// The longest value of a filter field.
-const LONGEST_VALUE: usize = 998;
-/// The most words in a `text` search.
-const MOST_TERMS: usize = 16;
-/// The longest word in a `text` search.
-const LONGEST_TERM: usize = 128;
-
-/// What to look for; every field set must match (AND). Text matches are case-insensitive.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Filter {
-    /// The account's domain or the sender's domain (a message is found under both).
-    pub domain: Option<String>,
-    /// The account's name, exactly.
-    pub account: Option<String>,
-    pub account_id: Option<i64>,
-    /// Part of the identity.
-    pub identity: Option<String>,
-    /// Part of the envelope sender.
-    pub sender: Option<String>,
-    /// Part of a recipient.
-    pub recipient: Option<String>,
-    /// Part of the subject.
-    pub subject: Option<String>,
-    /// The Message-ID, with or without its angle brackets.
-    pub message_id: Option<String>,
-    pub queue_id: Option<String>,
-    /// Words in the subject or the text body (all of them; `word*` for a prefix).
-    pub text: Option<String>,
-    /// Received at or after (Unix ms).
-    pub since_ms: Option<i64>,
-    /// Received before (Unix ms).
-    pub until_ms: Option<i64>,
-}
-
-/// A page of a search: `limit` 0 means 100; at most 1000.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Page {
-    pub limit: u32,
-    pub offset: u64,
-}
-
-impl Page {
-    pub fn effective_limit(&self) -> u32 {
-        match self.limit {
-            0 => 100,
-            n => n.min(1000),
-        }
-    }
-}
-
-/// One page of rows and the count of all matching rows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct Paged<T> {
-    pub items: Vec<T>,
-    pub total: u64,
-    pub limit: u32,
-    pub offset: u64,
-}
+use crate::{ArchiveError, Filter, Result};
 
 /// Conditions joined with AND, and their parameters in order.
 #[derive(Debug, Default)]
@@ -113,7 +54,7 @@ fn text(s: impl Into<String>) -> Value {
 /// The conditions of `filter` for a caller who may see `scope` (`None`: everything; a
 /// domain admin: rows whose account domain or sender domain is one of its domains).
 pub(crate) fn conditions(filter: &Filter, scope: Option<&[String]>) -> Result<Conditions> {
-    check(filter)?;
+    filter.check().map_err(|b| bad(b.field, b.reason))?;
     let mut c = Conditions::default();
     match scope {
         None => {}
@@ -124,8 +65,7 @@ pub(crate) fn conditions(filter: &Filter, scope: Option<&[String]>) -> Result<Co
             c.push(format!("(domain IN ({marks}) OR sender_domain IN ({marks}))"), params);
         }
     }
-    if let Some(domain) = &filter.domain {
-        let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    if let Some(domain) = filter.domain_key() {
         c.push("(domain = ? OR sender_domain = ?)", [text(domain.clone()), text(domain)]);
     }
     if let Some(account) = &filter.account {
@@ -144,12 +84,11 @@ pub(crate) fn conditions(filter: &Filter, scope: Option<&[String]>) -> Result<Co
             c.contains(column, value);
         }
     }
-    if let Some(id) = &filter.message_id {
-        let bare = id.trim().trim_start_matches('<').trim_end_matches('>').to_string();
-        c.push("message_id IN (?, ?)", [text(format!("<{bare}>")), text(bare)]);
+    if let Some([with, bare]) = filter.message_id_keys() {
+        c.push("message_id IN (?, ?)", [text(with), text(bare)]);
     }
-    if let Some(queue_id) = &filter.queue_id {
-        c.push("queue_id = ?", [text(queue_id.trim().to_ascii_uppercase())]);
+    if let Some(queue_id) = filter.queue_id_key() {
+        c.push("queue_id = ?", [text(queue_id)]);
     }
     if let Some(words) = &filter.text {
         c.push("id IN (SELECT rowid FROM messages_text WHERE messages_text MATCH ?)", [text(fts_query(words)?)]);
@@ -161,31 +100,6 @@ pub(crate) fn conditions(filter: &Filter, scope: Option<&[String]>) -> Result<Co
         c.push("received_at_ms < ?", [Value::Integer(until)]);
     }
     Ok(c)
-}
-
-fn check(filter: &Filter) -> Result<()> {
-    let fields: [(&'static str, &Option<String>); 9] = [
-        ("domain", &filter.domain),
-        ("account", &filter.account),
-        ("identity", &filter.identity),
-        ("sender", &filter.sender),
-        ("recipient", &filter.recipient),
-        ("subject", &filter.subject),
-        ("message_id", &filter.message_id),
-        ("queue_id", &filter.queue_id),
-        ("text", &filter.text),
-    ];
-    for (field, value) in fields {
-        if value.as_ref().is_some_and(|v| v.chars().count() > LONGEST_VALUE) {
-            return Err(bad(field, format!("at most {LONGEST_VALUE} characters")));
-        }
-    }
-    if let (Some(since), Some(until)) = (filter.since_ms, filter.until_ms)
-        && since > until
-    {
-        return Err(bad("since", "since is after until"));
-    }
-    Ok(())
 }
 
 /// An SQLite error of a search: one the full-text engine raised about the query is the
@@ -203,30 +117,16 @@ fn bad(field: &'static str, reason: impl Into<String>) -> ArchiveError {
     ArchiveError::BadQuery { field, reason: reason.into() }
 }
 
-/// The FTS5 query for the words of `input`: each word a quoted string (so nothing in it
-/// is FTS5 syntax), all of them required; a word ending in `*` matches as a prefix.
-/// Words without a letter or digit are dropped (the tokenizer would see nothing in them).
+/// The FTS5 query for the words of `input` ([`text_terms`]: bounded, words without a
+/// letter or digit dropped): each word a quoted string (so nothing in it is FTS5 syntax),
+/// all of them required; a word ending in `*` matches as a prefix.
 pub(crate) fn fts_query(input: &str) -> Result<String> {
-    let words: Vec<&str> = input.split_whitespace().collect();
-    if words.len() > MOST_TERMS {
-        return Err(bad("text", format!("at most {MOST_TERMS} words")));
-    }
-    let mut terms = Vec::new();
-    for word in words {
-        if word.chars().count() > LONGEST_TERM {
-            return Err(bad("text", format!("a word has at most {LONGEST_TERM} characters")));
-        }
-        let core = word.trim_end_matches('*');
-        if !core.chars().any(char::is_alphanumeric) {
-            continue;
-        }
-        let star = if core.len() < word.len() { "*" } else { "" };
-        terms.push(format!("\"{}\"{star}", core.replace('"', "\"\"")));
-    }
-    if terms.is_empty() {
-        return Err(bad("text", "give at least one word (letters or digits) to search for"));
-    }
-    Ok(terms.join(" AND "))
+    let terms = text_terms(input).map_err(|b| bad(b.field, b.reason))?;
+    let quoted: Vec<String> = terms
+        .iter()
+        .map(|t| format!("\"{}\"{}", t.word.replace('"', "\"\""), if t.prefix { "*" } else { "" }))
+        .collect();
+    Ok(quoted.join(" AND "))
 }
 
 #[cfg(test)]

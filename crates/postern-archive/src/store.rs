@@ -1,37 +1,64 @@
-//! [`Archive`]: the files and the index together. Opening recovers what a crash left in
-//! `tmp/`; [`Archive::store`] is the write path (see the crate documentation for the order
-//! and why it loses nothing acknowledged); the rest reads.
+//! [`Archive`]: the copies and their index together, on one of two backends:
+//! - **local** (one node): gzip files under the archive directory and an SQLite index of
+//!   its own. Opening recovers what a crash left in `tmp/`; [`Archive::store`] is the write
+//!   path (see the crate documentation for the order and why it loses nothing
+//!   acknowledged). Two connections: one writes (the SMTP path's inserts, the purge's
+//!   deletes, held only for one transaction at a time), one reads (searches and export
+//!   pages), so a search never waits for a write's fsync and the other way round (WAL).
+//! - **shared** (a cluster): rows, full-text words and gzip copies in an
+//!   [`ArchiveStore`] every node reaches (PostgreSQL), the row and its copy committed in
+//!   one transaction, so there is nothing to recover and no copy lives on a node's disk.
 //!
 //! In: [`ArchiveCopy`] values, ids, filters with the caller's scope. Out: [`Entry`] rows,
 //! message bytes checked against their SHA-256, [`Recovery`] and [`VerifyReport`].
 //! Blocking throughout: async callers use `spawn_blocking` (see `archiver.rs`).
-//!
-//! Two connections: one writes (the SMTP path's inserts, the purge's deletes, held only
-//! for one transaction at a time), one reads (searches and export pages), so a search never
-//! waits for a write's fsync and the other way round (WAL).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use postern_core::ArchiveCopy;
+use postern_store::ArchiveStore;
+use postern_store::archive::SHARED_COPY;
 use rusqlite::{Connection, params_from_iter};
 use sha2::{Digest, Sha256};
 
-use crate::files::{FileState, Files, hex};
-use crate::index::{self, COLUMNS, Entry, NewRow};
-use crate::query::{Filter, Page, Paged, conditions, explain};
-use crate::{ArchiveError, Result, text};
+use crate::files::{self, FileState, Files, hex};
+use crate::index::{self, COLUMNS, NewRow};
+use crate::query::{conditions, explain};
+use crate::{ArchiveError, Entry, Filter, Page, Paged, Result, text};
 
-/// A cheap, cloneable handle on the archive directory.
+/// A cheap, cloneable handle on the archive.
 #[derive(Clone)]
 pub struct Archive {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    files: Files,
+    root: PathBuf,
+    /// Where exports spool their zip manifest (`<root>/tmp`).
+    scratch: PathBuf,
+    backend: Backend,
+}
+
+pub(crate) enum Backend {
+    Local(Box<Local>),
+    Shared(Arc<dyn ArchiveStore>),
+}
+
+pub(crate) struct Local {
+    pub files: Files,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+}
+
+impl Local {
+    pub fn writer(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.writer)
+    }
+
+    pub fn reader(&self) -> MutexGuard<'_, Connection> {
+        lock(&self.reader)
+    }
 }
 
 /// What [`Archive::open`] found in `tmp/`.
@@ -59,35 +86,48 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 }
 
 impl Archive {
-    /// Opens (creating) the archive under `root` and recovers what a crash left.
+    /// Opens (creating) the local archive under `root` and recovers what a crash left.
     pub fn open(root: &Path) -> Result<(Archive, Recovery)> {
         let files = Files::open(root)?;
         let db = root.join("index.db");
         let writer = index::open(&db)?;
         let reader = index::open(&db)?;
         let recovery = recover(&files, &writer)?;
-        let inner = Inner { files, writer: Mutex::new(writer), reader: Mutex::new(reader) };
+        let scratch = files.tmp_dir().to_path_buf();
+        let local = Local { files, writer: Mutex::new(writer), reader: Mutex::new(reader) };
+        let inner = Inner { root: root.to_path_buf(), scratch, backend: Backend::Local(Box::new(local)) };
         Ok((Archive { inner: Arc::new(inner) }, recovery))
     }
 
+    /// Opens the archive a cluster shares in `store`; `root` (on this node) only holds
+    /// exports' scratch files in `tmp/`.
+    pub fn open_shared(root: &Path, store: Arc<dyn ArchiveStore>) -> Result<Archive> {
+        let scratch = root.join("tmp");
+        std::fs::create_dir_all(&scratch).map_err(crate::io_err("create", &scratch))?;
+        let inner = Inner { root: root.to_path_buf(), scratch, backend: Backend::Shared(store) };
+        Ok(Archive { inner: Arc::new(inner) })
+    }
+
     pub fn root(&self) -> &Path {
-        self.inner.files.root()
+        &self.inner.root
     }
 
-    pub(crate) fn files(&self) -> &Files {
-        &self.inner.files
+    /// Whether the copies are in a store every node of a cluster shares.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.inner.backend, Backend::Shared(_))
     }
 
-    pub(crate) fn writer(&self) -> MutexGuard<'_, Connection> {
-        lock(&self.inner.writer)
+    pub(crate) fn backend(&self) -> &Backend {
+        &self.inner.backend
     }
 
-    pub(crate) fn reader(&self) -> MutexGuard<'_, Connection> {
-        lock(&self.inner.reader)
+    pub(crate) fn scratch_dir(&self) -> &Path {
+        &self.inner.scratch
     }
 
-    /// Stores one copy durably: file (fsynced), then its row (committed), then the file in
-    /// place. `Err`: nothing is left that says the message was archived.
+    /// Stores one copy durably (locally: file fsynced, then its row committed, then the
+    /// file in place; shared: row and copy in one transaction). `Err`: nothing is left
+    /// that says the message was archived.
     pub fn store(&self, copy: &ArchiveCopy) -> Result<Entry> {
         let env = &copy.envelope;
         let owner = env.owner.as_ref().ok_or_else(|| ArchiveError::Refused("a message without an owner".into()))?;
@@ -95,11 +135,8 @@ impl Archive {
             return Err(ArchiveError::Refused("only an account's messages are archived".into()));
         };
         let queue_id = env.queue_id.to_string();
-        let files = self.files();
-        let sha256 = files.write_temp(&queue_id, &[&copy.head, &copy.message])?;
-        let temp = files.temp_path(&queue_id);
         let (subject, body_text) = text::extract(&copy.message);
-        let mut entry = Entry {
+        let entry = Entry {
             id: 0,
             queue_id: queue_id.clone(),
             received_at_ms: env.received_at_ms,
@@ -113,40 +150,41 @@ impl Archive {
             subject,
             message_id: copy.message_id.as_deref().map(|m| text::one_line(m, 998)),
             size: (copy.head.len() + copy.message.len()) as u64,
-            sha256,
-            file: Files::relative_path(&queue_id, env.received_at_ms),
+            sha256: String::new(),
+            file: String::new(),
         };
-        let inserted = index::insert(&mut self.writer(), &NewRow { entry: &entry, body_text: &body_text });
-        entry.id = match inserted {
-            Ok(id) => id,
-            Err(e) => {
-                let _ = std::fs::remove_file(&temp);
-                return Err(e);
+        let parts: [&[u8]; 2] = [&copy.head, &copy.message];
+        match self.backend() {
+            Backend::Local(local) => store_local(local, entry, &parts, &body_text),
+            Backend::Shared(store) => {
+                let (gzip, sha256) = files::gzip(&parts)?;
+                let mut entry = Entry { sha256, file: SHARED_COPY.to_string(), ..entry };
+                let words = format!("{}\n{body_text}", entry.subject);
+                entry.id = store.archive_insert(&entry, &words, &gzip)?;
+                Ok(entry)
             }
-        };
-        if let Err(e) = files.place(&temp, &entry.file) {
-            // The row says archived, the file is not in place: take the row back so the
-            // message is refused. If even that fails, the next start places the file.
-            match index::delete(&mut self.writer(), &[entry.id]) {
-                Ok(_) => {
-                    let _ = std::fs::remove_file(&temp);
-                }
-                Err(undo) => tracing::error!(queue_id, error = %undo, "archive row kept; placed at the next start"),
-            }
-            return Err(e);
         }
-        Ok(entry)
     }
 
     pub fn get(&self, id: i64) -> Result<Option<Entry>> {
-        index::get(&self.reader(), id)
+        match self.backend() {
+            Backend::Local(local) => index::get(&local.reader(), id),
+            Backend::Shared(store) => Ok(store.archived(id)?),
+        }
     }
 
     /// One page of the rows matching `filter` that `scope` may see (`None`: all; a domain
     /// admin's domains: rows of an account of, or a sender of, one of them), newest first.
     pub fn search(&self, filter: &Filter, scope: Option<&[String]>, page: Page) -> Result<Paged<Entry>> {
+        let local = match self.backend() {
+            Backend::Local(local) => local,
+            Backend::Shared(store) => {
+                checked(filter)?;
+                return Ok(store.archive_search(filter, scope, page)?);
+            }
+        };
         let c = conditions(filter, scope)?;
-        let conn = self.reader();
+        let conn = local.reader();
         let total: i64 = conn
             .query_row(&format!("SELECT COUNT(*) FROM messages{}", c.sql()), params_from_iter(&c.params), |r| r.get(0))
             .map_err(explain)?;
@@ -162,9 +200,16 @@ impl Archive {
 
     /// How many rows match (what an export will hold, unless rows come or go meanwhile).
     pub fn count(&self, filter: &Filter, scope: Option<&[String]>) -> Result<u64> {
+        let local = match self.backend() {
+            Backend::Local(local) => local,
+            Backend::Shared(store) => {
+                checked(filter)?;
+                return Ok(store.archive_count(filter, scope)?);
+            }
+        };
         let c = conditions(filter, scope)?;
         let sql = format!("SELECT COUNT(*) FROM messages{}", c.sql());
-        let n: i64 = self.reader().query_row(&sql, params_from_iter(&c.params), |r| r.get(0)).map_err(explain)?;
+        let n: i64 = local.reader().query_row(&sql, params_from_iter(&c.params), |r| r.get(0)).map_err(explain)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -177,15 +222,23 @@ impl Archive {
         size: u32,
         mut each: impl FnMut(Vec<Entry>) -> Result<()>,
     ) -> Result<()> {
+        checked(filter)?;
         let mut after: Option<(i64, i64)> = None;
         loop {
-            let mut c = conditions(filter, scope)?;
-            if let Some((ms, id)) = after {
-                c.before(ms, id);
-            }
-            let sql =
-                format!("SELECT {COLUMNS} FROM messages{} ORDER BY received_at_ms DESC, id DESC LIMIT {size}", c.sql());
-            let rows = query(&self.reader(), &sql, &c.params)?;
+            let rows = match self.backend() {
+                Backend::Local(local) => {
+                    let mut c = conditions(filter, scope)?;
+                    if let Some((ms, id)) = after {
+                        c.before(ms, id);
+                    }
+                    let sql = format!(
+                        "SELECT {COLUMNS} FROM messages{} ORDER BY received_at_ms DESC, id DESC LIMIT {size}",
+                        c.sql()
+                    );
+                    query(&local.reader(), &sql, &c.params)?
+                }
+                Backend::Shared(store) => store.archive_page(filter, scope, after, size)?,
+            };
             let Some(last) = rows.last() else { return Ok(()) };
             after = Some((last.received_at_ms, last.id));
             let full = rows.len() == size as usize;
@@ -198,7 +251,17 @@ impl Archive {
 
     /// The message as delivered, checked against its SHA-256.
     pub fn read(&self, entry: &Entry) -> Result<Vec<u8>> {
-        let bytes = self.files().read(entry.id, &entry.file, entry.size)?;
+        let bytes = match self.backend() {
+            Backend::Local(local) => local.files.read(entry.id, &entry.file, entry.size)?,
+            Backend::Shared(store) => {
+                // gzip of incompressible bytes is a little longer than they are.
+                let bound = entry.size.saturating_add(entry.size / 8).saturating_add(64 * 1024);
+                let Some(gzip) = store.archived_copy(entry.id, bound)? else {
+                    return Err(ArchiveError::Missing { id: entry.id, path: SHARED_COPY.into() });
+                };
+                files::gunzip(entry.id, SHARED_COPY, gzip.as_slice(), entry.size)?
+            }
+        };
         let sha = hex(&Sha256::digest(&bytes));
         if sha != entry.sha256 {
             return Err(ArchiveError::Corrupt { id: entry.id, reason: "the copy does not match its SHA-256".into() });
@@ -207,34 +270,87 @@ impl Archive {
     }
 
     pub fn file_state(&self, entry: &Entry) -> FileState {
-        self.files().state(&entry.file)
+        match self.backend() {
+            Backend::Local(local) => local.files.state(&entry.file),
+            Backend::Shared(store) => match store.archived_copy_present(entry.id) {
+                Ok(true) => FileState::Present,
+                Ok(false) => FileState::Missing,
+                Err(e) => {
+                    tracing::warn!(id = entry.id, error = %e, "archived copy: the shared store did not answer");
+                    FileState::Unreadable
+                }
+            },
+        }
     }
 
-    /// Checks that every row's file is there (a walk over the whole index, a page at a
+    /// Checks that every row's copy is there (a walk over the whole index, a page at a
     /// time; run it off the async threads). Reports, never changes anything.
     pub fn verify(&self) -> Result<VerifyReport> {
         let mut report = VerifyReport::default();
         let mut after = 0i64;
         loop {
-            let sql = format!("SELECT {COLUMNS} FROM messages WHERE id > ?1 ORDER BY id LIMIT 1000");
-            let rows = query(&self.reader(), &sql, &[rusqlite::types::Value::Integer(after)])?;
-            let Some(last) = rows.last() else { return Ok(report) };
-            after = last.id;
-            for entry in &rows {
+            let states: Vec<(i64, FileState)> = match self.backend() {
+                Backend::Local(local) => {
+                    let sql = format!("SELECT {COLUMNS} FROM messages WHERE id > ?1 ORDER BY id LIMIT 1000");
+                    let rows = query(&local.reader(), &sql, &[rusqlite::types::Value::Integer(after)])?;
+                    rows.iter().map(|e| (e.id, local.files.state(&e.file))).collect()
+                }
+                Backend::Shared(store) => store
+                    .archive_copies_after(after, 1000)?
+                    .into_iter()
+                    .map(|(id, there)| (id, if there { FileState::Present } else { FileState::Missing }))
+                    .collect(),
+            };
+            let Some(last) = states.last() else { return Ok(report) };
+            after = last.0;
+            for (id, state) in states {
                 report.checked += 1;
-                let state = self.file_state(entry);
                 match state {
                     FileState::Present => continue,
                     FileState::Missing => report.missing += 1,
                     FileState::Unreadable => report.unreadable += 1,
                 }
-                tracing::warn!(id = entry.id, file = entry.file.as_str(), ?state, "archived copy not readable");
+                tracing::warn!(id, ?state, "archived copy not readable");
                 if report.examples.len() < 20 {
-                    report.examples.push(entry.id);
+                    report.examples.push(id);
                 }
             }
         }
     }
+}
+
+/// A filter's checks, before a shared store runs it (the local index checks its own).
+fn checked(filter: &Filter) -> Result<()> {
+    filter.check().map_err(|b| ArchiveError::BadQuery { field: b.field, reason: b.reason })
+}
+
+/// The local write path: file (fsynced), then its row (committed), then the file in place.
+fn store_local(local: &Local, mut entry: Entry, parts: &[&[u8]], body_text: &str) -> Result<Entry> {
+    let files = &local.files;
+    let queue_id = entry.queue_id.clone();
+    entry.sha256 = files.write_temp(&queue_id, parts)?;
+    entry.file = Files::relative_path(&queue_id, entry.received_at_ms);
+    let temp = files.temp_path(&queue_id);
+    let inserted = index::insert(&mut local.writer(), &NewRow { entry: &entry, body_text });
+    entry.id = match inserted {
+        Ok(id) => id,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
+    };
+    if let Err(e) = files.place(&temp, &entry.file) {
+        // The row says archived, the file is not in place: take the row back so the
+        // message is refused. If even that fails, the next start places the file.
+        match index::delete(&mut local.writer(), &[entry.id]) {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&temp);
+            }
+            Err(undo) => tracing::error!(queue_id, error = %undo, "archive row kept; placed at the next start"),
+        }
+        return Err(e);
+    }
+    Ok(entry)
 }
 
 pub(crate) fn query(conn: &Connection, sql: &str, params: &[rusqlite::types::Value]) -> Result<Vec<Entry>> {

@@ -17,6 +17,8 @@
 //!   timeline step's one-line summary.
 //! - [`quarantine`]: the [`QuarantineStore`] trait: the index of held messages and the
 //!   atomic claims of their state machine (held, releasing, released, purging).
+//! - [`archive`]: the [`ArchiveStore`] trait: a cluster's archive (rows, full-text words,
+//!   gzip copies); the search filter and its checks both archive backends share.
 //! - [`changes`]: [`ClusterChange`], what one node of a cluster tells the others, as it
 //!   travels through the shared store's change feed.
 //! - [`conformance`]: the one [`DirectoryStore`] and [`DkimStore`] test suite every backend
@@ -32,6 +34,7 @@
 //! - `migrations`: versioned schema changes, applied in order at open.
 
 pub mod admin_users;
+pub mod archive;
 pub mod changes;
 pub mod conformance;
 pub mod directory;
@@ -49,6 +52,7 @@ pub mod scorer;
 pub mod sqlite;
 
 pub use admin_users::{AdminSession, AdminUserChange, AdminUserStore, NewAdminSession, NewAdminUser};
+pub use archive::{ArchiveFilter, ArchivePurged, ArchiveStore, ArchivedEntry, BadArchiveQuery};
 pub use changes::ClusterChange;
 pub use directory::{
     AccountChange, AccountFilter, AccountRecord, DirectoryChange, DirectorySnapshot, DirectoryStore, DomainChange,

@@ -81,6 +81,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
         scorer: scorer_store,
         events: event_store,
         log: log_store,
+        archive: archive_store,
         cluster,
     } = shared_stores(&config.store, &store)?;
     // A cluster node notes the change feed's last row before it loads anything: what is
@@ -191,7 +192,7 @@ async fn run(config: Config, file: Option<std::path::PathBuf>, overrides: poster
     )?;
     recover_quarantine(&quarantine, &recovery).await;
     // Copies of archived accounts' messages, made before their 250 (`archive.rs`).
-    let archive = crate::archive::open(&config.data_dir)?;
+    let archive = crate::archive::open(&config.data_dir, archive_store)?;
     // The message pipeline between the end of DATA and the spool (postern-pipeline).
     let pipeline = postern_pipeline::Pipeline::new(Arc::new(queue.clone()), Arc::clone(&events_sink))
         .with_dkim(Some(Arc::clone(&signer)))
@@ -593,7 +594,8 @@ fn print_summary(
 /// quarantine (rows and bytes), the scorer's samples, the event log and log search in the
 /// node's SQLite file and disk, or in a PostgreSQL that several nodes share (then with the
 /// [`Cluster`] whose change feed keeps the nodes converged, and any node's log search
-/// finds every node's messages). Archive copies stay on the node's disk (docs/CONFIG.md).
+/// finds every node's messages), and the archive (rows and copies: any node's export holds
+/// every node's messages).
 struct SharedStores {
     directory: Arc<dyn DirectoryStore>,
     dkim: Arc<dyn DkimStore>,
@@ -602,6 +604,8 @@ struct SharedStores {
     scorer: Arc<dyn postern_store::ScorerStore>,
     events: Arc<dyn postern_store::EventStore>,
     log: Arc<dyn postern_store::LogSearch>,
+    /// `None`: the archive is files and an SQLite index in the node's data directory.
+    archive: Option<Arc<dyn postern_store::ArchiveStore>>,
     cluster: Option<Cluster>,
 }
 
@@ -627,6 +631,7 @@ fn shared_stores(config: &postern_config::StoreConfig, sqlite: &Arc<SqliteStore>
             scorer: sqlite.clone(),
             events: sqlite.clone(),
             log: sqlite.clone(),
+            archive: None,
             cluster: None,
         }),
         postern_config::StoreConfig::Postgres { url, pool_size, ca_file } => {
@@ -639,7 +644,7 @@ fn shared_stores(config: &postern_config::StoreConfig, sqlite: &Arc<SqliteStore>
             let store = Arc::new(postern_store::PgStore::open(&pg).context("PostgreSQL store ([store] url)")?);
             tracing::info!(
                 pool_size,
-                "directory, DKIM keys, panel users, quarantine, scorer samples, event log and log search in PostgreSQL"
+                "directory, DKIM keys, panel users, quarantine, scorer samples, event log, log search and archive in PostgreSQL"
             );
             Ok(SharedStores {
                 directory: store.clone(),
@@ -649,6 +654,7 @@ fn shared_stores(config: &postern_config::StoreConfig, sqlite: &Arc<SqliteStore>
                 scorer: store.clone(),
                 events: store.clone(),
                 log: store.clone(),
+                archive: Some(store.clone()),
                 cluster: Some(Cluster { store, config: pg }),
             })
         }

@@ -4,7 +4,8 @@
 //! and optionally a schema ([`PgConfig`]). Out: a [`PgStore`] that implements
 //! [`DirectoryStore`](crate::DirectoryStore), [`DkimStore`](crate::DkimStore),
 //! [`QuarantineStore`](crate::QuarantineStore), [`AdminUserStore`](crate::AdminUserStore),
-//! [`EventStore`](crate::EventStore) and [`LogSearch`](crate::LogSearch) with the same
+//! [`EventStore`](crate::EventStore), [`LogSearch`](crate::LogSearch) and
+//! [`ArchiveStore`](crate::ArchiveStore) with the same
 //! contract as the SQLite backend
 //! (the same conformance suites run against both: `tests/conformance_postgres.rs`).
 //!
@@ -44,6 +45,8 @@
 //! - `filter`: WHERE clauses with numbered parameters, and paging.
 //! - `directory`: [`DirectoryStore`](crate::DirectoryStore), delegating to one file per table:
 //!   `domains`, `accounts`, `identities`, `tokens`, `rules`, `delegations`, `inbound`.
+//! - `archive`: [`ArchiveStore`](crate::ArchiveStore): the archive's rows, full-text words
+//!   and gzip copies, and the purge's lease.
 //! - `dkim`: [`DkimStore`](crate::DkimStore); `quarantine`:
 //!   [`QuarantineStore`](crate::QuarantineStore); `admin_users`:
 //!   [`AdminUserStore`](crate::AdminUserStore), the panel's users and sessions.
@@ -69,6 +72,7 @@ use crate::{BackendErrorKind, Result, StoreError};
 
 mod accounts;
 mod admin_users;
+mod archive;
 mod changes;
 mod delegations;
 mod directory;
