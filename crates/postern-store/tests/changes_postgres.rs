@@ -170,3 +170,61 @@ async fn rows_of_racing_nodes_are_never_skipped_by_a_reader() {
     let all: Vec<ClusterChange> = (0..3).flat_map(|n| (0..40).map(move |i| account(n * 1000 + i))).collect();
     assert_eq!(seen, all, "every row read once");
 }
+
+/// Every directory write records its change in the feed in its own transaction (the
+/// triggers of migration 10), so that no stored change can miss the other nodes: not even
+/// when the node that made it stops between its commit and its own publish. Identity
+/// sightings add nothing; accounts and identities deleted with their domain add nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_directory_write_is_in_the_feed_from_its_own_transaction() {
+    use postern_core::tenancy::{AccountKind, AccountSettings, IdentitySighting, LockState, SenderSecurity};
+    use postern_store::{DirectoryStore, NewAccount, NewDomain};
+
+    let schema = Schema::new("triggers");
+    let store = std::sync::Arc::new(schema.node());
+    let listener = ChangeListener::connect(&schema.config()).await.unwrap();
+    let writes = {
+        let store = std::sync::Arc::clone(&store);
+        tokio::task::spawn_blocking(move || {
+            let domain = NewDomain {
+                name: "example.com".into(),
+                filter_enabled: true,
+                sender_security: SenderSecurity::default(),
+                abuse_contact: None,
+            };
+            store.create_domain(&domain).unwrap();
+            let account = store
+                .create_account(&NewAccount {
+                    domain: "example.com".into(),
+                    kind: AccountKind::User,
+                    name: "a@example.com".into(),
+                    password_hash: None,
+                    settings: AccountSettings::for_kind(AccountKind::User),
+                })
+                .unwrap();
+            let sighting = IdentitySighting { account_id: account.id, name: "news@example.com".into(), at_ms: 1 };
+            store.record_identities(std::slice::from_ref(&sighting)).unwrap();
+            store.record_identities(&[sighting]).unwrap();
+            let identity = store.identity_by_name(account.id, "news@example.com").unwrap().unwrap();
+            let locked = LockState { locked: true, ..LockState::default() };
+            store.update_identity_lock(identity.id, &locked).unwrap();
+            store.update_identity_lock(identity.id, &locked).unwrap();
+            assert!(store.delete_domain("example.com").unwrap());
+            account.id
+        })
+        .await
+        .unwrap()
+    };
+    let batch = listener.changes_after(0, 100).await.unwrap();
+    let changes: Vec<ClusterChange> = batch.changes.into_iter().map(|row| row.change).collect();
+    let domain = ClusterChange::Directory(DirectoryChange::Domain("example.com".into()));
+    let identity =
+        ClusterChange::Directory(DirectoryChange::Identity { account_id: writes, name: "news@example.com".into() });
+    let rules = ClusterChange::Directory(DirectoryChange::Rules);
+    assert_eq!(
+        changes,
+        [domain.clone(), account(writes), identity, domain, rules, ClusterChange::DkimKeys],
+        "created domain, created account, one lock change (the same lock again and the sightings add nothing), \
+         deleted domain (its account and identity add nothing; its rules and keys, by statement, are noted)"
+    );
+}

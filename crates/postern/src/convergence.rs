@@ -4,11 +4,14 @@
 //! (`postern_store::postgres::ChangeListener`), change by change, never by reading
 //! everything again. On one node (SQLite) there is nothing to do: [`Publisher::none`].
 //!
-//! - Out: [`Publisher::publish`], called once a change is stored and applied here (the
-//!   admin API's `on_change`, the DKIM operations, locks the SMTP path sets), writes the
-//!   change to the feed. A change that cannot be written now (PostgreSQL away) waits in a
-//!   bounded outbox and is written by the follower's next round, so the other nodes hear of
-//!   every stored change.
+//! - Out: the store's triggers write every directory change to the feed in the
+//!   transaction that stores it (`postern_store::postgres` migration 10), so a stored
+//!   change always reaches the other nodes. [`Publisher::publish`], called once a change is
+//!   stored and applied here (the admin API's `on_change`, the DKIM operations, locks the
+//!   SMTP path sets), writes it once more after the commit: a second notice, harmless
+//!   (applying is idempotent), from before the triggers. A change that cannot be written
+//!   now (PostgreSQL away) waits in a bounded outbox and is written by the follower's
+//!   next round.
 //! - In: [`Follower::run`], one task per node: a connection of its own `LISTEN`s; on a
 //!   notification, and every [`POLL`] in any case, it reads the rows after the last one it
 //!   applied and applies each (its own node's too: applying is idempotent) through

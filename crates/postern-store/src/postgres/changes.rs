@@ -5,9 +5,13 @@
 //! changes, in order, to every node's [`ChangeListener`].
 //!
 //! - `directory_changes` holds one row per change: `seq` (the order), the change as JSON,
-//!   the node that made it, when. Publishing inserts the row and `pg_notify`s the schema's
-//!   channel (`postern_changes_` and the schema name's MD5: one channel per schema, within
-//!   the 63 bytes a channel name may have) in one transaction.
+//!   the node that made it (`store` for the triggers), when. Publishing inserts the row
+//!   and `pg_notify`s the schema's channel (`postern_changes_` and the schema name's MD5:
+//!   one channel per schema, within the 63 bytes a channel name may have) in one
+//!   transaction. The directory's tables have triggers (migration 10) that do the same in
+//!   the transaction that writes them, so that a stored change is never without its row;
+//!   a node's own [`PgStore::publish_change`] after its commit is then a second notice of
+//!   the same change (applying is idempotent).
 //! - Publishing takes a table lock that only publishers and pruning take (readers pass)
 //!   before its `seq` is drawn, so rows commit in `seq` order: a reader that sees `seq` n
 //!   sees every row before it, and "everything after the last `seq` I applied" never skips

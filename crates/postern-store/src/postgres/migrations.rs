@@ -373,6 +373,89 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         until_ms BIGINT NOT NULL
     );"#,
     ),
+    (
+        10,
+        "directory changes written by triggers",
+        // Every write to what a node keeps in memory records its change in the feed
+        // (`changes.rs`) in the writing transaction itself, so that no stored change can
+        // miss the feed (a node that stopped between its commit and its publish). The
+        // change's JSON is `ClusterChange`'s. As a publisher does, the trigger takes the
+        // feed's lock first (rows commit in `seq` order) and notifies at the commit.
+        // Rows deleted along with their domain or account (a cascade: the owner is gone
+        // when the trigger runs, at the end of the statement) add nothing: the owner's
+        // change covers them (rules and DKIM keys, by statement, are noted again: a
+        // domain's deletion is rare). Identities count only for their lock (a sighting is
+        // not a change a node keeps).
+        r#"CREATE FUNCTION postern_feed(change TEXT) RETURNS VOID LANGUAGE plpgsql AS $$
+    DECLARE
+        seq BIGINT;
+    BEGIN
+        LOCK TABLE directory_changes IN SHARE ROW EXCLUSIVE MODE;
+        INSERT INTO directory_changes (change, node, at_ms)
+            VALUES (change, 'store', (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT)
+            RETURNING directory_changes.seq INTO seq;
+        PERFORM pg_notify('postern_changes_' || md5(current_schema()), seq::TEXT);
+    END $$;
+    CREATE FUNCTION postern_feed_domain() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM postern_feed(json_build_object('directory', json_build_object('domain',
+            CASE WHEN TG_OP = 'DELETE' THEN OLD.name ELSE NEW.name END))::TEXT);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER domains_feed AFTER INSERT OR UPDATE OR DELETE ON domains
+        FOR EACH ROW EXECUTE FUNCTION postern_feed_domain();
+    CREATE FUNCTION postern_feed_account() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' AND NOT EXISTS (SELECT 1 FROM domains WHERE name = OLD.domain) THEN
+            RETURN NULL;
+        END IF;
+        PERFORM postern_feed(json_build_object('directory', json_build_object('account',
+            CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END))::TEXT);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER accounts_feed AFTER INSERT OR UPDATE OR DELETE ON accounts
+        FOR EACH ROW EXECUTE FUNCTION postern_feed_account();
+    CREATE FUNCTION postern_feed_identity() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+    DECLARE
+        row identities;
+    BEGIN
+        IF TG_OP = 'DELETE' THEN row := OLD; ELSE row := NEW; END IF;
+        IF TG_OP = 'DELETE' AND NOT EXISTS (SELECT 1 FROM accounts WHERE id = OLD.account_id) THEN
+            RETURN NULL;
+        END IF;
+        PERFORM postern_feed(json_build_object('directory', json_build_object('identity',
+            json_build_object('account_id', row.account_id, 'name', row.name)))::TEXT);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER identities_feed_lock AFTER UPDATE OF lock ON identities
+        FOR EACH ROW WHEN (OLD.lock IS DISTINCT FROM NEW.lock) EXECUTE FUNCTION postern_feed_identity();
+    CREATE TRIGGER identities_feed_new AFTER INSERT ON identities
+        FOR EACH ROW WHEN (NEW.lock_kept) EXECUTE FUNCTION postern_feed_identity();
+    CREATE TRIGGER identities_feed_gone AFTER DELETE ON identities
+        FOR EACH ROW WHEN (OLD.lock_kept) EXECUTE FUNCTION postern_feed_identity();
+    CREATE FUNCTION postern_feed_delegation() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' AND NOT EXISTS (SELECT 1 FROM domains WHERE name = OLD.domain) THEN
+            RETURN NULL;
+        END IF;
+        PERFORM postern_feed(json_build_object('directory', json_build_object('domain',
+            CASE WHEN TG_OP = 'DELETE' THEN OLD.domain ELSE NEW.domain END))::TEXT);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER ip_delegations_feed AFTER INSERT OR UPDATE OR DELETE ON ip_delegations
+        FOR EACH ROW EXECUTE FUNCTION postern_feed_delegation();
+    CREATE FUNCTION postern_feed_statement() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM postern_feed(TG_ARGV[0]);
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER list_rules_feed AFTER INSERT OR UPDATE OR DELETE ON list_rules
+        FOR EACH STATEMENT EXECUTE FUNCTION postern_feed_statement('{"directory":"rules"}');
+    CREATE TRIGGER inbound_domains_feed AFTER INSERT OR UPDATE OR DELETE ON inbound_domains
+        FOR EACH STATEMENT EXECUTE FUNCTION postern_feed_statement('{"directory":"inbound_domains"}');
+    CREATE TRIGGER dkim_keys_feed AFTER INSERT OR UPDATE OR DELETE ON dkim_keys
+        FOR EACH STATEMENT EXECUTE FUNCTION postern_feed_statement('"dkim_keys"');"#,
+    ),
 ];
 
 /// The advisory lock's first key ("pstn"); the second is the schema's hash.
