@@ -3,7 +3,9 @@
 
 usage: report.py RESULTS_TSV HEADER_MD FOOTER_MD OUT_MD
 RESULTS_TSV columns: rep size sessions messages setup status rate delivered accept_s done_s
-  busy_before cpu_ms (Postern's CPU time over the run; empty for other setups)
+  busy_before cpu_ms (Postern's CPU time over the run, both nodes' for 'cluster'; empty for
+  other setups) stores_cpu_ms (the PostgreSQL and Redis server processes' CPU time over the
+  run; Postern setups only)
 Prints the summary tables to stdout and writes HEADER + tables + per-run data + FOOTER
 to OUT_MD.
 """
@@ -27,6 +29,10 @@ def cpu_text(r):
     return "" if r["cpu_ms"] is None else f"{r['cpu_ms']:.0f}"
 
 
+def stores_cpu_text(r):
+    return "" if r["stores_cpu_ms"] is None else f"{r['stores_cpu_ms']:.0f}"
+
+
 def size_name(n):
     if n % 1024 == 0:
         return f"{n // 1024} KB"
@@ -46,7 +52,8 @@ def main():
                      setup=p[4], status=p[5], rate=float(p[6]), delivered=int(p[7]),
                      accept_s=float(p[8]), done_s=float(p[9]),
                      busy=p[10] if len(p) > 10 else "",
-                     cpu_ms=float(p[11]) if len(p) > 11 and p[11] else None)
+                     cpu_ms=float(p[11]) if len(p) > 11 and p[11] else None,
+                     stores_cpu_ms=float(p[12]) if len(p) > 12 and p[12] else None)
             )
     cases = []
     by = defaultdict(list)
@@ -73,12 +80,12 @@ def main():
             return None
         return statistics.median(r["messages"] / r["accept_s"] for r in runs)
 
-    def cpu(key, setup):
+    def cpu(key, setup, field="cpu_ms"):
         """Median CPU µs per message of the runs that measured it."""
-        runs = [r for r in by.get(key + (setup,), []) if r["status"] in OK and r["cpu_ms"] is not None]
+        runs = [r for r in by.get(key + (setup,), []) if r["status"] in OK and r[field] is not None]
         if not runs:
             return None
-        return statistics.median(r["cpu_ms"] * 1000 / r["messages"] for r in runs)
+        return statistics.median(r[field] * 1000 / r["messages"] for r in runs)
 
     md = []
     md.append("## Results: end to end (messages/s until the sink has every message)\n")
@@ -159,19 +166,48 @@ def main():
             md.append(f"| {size_name(size)} | {sessions} | {fmt(p)} | {fmt(b)} | {ratio(p, b)} |")
         md.append("")
 
+    if any(r["setup"] == "cluster" for r in rows):
+        md.append("## Two Postern nodes on PostgreSQL and Redis (setup 'cluster'), interleaved\n")
+        md.append("The load split in halves over the two nodes (one smtp-source each, half the sessions "
+                  "each); both relay to the same sink. On one machine the nodes, PostgreSQL and Redis "
+                  "share the same cores: this shows what the cluster costs, not how it scales.\n")
+        md.append("| size | sessions | 1 node (SQLite) | 2 nodes (PostgreSQL + Redis) | Postfix | "
+                  "2 nodes/1 node | 2 nodes/Postfix |")
+        md.append("|---|---:|---:|---:|---:|---:|---:|")
+        for key in cases:
+            size, sessions, _ = key
+            p, _, _ = e2e(key, "postern")
+            k, _, _ = e2e(key, "cluster")
+            x, _, _ = e2e(key, "postfix")
+            md.append(f"| {size_name(size)} | {sessions} | {fmt(p)} | {fmt(k)} | {fmt(x)} | "
+                      f"{ratio(k, p)} | {ratio(k, x)} |")
+        md.append("")
+        md.append("CPU time per message (user + system over the run divided by its messages, medians): "
+                  "Postern's process (both nodes' for 2 nodes), and the PostgreSQL and Redis server "
+                  "processes (shared servers: other work on them counts too).\n")
+        md.append("| size | sessions | 1 node µs/msg | its PostgreSQL + Redis µs/msg | 2 nodes µs/msg | "
+                  "their PostgreSQL + Redis µs/msg |")
+        md.append("|---|---:|---:|---:|---:|---:|")
+        for key in cases:
+            size, sessions, _ = key
+            md.append(f"| {size_name(size)} | {sessions} | {fmt(cpu(key, 'postern'))} | "
+                      f"{fmt(cpu(key, 'postern', 'stores_cpu_ms'))} | {fmt(cpu(key, 'cluster'))} | "
+                      f"{fmt(cpu(key, 'cluster', 'stores_cpu_ms'))} |")
+        md.append("")
+
     summary = "\n".join(md)
     print(summary)
 
     per_run = ["## Every run\n",
                "| rep | size | sessions | messages | setup | status | msg/s | delivered | "
-               "accept s | done s | CPU busy before % | Postern CPU ms |",
-               "|---:|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+               "accept s | done s | CPU busy before % | Postern CPU ms | PostgreSQL + Redis CPU ms |",
+               "|---:|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         per_run.append(
             f"| {r['rep']} | {size_name(r['size'])} | {r['sessions']} | {r['messages']:,} | "
             f"{r['setup']} | {r['status']} | {r['rate']:,.0f} | {r['delivered']:,} | "
             f"{r['accept_s']:.3f} | {r['done_s']:.3f} | {r['busy']} | "
-            f"{cpu_text(r)} |"
+            f"{cpu_text(r)} | {stores_cpu_text(r)} |"
         )
     with open(header) as f:
         head = f.read()

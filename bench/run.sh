@@ -3,6 +3,8 @@
 #   (a) ceiling   smtp-source -> smtp-sink
 #   (b) postern   smtp-source -> Postern -> smtp-sink        (Postern with --relay-host)
 #   (c) postfix   smtp-source -> Postfix (plain relay) -> smtp-sink
+#   (d) cluster   2 x smtp-source -> two Postern nodes sharing PostgreSQL and Redis -> smtp-sink
+#                 (optional: SETUPS="ceiling postern cluster postfix")
 # for each message size x concurrent sessions, repeated; prints medians and ratios and
 # writes them with the exact commands and settings to bench/results-<date>.md.
 #
@@ -13,7 +15,12 @@
 #   SESSIONS ["10 50"]       concurrent sessions (smtp-source -s)
 #   MSGS_SMALL [5000]        messages per run for sizes <= 10240 bytes
 #   MSGS_LARGE [2000]        messages per run for larger sizes
-#   SETUPS ["ceiling postern postfix"]   which of (a) (b) (c) to run
+#   SETUPS ["ceiling postern postfix"]   which of (a) (b) (c) (d) to run
+#   PG_URL ["host=127.0.0.1 user=postgres dbname=test"]   cluster: the PostgreSQL server; each
+#                            run gets a schema of its own, dropped after it
+#   REDIS_URL [redis://127.0.0.1:6379]   cluster: the counters' Redis; each run gets a key
+#                            prefix of its own, deleted after it
+#   PG_POOL [8]              cluster: [store] pool_size of each node
 #   SOURCE_OPTS [""]         extra smtp-source options, e.g. "-d" (reuse connections)
 #   WARMUP [500]             unrecorded warm-up messages for ceiling and Postfix (0: none)
 #   TIMEOUT [180]            seconds before one measurement is abandoned
@@ -65,6 +72,9 @@ PF_CONCURRENCY=${PF_CONCURRENCY:-20}
 PF_PROCESS_LIMIT=${PF_PROCESS_LIMIT:-100}
 POSTERN_EXTRA_ARGS=${POSTERN_EXTRA_ARGS:-}
 CHECKS=${CHECKS:-default}
+PG_URL=${PG_URL:-"host=127.0.0.1 user=postgres dbname=test"}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+PG_POOL=${PG_POOL:-8}
 KEEP_TMP=${KEEP_TMP:-0}
 STOP_SYSTEM_POSTFIX=${STOP_SYSTEM_POSTFIX:-0}
 STAMP=$(date +%Y-%m-%d-%H%M%S)
@@ -81,6 +91,13 @@ has() { [[ " $SETUPS " == *" $1 "* ]]; }
 # ---------------------------------------------------------------- prerequisites
 [[ $EUID -eq 0 ]] || ! has postfix || die "run as root: Postfix (setup 'postfix') needs it (or SETUPS=\"ceiling postern\")"
 command -v python3 >/dev/null || die "python3 is required"
+if has cluster; then
+    command -v psql >/dev/null || die "setup 'cluster' needs psql (apt-get install postgresql-client)"
+    command -v redis-cli >/dev/null || die "setup 'cluster' needs redis-cli (apt-get install redis-tools)"
+    [[ $CHECKS == default ]] || die "setup 'cluster' runs with CHECKS=default only"
+    psql "$PG_URL" -qAtc 'SELECT 1' >/dev/null 2>&1 || die "PostgreSQL does not answer at PG_URL=$PG_URL"
+    redis-cli -u "$REDIS_URL" PING >/dev/null 2>&1 || die "Redis does not answer at REDIS_URL=$REDIS_URL"
+fi
 
 installed_postfix=0
 if ! command -v smtp-source >/dev/null || ! command -v smtp-sink >/dev/null || ! command -v postfix >/dev/null; then
@@ -107,12 +124,12 @@ fi
 # The revision being built (recorded now: others may commit while the benchmark runs).
 postern_rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$REPO" diff --quiet HEAD -- . ':!bench' 2>/dev/null || postern_rev="$postern_rev (+ uncommitted changes)"
-if [[ -z ${POSTERN_BIN:-} ]] && has postern; then
+if [[ -z ${POSTERN_BIN:-} ]] && { has postern || has cluster; }; then
     log "building Postern: cargo build --release -p postern"
     (cd "$REPO" && cargo build --release -p postern) || die "build failed (set POSTERN_BIN to use an existing binary)"
     POSTERN_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/postern
 fi
-if has postern; then
+if has postern || has cluster; then
     [[ -x $POSTERN_BIN ]] || die "POSTERN_BIN=$POSTERN_BIN is not executable"
     POSTERN_BIN=$(cd "$(dirname "$POSTERN_BIN")" && pwd)/$(basename "$POSTERN_BIN")
 fi
@@ -161,6 +178,7 @@ cleanup() {
     trap - EXIT INT TERM
     if [[ -n $MEASURE_PID ]]; then kill -TERM "$MEASURE_PID" 2>/dev/null || true; wait "$MEASURE_PID" 2>/dev/null || true; fi
     stop_postern
+    stop_cluster
     stop_postfix
     if [[ -n $SINK_PID ]]; then kill "$SINK_PID" 2>/dev/null || true; wait "$SINK_PID" 2>/dev/null || true; fi
     if [[ $rc -ne 0 ]]; then
@@ -196,7 +214,7 @@ wait_port() { # port seconds: until something listens on 127.0.0.1:port
 
 messages_for() { if (($1 <= 10240)); then echo "$MSGS_SMALL"; else echo "$MSGS_LARGE"; fi; }
 
-read -r SINK_PORT POSTERN_PORT PF_PORT < <(free_ports 3)
+read -r SINK_PORT POSTERN_PORT PF_PORT NODE_A_PORT NODE_B_PORT < <(free_ports 5)
 SINK_USER=(); [[ $EUID -eq 0 ]] && SINK_USER=(-u nobody)
 SINK_CMD=(smtp-sink -c "${SINK_USER[@]}" "127.0.0.1:$SINK_PORT" 1024)
 COUNT_FILE=$TMP/sink.count
@@ -285,14 +303,108 @@ finish_postern() {
     # Events still waiting for their batch are part of the run's cost.
     sleep 0.5
     POSTERN_CPU_MS=$(postern_cpu_ms)
+    STORES_CPU_MS=$(($(stores_cpu_ms) - STORES_CPU_BEFORE))
     stop_postern
     cat "$TMP/postern.log" >>"$TMP/postern-all.log"
     rm -rf "$TMP/postern-data"
 }
 
+# ---------------------------------------------------------------- two nodes (d)
+# Node A and node B: the same binary and the same file but a data dir (spool) and a relay
+# listener each; one PostgreSQL schema and one Redis prefix, both new for every run. The
+# load is split in two halves, one smtp-source per node, each with half the sessions.
+NODE_PIDS=()
+CLUSTER_SCHEMA=
+CLUSTER_PREFIX=
+cluster_config() { # schema prefix
+    printf '[store]\nbackend = "postgres"\nurl = "%s options=%s-c search_path=%s%s"\npool_size = %s\n\n' \
+        "$PG_URL" "'" "$1" "'" "$PG_POOL"
+    printf '[counters]\nbackend = "redis"\nredis_url = "%s"\nredis_prefix = "%s"\n' "$REDIS_URL" "$2"
+}
+node_cmd() { # name port
+    echo "$POSTERN_BIN" serve --config "$TMP/cluster.toml" --data-dir "$TMP/node-$1" --smtp "127.0.0.1:$2" \
+        --submission '""' --smtps '""' --admin '""' --relay-host "127.0.0.1:$SINK_PORT"
+}
+start_node() { # name port
+    local log=$TMP/node-$1.log
+    rm -rf "$TMP/node-$1"
+    "$POSTERN_BIN" serve --config "$TMP/cluster.toml" --data-dir "$TMP/node-$1" --smtp "127.0.0.1:$2" \
+        --submission "" --smtps "" --admin "" --relay-host "127.0.0.1:$SINK_PORT" >"$log" 2>&1 &
+    NODE_PIDS+=($!)
+    local pid=$! deadline=$((SECONDS + 60))
+    until grep -q "^listening: smtp 127.0.0.1:$2" "$log" 2>/dev/null; do
+        kill -0 "$pid" 2>/dev/null || die "cluster node $1 exited at start-up"
+        ((SECONDS < deadline)) || die "cluster node $1 did not print 'listening: smtp 127.0.0.1:$2' within 60 s"
+        sleep 0.05
+    done
+}
+start_cluster() {
+    POSTERN_RUN=$((POSTERN_RUN + 1))
+    CLUSTER_SCHEMA=postern_bench_$$_$POSTERN_RUN
+    CLUSTER_PREFIX=postern-bench-$$-$POSTERN_RUN
+    psql "$PG_URL" -qc "CREATE SCHEMA $CLUSTER_SCHEMA" >/dev/null || die "cannot create schema $CLUSTER_SCHEMA"
+    cluster_config "$CLUSTER_SCHEMA" "$CLUSTER_PREFIX" >"$TMP/cluster.toml"
+    # A first (it applies the migrations), then B.
+    start_node a "$NODE_A_PORT"
+    start_node b "$NODE_B_PORT"
+}
+# CPU time (ms) of the PostgreSQL and Redis server processes so far (their children's
+# reaped time included): shared servers, so other work on them is counted too.
+stores_cpu_ms() {
+    local hz total=0 pid stat
+    hz=$(getconf CLK_TCK)
+    for pid in $(pgrep -x postgres) $(pgrep -x redis-server); do
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        total=$((total + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 + $14 + $15 }' <<<"$stat")))
+    done
+    echo $((total * 1000 / hz))
+}
+stop_cluster() {
+    local pid
+    for pid in "${NODE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${NODE_PIDS[@]}"; do
+        for _ in $(seq 1 400); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "cluster node $pid did not stop within 40 s of SIGTERM; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    NODE_PIDS=()
+    if [[ -n $CLUSTER_SCHEMA ]]; then
+        psql "$PG_URL" -qc "DROP SCHEMA IF EXISTS $CLUSTER_SCHEMA CASCADE" >/dev/null 2>&1 ||
+            log "WARNING: could not drop schema $CLUSTER_SCHEMA"
+        CLUSTER_SCHEMA=
+    fi
+    if [[ -n $CLUSTER_PREFIX ]]; then
+        redis-cli -u "$REDIS_URL" --scan --pattern "$CLUSTER_PREFIX:*" 2>/dev/null |
+            xargs -r -n 500 redis-cli -u "$REDIS_URL" DEL >/dev/null 2>&1 || true
+        CLUSTER_PREFIX=
+    fi
+}
+finish_cluster() {
+    sleep 0.5
+    local pid ms total=0
+    for pid in "${NODE_PIDS[@]}"; do
+        ms=$(awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print int(($12 + $13) * 1000 / hz) }' \
+            "/proc/$pid/stat" 2>/dev/null) || ms=0
+        total=$((total + ${ms:-0}))
+    done
+    POSTERN_CPU_MS=$total
+    STORES_CPU_MS=$(($(stores_cpu_ms) - STORES_CPU_BEFORE))
+    stop_cluster
+    for n in a b; do cat "$TMP/node-$n.log" >>"$TMP/cluster-all.log"; rm -rf "$TMP/node-$n"; done
+}
+# Two smtp-source, half the messages and half the sessions each (at least one).
+cluster_source_cmd() { # sessions messages size
+    local sa=$((($1 + 1) / 2)) sb=$(($1 / 2)) ma=$((($2 + 1) / 2)) mb=$(($2 / 2))
+    ((sb > 0)) || sb=1
+    echo "$(source_cmd "$NODE_A_PORT" "$sa" "$ma" "$3") & a=\$!; $(source_cmd "$NODE_B_PORT" "$sb" "$mb" "$3") & b=\$!; wait \$a; ra=\$?; wait \$b; exit \$((ra | \$?))"
+}
+
 # ---------------------------------------------------------------- one measurement
 RESULTS=$TMP/results.tsv
-printf 'rep\tsize\tsessions\tmessages\tsetup\tstatus\trate\tdelivered\taccept_s\tdone_s\tbusy_before\tcpu_ms\n' >"$RESULTS"
+printf 'rep\tsize\tsessions\tmessages\tsetup\tstatus\trate\tdelivered\taccept_s\tdone_s\tbusy_before\tcpu_ms\tstores_cpu_ms\n' >"$RESULTS"
 EXPECTED_SINK=0 # messages the sink should have so far (warm-ups and deliveries)
 
 sink_count() { tail -c 200 "$COUNT_FILE" | tr '\r' '\n' | grep -o 'mesg=[0-9]*' | tail -n 1 | cut -d= -f2; }
@@ -319,14 +431,22 @@ measure() { # setup rep size sessions messages -> appends to RESULTS, prints a l
         postern) port=$POSTERN_PORT; start_postern ;;
         baseline) port=$POSTERN_PORT; start_postern "$BASELINE_BIN" ;;
         postfix) port=$PF_PORT ;;
+        cluster) start_cluster ;;
     esac
     local -a cmd
-    read -r -a cmd <<<"$(source_cmd "$port" "$sessions" "$messages" "$size")"
+    if [[ $setup == cluster ]]; then
+        cmd=(bash -c "$(cluster_source_cmd "$sessions" "$messages" "$size")")
+    else
+        read -r -a cmd <<<"$(source_cmd "$port" "$sessions" "$messages" "$size")"
+    fi
     echo "== $setup rep=$rep size=$size sessions=$sessions: ${cmd[*]}" >>"$TMP/source.log"
+    STORES_CPU_BEFORE=$(stores_cpu_ms)
     run_measure "$messages" "${cmd[@]}" || true
     line=$(cat "$TMP/measure.out")
     POSTERN_CPU_MS=
+    STORES_CPU_MS=
     [[ $setup == postern || $setup == baseline ]] && finish_postern
+    [[ $setup == cluster ]] && finish_cluster
     [[ -n $line ]] || die "measure.py failed for $setup"
     local status rate delivered baseline accept_s done_s source_rc busy_before
     eval "$line" # status= rate= delivered= baseline= source_rc= accept_s= done_s= busy_before=
@@ -335,11 +455,12 @@ measure() { # setup rep size sessions messages -> appends to RESULTS, prints a l
             "(a late or duplicate delivery from an earlier run)"
     fi
     local after_run=$((baseline + delivered))
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$sessions" "$messages" \
-        "$setup" "$status" "$rate" "$delivered" "$accept_s" "$done_s" "$busy_before" "$POSTERN_CPU_MS" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$sessions" "$messages" \
+        "$setup" "$status" "$rate" "$delivered" "$accept_s" "$done_s" "$busy_before" "$POSTERN_CPU_MS" \
+        "$STORES_CPU_MS" >>"$RESULTS"
     log "$(printf '%-8s rep %s %6s B x %2s sessions: %-12s %8s msg/s  (delivered %s/%s, accepted in %ss, smtp-source rc %s, CPU busy before %s%%%s)' \
         "$setup" "$rep" "$size" "$sessions" "$status" "$rate" "$delivered" "$messages" "$accept_s" "$source_rc" "$busy_before" \
-        "${POSTERN_CPU_MS:+, Postern used $POSTERN_CPU_MS ms of CPU}")"
+        "${POSTERN_CPU_MS:+, Postern used $POSTERN_CPU_MS ms of CPU}${STORES_CPU_MS:+, PostgreSQL + Redis $STORES_CPU_MS ms}")"
     if [[ $source_rc != 0 ]]; then
         log "smtp-source reported errors; last lines of its output:"; tail -n 3 "$TMP/source.log" >&2
     fi
@@ -426,8 +547,24 @@ FOOTER=$TMP/footer.md
         printf '%q ' "${POSTERN_CMD[@]}"
         echo "  # a fresh data dir for every run; SIGTERM after it"
     fi
+    if has cluster; then
+        echo "# cluster: node A on $NODE_A_PORT, node B on $NODE_B_PORT; per run a new schema and Redis prefix:"
+        echo "$(node_cmd a "$NODE_A_PORT")"
+        echo "$(node_cmd b "$NODE_B_PORT")"
+        echo "bash -c 'smtp-source -s S/2 -m M/2 ... 127.0.0.1:$NODE_A_PORT & smtp-source -s S/2 -m M/2 ... 127.0.0.1:$NODE_B_PORT & wait'   # the same options as above; halves rounded up for node A"
+    fi
     [[ -n $PF_CMDS ]] && echo "$PF_CMDS"
     echo '```'
+    if has cluster; then
+        echo
+        echo "## The cluster nodes' configuration (\`cluster.toml\`, schema and prefix of the last run)"
+        echo
+        echo '```toml'
+        cluster_config "postern_bench_$$_N" "postern-bench-$$-N"
+        echo '```'
+        echo
+        echo "- PostgreSQL $(psql "$PG_URL" -qAtc 'SHOW server_version' 2>/dev/null), shared_buffers $(psql "$PG_URL" -qAtc 'SHOW shared_buffers' 2>/dev/null), synchronous_commit $(psql "$PG_URL" -qAtc 'SHOW synchronous_commit' 2>/dev/null); Redis $(redis-cli -u "$REDIS_URL" INFO server 2>/dev/null | tr -d '\r' | awk -F: '/^redis_version/ {print $2}'); both on this machine, shared"
+    fi
     if has postfix; then
         echo
         echo "## Postfix settings (\`postconf -c DIR -n\`, and master.cf)"
