@@ -10,90 +10,37 @@
 
 mod conformance;
 
-use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use conformance::{Msg, copy};
 use postern_archive::{Archive, Entry, ExportFormat, Filter};
-use postern_store::{PgConfig, PgStore};
+use postern_store::postgres::testing::{TestSchemas, admin};
 
-const DEFAULT_URL: &str = "host=127.0.0.1 user=postgres dbname=test";
-
-fn url() -> String {
-    std::env::var("POSTERN_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_URL.to_owned())
-}
-
-/// Runs `sql` on a connection of its own; panics with a clear message when the server
-/// cannot be reached.
-fn admin(sql: &str) {
-    let url = url();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a test runtime");
-    runtime.block_on(async {
-        let connect = tokio_postgres::connect(&url, tokio_postgres::NoTls);
-        let (client, connection) = match tokio::time::timeout(Duration::from_secs(10), connect).await {
-            Ok(Ok(pair)) => pair,
-            Ok(Err(e)) => panic!("PostgreSQL at {url:?} is not reachable ({e}): these tests need it"),
-            Err(_) => panic!("PostgreSQL at {url:?} did not answer within 10 s"),
-        };
-        let connection = tokio::spawn(connection);
-        if let Err(e) = client.batch_execute(sql).await {
-            panic!("{sql}: {e}");
-        }
-        drop(client);
-        let _ = connection.await;
-    });
-}
-
-/// The schemas one test made (each archive's root directory is named after its schema);
-/// dropped with it, whether it passed or panicked.
+/// The schemas one test made (`a_…`; each archive's root directory is named after its
+/// schema), dropped with it, and the archives' scratch directories.
 struct Schemas {
-    prefix: String,
+    schemas: TestSchemas,
     dir: tempfile::TempDir,
-    made: RefCell<Vec<String>>,
 }
 
 impl Schemas {
     fn new(test: &str) -> Schemas {
-        admin("SELECT 1");
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        Schemas {
-            prefix: format!("a_{}_{nanos}_{test}", std::process::id()),
-            dir: tempfile::tempdir().unwrap(),
-            made: RefCell::new(Vec::new()),
-        }
+        Schemas { schemas: TestSchemas::new("a", test), dir: tempfile::tempdir().unwrap() }
     }
 
     fn next(&self) -> String {
-        let mut made = self.made.borrow_mut();
-        let name = format!("{}_{}", self.prefix, made.len() + 1);
-        made.push(name.clone());
-        name
+        self.schemas.next()
     }
 
     /// A node's archive on `schema` (its scratch directory named after it).
     fn node(&self, schema: &str, node: &str) -> Archive {
-        let config = PgConfig { url: url(), pool_size: 4, schema: Some(schema.to_owned()), ca_file: None };
-        let store = PgStore::open(&config).unwrap_or_else(|e| panic!("open PostgreSQL schema {schema}: {e}"));
         let root = self.dir.path().join(node).join(schema);
-        Archive::open_shared(&root, Arc::new(store)).unwrap()
+        Archive::open_shared(&root, Arc::new(self.schemas.open(schema))).unwrap()
     }
 
     fn schema_of(archive: &Archive) -> String {
         archive.root().file_name().unwrap().to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for Schemas {
-    fn drop(&mut self) {
-        let made = self.made.borrow();
-        if made.is_empty() {
-            return;
-        }
-        let sql: String = made.iter().map(|s| format!("DROP SCHEMA IF EXISTS {s} CASCADE;")).collect();
-        if std::panic::catch_unwind(|| admin(&sql)).is_err() {
-            eprintln!("could not drop the test schemas {made:?}");
-        }
     }
 }
 
@@ -118,7 +65,7 @@ impl conformance::Backend for Schemas {
 fn postgres_passes_the_archive_conformance_suite() {
     let schemas = Schemas::new("conf");
     conformance::run_all(&schemas);
-    assert_eq!(schemas.made.borrow().len(), conformance::CASES.len(), "one fresh schema per case");
+    assert_eq!(schemas.schemas.count(), conformance::CASES.len(), "one fresh schema per case");
 }
 
 #[test]

@@ -7,47 +7,29 @@
 use std::time::{Duration, Instant};
 
 use postern_store::postgres::ChangeListener;
+use postern_store::postgres::testing::{TestSchemas, url};
 use postern_store::{ClusterChange, DirectoryChange, PgConfig, PgStore};
 
-fn url() -> String {
-    std::env::var("POSTERN_TEST_POSTGRES").unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".to_owned())
+/// The test's schema (`feed_…`), dropped when it ends (passed or not).
+struct Schema {
+    schemas: TestSchemas,
+    name: String,
 }
-
-/// A schema of the test's own, dropped when it ends (passed or not).
-struct Schema(String);
 
 impl Schema {
     fn new(test: &str) -> Schema {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        Schema(format!("feed_{}_{nanos}_{test}", std::process::id()))
+        let schemas = TestSchemas::new("feed", test);
+        let name = schemas.next();
+        Schema { schemas, name }
     }
 
     fn config(&self) -> PgConfig {
-        PgConfig { url: url(), pool_size: 2, schema: Some(self.0.clone()), ca_file: None }
+        self.schemas.config(&self.name, 2)
     }
 
     /// A node's store (the first one creates the schema and its tables).
     fn node(&self) -> PgStore {
         PgStore::open(&self.config()).unwrap_or_else(|e| panic!("PostgreSQL at {:?} (these tests need it): {e}", url()))
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0);
-        let url = url();
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.ok()?;
-                tokio::spawn(connection);
-                client.batch_execute(&sql).await.ok()
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Some(()))) {
-            eprintln!("could not drop the test schema {}", self.0);
-        }
     }
 }
 

@@ -9,145 +9,62 @@
 //! nodes) racing on one schema, two nodes' event logs in one (each node's sessions apart,
 //! the tenant wall across nodes), and an unreachable server reported as unavailable.
 
-use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use postern_core::tenancy::{AccountKind, AccountSettings, SenderSecurity};
 use postern_store::conformance::{self, DkimBackend};
+use postern_store::postgres::testing::{TestSchemas, admin, url};
 use postern_store::{DirectoryStore, NewAccount, NewDomain, PgConfig, PgStore, QuarantineStore, StoreError};
 
-const DEFAULT_URL: &str = "host=127.0.0.1 user=postgres dbname=test";
-
-fn url() -> String {
-    std::env::var("POSTERN_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_URL.to_owned())
-}
-
-/// A helper runtime for the guard's own statements (the tests themselves are blocking).
+/// A helper runtime for statements of the tests' own (the tests themselves are blocking).
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a test runtime")
 }
 
-/// Runs `sql` on a connection of its own; panics with a clear message when the server
-/// cannot be reached.
-fn admin(sql: &str) {
-    let url = url();
-    runtime().block_on(async {
-        let connect = tokio_postgres::connect(&url, tokio_postgres::NoTls);
-        let (client, connection) = match tokio::time::timeout(Duration::from_secs(10), connect).await {
-            Ok(Ok(pair)) => pair,
-            Ok(Err(e)) => {
-                let cause = std::error::Error::source(&e).map(|c| format!(": {c}")).unwrap_or_default();
-                panic!(
-                    "PostgreSQL at {url:?} is not reachable ({e}{cause}): these tests need it (CI runs it; \
-                     set POSTERN_TEST_POSTGRES to use another server)"
-                )
-            }
-            Err(_) => panic!("PostgreSQL at {url:?} did not answer within 10 s"),
-        };
-        let connection = tokio::spawn(connection);
-        if let Err(e) = client.batch_execute(sql).await {
-            panic!("{sql}: {e}");
-        }
-        drop(client);
-        let _ = connection.await;
-    });
-}
-
-/// The schemas one test made; dropped with it, whether it passed or panicked.
-struct Schemas {
-    prefix: String,
-    made: RefCell<Vec<String>>,
-}
-
-impl Schemas {
-    fn new(test: &str) -> Schemas {
-        // Fails here, with the message above, when the server is away.
-        admin("SELECT 1");
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        Schemas { prefix: format!("t_{}_{nanos}_{test}", std::process::id()), made: RefCell::new(Vec::new()) }
-    }
-
-    /// A fresh schema's name (created by the store that opens it).
-    fn next(&self) -> String {
-        let mut made = self.made.borrow_mut();
-        let name = format!("{}_{}", self.prefix, made.len() + 1);
-        made.push(name.clone());
-        name
-    }
-
-    fn open(&self, schema: &str) -> PgStore {
-        let config = PgConfig { url: url(), pool_size: 4, schema: Some(schema.to_owned()), ca_file: None };
-        match PgStore::open(&config) {
-            Ok(store) => store,
-            Err(e) => panic!("open PostgreSQL schema {schema}: {e}"),
-        }
-    }
-
-    fn fresh(&self) -> PgStore {
-        let schema = self.next();
-        self.open(&schema)
-    }
-}
-
-impl Drop for Schemas {
-    fn drop(&mut self) {
-        let made = self.made.borrow();
-        if made.is_empty() {
-            return;
-        }
-        let sql: String = made.iter().map(|s| format!("DROP SCHEMA IF EXISTS {s} CASCADE;")).collect();
-        // A panic here while a case's panic unwinds would abort: report and go on.
-        let outcome = std::panic::catch_unwind(|| admin(&sql));
-        if outcome.is_err() {
-            eprintln!("could not drop the test schemas {made:?}");
-        }
-    }
-}
-
 #[test]
 fn postgres_passes_the_directory_conformance_suite() {
-    let schemas = Schemas::new("dir");
+    let schemas = TestSchemas::new("t", "dir");
     let make = || -> Box<dyn DirectoryStore> { Box::new(schemas.fresh()) };
     conformance::run_all(&make);
-    assert_eq!(schemas.made.borrow().len(), conformance::CASES.len(), "one fresh store per case");
+    assert_eq!(schemas.count(), conformance::CASES.len(), "one fresh store per case");
 }
 
 #[test]
 fn postgres_passes_the_dkim_conformance_suite() {
-    let schemas = Schemas::new("dkim");
+    let schemas = TestSchemas::new("t", "dkim");
     let make = || -> Box<dyn DkimBackend> { Box::new(schemas.fresh()) };
     conformance::run_dkim(&make);
-    assert_eq!(schemas.made.borrow().len(), conformance::DKIM_CASES.len(), "one fresh store per case");
+    assert_eq!(schemas.count(), conformance::DKIM_CASES.len(), "one fresh store per case");
 }
 
 #[test]
 fn postgres_passes_the_quarantine_conformance_suite() {
-    let schemas = Schemas::new("quarantine");
+    let schemas = TestSchemas::new("t", "quarantine");
     let make = || -> Box<dyn QuarantineStore> { Box::new(schemas.fresh()) };
     conformance::run_quarantine(&make);
-    assert_eq!(schemas.made.borrow().len(), conformance::QUARANTINE_CASES.len(), "one fresh store per case");
+    assert_eq!(schemas.count(), conformance::QUARANTINE_CASES.len(), "one fresh store per case");
 }
 
 #[test]
 fn postgres_passes_the_admin_users_conformance_suite() {
-    let schemas = Schemas::new("admin_users");
+    let schemas = TestSchemas::new("t", "admin_users");
     let make = || -> Box<dyn postern_store::AdminUserStore> { Box::new(schemas.fresh()) };
     conformance::run_admin_users(&make);
-    assert_eq!(schemas.made.borrow().len(), conformance::ADMIN_USER_CASES.len(), "one fresh store per case");
+    assert_eq!(schemas.count(), conformance::ADMIN_USER_CASES.len(), "one fresh store per case");
 }
 
 #[test]
 fn postgres_passes_the_log_search_conformance_suite() {
-    let schemas = Schemas::new("log");
+    let schemas = TestSchemas::new("t", "log");
     let make = || -> Box<dyn conformance::LogBackend> { Box::new(schemas.fresh()) };
     conformance::run_log(&make);
-    assert_eq!(schemas.made.borrow().len(), conformance::LOG_CASES.len(), "one fresh store per case");
+    assert_eq!(schemas.count(), conformance::LOG_CASES.len(), "one fresh store per case");
 }
 
 #[test]
 fn migrations_run_once_and_a_second_node_finds_them_done() {
-    let schemas = Schemas::new("migrate");
+    let schemas = TestSchemas::new("t", "migrate");
     let schema = schemas.next();
     let first = schemas.open(&schema);
     let second = schemas.open(&schema);
@@ -177,7 +94,7 @@ fn ip_account(range: &str) -> NewAccount {
 
 #[test]
 fn the_bridge_works_from_async_code_of_either_flavour() {
-    let schemas = Schemas::new("bridge");
+    let schemas = TestSchemas::new("t", "bridge");
     let store = Arc::new(schemas.fresh());
     store.create_domain(&domain("example.com")).unwrap();
 
@@ -215,7 +132,7 @@ fn the_bridge_works_from_async_code_of_either_flavour() {
 
 #[test]
 fn two_nodes_racing_for_overlapping_ranges_get_one_account() {
-    let schemas = Schemas::new("race");
+    let schemas = TestSchemas::new("t", "race");
     let schema = schemas.next();
     let nodes = [Arc::new(schemas.open(&schema)), Arc::new(schemas.open(&schema))];
     nodes[0].create_domain(&domain("example.com")).unwrap();
@@ -259,7 +176,7 @@ fn an_unreachable_server_is_unavailable_quickly() {
 
 #[test]
 fn lost_connections_are_replaced_without_a_restart() {
-    let schemas = Schemas::new("reconnect");
+    let schemas = TestSchemas::new("t", "reconnect");
     let schema = schemas.next();
     let name = format!("postern_reconnect_{}", std::process::id());
     let config = PgConfig {
@@ -291,7 +208,7 @@ fn lost_connections_are_replaced_without_a_restart() {
 #[test]
 fn held_bodies_are_shared_bounded_listed_by_age_and_set_aside() {
     use postern_store::HeldBodyStore;
-    let schemas = Schemas::new("bodies");
+    let schemas = TestSchemas::new("t", "bodies");
     let schema = schemas.next();
     let (one, other) = (schemas.open(&schema), schemas.open(&schema));
     one.put_held_body("Q1", b"first bytes", 1_000).unwrap();
@@ -314,7 +231,7 @@ fn held_bodies_are_shared_bounded_listed_by_age_and_set_aside() {
 
 #[test]
 fn postgres_passes_the_scorer_conformance_suite() {
-    let schemas = Schemas::new("scorer");
+    let schemas = TestSchemas::new("t", "scorer");
     let make = || -> Box<dyn postern_store::ScorerStore> { Box::new(schemas.fresh()) };
     let writers = || -> Box<dyn Fn() -> Arc<dyn postern_store::ScorerStore>> {
         let schema = schemas.next();
@@ -401,7 +318,7 @@ mod two_nodes {
 
     #[test]
     fn each_node_finds_the_others_messages_with_their_own_session_only() {
-        let schemas = Schemas::new("log_nodes");
+        let schemas = TestSchemas::new("t", "log_nodes");
         let schema = schemas.next();
         let (a, b) = (schemas.open(&schema), schemas.open(&schema));
         let (on_a, on_b) = (QueueId::generate(), QueueId::generate());
@@ -432,7 +349,7 @@ mod two_nodes {
 
     #[test]
     fn two_nodes_writing_at_once_lose_nothing() {
-        let schemas = Schemas::new("log_race");
+        let schemas = TestSchemas::new("t", "log_race");
         let schema = schemas.next();
         let nodes = [Arc::new(schemas.open(&schema)), Arc::new(schemas.open(&schema))];
         // Both nodes report on the same queue ids at once (the worst case: one makes a row
@@ -492,7 +409,7 @@ fn ask(sql: &str) -> String {
 /// snakeoil for `localhost`).
 #[test]
 fn tls_is_verified_against_the_ca_file_and_never_falls_back() {
-    let schemas = Schemas::new("tls");
+    let schemas = TestSchemas::new("t", "tls");
     assert_eq!(ask("SHOW ssl"), "on", "this test needs the server's ssl = on (Debian's default)");
     let certificate = std::path::PathBuf::from(ask("SHOW ssl_cert_file"));
     let schema = schemas.next();

@@ -91,6 +91,8 @@ mod migrations;
 mod quarantine;
 mod rules;
 mod scorer;
+#[doc(hidden)]
+pub mod testing;
 mod tls;
 mod tokens;
 

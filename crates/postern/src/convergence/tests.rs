@@ -8,35 +8,11 @@ use std::time::{Duration, Instant};
 
 use postern_core::tenancy::{AccountKind, AccountSettings, SenderSecurity};
 use postern_policy::Readiness;
-use postern_store::{ClusterChange, DirectoryChange, DirectoryStore, NewAccount, NewDomain, PgConfig, PgStore};
+use postern_store::postgres::testing::{TestSchemas, url};
+use postern_store::{ClusterChange, DirectoryChange, DirectoryStore, NewAccount, NewDomain, PgStore};
 use tokio_util::sync::CancellationToken;
 
 use super::{Follower, Publisher, STALE_AFTER, applier};
-
-fn url() -> String {
-    std::env::var("POSTERN_TEST_POSTGRES").unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".to_owned())
-}
-
-/// The test's schema, dropped when it ends (passed or not).
-struct Schema(String);
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let (sql, url) = (format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0), url());
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.ok()?;
-                tokio::spawn(connection);
-                client.batch_execute(&sql).await.ok()
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Some(()))) {
-            eprintln!("could not drop the test schema {}", self.0);
-        }
-    }
-}
 
 /// Polls `done` every 5 ms for at most `limit`; how long it took.
 async fn within(limit: Duration, done: impl Fn() -> bool) -> Option<Duration> {
@@ -52,9 +28,9 @@ async fn within(limit: Duration, done: impl Fn() -> bool) -> Option<Duration> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_stored_and_published_on_one_node_is_applied_by_another_within_a_second() {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let schema = Schema(format!("conv_{}_{nanos}", std::process::id()));
-    let config = PgConfig { url: url(), pool_size: 2, schema: Some(schema.0.clone()), ca_file: None };
+    // The test's schema, dropped when it ends (passed or not).
+    let schemas = TestSchemas::new("conv", "follow");
+    let config = schemas.config(&schemas.next(), 2);
     let open =
         || PgStore::open(&config).unwrap_or_else(|e| panic!("PostgreSQL at {:?} (this test needs it): {e}", url()));
     let a = Arc::new(open());
