@@ -33,6 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import REPO, queued_id, wait_for
 from test_delivery import delivery_config, relay, sinks  # noqa: F401 (the sinks fixture)
+from tcp_proxy import Proxy
 from test_engines import closed_port
 
 GTUBE = b"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
@@ -305,54 +306,6 @@ def test_a_spool_that_cannot_take_a_file_fails_health_until_repaired(server):
     assert [p for p in journal.iterdir() if p.name.startswith(".probe")] == [], "no probe file left behind"
 
 
-class Relay:
-    """A TCP relay to the test Redis on 127.0.0.1:6379 that can be cut."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.links: list[socket.socket] = []
-        self.cut_off = threading.Event()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.cut_off.is_set():
-            try:
-                client, _ = self.sock.accept()
-                upstream = socket.create_connection(("127.0.0.1", 6379), timeout=5)
-            except OSError:
-                return
-            self.links += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(a: socket.socket, b: socket.socket):
-        try:
-            while data := a.recv(65536):
-                b.sendall(data)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self):
-        self.cut_off.set()
-        self.sock.close()
-        for s in self.links:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-                s.close()
-            except OSError:
-                pass
-
-
 def redis_up() -> bool:
     try:
         with socket.create_connection(("127.0.0.1", 6379), timeout=1) as s:
@@ -365,12 +318,12 @@ def redis_up() -> bool:
 def test_redis_counters_are_pinged(postern):
     if not redis_up():
         pytest.fail("no Redis on 127.0.0.1:6379: run scripts/install-test-deps.sh", pytrace=False)
-    relay_ = Relay()
+    relay_ = Proxy(6379)
     server = postern(config=f'[counters]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:{relay_.port}"\n'
                             f'redis_prefix = "postern-health-{time.monotonic_ns()}"\n')
     status, answer = health(server)
     assert (status, answer["checks"]["redis"]) == (200, {"status": "ok", "detail": "ok"}), answer
-    relay_.cut()
+    relay_.close()
     time.sleep(1.1)
     status, answer = wait_for(lambda: (r := health(server)) and r[0] == 503 and r, "Redis failing", timeout=15)
     assert answer["checks"]["redis"]["status"] == "failing", answer
