@@ -124,42 +124,68 @@ pub async fn handle_connection<S>(
     // Counted until this function returns or its task is dropped, whatever ends it.
     let _open = services.open_sessions.enter();
     let mut session = Session::new(Arc::clone(&context), services, id, peer);
-    session.connected().await;
+    // This future lives in the connection's task from accept to close, idle or not: what
+    // runs once (connect, greeting, TLS) or only while a command runs is boxed, so that
+    // its state is allocated for that while and not kept by every idle connection.
+    Box::pin(session.connected()).await;
     let reason = if context.kind == ListenerKind::Smtps {
-        match tls_accept(&context, stream, &shutdown).await {
-            Ok((tls, info)) => {
-                session.tls_started(info).await;
-                run_tls(&mut session, tls).await
-            }
-            Err(reason) => reason,
-        }
+        Box::pin(run_tls(&mut session, &context, stream, &shutdown)).await
     } else {
         let mut plain = SmtpStream::new(stream);
-        if let Some(reason) = session.open(&mut plain).await {
-            session.disconnected(reason).await;
+        if let Some(reason) = Box::pin(session.open(&mut plain)).await {
+            Box::pin(session.disconnected(reason)).await;
             return;
         }
         match session.run(&mut plain).await {
             Outcome::Closed(reason) => reason.to_string(),
-            Outcome::StartTls => match tls_accept(&context, plain.into_inner(), &shutdown).await {
-                Ok((tls, info)) => {
-                    session.tls_started(info).await;
-                    let mut secure = SmtpStream::new(tls);
-                    outcome_reason(session.run(&mut secure).await)
-                }
-                Err(reason) => reason,
-            },
+            Outcome::StartTls => Box::pin(run_starttls(&mut session, &context, plain.into_inner(), &shutdown)).await,
         }
     };
-    session.disconnected(&reason).await;
+    Box::pin(session.disconnected(&reason)).await;
 }
 
-async fn run_tls<S: AsyncRead + AsyncWrite + Unpin>(session: &mut Session, tls: TlsStream<S>) -> String {
+/// Implicit TLS (port 465): the handshake, then the session's greeting and commands.
+async fn run_tls<S>(
+    session: &mut Session,
+    context: &ListenerContext,
+    stream: S,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> String
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let tls = match tls_accept(context, stream, shutdown).await {
+        Ok((tls, info)) => {
+            session.tls_started(info).await;
+            tls
+        }
+        Err(reason) => return reason,
+    };
     let mut secure = SmtpStream::new(tls);
     if let Some(reason) = session.open(&mut secure).await {
         return reason.to_string();
     }
     outcome_reason(session.run(&mut secure).await)
+}
+
+/// After `220` to STARTTLS: the handshake, then the commands again (no new greeting).
+async fn run_starttls<S>(
+    session: &mut Session,
+    context: &ListenerContext,
+    stream: S,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> String
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match tls_accept(context, stream, shutdown).await {
+        Ok((tls, info)) => {
+            session.tls_started(info).await;
+            let mut secure = SmtpStream::new(tls);
+            outcome_reason(session.run(&mut secure).await)
+        }
+        Err(reason) => reason,
+    }
 }
 
 fn outcome_reason(outcome: Outcome) -> String {

@@ -209,10 +209,12 @@ impl Session {
                 Ok(Ok(Line::Text(text))) => text,
             };
             let command = Command::parse(&line);
-            self.watch_pipelining(&command, stream).await;
-            self.pace(&command).await;
+            // Boxed: an idle session waits in the read above, and what a command needs
+            // (the DATA pipeline's state above all) is allocated only while it runs.
+            Box::pin(self.watch_pipelining(&command, stream)).await;
+            Box::pin(self.pace(&command)).await;
             let messages = self.messages;
-            let step = self.dispatch(command, stream).await;
+            let step = Box::pin(self.dispatch(command, stream)).await;
             self.paced(messages);
             match step {
                 Step::Continue => {}
@@ -221,7 +223,7 @@ impl Session {
             }
             if self.errors >= limits.hard_error_limit {
                 let reply = Reply::new(421, "4.7.0", format!("{} Error: too many errors", self.listener.hostname));
-                self.refused(Stage::Command, &reply, "hard error limit reached", None).await;
+                Box::pin(self.refused(Stage::Command, &reply, "hard error limit reached", None)).await;
                 return self.close(stream, reply, "too many errors").await;
             }
         }

@@ -179,3 +179,20 @@ async fn a_session_is_counted_open_until_it_ends_or_is_cut() {
     let _ = c.task.await;
     assert_eq!(open.count(), 0, "its task dropped without a disconnect");
 }
+
+/// What an idle connection costs: tokio keeps a connection's whole state machine (the
+/// future of `handle_connection`) in its task from accept to close, so its size is paid by
+/// every connection, idle or not: 10,000 idle connections hold 10,000 of them. The DATA
+/// and BDAT pipeline, AUTH, STARTTLS and the TLS handshake are boxed while they run, so
+/// their state is not part of it: 1,504 octets in a debug build, against 11,456 before
+/// they were.
+#[tokio::test]
+async fn an_idle_connection_holds_a_small_state() {
+    let parts = common::parts(Options::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    let (tcp, peer) = listener.accept().await.unwrap();
+    let connection = postern_smtp::handle_connection(tcp, peer, parts.context, parts.services, 1);
+    let size = std::mem::size_of_val(&connection);
+    assert!(size <= 2048, "a connection's state is {size} octets");
+}

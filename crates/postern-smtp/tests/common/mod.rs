@@ -80,8 +80,19 @@ pub async fn start(opts: Options) -> Client {
     c
 }
 
-/// Like [`start`], without reading the greeting (the connection may be refused instead).
-pub async fn connect(opts: Options) -> Client {
+/// What a session runs on, built as [`connect`] builds it, without a connection.
+pub struct Parts {
+    pub context: Arc<ListenerContext>,
+    pub services: Arc<Services>,
+    pub events: Arc<Collected>,
+    pub spool: Spool,
+    pub spool_dir: tempfile::TempDir,
+    pub shutdown: CancellationToken,
+    pub peer: SocketAddr,
+    pub pregreet: Option<Vec<u8>>,
+}
+
+pub fn parts(opts: Options) -> Parts {
     let spool_dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(spool_dir.path()).unwrap();
     let events = Arc::new(Collected::default());
@@ -98,7 +109,6 @@ pub async fn connect(opts: Options) -> Client {
         shutdown: shutdown.clone(),
         open_sessions: Default::default(),
     });
-    let open_sessions = Arc::clone(&services.open_sessions);
     let context = Arc::new(ListenerContext {
         kind: opts.kind,
         hostname: HOST.to_string(),
@@ -110,11 +120,17 @@ pub async fn connect(opts: Options) -> Client {
         tls: opts.tls.then(crate::common::tls::acceptor),
         protection: opts.protection.unwrap_or_default(),
     });
+    Parts { context, services, events, spool, spool_dir, shutdown, peer: opts.peer, pregreet: opts.pregreet }
+}
+
+/// Like [`start`], without reading the greeting (the connection may be refused instead).
+pub async fn connect(opts: Options) -> Client {
+    let Parts { context, services, events, spool, spool_dir, shutdown, peer, pregreet } = parts(opts);
+    let open_sessions = Arc::clone(&services.open_sessions);
     let (mut client, server) = tokio::io::duplex(1 << 20);
-    if let Some(bytes) = &opts.pregreet {
+    if let Some(bytes) = &pregreet {
         client.write_all(bytes).await.unwrap();
     }
-    let peer = opts.peer;
     let task = tokio::spawn(async move { handle_connection(server, peer, context, services, 1).await });
     let io: Box<dyn Io> = Box::new(client);
     Client { io: Some(BufReader::new(io)), events, spool, spool_dir, shutdown, task, open_sessions }
