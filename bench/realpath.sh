@@ -30,6 +30,13 @@
 #   PAUSE [1]                 seconds of rest (after sync) between runs
 #   TIMEOUT [300]             seconds before one run is abandoned
 #   POSTERN_BIN LOADGEN_BIN   use these binaries instead of `cargo build --release`
+#   RATE_FRACTION [""]        latency at a fraction of the peak (issue 17: 0.5): after each
+#                             closed-loop run (the peak), a second run of the same case
+#                             in loadgen's open loop at RATE_FRACTION x the peak's msg/s
+#                             (`--rate`), reporting p50/p90/p99/max of the 250 after DATA
+#                             and the lag behind the schedule ("" : off)
+#   PROFILE_DIR [""]          perf record Postern during each of its runs (bench/profile.sh;
+#                             bench/flamegraph.sh draws them)
 #   OUT [bench/results-<date>-<time>-realpath.md]  ("" : stdout only)
 #   KEEP_TMP [0]              1: keep the temporary directory (logs, configs)
 set -euo pipefail
@@ -38,6 +45,8 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$BENCH_DIR")
 CONF_DIR=$BENCH_DIR/realpath
 HELPERS=$CONF_DIR/helpers.py
+# shellcheck source=profile.sh
+source "$BENCH_DIR/profile.sh"
 
 REPS=${REPS:-3}
 SIZES=${SIZES:-"1024 102400"}
@@ -58,6 +67,7 @@ QUIET_WAIT=${QUIET_WAIT:-10}
 PAUSE=${PAUSE:-1}
 TIMEOUT=${TIMEOUT:-300}
 KEEP_TMP=${KEEP_TMP:-0}
+RATE_FRACTION=${RATE_FRACTION:-}
 STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT=${OUT-$BENCH_DIR/results-$STAMP-realpath.md}
 
@@ -137,6 +147,7 @@ stop_postfix() {
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    profile_stop
     [[ -n ${PIDS[sampler]:-} ]] && { kill -TERM "${PIDS[sampler]}" 2>/dev/null || true; wait "${PIDS[sampler]}" 2>/dev/null || true; unset "PIDS[sampler]"; }
     stop_pid postern
     stop_postfix
@@ -347,30 +358,43 @@ wait_port "$SINK_PORT" 10 || die "smtp-sink did not start"
 
 # ---------------------------------------------------------------- measurements
 RESULTS=$TMP/results.tsv
-printf 'rep\tsize\tper_conn\tsetup\tstatus\trate\taccept_rate\tp50_ms\tp99_ms\tsetup_p50_ms\tcpu_ms\tok\tpeak_rss_kb\tbusy_before\tfirst_error\n' >"$RESULTS"
+printf 'rep\tsize\tper_conn\tsetup\tstatus\trate\taccept_rate\tp50_ms\tp99_ms\tsetup_p50_ms\tcpu_ms\tok\tpeak_rss_kb\tbusy_before\tfirst_error\tmode\toffered_rate\tp90_ms\tmax_ms\tlag_p50_ms\tlag_p99_ms\tlag_max_ms\tdue_p99_ms\tstart_ms\tend_ms\n' >"$RESULTS"
 messages_for() { # size per_conn
     if (($2 == 1)); then echo "$MSGS_SINGLE"; elif (($1 <= 10240)); then echo "$MSGS_REUSE_SMALL"; else echo "$MSGS_REUSE_LARGE"; fi
 }
 FAILED=0
-measure() { # setup rep size per_conn
-    local setup=$1 rep=$2 size=$3 per_conn=$4 messages busy line sampled
+measure() { # setup rep size per_conn [rate: open loop at this many msg/s]
+    local setup=$1 rep=$2 size=$3 per_conn=$4 open_rate=${5:-} messages busy line sampled mode=peak
+    local -a rate_arg=()
+    [[ -n $open_rate ]] && { mode=open; rate_arg=(--rate "$open_rate"); }
     messages=$(messages_for "$size" "$per_conn")
     busy=$(python3 "$HELPERS" busy --max "$MAX_BUSY" --wait "$QUIET_WAIT")
     # shellcheck disable=SC2046 # the roots are a list of pids
     python3 "$HELPERS" sample $(roots_of "$setup") >"$TMP/sample.out" &
     PIDS[sampler]=$!
     sleep 0.3
-    line=$(loadgen "$setup" "$SESSIONS" "$messages" "$per_conn" "$size" --sink-count "$COUNT_FILE") || line="status=loadgen-failed"
+    [[ $setup == postern ]] && profile_start "${PIDS[postern]}" "realpath-$size-$per_conn-$mode-rep$rep"
+    local start_ms end_ms
+    start_ms=$(date +%s%3N)
+    line=$(loadgen "$setup" "$SESSIONS" "$messages" "$per_conn" "$size" --sink-count "$COUNT_FILE" "${rate_arg[@]}") ||
+        line="status=loadgen-failed"
+    end_ms=$(date +%s%3N)
     sleep 0.5 # work still in flight after the sink's count (queue removal, events) is part of the cost
+    profile_stop
     kill -TERM "${PIDS[sampler]}"; wait "${PIDS[sampler]}" || true; unset "PIDS[sampler]"
     sampled=$(cat "$TMP/sample.out")
     local status= rate= accept_rate= p50_ms= p99_ms= setup_p50_ms= ok=0 first_error= cpu_ms= peak_rss_kb=
-    local messages_= failed= connections= accept_s= done_s= max_ms= mean_ms= setup_p99_ms=
+    local messages_= failed= connections= accept_s= done_s= max_ms= mean_ms= setup_p99_ms= p90_ms=
+    local offered_rate= lag_p50_ms= lag_p99_ms= lag_max_ms= due_p50_ms= due_p99_ms= due_max_ms=
     eval "${line/messages=/messages_=}"
     eval "$sampled"
     [[ $status == delivered ]] || FAILED=$((FAILED + 1))
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$per_conn" "$setup" "$status" \
-        "$rate" "$accept_rate" "$p50_ms" "$p99_ms" "$setup_p50_ms" "$cpu_ms" "$ok" "$peak_rss_kb" "$busy" "$first_error" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$per_conn" "$setup" "$status" \
+        "$rate" "$accept_rate" "$p50_ms" "$p99_ms" "$setup_p50_ms" "$cpu_ms" "$ok" "$peak_rss_kb" "$busy" "$first_error" \
+        "$mode" "$offered_rate" "$p90_ms" "$max_ms" "$lag_p50_ms" "$lag_p99_ms" "$lag_max_ms" "$due_p99_ms" "$start_ms" "$end_ms" >>"$RESULTS"
+    LAST_RATE=$rate
+    [[ $mode == open ]] && log "$(printf '%-7s rep %s %6s B x %2s/conn: open loop at %s msg/s: p50 %s  p90 %s  p99 %s  max %s ms; lag behind the schedule p50 %s  p99 %s  max %s ms' \
+        "$setup" "$rep" "$size" "$per_conn" "$offered_rate" "$p50_ms" "$p90_ms" "$p99_ms" "$max_ms" "$lag_p50_ms" "$lag_p99_ms" "$lag_max_ms")"
     log "$(printf '%-7s rep %s %6s B x %2s/conn: %-10s %7s msg/s  p50 %6s ms  p99 %7s ms  CPU %s ms (%s µs/msg)  peak RSS %s MB  busy before %s%%' \
         "$setup" "$rep" "$size" "$per_conn" "$status" "$rate" "$p50_ms" "$p99_ms" "$cpu_ms" \
         "$((ok > 0 ? cpu_ms * 1000 / ok : 0))" "$((peak_rss_kb / 1024))" "$busy")${first_error:+ first error: $first_error}"
@@ -390,7 +414,14 @@ started=$SECONDS
 for rep in $(seq 1 "$REPS"); do
     for size in $SIZES; do
         for per_conn in $PER_CONN; do
-            for setup in $SETUPS; do measure "$setup" "$rep" "$size" "$per_conn"; done
+            for setup in $SETUPS; do
+                LAST_RATE=
+                measure "$setup" "$rep" "$size" "$per_conn"
+                if [[ -n $RATE_FRACTION && -n $LAST_RATE ]]; then
+                    measure "$setup" "$rep" "$size" "$per_conn" \
+                        "$(python3 -c "import sys; print(f'{float(sys.argv[1]) * float(sys.argv[2]):.1f}')" "$LAST_RATE" "$RATE_FRACTION")"
+                fi
+            done
         done
     done
 done
@@ -425,6 +456,7 @@ FOOTER=$TMP/footer.md
     echo "- DKIM: one RSA-2048 key, selector $SELECTOR, imported into Postern and given to OpenDKIM; relaxed/relaxed, rsa-sha256"
     echo "- Postern: every account has limits on (far above the load) and every built-in content check on (GTUBE, the scorer, macros, dangerous attachments, encrypted archives, new sender domains from a local feed); the archive is on for every ${ARCHIVE_EVERY}th account; one instance for the whole benchmark (like Postfix)"
     echo "- the Postfix stack: smtpd with SASL through Dovecot's auth service, \`reject_authenticated_sender_login_mismatch\`, milters Rspamd (Debian's configuration, network checks off: no RBLs, no fuzzy, no DCC; DNS answered NXDOMAIN at once by a local responder; no Redis, so no Bayes) then OpenDKIM"
+    [[ -n $RATE_FRACTION ]] && echo "- latency at a fraction of the peak: after each closed-loop run, the same case again in the load generator's open loop (\`--rate\`) at $RATE_FRACTION x that run's msg/s: message i is due at t0 + i/rate; the same $SESSIONS sessions keep their connections and take the next message due; latency is still from the final \`.\` to the \`250\`, and the lag of each message's MAIL behind its due time is reported (coordinated omission shows there; tokio's timer adds up to ~1 ms)"
     echo "- before each run the script waited (at most ${QUIET_WAIT} s) for at most ${MAX_BUSY}% of the CPUs to be busy"
     echo
     echo "**How it is measured.** \`bench/loadgen\` (Rust, tokio + rustls) runs the sessions; for"
@@ -488,6 +520,7 @@ FOOTER=$TMP/footer.md
         done
     fi
 } >"$FOOTER"
-python3 "$HELPERS" report "$RESULTS" "$HEADER" "$FOOTER" --out "$OUT"
+python3 "$HELPERS" report "$RESULTS" "$HEADER" "$FOOTER" --out "$OUT" \
+    ${RATE_FRACTION:+--postern-db "$POSTERN_DATA/postern.db"}
 [[ -n $OUT ]] && log "report written to $OUT"
 ((FAILED == 0)) || { log "$FAILED run(s) failed (see the per-run table)"; exit 1; }

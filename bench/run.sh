@@ -40,6 +40,15 @@
 #                            the ratio Postern/baseline to the report, in messages/s and in
 #                            CPU time per message (the instance's user + system time over the
 #                            run, which other work on the machine does not inflate)
+#   RATE_FRACTION [""]       latency at a fraction of the peak (issue 17: 0.5): after each
+#                            Postern run, a fresh Postern gets the same case from
+#                            postern-loadgen in its open loop (no TLS, no AUTH, RELAY_PER_CONN
+#                            messages per connection) at RATE_FRACTION x that run's msg/s;
+#                            p50/p90/p99/max of the 250 after DATA in the report ("" : off)
+#   RELAY_PER_CONN [1]       messages per connection of those open-loop runs (smtp-source: 1)
+#   LOADGEN_BIN              postern-loadgen (built if unset and RATE_FRACTION is set)
+#   PROFILE_DIR [""]         perf record Postern during each of its runs (bench/profile.sh;
+#                            bench/flamegraph.sh draws them)
 #   CHECKS [default]         default: the clients are a trusted network (GTUBE and the
 #                            built-in scorer run); all: an ip account for 127.0.0.1 with
 #                            every built-in content check on (scorer, macros, dangerous
@@ -52,6 +61,8 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$BENCH_DIR")
+# shellcheck source=profile.sh
+source "$BENCH_DIR/profile.sh"
 
 REPS=${REPS:-3}
 SIZES=${SIZES:-"1024 102400"}
@@ -81,6 +92,8 @@ STAMP=$(date +%Y-%m-%d-%H%M%S)
 OUT=${OUT-$BENCH_DIR/results-$STAMP.md}
 
 FROM=bench@example.com
+RATE_FRACTION=${RATE_FRACTION:-}
+RELAY_PER_CONN=${RELAY_PER_CONN:-1}
 TO=rcpt@example.net
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -129,6 +142,11 @@ if [[ -z ${POSTERN_BIN:-} ]] && { has postern || has cluster; }; then
     (cd "$REPO" && cargo build --release -p postern) || die "build failed (set POSTERN_BIN to use an existing binary)"
     POSTERN_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/postern
 fi
+if [[ -n $RATE_FRACTION && -z ${LOADGEN_BIN:-} ]]; then
+    log "building the load generator: cargo build --release -p postern-loadgen"
+    (cd "$REPO" && cargo build --release -p postern-loadgen) || die "build failed (set LOADGEN_BIN)"
+    LOADGEN_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/postern-loadgen
+fi
 if has postern || has cluster; then
     [[ -x $POSTERN_BIN ]] || die "POSTERN_BIN=$POSTERN_BIN is not executable"
     POSTERN_BIN=$(cd "$(dirname "$POSTERN_BIN")" && pwd)/$(basename "$POSTERN_BIN")
@@ -176,6 +194,7 @@ stop_postfix() {
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    profile_stop
     if [[ -n $MEASURE_PID ]]; then kill -TERM "$MEASURE_PID" 2>/dev/null || true; wait "$MEASURE_PID" 2>/dev/null || true; fi
     stop_postern
     stop_cluster
@@ -441,7 +460,9 @@ measure() { # setup rep size sessions messages -> appends to RESULTS, prints a l
     fi
     echo "== $setup rep=$rep size=$size sessions=$sessions: ${cmd[*]}" >>"$TMP/source.log"
     STORES_CPU_BEFORE=$(stores_cpu_ms)
+    [[ $setup == postern ]] && profile_start "$POSTERN_PID" "relay-$size-s$sessions-rep$rep"
     run_measure "$messages" "${cmd[@]}" || true
+    profile_stop
     line=$(cat "$TMP/measure.out")
     POSTERN_CPU_MS=
     STORES_CPU_MS=
@@ -472,6 +493,39 @@ measure() { # setup rep size sessions messages -> appends to RESULTS, prints a l
     if [[ $EXPECTED_SINK -ne $after_run ]]; then
         log "WARNING: $((EXPECTED_SINK - after_run)) message(s) reached the sink after the $setup run ended"
     fi
+    if [[ -n $RATE_FRACTION && $setup == postern && $status == delivered ]]; then
+        measure_open "$rep" "$size" "$sessions" "$messages" "$rate"
+    fi
+}
+
+# The same case at a fraction of the peak, open loop (RATE_FRACTION): a fresh Postern,
+# postern-loadgen without TLS or AUTH (the relay's clients are a trusted network).
+LATENCY=$TMP/latency.tsv
+measure_open() { # rep size sessions messages peak_rate
+    local rep=$1 size=$2 sessions=$3 messages=$4 peak=$5 offered busy line
+    offered=$(awk -v r="$peak" -v f="$RATE_FRACTION" 'BEGIN { printf "%.1f", r * f }')
+    [[ -s $TMP/users.tsv ]] || "$LOADGEN_BIN" users --count 1 --domain "${FROM#*@}" >"$TMP/users.tsv"
+    start_postern
+    busy=$(python3 "$BENCH_DIR/realpath/helpers.py" busy --max "$MAX_BUSY" --wait "$QUIET_WAIT")
+    line=$("$LOADGEN_BIN" run --server "127.0.0.1:$POSTERN_PORT" --users-file "$TMP/users.tsv" --no-tls --no-auth \
+        --sessions "$sessions" --messages "$messages" --per-connection "$RELAY_PER_CONN" --size "$size" --to "$TO" \
+        --rate "$offered" --sink-count "$COUNT_FILE" --timeout "$TIMEOUT" 2>>"$TMP/loadgen.err") ||
+        line="status=loadgen-failed"
+    STORES_CPU_BEFORE=$(stores_cpu_ms)
+    finish_postern
+    local status= rate= p50_ms= p90_ms= p99_ms= max_ms= lag_p50_ms= lag_p99_ms= lag_max_ms= first_error=
+    local messages_= ok= failed= connections= accept_s= done_s= accept_rate= mean_ms= setup_p50_ms= setup_p99_ms=
+    local offered_rate= due_p50_ms= due_p99_ms= due_max_ms=
+    eval "${line/messages=/messages_=}"
+    [[ -s $LATENCY ]] || printf 'rep\tsize\tsessions\tpeak\toffered\tstatus\trate\tp50_ms\tp90_ms\tp99_ms\tmax_ms\tlag_p50_ms\tlag_p99_ms\tlag_max_ms\tbusy_before\n' >"$LATENCY"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$rep" "$size" "$sessions" "$peak" "$offered" \
+        "$status" "$rate" "$p50_ms" "$p90_ms" "$p99_ms" "$max_ms" "$lag_p50_ms" "$lag_p99_ms" "$lag_max_ms" "$busy" >>"$LATENCY"
+    log "$(printf 'postern  rep %s %6s B x %2s sessions: open loop at %s msg/s (%s x %s): %s, p50 %s  p90 %s  p99 %s  max %s ms; lag p50 %s  p99 %s  max %s ms%s' \
+        "$rep" "$size" "$sessions" "$offered" "$RATE_FRACTION" "$peak" "$status" "$p50_ms" "$p90_ms" "$p99_ms" "$max_ms" \
+        "$lag_p50_ms" "$lag_p99_ms" "$lag_max_ms" "${first_error:+ first error: $first_error}")"
+    sync
+    sleep "$PAUSE"
+    EXPECTED_SINK=$(sink_count)
 }
 
 # ---------------------------------------------------------------- run
@@ -537,6 +591,26 @@ FOOTER=$TMP/footer.md
     echo "Sizes are smtp-source's payload; it adds a few header lines."
 } >"$HEADER"
 {
+    if [[ -s $LATENCY ]]; then
+        echo "## Latency at $RATE_FRACTION x the peak (open loop)"
+        echo
+        echo "After each Postern run, a fresh Postern got the same size and sessions from"
+        echo "\`postern-loadgen\` in its open loop: message i due at t0 + i/rate, rate = $RATE_FRACTION x that"
+        echo "run's msg/s; no TLS, no AUTH, $RELAY_PER_CONN message(s) per connection (the loadgen's corpus,"
+        echo "not smtp-source's). Latency: from the final \`.\` to the \`250\`; lag: how late each MAIL"
+        echo "went out against its due time (tokio's timer adds up to ~1 ms)."
+        echo
+        echo "| rep | size | sessions | peak msg/s | offered msg/s | status | msg/s | p50 ms | p90 ms | p99 ms | max ms | lag p50 / p99 / max ms | CPU busy before % |"
+        echo "|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+        tail -n +2 "$LATENCY" | while IFS=$'\t' read -r r sz se pk of st ra p50 p90 p99 mx l50 l99 lmx bu; do
+            echo "| $r | $sz | $se | $pk | $of | $st | $ra | $p50 | $p90 | **$p99** | $mx | $l50 / $l99 / $lmx | $bu |"
+        done
+        echo
+        echo '```sh'
+        echo "$LOADGEN_BIN run --server 127.0.0.1:$POSTERN_PORT --users-file users.tsv --no-tls --no-auth --sessions S --messages M --per-connection $RELAY_PER_CONN --size SIZE --to $TO --rate R --sink-count sink.count"
+        echo '```'
+        echo
+    fi
     echo "## Exact commands"
     echo
     echo '```sh'

@@ -172,6 +172,9 @@ def report(a):
         header = f.readline().rstrip("\n").split("\t")
         for line in f:
             rows.append(dict(zip(header, line.rstrip("\n").split("\t"))))
+    # Open-loop runs (RATE_FRACTION) have their own table; the main tables are the peaks.
+    open_rows = [r for r in rows if r.get("mode") == "open"]
+    rows = [r for r in rows if r.get("mode", "peak") != "open"]
     cases = []
     for r in rows:
         key = (int(r["size"]), int(r["per_conn"]))
@@ -219,6 +222,10 @@ def report(a):
             f"{fmt(pc)} | {fmt(fc)} | **{ratio(fc, pc)}** | "
             f"{fmt(prss / 1024 if prss else None)} | {fmt(frss / 1024 if frss else None)} |")
     out.append("")
+    if open_rows:
+        out.extend(latency_tables(open_rows, rows, size_name, conn_name))
+        if a.postern_db:
+            out.extend(check_times(a.postern_db, open_rows + rows, size_name))
     out.append("## Every run\n")
     out.append("| rep | size | per conn | setup | status | msg/s | accept msg/s | p50 ms | p99 ms | "
                "connect+TLS+AUTH p50 ms | CPU ms | messages | peak RSS MB | CPU busy before % |")
@@ -235,6 +242,95 @@ def report(a):
         with open(a.out, "w") as f:
             f.write(text)
     print(text)
+
+
+def latency_tables(open_rows, peak_rows, size_name, conn_name):
+    """The open-loop runs: latency of the 250 after DATA at a fraction of each peak."""
+    out = ["## Latency at a fraction of the peak (open loop, medians)\n",
+           "Each open-loop run follows a closed-loop run of the same case and setup and offers a fixed "
+           "fraction of that run's msg/s, evenly spread (`postern-loadgen --rate`). Latency: from the "
+           "final `.` to the `250`. Lag: how late each message's MAIL went out against its due time "
+           "(a server or client that cannot keep the schedule shows here instead of hiding it); "
+           "due → 250: from the due time to the `250` (lag, MAIL, RCPT, DATA and the 250).\n",
+           "| size | messages per connection | setup | peak msg/s | offered msg/s | achieved msg/s | "
+           "p50 ms | p90 ms | p99 ms | max ms | lag p50 / p99 / max ms | due → 250 p99 ms |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    cases = []
+    for r in open_rows:
+        key = (int(r["size"]), int(r["per_conn"]), r["setup"])
+        if key not in cases:
+            cases.append(key)
+
+    def med(rows, key, field):
+        vals = [float(r[field]) for r in rows if (int(r["size"]), int(r["per_conn"]), r["setup"]) == key
+                and r["status"] == "delivered" and r.get(field) not in (None, "", "None")]
+        return statistics.median(vals) if vals else None
+
+    for key in cases:
+        out.append(
+            f"| {size_name(key[0])} | {conn_name(key[1])} | {key[2]} | {fmt(med(peak_rows, key, 'rate'))} | "
+            f"{fmt(med(open_rows, key, 'offered_rate'))} | {fmt(med(open_rows, key, 'rate'))} | "
+            f"{fmt(med(open_rows, key, 'p50_ms'), 1)} | {fmt(med(open_rows, key, 'p90_ms'), 1)} | "
+            f"**{fmt(med(open_rows, key, 'p99_ms'), 1)}** | {fmt(med(open_rows, key, 'max_ms'), 1)} | "
+            f"{fmt(med(open_rows, key, 'lag_p50_ms'), 1)} / {fmt(med(open_rows, key, 'lag_p99_ms'), 1)} / "
+            f"{fmt(med(open_rows, key, 'lag_max_ms'), 1)} | {fmt(med(open_rows, key, 'due_p99_ms'), 1)} |")
+    out.append("")
+    out.append("Every open-loop run:\n")
+    out.append("| rep | size | per conn | setup | status | offered msg/s | msg/s | p50 | p90 | p99 | max ms | "
+               "lag p50 / p99 / max ms | due → 250 p99 ms | CPU busy before % |")
+    out.append("|---:|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in open_rows:
+        out.append(f"| {r['rep']} | {size_name(int(r['size']))} | {r['per_conn']} | {r['setup']} | {r['status']} | "
+                   f"{r['offered_rate']} | {r['rate']} | {r['p50_ms']} | {r['p90_ms']} | {r['p99_ms']} | "
+                   f"{r['max_ms']} | {r['lag_p50_ms']} / {r['lag_p99_ms']} / {r['lag_max_ms']} | "
+                   f"{r['due_p99_ms']} | {r['busy_before']} |")
+    out.append("")
+    return out
+
+
+def check_times(db, rows, size_name):
+    """Postern's own account of the time between `.` and `250`: the `micros` of every check
+    in its `checked` events (DKIM's includes the signature), per run, from the run's window.
+    What the checks do not cover (the archive, the spool's write and fdatasync, the events,
+    waiting for a CPU) is the rest of the latency."""
+    import sqlite3
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    except sqlite3.Error as e:
+        return [f"(no check times: {e})", ""]
+    out = ["## Where Postern's time goes between `.` and `250` (its `checked` events)\n",
+           "Per Postern run: each check's time as Postern records it (`micros` in the `checked` event; archive: only the archived accounts' messages, its copy written and synced: "
+           "from the check's start to its result, waiting for a thread of the blocking pool included), "
+           "p50 / p99 in ms, and the sum over the checks of one message. The rest of the latency is "
+           "the spool (journal write and the shared `fdatasync`), the events, the socket and waiting "
+           "for a CPU.\n"]
+    engines = ["identity", "gtube", "scorer", "attachments", "domain_age", "dkim", "archive"]
+    out.append("| rep | size | mode | messages | " + " | ".join(engines) + " | all checks | 250 p50 / p99 (loadgen) |")
+    out.append("|---:|---|---|---:|" + "---:|" * (len(engines) + 2))
+
+    def pct(vals, p):
+        if not vals:
+            return None
+        vals = sorted(vals)
+        return vals[min(len(vals) - 1, max(0, int(-(-p / 100 * len(vals) // 1)) - 1))] / 1000
+
+    for r in sorted((r for r in rows if r["setup"] == "postern" and r.get("start_ms")),
+                    key=lambda r: int(r["start_ms"])):
+        per_engine = {e: [] for e in engines}
+        totals = []
+        for (data,) in conn.execute("SELECT data FROM events WHERE kind = 'checked' AND at_ms BETWEEN ? AND ?",
+                                    (int(r["start_ms"]), int(r["end_ms"]))):
+            checks = json.loads(data).get("checks", [])
+            totals.append(sum(c.get("micros", 0) for c in checks))
+            for c in checks:
+                if c.get("engine") in per_engine:
+                    per_engine[c["engine"]].append(c.get("micros", 0))
+        cells = [f"{fmt(pct(per_engine[e], 50), 2)} / {fmt(pct(per_engine[e], 99), 2)}" for e in engines]
+        out.append(f"| {r['rep']} | {size_name(int(r['size']))} | {r.get('mode', 'peak')} | {len(totals)} | "
+                   + " | ".join(cells) + f" | {fmt(pct(totals, 50), 2)} / {fmt(pct(totals, 99), 2)} | "
+                   f"{r['p50_ms']} / {r['p99_ms']} |")
+    out.append("")
+    return out
 
 
 def busy(a):
@@ -272,6 +368,7 @@ def main():
     s = sub.add_parser("dns")
     s.add_argument("--port", type=int, required=True)
     s = sub.add_parser("report")
+    s.add_argument("--postern-db", help="Postern's SQLite database: the check times of its runs")
     for n in ("results", "header", "footer"):
         s.add_argument(n)
     s.add_argument("--out", default="")

@@ -4,7 +4,10 @@
 //! after the end of DATA.
 //!
 //! In: `run`: a server address, a users file (`address<TAB>password` a line), the load
-//! (sessions, messages, messages per connection, size) and optionally smtp-sink's `-c`
+//! (sessions, messages, messages per connection, size), optionally an open-loop rate
+//! (`--rate`: message i is due at t0 + i/rate, whatever the server's answers; the lag of
+//! each message's start behind its due time is reported, so that a server too slow for the
+//! schedule shows as lag instead of hiding it — coordinated omission) and smtp-sink's `-c`
 //! counter file, to time delivery end to end. `users`: a count and a domain.
 //! `dovecot-passwd`: a users file on stdin.
 //!
@@ -99,6 +102,11 @@ struct RunArgs {
     /// Write the first message sent here (to look at the corpus).
     #[arg(long)]
     sample: Option<PathBuf>,
+    /// Open loop: messages per second, evenly spread (message i is due at t0 + i/RATE);
+    /// the sessions keep their connections between messages and wait for the next one due.
+    /// Without it: closed loop (each session sends its next message as soon as it can).
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 fn main() -> Result<()> {
@@ -427,6 +435,8 @@ struct Shared {
     first_error: Mutex<Option<String>>,
     sample_written: Mutex<bool>,
     date: String,
+    /// The open loop's origin: message i is due at `t0 + i / rate`.
+    t0: Instant,
 }
 
 #[derive(Default)]
@@ -435,6 +445,11 @@ struct Samples {
     data_250: Vec<u32>,
     /// µs from connect to the end of AUTH (or EHLO), per connection.
     setup: Vec<u32>,
+    /// Open loop only, per message: µs from its due time to its MAIL command (the lag
+    /// behind the schedule; tokio's timer wakes on the next millisecond, so up to ~1 ms of
+    /// it is the timer's), and from its due time to the `250` after DATA.
+    lag: Vec<u32>,
+    due_250: Vec<u32>,
     connections: usize,
 }
 
@@ -498,6 +513,11 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
         if index >= args.messages {
             break;
         }
+        let due = args.rate.map(|rate| shared.t0 + Duration::from_secs_f64(index as f64 / rate));
+        if let Some(due) = due {
+            tokio::time::sleep_until(due.into()).await;
+            samples.lag.push(micros(due.elapsed()));
+        }
         let data = message(&shared.corpus, &user.address, &args.to, index, &shared.date);
         if let Some(path) = &args.sample {
             let mut written = shared.sample_written.lock().unwrap_or_else(|p| p.into_inner());
@@ -514,6 +534,9 @@ async fn messages<S: AsyncRead + AsyncWrite + Unpin>(
         let end_of_data = Instant::now();
         conn.expect(250, "end of DATA").await?;
         samples.data_250.push(micros(end_of_data.elapsed()));
+        if let Some(due) = due {
+            samples.due_250.push(micros(due.elapsed()));
+        }
         shared.ok.fetch_add(1, Ordering::Relaxed);
     }
     conn.command("QUIT", 221).await?;
@@ -604,6 +627,9 @@ async fn run(args: RunArgs) -> Result<String> {
     if args.sessions == 0 || args.messages == 0 || args.per_connection == 0 {
         bail!("sessions, messages and per-connection must be at least 1");
     }
+    if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        bail!("--rate must be a positive number of messages per second");
+    }
     let users = read_users(&args.users_file)?;
     let baseline = args.sink_count.as_deref().map(sink_count).transpose()?;
     let shared = Arc::new(Shared {
@@ -618,6 +644,8 @@ async fn run(args: RunArgs) -> Result<String> {
         sample_written: Mutex::new(false),
         date: rfc5322_now(),
         args: args.clone(),
+        // The sessions connect first: the first message is due a little later.
+        t0: Instant::now() + Duration::from_millis(if args.rate.is_some() { 200 } else { 0 }),
     });
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let t0 = Instant::now();
@@ -629,6 +657,8 @@ async fn run(args: RunArgs) -> Result<String> {
             Ok(Ok(s)) => {
                 all.data_250.extend(s.data_250);
                 all.setup.extend(s.setup);
+                all.lag.extend(s.lag);
+                all.due_250.extend(s.due_250);
                 all.connections += s.connections;
             }
             Ok(Err(e)) => bail!("a session task failed: {e}"),
@@ -675,6 +705,22 @@ async fn run(args: RunArgs) -> Result<String> {
     }
     all.data_250.sort_unstable();
     all.setup.sort_unstable();
+    all.lag.sort_unstable();
+    all.due_250.sort_unstable();
+    // Open loop: the offered rate, and how far the sends fell behind the schedule.
+    let open_loop = match args.rate {
+        Some(rate) => format!(
+            " offered_rate={rate:.1} lag_p50_ms={:.2} lag_p99_ms={:.2} lag_max_ms={:.2} \
+             due_p50_ms={:.2} due_p99_ms={:.2} due_max_ms={:.2}",
+            percentile(&all.lag, 50.0),
+            percentile(&all.lag, 99.0),
+            percentile(&all.lag, 100.0),
+            percentile(&all.due_250, 50.0),
+            percentile(&all.due_250, 99.0),
+            percentile(&all.due_250, 100.0),
+        ),
+        None => String::new(),
+    };
     let mean = if all.data_250.is_empty() {
         0.0
     } else {
@@ -683,8 +729,8 @@ async fn run(args: RunArgs) -> Result<String> {
     let first_error = shared.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
     Ok(format!(
         "status={status} messages={} ok={ok} failed={failed} connections={} accept_s={:.3} done_s={:.3} \
-         rate={:.1} accept_rate={:.1} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} mean_ms={mean:.2} \
-         setup_p50_ms={:.2} setup_p99_ms={:.2} first_error={}",
+         rate={:.1} accept_rate={:.1} p50_ms={:.2} p90_ms={:.2} p99_ms={:.2} max_ms={:.2} mean_ms={mean:.2} \
+         setup_p50_ms={:.2} setup_p99_ms={:.2}{open_loop} first_error={}",
         args.messages,
         all.connections,
         accept.as_secs_f64(),
@@ -692,6 +738,7 @@ async fn run(args: RunArgs) -> Result<String> {
         ok as f64 / done.as_secs_f64(),
         ok as f64 / accept.as_secs_f64(),
         percentile(&all.data_250, 50.0),
+        percentile(&all.data_250, 90.0),
         percentile(&all.data_250, 99.0),
         percentile(&all.data_250, 100.0),
         percentile(&all.setup, 50.0),
