@@ -129,7 +129,7 @@ pub async fn handle_connection<S>(
     // its state is allocated for that while and not kept by every idle connection.
     Box::pin(session.connected()).await;
     let reason = if context.kind == ListenerKind::Smtps {
-        Box::pin(run_tls(&mut session, &context, stream, &shutdown)).await
+        Box::pin(run_tls(&mut session, &context, stream, &shutdown, true)).await
     } else {
         let mut plain = SmtpStream::new(stream);
         if let Some(reason) = Box::pin(session.open(&mut plain)).await {
@@ -138,18 +138,20 @@ pub async fn handle_connection<S>(
         }
         match session.run(&mut plain).await {
             Outcome::Closed(reason) => reason.to_string(),
-            Outcome::StartTls => Box::pin(run_starttls(&mut session, &context, plain.into_inner(), &shutdown)).await,
+            Outcome::StartTls => Box::pin(run_tls(&mut session, &context, plain.into_inner(), &shutdown, false)).await,
         }
     };
     Box::pin(session.disconnected(&reason)).await;
 }
 
-/// Implicit TLS (port 465): the handshake, then the session's greeting and commands.
+/// TLS on the connection, then the session over it. Implicit TLS (port 465) greets once
+/// the handshake is done (`greet`); after STARTTLS the client goes on without a greeting.
 async fn run_tls<S>(
     session: &mut Session,
     context: &ListenerContext,
     stream: S,
     shutdown: &tokio_util::sync::CancellationToken,
+    greet: bool,
 ) -> String
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -162,30 +164,10 @@ where
         Err(reason) => return reason,
     };
     let mut secure = SmtpStream::new(tls);
-    if let Some(reason) = session.open(&mut secure).await {
+    if greet && let Some(reason) = session.open(&mut secure).await {
         return reason.to_string();
     }
     outcome_reason(session.run(&mut secure).await)
-}
-
-/// After `220` to STARTTLS: the handshake, then the commands again (no new greeting).
-async fn run_starttls<S>(
-    session: &mut Session,
-    context: &ListenerContext,
-    stream: S,
-    shutdown: &tokio_util::sync::CancellationToken,
-) -> String
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    match tls_accept(context, stream, shutdown).await {
-        Ok((tls, info)) => {
-            session.tls_started(info).await;
-            let mut secure = SmtpStream::new(tls);
-            outcome_reason(session.run(&mut secure).await)
-        }
-        Err(reason) => reason,
-    }
 }
 
 fn outcome_reason(outcome: Outcome) -> String {
