@@ -6,12 +6,13 @@
 //! which is what verifiers of our signatures have been checked against.
 //!
 //! Most lines of a body are already canonical: no tab, no run of spaces, no whitespace at
-//! the end, CRLF line ends, not empty. The longest prefix made only of such lines is
-//! hashed as it is, in one call, without a copy; from the first line that needs work on,
-//! the rest (always at least the last line, where trailing empty lines and the final
-//! CRLF are decided) goes through mail-auth's canonicalization. Where the prefix stops,
-//! mail-auth's state is the same as if it had read the prefix itself (a line ended by
-//! CRLF, followed by a byte that is not whitespace), so the two parts hash as one.
+//! the end, CRLF line ends, not empty. Runs of such lines are hashed as they are, in one
+//! call each, without a copy; the other lines go through mail-auth's canonicalization,
+//! in segments cut where it is known to start afresh: after a line ending in a byte that
+//! is not whitespace then CRLF, before a line starting with a byte that is not
+//! whitespace (nothing before such a cut changes what mail-auth makes of what follows,
+//! and the other way round). The last line always goes through mail-auth, which decides
+//! about trailing empty lines and the final CRLF.
 //!
 //! Defends against: a body whose form would make the fast path differ from mail-auth
 //! (bare CR or LF, whitespace-only lines, control bytes): such lines are never in the
@@ -25,17 +26,28 @@ use ring::digest::{Context, Digest, SHA256};
 pub fn body_hash(message: &[u8]) -> Digest {
     let body = &message[body_offset(message)..];
     let mut hasher = Context::new(&SHA256);
-    let rest = match canonical_prefix(body) {
-        // The prefix's last CRLF goes with the rest: mail-auth writes it once it has
-        // seen the next line.
-        0 => body,
-        end => {
-            hasher.update(&body[..end - 2]);
-            &body[end - 2..]
-        }
-    };
-    Canonicalization::Relaxed.canonical_body(rest, 0).write(&mut hasher);
+    let mut start = 0;
+    while start < body.len() {
+        let rest = &body[start..];
+        // `rest` starts the body or follows a cut: canonical as it is up to `regular`.
+        let (regular, irregular) = canonical_prefix(rest);
+        hasher.update(&rest[..regular]);
+        let end = next_cut(rest, irregular).unwrap_or(rest.len());
+        Canonicalization::Relaxed.canonical_body(&rest[regular..end], 0).write(&mut hasher);
+        start += end;
+    }
     hasher.finish()
+}
+
+/// The first cut after `from`: a position after `x CR LF`, `x` not whitespace nor a line
+/// end, followed by a byte that is not whitespace nor a line end.
+fn next_cut(body: &[u8], from: usize) -> Option<usize> {
+    let plain = |b: u8| !matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    memchr::memchr_iter(b'\n', body.get(from..)?).map(|lf| from + lf).find_map(|lf| {
+        let cut = lf + 1;
+        let ok = lf >= 2 && body[lf - 1] == b'\r' && plain(body[lf - 2]) && body.get(cut).is_some_and(|&b| plain(b));
+        ok.then_some(cut)
+    })
 }
 
 /// Where the body starts, as mail-auth's header iterator finds it: after the line that
@@ -91,14 +103,16 @@ fn scan_value(message: &[u8], colon: usize) -> Scan {
 
 /// The length of the longest prefix of `body` made of whole lines that relaxed
 /// canonicalization leaves as they are and that is followed by a byte that is not
-/// whitespace or a line end; 0 when there is none. A non-zero result ends with CRLF.
-fn canonical_prefix(body: &[u8]) -> usize {
+/// whitespace or a line end (0 when there is none), and where the first irregular byte
+/// is ([`first_irregular`]). A non-zero prefix ends with CRLF; relaxed canonicalization
+/// leaves it as it is when a cut follows.
+fn canonical_prefix(body: &[u8]) -> (usize, usize) {
     let first = first_irregular(body);
     match memchr::memrchr(b'\n', &body[..first]) {
         // The LF before the first irregular byte is regular: preceded by CR, followed by
         // a byte that is not whitespace or a line end.
-        Some(lf) => lf + 1,
-        None => 0,
+        Some(lf) => (lf + 1, first),
+        None => (0, first),
     }
 }
 
@@ -153,19 +167,29 @@ mod tests {
 
     #[test]
     fn the_prefix_stops_at_the_line_that_needs_work() {
-        assert_eq!(canonical_prefix(b""), 0);
-        assert_eq!(canonical_prefix(b"one line\r\n"), 0);
-        assert_eq!(canonical_prefix(b"a\r\nb\r\n"), 3);
-        assert_eq!(canonical_prefix(b"a b\r\nc  d\r\ne\r\n"), 5);
-        assert_eq!(canonical_prefix(b"a\r\nb \r\nc\r\n"), 3);
-        assert_eq!(canonical_prefix(b"a\r\n\r\nb\r\n"), 0, "an empty line ends the prefix");
-        assert_eq!(canonical_prefix(b"a\r\n b\r\n"), 0);
-        assert_eq!(canonical_prefix(b" a\r\nb\r\n"), 0);
-        assert_eq!(canonical_prefix(b"a\nb\r\n"), 0);
-        assert_eq!(canonical_prefix(b"a\r\nb\rc\r\n"), 3);
+        let prefix = |body: &[u8]| canonical_prefix(body).0;
+        assert_eq!(prefix(b""), 0);
+        assert_eq!(prefix(b"one line\r\n"), 0);
+        assert_eq!(prefix(b"a\r\nb\r\n"), 3);
+        assert_eq!(prefix(b"a b\r\nc  d\r\ne\r\n"), 5);
+        assert_eq!(prefix(b"a\r\nb \r\nc\r\n"), 3);
+        assert_eq!(prefix(b"a\r\n\r\nb\r\n"), 0, "an empty line ends the prefix");
+        assert_eq!(prefix(b"a\r\n b\r\n"), 0);
+        assert_eq!(prefix(b" a\r\nb\r\n"), 0);
+        assert_eq!(prefix(b"a\nb\r\n"), 0);
+        assert_eq!(prefix(b"a\r\nb\rc\r\n"), 3);
         let long = [&b"x y z\r\n"[..]; 40].concat();
-        assert_eq!(canonical_prefix(&[&long[..], b"tab\there\r\n"].concat()), long.len());
-        assert_eq!(canonical_prefix(&long), long.len() - 7);
+        assert_eq!(prefix(&[&long[..], b"tab\there\r\n"].concat()), long.len());
+        assert_eq!(prefix(&long), long.len() - 7);
+    }
+
+    #[test]
+    fn cuts_fall_between_plain_line_ends_and_plain_line_starts() {
+        assert_eq!(next_cut(b"a  b\r\nc\r\n", 1), Some(6));
+        assert_eq!(next_cut(b"a  b \r\nc\r\n", 1), None, "whitespace before CRLF");
+        assert_eq!(next_cut(b"a  b\r\n c\r\nd", 1), Some(10), "whitespace after CRLF");
+        assert_eq!(next_cut(b"a  b\r\n", 1), None, "nothing after");
+        assert_eq!(next_cut(b"a\n\r\nb", 0), None);
     }
 
     #[test]
@@ -196,6 +220,9 @@ mod tests {
             b"a  b\t c \r\n",
             b"line\r\nline\r\n  \r\n\r\n",
             b"x\r\ny\r\n\tz\r\n",
+            b"clean\r\nin  between\r\nclean\r\nagain\r\n \r\nlast\r\n\r\n",
+            b"a\r\nb\tc\r\n\x0cd\r\ne\r\n",
+            b"a\r\nb \r\nc\r\n",
         ] {
             let message = [&b"From: a@b.example\r\n\r\n"[..], body].concat();
             let expected = ring::digest::digest(&SHA256, &reference(body));
