@@ -6,7 +6,8 @@ published there.
 
 Covers: RSA-2048, Ed25519 and dual signatures (RFC 8463); 8-bit bodies, long folded
 headers, messages with and without a final CRLF (DATA and BDAT), dot lines and trailing
-blank lines, identification headers stripped before signing; a tampered copy fails
+blank lines, whitespace-only lines at the end of the body (RFC 6376 §3.4.4, where
+mail-auth 0.13.3 differs), identification headers stripped before signing; a tampered copy fails
 verification (the check can fail); over-signed headers cannot be added; messages of a From
 domain without a key go unsigned and the `dkim` event says why; check reports published,
 missing and mismatched; rotation: both selectors in DNS, the signing selector switches, the
@@ -326,3 +327,33 @@ def test_imported_keys_sign_and_keys_survive_a_restart_sealed(world, tmp_path):
     (data,) = received(w, 1)
     assert "s=imp;" in headers_of(data)
     assert w.verify_all(data) == [True]
+
+
+def test_whitespace_only_lines_at_the_end_of_the_body_verify(world):
+    """RFC 6376 §3.4.4 deletes whitespace at line ends before it ignores the empty lines at
+    the end: `a CRLF SP CRLF` canonicalizes to `a CRLF` (as dkimpy computes it). mail-auth 0.13.3
+    kept such lines, and the body hash failed at verifiers that follow the RFC."""
+    w = world
+    w.api.domain("example.com")
+    w.api.account("example.com", "ip", "127.0.0.2")
+    w.cli("generate", "example.com", "--selector", "ws", "--algorithm", "ed25519")
+    w.publish_show_dns("example.com")
+    w.cli("rotate", "example.com", "ws")
+    head = b"From: shop@example.com\r\nSubject: blank tail\r\n\r\n"
+    bodies = {
+        "space line": b"Hello.\r\n  \r\n",
+        "space line, empty line": b"Hello.\r\n \r\n\r\n",
+        "space and tab": b"Hello.\r\n \t\r\n",
+        "mixed tail": b"Hello  there \r\n\r\n\t\r\n \r\n\r\n",
+        "whitespace-only body": b" \r\n\t\r\n",
+    }
+    for body in bodies.values():
+        send(w, "127.0.0.2", "shop@example.com", head + body)
+    # No final CRLF (BDAT): the whitespace of the last, unended line goes too; relayed with
+    # DATA, the message gains the CRLF that makes it `Hello. CRLF SP CRLF SP SP CRLF`.
+    bdat = head + b"Hello.\r\n \r\n  "
+    send(w, "127.0.0.2", "shop@example.com", bdat, bdat=True)
+    got = received(w, len(bodies) + 1)
+    assert [headers_of(d).count("DKIM-Signature:") for d in got] == [1] * len(got)
+    failed = [d.split(b"\r\n\r\n", 1)[1] for d in got if w.verify_all(d) != [True]]
+    assert failed == [], f"dkimpy fails the body hash of {failed!r}"

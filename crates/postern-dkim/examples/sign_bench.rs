@@ -1,53 +1,218 @@
-//! Signing rate, one core: `cargo run --release -p postern-dkim --example sign_bench`.
+//! Signing rate, one core: `cargo run --release -p postern-dkim --example sign_bench [-- ROUNDS SECONDS]`.
 //!
 //! Signs the same message again and again with one RSA-2048 and one Ed25519 key through
 //! the [`Signer`] (the decision, the `h=` list, canonicalization, hashing and the
-//! signature: everything the SMTP path pays), for messages of 2 KiB and 100 KiB, and
-//! prints signatures per second on this one thread. Figures: docs/BENCHMARKS.md.
+//! signature: everything the SMTP path pays), for messages of 2 KiB and 100 KiB (and
+//! 100 KiB where one line in ten has a run of spaces and a tab: "mixed"), and
+//! compares it with the raw signing rate of the same key (ring's signature of a fixed
+//! short input, nothing else): the ratio Signer/raw says what the message work costs on
+//! top of the signature. Also measures SHA-256 (ring) over 100 KiB, the floor of what
+//! hashing a body costs. Every measurement runs ROUNDS times (default 5), each for
+//! SECONDS (default 1) on this one thread, interleaved; the table gives medians of rates
+//! per second of the thread's CPU time. The
+//! "mail-auth" column is the Signer as it was before issue 17 (mail-auth canonicalizing
+//! and hashing the body for each key), rebuilt here from the same public parts, for an
+//! A/B comparison in one run.
+//! Figures: docs/BENCHMARKS.md.
 
 use std::time::{Duration, Instant};
 
+use mail_auth::common::crypto::{Algorithm, DkimKey, Sha256, SigningKey as MailAuthKey};
+use mail_auth::common::headers::{HeaderWriter, Writable};
+use mail_auth::dkim::{Canonicalization, DkimSigner};
 use postern_core::dkim::DkimAlgorithm;
+use postern_dkim::headers::{fields, from_domain, signing_template};
 use postern_dkim::{KeyPair, KeyRing, SignOutcome, SignRequest, Signer, SigningKey};
+use ring::rand::SystemRandom;
+use ring::signature::{Ed25519KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 
 const HEAD: &[u8] = b"Received: from client.example ([192.0.2.1])\r\n\tby mx.test (Postern) with ESMTPS id 0123456789ABCDEF0123;\r\n\tMon, 1 Jan 2024 00:00:00 +0000\r\n";
 
-fn message(body_size: usize) -> Vec<u8> {
+/// What the raw signature signs: short, fixed.
+const RAW_INPUT: &[u8] = b"a fixed short input, the same for every raw signature..........";
+
+/// Body size, and whether one line in ten needs canonicalization.
+const SIZES: [(usize, bool); 3] = [(2 * 1024, false), (100 * 1024, false), (100 * 1024, true)];
+const KEYS: [(&str, &str); 2] = [("RSA-2048", "rsa"), ("Ed25519", "ed")];
+
+fn message(body_size: usize, mixed: bool) -> Vec<u8> {
     let mut m = b"From: Alice <alice@example.com>\r\nTo: bob@dest.example\r\nSubject: quarterly report\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <1@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n".to_vec();
     let line = b"The quick brown fox jumps over the lazy dog, again and again and again.\r\n";
-    while m.len() < body_size {
-        m.extend_from_slice(line);
+    let odd = b"The quick brown fox  jumps over the lazy dog,\tagain and again and again.\r\n";
+    for n in 0.. {
+        if m.len() >= body_size {
+            break;
+        }
+        m.extend_from_slice(if mixed && n % 10 == 9 { odd } else { line });
     }
     m
 }
 
-/// Signatures per second over at least `time`.
-fn rate(signer: &Signer, message: &[u8], selector: &str, time: Duration) -> f64 {
-    let request = SignRequest { account_domain: Some("example.com"), selector: Some(selector), head: HEAD, message };
-    let started = Instant::now();
+struct Borrowed<'a>(&'a DkimKey);
+
+impl MailAuthKey for Borrowed<'_> {
+    type Hasher = Sha256;
+
+    fn sign(&self, input: impl Writable) -> mail_auth::Result<Vec<u8>> {
+        self.0.sign(input)
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        self.0.algorithm()
+    }
+}
+
+/// The Signer's work before issue 17: mail-auth hashes the body.
+fn mail_auth_sign(key: &DkimKey, selector: &str, message: &[u8]) -> String {
+    let fields = fields(&[HEAD, message]);
+    let domain = from_domain(&fields).expect("From domain");
+    let template = signing_template(&fields);
+    DkimSigner::from_key(Borrowed(key))
+        .domain(domain.as_str())
+        .selector(selector)
+        .headers(template.iter().copied())
+        .header_canonicalization(Canonicalization::Relaxed)
+        .body_canonicalization(Canonicalization::Relaxed)
+        .sign_chained([HEAD, message])
+        .expect("mail-auth signs")
+        .to_header()
+}
+
+/// Calls of `f` per second of this thread's CPU time, over at least `time` of wall time.
+/// CPU time, not wall time: on a shared machine the thread is often descheduled, and
+/// that would count as signing time. Wall time when the kernel does not say.
+fn rate(time: Duration, mut f: impl FnMut()) -> f64 {
+    let (started, cpu_started) = (Instant::now(), thread_cpu());
     let mut count = 0u64;
     while started.elapsed() < time {
-        match signer.sign(&request) {
-            SignOutcome::Signed { .. } => count += 1,
-            other => panic!("not signed: {other:?}"),
-        }
+        f();
+        count += 1;
     }
-    count as f64 / started.elapsed().as_secs_f64()
+    let seconds = match (cpu_started, thread_cpu()) {
+        (Some(a), Some(b)) if b > a => (b - a).as_secs_f64(),
+        _ => started.elapsed().as_secs_f64(),
+    };
+    count as f64 / seconds
+}
+
+/// Time this thread has run on a CPU (the first field of schedstat, in ns).
+fn thread_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    stat.split(' ').next()?.parse().ok().map(Duration::from_nanos)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn cpu() -> (String, bool) {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string());
+    let sha_ni = info.lines().any(|l| l.starts_with("flags") && l.split(' ').any(|f| f == "sha_ni"));
+    (model.unwrap_or_else(|| "unknown".into()), sha_ni)
 }
 
 fn main() {
+    let mut args = std::env::args().skip(1);
+    let rounds: usize = args.next().map(|a| a.parse().expect("ROUNDS: a number")).unwrap_or(5);
+    let seconds: f64 = args.next().map(|a| a.parse().expect("SECONDS: a number")).unwrap_or(1.0);
+    let window = Duration::from_secs_f64(seconds);
+
     let rsa = KeyPair::generate(DkimAlgorithm::Rsa, None).expect("RSA key");
     let ed = KeyPair::generate(DkimAlgorithm::Ed25519, None).expect("Ed25519 key");
     let signer = Signer::new(KeyRing::new([
         SigningKey::new("example.com", "rsa", &rsa).expect("RSA signing key"),
         SigningKey::new("example.com", "ed", &ed).expect("Ed25519 signing key"),
     ]));
-    println!("{:<14} {:>10} {:>14} {:>12}", "key", "message", "signatures/s", "µs each");
-    for size in [2 * 1024, 100 * 1024] {
-        let m = message(size);
-        for (name, selector) in [("RSA-2048", "rsa"), ("Ed25519", "ed")] {
-            let per_second = rate(&signer, &m, selector, Duration::from_secs(2));
-            println!("{name:<14} {:>8} B {per_second:>14.0} {:>12.1}", m.len(), 1e6 / per_second);
+    let raw_rsa = RsaKeyPair::from_pkcs8(rsa.pkcs8()).expect("ring RSA key");
+    let raw_ed = Ed25519KeyPair::from_pkcs8_maybe_unchecked(ed.pkcs8()).expect("ring Ed25519 key");
+    let mail_auth_keys = [rsa.signing_key().expect("RSA key"), ed.signing_key().expect("Ed25519 key")];
+    let rng = SystemRandom::new();
+    let mut raw_out = vec![0u8; raw_rsa.public().modulus_len()];
+    let messages: Vec<Vec<u8>> = SIZES.iter().map(|&(size, mixed)| message(size, mixed)).collect();
+    let hashed = vec![b'x'; 100 * 1024];
+
+    let (model, sha_ni) = cpu();
+    println!(
+        "CPU: {model}, sha_ni: {sha_ni}; {rounds} rounds of {seconds} s per figure, interleaved, medians; rates per second of thread CPU time"
+    );
+    println!("load average before: {}", load_average());
+
+    // [key][size] for the Signer, [key] for raw.
+    let mut signed = vec![vec![Vec::new(); SIZES.len()]; KEYS.len()];
+    let mut before = signed.clone();
+    let mut raw = vec![Vec::new(); KEYS.len()];
+    let mut sha = Vec::new();
+    for _ in 0..rounds {
+        raw[0].push(rate(window, || {
+            raw_rsa.sign(&RSA_PKCS1_SHA256, &rng, RAW_INPUT, &mut raw_out).expect("raw RSA signature");
+        }));
+        raw[1].push(rate(window, || {
+            std::hint::black_box(raw_ed.sign(RAW_INPUT));
+        }));
+        sha.push(rate(window, || {
+            std::hint::black_box(ring::digest::digest(&ring::digest::SHA256, std::hint::black_box(&hashed)));
+        }));
+        for (k, (_, selector)) in KEYS.iter().enumerate() {
+            for (s, m) in messages.iter().enumerate() {
+                let request = SignRequest {
+                    account_domain: Some("example.com"),
+                    selector: Some(selector),
+                    head: HEAD,
+                    message: m,
+                };
+                signed[k][s].push(rate(window, || match signer.sign(&request) {
+                    SignOutcome::Signed { .. } => {}
+                    other => panic!("not signed: {other:?}"),
+                }));
+                before[k][s].push(rate(window, || {
+                    std::hint::black_box(mail_auth_sign(&mail_auth_keys[k], selector, m));
+                }));
+            }
         }
     }
+    println!("load average after: {}", load_average());
+    println!();
+    println!(
+        "| key | message | Signer sig/s | Signer µs | raw sig/s | raw µs | on top µs | Signer/raw | mail-auth µs | mail-auth/raw |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (k, (name, _)) in KEYS.iter().enumerate() {
+        let raw = median(&raw[k]);
+        for (s, m) in messages.iter().enumerate() {
+            let mixed = if SIZES[s].1 { " mixed" } else { "" };
+            let signer = median(&signed[k][s]);
+            let before = median(&before[k][s]);
+            println!(
+                "| {name} | {} B{mixed} | {signer:.0} | {:.1} | {raw:.0} | {:.1} | {:.1} | {:.3} | {:.1} | {:.3} |",
+                m.len(),
+                1e6 / signer,
+                1e6 / raw,
+                1e6 / signer - 1e6 / raw,
+                signer / raw,
+                1e6 / before,
+                before / raw
+            );
+        }
+    }
+    let sha = median(&sha);
+    println!();
+    println!(
+        "SHA-256 (ring) over {} B: {:.1} µs each, {:.0} MB/s",
+        hashed.len(),
+        1e6 / sha,
+        sha * hashed.len() as f64 / 1e6
+    );
 }

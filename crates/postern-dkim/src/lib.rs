@@ -13,10 +13,12 @@
 //! - [`check`]: published / missing / mismatched, through a [`TxtLookup`] ([`HickoryTxt`]).
 //! - [`headers`]: the `h=` list (RFC 6376 §5.4, over-signing) and the From domain.
 //! - [`keyring`]: the active keys in memory, and which sign a message.
+//! - [`body`]: the body hash, once per message, fast on lines already canonical.
 //! - [`sign`]: relaxed/relaxed signatures over our headers + the message.
 //! - [`signer`]: [`Signer`]: the decision and the signing, for the session.
 //! - [`error`]: the error type, [`DkimError`].
 
+pub mod body;
 pub mod check;
 pub mod error;
 pub mod headers;
