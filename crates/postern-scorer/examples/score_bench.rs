@@ -11,6 +11,9 @@
 //! Usage: `cargo run --release -p postern-scorer --example score_bench [-- ROUNDS]`.
 //! Prints, per message kind, the median over ROUNDS (default 15) of the mean time of a
 //! batch of scorings, and the score (which must not change between versions).
+//! `SCORE_BENCH_ONLY=filler-100k SCORE_BENCH_COUNT=300` scores one kind N times silently,
+//! for `perf stat -e task-clock` (CPU time; or `instructions:u` where the machine has
+//! counters), run interleaved with the other version.
 
 use std::time::Instant;
 
@@ -24,6 +27,18 @@ fn main() {
     let analyzer = Analyzer::default();
     let sender = Sender { account_domain: Some("example.com".into()), any_domain: false };
     let cases = [("filler-100k", filler(102_400)), ("english-100k", english(102_400)), ("english-2k", english(2_048))];
+    // `SCORE_BENCH_ONLY=NAME SCORE_BENCH_COUNT=N`: score that message N times and print
+    // nothing, for `perf stat` (CPU time or instructions of the whole run).
+    if let (Ok(only), Some(count)) = (
+        std::env::var("SCORE_BENCH_ONLY"),
+        std::env::var("SCORE_BENCH_COUNT").ok().and_then(|c| c.parse::<usize>().ok()),
+    ) {
+        let (_, message) = cases.iter().find(|(name, _)| *name == only).expect("a message kind");
+        for _ in 0..count {
+            std::hint::black_box(analyzer.score(std::hint::black_box(message), &sender, &counts));
+        }
+        return;
+    }
     for (name, message) in &cases {
         let score = analyzer.score(message, &sender, &counts);
         // Batches of about 20 ms.
