@@ -29,6 +29,8 @@ pub mod logistic;
 pub mod mbox;
 pub mod model;
 pub mod phrases;
+#[cfg(test)]
+mod random_text;
 pub mod rules;
 pub mod scanner;
 pub mod score;

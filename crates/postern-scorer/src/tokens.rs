@@ -8,6 +8,7 @@
 //! teach the model the corpus' mail servers instead of spam.
 
 use std::collections::HashSet;
+use std::fmt::Write;
 
 use crate::view::MessageView;
 
@@ -81,7 +82,11 @@ impl Tokens {
 }
 
 fn words(out: &mut Tokens, prefix: &str, text: &str) {
+    // Buffers reused for every word; ASCII words (most words of most mail) take the fast
+    // paths: a byte length is a char count and ASCII lowercasing is the Unicode one.
     let mut previous = String::new();
+    let mut lower = String::new();
+    let mut number = String::new();
     for raw in text.split(|c: char| c.is_whitespace()) {
         if out.list.len() >= MOST_TOKENS {
             return;
@@ -90,34 +95,64 @@ fn words(out: &mut Tokens, prefix: &str, text: &str) {
         if word.is_empty() {
             continue;
         }
-        let chars = word.chars().count();
+        let ascii = word.is_ascii();
+        let chars = if ascii { word.len() } else { word.chars().count() };
         if chars > LONGEST_WORD {
             // A long word says little by itself; its start and length class do.
-            let head: String = word.chars().take(4).collect::<String>().to_lowercase();
-            out.add(&[prefix, "long:", &head, &(chars / 10).to_string()]);
+            if ascii {
+                ascii_lower_into(&mut lower, &word[..4]);
+            } else {
+                lower = word.chars().take(4).collect::<String>().to_lowercase();
+            }
+            number.clear();
+            // Writing to a String cannot fail.
+            let _ = write!(number, "{}", chars / 10);
+            out.add(&[prefix, "long:", &lower, &number]);
             continue;
         }
         if chars < SHORTEST_WORD {
             continue;
         }
-        let lower = word.to_lowercase();
+        if ascii {
+            ascii_lower_into(&mut lower, word);
+        } else {
+            lower = word.to_lowercase();
+        }
         out.add(&[prefix, &lower]);
         if BIGRAMS && !previous.is_empty() {
             out.add(&[prefix, "2:", &previous, " ", &lower]);
         }
-        previous.clone_from(&lower);
         // Shouting is a feature of its own.
-        if chars >= 4 && word.chars().all(|c| !c.is_lowercase()) && word.chars().any(char::is_alphabetic) {
+        if chars >= 4 && shouted(word, ascii) {
             out.add(&[prefix, "caps:", &lower]);
         }
         // Pieces of punctuated words ("free!!!", "e-mail", "www.x.com").
         if lower.contains(['.', '-', '/', '!', '@', '_']) {
             for piece in lower.split(|c: char| !c.is_alphanumeric() && c != '$') {
-                if piece.chars().count() >= SHORTEST_WORD {
+                let piece_chars = if piece.is_ascii() { piece.len() } else { piece.chars().count() };
+                if piece_chars >= SHORTEST_WORD {
                     out.add(&[prefix, piece]);
                 }
             }
         }
+        // `lower` becomes the previous word; the old previous is the next scratch buffer.
+        std::mem::swap(&mut previous, &mut lower);
+    }
+}
+
+/// `out` = `word` in ASCII lower case, reusing `out`'s allocation.
+fn ascii_lower_into(out: &mut String, word: &str) {
+    out.clear();
+    out.push_str(word);
+    out.make_ascii_lowercase();
+}
+
+/// No lower-case letter and at least one letter.
+fn shouted(word: &str, ascii: bool) -> bool {
+    if ascii {
+        !word.bytes().any(|b| b.is_ascii_lowercase()) && word.bytes().any(|b| b.is_ascii_alphabetic())
+    } else {
+        word.chars().all(|c| !c.is_lowercase()) && word.chars().any(char::is_alphabetic)
     }
 }
 
@@ -153,5 +188,90 @@ mod tests {
         assert!(t.contains(&hash(&["shape:", "plain-only"])));
         let distinct: HashSet<_> = t.iter().collect();
         assert_eq!(distinct.len(), t.len());
+    }
+
+    /// `words` as it was before its ASCII fast paths and reused buffers: the reference.
+    fn reference_words(out: &mut Tokens, prefix: &str, text: &str) {
+        let mut previous = String::new();
+        for raw in text.split(|c: char| c.is_whitespace()) {
+            if out.list.len() >= MOST_TOKENS {
+                return;
+            }
+            let word = raw.trim_matches(|c: char| !c.is_alphanumeric() && c != '$');
+            if word.is_empty() {
+                continue;
+            }
+            let chars = word.chars().count();
+            if chars > LONGEST_WORD {
+                let head: String = word.chars().take(4).collect::<String>().to_lowercase();
+                out.add(&[prefix, "long:", &head, &(chars / 10).to_string()]);
+                continue;
+            }
+            if chars < SHORTEST_WORD {
+                continue;
+            }
+            let lower = word.to_lowercase();
+            out.add(&[prefix, &lower]);
+            if BIGRAMS && !previous.is_empty() {
+                out.add(&[prefix, "2:", &previous, " ", &lower]);
+            }
+            previous.clone_from(&lower);
+            if chars >= 4 && word.chars().all(|c| !c.is_lowercase()) && word.chars().any(char::is_alphabetic) {
+                out.add(&[prefix, "caps:", &lower]);
+            }
+            if lower.contains(['.', '-', '/', '!', '@', '_']) {
+                for piece in lower.split(|c: char| !c.is_alphanumeric() && c != '$') {
+                    if piece.chars().count() >= SHORTEST_WORD {
+                        out.add(&[prefix, piece]);
+                    }
+                }
+            }
+        }
+    }
+
+    fn fresh() -> Tokens {
+        Tokens { seen: HashSet::new(), list: Vec::new() }
+    }
+
+    #[test]
+    fn words_match_the_reference() {
+        let mut rng = crate::random_text::Rng::new(0x5EED_0001);
+        // Short texts, long ones, and a few that reach MOST_TOKENS.
+        for round in 0..3000 {
+            let length = match round % 10 {
+                9 if round % 300 == 9 => 6000,
+                8 => 400,
+                _ => rng.below(40),
+            };
+            let text = crate::random_text::text(&mut rng, length);
+            for prefix in ["", "s:"] {
+                let (mut new, mut old) = (fresh(), fresh());
+                words(&mut new, prefix, &text);
+                reference_words(&mut old, prefix, &text);
+                assert_eq!(new.list, old.list, "{text:?}");
+                assert_eq!(new.seen, old.seen);
+            }
+        }
+    }
+
+    #[test]
+    fn words_match_the_reference_on_the_edge_cases() {
+        let texts = [
+            "",
+            " ",
+            "\u{85}\u{a0}",
+            "XXXXXXXXXXXXXXXXXXXXX",
+            "XXXXXXXXXXXXXXXXXXXX",
+            "ÉXXXXXXXXXXXXXXXXXXXX ΣXXXXXXXXXXXXXXXXXXXXΣ İİİİİİİİİİİİİİİİİİİİİİ",
+            "\u{212A}ELVIN kelvin \u{212A}\u{212A}\u{212A}\u{212A}",
+            "ΟΔΟΣ οδος ΣΑΣ. FREE!!! free!!! e-mail E-MAIL www.X.com a-b-c ab-cd-éf ǅǅǅǅ",
+            "$$$ $100 $ab 12345678901234567890123 ¹²³⁴",
+        ];
+        for text in texts {
+            let (mut new, mut old) = (fresh(), fresh());
+            words(&mut new, "", text);
+            reference_words(&mut old, "", text);
+            assert_eq!(new.list, old.list, "{text:?}");
+        }
     }
 }
