@@ -210,9 +210,10 @@ impl Session {
             };
             let command = Command::parse(&line);
             // Boxed: an idle session waits in the read above, and what a command needs
-            // (the DATA pipeline's state above all) is allocated only while it runs.
+            // (the DATA pipeline's state above all, the pipelining check's 1 KiB read) is
+            // allocated only while it runs. Pacing holds a timer only, like the read.
             Box::pin(self.watch_pipelining(&command, stream)).await;
-            Box::pin(self.pace(&command)).await;
+            self.pace(&command).await;
             let messages = self.messages;
             let step = Box::pin(self.dispatch(command, stream)).await;
             self.paced(messages);
