@@ -3,8 +3,11 @@
 //!
 //! In: the message's parts and its queue id; relative paths read back from the index.
 //! Out: durable gzip files, their SHA-256 (of the uncompressed message), the bytes read
-//! back. Write: create `tmp/<queue id>` exclusively (mode 0600), gzip, fsync the file and
-//! `tmp/`; [`Files::place`] renames it into its day directory and fsyncs that.
+//! back. Write: create `tmp/<queue id>` exclusively (mode 0600), gzip, fsync the file;
+//! the committer (`commit.rs`) fsyncs `tmp/` once for a batch of such files, then
+//! [`Files::move_into_place`] renames each into its day directory; the day directory is
+//! fsynced once per batch, after the batch's rows are acknowledged ([`Files::place`] does
+//! both, for recovery).
 //!
 //! Defends against: a relative path from the index that leaves the archive (only
 //! `messages/<day>/<name>` is accepted), a copy that decompresses to more than its
@@ -63,8 +66,10 @@ impl Files {
         self.tmp.join(queue_id)
     }
 
-    /// Writes `parts` gzipped into `tmp/<queue id>`, durably. Returns the SHA-256 (lower-case
-    /// hex) of the uncompressed parts. On failure nothing is left behind.
+    /// Writes `parts` gzipped into `tmp/<queue id>` and fsyncs the file (its name in `tmp/`
+    /// is durable once [`Files::sync_tmp`] returns, which the committer calls once for a
+    /// batch). Returns the SHA-256 (lower-case hex) of the uncompressed parts. On failure
+    /// nothing is left behind.
     pub fn write_temp(&self, queue_id: &str, parts: &[&[u8]]) -> Result<String> {
         let temp = self.temp_path(queue_id);
         let result = (|| {
@@ -83,7 +88,6 @@ impl Files {
             let buffered = gz.finish().map_err(io_err("write", &temp))?;
             let file = buffered.into_inner().map_err(|e| io_err("write", &temp)(e.into_error()))?;
             file.sync_all().map_err(io_err("fsync", &temp))?;
-            sync_dir(&self.tmp)?;
             Ok(hex(&hash.finalize()))
         })();
         if result.is_err() {
@@ -92,8 +96,21 @@ impl Files {
         result
     }
 
+    /// Makes the names of the files written to `tmp/` so far durable.
+    pub fn sync_tmp(&self) -> Result<()> {
+        sync_dir(&self.tmp)
+    }
+
     /// Moves a complete temp file to its place and makes the rename durable.
     pub fn place(&self, temp: &Path, relative: &str) -> Result<()> {
+        let day = self.move_into_place(temp, relative)?;
+        sync_dir(&day)
+    }
+
+    /// Moves a complete temp file to its place (a new day directory is made durable first)
+    /// and returns the day directory, which the caller fsyncs: until then a crash may
+    /// leave the file in `tmp/`, where [`Files::place`] finds it at the next start.
+    pub fn move_into_place(&self, temp: &Path, relative: &str) -> Result<PathBuf> {
         let dest = self.resolve(relative)?;
         let day = dest.parent().ok_or_else(|| ArchiveError::Refused(format!("bad path {relative}")))?;
         if !day.is_dir() {
@@ -101,7 +118,7 @@ impl Files {
             sync_dir(&self.root.join("messages"))?;
         }
         fs::rename(temp, &dest).map_err(io_err("rename", &dest))?;
-        sync_dir(day)
+        Ok(day.to_path_buf())
     }
 
     /// The whole uncompressed copy, at most `limit` bytes (more is corruption).

@@ -72,10 +72,10 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Inserts the row and its text in one transaction; returns the row's id.
-pub(crate) fn insert(conn: &mut Connection, new: &NewRow<'_>) -> Result<i64> {
+/// Inserts the row and its text; returns the row's id. The caller holds the transaction
+/// (the committer: one for a batch, a savepoint for each row).
+pub(crate) fn insert(tx: &Connection, new: &NewRow<'_>) -> Result<i64> {
     let e = new.entry;
-    let tx = conn.transaction()?;
     tx.execute(
         "INSERT INTO messages (queue_id, received_at_ms, account_id, account, domain, identity, sender,
             sender_domain, recipients, subject, message_id, size, sha256, file)
@@ -102,7 +102,6 @@ pub(crate) fn insert(conn: &mut Connection, new: &NewRow<'_>) -> Result<i64> {
         "INSERT INTO messages_text (rowid, subject, body) VALUES (?1, ?2, ?3)",
         params![id, e.subject, new.body_text],
     )?;
-    tx.commit()?;
     Ok(id)
 }
 

@@ -24,10 +24,12 @@
 //! ```
 //!
 //! # The local write path (and why a crash loses nothing acknowledged)
-//! 1. gzip the message into `tmp/<queue id>`, fsync it and `tmp/`;
-//! 2. commit the index row (and its full-text row) in one transaction, fsynced;
-//! 3. rename the file into `messages/<day>/`, fsync that directory;
-//! 4. only then does the pipeline spool the message and answer `250`.
+//! 1. gzip the message into `tmp/<queue id>`, fsync it;
+//! 2. fsync `tmp/`, then commit the index row (and its full-text row), fsynced — both once
+//!    for every copy being stored at the time (group commit, `commit.rs`);
+//! 3. rename the file into `messages/<day>/`;
+//! 4. only then does the pipeline spool the message and answer `250`; the day directory
+//!    is fsynced after (a crash before it leaves the file in `tmp/`, see below).
 //!
 //! At start ([`Archive::open`]) a file left in `tmp/` whose row was committed is moved to
 //! its place (step 3 again); one without a row is removed (its message was never
@@ -42,6 +44,8 @@
 //! SHA-256 when read).
 //!
 //! # Layout
+//! - `commit.rs`: group commit of the local write path: one `tmp/` fsync, one SQLite
+//!   transaction and one day-directory fsync for all the copies stored at the same time.
 //! - `files.rs`: the directories, the temp/fsync/rename write, reading and removing copies;
 //!   gzip in memory for the shared store.
 //! - `index.rs`: the local SQLite index: schema, insert, rows, deletes.
@@ -55,6 +59,7 @@
 //! - `archiver.rs`: [`Archiver`](postern_core::Archiver) for [`Archive`], on a blocking thread.
 
 mod archiver;
+mod commit;
 mod export;
 mod files;
 mod index;

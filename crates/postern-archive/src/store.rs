@@ -22,8 +22,9 @@ use postern_store::archive::SHARED_COPY;
 use rusqlite::{Connection, params_from_iter};
 use sha2::{Digest, Sha256};
 
+use crate::commit::{Committer, Job};
 use crate::files::{self, FileState, Files, hex};
-use crate::index::{self, COLUMNS, NewRow};
+use crate::index::{self, COLUMNS};
 use crate::query::{conditions, explain};
 use crate::{ArchiveError, Entry, Filter, Page, Paged, Result, text};
 
@@ -49,6 +50,8 @@ pub(crate) struct Local {
     pub files: Files,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Stores at the same time share their `tmp/`, WAL and day-directory fsyncs.
+    commits: Committer,
 }
 
 impl Local {
@@ -94,7 +97,8 @@ impl Archive {
         let reader = index::open(&db)?;
         let recovery = recover(&files, &writer)?;
         let scratch = files.tmp_dir().to_path_buf();
-        let local = Local { files, writer: Mutex::new(writer), reader: Mutex::new(reader) };
+        let local =
+            Local { files, writer: Mutex::new(writer), reader: Mutex::new(reader), commits: Committer::default() };
         let inner = Inner { root: root.to_path_buf(), scratch, backend: Backend::Local(Box::new(local)) };
         Ok((Archive { inner: Arc::new(inner) }, recovery))
     }
@@ -155,7 +159,7 @@ impl Archive {
         };
         let parts: [&[u8]; 2] = [&copy.head, &copy.message];
         match self.backend() {
-            Backend::Local(local) => store_local(local, entry, &parts, &body_text),
+            Backend::Local(local) => store_local(local, entry, &parts, body_text),
             Backend::Shared(store) => {
                 let (gzip, sha256) = files::gzip(&parts)?;
                 let mut entry = Entry { sha256, file: SHARED_COPY.to_string(), ..entry };
@@ -324,33 +328,14 @@ fn checked(filter: &Filter) -> Result<()> {
     filter.check().map_err(|b| ArchiveError::BadQuery { field: b.field, reason: b.reason })
 }
 
-/// The local write path: file (fsynced), then its row (committed), then the file in place.
-fn store_local(local: &Local, mut entry: Entry, parts: &[&[u8]], body_text: &str) -> Result<Entry> {
+/// The local write path: the file written and fsynced here, then its row committed with
+/// those of every other copy being stored at the time (`commit.rs`), then the file in place.
+fn store_local(local: &Local, mut entry: Entry, parts: &[&[u8]], body_text: String) -> Result<Entry> {
     let files = &local.files;
-    let queue_id = entry.queue_id.clone();
-    entry.sha256 = files.write_temp(&queue_id, parts)?;
-    entry.file = Files::relative_path(&queue_id, entry.received_at_ms);
-    let temp = files.temp_path(&queue_id);
-    let inserted = index::insert(&mut local.writer(), &NewRow { entry: &entry, body_text });
-    entry.id = match inserted {
-        Ok(id) => id,
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            return Err(e);
-        }
-    };
-    if let Err(e) = files.place(&temp, &entry.file) {
-        // The row says archived, the file is not in place: take the row back so the
-        // message is refused. If even that fails, the next start places the file.
-        match index::delete(&mut local.writer(), &[entry.id]) {
-            Ok(_) => {
-                let _ = std::fs::remove_file(&temp);
-            }
-            Err(undo) => tracing::error!(queue_id, error = %undo, "archive row kept; placed at the next start"),
-        }
-        return Err(e);
-    }
-    Ok(entry)
+    entry.sha256 = files.write_temp(&entry.queue_id, parts)?;
+    entry.file = Files::relative_path(&entry.queue_id, entry.received_at_ms);
+    let temp = files.temp_path(&entry.queue_id);
+    local.commits.commit(files, &local.writer, Job { entry, body_text, temp })
 }
 
 pub(crate) fn query(conn: &Connection, sql: &str, params: &[rusqlite::types::Value]) -> Result<Vec<Entry>> {

@@ -45,3 +45,34 @@ fn crash_leftovers_are_placed_or_removed_at_open() {
     let report = archive.verify().unwrap();
     assert_eq!((report.checked, report.missing, report.examples.clone()), (1, 1, vec![kept.id]));
 }
+
+#[test]
+fn copies_stored_at_once_each_get_their_own_row_and_file() {
+    let (_dir, archive) = open();
+    let threads: Vec<_> = (0..12)
+        .map(|t| {
+            let archive = archive.clone();
+            std::thread::spawn(move || {
+                (0..25)
+                    .map(|i| {
+                        let subject = format!("thread {t} copy {i}");
+                        let c = copy(&Msg { subject: &subject, ..Msg::default() });
+                        let entry = archive.store(&c).unwrap();
+                        let mut delivered = c.head.to_vec();
+                        delivered.extend_from_slice(&c.message);
+                        assert_eq!(archive.read(&entry).unwrap(), delivered, "read back at once");
+                        assert_eq!(entry.subject, subject);
+                        entry.id
+                    })
+                    .collect::<Vec<i64>>()
+            })
+        })
+        .collect();
+    let mut ids: Vec<i64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 300);
+    assert!(std::fs::read_dir(archive.root().join("tmp")).unwrap().next().is_none(), "nothing left in tmp/");
+    let report = archive.verify().unwrap();
+    assert_eq!((report.checked, report.missing, report.unreadable), (300, 0, 0));
+}
