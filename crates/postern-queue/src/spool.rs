@@ -20,6 +20,12 @@
 //! Segments are zero-filled and fsynced before use (prepared ahead on a thread), so a
 //! `fdatasync` writes data only, never block allocations. A failed `fdatasync` breaks the
 //! spool: every later write is refused (`451`) until a restart recovers from the disk.
+//! Sessions ([`Enqueue`]) do the same without holding a thread: the append happens on the
+//! session's runtime thread (a copy into the page cache; when the segment is full the whole
+//! write goes to the blocking pool, since closing a segment syncs it), then the session
+//! waits as a task: the first waiter that finds no sync running starts one on the blocking
+//! pool, the others wake when a sync ends (a watch channel beside the condition variable).
+//! One blocking-pool task per sync instead of one per message.
 //!
 //! **Finish** ([`Spool::remove`]): a tombstone record is appended and not synced. A
 //! tombstone lost in a crash only means that the message is delivered again after the
@@ -120,6 +126,9 @@ struct Inner {
     state: Mutex<State>,
     /// Signalled when a sync ends and when a spare segment is ready.
     synced: Condvar,
+    /// The same signal for async writers ([`Spool::durable`]): bumped with every
+    /// `notify_all` of `synced`.
+    changed: tokio::sync::watch::Sender<u64>,
     compacting: AtomicBool,
     /// Names each health probe file apart (concurrent probes never collide).
     probes: AtomicU64,
@@ -211,6 +220,7 @@ impl Spool {
             segment_size: segment_size.max(4096),
             state: Mutex::new(state),
             synced: Condvar::new(),
+            changed: tokio::sync::watch::Sender::new(0),
             compacting: AtomicBool::new(false),
             probes: AtomicU64::new(0),
         };
@@ -228,6 +238,12 @@ impl Spool {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Wakes every writer waiting for a sync or a spare segment, blocking or async.
+    fn signal(&self) {
+        self.inner.synced.notify_all();
+        self.inner.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn segment_path(&self, seq: u64) -> PathBuf {
@@ -265,6 +281,96 @@ impl Spool {
             self.compact();
         }
         Ok(())
+    }
+
+    /// Appends one message to the current segment if it has room, on the caller's thread:
+    /// the lock and a copy into the page cache, nothing that waits for the disk.
+    /// `Ok(Some(pos))`: appended, durable once a sync passes `pos`. `Ok(None)`: the segment
+    /// is full; closing it syncs and may compact, which is [`Spool::write_blocking`]'s work.
+    fn try_append(&self, envelope: &Envelope, parts: &[&[u8]]) -> Result<Option<Pos>> {
+        let mut prefix = journal::encode_message(envelope, parts).map_err(SpoolError::Record)?;
+        let len = (prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>()) as u64;
+        let mut st = self.lock();
+        if let Some(why) = &st.broken {
+            return Err(SpoolError::Broken(why.clone()));
+        }
+        let reserve = self.reserve();
+        if st.current.as_ref().is_none_or(|c| c.end + len + reserve > c.capacity) {
+            return Ok(None);
+        }
+        self.prepare_ahead(&mut st);
+        let Some((seq, off)) = self.append(&mut st, &mut prefix, parts)? else { return Ok(None) };
+        Self::add_live(&mut st, envelope.queue_id, Loc { seq, off, len });
+        Ok(Some((seq, off + len)))
+    }
+
+    /// Waits until everything up to `pos` is durable, without holding a thread: the first
+    /// waiter that finds no sync running starts one on the blocking pool (for every record
+    /// appended so far, blocking writers' included) and waits for it; the others wait for
+    /// the signal that a sync ended. On `Err` the message `id` is taken out again.
+    async fn durable(&self, id: QueueId, pos: Pos) -> Result<()> {
+        let mut changed = self.inner.changed.subscribe();
+        let result = loop {
+            let sync = {
+                let mut st = self.lock();
+                if let Some(why) = &st.broken {
+                    break Err(SpoolError::Broken(why.clone()));
+                }
+                if st.synced >= pos {
+                    break Ok(());
+                }
+                if st.syncing {
+                    None
+                } else {
+                    let Some(cur) = st.current.as_ref() else {
+                        break Err(SpoolError::Task("record's segment closed without a sync".into()));
+                    };
+                    let sync = ((cur.seq, cur.end), Arc::clone(&cur.file));
+                    st.syncing = true;
+                    Some(sync)
+                }
+            };
+            match sync {
+                Some((target, file)) => {
+                    let spool = self.clone();
+                    let joined = tokio::task::spawn_blocking(move || {
+                        let result = file.sync_data();
+                        spool.synced(target, result);
+                    })
+                    .await;
+                    if let Err(e) = joined {
+                        // The sync did not run to its end: nothing says what is durable.
+                        self.synced(target, Err(io::Error::other(format!("journal sync task: {e}"))));
+                    }
+                }
+                None => {
+                    if changed.changed().await.is_err() {
+                        break Err(SpoolError::Task("the spool went away".into()));
+                    }
+                }
+            }
+        };
+        if result.is_err() {
+            // Not acknowledged (see `write_blocking`).
+            Self::drop_live(&mut self.lock(), id);
+        }
+        result
+    }
+
+    /// The end of a sync that [`Spool::durable`] started: everything before `target` is
+    /// durable, or the spool is broken.
+    fn synced(&self, target: Pos, result: io::Result<()>) {
+        let mut st = self.lock();
+        st.syncing = false;
+        match result {
+            Ok(()) => st.synced = st.synced.max(target),
+            Err(e) => {
+                tracing::error!(error = %e, "journal fdatasync failed; the spool refuses writes until a restart");
+                st.broken = Some(e.to_string());
+            }
+        }
+        drop(st);
+        self.signal();
     }
 
     /// Seals `record` (a record, or the start of one that `parts` complete) for the current
@@ -341,7 +447,7 @@ impl Spool {
                     st.broken = Some(e.to_string());
                 }
             }
-            self.inner.synced.notify_all();
+            self.signal();
         }
     }
 
@@ -420,7 +526,7 @@ impl Spool {
             Err(e) => {
                 tracing::error!(error = %e, "journal fdatasync failed; the spool refuses writes until a restart");
                 st.broken = Some(e.to_string());
-                self.inner.synced.notify_all();
+                self.signal();
                 return;
             }
         }
@@ -431,7 +537,7 @@ impl Spool {
         {
             seg.size = cur.end;
         }
-        self.inner.synced.notify_all();
+        self.signal();
     }
 
     /// Starts preparing the next segment on a thread when the current one is half full.
@@ -455,7 +561,7 @@ impl Spool {
                     Err(e) => tracing::warn!(error = %e, "cannot prepare the next journal segment ahead"),
                 }
             }
-            spool.inner.synced.notify_all();
+            spool.signal();
         });
         if spawned.is_err() {
             st.preparing = None;
@@ -837,8 +943,11 @@ fn random_salt() -> u32 {
     u32::from_le_bytes(b)
 }
 
-/// The session's handle: writes happen on the blocking pool so no runtime thread waits
-/// for the disk.
+/// The session's handle. No runtime thread waits for the disk: the record is appended on
+/// the session's thread (a copy into the page cache) and the session waits, as a task, for
+/// the shared `fdatasync` ([`Spool::durable`]: one blocking-pool task per sync, not per
+/// message). When the segment is full the whole write goes to the blocking pool instead
+/// (closing a segment syncs it, and may compact).
 impl Enqueue for Spool {
     fn enqueue(
         &self,
@@ -849,8 +958,15 @@ impl Enqueue for Spool {
         let spool = self.clone();
         Box::pin(async move {
             let id = envelope.queue_id;
-            let joined = tokio::task::spawn_blocking(move || spool.write_blocking(&envelope, &[&head, &body])).await;
-            let result = joined.unwrap_or_else(|e| Err(SpoolError::Task(e.to_string())));
+            let result = match spool.try_append(&envelope, &[&head, &body]) {
+                Ok(Some(pos)) => spool.durable(id, pos).await,
+                Ok(None) => {
+                    let joined =
+                        tokio::task::spawn_blocking(move || spool.write_blocking(&envelope, &[&head, &body])).await;
+                    joined.unwrap_or_else(|e| Err(SpoolError::Task(e.to_string())))
+                }
+                Err(e) => Err(e),
+            };
             result.map_err(|e| {
                 tracing::error!(queue_id = %id, error = %e, "spool write failed; message not accepted");
                 e.reply()
