@@ -21,11 +21,11 @@
 //! `fdatasync` writes data only, never block allocations. A failed `fdatasync` breaks the
 //! spool: every later write is refused (`451`) until a restart recovers from the disk.
 //! Sessions ([`Enqueue`]) do the same without holding a thread: the append happens on the
-//! session's runtime thread (a copy into the page cache; when the segment is full the whole
-//! write goes to the blocking pool, since closing a segment syncs it), then the session
-//! waits as a task: the first waiter that finds no sync running starts one on the blocking
-//! pool, the others wake when a sync ends (a watch channel beside the condition variable).
-//! One blocking-pool task per sync instead of one per message.
+//! session's runtime thread (a copy into the page cache; a message over 256 KiB, or one
+//! that does not fit the segment, whose closing syncs it, is written on the blocking pool
+//! instead), then the session waits as a task: the first waiter that finds no sync running
+//! starts one on the blocking pool, the others wake when a sync ends (a watch channel
+//! beside the condition variable). One blocking-pool task per sync, not per message.
 //!
 //! **Finish** ([`Spool::remove`]): a tombstone record is appended and not synced. A
 //! tombstone lost in a crash only means that the message is delivered again after the
@@ -62,6 +62,11 @@ use crate::journal::{self, Item, SEGMENT_HEADER};
 
 /// Default segment size: 32 MiB (about 30,000 messages of 1 KB).
 pub const SEGMENT_SIZE: u64 = 32 << 20;
+
+/// The largest message a session appends on its own runtime thread (a copy of this much
+/// into the page cache takes tens of microseconds); larger ones are written on the blocking
+/// pool, so that one big message never holds a runtime thread for milliseconds.
+const INLINE_APPEND: usize = 256 << 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -958,7 +963,12 @@ impl Enqueue for Spool {
         let spool = self.clone();
         Box::pin(async move {
             let id = envelope.queue_id;
-            let result = match spool.try_append(&envelope, &[&head, &body]) {
+            let appended = if head.len() + body.len() <= INLINE_APPEND {
+                spool.try_append(&envelope, &[&head, &body])
+            } else {
+                Ok(None)
+            };
+            let result = match appended {
                 Ok(Some(pos)) => spool.durable(id, pos).await,
                 Ok(None) => {
                     let joined =
