@@ -8,7 +8,9 @@
 //! (default 3 s, 5 runs). Prints the process CPU time per message (user + system, every
 //! thread: the blocking pool's too) and the wall time per message, median, min and max over
 //! the runs, and the scorer's and the attachment checks' results, which must not change
-//! between versions.
+//! between versions. `CONTENT_BENCH_COUNT=N` runs N messages and prints nothing else:
+//! `valgrind --tool=callgrind` of N and of 0 messages gives the instructions per message,
+//! whatever else the machine is doing.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,6 +34,14 @@ fn main() {
     let once = |message: &[u8]| runtime.block_on(both(&scorer, &attachments, &account, message));
     let (scored, checked) = once(message.as_slice());
     println!("message {} bytes; scorer {scored:?}; attachments {checked:?}", message.len());
+    // `CONTENT_BENCH_COUNT=N`: N messages and nothing else, for an instruction count that
+    // load on the machine does not change (`valgrind --tool=callgrind`, N and 0).
+    if let Some(count) = std::env::var("CONTENT_BENCH_COUNT").ok().and_then(|c| c.parse::<usize>().ok()) {
+        for _ in 0..count {
+            std::hint::black_box(once(std::hint::black_box(message.as_slice())));
+        }
+        return;
+    }
     let mut cpu = Vec::new();
     let mut wall = Vec::new();
     for _ in 0..runs {
