@@ -2,11 +2,13 @@
 //! transfer encoding `mail-parser` knows), and every attached message (`message/rfc822`)
 //! walked in turn as a container.
 //!
-//! In: a message's bytes. Out: a [`Step`]. What is looked at: every part `mail-parser`
-//! counts as an attachment (binary parts, text parts that are not the message's body,
-//! attached messages). A text attachment is decoded again from its raw bytes: the parser's
-//! text went through a charset decoder, which would mangle an executable or a zip sent as
-//! `text/plain`. The message's own body text is not an attachment and is not judged.
+//! In: a message's bytes, or its parse ([`Walk::parsed`]: the message itself, parsed once
+//! for the pipeline's content checks). Out: a [`Step`]. What is looked at: every part
+//! `mail-parser` counts as an attachment (binary parts, text parts that are not the
+//! message's body, attached messages). A text attachment is decoded again from its raw
+//! bytes: the parser's text went through a charset decoder, which would mangle an
+//! executable or a zip sent as `text/plain`. The message's own body text is not an
+//! attachment and is not judged.
 
 use std::borrow::Cow;
 use std::ops::ControlFlow;
@@ -23,6 +25,11 @@ impl Walk<'_> {
     pub fn message(&mut self, raw: &[u8], path: &PartPath, depth: usize) -> Step {
         let Some(message) = MessageParser::default().parse(raw) else { return ControlFlow::Continue(()) };
         self.parts(&message, path, depth)
+    }
+
+    /// Walks a message already parsed (the pipeline's shared parse of the message itself).
+    pub fn parsed(&mut self, message: &Message<'_>, path: &PartPath, depth: usize) -> Step {
+        self.parts(message, path, depth)
     }
 
     fn parts(&mut self, message: &Message<'_>, path: &PartPath, depth: usize) -> Step {

@@ -9,7 +9,10 @@
 //! The work is CPU only and bounded ([`Bounds`]); it runs on a blocking thread so that a
 //! large archive never stalls the sessions sharing the runtime, and at most one analysis
 //! per core runs at once (more would not finish sooner), so that the memory archives may
-//! take is bounded by the cores times `max_unpacked_bytes`, not by the sessions.
+//! take is bounded by the cores times `max_unpacked_bytes`, not by the sessions. The size
+//! is checked before anything is parsed; the message itself is then read from the
+//! pipeline's shared parse ([`ScanInput::parsed`]: made by the scorer before, or here when no
+//! check made it yet), attached messages are parsed by the walk.
 
 use std::sync::Arc;
 
@@ -43,6 +46,10 @@ impl Scanner for AttachmentScanner {
         Some(Setting::Attachments)
     }
 
+    fn shares_parse(&self) -> bool {
+        true
+    }
+
     fn scan<'a>(&'a self, input: &'a ScanInput<'a>) -> BoxFuture<'a, ScanResult> {
         Box::pin(async move {
             let defaults = ContentChecks::default();
@@ -59,8 +66,10 @@ impl Scanner for AttachmentScanner {
                 return ScanResult::Failed { error: "attachments: shutting down".into() };
             };
             let bounds = Arc::clone(&self.bounds);
-            let message = input.message.to_vec();
-            match tokio::task::spawn_blocking(move || crate::analyse(&message, &bounds, checks)).await {
+            let parse = input.parse_handle();
+            match tokio::task::spawn_blocking(move || crate::analyse_parsed(parse.get().as_deref(), &bounds, checks))
+                .await
+            {
                 Err(e) => ScanResult::Failed { error: format!("attachments: {e}") },
                 Ok(Verdict::Clean) => ScanResult::Clean { score: None },
                 Ok(Verdict::TooLarge) => skipped(&self.bounds),

@@ -18,7 +18,7 @@ fn account(macros: bool, dangerous: bool, encrypted: bool) -> Account {
 
 async fn scan(scanner: &AttachmentScanner, account: &Account, message: &[u8]) -> ScanResult {
     let envelope = envelope(Some("alice@example.com"), &["bob@remote.example"]);
-    let input = ScanInput { envelope: &envelope, account: Some(account), message };
+    let input = ScanInput { envelope: &envelope, account: Some(account), message, parsed: Default::default() };
     scanner.scan(&input).await
 }
 

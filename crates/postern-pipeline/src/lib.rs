@@ -12,7 +12,9 @@
 //!    policy checks); each scanner's [`Setting`] names the account switch that turns it on
 //!    (`checks.spam`, the attachment checks, `checks.clamav`, `checks.block_new_domains`;
 //!    off: not run, trace `off`); a failed engine is skipped (logged) or refuses with
-//!    `451 4.7.1`, as its `on_failure` says;
+//!    `451 4.7.1`, as its `on_failure` says; the checks that read MIME (the built-in
+//!    scorer, the attachment checks) share one parse of the message (`parsed.rs`), made by
+//!    the first that asks, let go of after the last;
 //! 3. **verdict**: spam, or a [`Block`] (its kind, rule and part), when any scanner says
 //!    so; the first decides;
 //! 4. **disposition** (`disposition.rs`): deliver, quarantine (spam: held in the
@@ -37,7 +39,8 @@
 //! # Layout
 //! - `pipeline.rs`: [`Pipeline`], the stages in order, the trace, events.
 //! - `account.rs`: account and identity checks.
-//! - `scanner.rs`: the [`Scanner`] trait; `gtube.rs`: [`GtubeScanner`].
+//! - `scanner.rs`: the [`Scanner`] trait; `gtube.rs`: [`GtubeScanner`]; `parsed.rs`:
+//!   [`Parsed`], the message's MIME parse shared by the checks that read MIME.
 //! - `engines/`: [`RspamdScanner`](engines::RspamdScanner),
 //!   [`SpamdScanner`](engines::SpamdScanner) and [`ClamavScanner`](engines::ClamavScanner)
 //!   over their own protocols.
@@ -64,6 +67,7 @@ pub mod engines;
 mod gtube;
 pub mod held_bodies;
 pub mod notice;
+mod parsed;
 mod pipeline;
 pub mod quarantine;
 mod scanner;
@@ -74,6 +78,7 @@ pub use behaviour::{AccountLookup, BehaviourFeedback};
 pub use domain_age::DomainAgeScanner;
 pub use gtube::GtubeScanner;
 pub use held_bodies::HeldBodies;
+pub use parsed::{Parse, ParseHandle, Parsed};
 pub use pipeline::Pipeline;
 pub use quarantine::{Quarantine, QuarantineError, QuarantineRecovery};
 pub use scanner::{Block, BlockKind, OnFailure, ScanInput, ScanResult, Scanner, Setting};

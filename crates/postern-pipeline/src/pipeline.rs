@@ -19,6 +19,7 @@ use postern_policy::behaviour::Detector;
 use postern_policy::{Limits, Locks};
 
 use crate::gtube::GtubeScanner;
+use crate::parsed::Parsed;
 use crate::scanner::{Block, OnFailure, ScanInput, ScanResult, Scanner};
 
 pub struct Pipeline {
@@ -135,14 +136,24 @@ impl Pipeline {
     /// `Err(reply)`: `451 4.7.1`, an engine whose `on_failure` is `tempfail` failed and no
     /// other found anything (monitor mode: only logged). A failed engine with `skip` leaves
     /// the verdict to the others and is logged every time. A scanner whose account setting
-    /// is off does not run (trace: `off`).
+    /// is off does not run (trace: `off`). The checks that read MIME share one parse of the
+    /// message ([`Parsed`]), made by the first that asks and let go of after the last.
     async fn content_checks(&self, sub: &Submission, trace: &mut Vec<CheckRecord>) -> Result<Option<Finding>, Reply> {
-        let input = ScanInput { envelope: &sub.envelope, account: sub.account.as_ref(), message: &sub.message };
+        let input = ScanInput {
+            envelope: &sub.envelope,
+            account: sub.account.as_ref(),
+            message: &sub.message,
+            parsed: Arc::new(Parsed::new()),
+        };
         let defaults = ContentChecks::default();
         let checks = sub.account.as_ref().map_or(&defaults, |a| &a.settings.checks);
         let mut finding = None;
         let mut tempfail: Option<(&'static str, String)> = None;
-        for scanner in &self.scanners {
+        let last_reader = self.scanners.iter().rposition(|s| s.shares_parse());
+        for (at, scanner) in self.scanners.iter().enumerate() {
+            if last_reader.is_some_and(|last| at > last) {
+                input.parsed.release();
+            }
             let started = Instant::now();
             let engine = scanner.engine();
             if let Some(setting) = scanner.setting().filter(|s| !s.is_on(checks)) {

@@ -2,14 +2,19 @@
 //! built-in scorer, the real engines Rspamd, SpamAssassin and ClamAV in `engines/`, the
 //! attachment checks and the sender domain's age).
 //!
-//! In: a [`ScanInput`] (envelope, account, the message as received). Out: a
+//! In: a [`ScanInput`] (envelope, account, the message as received, and its MIME parse made
+//! once for the checks that read MIME, [`Parsed`]). Out: a
 //! [`ScanResult`] naming its rule and score, or the [`Block`] of a policy check naming its
 //! rule and the part it found. A scanner never refuses by itself: the pipeline turns results
 //! into a verdict, applies the scanner's [`OnFailure`] to a failure and applies monitor mode.
 //! Which account setting turns a scanner on is the scanner's [`Setting`].
 
+use std::sync::Arc;
+
 use postern_core::tenancy::{Account, ContentChecks};
 use postern_core::{BoxFuture, Envelope};
+
+use crate::parsed::{ParseHandle, Parsed};
 
 /// What a scanner sees of the message.
 pub struct ScanInput<'a> {
@@ -18,6 +23,17 @@ pub struct ScanInput<'a> {
     pub account: Option<&'a Account>,
     /// The message as received (without our headers).
     pub message: &'a [u8],
+    /// The message's MIME parse, made by the first check that asks and shared by the others
+    /// (one per message; a fresh `Parsed::default()` outside the pipeline).
+    pub parsed: Arc<Parsed>,
+}
+
+impl ScanInput<'_> {
+    /// What a blocking task takes along to reach the message's shared parse (a copy of the
+    /// message only when no check parsed it yet).
+    pub fn parse_handle(&self) -> ParseHandle {
+        self.parsed.handle(self.message)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +195,13 @@ pub trait Scanner: Send + Sync + 'static {
     /// installation's test of its spam path).
     fn setting(&self) -> Option<Setting> {
         None
+    }
+
+    /// Whether the check reads the message's shared parse ([`ScanInput::parsed`]): the
+    /// pipeline keeps the parse until the last check that does has run, and lets go of it
+    /// then. A check that reads it without saying so still gets it (parsed again).
+    fn shares_parse(&self) -> bool {
+        false
     }
 
     /// The health check's question to the engine behind this check (its cheapest: a

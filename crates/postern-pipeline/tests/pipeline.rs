@@ -1,14 +1,14 @@
 //! The pipeline with a real spool: stage order, dispositions, the verdict trace, monitor
-//! mode, and a scanner plugged in from outside the SMTP session.
+//! mode, a scanner plugged in from outside the SMTP session, the parse the checks share.
 
 mod common;
 
 use common::{Setup, account, submission};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use postern_core::tenancy::{AccountSettings, QuarantineReaction};
 use postern_core::{BoxFuture, CheckRecord, Disposition, MessagePipeline};
-use postern_pipeline::{ScanInput, ScanResult, Scanner};
+use postern_pipeline::{Parse, ScanInput, ScanResult, Scanner};
 
 const GTUBE: &str = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X";
 
@@ -110,4 +110,74 @@ async fn a_scanner_plugs_in_and_its_rule_engine_and_score_are_in_the_trace() {
     assert_eq!(checks[2].score, Some(7.5));
     assert!(s.refusals()[0].starts_with("spam (rule CHEAP_PILLS): rejected;"));
     assert_eq!(s.spooled(), 0);
+}
+
+/// A check that reads the message's shared parse on a blocking thread, as the scorer and the
+/// attachment checks do; it keeps what it got.
+struct Reader {
+    seen: Mutex<Vec<Parse>>,
+}
+
+impl Scanner for Reader {
+    fn engine(&self) -> &'static str {
+        "reader"
+    }
+
+    fn shares_parse(&self) -> bool {
+        true
+    }
+
+    fn scan<'a>(&'a self, input: &'a ScanInput<'a>) -> BoxFuture<'a, ScanResult> {
+        let parse = input.parse_handle();
+        Box::pin(async move {
+            let got = tokio::task::spawn_blocking(move || parse.get()).await.expect("no panic");
+            self.seen.lock().expect("not poisoned").push(got);
+            ScanResult::Clean { score: None }
+        })
+    }
+}
+
+/// A check that does not read MIME (an engine): it notes whether the parse is there.
+struct Probe {
+    saw: Arc<Mutex<Vec<bool>>>,
+}
+
+impl Scanner for Probe {
+    fn engine(&self) -> &'static str {
+        "probe"
+    }
+
+    fn scan<'a>(&'a self, input: &'a ScanInput<'a>) -> BoxFuture<'a, ScanResult> {
+        self.saw.lock().expect("not poisoned").push(input.parsed.is_parsed());
+        Box::pin(async move { ScanResult::Clean { score: None } })
+    }
+}
+
+#[tokio::test]
+async fn the_checks_that_read_mime_share_one_parse_made_when_first_asked_and_let_go_after_the_last() {
+    let s = Setup::new();
+    let (first, second) = (Arc::new(Reader { seen: Mutex::default() }), Arc::new(Reader { seen: Mutex::default() }));
+    let saw = Arc::new(Mutex::new(Vec::new()));
+    let probe = || Arc::new(Probe { saw: Arc::clone(&saw) });
+    let pipeline = s
+        .pipeline()
+        .with_scanner(probe())
+        .with_scanner(first.clone())
+        .with_scanner(probe())
+        .with_scanner(second.clone())
+        .with_scanner(probe());
+    for round in 0..2 {
+        let outcome = pipeline.process(submission(Some(account(AccountSettings::default())), "hello")).await;
+        assert_eq!(outcome.disposition, Disposition::Deliver);
+        let (a, b) = (first.seen.lock().unwrap(), second.seen.lock().unwrap());
+        let (Some(a), Some(b)) = (&a[round], &b[round]) else { panic!("the message parses: {a:?} {b:?}") };
+        assert!(Arc::ptr_eq(a, b), "parsed once for both checks");
+        assert_eq!(a.subject(), Some("t"));
+    }
+    let seen = first.seen.lock().unwrap();
+    let (Some(one), Some(other)) = (&seen[0], &seen[1]) else { panic!("the messages parse") };
+    assert!(!Arc::ptr_eq(one, other), "one parse per message, never another message's");
+    // GTUBE and the probe before the readers parse nothing; the parse is kept between the
+    // readers and let go of after the last one.
+    assert_eq!(*saw.lock().unwrap(), [false, true, false, false, true, false]);
 }

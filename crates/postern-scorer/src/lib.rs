@@ -6,8 +6,9 @@
 //! made it, and a verdict against the account's `checks.spam_threshold`.
 //!
 //! # Layout (the order a message goes through)
-//! - `view.rs`: MIME parsing (`mail-parser`) into a bounded [`MessageView`]; `html.rs`:
-//!   visible and hidden text and links of HTML parts; `links.rs`: hosts and domains.
+//! - `view.rs`: MIME parsing (`mail-parser`; in the pipeline, the parse the content checks
+//!   share) into a bounded [`MessageView`]; `html.rs`: visible and hidden text and links
+//!   of HTML parts; `links.rs`: hosts and domains.
 //! - `phrases.rs`: known spam phrases and disguised words.
 //! - `rules.rs`: the rules, each a name, a score and a test.
 //! - `tokens.rs`: the classifier's hashed tokens; `bayes.rs`: the classifier

@@ -8,7 +8,11 @@
 //! exactly what an outgoing filter is for.
 //!
 //! The work is CPU only and bounded ([`crate::Bounds`]); it runs on a blocking thread so
-//! that a large message never stalls the sessions sharing the runtime.
+//! that a large message never stalls the sessions sharing the runtime. A message within
+//! [`Bounds::message_bytes`](crate::Bounds::message_bytes) is read from the pipeline's
+//! shared parse ([`ScanInput::parsed`], made here when no check made it before: the
+//! attachment checks then read it without parsing again); a longer one has its first bytes
+//! parsed here, as [`Analyzer::score`] does.
 
 use std::sync::Arc;
 
@@ -43,6 +47,10 @@ impl Scanner for ScorerScanner {
         Some(Setting::Spam)
     }
 
+    fn shares_parse(&self) -> bool {
+        true
+    }
+
     fn scan<'a>(&'a self, input: &'a ScanInput<'a>) -> BoxFuture<'a, ScanResult> {
         Box::pin(async move {
             let (sender, threshold) = match input.account {
@@ -59,8 +67,15 @@ impl Scanner for ScorerScanner {
             let analyzer = Arc::clone(&self.analyzer);
             let counts = self.models.counts();
             let limit = analyzer.bounds().message_bytes;
-            let message = input.message[..input.message.len().min(limit)].to_vec();
-            let scored = tokio::task::spawn_blocking(move || analyzer.score(&message, &sender, &counts)).await;
+            let scored = if input.message.len() > limit {
+                // Longer than the bound: the scorer parses its first bytes only, on its own.
+                let message = input.message[..limit].to_vec();
+                tokio::task::spawn_blocking(move || analyzer.score(&message, &sender, &counts)).await
+            } else {
+                let parse = input.parse_handle();
+                tokio::task::spawn_blocking(move || analyzer.score_parsed(parse.get().as_deref(), &sender, &counts))
+                    .await
+            };
             match scored {
                 Err(e) => ScanResult::Failed { error: format!("scorer: {e}") },
                 Ok(score) if score.total >= threshold => {

@@ -1,9 +1,12 @@
 //! From a message to its score: the rules plus the classifier's points, and the name of
 //! what decided.
 //!
-//! In: the message as received, the [`Sender`] and the classifier counts in force. Out: a
+//! In: the message as received (or its parse, made once for the pipeline's content checks),
+//! the [`Sender`] and the classifier counts in force. Out: a
 //! [`Score`]: the total, the classifier's probability and every hit (the classifier's as a
 //! `BAYES_*` band). The caller compares the total with the account's threshold.
+
+use mail_parser::Message;
 
 use crate::bayes::Counts;
 use crate::phrases::Phrases;
@@ -97,7 +100,16 @@ impl Analyzer {
 
     /// The view of a message with the phrase analysis done.
     pub fn view(&self, message: &[u8]) -> MessageView {
-        let mut view = MessageView::parse_bounded(message, self.bounds);
+        self.annotated(MessageView::parse_bounded(message, self.bounds))
+    }
+
+    /// The same of a message parsed whole by someone else (`None`: it did not parse), no
+    /// longer than [`Bounds::message_bytes`] (a longer one is for [`Analyzer::view`]).
+    pub fn view_parsed(&self, parsed: Option<&Message<'_>>) -> MessageView {
+        self.annotated(MessageView::from_parsed(parsed, self.bounds))
+    }
+
+    fn annotated(&self, mut view: MessageView) -> MessageView {
         self.phrases.annotate(&mut view);
         view
     }
@@ -108,10 +120,20 @@ impl Analyzer {
     }
 
     pub fn score(&self, message: &[u8], sender: &Sender, counts: &Counts) -> Score {
-        let view = self.view(message);
-        let (probability, clues) = counts.classify(&tokens::tokens(&view));
+        self.score_view(&self.view(message), sender, counts)
+    }
+
+    /// The score of a message parsed whole by someone else (the pipeline's shared parse;
+    /// `None`: it did not parse), no longer than [`Bounds::message_bytes`]: the same as
+    /// [`Analyzer::score`] of its bytes.
+    pub fn score_parsed(&self, parsed: Option<&Message<'_>>, sender: &Sender, counts: &Counts) -> Score {
+        self.score_view(&self.view_parsed(parsed), sender, counts)
+    }
+
+    fn score_view(&self, view: &MessageView, sender: &Sender, counts: &Counts) -> Score {
+        let (probability, clues) = counts.classify(&tokens::tokens(view));
         let mut hits = vec![band(probability, clues)];
-        hits.extend(rules::hits(&view, sender));
+        hits.extend(rules::hits(view, sender));
         let total = hits.iter().map(|h| h.score).sum();
         Score { total, probability, clues, hits }
     }

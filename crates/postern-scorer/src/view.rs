@@ -1,19 +1,21 @@
 //! The scorer's view of one message: what the rules and the classifier look at, decoded
 //! from MIME by `mail-parser` (every transfer encoding, every charset it knows).
 //!
-//! In: the message as received. Out: a [`MessageView`] — subject, From/Reply-To, the
+//! In: the message as received, or its parse when the pipeline's content checks already made
+//! it ([`MessageView::from_parsed`]). Out: a [`MessageView`] — subject, From/Reply-To, the
 //! number of To/Cc addresses, the decoded plain text, the text and links of the HTML
 //! parts, hidden HTML text, what the parts were and how they were encoded.
 //!
 //! Defends against hostile MIME with bounds, never by trusting the message: only the first
 //! [`Bounds::message_bytes`] are parsed (a 50 MB message costs what its first megabytes
-//! cost), at most [`Bounds::parts`] parts are walked, at most [`Bounds::text_bytes`] of
-//! decoded text and HTML are examined, and attached messages are not descended into.
+//! cost; a parse made by others is used only for a message within that bound), at most
+//! [`Bounds::parts`] parts are walked, at most [`Bounds::text_bytes`] of decoded text and
+//! HTML are examined, and attached messages are not descended into.
 //! `mail-parser` walks nesting with its own stack (no recursion on the message's depth)
 //! and returns what it can of broken encodings; a message it cannot parse at all becomes
 //! an empty view (the rules and the classifier then see nothing to score).
 
-use mail_parser::{Encoding, HeaderName, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Encoding, HeaderName, Message, MessageParser, MimeHeaders, PartType};
 
 use crate::html::{self, Link};
 
@@ -88,10 +90,21 @@ impl MessageView {
         MessageView::parse_bounded(message, Bounds::default())
     }
 
+    /// The view of the first [`Bounds::message_bytes`] of `message` (`truncated` when there
+    /// was more).
     pub fn parse_bounded(message: &[u8], bounds: Bounds) -> MessageView {
-        let mut view = MessageView { truncated: message.len() > bounds.message_bytes, ..MessageView::default() };
         let raw = &message[..message.len().min(bounds.message_bytes)];
-        let Some(parsed) = MessageParser::default().parse(raw) else {
+        let mut view = MessageView::from_parsed(MessageParser::default().parse(raw).as_ref(), bounds);
+        view.truncated |= message.len() > bounds.message_bytes;
+        view
+    }
+
+    /// The view of a message parsed by someone else (the pipeline's shared parse; `None`: it
+    /// did not parse at all, an `unparsable` view). The caller keeps to
+    /// [`Bounds::message_bytes`]: a longer message is for [`MessageView::parse_bounded`].
+    pub fn from_parsed(parsed: Option<&Message<'_>>, bounds: Bounds) -> MessageView {
+        let mut view = MessageView::default();
+        let Some(parsed) = parsed else {
             view.unparsable = true;
             return view;
         };

@@ -28,7 +28,7 @@ fn scanner() -> ScorerScanner {
 
 async fn scan(account: Option<&Account>, message: &[u8]) -> ScanResult {
     let envelope = envelope(Some("alice@example.com"), &["bob@remote.example"]);
-    let input = ScanInput { envelope: &envelope, account, message };
+    let input = ScanInput { envelope: &envelope, account, message, parsed: Default::default() };
     scanner().scan(&input).await
 }
 
