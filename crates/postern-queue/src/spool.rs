@@ -362,8 +362,8 @@ impl Spool {
         result
     }
 
-    /// The end of a sync that [`Spool::durable`] started: everything before `target` is
-    /// durable, or the spool is broken.
+    /// The end of a sync (started by [`Spool::durable`] or [`Spool::wait_durable`]):
+    /// everything before `target` is durable, or the spool is broken.
     fn synced(&self, target: Pos, result: io::Result<()>) {
         let mut st = self.lock();
         st.syncing = false;
@@ -442,17 +442,8 @@ impl Spool {
             let (target, file) = ((cur.seq, cur.end), Arc::clone(&cur.file));
             st.syncing = true;
             drop(st);
-            let result = file.sync_data();
+            self.synced(target, file.sync_data());
             st = self.lock();
-            st.syncing = false;
-            match result {
-                Ok(()) => st.synced = st.synced.max(target),
-                Err(e) => {
-                    tracing::error!(error = %e, "journal fdatasync failed; the spool refuses writes until a restart");
-                    st.broken = Some(e.to_string());
-                }
-            }
-            self.signal();
         }
     }
 
