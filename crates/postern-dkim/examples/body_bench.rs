@@ -8,52 +8,17 @@
 //! one thread, interleaved; the table gives medians, in µs per call of the thread's CPU
 //! time.
 
-use std::time::{Duration, Instant};
+mod bench;
+
+use std::time::Duration;
 
 use postern_dkim::body::{body_hash, body_offset};
 
-const SIZES: [(usize, bool); 3] = [(2 * 1024, false), (100 * 1024, false), (100 * 1024, true)];
-
-/// The message of `sign_bench`.
-fn message(body_size: usize, mixed: bool) -> Vec<u8> {
-    let mut m = b"From: Alice <alice@example.com>\r\nTo: bob@dest.example\r\nSubject: quarterly report\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <1@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n".to_vec();
-    let line = b"The quick brown fox jumps over the lazy dog, again and again and again.\r\n";
-    let odd = b"The quick brown fox  jumps over the lazy dog,\tagain and again and again.\r\n";
-    for n in 0.. {
-        if m.len() >= body_size {
-            break;
-        }
-        m.extend_from_slice(if mixed && n % 10 == 9 { odd } else { line });
-    }
-    m
-}
+use bench::{SIZES, median, message, rate};
 
 /// µs of this thread's CPU time per call of `f`, over at least `time` of wall time.
-fn micros(time: Duration, mut f: impl FnMut()) -> f64 {
-    let (started, cpu_started) = (Instant::now(), thread_cpu());
-    let mut count = 0u64;
-    while started.elapsed() < time {
-        f();
-        count += 1;
-    }
-    let seconds = match (cpu_started, thread_cpu()) {
-        (Some(a), Some(b)) if b > a => (b - a).as_secs_f64(),
-        _ => started.elapsed().as_secs_f64(),
-    };
-    seconds * 1e6 / count as f64
-}
-
-/// Time this thread has run on a CPU (the first field of schedstat, in ns).
-fn thread_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    stat.split(' ').next()?.parse().ok().map(Duration::from_nanos)
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 }
+fn micros(time: Duration, f: impl FnMut()) -> f64 {
+    1e6 / rate(time, f)
 }
 
 fn main() {
