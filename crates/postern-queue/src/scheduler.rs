@@ -4,9 +4,11 @@
 //! In: queue ids from the spool (new messages at once, recovered ones with their saved
 //! schedule). Out: delivery attempts, per-recipient state, DSNs, and removal of finished
 //! messages. Bounded: at most `concurrency` messages in flight and `destination_concurrency`
-//! attempts per destination; in memory only an index (id, next time, flags) — message
-//! bytes are read from the spool per attempt. Deferred mail waits in time order and never
-//! blocks new mail: a new message is due at once and takes the next free worker.
+//! attempts per destination; in memory an index (id, next time, flags) and, for a bounded
+//! number of bytes, the messages just spooled and not yet tried ([`Fresh`]): their first
+//! attempt takes them from there, every other attempt reads the spool. Deferred mail waits
+//! in time order and never blocks new mail: a new message is due at once and takes the
+//! next free worker.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -83,6 +85,23 @@ struct Entry {
     tried: bool,
 }
 
+/// At most this many bytes of just-spooled messages wait in memory for their first attempt.
+const FRESH_BYTES: usize = 32 << 20;
+/// Larger messages are always read back from the spool.
+const FRESH_MESSAGE: usize = 256 << 10;
+
+/// Messages handed over by [`Enqueue::enqueue`] after the spool made them durable, for
+/// their first attempt: the same envelope and bytes the spool holds, so that attempt needs
+/// no trip to the blocking pool, no read and no decoding. Bounded by [`FRESH_BYTES`]; a
+/// message that finds it full is read from the spool as before. Entries leave on their
+/// first attempt, or when the message is finished, deleted or held.
+#[derive(Default)]
+struct Fresh {
+    messages: HashMap<QueueId, (Envelope, Vec<u8>)>,
+    /// Bytes of `messages` plus those reserved by enqueues still waiting for the spool.
+    bytes: usize,
+}
+
 #[derive(Default)]
 struct Index {
     due: BTreeSet<(i64, QueueId)>,
@@ -98,6 +117,7 @@ struct Inner {
     /// DSNs go out through it (From the postmaster, copies to external postmasters).
     system_mail: SystemMailWriter,
     index: Mutex<Index>,
+    fresh: Mutex<Fresh>,
     wake: Notify,
     workers: Arc<Semaphore>,
     destinations: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -130,6 +150,7 @@ impl QueueManager {
             config,
             system_mail,
             index: Mutex::new(Index::default()),
+            fresh: Mutex::new(Fresh::default()),
             wake: Notify::new(),
             workers,
             destinations: Mutex::new(HashMap::new()),
@@ -202,10 +223,38 @@ impl QueueManager {
     }
 
     fn forget(&self, id: QueueId) {
-        let mut index = self.lock();
-        if let Some(old) = index.entries.remove(&id) {
-            index.due.remove(&(old.next_ms, id));
+        {
+            let mut index = self.lock();
+            if let Some(old) = index.entries.remove(&id) {
+                index.due.remove(&(old.next_ms, id));
+            }
         }
+        drop(self.take_fresh(id));
+    }
+
+    fn lock_fresh(&self) -> std::sync::MutexGuard<'_, Fresh> {
+        self.inner.fresh.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reserves room for a copy of a message of `len` bytes; `None`: it is too large or
+    /// the room is taken (the message is then read from the spool).
+    fn reserve_fresh(&self, len: usize) -> Option<FreshRoom<'_>> {
+        if len > FRESH_MESSAGE {
+            return None;
+        }
+        let mut fresh = self.lock_fresh();
+        if fresh.bytes + len > FRESH_BYTES {
+            return None;
+        }
+        fresh.bytes += len;
+        Some(FreshRoom { queue: self, len })
+    }
+
+    fn take_fresh(&self, id: QueueId) -> Option<(Envelope, Vec<u8>)> {
+        let mut fresh = self.lock_fresh();
+        let taken = fresh.messages.remove(&id)?;
+        fresh.bytes = fresh.bytes.saturating_sub(taken.1.len());
+        Some(taken)
     }
 
     /// Runs until `shutdown`; attempts in flight are awaited up to `grace`.
@@ -291,8 +340,13 @@ impl QueueManager {
 
     /// One attempt for one message: every pending recipient, grouped by destination.
     async fn attempt(&self, id: QueueId) {
-        let spool = self.inner.spool.clone();
-        let read = tokio::task::spawn_blocking(move || spool.read(id)).await;
+        let read = match self.take_fresh(id) {
+            Some(fresh) => Ok(Ok(fresh)),
+            None => {
+                let spool = self.inner.spool.clone();
+                tokio::task::spawn_blocking(move || spool.read(id)).await
+            }
+        };
         let (envelope, message) = match read {
             Ok(Ok(found)) => found,
             Ok(Err(SpoolError::Corrupt { reason, .. })) => {
@@ -608,6 +662,12 @@ impl QueueManager {
         self.inner.spool.read(id).ok()
     }
 
+    /// Bytes of just-spooled messages held in memory for their first attempt (at most
+    /// 32 MiB; a copy of what the spool holds, never the only one).
+    pub fn fresh_bytes(&self) -> usize {
+        self.lock_fresh().bytes
+    }
+
     /// How many messages the queue holds now.
     pub fn queued(&self) -> usize {
         self.lock().entries.len()
@@ -706,6 +766,8 @@ impl QueueManager {
                 None => false,
             }
         };
+        // A held message may wait for days: its copy would only take the room of others.
+        drop(self.take_fresh(id));
         if found {
             self.persist_hold(id, true);
         }
@@ -796,12 +858,47 @@ impl QueueFilter {
     }
 }
 
-/// New messages go to the spool and are due at once.
+/// Room reserved in [`Fresh`] for one message: filled by [`FreshRoom::keep`], given back
+/// when dropped unfilled (the spool refused the message, or the enqueue was abandoned).
+struct FreshRoom<'a> {
+    queue: &'a QueueManager,
+    len: usize,
+}
+
+impl FreshRoom<'_> {
+    fn keep(mut self, envelope: Envelope, bytes: Vec<u8>) {
+        let mut fresh = self.queue.lock_fresh();
+        // The room now belongs to the entry: `take_fresh` gives it back.
+        let reserved = std::mem::take(&mut self.len);
+        fresh.bytes = fresh.bytes.saturating_sub(reserved) + bytes.len();
+        if let Some((_, old)) = fresh.messages.insert(envelope.queue_id, (envelope, bytes)) {
+            fresh.bytes = fresh.bytes.saturating_sub(old.len());
+        }
+    }
+}
+
+impl Drop for FreshRoom<'_> {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            let mut fresh = self.queue.lock_fresh();
+            fresh.bytes = fresh.bytes.saturating_sub(self.len);
+        }
+    }
+}
+
+/// New messages go to the spool and are due at once; a copy waits for the first attempt
+/// when there is room ([`Fresh`]).
 impl Enqueue for QueueManager {
     fn enqueue(&self, envelope: Envelope, head: Vec<u8>, body: Vec<u8>) -> BoxFuture<'_, Result<(), Reply>> {
         Box::pin(async move {
             let id = envelope.queue_id;
+            let copy = self
+                .reserve_fresh(head.len() + body.len())
+                .map(|room| (room, envelope.clone(), [head.as_slice(), body.as_slice()].concat()));
             self.inner.spool.enqueue(envelope, head, body).await?;
+            if let Some((room, envelope, bytes)) = copy {
+                room.keep(envelope, bytes);
+            }
             self.insert(id, Entry { next_ms: now_ms(), held: false, active: false, tried: false });
             self.inner.wake.notify_one();
             Ok(())
