@@ -15,6 +15,10 @@ DSN extension, like many servers (`dsn=True`: it does, and accepts NOTIFY, ORCPT
 and ENVID); `pipelining=True` makes it announce PIPELINING (aiosmtpd
 reads commands one after the other from its stream, so pipelined clients work).
 
+`idle_timeout`: seconds a connection may wait for a command before the sink says `421` and
+closes it, as Postfix's smtpd does after `smtpd_timeout`. `grouped[i]` tells whether line
+`i` arrived together with the next one (a pipelined group).
+
 `bind_same_port()` starts several sinks on different 127.0.0.x addresses with one port, as
 direct MX delivery needs (one `delivery.smtp_port` for every MX host).
 """
@@ -199,6 +203,9 @@ class _RecordingSMTP(SMTP):
             line = await original(*args, **kwargs)
             with sink.lock:
                 sink.lines.append((_is_tls(self), bytes(line)))
+                # More bytes already received: the client sent this line and the next in
+                # one group (PIPELINING), without waiting for a reply in between.
+                sink.grouped.append(len(reader._buffer) > 0)
             return line
 
         reader.readuntil = readuntil
@@ -249,6 +256,7 @@ class Sink:
         dsn: bool = False,
         rcpt_reply: Callable[[str, int], str | None] | None = None,
         data_reply: Callable[[int], str | None] | None = None,
+        idle_timeout: float = 30,
     ):
         self.name = name
         self.host = host
@@ -262,10 +270,12 @@ class Sink:
         self.dsn = dsn
         self.rcpt_reply = rcpt_reply
         self.data_reply = data_reply
+        self.idle_timeout = idle_timeout
         self.lock = threading.RLock()
         self.cond = threading.Condition(self.lock)
         self.messages: list[Received] = []
         self.lines: list[tuple[bool, bytes]] = []
+        self.grouped: list[bool] = []  # per line: the next line had already arrived with it
         self.rcpts: list[tuple[str, str]] = []
         self.auth_attempts: list[tuple[bool, str, bool]] = []  # (tls, user, accepted)
         self.connections = 0
@@ -305,7 +315,8 @@ class Sink:
             auth_required=self.auth_required,
             # aiosmtpd only knows STARTTLS: on an implicit-TLS listener every byte is TLS.
             auth_require_tls=self.implicit_tls is None,
-            timeout=30,
+            # Idle this long, it says 421 and closes (aiosmtpd's timeout, like smtpd_timeout).
+            timeout=self.idle_timeout,
             loop=self._loop,
             **kwargs,
         )

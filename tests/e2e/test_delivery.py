@@ -376,6 +376,45 @@ def test_connection_reused_then_closed_with_quit(postern, sinks):
     assert verbs == ["EHLO", "MAIL", "RCPT", "DATA", "RSET", "MAIL", "RCPT", "DATA", "QUIT"], verbs
 
 
+
+def test_reused_connection_sends_rset_in_one_group_with_the_next_transaction(postern, sinks):
+    """To a server with PIPELINING, the RSET that checks a kept connection travels with
+    MAIL, RCPT and DATA (RFC 2920 lets it stand in a group): one round trip, not two."""
+    sink = sinks("dest", pipelining=True)
+    server = postern(config=delivery_config(default_route="dest", relays=[relay("dest", sink)]))
+    submit(server, ["a@dest.test"], "first")
+    sink.wait_messages(1)
+    submit(server, ["b@dest.test"], "second")
+    sink.wait_messages(2)
+    assert sink.connections == 1, "the idle connection was not reused"
+    with sink.lock:
+        lines = [((raw.decode("utf-8", "replace").split() or [""])[0].upper(), grouped)
+                 for (_, raw), grouped in zip(sink.lines, sink.grouped)]
+    at = [verb for verb, _ in lines].index("RSET")
+    assert lines[at:at + 4] == [("RSET", True), ("MAIL", True), ("RCPT", True), ("DATA", False)], lines
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelining", "no-pipelining"])
+def test_a_kept_connection_the_server_timed_out_is_replaced_not_deferred(postern, sinks, pipelining):
+    """The server closed the idle connection (421, as smtpd_timeout does) before the next
+    message: that message goes out at once on a new connection, not after a retry."""
+    sink = sinks("dest", pipelining=pipelining, idle_timeout=1)
+    server = postern(config=delivery_config(default_route="dest", relays=[relay("dest", sink)],
+                                            connection_reuse_time=30))
+    first, _ = submit(server, ["a@dest.test"], "first")
+    sink.wait_messages(1)
+    wait_deliveries(server, lambda ev: results(ev) == [("a@dest.test", "delivered", 1)], first)
+    deadline = time.monotonic() + 10
+    with sink.cond:
+        while sink.closed < 1 and time.monotonic() < deadline:
+            sink.cond.wait(0.1)
+    assert sink.closed == 1, "the sink did not time the idle connection out"
+    second, _ = submit(server, ["b@dest.test"], "second")
+    sink.wait_messages(2)
+    wait_deliveries(server, lambda ev: results(ev) == [("b@dest.test", "delivered", 1)], second)
+    assert sink.connections == 2
+    assert [m.rcpt_tos for m in sink.messages] == [["a@dest.test"], ["b@dest.test"]]
+
 # --------------------------------------------------------------------------------------
 # 2. Routing: recipient rules, then sender rules, then the default route
 

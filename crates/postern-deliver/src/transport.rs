@@ -210,14 +210,15 @@ impl Delivery {
             options.tls,
             options.auth.as_ref().map_or("", |a| &a.username)
         );
-        let reused = match self.take_idle(&key) {
-            Some(mut c) => c.reset().await.then_some(c),
-            None => None,
-        };
-        let mut client = match reused {
-            Some(c) => c,
-            None => Client::connect(&target.name, target.addr, options.clone()).await?,
-        };
+        if let Some(mut client) = self.take_idle(&key) {
+            // `None`: it no longer answers (closed or timed out while idle); a new one follows.
+            if let Some(result) = client.send_reused(envelope, recipients, message).await? {
+                let remote = client.remote.clone();
+                self.put_idle(key, client);
+                return Ok((remote, result.recipients, result.dsn));
+            }
+        }
+        let mut client = Client::connect(&target.name, target.addr, options.clone()).await?;
         let result = client.send(envelope, recipients, message).await?;
         let remote = client.remote.clone();
         self.put_idle(key, client);
