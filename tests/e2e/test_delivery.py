@@ -358,7 +358,8 @@ def test_relay_implicit_tls_with_auth(postern, sinks, tls_context, tls_files):
 
 def test_connection_reused_then_closed_with_quit(postern, sinks):
     """An idle connection serves the next message (RSET, no new EHLO), and is closed with
-    QUIT once idle for connection_reuse_time, even when no other delivery follows."""
+    QUIT once idle for connection_reuse_time, even when no other delivery follows; and so
+    is the next one kept after that."""
     sink = sinks("dest")
     server = postern(config=delivery_config(default_route="dest", relays=[relay("dest", sink)],
                                             connection_reuse_time=2))
@@ -374,6 +375,16 @@ def test_connection_reused_then_closed_with_quit(postern, sinks):
     assert sink.closed == 1, "the idle connection was never closed"
     verbs = [c.split()[0].upper() for _, c in sink.command_lines()]
     assert verbs == ["EHLO", "MAIL", "RCPT", "DATA", "RSET", "MAIL", "RCPT", "DATA", "QUIT"], verbs
+    # Nothing was kept any more: the next connection kept is closed the same way.
+    submit(server, ["c@dest.test"], "third")
+    sink.wait_messages(3)
+    delivered = time.monotonic()
+    with sink.cond:
+        while sink.closed < 2 and time.monotonic() - delivered < 2 + 5:
+            sink.cond.wait(0.1)
+    assert (sink.connections, sink.closed) == (2, 2), "the second idle connection was never closed"
+    verbs = [c.split()[0].upper() for _, c in sink.command_lines()]
+    assert verbs[9:] == ["EHLO", "MAIL", "RCPT", "DATA", "QUIT"], verbs
 
 
 

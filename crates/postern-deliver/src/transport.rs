@@ -53,7 +53,7 @@ impl Delivery {
             }
             roots.push(Some(std::sync::Arc::new(store)));
         }
-        Ok(Delivery { roots, config, dns, helo, idle: Arc::new(Mutex::new(HashMap::new())), inbound: None })
+        Ok(Delivery { roots, config, dns, helo, idle: Arc::new(Mutex::new(Idle::default())), inbound: None })
     }
 
     /// Mail to inbound relay domains goes to their internal servers (before every rule).
@@ -110,7 +110,7 @@ impl Delivery {
         let mut stale = Vec::new();
         let found = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            let list = idle.get_mut(key)?;
+            let list = idle.servers.get_mut(key)?;
             loop {
                 match list.pop() {
                     Some((since, client)) if since.elapsed() < self.config.connection_reuse_time => break Some(client),
@@ -124,25 +124,24 @@ impl Delivery {
     }
 
     /// Keeps a connection for reuse, and closes it (QUIT) once it has been idle for
-    /// `connection_reuse_time`, whether or not another delivery comes along.
+    /// `connection_reuse_time`, whether or not another delivery comes along: one sweeper
+    /// task does that for every kept connection, while there are any.
     fn put_idle(&self, key: String, client: Client) {
-        let reuse = self.config.connection_reuse_time;
-        let surplus = {
+        let (surplus, start_sweeper) = {
             let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            let list = idle.entry(key).or_default();
-            if list.len() < MAX_IDLE_PER_SERVER {
+            let list = idle.servers.entry(key).or_default();
+            let surplus = if list.len() < MAX_IDLE_PER_SERVER {
                 list.push((Instant::now(), client));
                 None
             } else {
                 Some(client)
-            }
+            };
+            (surplus, !std::mem::replace(&mut idle.sweeping, true))
         };
         close_all(surplus);
-        let idle = Arc::clone(&self.idle);
-        tokio::spawn(async move {
-            tokio::time::sleep(reuse).await;
-            close_all(take_expired(&idle, reuse));
-        });
+        if start_sweeper {
+            tokio::spawn(sweep(Arc::clone(&self.idle), self.config.connection_reuse_time));
+        }
     }
 
     async fn run(&self, job: Job) -> Vec<RcptResult> {
@@ -226,20 +225,58 @@ impl Delivery {
     }
 }
 
-type IdlePool = Mutex<HashMap<String, Vec<(Instant, Client)>>>;
+/// Connections kept for reuse, by server, newest last.
+#[derive(Default)]
+struct Idle {
+    servers: HashMap<String, Vec<(Instant, Client)>>,
+    /// A [`sweep`] task runs; it ends (and says so here) once nothing is kept.
+    sweeping: bool,
+}
 
-/// Removes the connections idle for `reuse` or longer.
-fn take_expired(idle: &IdlePool, reuse: Duration) -> Vec<Client> {
-    let mut idle = idle.lock().unwrap_or_else(|p| p.into_inner());
+type IdlePool = Mutex<Idle>;
+
+/// Closes each kept connection once it has been idle for `reuse`, waking when the oldest
+/// one is due; ends when none is left (the next [`Delivery::put_idle`] starts another).
+async fn sweep(idle: Arc<IdlePool>, reuse: Duration) {
+    let mut wait = reuse;
+    loop {
+        tokio::time::sleep(wait).await;
+        let (expired, next) = {
+            let mut idle = idle.lock().unwrap_or_else(|p| p.into_inner());
+            let (expired, oldest) = take_expired(&mut idle.servers, reuse);
+            if oldest.is_none() {
+                idle.sweeping = false;
+            }
+            (expired, oldest)
+        };
+        close_all(expired);
+        match next {
+            // Due when it has been idle for `reuse`; at least a millisecond from now.
+            Some(since) => wait = reuse.saturating_sub(since.elapsed()).max(Duration::from_millis(1)),
+            None => return,
+        }
+    }
+}
+
+/// Removes the connections idle for `reuse` or longer; also returns since when the oldest
+/// of the others has been idle (`None`: none is left).
+fn take_expired(
+    servers: &mut HashMap<String, Vec<(Instant, Client)>>,
+    reuse: Duration,
+) -> (Vec<Client>, Option<Instant>) {
     let mut expired = Vec::new();
-    idle.retain(|_, list| {
+    let mut oldest: Option<Instant> = None;
+    servers.retain(|_, list| {
         let (keep, old): (Vec<_>, Vec<_>) =
             std::mem::take(list).into_iter().partition(|(since, _)| since.elapsed() < reuse);
         expired.extend(old.into_iter().map(|(_, client)| client));
+        if let Some(&(since, _)) = keep.first() {
+            oldest = Some(oldest.map_or(since, |o| o.min(since)));
+        }
         *list = keep;
         !list.is_empty()
     });
-    expired
+    (expired, oldest)
 }
 
 /// Says QUIT on each connection, in the background.
