@@ -63,6 +63,29 @@ use crate::journal::{self, Item, SEGMENT_HEADER};
 /// Default segment size: 32 MiB (about 30,000 messages of 1 KB).
 pub const SEGMENT_SIZE: u64 = 32 << 20;
 
+/// A segment being prepared is written back every this many bytes of zeros (see `prepare`).
+const PREPARE_SYNC_BYTES: usize = 2 << 20;
+
+/// Writes `len` bytes of `file` from `offset` to the disk and waits for them, without the
+/// cache flush of an `fdatasync` (the segment's final `fsync` makes them durable): on
+/// Linux `sync_file_range`, elsewhere (or where the file system refuses it) `fdatasync`.
+fn write_back(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return file.sync_data();
+        };
+        // SAFETY: the descriptor belongs to `file`, open for the whole call; the call only
+        // starts and waits for writeback of that range.
+        if unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, flags) } == 0 {
+            return Ok(());
+        }
+    }
+    file.sync_data()
+}
+
 /// The largest message a session appends on its own runtime thread (a copy of this much
 /// into the page cache takes tens of microseconds); larger ones are written on the blocking
 /// pool, so that one big message never holds a runtime thread for milliseconds.
@@ -581,10 +604,21 @@ impl Spool {
             f.write_all(&journal::segment_header(seq, salt)).map_err(io_err("write", &temp))?;
             let zeros = vec![0u8; 1 << 20];
             let mut left = size.saturating_sub(SEGMENT_HEADER as u64);
+            let mut unsynced = 0;
             while left > 0 {
                 let n = left.min(zeros.len() as u64) as usize;
                 f.write_all(&zeros[..n]).map_err(io_err("write", &temp))?;
                 left -= n as u64;
+                unsynced += n;
+                // A few megabytes at a time: the sessions' `fdatasync`s of the current
+                // segment wait behind at most that much of this file's writeback, not
+                // behind a whole segment's (32 MiB at once gave 100 KB messages a p99 of
+                // 20-37 ms at half the peak rate).
+                if unsynced >= PREPARE_SYNC_BYTES && left > 0 {
+                    let end = size - left;
+                    write_back(&f, end - unsynced as u64, unsynced as u64).map_err(io_err("write back", &temp))?;
+                    unsynced = 0;
+                }
             }
             f.sync_all().map_err(io_err("fsync", &temp))?;
             fs::rename(&temp, &dest).map_err(io_err("rename", &dest))?;
