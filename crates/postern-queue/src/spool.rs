@@ -732,7 +732,11 @@ impl Spool {
                 let name = entry.file_name().to_string_lossy().into_owned();
                 let seq = name.strip_suffix(".new").and_then(|s| u64::from_str_radix(s, 16).ok());
                 if seq.is_some_and(|s| !keep.contains(&Some(s))) || name.starts_with(".probe-") {
-                    fs::remove_file(entry.path()).map_err(io_err("remove", &entry.path()))?;
+                    match fs::remove_file(entry.path()) {
+                        // Gone already (renamed or removed by whoever made it): nothing to do.
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        other => other.map_err(io_err("remove", &entry.path()))?,
+                    }
                 }
             }
             st.index.clear();
