@@ -85,12 +85,18 @@ async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// A queue manager over `spool` that delivers through a [`Recorder`].
+fn queue_over(spool: &Spool) -> (QueueManager, Arc<Recorder>) {
+    let recorder = Arc::new(Recorder::default());
+    let queue = QueueManager::new(spool.clone(), recorder.clone(), Arc::new(Collected::default()), config()).unwrap();
+    (queue, recorder)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_attempt_gets_the_spooled_message_from_memory_and_a_retry_reads_the_spool() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(dir.path()).unwrap();
-    let recorder = Arc::new(Recorder::default());
-    let queue = QueueManager::new(spool.clone(), recorder.clone(), Arc::new(Collected::default()), config()).unwrap();
+    let (queue, recorder) = queue_over(&spool);
 
     let small = message("plain", 1024);
     let deferred = message("DEFER", 2048);
@@ -136,8 +142,7 @@ async fn first_attempt_gets_the_spooled_message_from_memory_and_a_retry_reads_th
 async fn held_deleted_and_abandoned_messages_give_their_memory_back() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(dir.path()).unwrap();
-    let recorder = Arc::new(Recorder::default());
-    let queue = QueueManager::new(spool.clone(), recorder.clone(), Arc::new(Collected::default()), config()).unwrap();
+    let (queue, recorder) = queue_over(&spool);
 
     let (held, head, body) = message("held", 4096);
     let held_id = held.queue_id;
@@ -182,8 +187,7 @@ async fn a_message_the_spool_refuses_keeps_no_memory() {
     // Small segments, and no journal directory to create the next one in: the spool
     // refuses the first message that needs a new segment.
     let spool = Spool::with_segment_size(dir.path(), 64 << 10).unwrap();
-    let recorder = Arc::new(Recorder::default());
-    let queue = QueueManager::new(spool.clone(), recorder, Arc::new(Collected::default()), config()).unwrap();
+    let (queue, _) = queue_over(&spool);
     std::fs::remove_dir_all(spool.journal_dir()).unwrap();
 
     let mut kept = 0;
