@@ -91,6 +91,16 @@ fn write_back(file: &File, offset: u64, len: u64) -> io::Result<()> {
 /// pool, so that one big message never holds a runtime thread for milliseconds.
 const INLINE_APPEND: usize = 256 << 10;
 
+/// What a writer waiting for its record to be durable does next ([`Spool::next_step`]).
+enum Step {
+    Durable,
+    /// A sync runs: wait for it to end.
+    Wait,
+    /// Sync the file up to the position (running from now on).
+    Sync(Pos, Arc<File>),
+    Fail(SpoolError),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
     #[error("{op} {path}: {source}")]
@@ -339,24 +349,11 @@ impl Spool {
     async fn durable(&self, id: QueueId, pos: Pos) -> Result<()> {
         let mut changed = self.inner.changed.subscribe();
         let result = loop {
-            let sync = {
-                let mut st = self.lock();
-                if let Some(why) = &st.broken {
-                    break Err(SpoolError::Broken(why.clone()));
-                }
-                if st.synced >= pos {
-                    break Ok(());
-                }
-                if st.syncing {
-                    None
-                } else {
-                    let Some(cur) = st.current.as_ref() else {
-                        break Err(SpoolError::Task("record's segment closed without a sync".into()));
-                    };
-                    let sync = ((cur.seq, cur.end), Arc::clone(&cur.file));
-                    st.syncing = true;
-                    Some(sync)
-                }
+            let sync = match Self::next_step(&mut self.lock(), pos) {
+                Step::Durable => break Ok(()),
+                Step::Fail(e) => break Err(e),
+                Step::Wait => None,
+                Step::Sync(target, file) => Some((target, file)),
             };
             match sync {
                 Some((target, file)) => {
@@ -448,26 +445,38 @@ impl Spool {
     /// Waits until everything up to `pos` is durable, leading a sync when none runs.
     fn wait_durable<'a>(&'a self, mut st: MutexGuard<'a, State>, pos: Pos) -> Result<MutexGuard<'a, State>> {
         loop {
-            if let Some(why) = &st.broken {
-                return Err(SpoolError::Broken(why.clone()));
+            match Self::next_step(&mut st, pos) {
+                Step::Durable => return Ok(st),
+                Step::Fail(e) => return Err(e),
+                Step::Wait => st = self.inner.synced.wait(st).unwrap_or_else(|p| p.into_inner()),
+                Step::Sync(target, file) => {
+                    drop(st);
+                    self.synced(target, file.sync_data());
+                    st = self.lock();
+                }
             }
-            if st.synced >= pos {
-                return Ok(st);
-            }
-            if st.syncing {
-                st = self.inner.synced.wait(st).unwrap_or_else(|p| p.into_inner());
-                continue;
-            }
-            let Some(cur) = st.current.as_ref() else {
-                // The segment was closed (and synced) since: `synced` says how far.
-                return Err(SpoolError::Task("record's segment closed without a sync".into()));
-            };
-            let (target, file) = ((cur.seq, cur.end), Arc::clone(&cur.file));
-            st.syncing = true;
-            drop(st);
-            self.synced(target, file.sync_data());
-            st = self.lock();
         }
+    }
+
+    /// What a writer waiting for everything before `pos` to be durable does next, the
+    /// same for [`Spool::durable`] (a task) and [`Spool::wait_durable`] (a thread): a
+    /// `Step::Sync` is counted as running until [`Spool::synced`].
+    fn next_step(st: &mut State, pos: Pos) -> Step {
+        if let Some(why) = &st.broken {
+            return Step::Fail(SpoolError::Broken(why.clone()));
+        }
+        if st.synced >= pos {
+            return Step::Durable;
+        }
+        if st.syncing {
+            return Step::Wait;
+        }
+        let Some(cur) = st.current.as_ref() else {
+            // The segment was closed (and synced) since: `synced` says how far.
+            return Step::Fail(SpoolError::Task("record's segment closed without a sync".into()));
+        };
+        st.syncing = true;
+        Step::Sync((cur.seq, cur.end), Arc::clone(&cur.file))
     }
 
     /// Makes sure the current segment has room for `len` more octets and `reserve` left over,
