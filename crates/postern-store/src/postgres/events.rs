@@ -17,7 +17,7 @@ use postern_core::{Event, EventKind};
 use super::filter::Filter;
 use super::log_ingest::{Fold, RecipientState, adoptable_sessions, most_new_rows, named_recipients, queue_ids};
 use super::log_write::{ROW_COLUMNS, read_message_row, write};
-use super::{Params, PgStore, get, query, sql_state};
+use super::{Params, PgStore, cause_of, get, query, sql_state};
 use crate::Result;
 use crate::events::{EventQuery, EventStore, StoredEvent, search_domains};
 
@@ -144,7 +144,8 @@ async fn store_batch(tx: &deadpool_postgres::Transaction<'_>, writer: i64, event
     // Sent together (one round trip); the server runs them in this order.
     let (ids_params, rows_params): (Params<'_>, Params<'_>) = (&[&n_events, &n_rows], &[&queue_ids]);
     let recipients_params: Params<'_> = &[&recipient_queues, &recipient_names];
-    let (ids, rows, recipients, refusals) = tokio::try_join!(
+    // Every answer is awaited, the error chosen by `cause_of` (see `log_write::write`).
+    let answers = tokio::join!(
         query(tx, ids_sql, ids_params),
         query(tx, &rows_sql, rows_params),
         query(tx, recipients_sql, recipients_params),
@@ -156,7 +157,14 @@ async fn store_batch(tx: &deadpool_postgres::Transaction<'_>, writer: i64, event
                 None => Ok(None),
             }
         },
-    )?;
+    );
+    let (ids, rows, recipients, refusals) = match answers {
+        (Ok(ids), Ok(rows), Ok(recipients), Ok(refusals)) => (ids, rows, recipients, refusals),
+        (ids, rows, recipients, refusals) => {
+            let cause = cause_of([ids.err(), rows.err(), recipients.err(), refusals.err()]);
+            return Err(cause.unwrap_or_else(|| super::unreadable("a failed batch without an error".into())));
+        }
+    };
     let ids = ids.first().ok_or_else(|| super::unreadable("no ids from the sequences".into()))?;
     let (event_ids, row_ids): (Vec<i64>, Vec<i64>) = (get(ids, 0)?, get(ids, 1)?);
     let mut loaded = rows.iter().map(read_message_row).collect::<Result<Vec<_>>>()?;

@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 
 use super::events::EventColumns;
 use super::log_ingest::{Folded, MessageRow};
-use super::{Params, execute, get};
+use super::{Params, cause_of, execute, get};
 use crate::Result;
 use crate::log::RecipientCounts;
 use crate::log_state::{MessageStatus, Phase};
@@ -150,7 +150,9 @@ pub(super) async fn write(
         &e.sender_domain,
         &writer,
     ];
-    tokio::try_join!(
+    // Every answer is awaited: a failed statement makes the later ones fail with 25P02,
+    // and which of them is read first is not the order they were sent in.
+    let (events, deleted, rows, recipients, hours) = tokio::join!(
         execute(tx, INSERT_EVENTS, event_params),
         async {
             if deleted.is_empty() {
@@ -178,8 +180,11 @@ pub(super) async fn write(
             let [a, b, c, d, e, f, g, h, i] = &counts;
             execute(tx, UPSERT_HOURS, &[&hours, &hour_accounts, &hour_senders, a, b, c, d, e, f, g, h, i]).await
         },
-    )?;
-    Ok(())
+    );
+    match cause_of([events.err(), deleted.err(), rows.err(), recipients.err(), hours.err()]) {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }
 
 /// Rows as the columns of [`UPSERT_ROWS`].

@@ -400,6 +400,22 @@ fn sql_state(error: &StoreError) -> Option<&str> {
     }
 }
 
+/// The error of statements sent together in one transaction, given in the order they were
+/// sent: the first that is not "current transaction is aborted" (SQLSTATE 25P02, the echo
+/// of an earlier statement's failure), whichever statement's answer was read first. The
+/// cause (a collision 23505, a deadlock 40P01) is what the caller decides on: the echo
+/// would hide it. `None` when every statement succeeded.
+fn cause_of(errors: impl IntoIterator<Item = Option<StoreError>>) -> Option<StoreError> {
+    let mut echo = None;
+    for error in errors.into_iter().flatten() {
+        if sql_state(&error) != Some("25P02") {
+            return Some(error);
+        }
+        echo.get_or_insert(error);
+    }
+    echo
+}
+
 /// A row's column, or an error naming it.
 fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, index: usize) -> Result<T> {
     Ok(row.try_get(index)?)
