@@ -11,7 +11,7 @@
 //! its hash, ham count and spam count (all u32), sorted by hash. Reading a file checks
 //! every length against the data, so a damaged file is an error, never a panic.
 
-use std::collections::HashMap;
+use crate::tokens::TokenMap;
 
 /// Robinson's strength of the prior (s) and its value (x).
 const PRIOR_STRENGTH: f64 = 0.45;
@@ -28,7 +28,7 @@ pub struct Counts {
     pub ham: u32,
     pub spam: u32,
     /// Token hash -> (ham messages, spam messages).
-    pub tokens: HashMap<u32, (u32, u32)>,
+    pub tokens: TokenMap<(u32, u32)>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -168,7 +168,7 @@ impl Counts {
         if bytes.len() != 20 + n.checked_mul(12).ok_or(ModelError::Damaged)? {
             return Err(ModelError::Damaged);
         }
-        let mut tokens = HashMap::with_capacity(n);
+        let mut tokens = TokenMap::with_capacity_and_hasher(n, Default::default());
         for i in 0..n {
             let at = 20 + i * 12;
             tokens.insert(word(at)?, (word(at + 4)?, word(at + 8)?));

@@ -9,7 +9,8 @@
 //! - `view.rs`: MIME parsing (`mail-parser`; in the pipeline, the parse the content checks
 //!   share) into a bounded [`MessageView`]; `html.rs`: visible and hidden text and links
 //!   of HTML parts; `links.rs`: hosts and domains.
-//! - `phrases.rs`: known spam phrases and disguised words.
+//! - `phrases.rs`: known spam phrases and disguised words; `spaces.rs`: text cut at
+//!   whitespace, the word passes' scan.
 //! - `rules.rs`: the rules, each a name, a score and a test.
 //! - `tokens.rs`: the classifier's hashed tokens; `bayes.rs`: the classifier
 //!   (Robinson/Fisher) and its model file; `logistic.rs`: the alternative measured
@@ -35,6 +36,7 @@ mod random_text;
 pub mod rules;
 pub mod scanner;
 pub mod score;
+pub mod spaces;
 pub mod tokens;
 pub mod trainer;
 pub mod view;

@@ -150,7 +150,7 @@ pub fn has_disguised_word(text: &str) -> bool {
     let mut spelled = String::new();
     let mut last_single = false;
     let mut letters = String::new();
-    for raw in text.split_whitespace() {
+    for raw in crate::spaces::words(text) {
         // Spelled out with spaces: single letters in a row.
         let mut chars = raw.chars();
         let single = match (chars.next(), chars.next()) {
