@@ -42,6 +42,11 @@ mod rules;
 mod scorer;
 mod tokens;
 
+/// The writing connection's page cache: 32 MiB (a negative `cache_size` is in KiB).
+const WRITER_CACHE_KIB: i64 = -32 * 1024;
+/// WAL pages written before an automatic checkpoint (SQLite's default is 1,000).
+const CHECKPOINT_PAGES: i64 = 8_000;
+
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     /// A second, read-only connection for log search: a long search never holds the
@@ -54,6 +59,15 @@ impl SqliteStore {
         let mut conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // The writer's page cache and how much WAL it lets grow before a checkpoint: the
+        // event batches write the same hot pages (the tails of the log tables and their
+        // indexes) commit after commit. SQLite's defaults (2 MiB, 1,000 pages) had the
+        // writer reading back from the file what it had just evicted and checkpointing
+        // each hot page over and over: log_bench's ingest of 20,000 messages (200,000
+        // events) took 2.95 s of CPU, 2.3 s with these (8,000 pages: a WAL of at most about
+        // 32 MiB). The cache is filled only as pages are used.
+        conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
+        conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)?;
         // Per connection, and a no-op inside a transaction: set before anything else runs.
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -120,6 +134,10 @@ mod tests {
         assert_eq!(on, 1);
         let mode: String = store.conn().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
+        let cache: i64 = store.conn().query_row("PRAGMA cache_size", [], |r| r.get(0)).unwrap();
+        assert_eq!(cache, WRITER_CACHE_KIB);
+        let pages: i64 = store.conn().query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).unwrap();
+        assert_eq!(pages, CHECKPOINT_PAGES);
     }
 
     #[test]
