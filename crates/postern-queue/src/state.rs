@@ -6,10 +6,12 @@
 //! A missing state file means "never tried": due now. An unreadable one is treated the same
 //! (at-least-once: a recipient may get a duplicate, never nothing) and logged.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use postern_core::QueueId;
 use serde::{Deserialize, Serialize};
@@ -73,12 +75,30 @@ impl DeliveryState {
 
 pub(crate) struct StateDir {
     dir: PathBuf,
+    /// The messages that may have a state file: those found at start and every one saved
+    /// since. Most messages are delivered at their first attempt and never get one; for
+    /// them loading and removing touch no file (they were an `open` and an `unlink` of a
+    /// path that did not exist, per message).
+    saved: Mutex<HashSet<QueueId>>,
 }
 
 impl StateDir {
     pub(crate) fn open(dir: PathBuf) -> std::io::Result<StateDir> {
         fs::create_dir_all(&dir)?;
-        Ok(StateDir { dir })
+        let mut saved = HashSet::new();
+        for entry in fs::read_dir(&dir)? {
+            let name = entry?.file_name();
+            // `<id>` and a save's leftover `<id>.tmp` (a file of neither form is never read).
+            let id = name.to_str().map(|n| n.strip_suffix(".tmp").unwrap_or(n)).and_then(QueueId::parse);
+            if let Some(id) = id {
+                saved.insert(id);
+            }
+        }
+        Ok(StateDir { dir, saved: Mutex::new(saved) })
+    }
+
+    fn saved(&self) -> std::sync::MutexGuard<'_, HashSet<QueueId>> {
+        self.saved.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn path(&self, id: QueueId) -> PathBuf {
@@ -87,6 +107,9 @@ impl StateDir {
 
     /// `Ok(None)`: never tried, or unreadable (logged).
     pub(crate) fn load(&self, id: QueueId, recipients: usize) -> Option<DeliveryState> {
+        if !self.saved().contains(&id) {
+            return None;
+        }
         let bytes = fs::read(self.path(id)).ok()?;
         match serde_json::from_slice::<DeliveryState>(&bytes) {
             Ok(state) if state.recipients.len() == recipients => Some(state),
@@ -101,6 +124,8 @@ impl StateDir {
         let path = self.path(id);
         let temp = self.dir.join(format!("{id}.tmp"));
         let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
+        // Before the file can exist: a save that fails half way still leaves it known.
+        self.saved().insert(id);
         let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&temp)?;
         f.write_all(&bytes)?;
         f.sync_all()?;
@@ -109,10 +134,45 @@ impl StateDir {
     }
 
     pub(crate) fn remove(&self, id: QueueId) {
-        let _ = fs::remove_file(self.path(id));
+        if self.saved().remove(&id) {
+            let _ = fs::remove_file(self.path(id));
+        }
     }
 
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_states_are_loaded_removed_and_found_again_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let states = StateDir::open(dir.path().join("state")).unwrap();
+        let (a, b) = (QueueId::generate(), QueueId::generate());
+        assert_eq!(states.load(a, 1), None, "never tried");
+        states.remove(a);
+        let mut state = DeliveryState::new(1, 5);
+        state.attempts = 2;
+        states.save(a, &state).unwrap();
+        assert_eq!(states.load(a, 1), Some(state.clone()));
+        assert_eq!(states.load(a, 2), None, "another envelope's count: unreadable");
+        states.save(b, &state).unwrap();
+        states.remove(b);
+        assert!(!dir.path().join("state").join(b.to_string()).exists());
+        assert_eq!(states.load(b, 1), None);
+
+        // A restart finds the files there are, including one left by a crash mid-save.
+        let c = QueueId::generate();
+        fs::write(dir.path().join("state").join(format!("{c}.tmp")), b"{").unwrap();
+        let states = StateDir::open(dir.path().join("state")).unwrap();
+        assert_eq!(states.load(a, 1), Some(state));
+        assert_eq!(states.load(b, 1), None);
+        assert!(states.saved().contains(&c));
+        states.remove(a);
+        assert!(!dir.path().join("state").join(a.to_string()).exists());
     }
 }
