@@ -184,28 +184,15 @@ impl QueueManager {
     pub fn adopt(&self, ids: &[QueueId]) {
         let now = now_ms();
         for &id in ids {
-            let saved = self.read_state_only(id);
+            let saved = self.inner.states.schedule(id);
             let (next, held, tried) = match &saved {
                 Some(s) => (s.next_attempt_ms, s.held, s.attempts > 0),
                 None => (now, false, false),
             };
             self.insert(id, Entry { next_ms: next, held, active: false, tried });
         }
-        let known: BTreeSet<String> = ids.iter().map(|i| i.to_string()).collect();
-        if let Ok(dir) = std::fs::read_dir(self.inner.states.dir()) {
-            for entry in dir.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if !known.contains(&name) {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
+        self.inner.states.keep_only(ids);
         self.inner.wake.notify_one();
-    }
-
-    fn read_state_only(&self, id: QueueId) -> Option<DeliveryState> {
-        let bytes = std::fs::read(self.inner.states.dir().join(id.to_string())).ok()?;
-        serde_json::from_slice(&bytes).ok()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Index> {

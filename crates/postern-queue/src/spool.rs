@@ -101,7 +101,7 @@ fn write_all_at_vectored(file: &File, pieces: &[&[u8]], offset: u64) -> io::Resu
             .map(|p| libc::iovec { iov_base: p.as_ptr().cast_mut().cast(), iov_len: p.len() })
             .collect();
         if let (Ok(count), Ok(at)) = (libc::c_int::try_from(iov.len()), libc::off_t::try_from(offset))
-            && iov.len() <= 1024
+            && count <= libc::UIO_MAXIOV
         {
             loop {
                 // SAFETY: every iovec points into a slice of `pieces`, borrowed for the whole

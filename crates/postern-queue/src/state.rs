@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use postern_core::QueueId;
@@ -120,6 +120,30 @@ impl StateDir {
         }
     }
 
+    /// The saved schedule of a message found at start, whatever its recipients (`None`:
+    /// never tried, or unreadable).
+    pub(crate) fn schedule(&self, id: QueueId) -> Option<DeliveryState> {
+        if !self.saved().contains(&id) {
+            return None;
+        }
+        serde_json::from_slice(&fs::read(self.path(id)).ok()?).ok()
+    }
+
+    /// Removes every file but the states of `ids` (the messages found at start): the states
+    /// of messages that are gone, and anything else left in the directory.
+    pub(crate) fn keep_only(&self, ids: &[QueueId]) {
+        let known: HashSet<String> = ids.iter().map(|i| i.to_string()).collect();
+        if let Ok(dir) = fs::read_dir(&self.dir) {
+            for entry in dir.flatten() {
+                if !entry.file_name().to_str().is_some_and(|name| known.contains(name)) {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+        let ids: HashSet<QueueId> = ids.iter().copied().collect();
+        self.saved().retain(|id| ids.contains(id));
+    }
+
     pub(crate) fn save(&self, id: QueueId, state: &DeliveryState) -> std::io::Result<()> {
         let path = self.path(id);
         let temp = self.dir.join(format!("{id}.tmp"));
@@ -137,10 +161,6 @@ impl StateDir {
         if self.saved().remove(&id) {
             let _ = fs::remove_file(self.path(id));
         }
-    }
-
-    pub(crate) fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 
@@ -174,5 +194,27 @@ mod tests {
         assert!(states.saved().contains(&c));
         states.remove(a);
         assert!(!dir.path().join("state").join(a.to_string()).exists());
+    }
+
+    #[test]
+    fn at_start_only_the_states_of_messages_found_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let states = StateDir::open(dir.path().join("state")).unwrap();
+        let (kept, gone) = (QueueId::generate(), QueueId::generate());
+        let mut state = DeliveryState::new(2, 5);
+        state.held = true;
+        states.save(kept, &state).unwrap();
+        states.save(gone, &state).unwrap();
+        fs::write(dir.path().join("state").join("junk"), b"x").unwrap();
+        fs::write(dir.path().join("state").join(format!("{kept}.tmp")), b"{").unwrap();
+        states.keep_only(&[kept]);
+        let left: Vec<String> = fs::read_dir(dir.path().join("state"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, [kept.to_string()]);
+        assert_eq!(states.schedule(kept), Some(state), "whatever the recipients");
+        assert_eq!(states.schedule(gone), None);
+        assert!(!states.saved().contains(&gone));
     }
 }

@@ -63,9 +63,9 @@ impl SqliteStore {
         // event batches write the same hot pages (the tails of the log tables and their
         // indexes) commit after commit. SQLite's defaults (2 MiB, 1,000 pages) had the
         // writer reading back from the file what it had just evicted and checkpointing
-        // each hot page over and over: log_bench's ingest of 20,000 messages (200,000
-        // events) took 2.95 s of CPU, 2.3 s with these (8,000 pages: a WAL of at most about
-        // 32 MiB). The cache is filled only as pages are used.
+        // each hot page over and over: log_bench's ingest of 20,000 messages (about 190,000
+        // events) took 3.1-3.3 s of CPU, 2.5-2.8 s with these (8,000 pages: a WAL of at most
+        // about 32 MiB). The cache is filled only as pages are used.
         conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)?;
         conn.pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES)?;
         // Per connection, and a no-op inside a transaction: set before anything else runs.
