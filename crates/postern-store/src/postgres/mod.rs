@@ -425,3 +425,29 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(row: &'a Row, index: usize) ->
 fn unreadable(text: String) -> StoreError {
     StoreError::Json(<serde_json::Error as serde::de::Error>::custom(text))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real failed statement and the 25P02 that the next one in the same transaction
+    /// gets: `cause_of` keeps the first, in whatever order they are given.
+    #[test]
+    fn the_cause_of_a_failed_batch_is_not_the_aborted_transaction_after_it() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (failed, echo) = runtime.block_on(async {
+            let (mut client, connection) =
+                tokio_postgres::connect(&testing::url(), tokio_postgres::NoTls).await.expect("PostgreSQL for tests");
+            tokio::spawn(connection);
+            let tx = client.transaction().await.unwrap();
+            let failed = tx.execute("SELECT 1 / 0", &[]).await.unwrap_err();
+            let echo = tx.execute("SELECT 1", &[]).await.unwrap_err();
+            (StoreError::from(failed), StoreError::from(echo))
+        });
+        assert_eq!(sql_state(&failed), Some("22012"));
+        assert_eq!(sql_state(&echo), Some("25P02"));
+        let cause = cause_of([None, Some(echo), Some(failed), None]).unwrap();
+        assert_eq!(sql_state(&cause), Some("22012"));
+        assert!(cause_of([None, None]).is_none());
+    }
+}
