@@ -86,8 +86,10 @@ impl StateDir {
     pub(crate) fn open(dir: PathBuf) -> std::io::Result<StateDir> {
         fs::create_dir_all(&dir)?;
         let mut saved = HashSet::new();
-        for entry in fs::read_dir(&dir)? {
-            let name = entry?.file_name();
+        // A directory that cannot be listed stops the start (a saved state not known would
+        // be a delivered recipient tried again); an entry that cannot be read is skipped.
+        for entry in fs::read_dir(&dir)?.flatten() {
+            let name = entry.file_name();
             // `<id>` and a save's leftover `<id>.tmp` (a file of neither form is never read).
             let id = name.to_str().map(|n| n.strip_suffix(".tmp").unwrap_or(n)).and_then(QueueId::parse);
             if let Some(id) = id {
