@@ -418,9 +418,15 @@ def postern(tmp_path):
         started.append(server)
         return server.start()
 
+    def kill_all() -> None:
+        for server in started:
+            server.kill()
+
+    # For fixtures that must outlive the servers (a PostgreSQL schema is dropped only once
+    # no node holds a lock in it): they take `postern`, so they end first, and call this.
+    make.kill_all = kill_all
     yield make
-    for server in started:
-        server.kill()
+    kill_all()
 
 
 @pytest.fixture

@@ -32,11 +32,25 @@ def psql(sql: str) -> list[str]:
 
 
 @pytest.fixture
-def schema():
+def schema(postern):
+    # Taking `postern` makes this fixture end before it: the nodes are killed first, so the
+    # DROP never races a node still writing there (a deadlock between the DROP's exclusive
+    # locks and a node's insert failed one CI run).
     name = f"e2e_{os.getpid()}_{time.monotonic_ns()}"
     psql(f"CREATE SCHEMA {name}")
     yield name
-    psql(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+    postern.kill_all()
+    # A killed node's backend may still hold its locks for a moment (it sees the closed
+    # socket only at its next read): a deadlock then aborts the DROP, and a retry finds
+    # the backend gone.
+    for _ in range(10):
+        done = subprocess.run(["psql", PG, "-v", "ON_ERROR_STOP=1", "-Atc", f"DROP SCHEMA IF EXISTS {name} CASCADE"],
+                              capture_output=True, text=True, timeout=30)
+        if done.returncode == 0 or "deadlock detected" not in done.stderr:
+            break
+        time.sleep(0.5)
+    if done.returncode != 0:
+        pytest.fail(f"PostgreSQL at {PG!r}: dropping schema {name}: {done.stderr.strip()}", pytrace=False)
 
 
 def config(schema: str) -> str:
