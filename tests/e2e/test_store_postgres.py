@@ -20,12 +20,16 @@ from test_accounts import IP_CLIENT, UNTRUSTED, Api, send, smtp
 PG = "host=127.0.0.1 user=postgres dbname=test"
 
 
-def psql(sql: str) -> list[str]:
+def run_psql(sql: str) -> subprocess.CompletedProcess:
     try:
-        done = subprocess.run(["psql", PG, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
+        return subprocess.run(["psql", PG, "-v", "ON_ERROR_STOP=1", "-Atc", sql],
                               capture_output=True, text=True, timeout=30)
     except FileNotFoundError:
         pytest.fail("psql not found: these tests need PostgreSQL's client and server", pytrace=False)
+
+
+def psql(sql: str) -> list[str]:
+    done = run_psql(sql)
     if done.returncode != 0:
         pytest.fail(f"PostgreSQL at {PG!r}: {sql}: {done.stderr.strip()}", pytrace=False)
     return [line for line in done.stdout.splitlines() if line]
@@ -43,14 +47,15 @@ def schema(postern):
     # A killed node's backend may still hold its locks for a moment (it sees the closed
     # socket only at its next read): a deadlock then aborts the DROP, and a retry finds
     # the backend gone.
-    for _ in range(10):
-        done = subprocess.run(["psql", PG, "-v", "ON_ERROR_STOP=1", "-Atc", f"DROP SCHEMA IF EXISTS {name} CASCADE"],
-                              capture_output=True, text=True, timeout=30)
-        if done.returncode == 0 or "deadlock detected" not in done.stderr:
+    drop = f"DROP SCHEMA IF EXISTS {name} CASCADE"
+    for _ in range(9):
+        done = run_psql(drop)
+        if done.returncode == 0:
+            return
+        if "deadlock detected" not in done.stderr:
             break
         time.sleep(0.5)
-    if done.returncode != 0:
-        pytest.fail(f"PostgreSQL at {PG!r}: dropping schema {name}: {done.stderr.strip()}", pytrace=False)
+    psql(drop)  # the last try: its error fails the test
 
 
 def config(schema: str) -> str:

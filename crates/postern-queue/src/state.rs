@@ -107,13 +107,18 @@ impl StateDir {
         self.dir.join(id.to_string())
     }
 
-    /// `Ok(None)`: never tried, or unreadable (logged).
-    pub(crate) fn load(&self, id: QueueId, recipients: usize) -> Option<DeliveryState> {
+    /// The state file of `id`: `None` when it has none (never tried) or it cannot be read,
+    /// `Some(Err)` when it does not parse.
+    fn read(&self, id: QueueId) -> Option<serde_json::Result<DeliveryState>> {
         if !self.saved().contains(&id) {
             return None;
         }
-        let bytes = fs::read(self.path(id)).ok()?;
-        match serde_json::from_slice::<DeliveryState>(&bytes) {
+        Some(serde_json::from_slice(&fs::read(self.path(id)).ok()?))
+    }
+
+    /// `Ok(None)`: never tried, or unreadable (logged).
+    pub(crate) fn load(&self, id: QueueId, recipients: usize) -> Option<DeliveryState> {
+        match self.read(id)? {
             Ok(state) if state.recipients.len() == recipients => Some(state),
             Ok(_) | Err(_) => {
                 tracing::warn!(queue_id = %id, "delivery state unreadable; treating the message as never tried");
@@ -125,24 +130,22 @@ impl StateDir {
     /// The saved schedule of a message found at start, whatever its recipients (`None`:
     /// never tried, or unreadable).
     pub(crate) fn schedule(&self, id: QueueId) -> Option<DeliveryState> {
-        if !self.saved().contains(&id) {
-            return None;
-        }
-        serde_json::from_slice(&fs::read(self.path(id)).ok()?).ok()
+        self.read(id)?.ok()
     }
 
     /// Removes every file but the states of `ids` (the messages found at start): the states
     /// of messages that are gone, and anything else left in the directory.
     pub(crate) fn keep_only(&self, ids: &[QueueId]) {
-        let known: HashSet<String> = ids.iter().map(|i| i.to_string()).collect();
+        let ids: HashSet<QueueId> = ids.iter().copied().collect();
         if let Ok(dir) = fs::read_dir(&self.dir) {
             for entry in dir.flatten() {
-                if !entry.file_name().to_str().is_some_and(|name| known.contains(name)) {
+                // Only a file named exactly `<id>` is a state (not `<id>.tmp`, not junk).
+                let id = entry.file_name().to_str().and_then(QueueId::parse);
+                if !id.is_some_and(|id| ids.contains(&id)) {
                     let _ = fs::remove_file(entry.path());
                 }
             }
         }
-        let ids: HashSet<QueueId> = ids.iter().copied().collect();
         self.saved().retain(|id| ids.contains(id));
     }
 
